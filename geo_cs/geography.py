@@ -1,0 +1,180 @@
+"""The geography registry: boundary sets, their code/name columns, nations and expected codes.
+
+The registry is data (``boundaries/registry.yaml``), so adding a boundary set needs no code.
+
+Example
+-------
+>>> from geo_cs.geography import registry
+>>> reg = registry()
+>>> reg.detect(["id", "LSOA11CD", "LSOA11NM", "geometry"]).set_id
+'lsoa2011'
+>>> nation_of("S01000215")
+'S'
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geo_cs.config import boundaries_dir
+from geo_cs.errors import InputError, NotFoundError
+
+#: GSS code prefixes: the first letter is the nation; K covers GB/UK-wide codes.
+_NATION_BY_PREFIX = {"E": "E", "W": "W", "S": "S", "N": "N"}
+
+
+def nation_of(code: str) -> str | None:
+    """The nation letter of a GSS code (E, W, S, N), or None for GB/UK-wide (K…) codes."""
+    return _NATION_BY_PREFIX.get(code[:1].upper()) if code else None
+
+
+@dataclass(frozen=True)
+class GeographySet:
+    """One boundary set: a geography type at one vintage (e.g. LSOA 2011)."""
+
+    set_id: str
+    geography: str
+    vintage: int
+    nations: tuple[str, ...]
+    label: str
+    code_columns: tuple[str, ...]
+    name_columns: tuple[str, ...]
+    expected_count: int | None = None
+    expected_codes_file: Path | None = None
+
+    def expected_codes(self) -> frozenset[str] | None:
+        """Every code of the complete set, when the registry ships a list for it."""
+        if self.expected_codes_file is None or not self.expected_codes_file.exists():
+            return None
+        with gzip.open(self.expected_codes_file, "rt", encoding="utf-8") as fh:
+            return frozenset(line.strip() for line in fh if line.strip())
+
+    def find_column(self, columns: list[str], candidates: tuple[str, ...]) -> str | None:
+        lowered = {c.lower(): c for c in columns}
+        for candidate in candidates:
+            if candidate.lower() in lowered:
+                return lowered[candidate.lower()]
+        return None
+
+
+@dataclass(frozen=True)
+class LookupLink:
+    """How one pair of columns in a lookup CSV links two geography sets."""
+
+    from_set: str
+    from_col: str
+    to_set: str
+    to_col: str
+    from_name: str | None = None
+    to_name: str | None = None
+    change_col: str | None = None
+    optional: bool = False  # rows may leave the target empty (e.g. no region in Wales)
+
+
+@dataclass(frozen=True)
+class LookupFormat:
+    """An official lookup CSV layout, recognised by the columns it requires."""
+
+    lookup_id: str
+    description: str
+    requires: tuple[str, ...]
+    links: tuple[LookupLink, ...] = ()
+    district_changes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registry:
+    sets: dict[str, GeographySet]
+    lookups: tuple[LookupFormat, ...]
+
+    def get(self, set_id: str) -> GeographySet:
+        try:
+            return self.sets[set_id]
+        except KeyError:
+            raise NotFoundError(
+                f"unknown geography set {set_id!r}; known sets: {', '.join(sorted(self.sets))}"
+            ) from None
+
+    def by_type(self, geography: str, vintage: int) -> GeographySet:
+        for s in self.sets.values():
+            if s.geography == geography and s.vintage == vintage:
+                return s
+        known = sorted(f"{s.geography} {s.vintage}" for s in self.sets.values())
+        raise NotFoundError(
+            f"no geography set for {geography} {vintage}; known: {', '.join(known)}"
+        )
+
+    def detect(self, columns: list[str]) -> GeographySet | None:
+        """The set whose code column appears in ``columns`` (first match in registry order)."""
+        for s in self.sets.values():
+            if s.find_column(columns, s.code_columns):
+                return s
+        return None
+
+    def lookup_format(self, columns: list[str]) -> LookupFormat | None:
+        """The most specific lookup layout whose required columns are all in ``columns``."""
+        present = set(columns)
+        matches = [f for f in self.lookups if set(f.requires) <= present]
+        return max(matches, key=lambda f: len(f.requires)) if matches else None
+
+
+def _parse(raw: dict[str, Any], root: Path) -> Registry:
+    sets: dict[str, GeographySet] = {}
+    for set_id, spec in raw.get("sets", {}).items():
+        try:
+            codes_file = spec.get("expected_codes")
+            sets[set_id] = GeographySet(
+                set_id=set_id,
+                geography=spec["geography"],
+                vintage=int(spec["vintage"]),
+                nations=tuple(spec.get("nations", [])),
+                label=spec.get("label", set_id),
+                code_columns=tuple(spec.get("code_columns", [])),
+                name_columns=tuple(spec.get("name_columns", [])),
+                expected_count=spec.get("expected_count"),
+                expected_codes_file=(root / codes_file) if codes_file else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"registry.yaml, set {set_id!r}: missing or bad field {exc}") from exc
+    lookups = tuple(
+        LookupFormat(
+            lookup_id=item["id"],
+            description=item.get("description", ""),
+            requires=tuple(item["requires"]),
+            links=tuple(
+                LookupLink(
+                    from_set=link["from"],
+                    from_col=link["from_col"],
+                    to_set=link["to"],
+                    to_col=link["to_col"],
+                    from_name=link.get("from_name"),
+                    to_name=link.get("to_name"),
+                    change_col=link.get("change_col"),
+                    optional=bool(link.get("optional", False)),
+                )
+                for link in item.get("links", [])
+            ),
+            district_changes=item.get("district_changes", {}),
+        )
+        for item in raw.get("lookups", [])
+    )
+    return Registry(sets=sets, lookups=lookups)
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """Read a registry YAML file (default: ``boundaries/registry.yaml``)."""
+    path = path or boundaries_dir() / "registry.yaml"
+    with open(path, encoding="utf-8") as fh:
+        return _parse(yaml.safe_load(fh) or {}, path.parent)
+
+
+@lru_cache
+def registry() -> Registry:
+    """The registry shipped with geo-cs (cached)."""
+    return load_registry()

@@ -1,0 +1,461 @@
+"""Ingest of small-area boundaries from the formats councils and ONS/NRS publish.
+
+Reads GeoJSON, TopoJSON, Shapefile, GeoPackage, FlatGeobuf and GeoParquet, one file or a folder
+of per-district files; recognises the set from its ONS/NRS code column (or is told); repairs
+invalid geometries; drops identical duplicates; refuses conflicting ones unless told how to pick;
+stores each area in EPSG:27700 and EPSG:4326; and reports what it did and which codes are missing.
+
+Example
+-------
+>>> from geo_cs.store import Store
+>>> from geo_cs.ingest import ingest_boundaries
+>>> store = Store.open(":memory:")
+>>> report = ingest_boundaries(store, ["boundaries/demo/boundaries/dz01"])  # doctest: +SKIP
+>>> print("\\n".join(report.lines()))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyogrio
+import shapely
+
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.geography import GeographySet, nation_of, registry
+from geo_cs.progress import Progress, SilentProgress
+from geo_cs.store import Store
+
+BOUNDARY_SUFFIXES = (".geojson", ".json", ".topojson", ".shp", ".gpkg", ".fgb", ".parquet",
+                     ".geoparquet")
+OnDuplicate = Literal["error", "first", "largest"]
+BNG = "EPSG:27700"
+LONLAT = "EPSG:4326"
+#: How many conflicting/missing codes an error or report line lists before summarising.
+LIST_LIMIT = 50
+
+
+@dataclass
+class BoundaryReport:
+    """What an ingest of boundaries read, repaired, dropped and found missing."""
+
+    set_id: str
+    files: int = 0
+    features_read: int = 0
+    areas_written: int = 0
+    crs_assumed_files: list[str] = field(default_factory=list)
+    repaired_codes: list[str] = field(default_factory=list)
+    identical_duplicates: dict[str, list[str]] = field(default_factory=dict)
+    conflicting_duplicates: dict[str, list[str]] = field(default_factory=dict)
+    on_duplicate: str = "error"
+    nations: list[str] = field(default_factory=list)
+    expected_count: int | None = None
+    present_count: int = 0
+    missing_codes: list[str] = field(default_factory=list)
+    unexpected_codes: list[str] = field(default_factory=list)
+    has_code_list: bool = False
+    ingest_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The human report printed at the end of ``geo-cs ingest boundaries``."""
+        out = [
+            f"{self.set_id}: {self.features_read:,} features read from {self.files:,} "
+            f"file{'s' if self.files != 1 else ''}; {self.areas_written:,} areas written",
+        ]
+        if self.crs_assumed_files:
+            out.append(
+                f"no CRS declared in {len(self.crs_assumed_files):,} file(s); coordinates are "
+                "in lon/lat range, so taken as CRS84 (OGC:CRS84)"
+            )
+        out.append(f"invalid geometries repaired (make_valid): {len(self.repaired_codes):,}"
+                   + (f" ({_short(self.repaired_codes)})" if self.repaired_codes else ""))
+        if self.identical_duplicates:
+            detail = "; ".join(
+                f"{code} ({', '.join(Path(f).name for f in files)})"
+                for code, files in sorted(self.identical_duplicates.items())
+            )
+            out.append(
+                f"identical duplicates dropped: {len(self.identical_duplicates):,} codes appeared "
+                f"more than once with the same geometry: {detail}"
+            )
+        else:
+            out.append("identical duplicates dropped: 0")
+        if self.conflicting_duplicates:
+            out.append(
+                f"conflicting duplicates resolved by --on-duplicate {self.on_duplicate}: "
+                f"{_short(sorted(self.conflicting_duplicates))}"
+            )
+        if self.expected_count is not None and not self.has_code_list:
+            out.append(
+                f"coverage: {self.present_count:,} areas of {self.set_id} in the store; "
+                f"a complete set has {self.expected_count:,}"
+            )
+        elif self.expected_count is not None:
+            scope = "+".join(self.nations) if self.nations else "all"
+            line = (
+                f"coverage: {self.present_count:,} of {self.expected_count:,} expected codes "
+                f"({scope}) in the store"
+            )
+            if self.missing_codes:
+                line += f"; {len(self.missing_codes):,} missing: {_short(self.missing_codes)}"
+            else:
+                line += "; none missing"
+            out.append(line)
+        if self.unexpected_codes:
+            out.append(
+                f"{len(self.unexpected_codes):,} codes are not in the official list of "
+                f"{self.set_id}: {_short(self.unexpected_codes)}"
+            )
+        return out
+
+
+def _short(codes: list[str], limit: int = LIST_LIMIT) -> str:
+    codes = sorted(codes)
+    if len(codes) <= limit:
+        return ", ".join(codes)
+    return ", ".join(codes[:limit]) + f", … and {len(codes) - limit:,} more"
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def expand_paths(paths: list[str | Path]) -> list[Path]:
+    """Files to read: each path itself, or the boundary files in a folder (sorted)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in BOUNDARY_SUFFIXES)
+            if not found:
+                raise InputError(
+                    f"{path}: folder holds no boundary files "
+                    f"(expected {', '.join(BOUNDARY_SUFFIXES)})"
+                )
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise NotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+def _read_one(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".geoparquet"):
+            return gpd.read_parquet(path)
+        if layer is None:
+            layers = pyogrio.list_layers(path)
+            if len(layers) > 1:
+                names = ", ".join(str(name) for name, _ in layers)
+                raise InputError(f"{path}: holds {len(layers)} layers ({names}); choose one with --layer")
+        return pyogrio.read_dataframe(path, layer=layer, use_arrow=True)
+    except InputError:
+        raise
+    except Exception as exc:  # pyogrio/GDAL/pyarrow raise many types; the message is what matters
+        raise InputError(f"{path}: cannot read as a boundary file: {exc}") from exc
+
+
+def _set_crs(frame: gpd.GeoDataFrame, path: Path, report: BoundaryReport) -> gpd.GeoDataFrame:
+    """Keep a declared CRS; take an undeclared one as CRS84 only if it looks like lon/lat."""
+    if frame.crs is not None:
+        return frame
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
+        raise InputError(
+            f"{path}: no CRS declared and coordinates ({xmin:.1f}, {ymin:.1f}, {xmax:.1f}, "
+            f"{ymax:.1f}) are not in lon/lat range; declare it in the file (a .prj for a shapefile)"
+        )
+    report.crs_assumed_files.append(str(path))
+    return frame.set_crs("OGC:CRS84")
+
+
+def _resolve_set(
+    columns: list[str], path: Path, set_id: str | None, code_col: str | None
+) -> GeographySet:
+    reg = registry()
+    if set_id is not None:
+        return reg.get(set_id)
+    if code_col is not None:
+        for s in reg.sets.values():
+            if s.find_column([code_col], s.code_columns):
+                return s
+    detected = reg.detect(columns)
+    if detected is None:
+        raise InputError(
+            f"{path}: cannot tell which geography set this is from its columns "
+            f"({', '.join(columns)}); pass --set (e.g. --set lsoa2011) and --code-col"
+        )
+    return detected
+
+
+def read_boundary_files(
+    paths: list[str | Path],
+    *,
+    set_id: str | None = None,
+    code_col: str | None = None,
+    name_col: str | None = None,
+    layer: str | None = None,
+    progress: Progress | None = None,
+    report: BoundaryReport | None = None,
+) -> tuple[GeographySet, gpd.GeoDataFrame, BoundaryReport]:
+    """Read boundary files into one lon/lat GeoDataFrame with ``code``, ``name``, ``source``.
+
+    Nothing is validated beyond what reading needs; :func:`ingest_boundaries` does the rest.
+    """
+    progress = progress or SilentProgress()
+    files = expand_paths(paths)
+    geo_set: GeographySet | None = None
+    frames: list[gpd.GeoDataFrame] = []
+    report = report or BoundaryReport(set_id="?")
+    for path in progress.track(files, len(files), "reading boundaries"):
+        frame = _read_one(path, layer)
+        if frame.empty:
+            continue
+        columns = [c for c in frame.columns if c != frame.geometry.name]
+        this_set = _resolve_set(columns, path, set_id, code_col)
+        if geo_set is None:
+            geo_set = this_set
+        elif this_set.set_id != geo_set.set_id:
+            raise InputError(
+                f"{path}: looks like {this_set.set_id} but earlier files were {geo_set.set_id}; "
+                "ingest one boundary set at a time"
+            )
+        code_column = code_col or geo_set.find_column(columns, geo_set.code_columns)
+        if code_column not in frame.columns:
+            raise InputError(
+                f"{path}: no code column {code_column or '/'.join(geo_set.code_columns)!r}; "
+                f"columns are {', '.join(columns)} (use --code-col)"
+            )
+        name_column = name_col or geo_set.find_column(columns, geo_set.name_columns)
+        if name_col is not None and name_col not in frame.columns:
+            raise InputError(f"{path}: no name column {name_col!r}; columns are {', '.join(columns)}")
+        frame = _set_crs(frame, path, report)
+        if frame.crs is not None and not frame.crs.equals(LONLAT) and frame.crs.to_string() != "OGC:CRS84":
+            frame = frame.to_crs(LONLAT)
+        codes = frame[code_column].astype("string").str.strip()
+        blank = codes.isna() | (codes == "")
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0]) + 1
+            raise InputError(f"{path}, feature {row}, column {code_column!r}: empty area code")
+        missing_geom = frame.geometry.isna() | frame.geometry.is_empty
+        if missing_geom.any():
+            row = int(np.flatnonzero(missing_geom.to_numpy())[0]) + 1
+            raise InputError(
+                f"{path}, feature {row} (code {codes.iloc[row - 1]}): has no geometry"
+            )
+        frames.append(
+            gpd.GeoDataFrame(
+                {
+                    "code": codes.to_numpy(dtype=object, na_value=None),
+                    "name": (frame[name_column].astype("string").str.strip()
+                             .to_numpy(dtype=object, na_value=None)
+                             if name_column else np.full(len(frame), None, dtype=object)),
+                    "source": str(path),
+                },
+                geometry=frame.geometry.to_numpy(),
+                crs=LONLAT,
+            )
+        )
+        report.files += 1
+    if geo_set is None:
+        raise InputError(f"{', '.join(map(str, paths))}: no features to ingest")
+    report.set_id = geo_set.set_id
+    combined = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=LONLAT)
+    report.features_read = len(combined)
+    return geo_set, combined, report
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def repair_geometries(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Make invalid geometries valid, keeping only their polygonal parts.
+
+    Returns the repaired array and a boolean mask of which ones were invalid.
+    """
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms = geoms.copy()
+        geoms[invalid] = [_polygonal(_make_valid(g)) for g in geoms[invalid]]
+    return geoms, invalid
+
+
+def _make_valid(geom: shapely.Geometry) -> shapely.Geometry:
+    # "structure" rebuilds polygons from their rings, which suits boundary slivers and
+    # quantised TopoJSON best; GEOS occasionally fails on it for near-coincident vertices, so
+    # fall back to the "linework" method and, last, a zero-width buffer.
+    try:
+        return shapely.make_valid(geom, method="structure", keep_collapsed=False)
+    except shapely.errors.GEOSException:
+        pass
+    try:
+        return shapely.make_valid(geom)
+    except shapely.errors.GEOSException:
+        return shapely.buffer(geom, 0)
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else geom
+
+
+def resolve_duplicates(
+    frame: gpd.GeoDataFrame, on_duplicate: OnDuplicate, area_m2: np.ndarray, report: BoundaryReport
+) -> np.ndarray:
+    """Row mask to keep: identical duplicates dropped; conflicting ones by ``on_duplicate``."""
+    keep = np.ones(len(frame), dtype=bool)
+    duplicated = frame["code"].duplicated(keep=False).to_numpy()
+    if not duplicated.any():
+        return keep
+    normalised = shapely.to_wkb(shapely.normalize(frame.geometry.to_numpy()[duplicated]))
+    sub = pd.DataFrame(
+        {"code": frame["code"].to_numpy()[duplicated], "wkb": normalised,
+         "source": frame["source"].to_numpy()[duplicated], "row": np.flatnonzero(duplicated)}
+    )
+    conflicts: dict[str, list[str]] = {}
+    for code, group in sub.groupby("code", sort=True):
+        if group["wkb"].nunique() == 1:
+            report.identical_duplicates[code] = group["source"].tolist()
+            keep[group["row"].to_numpy()[1:]] = False
+            continue
+        conflicts[code] = group["source"].tolist()
+        if on_duplicate == "first":
+            keep[group["row"].to_numpy()[1:]] = False
+        elif on_duplicate == "largest":
+            rows = group["row"].to_numpy()
+            best = rows[int(np.argmax(area_m2[rows]))]
+            keep[rows[rows != best]] = False
+    if conflicts and on_duplicate == "error":
+        detail = "; ".join(
+            f"{code} in {', '.join(Path(f).name for f in files)}"
+            for code, files in list(conflicts.items())[:LIST_LIMIT]
+        )
+        raise InputError(
+            f"{len(conflicts)} code(s) appear more than once with different geometries: {detail}. "
+            "Fix the files, or choose one with --on-duplicate first|largest"
+        )
+    report.conflicting_duplicates = conflicts
+    return keep
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+_INSERT_AREAS = """
+INSERT INTO areas
+SELECT set_id, code, name, geography, vintage, nation,
+       ST_GeomFromWKB(wkb_27700) AS geom_27700,
+       ST_GeomFromWKB(wkb_4326) AS geom_4326,
+       xmin, ymin, xmax, ymax, area_m2, source, ingest_id
+FROM new_areas
+"""
+
+
+def ingest_boundaries(
+    store: Store,
+    paths: list[str | Path],
+    *,
+    set_id: str | None = None,
+    code_col: str | None = None,
+    name_col: str | None = None,
+    layer: str | None = None,
+    on_duplicate: OnDuplicate = "error",
+    progress: Progress | None = None,
+) -> BoundaryReport:
+    """Read, validate and store boundary files as one transaction; return the report.
+
+    Areas already in the store with the same set and code are replaced, so a set can be
+    loaded district by district. On any error nothing is written.
+    """
+    if on_duplicate not in ("error", "first", "largest"):
+        raise InputError(f"--on-duplicate must be error, first or largest, not {on_duplicate!r}")
+    progress = progress or SilentProgress()
+    report = BoundaryReport(set_id="?", on_duplicate=on_duplicate)
+    geo_set, frame, report = read_boundary_files(
+        paths, set_id=set_id, code_col=code_col, name_col=name_col, layer=layer,
+        progress=progress, report=report,
+    )
+
+    progress.note(f"validating {len(frame):,} features")
+    geoms_lonlat, invalid_src = repair_geometries(frame.geometry.to_numpy())
+    bng = gpd.GeoSeries(geoms_lonlat, crs=LONLAT).to_crs(BNG).to_numpy()
+    # Reprojection can itself produce self-touching rings; repair those too and count them once.
+    bng, invalid_bng = repair_geometries(bng)
+    repaired = invalid_src | invalid_bng
+    area_m2 = shapely.area(bng)
+    frame = frame.set_geometry(geoms_lonlat)
+
+    keep = resolve_duplicates(frame, on_duplicate, area_m2, report)
+    report.repaired_codes = sorted(set(frame["code"].to_numpy()[repaired & keep]))
+    codes = frame["code"].to_numpy()[keep]
+    lonlat_kept = geoms_lonlat[keep]
+    bounds = shapely.bounds(lonlat_kept)
+    nations = np.array([nation_of(c) for c in codes], dtype=object)
+    table = pa.table(
+        {
+            "set_id": pa.array([geo_set.set_id] * len(codes)),
+            "code": pa.array(codes.tolist(), pa.string()),
+            "name": pa.array(frame["name"].to_numpy()[keep].tolist(), pa.string()),
+            "geography": pa.array([geo_set.geography] * len(codes)),
+            "vintage": pa.array([geo_set.vintage] * len(codes), pa.int32()),
+            "nation": pa.array(nations.tolist(), pa.string()),
+            "wkb_27700": pa.array(shapely.to_wkb(bng[keep]).tolist(), pa.binary()),
+            "wkb_4326": pa.array(shapely.to_wkb(lonlat_kept).tolist(), pa.binary()),
+            "xmin": bounds[:, 0], "ymin": bounds[:, 1], "xmax": bounds[:, 2], "ymax": bounds[:, 3],
+            "area_m2": area_m2[keep],
+            "source": pa.array(frame["source"].to_numpy()[keep].tolist(), pa.string()),
+        }
+    )
+    report.nations = sorted({n for n in nations if n})
+
+    progress.note(f"writing {len(codes):,} areas")
+    with store.transaction():
+        ingest_id = store.start_ingest("boundaries", [str(p) for p in paths])
+        table = table.append_column("ingest_id", pa.array([ingest_id] * len(codes), pa.int32()))
+        store.register_set(geo_set)
+        store.con.register("new_areas", table)
+        try:
+            store.sql(
+                "DELETE FROM areas WHERE set_id = ? AND code IN (SELECT code FROM new_areas)",
+                [geo_set.set_id],
+            )
+            store.sql(_INSERT_AREAS)
+        finally:
+            store.con.unregister("new_areas")
+        report.areas_written = len(codes)
+        report.ingest_id = ingest_id
+        _check_coverage(store, geo_set, report)
+        store.finish_ingest(ingest_id, report.to_dict())
+    return report
+
+
+def _check_coverage(store: Store, geo_set: GeographySet, report: BoundaryReport) -> None:
+    """Compare the codes with geometry now in the store against the set's official list."""
+    present = {
+        row[0]
+        for row in store.sql(
+            "SELECT code FROM areas WHERE set_id = ? AND geom_27700 IS NOT NULL", [geo_set.set_id]
+        ).fetchall()
+    }
+    expected = geo_set.expected_codes()
+    if expected is not None:
+        in_scope = {c for c in expected if nation_of(c) in report.nations} if report.nations else expected
+        report.has_code_list = True
+        report.expected_count = len(in_scope)
+        report.present_count = len(present & in_scope)
+        report.missing_codes = sorted(in_scope - present)
+        report.unexpected_codes = sorted(
+            c for c in present if c not in expected and nation_of(c) in report.nations
+        )
+    elif geo_set.expected_count is not None:
+        report.expected_count = geo_set.expected_count
+        report.present_count = len(present)

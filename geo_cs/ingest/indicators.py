@@ -1,0 +1,729 @@
+"""Ingest of area statistics: long tables, Nomis bulk CSVs, Stat-Xplore tables and wide files.
+
+Each source is described by a small declarative spec (TOML, in ``boundaries/sources/``) that
+maps its columns to measures; every layout is first turned into one long table of text cells
+with their file row and column, and then validated the same way: suppression markers become NULL
+and are counted; negative counts, rates out of range, unknown area codes and duplicate
+(area, period, measure) rows are errors that name the file, row, column and value. The write is
+one transaction, so a failed ingest leaves the store exactly as it was.
+
+Example
+-------
+>>> from geo_cs.store import Store
+>>> from geo_cs.ingest import ingest_indicator, load_spec
+>>> spec = load_spec("simd2016")                      # doctest: +SKIP
+>>> ingest_indicator(store, "simd2016_scotland_dz11_indicators.csv", spec)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from geo_cs.config import boundaries_dir
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.geography import nation_of, registry
+from geo_cs.ingest.csvfile import file_row, read_csv_text
+from geo_cs.periods import Period, PeriodKind, edition, parse_period, quarter, year
+from geo_cs.progress import Progress, SilentProgress
+from geo_cs.store import Store
+
+Layout = Literal["wide", "long", "nomis", "statxplore"]
+MeasureKind = Literal["count", "rate", "score", "rank", "decile"]
+DEFAULT_MARKERS = ("*", "-", "..", "!", "")
+#: Valid ranges by kind; a spec may narrow or replace them.
+KIND_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "count": (0, None),
+    "rate": (0, 100),
+    "score": (None, None),
+    "rank": (1, None),
+    "decile": (1, 10),
+}
+GSS_CODE = re.compile(r"\b([EWSNK]\d{8})\b")
+
+
+# -- specs --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """One measure of a source: where its values are and what kind of number they are."""
+
+    measure: str
+    kind: MeasureKind
+    label: str
+    column: str | None = None                   # wide: the column holding the value
+    sum_columns: tuple[str, str] | None = None  # wide: sum the columns from..to (inclusive)
+    denominator: str | None = None              # wide: a column holding its denominator
+    scale: float = 1.0                          # multiply published values (fraction -> %)
+    unit: str | None = None
+    value_range: tuple[float | None, float | None] | None = None
+    match: dict[str, str] = field(default_factory=dict)  # long/nomis: rows this measure takes
+    set_id: str | None = None                   # a geography other than the source's own
+    code_column: str | None = None
+    name_column: str | None = None
+    register_codes: bool = False                # reference areas whose codes come from the file
+    repeated: bool = False                      # value repeats on every row (e.g. a region's)
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        return self.value_range or KIND_RANGES[self.kind]
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """How to read one statistical source (see ``boundaries/sources/*.toml``)."""
+
+    source_id: str
+    title: str
+    layout: Layout
+    set_id: str
+    measures: tuple[MeasureSpec, ...]
+    code_column: str = "area_code"
+    name_column: str | None = None
+    file: str | None = None
+    publisher: str | None = None
+    licence: str | None = None
+    fixed_period: Period | None = None
+    period_column: str | None = None
+    period_kind: PeriodKind | None = None
+    measure_column: str = "measure"
+    value_column: str = "value"
+    denominator_column: str | None = None
+    filters: dict[str, str] = field(default_factory=dict)        # keep rows where column == value
+    exclude: dict[str, tuple[str, ...]] = field(default_factory=dict)  # drop rows, counted
+    suppression_markers: tuple[str, ...] = DEFAULT_MARKERS
+    default_kind: MeasureKind | None = None     # long: measures not listed take this kind
+    spec_path: str | None = None
+
+
+def _period_from_spec(raw: dict[str, Any], where: str) -> tuple[Period | None, str | None, Any]:
+    if "edition" in raw:
+        if "data_year" not in raw:
+            raise InputError(f"{where}: [period] with edition needs data_year")
+        return edition(raw["edition"], int(raw["data_year"])), None, None
+    if "year" in raw:
+        return year(int(raw["year"])), None, None
+    if "quarter" in raw:
+        return parse_period(str(raw["quarter"]), "quarter"), None, None
+    if "column" in raw:
+        return None, raw["column"], raw.get("kind")
+    raise InputError(f"{where}: [period] needs edition+data_year, year, quarter or column")
+
+
+def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
+    """Build a spec from parsed TOML (or a dict built by the CLI), checking its fields."""
+    try:
+        layout = raw.get("layout", "wide")
+        if layout not in ("wide", "long", "nomis", "statxplore"):
+            raise InputError(f"{where}: layout {layout!r}; expected wide, long, nomis or statxplore")
+        set_id = raw["geography"]
+        registry().get(set_id)
+        fixed, period_column, period_kind = _period_from_spec(raw.get("period", {}), where)
+        if layout == "nomis":
+            period_column = period_column or "DATE"
+        if layout == "long":
+            period_column = period_column or "period"
+        measures = []
+        for i, m in enumerate(raw.get("measures", [])):
+            kind = m.get("kind", "count")
+            if kind not in KIND_RANGES:
+                raise InputError(
+                    f"{where}: measures[{i}] kind {kind!r}; expected one of {', '.join(KIND_RANGES)}"
+                )
+            if m.get("set") is not None:
+                registry().get(m["set"])
+            value_range = m.get("range")
+            measures.append(
+                MeasureSpec(
+                    measure=m["id"],
+                    kind=kind,
+                    label=m.get("label", m["id"].replace("_", " ")),
+                    column=m.get("column"),
+                    sum_columns=tuple(m["sum_columns"]) if "sum_columns" in m else None,
+                    denominator=m.get("denominator"),
+                    scale=float(m.get("scale", 1.0)),
+                    unit=m.get("unit", "%" if kind == "rate" else None),
+                    value_range=tuple(value_range) if value_range else None,
+                    match=dict(m.get("match", {})),
+                    set_id=m.get("set"),
+                    code_column=m.get("code_column"),
+                    name_column=m.get("name_column"),
+                    register_codes=bool(m.get("register_codes", False)),
+                    repeated=bool(m.get("repeated", False)),
+                )
+            )
+        if layout in ("wide", "statxplore") and not measures:
+            raise InputError(f"{where}: a {layout} spec needs at least one [[measures]]")
+        for m in measures:
+            if layout == "wide" and not (m.column or m.sum_columns):
+                raise InputError(f"{where}: measure {m.measure!r} needs column or sum_columns")
+        return IndicatorSpec(
+            source_id=raw["id"],
+            title=raw.get("title", raw["id"]),
+            layout=layout,
+            set_id=set_id,
+            measures=tuple(measures),
+            code_column=raw.get("code_column", _default_code_column(layout)),
+            name_column=raw.get("name_column"),
+            file=raw.get("file"),
+            publisher=raw.get("publisher"),
+            licence=raw.get("licence"),
+            fixed_period=fixed,
+            period_column=period_column,
+            period_kind=period_kind,
+            measure_column=raw.get("measure_column", "MEASURES_NAME" if layout == "nomis" else "measure"),
+            value_column=raw.get("value_column", "OBS_VALUE" if layout == "nomis" else "value"),
+            denominator_column=raw.get("denominator_column"),
+            filters={k: str(v) for k, v in raw.get("filter", {}).items()},
+            exclude={k: tuple(map(str, v if isinstance(v, list) else [v]))
+                     for k, v in raw.get("exclude", {}).items()},
+            suppression_markers=tuple(raw.get("suppression_markers", DEFAULT_MARKERS)),
+            default_kind=raw.get("default_kind"),
+            spec_path=where,
+        )
+    except KeyError as exc:
+        raise InputError(f"{where}: missing required field {exc.args[0]!r}") from exc
+
+
+def _default_code_column(layout: str) -> str:
+    return {"nomis": "GEOGRAPHY_CODE", "long": "area_code"}.get(layout, "area_code")
+
+
+def specs_dir() -> Path:
+    return boundaries_dir() / "sources"
+
+
+def load_spec(name_or_path: str | Path) -> IndicatorSpec:
+    """A spec by path, or by the id of one shipped in ``boundaries/sources/``."""
+    path = Path(name_or_path)
+    if not path.exists():
+        path = specs_dir() / f"{name_or_path}.toml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in specs_dir().glob("*.toml")))
+        raise NotFoundError(f"no indicator spec {str(name_or_path)!r}; shipped specs: {known}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from exc
+    return spec_from_dict(raw, str(path))
+
+
+def spec_for_file(path: str | Path) -> IndicatorSpec:
+    """The shipped spec whose ``file`` is this file's name (how the CLI picks one by default)."""
+    name = Path(path).name
+    for candidate in sorted(specs_dir().glob("*.toml")):
+        raw = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        if raw.get("file") == name:
+            return spec_from_dict(raw, str(candidate))
+    raise NotFoundError(
+        f"{path}: no shipped spec is written for a file of this name; pass --spec FILE.toml "
+        "(see boundaries/sources/ for examples) or --layout long|nomis|statxplore with --set"
+    )
+
+
+# -- report -------------------------------------------------------------------------------------
+
+@dataclass
+class IndicatorReport:
+    source_id: str
+    source: str
+    layout: str
+    rows_read: int = 0
+    observations: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)   # marker -> count
+    skipped_rows: int = 0
+    excluded_rows: int = 0
+    measures: dict[str, int] = field(default_factory=dict)
+    periods: list[str] = field(default_factory=list)
+    sets: list[str] = field(default_factory=list)
+    ingest_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        periods = (
+            ", ".join(self.periods) if len(self.periods) <= 6
+            else f"{self.periods[0]} … {self.periods[-1]} ({len(self.periods)} periods)"
+        )
+        out = [
+            f"{self.source_id}: {self.rows_read:,} rows read from {self.source} ({self.layout}); "
+            f"{self.observations:,} observations written for {periods}",
+        ]
+        for measure, count in self.measures.items():
+            out.append(f"  {measure}: {count:,}")
+        total = sum(self.suppressed.values())
+        if total:
+            detail = ", ".join(
+                f"{'empty' if k == '' else repr(k)} {v:,}" for k, v in sorted(self.suppressed.items())
+            )
+            out.append(f"  suppressed or missing values stored as NULL: {total:,} ({detail})")
+        else:
+            out.append("  suppressed or missing values: 0")
+        if self.excluded_rows:
+            out.append(f"  rows dropped by the spec's [exclude] rules: {self.excluded_rows:,}")
+        if self.skipped_rows:
+            out.append(f"  rows matching no measure of the spec, skipped: {self.skipped_rows:,}")
+        return out
+
+
+# -- layouts -> one long table of text cells ----------------------------------------------------
+# Columns: set_id, code, name, period (text) or period_id, measure, value, denominator, row, column
+
+def _require_columns(frame: pd.DataFrame, columns: list[str | None], path: Path) -> None:
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; "
+            f"the file has {', '.join(frame.columns[:30])}"
+        )
+
+
+def _apply_filters(
+    frame: pd.DataFrame, spec: IndicatorSpec, path: Path, report: IndicatorReport
+) -> pd.DataFrame:
+    _require_columns(frame, [*spec.filters, *spec.exclude], path)
+    for column, wanted in spec.filters.items():
+        frame = frame[frame[column].str.strip() == wanted]
+    for column, values in spec.exclude.items():
+        drop = frame[column].str.strip().isin(values)
+        report.excluded_rows += int(drop.sum())
+        frame = frame[~drop]
+    return frame
+
+
+def _period_texts(frame: pd.DataFrame, spec: IndicatorSpec) -> pd.Series:
+    if spec.fixed_period is not None:
+        return pd.Series(spec.fixed_period.period_id, index=frame.index)
+    return frame[spec.period_column].str.strip()
+
+
+def _cells_wide(
+    frame: pd.DataFrame, spec: IndicatorSpec, path: Path, report: IndicatorReport
+) -> pd.DataFrame:
+    frame = _apply_filters(frame, spec, path, report)
+    _require_columns(frame, [spec.code_column, spec.name_column, spec.period_column], path)
+    parts = []
+    columns = list(frame.columns)
+    for m in spec.measures:
+        code_column = m.code_column or spec.code_column
+        name_column = m.name_column or (spec.name_column if m.code_column is None else None)
+        _require_columns(frame, [code_column, name_column, m.column, m.denominator], path)
+        if m.sum_columns is not None:
+            first, last = m.sum_columns
+            _require_columns(frame, [first, last], path)
+            block = columns[columns.index(first): columns.index(last) + 1]
+            numbers = _parse_block(frame[block], path)
+            value = numbers.sum(axis=1).map(lambda v: repr(float(v)))
+            source_column = f"{first}..{last}"
+        else:
+            value = frame[m.column]
+            source_column = m.column
+        parts.append(
+            pd.DataFrame(
+                {
+                    "set_id": m.set_id or spec.set_id,
+                    "code": frame[code_column].str.strip(),
+                    "name": frame[name_column].str.strip() if name_column else None,
+                    "period": _period_texts(frame, spec),
+                    "measure": m.measure,
+                    "value": value,
+                    "denominator": frame[m.denominator] if m.denominator else None,
+                    "row": [file_row(i) for i in frame.index],
+                    "column": source_column,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _parse_block(block: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Numbers of a block of columns that must all be present (e.g. ages 16..64 to sum)."""
+    numbers = block.apply(lambda s: pd.to_numeric(s.str.replace(",", ""), errors="coerce"))
+    bad = numbers.isna()
+    if bad.to_numpy().any():
+        i, j = map(int, np.argwhere(bad.to_numpy())[0])
+        raise InputError(
+            f"{path}, row {file_row(block.index[i])}, column {block.columns[j]!r}: "
+            f"{block.iat[i, j]!r} is not a number (every column summed must have one)"
+        )
+    return numbers
+
+
+def _match_measures(frame: pd.DataFrame, spec: IndicatorSpec, path: Path) -> tuple[pd.Series, int]:
+    """Which measure each row of a long/Nomis table belongs to; rows matching none are skipped."""
+    if not spec.measures:
+        if spec.default_kind is None:
+            raise InputError(f"{spec.spec_path}: list [[measures]] or give default_kind")
+        return frame[spec.measure_column].str.strip(), 0
+    measure = pd.Series(None, index=frame.index, dtype=object)
+    for m in spec.measures:
+        match = m.match or {spec.measure_column: m.measure}
+        _require_columns(frame, list(match), path)
+        hit = np.ones(len(frame), dtype=bool)
+        for column, wanted in match.items():
+            hit &= (frame[column].str.strip() == wanted).to_numpy()
+        clash = hit & measure.notna().to_numpy()
+        if clash.any():
+            index = frame.index[int(np.flatnonzero(clash)[0])]
+            raise InputError(
+                f"{path}, row {file_row(index)}: matches two measures "
+                f"({measure[index]} and {m.measure}); make the spec's match rules exclusive"
+            )
+        measure[hit] = m.measure
+    return measure, int(measure.isna().sum())
+
+
+def _cells_long(
+    frame: pd.DataFrame, spec: IndicatorSpec, path: Path, report: IndicatorReport
+) -> tuple[pd.DataFrame, int]:
+    frame = _apply_filters(frame, spec, path, report)
+    _require_columns(
+        frame,
+        [spec.code_column, spec.value_column, spec.period_column, spec.denominator_column,
+         spec.name_column] + ([] if spec.measures else [spec.measure_column]),
+        path,
+    )
+    measure, skipped = _match_measures(frame, spec, path)
+    cells = pd.DataFrame(
+        {
+            "set_id": spec.set_id,
+            "code": frame[spec.code_column].str.strip(),
+            "name": frame[spec.name_column].str.strip() if spec.name_column else None,
+            "period": _period_texts(frame, spec),
+            "measure": measure,
+            "value": frame[spec.value_column],
+            "denominator": frame[spec.denominator_column] if spec.denominator_column else None,
+            "row": [file_row(i) for i in frame.index],
+            "column": spec.value_column,
+        }
+    )
+    return cells[cells["measure"].notna()].reset_index(drop=True), skipped
+
+
+def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
+    """A Stat-Xplore table export: title lines, a header of periods, one row per area.
+
+    Area labels carry the GSS code (``E01000001 : City of London 001A``); a Total row and the
+    footnotes after the table are ignored.
+    """
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header_at, period_cols = None, {}
+    for n, row in enumerate(rows):
+        found = {}
+        for j, cell in enumerate(row):
+            try:
+                found[j] = parse_period(cell, spec.period_kind) if cell.strip() else None
+            except ValueError:
+                continue
+        found = {j: p for j, p in found.items() if p is not None}
+        if len(found) >= 1 and len(found) >= (len([c for c in row if c.strip()]) - 2):
+            header_at, period_cols = n, found
+            break
+    if header_at is None:
+        raise InputError(
+            f"{path}: no header row of periods found (expected a Stat-Xplore table with "
+            "quarters such as 'May-06' or 'May 2006' across the top)"
+        )
+    m = spec.measures[0]
+    records = []
+    for n in range(header_at + 1, len(rows)):
+        row = rows[n]
+        label = next((c.strip() for c in row if c.strip()), "")
+        if not label:
+            if records:
+                break  # the blank line that ends the table; footnotes follow
+            continue
+        if label.lower().startswith("total"):
+            continue
+        code = GSS_CODE.search(label)
+        if code is None:
+            if records:
+                break
+            continue  # field-name rows between the header and the first area
+        name = label.split(":", 1)[1].strip() if ":" in label else None
+        for j, period in period_cols.items():
+            records.append(
+                (m.set_id or spec.set_id, code.group(1), name, period.period_id, m.measure,
+                 row[j] if j < len(row) else "", None, n + 1, period.label)
+            )
+    if not records:
+        raise InputError(f"{path}: no area rows with a GSS code under the header at line {header_at + 1}")
+    return pd.DataFrame(
+        records,
+        columns=["set_id", "code", "name", "period", "measure", "value", "denominator", "row", "column"],
+    )
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def _numbers(cells: pd.DataFrame, column: str, spec: IndicatorSpec, path: Path,
+             report: IndicatorReport | None) -> np.ndarray:
+    text = cells[column].astype("string").fillna("").str.strip()
+    marker = text.isin(spec.suppression_markers)
+    if report is not None:
+        for value, count in text[marker].value_counts().items():
+            report.suppressed[value] = report.suppressed.get(value, 0) + int(count)
+    numbers = pd.to_numeric(text.str.replace(",", "", regex=False).where(~marker), errors="coerce")
+    bad = numbers.isna() & ~marker
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        where_col = cells["column"].iat[i] if column == "value" else f"{cells['column'].iat[i]} denominator"
+        raise InputError(
+            f"{path}, row {cells['row'].iat[i]}, column {where_col!r}: {text.iat[i]!r} is not a "
+            f"number or a suppression marker ({', '.join(repr(m) for m in spec.suppression_markers)})"
+        )
+    return numbers.to_numpy(dtype=float)
+
+
+def _check_ranges(cells: pd.DataFrame, values: np.ndarray, spec: IndicatorSpec, path: Path) -> None:
+    by_measure = {m.measure: m for m in spec.measures}
+    for measure, index in cells.groupby("measure").indices.items():
+        m = by_measure.get(measure)
+        kind = m.kind if m else spec.default_kind
+        low, high = m.bounds if m else KIND_RANGES[kind]
+        vals = values[index]
+        bad = np.zeros(len(index), dtype=bool)
+        if low is not None:
+            bad |= vals < low
+        if high is not None:
+            bad |= vals > high
+        if bad.any():
+            i = index[int(np.flatnonzero(bad)[0])]
+            expected = {
+                "count": "a count cannot be negative",
+                "rate": f"a rate must be between {low} and {high} (%)",
+            }.get(kind, f"expected between {low} and {high}")
+            scale = f" after scaling by {m.scale:g}" if m and m.scale != 1 else ""
+            raise InputError(
+                f"{path}, row {cells['row'].iat[i]}, column {cells['column'].iat[i]!r}: "
+                f"value {values[i]:g}{scale} is out of range for {measure} ({kind}): {expected}"
+            )
+
+
+def _collapse_repeated(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> pd.DataFrame:
+    """Rows that repeat a reference area's value (a region on every constituency row) collapse."""
+    repeated = {m.measure for m in spec.measures if m.repeated}
+    if not repeated:
+        return cells
+    is_rep = cells["measure"].isin(repeated) & (cells["set_id"] != spec.set_id)
+    rep = cells[is_rep]
+    key = ["set_id", "code", "period_id", "measure"]
+    distinct = rep.drop_duplicates([*key, "value_num", "den_num"])
+    conflict = distinct.duplicated(key, keep=False)
+    if conflict.any():
+        first = distinct[conflict].iloc[0]
+        rows = rep[(rep[key] == first[key]).all(axis=1)]["row"].tolist()[:5]
+        raise InputError(
+            f"{path}, rows {', '.join(map(str, rows))}, column {first['column']!r}: "
+            f"{first['code']} {first['period_id']} has different values on different rows"
+        )
+    return pd.concat([cells[~is_rep], distinct.drop_duplicates(key)], ignore_index=True)
+
+
+def _check_duplicates(cells: pd.DataFrame, path: Path) -> None:
+    key = ["set_id", "code", "period_id", "measure"]
+    dup = cells.duplicated(key, keep=False)
+    if dup.any():
+        first = cells[dup].iloc[0]
+        same = cells[dup & (cells[key] == first[key]).all(axis=1)]
+        raise InputError(
+            f"{path}, rows {', '.join(map(str, same['row'].tolist()[:5]))}, column "
+            f"{first['column']!r}: duplicate value for area {first['code']}, period "
+            f"{first['period_id']}, measure {first['measure']}"
+        )
+
+
+def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> None:
+    registering = {m.set_id for m in spec.measures if m.register_codes}
+    for set_id, index in cells.groupby("set_id").indices.items():
+        if set_id in registering:
+            continue
+        known = {r[0] for r in store.sql("SELECT code FROM areas WHERE set_id = ?", [set_id]).fetchall()}
+        if not known:
+            raise InputError(
+                f"{path}: no areas of {set_id} are in the store; ingest its boundaries "
+                f"(geo-cs ingest boundaries) or a lookup that lists its codes first"
+            )
+        codes = cells["code"].iloc[index]
+        unknown = (~codes.isin(known)).to_numpy()  # hash lookup; np.isin on strings is quadratic
+        if unknown.any():
+            i = index[int(np.flatnonzero(unknown)[0])]
+            count = codes[unknown].nunique()
+            raise InputError(
+                f"{path}, row {cells['row'].iat[i]}, column {spec.code_column!r}: area code "
+                f"{cells['code'].iat[i]!r} is not a {set_id} code in the store "
+                f"({count:,} unknown code{'s' if count != 1 else ''} in all)"
+            )
+
+
+def _parse_periods(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> dict[str, Period]:
+    if spec.fixed_period is not None:
+        cells["period_id"] = spec.fixed_period.period_id
+        return {spec.fixed_period.period_id: spec.fixed_period}
+    parsed: dict[str, Period] = {}
+    for text in cells["period"].unique():
+        try:
+            parsed[text] = parse_period(text, spec.period_kind)
+        except ValueError as exc:
+            i = int(np.flatnonzero((cells["period"] == text).to_numpy())[0])
+            raise InputError(
+                f"{path}, row {cells['row'].iat[i]}, column {spec.period_column or 'period'!r}: {exc}"
+            ) from None
+    cells["period_id"] = cells["period"].map(lambda t: parsed[t].period_id)
+    return {p.period_id: p for p in parsed.values()}
+
+
+# -- the ingest ---------------------------------------------------------------------------------
+
+def read_indicator_cells(
+    path: Path, spec: IndicatorSpec, report: IndicatorReport
+) -> tuple[pd.DataFrame, dict[str, Period]]:
+    """Read and validate a file into long cells with numeric ``value``/``denominator``."""
+    if spec.layout == "statxplore":
+        cells = _cells_statxplore(path, spec)
+        report.rows_read = int(cells["row"].nunique())
+    else:
+        frame = read_csv_text(path)
+        report.rows_read = len(frame)
+        if spec.layout == "wide":
+            cells = _cells_wide(frame, spec, path, report)
+        else:
+            cells, report.skipped_rows = _cells_long(frame, spec, path, report)
+    blank = cells["code"].fillna("") == ""
+    if blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise InputError(f"{path}, row {cells['row'].iat[i]}: empty area code")
+    periods = _parse_periods(cells, spec, path)
+    cells["value_num"] = _numbers(cells, "value", spec, path, report)
+    has_den = cells["denominator"].notna().any()
+    cells["den_num"] = _numbers(cells, "denominator", spec, path, None) if has_den else np.nan
+    scale = {m.measure: m.scale for m in spec.measures}
+    cells["value_num"] *= cells["measure"].map(scale).fillna(1.0).to_numpy()
+    _check_ranges(cells, cells["value_num"].to_numpy(), spec, path)
+    if has_den:
+        den = cells["den_num"].to_numpy()
+        negative = den < 0
+        if negative.any():
+            i = int(np.flatnonzero(negative)[0])
+            raise InputError(
+                f"{path}, row {cells['row'].iat[i]}: denominator {den[i]:g} is negative"
+            )
+    cells = _collapse_repeated(cells, spec, path)
+    _check_duplicates(cells, path)
+    return cells, periods
+
+
+def ingest_indicator(
+    store: Store,
+    path: str | Path,
+    spec: IndicatorSpec | None = None,
+    *,
+    progress: Progress | None = None,
+) -> IndicatorReport:
+    """Validate one statistics file against its spec and store it as one transaction.
+
+    Observations already stored for the same indicator, geography and period are replaced.
+    """
+    progress = progress or SilentProgress()
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    spec = spec or spec_for_file(path)
+    report = IndicatorReport(source_id=spec.source_id, source=str(path), layout=spec.layout)
+    progress.note(f"reading {path.name} with spec {spec.source_id}")
+    cells, periods = read_indicator_cells(path, spec, report)
+    by_measure = {m.measure: m for m in spec.measures}
+    reg = registry()
+
+    with store.transaction():
+        ingest_id = store.start_ingest("indicator", [str(path)])
+        for set_id in sorted(cells["set_id"].unique()):
+            store.register_set(reg.get(set_id))
+        _register_reference_codes(store, cells, spec, str(path), ingest_id)
+        _check_codes(store, cells, spec, path)
+        for p in periods.values():
+            store.sql(
+                "INSERT INTO periods VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [p.period_id, p.kind, p.label, p.start, p.end, p.data_year],
+            )
+        cells["indicator_id"] = spec.source_id + "." + cells["measure"]
+        for (measure, set_id), _ in cells.groupby(["measure", "set_id"]):
+            m = by_measure.get(measure)
+            store.sql(
+                """
+                INSERT OR REPLACE INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [f"{spec.source_id}.{measure}", spec.source_id, measure,
+                 m.kind if m else spec.default_kind, m.unit if m else None,
+                 m.label if m else measure.replace("_", " "), set_id, spec.title,
+                 spec.publisher, spec.licence, path.name, m.scale if m else 1.0],
+            )
+        table = pa.table(
+            {
+                "indicator_id": pa.array(cells["indicator_id"].tolist(), pa.string()),
+                "set_id": pa.array(cells["set_id"].tolist(), pa.string()),
+                "code": pa.array(cells["code"].tolist(), pa.string()),
+                "period_id": pa.array(cells["period_id"].tolist(), pa.string()),
+                "value": pa.array(cells["value_num"].to_numpy(), pa.float64(), from_pandas=True),
+                "denominator": pa.array(cells["den_num"].to_numpy(dtype=float), pa.float64(),
+                                        from_pandas=True),
+                "status": pa.array(
+                    np.where(cells["value_num"].isna(), cells["value"].fillna("").astype(str), None).tolist(),
+                    pa.string(),
+                ),
+            }
+        )
+        store.con.register("new_obs", table)
+        try:
+            store.sql(
+                """
+                DELETE FROM observations o
+                USING (SELECT DISTINCT indicator_id, set_id, period_id FROM new_obs) n
+                WHERE o.indicator_id = n.indicator_id AND o.set_id = n.set_id
+                  AND o.period_id = n.period_id
+                """
+            )
+            store.sql("INSERT INTO observations SELECT *, ? FROM new_obs", [ingest_id])
+        finally:
+            store.con.unregister("new_obs")
+        report.observations = len(cells)
+        report.measures = {str(k): int(v) for k, v in cells["indicator_id"].value_counts().sort_index().items()}
+        report.periods = sorted(periods)
+        report.sets = sorted(cells["set_id"].unique().tolist())
+        report.ingest_id = ingest_id
+        store.finish_ingest(ingest_id, report.to_dict())
+    return report
+
+
+def _register_reference_codes(
+    store: Store, cells: pd.DataFrame, spec: IndicatorSpec, source: str, ingest_id: int
+) -> None:
+    """Reference areas (a region, GB) that a spec says to take from the file itself."""
+    reg = registry()
+    for m in spec.measures:
+        if not m.register_codes:
+            continue
+        set_id = m.set_id or spec.set_id
+        geo_set = reg.get(set_id)
+        sub = cells[(cells["measure"] == m.measure) & (cells["set_id"] == set_id)]
+        named = sub.drop_duplicates("code")[["code", "name"]]
+        for code, name in named.itertuples(index=False):
+            store.sql(
+                """
+                INSERT INTO areas (set_id, code, name, geography, vintage, nation, source, ingest_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """,
+                [set_id, code, name, geo_set.geography, geo_set.vintage, nation_of(code),
+                 source, ingest_id],
+            )

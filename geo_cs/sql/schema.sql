@@ -1,0 +1,98 @@
+-- The geo-cs store. Every table a later layer (analysis, crosswalk, tiles, export) reads is here.
+-- Geometries are kept twice: EPSG:27700 (British National Grid, metres) for areas and overlays,
+-- EPSG:4326 lon/lat for the web. Bounding boxes are lon/lat, for bbox filters and TileJSON.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- One row per boundary set known to this database (copied from the registry when first used).
+CREATE TABLE IF NOT EXISTS geography_sets (
+    set_id        VARCHAR PRIMARY KEY,   -- e.g. lsoa2011
+    geography     VARCHAR NOT NULL,      -- lsoa, datazone, ward, lad, wpc, ...
+    vintage       INTEGER NOT NULL,      -- 2001, 2011, 2013, 2021, ...
+    nations       VARCHAR[] NOT NULL,    -- E, W, S
+    label         VARCHAR NOT NULL,
+    expected_count INTEGER
+);
+
+-- One row per area. Geometry is NULL for codes known only from a lookup (e.g. LSOA 2001,
+-- whose boundaries are not loaded) so that indicators on that geography can still be checked.
+CREATE TABLE IF NOT EXISTS areas (
+    set_id      VARCHAR NOT NULL,
+    code        VARCHAR NOT NULL,
+    name        VARCHAR,
+    geography   VARCHAR NOT NULL,
+    vintage     INTEGER NOT NULL,
+    nation      VARCHAR,              -- E, W, S, N or NULL for GB-wide codes
+    geom_27700  GEOMETRY,
+    geom_4326   GEOMETRY,
+    xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE,   -- lon/lat bounding box
+    area_m2     DOUBLE,
+    source      VARCHAR NOT NULL,     -- file the geometry (or code) came from
+    ingest_id   INTEGER NOT NULL,
+    PRIMARY KEY (set_id, code)
+);
+
+-- Links between geographies from official lookups: small area -> small area across vintages
+-- (with the ONS change indicator U/S/M/X), small area -> ward -> district, district changes.
+CREATE TABLE IF NOT EXISTS lookup_links (
+    lookup_id   VARCHAR NOT NULL,     -- e.g. lsoa2011_lsoa2021
+    from_set    VARCHAR NOT NULL,
+    from_code   VARCHAR NOT NULL,
+    to_set      VARCHAR NOT NULL,
+    to_code     VARCHAR,              -- NULL for a terminated district
+    change_ind  VARCHAR,              -- U, S, M, X for census small areas; merger/new_code/... for districts
+    change_year INTEGER,
+    ingest_id   INTEGER NOT NULL
+);
+
+-- Periods are typed: DWP quarters (Feb/May/Aug/Nov), calendar years, and index editions
+-- whose data refer to an earlier year (IMD 2010 -> 2008 data).
+CREATE TABLE IF NOT EXISTS periods (
+    period_id  VARCHAR PRIMARY KEY,   -- 2006-05, 2019, imd2010
+    kind       VARCHAR NOT NULL,      -- quarter, year, edition
+    label      VARCHAR NOT NULL,      -- May 2006, 2019, IMD 2010 (2008 data)
+    start_date DATE NOT NULL,
+    end_date   DATE NOT NULL,
+    data_year  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS indicators (
+    indicator_id VARCHAR NOT NULL,    -- e.g. simd2016.employment_deprived
+    source_id    VARCHAR NOT NULL,
+    measure      VARCHAR NOT NULL,    -- employment_deprived, working_age_population, ...
+    kind         VARCHAR NOT NULL,    -- count, rate, score, rank
+    unit         VARCHAR,
+    label        VARCHAR NOT NULL,
+    set_id       VARCHAR NOT NULL,    -- one source can report several geographies (area, region, GB)
+    source_title VARCHAR,
+    publisher    VARCHAR,
+    licence      VARCHAR,
+    source_file  VARCHAR,
+    scale        DOUBLE,              -- what the published value was multiplied by (fraction -> %)
+    PRIMARY KEY (indicator_id, set_id)
+);
+
+CREATE TABLE IF NOT EXISTS observations (
+    indicator_id VARCHAR NOT NULL,
+    set_id       VARCHAR NOT NULL,
+    code         VARCHAR NOT NULL,
+    period_id    VARCHAR NOT NULL,
+    value        DOUBLE,              -- NULL where the source suppressed it
+    denominator  DOUBLE,
+    status       VARCHAR,             -- the suppression marker seen, if any
+    ingest_id    INTEGER NOT NULL,
+    PRIMARY KEY (indicator_id, set_id, code, period_id)
+);
+
+-- One row per ingest run, with its report, so every figure can be traced to a file.
+CREATE TABLE IF NOT EXISTS ingests (
+    ingest_id   INTEGER PRIMARY KEY,
+    kind        VARCHAR NOT NULL,     -- boundaries, lookup, indicator
+    sources     VARCHAR[] NOT NULL,
+    started_at  TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    report      JSON
+);

@@ -1,0 +1,170 @@
+"""The DuckDB store: the one place that opens connections and loads the spatial extension.
+
+DuckDB's ``INSTALL spatial`` downloads from the internet, which council networks (and our CI)
+do not allow. The PyPI package ``duckdb-extension-spatial`` carries the extension binary for the
+pinned DuckDB version, so we ``LOAD`` it by path instead.
+
+Example
+-------
+>>> from geo_cs.store import Store
+>>> with Store.open(":memory:") as store:
+...     store.sql("SELECT ST_AsText(ST_Point(1, 2))").fetchone()[0]
+'POINT (1 2)'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from geo_cs.errors import StoreError
+
+SCHEMA_VERSION = "1"
+
+
+def spatial_extension_path() -> Path:
+    """Path of the spatial extension binary shipped by ``duckdb-extension-spatial``.
+
+    Raises :class:`StoreError` naming what to install when the package or file is missing.
+    """
+    try:
+        import duckdb_extension_spatial
+    except ImportError as exc:
+        raise StoreError(
+            "the DuckDB spatial extension package is not installed: "
+            f"pip install 'duckdb-extension-spatial=={duckdb.__version__}'"
+        ) from exc
+    root = Path(duckdb_extension_spatial.__file__).parent / "extensions"
+    wanted = root / f"v{duckdb.__version__}" / "spatial.duckdb_extension"
+    if wanted.exists():
+        return wanted
+    found = sorted(root.glob("v*/spatial.duckdb_extension"))
+    raise StoreError(
+        f"no spatial extension for DuckDB {duckdb.__version__} in {root} "
+        f"(found: {', '.join(str(p.parent.name) for p in found) or 'none'}); "
+        "install duckdb and duckdb-extension-spatial of the same version"
+    )
+
+
+def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
+    """Load the spatial extension into ``con`` from the package file (never from the network)."""
+    path = spatial_extension_path()
+    try:
+        con.execute(f"LOAD '{path.as_posix()}'")  # a file path from the package, not user input
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot load the DuckDB spatial extension from {path}: {exc}") from exc
+
+
+def _schema_sql() -> str:
+    return resources.files("geo_cs").joinpath("sql/schema.sql").read_text(encoding="utf-8")
+
+
+class Store:
+    """A geo-cs database: a DuckDB file (or ``:memory:``) with spatial loaded and the schema in place.
+
+    Open read-write for ingest (``Store.open(path)``) or read-only for serving
+    (``Store.open(path, read_only=True)``); many read-only processes may share one file.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    @classmethod
+    def open(cls, path: str | Path = ":memory:", *, read_only: bool = False) -> Store:
+        path_str = str(path)
+        if read_only and path_str != ":memory:" and not Path(path_str).exists():
+            raise StoreError(
+                f"database {path_str} does not exist; build it first (geo-cs ingest … or geo-cs demo)"
+            )
+        if path_str != ":memory:":
+            Path(path_str).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(path_str, read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open database {path_str}: {exc}") from exc
+        load_spatial(con)
+        store = cls(con, path_str, read_only)
+        if not read_only:
+            store._ensure_schema()
+        return store
+
+    def _ensure_schema(self) -> None:
+        self.con.execute(_schema_sql())
+        self.con.execute(
+            "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
+        )
+        self.con.execute("INSERT INTO meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None):
+        """Run a parameterised query and return DuckDB's relation/cursor."""
+        return self.con.execute(query, params) if params is not None else self.con.execute(query)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One ingest = one transaction: on any error everything it wrote is rolled back."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def next_ingest_id(self) -> int:
+        return int(self.con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0])
+
+    def start_ingest(self, kind: str, sources: list[str]) -> int:
+        """Record the start of an ingest (inside its transaction) and return its id."""
+        ingest_id = self.next_ingest_id()
+        self.con.execute(
+            "INSERT INTO ingests VALUES (?, ?, ?, ?, NULL, NULL)",
+            [ingest_id, kind, sources, datetime.now()],
+        )
+        return ingest_id
+
+    def finish_ingest(self, ingest_id: int, report: dict[str, Any]) -> None:
+        """Store the ingest's report and bump the data version (still inside the transaction)."""
+        self.con.execute(
+            "UPDATE ingests SET finished_at = ?, report = ? WHERE ingest_id = ?",
+            [datetime.now(), json.dumps(report, default=str), ingest_id],
+        )
+        self.bump_data_version()
+
+    def register_set(self, geo_set: Any) -> None:
+        """Record a registry set (a :class:`geo_cs.geography.GeographySet`) in this database."""
+        self.con.execute(
+            "INSERT INTO geography_sets VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [geo_set.set_id, geo_set.geography, geo_set.vintage, list(geo_set.nations),
+             geo_set.label, geo_set.expected_count],
+        )
+
+    def data_version(self) -> int:
+        """A counter bumped by every successful ingest; caches (tiles, API) key on it."""
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_data_version(self) -> None:
+        self.con.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR) "
+            "WHERE key = 'data_version'"
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
