@@ -1,0 +1,287 @@
+"""The ``geo-cs`` command line: parsing and formatting only; the work is in the library.
+
+Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input data, 4 database/extension,
+5 not found (see :mod:`geo_cs.errors`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo_cs.config import Settings
+from geo_cs.errors import GeoCsError, InputError
+from geo_cs.progress import Progress, RichProgress, SilentProgress
+
+HELP = """\
+geo-cs: worklessness analysis and mapping for local employment partnerships.
+
+Loads small-area boundaries (LSOAs, data zones, wards, districts), geography lookups and
+out-of-work benefit / employment-deprivation indicators into one DuckDB database.
+
+Start here:  geo-cs demo          (builds ./geo-cs.duckdb from the bundled real data)
+Your data:   geo-cs ingest boundaries PATH…  |  ingest lookup CSV  |  ingest indicator CSV
+See:         geo-cs info
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
+ingest_app = typer.Typer(
+    help="Load boundaries, lookups or indicators into the database (each is one transaction).",
+    no_args_is_help=True,
+)
+app.add_typer(ingest_app, name="ingest")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    quiet: bool = False
+    db: Path = Settings().db
+
+
+state = State()
+
+
+@app.callback()
+def _global(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or reports.")] = False,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Database file [env GEO_CS_DB; default ./geo-cs.duckdb].",
+                     show_default=False),
+    ] = None,
+) -> None:
+    state.quiet = quiet
+    state.db = db or Settings().db
+
+
+def _progress() -> Progress:
+    return SilentProgress() if state.quiet else RichProgress()
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=str))
+    elif not state.quiet:
+        for line in report.lines():
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _open_store():
+    from geo_cs.store import Store
+
+    return Store.open(state.db)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+
+
+@ingest_app.command("boundaries")
+def ingest_boundaries_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Boundary files or folders of per-district files.")],
+    set_id: Annotated[str | None, typer.Option("--set", help="Geography set, e.g. lsoa2011 (default: recognised from the code column).")] = None,
+    geography: Annotated[str | None, typer.Option(help="Geography type (lsoa, datazone, ward, lad, wpc…); with --vintage, instead of --set.")] = None,
+    vintage: Annotated[int | None, typer.Option(help="Boundary vintage year, with --geography.")] = None,
+    code_col: Annotated[str | None, typer.Option("--code-col", help="Column holding the area code.")] = None,
+    name_col: Annotated[str | None, typer.Option("--name-col", help="Column holding the area name.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer to read from a multi-layer file.")] = None,
+    on_duplicate: Annotated[str, typer.Option("--on-duplicate", help="Conflicting duplicate codes: error, first or largest.")] = "error",
+    as_json: JsonOption = False,
+) -> None:
+    """Read GeoJSON, TopoJSON, Shapefile, GeoPackage, FlatGeobuf or GeoParquet boundaries."""
+    from geo_cs.geography import registry
+    from geo_cs.ingest import ingest_boundaries
+
+    if (geography is None) != (vintage is None):
+        raise InputError("--geography and --vintage go together")
+    if geography is not None:
+        set_id = registry().by_type(geography, vintage).set_id
+    with _open_store() as store:
+        report = ingest_boundaries(
+            store, list(paths), set_id=set_id, code_col=code_col, name_col=name_col,
+            layer=layer, on_duplicate=on_duplicate, progress=_progress(),  # type: ignore[arg-type]
+        )
+    _print_report(report, as_json)
+
+
+@ingest_app.command("lookup")
+def ingest_lookup_cmd(
+    path: Annotated[Path, typer.Argument(help="An ONS/NRS lookup CSV.")],
+    kind: Annotated[str | None, typer.Option(help="Lookup layout id (default: recognised from the header).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load a geography lookup: LSOA 2001→2011→2021, Data Zone 2001↔2011, LSOA→ward→district, district changes."""
+    from geo_cs.ingest import ingest_lookup
+
+    with _open_store() as store:
+        report = ingest_lookup(store, path, lookup_id=kind, progress=_progress())
+    _print_report(report, as_json)
+
+
+@ingest_app.command("indicator")
+def ingest_indicator_cmd(
+    path: Annotated[Path, typer.Argument(help="A statistics CSV (long, Nomis bulk, Stat-Xplore table or wide).")],
+    spec: Annotated[str | None, typer.Option(help="Spec TOML file or shipped spec id (default: the shipped spec for this file name).")] = None,
+    layout: Annotated[str | None, typer.Option(help="Without a spec: long, nomis or statxplore.")] = None,
+    set_id: Annotated[str | None, typer.Option("--set", help="Without a spec: geography set of the area codes, e.g. lsoa2011.")] = None,
+    source_id: Annotated[str | None, typer.Option("--source-id", help="Without a spec: a short id for this source (default: file name).")] = None,
+    measure: Annotated[str | None, typer.Option(help="Without a spec: measure name (statxplore: required; nomis: keep rows of this MEASURES_NAME).")] = None,
+    kind: Annotated[str, typer.Option(help="Without a spec: count, rate, score, rank or decile.")] = "count",
+    as_json: JsonOption = False,
+) -> None:
+    """Load area statistics, validated against a declarative spec."""
+    from geo_cs.ingest import ingest_indicator, load_spec
+    from geo_cs.ingest.indicators import spec_for_file, spec_from_dict
+
+    if spec is not None:
+        parsed = load_spec(spec)
+    elif layout is not None:
+        if set_id is None:
+            raise InputError("--layout needs --set (the geography set of the area codes)")
+        raw: dict[str, Any] = {"id": source_id or path.stem, "layout": layout, "geography": set_id}
+        if layout == "long":
+            raw["default_kind"] = kind
+        elif layout in ("nomis", "statxplore"):
+            name = measure or "value"
+            entry: dict[str, Any] = {"id": name, "kind": kind}
+            if layout == "nomis" and measure:
+                entry["match"] = {"MEASURES_NAME": measure}
+            elif layout == "nomis":
+                raw["default_kind"] = kind
+                entry = {}
+            raw["measures"] = [entry] if entry else []
+        else:
+            raise InputError(f"--layout {layout!r}: expected long, nomis or statxplore (wide needs a spec)")
+        parsed = spec_from_dict(raw, "command line")
+    else:
+        parsed = spec_for_file(path)
+    with _open_store() as store:
+        report = ingest_indicator(store, path, parsed, progress=_progress())
+    _print_report(report, as_json)
+
+
+@app.command()
+def info() -> None:
+    """What the database holds: boundary sets, indicators and periods."""
+    from geo_cs.store import Store
+
+    with Store.open(state.db, read_only=True) as store:
+        sets = store.sql(
+            """
+            SELECT a.set_id, any_value(g.label), count(*), count(a.geom_27700),
+                   string_agg(DISTINCT a.nation, '') FILTER (WHERE a.nation IS NOT NULL)
+            FROM areas a JOIN geography_sets g USING (set_id)
+            GROUP BY a.set_id ORDER BY a.set_id
+            """
+        ).fetchall()
+        table = Table(title=f"Boundary sets in {state.db}")
+        for col in ("set", "label", "codes", "with boundaries", "nations"):
+            table.add_column(col)
+        for row in sets:
+            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", row[4] or "")
+        out.print(table)
+        inds = store.sql(
+            """
+            SELECT o.indicator_id, o.set_id, count(*), count(o.value),
+                   arg_min(p.label, p.start_date), arg_max(p.label, p.start_date),
+                   count(DISTINCT p.period_id)
+            FROM observations o JOIN periods p USING (period_id)
+            GROUP BY ALL ORDER BY 1, 2
+            """
+        ).fetchall()
+        table = Table(title="Indicators")
+        for col in ("indicator", "geography", "observations", "with value", "periods"):
+            table.add_column(col)
+        for row in inds:
+            periods = row[4] if row[6] == 1 else f"{row[4]} – {row[5]} ({row[6]})"
+            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods)
+        out.print(table)
+
+
+@app.command()
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the web service on the demo database afterwards.")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+) -> None:
+    """Build the database from the embedded demo bundle (real data for the City Strategy areas)."""
+    from geo_cs.demo import OGL_ATTRIBUTION, build_demo, load_manifest
+    from geo_cs.store import Store
+
+    manifest = load_manifest()
+    if state.db.exists():
+        state.db.unlink()  # the demo database is rebuilt from scratch every time
+        Path(str(state.db) + ".wal").unlink(missing_ok=True)
+    with Store.open(state.db) as store:
+        results = build_demo(store, progress=_progress())
+        if not state.quiet:
+            out.print(f"[bold]{manifest.title}[/bold]")
+            for step, report in results:
+                first = report.lines()[0].replace(str(manifest.root) + "/", "")
+                out.print(f"  {step['kind']:<10} {first}", highlight=False, markup=False)
+            n_areas = store.sql("SELECT count(geom_27700) FROM areas").fetchone()[0]
+            n_obs = store.sql("SELECT count(*) FROM observations").fetchone()[0]
+            out.print(f"\nDatabase {state.db}: {n_areas:,} areas with boundaries, "
+                      f"{n_obs:,} observations.")
+            out.print(f"[dim]{OGL_ATTRIBUTION}[/dim]")
+            out.print("Next: geo-cs info   |   geo-cs serve")
+    if serve:
+        _serve(host="127.0.0.1", port=port, workers=1)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import os
+
+    import uvicorn
+
+    os.environ["GEO_CS_DB"] = str(state.db.resolve())
+    if not state.quiet:
+        err.print(f"serving {state.db} on http://{host}:{port}/health")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning" if state.quiet else "info")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the database read-only over HTTP (health endpoint now; features, tiles, map later)."""
+    from geo_cs.store import Store
+
+    Store.open(state.db, read_only=True).close()  # fail here, with a clear message, not in a worker
+    _serve(host, port, workers)
+
+
+def main() -> None:
+    """Entry point: run the app, turning geo-cs errors into a message and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except GeoCsError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and bugs
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        err.print(f"[bold red]internal error[/bold red] (please report it): {exc!r}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

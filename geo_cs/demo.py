@@ -1,0 +1,91 @@
+"""The embedded demo: a compact bundle of real data that builds a working store offline.
+
+``boundaries/demo/manifest.toml`` lists ingest steps (boundaries, lookups, indicators) over files
+in the bundle; :func:`build_demo` runs them in order through the same ingest functions a user's
+own data goes through. The bundle is made by ``scripts/build_demo_bundle.py`` from
+``../shared/data``.
+
+Example
+-------
+>>> from geo_cs.store import Store
+>>> from geo_cs.demo import build_demo
+>>> with Store.open(":memory:") as store:        # doctest: +SKIP
+...     results = build_demo(store)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geo_cs.config import boundaries_dir
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
+from geo_cs.progress import Progress, SilentProgress
+from geo_cs.store import Store
+
+#: Every map and export built from this data must carry this line (Open Government Licence v3.0).
+OGL_ATTRIBUTION = (
+    "Contains National Statistics data © Crown copyright and database right. "
+    "Contains OS data © Crown copyright and database right. "
+    "Contains NRS data © Crown copyright. Open Government Licence v3.0."
+)
+
+
+def demo_dir() -> Path:
+    return boundaries_dir() / "demo"
+
+
+@dataclass
+class DemoManifest:
+    title: str
+    attribution: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    root: Path = Path(".")
+
+
+def load_manifest(root: Path | None = None) -> DemoManifest:
+    root = root or demo_dir()
+    path = root / "manifest.toml"
+    if not path.exists():
+        raise NotFoundError(
+            f"{path}: no demo bundle here; build it with python scripts/build_demo_bundle.py"
+        )
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    bundle = raw.get("bundle", {})
+    return DemoManifest(
+        title=bundle.get("title", "geo-cs demo"),
+        attribution=bundle.get("attribution", OGL_ATTRIBUTION),
+        steps=list(raw.get("steps", [])),
+        root=root,
+    )
+
+
+def build_demo(
+    store: Store, root: Path | None = None, progress: Progress | None = None
+) -> list[tuple[dict[str, Any], Any]]:
+    """Run every step of the demo manifest into ``store``; return (step, report) pairs."""
+    progress = progress or SilentProgress()
+    manifest = load_manifest(root)
+    results = []
+    for step in manifest.steps:
+        kind = step.get("kind")
+        if kind == "boundaries":
+            report = ingest_boundaries(
+                store,
+                [manifest.root / p for p in step["paths"]],
+                set_id=step.get("set"),
+                layer=step.get("layer"),
+                progress=progress,
+            )
+        elif kind == "lookup":
+            report = ingest_lookup(store, manifest.root / step["path"], progress=progress)
+        elif kind == "indicator":
+            spec = load_spec(step["spec"]) if "spec" in step else None
+            report = ingest_indicator(store, manifest.root / step["path"], spec, progress=progress)
+        else:
+            raise InputError(f"{manifest.root / 'manifest.toml'}: unknown step kind {kind!r}")
+        results.append((step, report))
+    return results
