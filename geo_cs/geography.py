@@ -174,7 +174,11 @@ def load_registry(path: Path | None = None) -> Registry:
         return _parse(yaml.safe_load(fh) or {}, path.parent)
 
 
-@lru_cache
 def registry() -> Registry:
-    """The registry shipped with geo-cs (cached)."""
-    return load_registry()
+    """The registry of the active ``boundaries/`` folder (cached per folder)."""
+    return _cached_registry(boundaries_dir() / "registry.yaml")
+
+
+@lru_cache
+def _cached_registry(path: Path) -> Registry:
+    return load_registry(path)

@@ -53,9 +53,9 @@ def spatial_extension_path() -> Path:
     )
 
 
-def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
+def load_spatial(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> None:
     """Load the spatial extension into ``con`` from the package file (never from the network)."""
-    path = spatial_extension_path()
+    path = path or spatial_extension_path()
     try:
         con.execute(f"LOAD '{path.as_posix()}'")  # a file path from the package, not user input
     except duckdb.Error as exc:

@@ -165,11 +165,24 @@ def _read_one(path: Path, layer: str | None) -> gpd.GeoDataFrame:
 
 
 def _set_crs(frame: gpd.GeoDataFrame, path: Path, report: BoundaryReport) -> gpd.GeoDataFrame:
-    """Keep a declared CRS; take an undeclared one as CRS84 only if it looks like lon/lat."""
-    if frame.crs is not None:
-        return frame
+    """Keep a declared CRS; take an undeclared one as CRS84 only if it looks like lon/lat.
+
+    GDAL reports EPSG:4326 for every GeoJSON file (the format's default), so a GeoJSON written
+    in British National Grid without a ``crs`` member also lands here as "geographic": its
+    coordinates then fail the same range check.
+    """
     xmin, ymin, xmax, ymax = frame.total_bounds
-    if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
+    in_range = -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
+    if frame.crs is not None:
+        if frame.crs.is_geographic and not in_range:
+            raise InputError(
+                f"{path}: coordinates ({xmin:.1f}, {ymin:.1f}, {xmax:.1f}, {ymax:.1f}) are not "
+                f"lon/lat although the file is read as {frame.crs.to_string()} (GeoJSON without "
+                "a crs member is lon/lat by definition); no CRS declared for projected "
+                "coordinates: reproject the file to EPSG:4326 or write it as GeoPackage"
+            )
+        return frame
+    if not in_range:
         raise InputError(
             f"{path}: no CRS declared and coordinates ({xmin:.1f}, {ymin:.1f}, {xmax:.1f}, "
             f"{ymax:.1f}) are not in lon/lat range; declare it in the file (a .prj for a shapefile)"

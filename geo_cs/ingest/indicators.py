@@ -125,7 +125,12 @@ def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
             raise InputError(f"{where}: layout {layout!r}; expected wide, long, nomis or statxplore")
         set_id = raw["geography"]
         registry().get(set_id)
-        fixed, period_column, period_kind = _period_from_spec(raw.get("period", {}), where)
+        period_raw = raw.get("period", {})
+        if not period_raw and layout != "wide":
+            # long/Nomis tables carry a period column; Stat-Xplore has periods across its header
+            fixed, period_column, period_kind = None, None, None
+        else:
+            fixed, period_column, period_kind = _period_from_spec(period_raw, where)
         if layout == "nomis":
             period_column = period_column or "DATE"
         if layout == "long":

@@ -1,0 +1,131 @@
+"""Shared fixtures: stores, hand-made boundary files, and the real data when it is present."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Polygon, box, mapping
+
+from geo_cs.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("GEO_CS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if SHARED_DATA.exists():
+        return
+    skip = pytest.mark.skip(reason=f"real data not found at {SHARED_DATA} (set GEO_CS_SHARED_DATA)")
+    for item in items:
+        if "shared_data" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    return SHARED_DATA
+
+
+@pytest.fixture
+def store() -> Store:
+    with Store.open(":memory:") as s:
+        yield s
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.duckdb"
+
+
+# -- hand-made geography: a 3x2 grid of 1 km squares near Leeds, as LSOA 2011 codes ------------
+
+#: lon/lat of the grid origin; squares are ~0.0147° wide (1 km at 53.8°N) and 0.009° tall.
+ORIGIN = (-1.55, 53.80)
+DX, DY = 0.0147, 0.009
+GRID_CODES = ["E01000001", "E01000002", "E01000003", "E01000004", "E01000005", "E01000006"]
+
+
+def grid_squares() -> list[Polygon]:
+    x0, y0 = ORIGIN
+    return [box(x0 + i * DX, y0 + j * DY, x0 + (i + 1) * DX, y0 + (j + 1) * DY)
+            for j in range(2) for i in range(3)]
+
+
+def grid_frame(codes: list[str] | None = None, code_col: str = "LSOA11CD",
+               name_col: str = "LSOA11NM") -> gpd.GeoDataFrame:
+    codes = codes or GRID_CODES
+    squares = grid_squares()[: len(codes)]
+    return gpd.GeoDataFrame(
+        {code_col: codes, name_col: [f"Testtown {i:03d}A" for i in range(len(codes))]},
+        geometry=squares,
+        crs="EPSG:4326",
+    )
+
+
+def write_topojson(path: Path, frame: gpd.GeoDataFrame, object_name: str) -> Path:
+    """A minimal TopoJSON (no quantisation, one arc per ring, no CRS) like the ONS-derived files."""
+    arcs: list[list[list[float]]] = []
+    geometries = []
+    for _, row in frame.iterrows():
+        rings = []
+        for ring in [row.geometry.exterior, *row.geometry.interiors]:
+            arcs.append([list(c) for c in ring.coords])
+            rings.append([len(arcs) - 1])
+        props = {k: v for k, v in row.items() if k != "geometry"}
+        geometries.append({"type": "Polygon", "arcs": rings, "properties": props})
+    topo = {
+        "type": "Topology",
+        "objects": {object_name: {"type": "GeometryCollection", "geometries": geometries}},
+        "arcs": arcs,
+    }
+    path.write_text(json.dumps(topo), encoding="utf-8")
+    return path
+
+
+def write_geojson_without_crs(path: Path, frame: gpd.GeoDataFrame) -> Path:
+    features = [
+        {"type": "Feature", "properties": {k: v for k, v in row.items() if k != "geometry"},
+         "geometry": mapping(row.geometry)}
+        for _, row in frame.iterrows()
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+@pytest.fixture
+def grid() -> gpd.GeoDataFrame:
+    return grid_frame()
+
+
+@pytest.fixture
+def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A boundaries/ folder whose lsoa2011 list of expected codes is the 6 grid codes + 2 more."""
+    root = tmp_path / "boundaries"
+    shutil.copytree(REPO / "boundaries", root, ignore=shutil.ignore_patterns("demo"))
+    import gzip
+
+    with gzip.open(root / "registry" / "codes" / "lsoa2011.txt.gz", "wt") as fh:
+        fh.write("\n".join([*GRID_CODES, "E01000007", "W01000001"]) + "\n")
+    monkeypatch.setenv("GEO_CS_BOUNDARIES_DIR", str(root))
+    return root
+
+
+def snapshot(store: Store) -> dict[str, list]:
+    """Every row of every table (geometries as WKB), to prove an ingest changed nothing."""
+    tables = [r[0] for r in store.sql(
+        "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+    result = {}
+    for table in tables:
+        columns = store.sql(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        exprs = [f"ST_AsWKB({c})" if t.startswith("GEOMETRY") else c for c, t in columns]
+        result[table] = sorted(
+            map(repr, store.sql(f"SELECT {', '.join(exprs)} FROM {table}").fetchall())
+        )
+    return result
