@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health(store: Store = Depends(get_store)) -> Health:
+    def health(store: Annotated[Store, Depends(get_store)]) -> Health:
         """Whether the service is up, which database it serves and its data version."""
         return Health(
             status="ok",

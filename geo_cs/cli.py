@@ -38,8 +38,8 @@ ingest_app = typer.Typer(
 )
 app.add_typer(ingest_app, name="ingest")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class State:
@@ -273,12 +273,10 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and bugs
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (typer's own click) and bugs
+        if isinstance(exc, typer.exceptions.TyperException) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         err.print(f"[bold red]internal error[/bold red] (please report it): {exc!r}")
         sys.exit(1)
 

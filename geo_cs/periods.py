@@ -6,8 +6,9 @@ Every observation carries a period id, and the ``periods`` table says what it me
 
 Example
 -------
->>> parse_period("May 2006")
-Period(period_id='2006-05', kind='quarter', label='May 2006', start=datetime.date(2006, 3, 1), end=datetime.date(2006, 5, 31), data_year=2006)
+>>> p = parse_period("May 2006")
+>>> p.period_id, p.kind, p.label, p.start, p.end
+('2006-05', 'quarter', 'May 2006', datetime.date(2006, 3, 1), datetime.date(2006, 5, 31))
 >>> parse_period("2010/05/01").period_id
 '2010-05'
 >>> edition("IMD 2010", data_year=2008).label

@@ -35,8 +35,7 @@ def test_each_format_is_read_into_both_crs(tmp_path: Path, store: Store, grid, f
     assert report.set_id == "lsoa2011" and report.areas_written == 6
     areas = _areas(store)
     assert list(areas) == GRID_CODES
-    code, (name, set_id, geography, vintage, nation, area_m2, xmin, ymin, bng_x, gtype) = (
-        "E01000001", areas["E01000001"])
+    name, set_id, geography, vintage, nation, area_m2, xmin, ymin, bng_x, gtype = areas["E01000001"]
     assert (name, set_id, geography, vintage, nation) == ("Testtown 000A", "lsoa2011", "lsoa", 2011, "E")
     assert 0.9 * KM2 < area_m2 < 1.1 * KM2  # a ~1 km square, measured in EPSG:27700
     assert xmin == pytest.approx(-1.55) and ymin == pytest.approx(53.80)

@@ -31,7 +31,7 @@ from geo_cs.config import boundaries_dir
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import nation_of, registry
 from geo_cs.ingest.csvfile import file_row, read_csv_text
-from geo_cs.periods import Period, PeriodKind, edition, parse_period, quarter, year
+from geo_cs.periods import Period, PeriodKind, edition, parse_period, year
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
@@ -703,7 +703,8 @@ def ingest_indicator(
         finally:
             store.con.unregister("new_obs")
         report.observations = len(cells)
-        report.measures = {str(k): int(v) for k, v in cells["indicator_id"].value_counts().sort_index().items()}
+        counts = cells["indicator_id"].value_counts().sort_index()
+        report.measures = {str(k): int(v) for k, v in counts.items()}
         report.periods = sorted(periods)
         report.sets = sorted(cells["set_id"].unique().tolist())
         report.ingest_id = ingest_id

@@ -1,0 +1,91 @@
+"""The real ``geo-cs`` command in a subprocess: output, exit codes, and what it writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from geo_cs.store import Store
+
+GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*GEO_CS, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_help_explains_where_to_start():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "geo-cs demo" in result.stdout and "ingest" in result.stdout
+
+
+def test_usage_error_exits_2():
+    result = run("ingest", "boundaries", "--on-duplicat", "first")
+    assert result.returncode == 2
+
+
+def test_ingest_boundaries_then_json_report(tmp_path: Path, grid):
+    path = tmp_path / "grid.gpkg"
+    grid.to_file(path)
+    db = tmp_path / "cli.duckdb"
+    result = run("--db", str(db), "--quiet", "ingest", "boundaries", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["set_id"] == "lsoa2011" and report["areas_written"] == 6
+    with Store.open(db, read_only=True) as store:
+        assert store.sql("SELECT count(*) FROM areas").fetchone()[0] == 6
+
+
+def test_bad_input_exits_3_with_the_message_and_writes_nothing(tmp_path: Path, grid):
+    path = tmp_path / "grid.gpkg"
+    grid.to_file(path)
+    db = tmp_path / "cli.duckdb"
+    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    bad = tmp_path / "long.csv"
+    bad.write_text("area_code,period,measure,value\nE01000001,May 2006,claimants,-4\n")
+    result = run("--db", str(db), "ingest", "indicator", str(bad), "--layout", "long",
+                 "--set", "lsoa2011")
+    assert result.returncode == 3
+    assert "long.csv, row 2, column 'value': value -4 is out of range" in result.stderr
+    with Store.open(db, read_only=True) as store:
+        assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
+
+
+def test_missing_file_exits_5(tmp_path: Path):
+    result = run("--db", str(tmp_path / "x.duckdb"), "ingest", "lookup", str(tmp_path / "none.csv"))
+    assert result.returncode == 5
+    assert "none.csv: no such file" in result.stderr
+
+
+def test_info_on_a_missing_database_exits_4(tmp_path: Path):
+    result = run("--db", str(tmp_path / "absent.duckdb"), "info")
+    assert result.returncode == 4
+    assert "does not exist; build it first" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_builds_the_database_from_the_bundle(tmp_path: Path):
+    db = tmp_path / "demo.duckdb"
+    result = run("--db", str(db), "demo")
+    assert result.returncode == 0, result.stderr
+    assert "Open Government Licence v3.0" in result.stdout
+    with Store.open(db, read_only=True) as store:
+        counts = dict(store.sql(
+            "SELECT set_id, count(geom_27700) FROM areas GROUP BY 1").fetchall())
+        assert counts["lsoa2011"] > 9000 and counts["datazone2001"] > 1000
+        assert counts["wpc2010"] == 632 and counts["lad2013"] == 380
+        # the real quarterly series, GB figure for May 2010 as published
+        gb = store.sql("SELECT value FROM observations WHERE indicator_id = 'dwp_oowb_wpc10.claimants' "
+                       "AND set_id = 'gb' AND period_id = '2010-05'").fetchone()[0]
+        assert gb == 4_828_350
+        # every employment-deprivation vintage is there
+        editions = {r[0] for r in store.sql(
+            "SELECT DISTINCT period_id FROM observations WHERE indicator_id LIKE '%employment%'").fetchall()}
+        assert {"imd2010", "imd2019", "imd2025", "wimd2019", "simd2012", "simd2016", "simd2020"} <= editions
+    info = run("--db", str(db), "info")
+    assert info.returncode == 0 and "lsoa2011" in info.stdout
