@@ -16,7 +16,8 @@ file per district (348 files, 34,753 areas), by default
   ``ogr2ogr`` process per file, the first creating a GeoPackage and each further one
   appending to it (``-append -update``), all reprojected from OGC:CRS84 (TopoJSON declares
   no CRS) to EPSG:27700 into one ``lsoa11`` MULTIPOLYGON layer. The timed wall clock is the
-  whole loop.
+  whole loop. Also the fastest way GDAL offers: **one** ``ogr2ogr`` process over a VRT
+  union of all the files. The target is judged against the faster of the two.
 
 Peak memory is measured the same way on both sides: ``os.wait4`` on each child process and
 its ``ru_maxrss``; for ogr2ogr the largest over the loop's processes is reported. Each side
@@ -193,6 +194,44 @@ def bench_ogr2ogr(
     return Run("ogr2ogr", seconds, peak_kb / 1024, features, detail)
 
 
+def union_vrt(files: list[Path], path: Path) -> Path:
+    """A GDAL VRT that unions every file's single layer, so one ogr2ogr process reads them all."""
+    from xml.sax.saxutils import escape
+
+    sources = "\n".join(
+        f'      <OGRVRTLayer name="{escape(f.stem)}"><SrcDataSource>{escape(str(f))}'
+        f"</SrcDataSource><SrcLayer>{escape(f.stem)}</SrcLayer>"
+        "<LayerSRS>OGC:CRS84</LayerSRS></OGRVRTLayer>"
+        for f in files
+    )
+    path.write_text(
+        f'<OGRVRTDataSource>\n  <OGRVRTUnionLayer name="{LAYER}">\n{sources}\n'
+        "  </OGRVRTUnionLayer>\n</OGRVRTDataSource>\n"
+    )
+    return path
+
+
+def bench_ogr2ogr_vrt(files: list[Path], expected: int | None, console: Console) -> Run:
+    """The fastest way GDAL offers: one ogr2ogr process over a VRT union of all the files."""
+    with tempfile.TemporaryDirectory(prefix="bench_ogr2ogr_vrt_") as tmp:
+        workdir = Path(tmp)
+        vrt = union_vrt(files, workdir / "union.vrt")
+        dst = workdir / "out.gpkg"
+        cmd = ["ogr2ogr", "-f", "GPKG", str(dst), str(vrt), "-nln", LAYER,
+               "-nlt", "MULTIPOLYGON", "-t_srs", "EPSG:27700"]
+        start = time.perf_counter()
+        child = run_child(cmd, workdir)
+        seconds = time.perf_counter() - start
+        if child.returncode != 0:
+            fail(console, "ogr2ogr (VRT)", child, cmd)
+        features = count_gpkg_features(dst)
+        detail = {"processes": 1, "gpkg_mb": round(dst.stat().st_size / 1e6, 1)}
+    if expected is not None and features != expected:
+        console.print(f"[red]ogr2ogr (VRT) wrote {features:,} features, expected {expected:,}[/]")
+        raise SystemExit(1)
+    return Run("ogr2ogr (one process, VRT)", seconds, child.maxrss_kb / 1024, features, detail)
+
+
 def versions() -> dict[str, str]:
     """Versions of the pieces being compared."""
     import duckdb
@@ -266,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"in {folder}; {args.repeat} run(s) per tool")
     geo_runs: list[Run] = []
     ogr_runs: list[Run] = []
+    vrt_runs: list[Run] = []
     with console.status("starting") as status:
         for i in range(args.repeat):
             status.update(f"geo-cs: run {i + 1}/{args.repeat}")
@@ -276,9 +316,16 @@ def main(argv: list[str] | None = None) -> int:
             ogr_runs.append(bench_ogr2ogr(files, expected, console, status))
             console.log(f"ogr2ogr run {i + 1}: {ogr_runs[-1].seconds:6.2f} s, "
                         f"{ogr_runs[-1].peak_rss_mb:6.0f} MB")
+            status.update(f"ogr2ogr (VRT): run {i + 1}/{args.repeat}")
+            vrt_runs.append(bench_ogr2ogr_vrt(files, expected, console))
+            console.log(f"ogr2ogr VRT run {i + 1}: {vrt_runs[-1].seconds:6.2f} s, "
+                        f"{vrt_runs[-1].peak_rss_mb:6.0f} MB")
 
-    geo, ogr = summarise(geo_runs), summarise(ogr_runs)
-    ratio = geo["median_seconds"] / ogr["median_seconds"]
+    geo, ogr, vrt = summarise(geo_runs), summarise(ogr_runs), summarise(vrt_runs)
+    ratio_loop = geo["median_seconds"] / ogr["median_seconds"]
+    # The target is judged against the faster of the two ways to run ogr2ogr, so that a pass
+    # does not rest on process start-up costs.
+    ratio = geo["median_seconds"] / min(ogr["median_seconds"], vrt["median_seconds"])
     passed = ratio <= TARGET_RATIO
 
     table = Table(title=f"LSOA 2011 ingest, {len(files)} files (median of {args.repeat})")
@@ -286,13 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("median s", justify="right")
     table.add_column("peak RSS MB", justify="right")
     table.add_column("features", justify="right")
-    for name, summary in (("geo-cs", geo), ("ogr2ogr", ogr)):
+    for name, summary in (("geo-cs", geo), ("ogr2ogr, one process per file", ogr),
+                          ("ogr2ogr, one process over a VRT", vrt)):
         table.add_row(name, f"{summary['median_seconds']:.2f}", f"{summary['peak_rss_mb']:.0f}",
                       f"{summary['features']:,}")
     console.print(table)
     verdict = "[green]PASS[/]" if passed else "[red]FAIL[/]"
-    console.print(f"geo-cs time / ogr2ogr time = {ratio:.2f} "
-                  f"(target <= {TARGET_RATIO:.1f}, within 2x of ogr2ogr): {verdict}")
+    console.print(f"geo-cs / ogr2ogr loop = {ratio_loop:.2f}; geo-cs / fastest ogr2ogr = "
+                  f"{ratio:.2f} (target <= {TARGET_RATIO:.1f}, within 2x of ogr2ogr): {verdict}")
 
     results = {
         "benchmark": "ingest_lsoa11",
@@ -308,11 +356,15 @@ def main(argv: list[str] | None = None) -> int:
             "ogr2ogr": "loop of ogr2ogr processes into one GPKG layer "
                        "(first -f GPKG, rest -append -update; -nlt MULTIPOLYGON "
                        "-s_srs OGC:CRS84 -t_srs EPSG:27700); wall = whole loop",
+            "ogr2ogr_vrt": "one ogr2ogr process over an OGRVRTUnionLayer of every file "
+                           "(LayerSRS OGC:CRS84) into one GPKG layer; wall = that process",
             "peak_rss": "os.wait4 ru_maxrss per child; ogr2ogr = max over the loop",
             "example_ogr2ogr_command": ogr2ogr_cmd(Path("<file>.json"), Path("out.gpkg"), False),
         },
-        "runs": {"geo_cs": [asdict(r) for r in geo_runs], "ogr2ogr": [asdict(r) for r in ogr_runs]},
-        "median": {"geo_cs": geo, "ogr2ogr": ogr},
+        "runs": {"geo_cs": [asdict(r) for r in geo_runs], "ogr2ogr": [asdict(r) for r in ogr_runs],
+                 "ogr2ogr_vrt": [asdict(r) for r in vrt_runs]},
+        "median": {"geo_cs": geo, "ogr2ogr": ogr, "ogr2ogr_vrt": vrt},
+        "ratio_vs_loop": round(ratio_loop, 3),
         "ratio": round(ratio, 3),
         "target": {"ratio_max": TARGET_RATIO, "description": "geo-cs within 2x of ogr2ogr"},
         "pass": passed,

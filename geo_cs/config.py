@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo_cs.errors import NotFoundError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -13,16 +16,23 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 def boundaries_dir() -> Path:
     """The ``boundaries/`` folder: geography registry, indicator specs, partnerships, demo bundle.
 
-    In a source checkout it sits beside ``geo_cs/``; in an installed wheel it is packaged as
-    ``geo_cs/_boundaries``. ``GEO_CS_BOUNDARIES_DIR`` overrides both.
+    In a source checkout it sits beside ``geo_cs/``; ``GEO_CS_BOUNDARIES_DIR`` overrides it
+    (for an installed wheel, or an organisation's own registry and specs).
     """
-    configured = Settings().boundaries_dir
-    if configured is not None:
-        return configured
-    for candidate in (_PACKAGE_DIR.parent / "boundaries", _PACKAGE_DIR / "_boundaries"):
-        if (candidate / "registry.yaml").exists():
-            return candidate
-    raise FileNotFoundError("geo-cs cannot find its boundaries/ folder (set GEO_CS_BOUNDARIES_DIR)")
+    return _boundaries_dir(os.environ.get("GEO_CS_BOUNDARIES_DIR"))
+
+
+@lru_cache
+def _boundaries_dir(configured: str | None) -> Path:
+    if configured:
+        return Path(configured)
+    candidate = _PACKAGE_DIR.parent / "boundaries"
+    if (candidate / "registry.yaml").exists():
+        return candidate
+    raise NotFoundError(
+        f"geo-cs cannot find its boundaries/ folder (looked in {candidate}); "
+        "install from a checkout (pip install -e .) or set GEO_CS_BOUNDARIES_DIR"
+    )
 
 
 class Settings(BaseSettings):

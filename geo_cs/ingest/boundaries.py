@@ -16,6 +16,8 @@ Example
 
 from __future__ import annotations
 
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,6 +27,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyogrio
+import pyogrio.raw
+import pyproj
 import shapely
 
 from geo_cs.errors import InputError, NotFoundError
@@ -37,6 +41,10 @@ BOUNDARY_SUFFIXES = (".geojson", ".json", ".topojson", ".shp", ".gpkg", ".fgb", 
 OnDuplicate = Literal["error", "first", "largest"]
 BNG = "EPSG:27700"
 LONLAT = "EPSG:4326"
+_CRS84 = pyproj.CRS("OGC:CRS84")
+_WGS84 = pyproj.CRS("EPSG:4326")
+#: Files read at once; GDAL parses TopoJSON/GeoJSON outside the GIL.
+READ_THREADS = 4
 #: How many conflicting/missing codes an error or report line lists before summarising.
 LIST_LIMIT = 50
 
@@ -147,48 +155,71 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
     return files
 
 
-def _read_one(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+@dataclass
+class _RawFile:
+    """One file as read: its attribute table (Arrow), geometries and declared CRS."""
+
+    path: Path
+    table: pa.Table
+    geoms: np.ndarray
+    crs: pyproj.CRS | None
+
+
+def _read_one(path: Path, layer: str | None) -> _RawFile:
+    """Read a file through GDAL's Arrow interface (or pyarrow for GeoParquet)."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".geoparquet"):
-            return gpd.read_parquet(path)
-        if layer is None:
-            layers = pyogrio.list_layers(path)
-            if len(layers) > 1:
-                names = ", ".join(str(name) for name, _ in layers)
-                raise InputError(f"{path}: holds {len(layers)} layers ({names}); choose one with --layer")
-        return pyogrio.read_dataframe(path, layer=layer, use_arrow=True)
+            frame = gpd.read_parquet(path)
+            table = pa.Table.from_pandas(frame.drop(columns=frame.geometry.name), preserve_index=False)
+            return _RawFile(path, table, frame.geometry.to_numpy(), frame.crs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            meta, table = pyogrio.raw.read_arrow(path, layer=layer)
+        if layer is None and any("More than one layer" in str(w.message) for w in caught):
+            names = ", ".join(str(name) for name, _ in pyogrio.list_layers(path))
+            raise InputError(f"{path}: holds several layers ({names}); choose one with --layer")
+        geometry_name = meta.get("geometry_name") or "wkb_geometry"
+        wkb = table.column(geometry_name).to_numpy(zero_copy_only=False)
+        table = table.drop_columns([geometry_name])
+        crs = pyproj.CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
+        return _RawFile(path, table, shapely.from_wkb(wkb), crs)
     except InputError:
         raise
     except Exception as exc:  # pyogrio/GDAL/pyarrow raise many types; the message is what matters
         raise InputError(f"{path}: cannot read as a boundary file: {exc}") from exc
 
 
-def _set_crs(frame: gpd.GeoDataFrame, path: Path, report: BoundaryReport) -> gpd.GeoDataFrame:
-    """Keep a declared CRS; take an undeclared one as CRS84 only if it looks like lon/lat.
+def _lonlat_geometries(raw: _RawFile, report: BoundaryReport) -> np.ndarray:
+    """The file's geometries in lon/lat, checking (or, if undeclared, inferring) its CRS.
 
     GDAL reports EPSG:4326 for every GeoJSON file (the format's default), so a GeoJSON written
-    in British National Grid without a ``crs`` member also lands here as "geographic": its
+    in British National Grid without a ``crs`` member also arrives as "geographic": its
     coordinates then fail the same range check.
     """
-    xmin, ymin, xmax, ymax = frame.total_bounds
+    path, geoms = raw.path, raw.geoms
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     in_range = -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
-    if frame.crs is not None:
-        if frame.crs.is_geographic and not in_range:
+    if raw.crs is None:
+        if not in_range:
+            raise InputError(
+                f"{path}: no CRS declared and coordinates ({xmin:.1f}, {ymin:.1f}, {xmax:.1f}, "
+                f"{ymax:.1f}) are not in lon/lat range; declare it in the file (a .prj for a "
+                "shapefile)"
+            )
+        report.crs_assumed_files.append(str(path))
+        return geoms
+    if raw.crs.is_geographic:
+        if not in_range:
             raise InputError(
                 f"{path}: coordinates ({xmin:.1f}, {ymin:.1f}, {xmax:.1f}, {ymax:.1f}) are not "
-                f"lon/lat although the file is read as {frame.crs.to_string()} (GeoJSON without "
+                f"lon/lat although the file is read as {raw.crs.to_string()} (GeoJSON without "
                 "a crs member is lon/lat by definition); no CRS declared for projected "
                 "coordinates: reproject the file to EPSG:4326 or write it as GeoPackage"
             )
-        return frame
-    if not in_range:
-        raise InputError(
-            f"{path}: no CRS declared and coordinates ({xmin:.1f}, {ymin:.1f}, {xmax:.1f}, "
-            f"{ymax:.1f}) are not in lon/lat range; declare it in the file (a .prj for a shapefile)"
-        )
-    report.crs_assumed_files.append(str(path))
-    return frame.set_crs("OGC:CRS84")
+        if raw.crs.equals(_CRS84) or raw.crs.equals(_WGS84):
+            return geoms
+    return gpd.GeoSeries(geoms, crs=raw.crs).to_crs(_CRS84).to_numpy()
 
 
 def _resolve_set(
@@ -210,6 +241,12 @@ def _resolve_set(
     return detected
 
 
+def _text_column(table: pa.Table, column: str) -> np.ndarray:
+    """A column as stripped Python strings (None for nulls), whatever type GDAL gave it."""
+    values = table.column(column).cast(pa.string()).to_pylist()
+    return np.array([v.strip() if v is not None else None for v in values], dtype=object)
+
+
 def read_boundary_files(
     paths: list[str | Path],
     *,
@@ -222,67 +259,62 @@ def read_boundary_files(
 ) -> tuple[GeographySet, gpd.GeoDataFrame, BoundaryReport]:
     """Read boundary files into one lon/lat GeoDataFrame with ``code``, ``name``, ``source``.
 
+    Files are read on a small thread pool (GDAL parses outside the GIL), results in order.
     Nothing is validated beyond what reading needs; :func:`ingest_boundaries` does the rest.
     """
     progress = progress or SilentProgress()
     files = expand_paths(paths)
     geo_set: GeographySet | None = None
-    frames: list[gpd.GeoDataFrame] = []
+    codes, names, geoms, sources = [], [], [], []
     report = report or BoundaryReport(set_id="?")
-    for path in progress.track(files, len(files), "reading boundaries"):
-        frame = _read_one(path, layer)
-        if frame.empty:
-            continue
-        columns = [c for c in frame.columns if c != frame.geometry.name]
-        this_set = _resolve_set(columns, path, set_id, code_col)
-        if geo_set is None:
-            geo_set = this_set
-        elif this_set.set_id != geo_set.set_id:
-            raise InputError(
-                f"{path}: looks like {this_set.set_id} but earlier files were {geo_set.set_id}; "
-                "ingest one boundary set at a time"
-            )
-        code_column = code_col or geo_set.find_column(columns, geo_set.code_columns)
-        if code_column not in frame.columns:
-            raise InputError(
-                f"{path}: no code column {code_column or '/'.join(geo_set.code_columns)!r}; "
-                f"columns are {', '.join(columns)} (use --code-col)"
-            )
-        name_column = name_col or geo_set.find_column(columns, geo_set.name_columns)
-        if name_col is not None and name_col not in frame.columns:
-            raise InputError(f"{path}: no name column {name_col!r}; columns are {', '.join(columns)}")
-        frame = _set_crs(frame, path, report)
-        if frame.crs is not None and not frame.crs.equals(LONLAT) and frame.crs.to_string() != "OGC:CRS84":
-            frame = frame.to_crs(LONLAT)
-        codes = frame[code_column].astype("string").str.strip()
-        blank = codes.isna() | (codes == "")
-        if blank.any():
-            row = int(np.flatnonzero(blank.to_numpy())[0]) + 1
-            raise InputError(f"{path}, feature {row}, column {code_column!r}: empty area code")
-        missing_geom = frame.geometry.isna() | frame.geometry.is_empty
-        if missing_geom.any():
-            row = int(np.flatnonzero(missing_geom.to_numpy())[0]) + 1
-            raise InputError(
-                f"{path}, feature {row} (code {codes.iloc[row - 1]}): has no geometry"
-            )
-        frames.append(
-            gpd.GeoDataFrame(
-                {
-                    "code": codes.to_numpy(dtype=object, na_value=None),
-                    "name": (frame[name_column].astype("string").str.strip()
-                             .to_numpy(dtype=object, na_value=None)
-                             if name_column else np.full(len(frame), None, dtype=object)),
-                    "source": str(path),
-                },
-                geometry=frame.geometry.to_numpy(),
-                crs=LONLAT,
-            )
-        )
-        report.files += 1
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        raws = pool.map(lambda p: _read_one(p, layer), files)
+        for raw in progress.track(raws, len(files), "reading boundaries"):
+            path = raw.path
+            if raw.table.num_rows == 0:
+                continue
+            columns = raw.table.column_names
+            this_set = _resolve_set(columns, path, set_id, code_col)
+            if geo_set is None:
+                geo_set = this_set
+            elif this_set.set_id != geo_set.set_id:
+                raise InputError(
+                    f"{path}: looks like {this_set.set_id} but earlier files were "
+                    f"{geo_set.set_id}; ingest one boundary set at a time"
+                )
+            code_column = code_col or geo_set.find_column(columns, geo_set.code_columns)
+            if code_column not in columns:
+                raise InputError(
+                    f"{path}: no code column {code_column or '/'.join(geo_set.code_columns)!r}; "
+                    f"columns are {', '.join(columns)} (use --code-col)"
+                )
+            if name_col is not None and name_col not in columns:
+                raise InputError(f"{path}: no name column {name_col!r}; columns are {', '.join(columns)}")
+            name_column = name_col or geo_set.find_column(columns, geo_set.name_columns)
+            file_codes = _text_column(raw.table, code_column)
+            blank = np.array([c is None or c == "" for c in file_codes])
+            if blank.any():
+                row = int(np.flatnonzero(blank)[0]) + 1
+                raise InputError(f"{path}, feature {row}, column {code_column!r}: empty area code")
+            missing_geom = shapely.is_missing(raw.geoms) | shapely.is_empty(raw.geoms)
+            if missing_geom.any():
+                row = int(np.flatnonzero(missing_geom)[0]) + 1
+                raise InputError(f"{path}, feature {row} (code {file_codes[row - 1]}): has no geometry")
+            geoms.append(_lonlat_geometries(raw, report))
+            codes.append(file_codes)
+            names.append(_text_column(raw.table, name_column) if name_column
+                         else np.full(len(file_codes), None, dtype=object))
+            sources.append(np.full(len(file_codes), str(path), dtype=object))
+            report.files += 1
     if geo_set is None:
         raise InputError(f"{', '.join(map(str, paths))}: no features to ingest")
     report.set_id = geo_set.set_id
-    combined = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=LONLAT)
+    combined = gpd.GeoDataFrame(
+        {"code": np.concatenate(codes), "name": np.concatenate(names),
+         "source": np.concatenate(sources)},
+        geometry=np.concatenate(geoms),
+        crs=LONLAT,
+    )
     report.features_read = len(combined)
     return geo_set, combined, report
 
