@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input data, 4 databa
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -150,7 +151,7 @@ def ingest_indicator_cmd(
         if layout == "long":
             raw["default_kind"] = kind
         elif layout in ("nomis", "statxplore"):
-            name = measure or "value"
+            name = re.sub(r"[^a-z0-9]+", "_", (measure or "value").lower()).strip("_")
             entry: dict[str, Any] = {"id": name, "kind": kind}
             if layout == "nomis" and measure:
                 entry["match"] = {"MEASURES_NAME": measure}
