@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,9 +27,16 @@ geo-cs: worklessness analysis and mapping for local employment partnerships.
 Loads small-area boundaries (LSOAs, data zones, wards, districts), geography lookups and
 out-of-work benefit / employment-deprivation indicators into one DuckDB database.
 
-Start here:  geo-cs demo          (builds ./geo-cs.duckdb from the bundled real data)
-Your data:   geo-cs ingest boundaries PATH…  |  ingest lookup CSV  |  ingest indicator CSV
-See:         geo-cs info
+\b
+Start here:  geo-cs demo         build ./geo-cs.duckdb from the bundled real data
+Your data:   geo-cs ingest boundaries PATH…
+             geo-cs ingest lookup CSV
+             geo-cs ingest indicator CSV
+Look:        geo-cs info
+Serve:       geo-cs serve
+
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input data,
+4 database or spatial extension, 5 not found.
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
@@ -41,6 +49,12 @@ app.add_typer(ingest_app, name="ingest")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+class OnDuplicateChoice(StrEnum):
+    error = "error"
+    first = "first"
+    largest = "largest"
 
 
 class State:
@@ -94,7 +108,7 @@ def ingest_boundaries_cmd(
     code_col: Annotated[str | None, typer.Option("--code-col", help="Column holding the area code.")] = None,
     name_col: Annotated[str | None, typer.Option("--name-col", help="Column holding the area name.")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer to read from a multi-layer file.")] = None,
-    on_duplicate: Annotated[str, typer.Option("--on-duplicate", help="Conflicting duplicate codes: error, first or largest.")] = "error",
+    on_duplicate: Annotated[OnDuplicateChoice, typer.Option("--on-duplicate", help="Same code with different geometries: refuse (error), keep the first, or keep the largest.")] = OnDuplicateChoice.error,
     as_json: JsonOption = False,
 ) -> None:
     """Read GeoJSON, TopoJSON, Shapefile, GeoPackage, FlatGeobuf or GeoParquet boundaries."""
@@ -108,7 +122,7 @@ def ingest_boundaries_cmd(
     with _open_store() as store:
         report = ingest_boundaries(
             store, list(paths), set_id=set_id, code_col=code_col, name_col=name_col,
-            layer=layer, on_duplicate=on_duplicate, progress=_progress(),  # type: ignore[arg-type]
+            layer=layer, on_duplicate=on_duplicate.value, progress=_progress(),
         )
     _print_report(report, as_json)
 

@@ -201,3 +201,11 @@ def test_mixed_sets_in_one_ingest_are_refused(tmp_path: Path, store: Store, grid
     grid_frame(["S01000001"], code_col="DZ_CODE", name_col="DZ_NAME").to_file(folder / "b.geojson")
     with pytest.raises(InputError, match="looks like datazone2001 but earlier files were lsoa2011"):
         ingest_boundaries(store, [folder])
+
+
+def test_a_file_without_names_stores_null_names(tmp_path: Path, store: Store, grid):
+    path = tmp_path / "codes_only.geojson"
+    grid.drop(columns=["LSOA11NM"]).to_file(path)
+    report = ingest_boundaries(store, [path])
+    assert report.areas_written == 6
+    assert store.sql("SELECT count(*) FROM areas WHERE name IS NULL").fetchone()[0] == 6

@@ -449,7 +449,8 @@ def ingest_boundaries(
         {
             "set_id": pa.array([geo_set.set_id] * len(codes)),
             "code": pa.array(codes.tolist(), pa.string()),
-            "name": pa.array(frame["name"].to_numpy()[keep].tolist(), pa.string()),
+            # names may be missing; pandas holds those as NaN, Arrow wants nulls
+            "name": pa.array(frame["name"].to_numpy()[keep], pa.string(), from_pandas=True),
             "geography": pa.array([geo_set.geography] * len(codes)),
             "vintage": pa.array([geo_set.vintage] * len(codes), pa.int32()),
             "nation": pa.array(nations.tolist(), pa.string()),
