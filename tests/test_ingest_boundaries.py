@@ -203,9 +203,14 @@ def test_mixed_sets_in_one_ingest_are_refused(tmp_path: Path, store: Store, grid
         ingest_boundaries(store, [folder])
 
 
-def test_a_file_without_names_stores_null_names(tmp_path: Path, store: Store, grid):
+def test_missing_names_are_stored_as_null(tmp_path: Path, store: Store, grid):
     path = tmp_path / "codes_only.geojson"
     grid.drop(columns=["LSOA11NM"]).to_file(path)
-    report = ingest_boundaries(store, [path])
-    assert report.areas_written == 6
+    assert ingest_boundaries(store, [path]).areas_written == 6
     assert store.sql("SELECT count(*) FROM areas WHERE name IS NULL").fetchone()[0] == 6
+    some = grid.copy()
+    some.loc[2, "LSOA11NM"] = None  # one blank name among real ones, as in published files
+    path = tmp_path / "some_names.geojson"
+    some.to_file(path)
+    assert ingest_boundaries(store, [path]).areas_written == 6
+    assert store.sql("SELECT count(*) FROM areas WHERE name IS NULL").fetchone()[0] == 1
