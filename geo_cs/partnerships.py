@@ -1,0 +1,282 @@
+"""Partnerships as data: who belongs, when, and which small areas that means.
+
+Definitions live in ``boundaries/partnerships/*.yaml`` (user-editable; no code change needed).
+A partnership has phases — Nottingham became Nottingham and Nottinghamshire in April 2009 — each
+with members given as codes of a stated geography (districts by default, or wards). Resolving a
+partnership at a date turns its members into the small areas of any geography and vintage: through
+official lookups where they link the two, otherwise by geometry (a small area belongs where its
+point-on-surface falls), listing small areas that straddle a member boundary.
+
+Example
+-------
+>>> from geo_cs.partnerships import load_partnerships
+>>> cs = load_partnerships()
+>>> cs["nottingham"].phase_at(date(2010, 1, 1)).name
+'Nottingham and Nottinghamshire'
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+
+from geo_cs.config import boundaries_dir
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.geography import registry
+from geo_cs.store import Store
+
+GSS = re.compile(r"^[EWSNK]\d{8}$")
+#: The City Strategy ran April 2007 - March 2011; a partnership without dates spans it.
+DEFAULT_START, DEFAULT_END = date(2007, 4, 1), date(2011, 3, 31)
+#: A small area straddles a member boundary when more than this share of it lies across.
+DEFAULT_STRADDLE_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One definition of a partnership, valid from ``start`` to ``end`` (inclusive)."""
+
+    name: str
+    start: date
+    end: date
+    members: tuple[str, ...]
+
+    @property
+    def version(self) -> str:
+        """Identifies the definition used, for provenance: ``2009-04..2011-03``."""
+        return f"{self.start:%Y-%m}..{self.end:%Y-%m}"
+
+
+@dataclass(frozen=True)
+class Partnership:
+    id: str
+    name: str
+    nations: tuple[str, ...]
+    kind: str
+    confidence: str
+    member_set: str
+    phases: tuple[Phase, ...]
+    note: str = ""
+    source: str = ""
+
+    def phase_at(self, when: date | None = None) -> Phase:
+        """The definition in force at ``when``; None means the final one (end of initiative)."""
+        if when is None:
+            return self.phases[-1]
+        for phase in self.phases:
+            if phase.start <= when <= phase.end:
+                return phase
+        spans = ", ".join(p.version for p in self.phases)
+        raise NotFoundError(f"partnership {self.id!r} has no definition at {when}; it spans {spans}")
+
+
+def _month(text: Any, end: bool, where: str) -> date:
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})", str(text).strip())
+    if not match:
+        raise InputError(f"{where}: {text!r} is not a month (expected YYYY-MM)")
+    y, m = int(match.group(1)), int(match.group(2))
+    return date(y, m, calendar.monthrange(y, m)[1] if end else 1)
+
+
+def _codes(members: Any, where: str) -> tuple[str, ...]:
+    if not members:
+        raise InputError(f"{where}: empty membership; list at least one member code")
+    codes = tuple(str(c).strip() for c in members)
+    bad = [c for c in codes if not GSS.match(c)]
+    if bad:
+        raise InputError(f"{where}: {', '.join(bad)} is not a GSS code (a letter and 8 digits)")
+    if len(set(codes)) != len(codes):
+        dup = sorted({c for c in codes if codes.count(c) > 1})
+        raise InputError(f"{where}: member {', '.join(dup)} listed twice")
+    return codes
+
+
+def parse_partnership(raw: dict[str, Any], default_set: str, source: str) -> Partnership:
+    """Check one YAML entry and build a :class:`Partnership` (errors name file and partnership)."""
+    pid = raw.get("id")
+    if not pid:
+        raise InputError(f"{source}: a partnership has no id")
+    where = f"{source}, partnership {pid!r}"
+    member_set = raw.get("member_geography", default_set)
+    if member_set not in registry().sets:
+        raise InputError(f"{where}: member_geography {member_set!r} is not a known geography set")
+    start = _month(raw["from"], False, where) if "from" in raw else DEFAULT_START
+    end = _month(raw["to"], True, where) if "to" in raw else DEFAULT_END
+    phases = []
+    if "phases" in raw:
+        for i, p in enumerate(raw["phases"]):
+            pw = f"{where}, phase {i + 1}"
+            phases.append(Phase(
+                name=p.get("name", raw.get("name", pid)),
+                start=_month(p["from"], False, pw) if "from" in p else start,
+                end=_month(p["to"], True, pw) if "to" in p else end,
+                members=_codes(p.get("members"), pw),
+            ))
+    else:
+        phases.append(Phase(raw.get("name", pid), start, end, _codes(raw.get("members"), where)))
+    phases.sort(key=lambda p: p.start)
+    for p in phases:
+        if p.end < p.start:
+            raise InputError(f"{where}: phase {p.name!r} ends ({p.end}) before it starts ({p.start})")
+    for a, b in zip(phases, phases[1:], strict=False):
+        if b.start <= a.end:
+            raise InputError(
+                f"{where}: phases overlap: {a.name!r} ({a.version}) and {b.name!r} ({b.version})"
+            )
+    nation = raw.get("nations", raw.get("nation", []))
+    nations = tuple(nation if isinstance(nation, list) else [nation])
+    return Partnership(
+        id=pid, name=raw.get("name", pid), nations=nations, kind=raw.get("kind", "cs"),
+        confidence=raw.get("confidence", "stated"), member_set=member_set,
+        phases=tuple(phases), note=str(raw.get("note", "")).strip(), source=source,
+    )
+
+
+def load_partnerships(paths: list[Path] | None = None) -> dict[str, Partnership]:
+    """Every partnership in ``boundaries/partnerships/*.yaml`` (or the given files), by id."""
+    if paths is None:
+        paths = sorted((boundaries_dir() / "partnerships").glob("*.yaml"))
+    result: dict[str, Partnership] = {}
+    for path in paths:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML: {exc}") from exc
+        default_set = raw.get("member_geography", "lad2013")
+        for entry in raw.get("partnerships", []):
+            p = parse_partnership(entry, default_set, Path(path).name)
+            if p.id in result:
+                raise InputError(f"{path}: partnership id {p.id!r} is also defined in {result[p.id].source}")
+            result[p.id] = p
+    return result
+
+
+def get_partnerships(ids: list[str] | None = None) -> list[Partnership]:
+    """The named partnerships (all when ``ids`` is None), with a clear error for unknown ids."""
+    known = load_partnerships()
+    if not ids:
+        return list(known.values())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise NotFoundError(f"unknown partnership {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[i] for i in ids]
+
+
+# -- resolution to small areas ------------------------------------------------------------------
+
+@dataclass
+class Resolution:
+    """The small areas of one partnership definition in one geography set."""
+
+    partnership: Partnership
+    phase: Phase
+    set_id: str
+    method: Literal["lookup", "geometry"]
+    areas: pd.DataFrame                      # code, member
+    straddling: pd.DataFrame = field(default_factory=pd.DataFrame)  # code, member, share_inside
+    lookup_set: str | None = None
+
+    @property
+    def codes(self) -> list[str]:
+        return self.areas["code"].tolist()
+
+
+# Small area -> member through one or two lookup hops (LSOA -> district; LSOA -> ward -> district).
+_LOOKUP_MEMBERS = """
+WITH members AS (SELECT unnest(?::VARCHAR[]) AS member)
+SELECT DISTINCT l.from_code AS code, l.to_code AS member
+FROM lookup_links l JOIN members m ON l.to_code = m.member
+WHERE l.from_set = ? AND l.to_set = ?
+UNION
+SELECT DISTINCT l1.from_code, l2.to_code
+FROM lookup_links l1
+JOIN lookup_links l2 ON l2.from_set = l1.to_set AND l2.from_code = l1.to_code
+JOIN members m ON l2.to_code = m.member
+WHERE l1.from_set = ? AND l2.to_set = ?
+"""
+
+# Candidate target sets of the members' geography that lookups reach from the small-area set.
+_LOOKUP_TARGETS = """
+SELECT DISTINCT l.to_set FROM lookup_links l
+JOIN geography_sets g ON g.set_id = l.to_set
+WHERE g.geography = ? AND (l.from_set = ? OR l.from_set IN (
+    SELECT DISTINCT to_set FROM lookup_links WHERE from_set = ?))
+"""
+
+_GEOMETRY_MEMBERS = """
+WITH members AS (
+    SELECT code AS member, geom_27700 FROM areas
+    WHERE set_id = ? AND code IN (SELECT unnest(?::VARCHAR[])) AND geom_27700 IS NOT NULL
+)
+SELECT s.code, m.member,
+       ST_Contains(m.geom_27700, ST_PointOnSurface(s.geom_27700)) AS assigned,
+       ST_Area(ST_Intersection(s.geom_27700, m.geom_27700)) / nullif(s.area_m2, 0) AS share_inside
+FROM areas s JOIN members m ON ST_Intersects(s.geom_27700, m.geom_27700)
+WHERE s.set_id = ? AND s.geom_27700 IS NOT NULL
+"""
+
+
+def check_members(store: Store, partnership: Partnership, phase: Phase) -> None:
+    """Every member code must exist in the store's areas of the member geography."""
+    known = {r[0] for r in store.sql(
+        "SELECT code FROM areas WHERE set_id = ? AND code IN (SELECT unnest(?::VARCHAR[]))",
+        [partnership.member_set, list(phase.members)]).fetchall()}
+    unknown = [c for c in phase.members if c not in known]
+    if unknown:
+        raise InputError(
+            f"{partnership.source}, partnership {partnership.id!r} ({phase.name}): member "
+            f"{', '.join(unknown)} is not a {partnership.member_set} code in the store"
+        )
+
+
+def resolve(
+    store: Store,
+    partnership: Partnership,
+    set_id: str,
+    when: date | None = None,
+    *,
+    tolerance: float = DEFAULT_STRADDLE_TOLERANCE,
+) -> Resolution:
+    """The small areas of ``set_id`` that make up ``partnership`` at ``when`` (default: final).
+
+    Lookups are used when one links ``set_id`` to a set of the members' geography holding
+    every member code (directly or through one intermediate set, e.g. LSOA -> ward -> district);
+    otherwise member and small-area geometries are overlaid in EPSG:27700.
+    """
+    phase = partnership.phase_at(when)
+    members = list(phase.members)
+    member_geography = registry().get(partnership.member_set).geography
+    if set_id == partnership.member_set:
+        check_members(store, partnership, phase)
+        areas = pd.DataFrame({"code": members, "member": members})
+        return Resolution(partnership, phase, set_id, "lookup", areas, lookup_set=set_id)
+    targets = [r[0] for r in store.sql(_LOOKUP_TARGETS, [member_geography, set_id, set_id]).fetchall()]
+    for target in sorted(targets):
+        found = store.sql(_LOOKUP_MEMBERS, [members, set_id, target, set_id, target]).df()
+        if set(found["member"]) == set(members):
+            # a best-fit lookup assigns each small area to one member; keep the first if not
+            found = found.sort_values(["code", "member"]).drop_duplicates("code")
+            return Resolution(partnership, phase, set_id, "lookup", found.reset_index(drop=True),
+                              lookup_set=target)
+    check_members(store, partnership, phase)
+    overlay = store.sql(_GEOMETRY_MEMBERS, [partnership.member_set, members, set_id]).df()
+    if overlay.empty:
+        raise InputError(
+            f"partnership {partnership.id!r}: no {set_id} areas with boundaries overlap its "
+            f"members, and no lookup links {set_id} to {partnership.member_set}; ingest the "
+            "boundaries of both or a lookup between them"
+        )
+    assigned = overlay[overlay["assigned"]].drop_duplicates("code")[["code", "member"]]
+    inside = overlay.groupby("code")["share_inside"].sum()
+    straddle_codes = inside[(inside > tolerance) & (inside < 1 - tolerance)].index
+    straddling = overlay[overlay["code"].isin(straddle_codes)][["code", "member", "share_inside"]]
+    return Resolution(partnership, phase, set_id, "geometry",
+                      assigned.sort_values("code").reset_index(drop=True),
+                      straddling.sort_values(["code", "member"]).reset_index(drop=True))
