@@ -18,6 +18,7 @@ Example
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -125,7 +126,7 @@ def parse_partnership(raw: dict[str, Any], default_set: str, source: str) -> Par
     for p in phases:
         if p.end < p.start:
             raise InputError(f"{where}: phase {p.name!r} ends ({p.end}) before it starts ({p.start})")
-    for a, b in zip(phases, phases[1:], strict=False):
+    for a, b in itertools.pairwise(phases):
         if b.start <= a.end:
             raise InputError(
                 f"{where}: phases overlap: {a.name!r} ({a.version}) and {b.name!r} ({b.version})"

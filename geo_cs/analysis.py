@@ -1,0 +1,596 @@
+"""The worklessness analyses of DWP Research Report 783, with intervals and provenance.
+
+Everything starts from a :class:`Panel`: one row per small area and period with a claimant count
+and its denominator (the working-age population), built in DuckDB from the store. Rates of any
+set of areas are Σ count / Σ denominator × 100 — never a mean of rates. On top of that:
+
+* :func:`group_rates` — rates of groups of areas (partnerships, nations, GB) with Wilson intervals,
+  small-number flags and the rounding error of summed counts;
+* :func:`index_of_count` — the count against a base period (= 100), figures 4.3-4.4;
+* :func:`gap_with` — the gap with a reference in percentage points, figures 4.5-4.6;
+* :func:`worst_cohort` — the worst-performing neighbourhoods (NI 153): baseline rate (mean over
+  the baseline quarters) *exceeding* the threshold, fixed thereafter;
+* :func:`ni153` — per partnership and period, the cohort's rate, the rest's, the gap, the cohort's
+  size and share of the working-age population (figure 4.7);
+* :func:`classify_changes` and :func:`summarise_changes` — closed / unchanged / widened between
+  two periods, never claimed on noise;
+* :func:`nation_comparison` — cohort vs other neighbourhoods inside and outside partnerships.
+
+Every output row carries its provenance: the indicators, the geography set, the partnership
+definition used and the method parameters.
+
+Example
+-------
+>>> from geo_cs import Store
+>>> from geo_cs.analysis import Panel, RateSource, MethodParams, ni153
+>>> store = Store.open("geo-cs.duckdb", read_only=True)          # doctest: +SKIP
+>>> panel = Panel(store, RateSource("simd2012.employment_deprived", "datazone2001"))  # doctest: +SKIP
+>>> table = ni153(panel, partnerships=None, params=MethodParams(baseline=("simd2012",)))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.partnerships import Partnership, Resolution, get_partnerships, resolve
+from geo_cs.stats import (
+    change_interval,
+    difference_interval,
+    index_interval,
+    rounding_sd,
+    wilson_interval,
+)
+from geo_cs.store import Store
+
+#: The report's baseline: the four quarters May 2006 - February 2007.
+REPORT_BASELINE = ("2006-05", "2006-08", "2006-11", "2007-02")
+NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
+
+
+@dataclass(frozen=True)
+class MethodParams:
+    """The choices behind a figure; recorded on every output row.
+
+    ``threshold``: a neighbourhood is worst-performing when its baseline rate *exceeds* this
+    (a rate of exactly 25.0 is not). ``tolerance_pp``: changes smaller than this (in points) are
+    "unchanged". ``small_count``/``small_denominator``: aggregates below either are flagged as
+    small (Rhyl-sized) and volatile. ``rounding_step``: the step DWP rounds counts to.
+    """
+
+    threshold: float = 25.0
+    baseline: tuple[str, ...] = REPORT_BASELINE
+    tolerance_pp: float = 0.1
+    confidence: float = 0.95
+    small_count: int = 100
+    small_denominator: int = 25_000
+    rounding_step: float = 5.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RateSource:
+    """Where a rate's numerator and denominator come from.
+
+    ``count``: an indicator id holding counts (or rates in % when ``count_is_rate``).
+    ``denominator``: an indicator id holding denominators, matched to each period by the latest
+    one at or before it (else the earliest after); None uses each count row's own denominator.
+    """
+
+    count: str
+    set_id: str
+    denominator: str | None = None
+    count_is_rate: bool = False
+
+    @property
+    def label(self) -> str:
+        den = self.denominator or f"{self.count} (row denominators)"
+        return f"{self.count} / {den}"
+
+
+_panel_ids = itertools.count(1)
+
+_PANEL_SQL = """
+CREATE OR REPLACE TEMP TABLE {name} AS
+WITH c AS (
+    SELECT o.code, o.period_id, p.start_date, o.value, o.denominator AS row_den
+    FROM observations o JOIN periods p USING (period_id)
+    WHERE o.indicator_id = $count AND o.set_id = $set_id
+      AND ($periods IS NULL OR list_contains($periods, o.period_id))
+),
+d AS (
+    SELECT o.code, p.start_date, o.value AS den
+    FROM observations o JOIN periods p USING (period_id)
+    WHERE o.indicator_id = $den AND o.set_id = $set_id AND o.value IS NOT NULL
+),
+d_first AS (SELECT code, arg_min(den, start_date) AS den FROM d GROUP BY code),
+matched AS (
+    SELECT c.*, coalesce(d.den, f.den) AS ind_den
+    FROM c
+    ASOF LEFT JOIN d ON c.code = d.code AND c.start_date >= d.start_date
+    LEFT JOIN d_first f ON f.code = c.code
+)
+SELECT code, period_id, start_date,
+       CASE WHEN $is_rate THEN value / 100 * coalesce(ind_den, row_den) ELSE value END AS count,
+       CASE WHEN $den IS NULL THEN row_den ELSE ind_den END AS denominator
+FROM matched
+"""
+
+
+class Panel:
+    """A claimant-rate panel for one geography set, as a temporary DuckDB table.
+
+    >>> panel = Panel(store, RateSource("dwp_oowb_wpc10.claimants", "wpc2010"))  # doctest: +SKIP
+    >>> panel.periods()                                                          # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None) -> None:
+        self.store = store
+        self.source = source
+        self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
+        for indicator in filter(None, (source.count, source.denominator)):
+            found = store.sql(
+                "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?",
+                [indicator, source.set_id]).fetchone()[0]
+            if not found:
+                known = [r[0] for r in store.sql(
+                    "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? ORDER BY 1",
+                    [source.set_id]).fetchall()]
+                raise NotFoundError(
+                    f"no observations of {indicator} on {source.set_id}; indicators on "
+                    f"{source.set_id}: {', '.join(known) or 'none'}"
+                )
+        store.sql(_PANEL_SQL.format(name=self.name), {
+            "count": source.count, "set_id": source.set_id, "den": source.denominator,
+            "is_rate": source.count_is_rate, "periods": periods,
+        })
+
+    def periods(self) -> pd.DataFrame:
+        """Periods in the panel, in time order, with their labels."""
+        return self.store.sql(
+            f"SELECT DISTINCT period_id, p.label AS period_label, p.start_date "
+            f"FROM {self.name} JOIN periods p USING (period_id, start_date) ORDER BY start_date"
+        ).df()
+
+    def period_ids(self) -> list[str]:
+        return self.periods()["period_id"].tolist()
+
+    def codes(self) -> list[str]:
+        return [r[0] for r in self.store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
+
+    def aggregate(self, groups: pd.DataFrame) -> pd.DataFrame:
+        """Σ count and Σ denominator per group and period over areas with both present.
+
+        ``groups`` has columns ``group`` and ``code`` (an area may be in several groups).
+        """
+        self.store.con.register("geo_cs_groups", groups[["group", "code"]])
+        try:
+            return self.store.sql(
+                f"""
+                SELECT g."group", p.period_id, sum(p.count) FILTER (WHERE ok) AS count,
+                       sum(p.denominator) FILTER (WHERE ok) AS denominator,
+                       count(*) FILTER (WHERE ok) AS n_areas,
+                       count(*) FILTER (WHERE NOT ok) AS n_missing
+                FROM (SELECT *, count IS NOT NULL AND denominator > 0 AS ok FROM {self.name}) p
+                JOIN geo_cs_groups g USING (code)
+                GROUP BY ALL
+                """
+            ).df()
+        finally:
+            self.store.con.unregister("geo_cs_groups")
+
+    def area_rates(self, period_ids: list[str] | None = None) -> pd.DataFrame:
+        """Each area's rate per period (for maps and for the cohort baseline)."""
+        return self.store.sql(
+            f"SELECT code, period_id, count, denominator, 100 * count / denominator AS rate "
+            f"FROM {self.name} WHERE denominator > 0 AND count IS NOT NULL "
+            f"AND ($periods IS NULL OR list_contains($periods, period_id))",
+            {"periods": period_ids},
+        ).df()
+
+    def drop(self) -> None:
+        self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
+
+
+# -- rates of groups ----------------------------------------------------------------------------
+
+def add_rates(frame: pd.DataFrame, params: MethodParams) -> pd.DataFrame:
+    """Rate, Wilson interval, rounding SD and small-number flag from count and denominator."""
+    out = frame.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["rate"] = np.where(out["denominator"] > 0, out["count"] / out["denominator"] * 100, np.nan)
+    out["rate_low"], out["rate_high"] = wilson_interval(out["count"], out["denominator"], params.confidence)
+    if "n_areas" in out:
+        out["rounding_sd"] = rounding_sd(out["n_areas"], params.rounding_step)
+    out["small"] = (out["count"] < params.small_count) | (out["denominator"] < params.small_denominator)
+    return out
+
+
+def _with_periods(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
+    periods = panel.periods()
+    out = frame.merge(periods, on="period_id", how="left")
+    return out.sort_values(["start_date", *[c for c in ("group",) if c in out]]).drop(columns="start_date")
+
+
+def _provenance(frame: pd.DataFrame, panel: Panel, params: MethodParams, **extra: str) -> pd.DataFrame:
+    out = frame.copy()
+    out["indicator"] = panel.source.label
+    out["geography"] = panel.source.set_id
+    for key, value in extra.items():
+        out[key] = value
+    out["method"] = params.to_json()
+    return out.reset_index(drop=True)
+
+
+def group_rates(panel: Panel, groups: pd.DataFrame, params: MethodParams | None = None) -> pd.DataFrame:
+    """Rates of groups of areas per period, with intervals and flags."""
+    params = params or MethodParams()
+    rates = add_rates(panel.aggregate(groups), params)
+    return _provenance(_with_periods(rates, panel), panel, params)
+
+
+def index_of_count(rates: pd.DataFrame, base_period: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Add ``index`` (count / count at ``base_period`` × 100) with its interval, per group."""
+    if base_period not in set(rates["period_id"]):
+        raise NotFoundError(
+            f"base period {base_period!r} is not in the series; periods: "
+            f"{', '.join(dict.fromkeys(rates['period_id']))}"
+        )
+    base = rates[rates["period_id"] == base_period].set_index("group")["count"]
+    out = rates.copy()
+    out["index"], out["index_low"], out["index_high"] = index_interval(
+        out["count"], out["group"].map(base), confidence)
+    out["index_base"] = base_period
+    return out
+
+
+def gap_with(rates: pd.DataFrame, reference: pd.DataFrame, reference_name: str) -> pd.DataFrame:
+    """Add the gap (rate − reference rate, in points) per period, with Newcombe's interval."""
+    ref = reference.drop_duplicates("period_id").set_index("period_id")
+    out = rates.copy()
+    out["reference"] = reference_name
+    out["reference_rate"] = out["period_id"].map(ref["rate"])
+    low, high = difference_interval(
+        out["rate"], out["rate_low"], out["rate_high"], out["reference_rate"],
+        out["period_id"].map(ref["rate_low"]), out["period_id"].map(ref["rate_high"]))
+    out["gap"] = out["rate"] - out["reference_rate"]
+    out["gap_low"], out["gap_high"] = low, high
+    return out
+
+
+# -- partnerships and reference areas -------------------------------------------------------
+
+def partnership_groups(
+    store: Store, partnerships: list[Partnership], set_id: str, when: date | None = None
+) -> tuple[pd.DataFrame, dict[str, Resolution]]:
+    """Membership table (group = partnership id) and each partnership's resolution."""
+    frames, resolutions = [], {}
+    for p in partnerships:
+        r = resolve(store, p, set_id, when)
+        resolutions[p.id] = r
+        frames.append(pd.DataFrame({"group": p.id, "code": r.codes}))
+    return pd.concat(frames, ignore_index=True), resolutions
+
+
+def reference_groups(panel: Panel, reference: str) -> pd.DataFrame:
+    """Areas of a reference aggregated from the panel: ``gb`` or ``nation:E|W|S``."""
+    codes = pd.Series(panel.codes(), dtype=object)
+    if reference == "gb":
+        chosen = codes[codes.str[0].isin(["E", "W", "S"])]
+    elif reference.startswith("nation:"):
+        chosen = codes[codes.str[0] == reference.split(":", 1)[1]]
+    else:
+        raise InputError(f"reference {reference!r}: expected gb or nation:E|W|S")
+    return pd.DataFrame({"group": reference, "code": chosen})
+
+
+def reference_rates(store: Store, panel: Panel, reference: str, params: MethodParams) -> pd.DataFrame:
+    """Rates of a reference area: the source's own published figures when it has them (a GB
+    row in the DWP tables), else the sum of the panel's areas (which covers only what was
+    ingested — check ``n_areas``)."""
+    if reference == "gb":
+        published = store.sql(
+            "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = 'gb'",
+            [panel.source.count]).fetchone()[0]
+        if published:
+            gb_panel = Panel(store, RateSource(panel.source.count, "gb", panel.source.denominator,
+                                               panel.source.count_is_rate))
+            codes = pd.DataFrame({"group": "gb", "code": gb_panel.codes()})
+            rates = group_rates(gb_panel, codes, params)
+            gb_panel.drop()
+            return rates
+    return group_rates(panel, reference_groups(panel, reference), params)
+
+
+def partnership_rates(
+    store: Store, panel: Panel, partnerships: list[Partnership] | None = None, *,
+    reference: str = "gb", base_period: str | None = None, when: date | None = None,
+    params: MethodParams | None = None,
+) -> pd.DataFrame:
+    """Figures 4.3-4.6 for each partnership: rate, index of the count, gap with the reference."""
+    params = params or MethodParams()
+    partnerships = _applicable(partnerships, panel)
+    groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
+    rates = group_rates(panel, groups, params)
+    base_period = base_period or panel.period_ids()[0]
+    rates = index_of_count(rates, base_period, params.confidence)
+    rates = gap_with(rates, reference_rates(store, panel, reference, params), reference)
+    rates["partnership_version"] = rates["group"].map(
+        {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
+    return rates.rename(columns={"group": "partnership"})
+
+
+def _applicable(partnerships: list[Partnership] | None, panel: Panel) -> list[Partnership]:
+    """Partnerships whose nation the panel's geography covers."""
+    partnerships = partnerships if partnerships is not None else get_partnerships()
+    nations = {c[0] for c in panel.codes()}
+    chosen = [p for p in partnerships
+              if not p.nations or {NATION_CODE.get(n, n) for n in p.nations} & nations]
+    if not chosen:
+        raise InputError(
+            f"none of the partnerships lies in the nations of {panel.source.set_id} "
+            f"({', '.join(sorted(nations))})"
+        )
+    return chosen
+
+
+NATION_CODE = {v: k for k, v in NATION_NAMES.items()}
+
+
+# -- worst-performing neighbourhoods (NI 153) -------------------------------------------------
+
+def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFrame:
+    """Each area's baseline rate and whether it is in the worst-performing cohort.
+
+    The baseline rate is the mean of the area's rates over ``params.baseline`` (smoothing
+    seasonality, as the report does); an area is in the cohort when it *exceeds*
+    ``params.threshold``. Areas lacking any baseline period are not classified (``worst`` is
+    NA) and are counted with the rest. The cohort is fixed: later periods never change it.
+    """
+    params = params or MethodParams()
+    missing = [p for p in params.baseline if p not in set(panel.period_ids())]
+    if missing:
+        raise NotFoundError(
+            f"baseline period(s) {', '.join(missing)} not in the {panel.source.count} series; "
+            f"it has {', '.join(panel.period_ids())}"
+        )
+    rates = panel.area_rates(list(params.baseline))
+    base = rates.groupby("code").agg(baseline_rate=("rate", "mean"), n_baseline=("rate", "size"),
+                                     baseline_denominator=("denominator", "mean"))
+    complete = base["n_baseline"] == len(params.baseline)
+    base["worst"] = pd.array(np.where(complete, base["baseline_rate"] > params.threshold, None),
+                             dtype="boolean")
+    all_codes = pd.Index(panel.codes(), name="code")
+    return base.reindex(all_codes).reset_index()
+
+
+def ni153(
+    store: Store, panel: Panel, partnerships: list[Partnership] | None = None, *,
+    params: MethodParams | None = None, when: date | None = None,
+    cohort: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per partnership and period: the cohort's rate, the rest's, the gap and the cohort's size.
+
+    Columns: partnership, period_id, cohort_rate (+ interval), rest_rate (+ interval), gap
+    (cohort − rest, points, + interval), n_cohort, n_rest, cohort_share (of the working-age
+    population), flags, provenance.
+    """
+    params = params or MethodParams()
+    partnerships = _applicable(partnerships, panel)
+    cohort = cohort if cohort is not None else worst_cohort(panel, params)
+    groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
+    worst = set(cohort.loc[cohort["worst"].fillna(False).astype(bool), "code"])
+    split = groups.assign(role=np.where(groups["code"].isin(worst), "cohort", "rest"))
+    split["group"] = split["group"] + "\x1f" + split["role"]
+    agg = panel.aggregate(split)
+    agg[["partnership", "role"]] = agg["group"].str.split("\x1f", expand=True)
+    agg = add_rates(agg, params)
+    wide = agg.pivot_table(index=["partnership", "period_id"], columns="role",
+                           values=["count", "denominator", "rate", "rate_low", "rate_high",
+                                   "n_areas", "small"], aggfunc="first")
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    wide = wide.reset_index()
+    for role in ("cohort", "rest"):
+        for col in ("count", "denominator", "rate", "rate_low", "rate_high", "n_areas", "small"):
+            if f"{role}_{col}" not in wide:
+                wide[f"{role}_{col}"] = np.nan
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    wide["gap_low"], wide["gap_high"] = difference_interval(
+        wide["cohort_rate"], wide["cohort_rate_low"], wide["cohort_rate_high"],
+        wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
+    total_den = wide["cohort_denominator"].fillna(0) + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = wide["cohort_denominator"].fillna(0) / total_den.where(total_den > 0)
+    wide["n_cohort"] = wide.pop("cohort_n_areas").fillna(0).astype(int)
+    wide["n_rest"] = wide.pop("rest_n_areas").fillna(0).astype(int)
+    wide["cohort_small"] = wide["cohort_small"].astype("boolean")
+    wide["rest_small"] = wide["rest_small"].astype("boolean")
+    wide["partnership_version"] = wide["partnership"].map(
+        {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
+    wide = _with_periods(wide, panel)
+    wide = wide.sort_values(["partnership", "period_label"], kind="stable")
+    order = panel.period_ids()
+    wide["_order"] = wide["period_id"].map({p: i for i, p in enumerate(order)})
+    wide = wide.sort_values(["partnership", "_order"]).drop(columns="_order")
+    return _provenance(wide, panel, params)
+
+
+Direction = Literal["closed", "unchanged", "widened"]
+
+
+def classify_changes(
+    table: pd.DataFrame, from_period: str, to_period: str, params: MethodParams | None = None
+) -> pd.DataFrame:
+    """Per partnership: did the gap close and did the cohort's rate fall between two periods?
+
+    A change counts only when it is larger than ``params.tolerance_pp`` *and* its interval
+    excludes zero; otherwise it is "unchanged" and ``gap_change_within_noise`` says whether
+    noise (not the tolerance) was the reason — so "closed the gap" is never claimed on noise.
+    """
+    params = params or MethodParams()
+    for period in (from_period, to_period):
+        if period not in set(table["period_id"]):
+            raise NotFoundError(f"period {period!r} not in the table")
+    a = table[table["period_id"] == from_period].set_index("partnership")
+    b = table[table["period_id"] == to_period].set_index("partnership")
+    b = b.reindex(a.index)
+    out = pd.DataFrame(index=a.index)
+    out["from_period"], out["to_period"] = from_period, to_period
+    out["gap_from"], out["gap_to"] = a["gap"], b["gap"]
+    # the gap "closes" when its size shrinks, so compare absolute gaps
+    sign = np.sign(a["gap"]).replace(0, 1)
+    change, low, high = change_interval(
+        a["gap"] * sign, np.minimum(a["gap_low"] * sign, a["gap_high"] * sign),
+        np.maximum(a["gap_low"] * sign, a["gap_high"] * sign),
+        b["gap"] * sign, np.minimum(b["gap_low"] * sign, b["gap_high"] * sign),
+        np.maximum(b["gap_low"] * sign, b["gap_high"] * sign))
+    out["gap_change"], out["gap_change_low"], out["gap_change_high"] = change, low, high
+    out["gap_direction"] = _direction(change, low, high, params.tolerance_pp, ("closed", "widened"))
+    out["gap_change_within_noise"] = (np.abs(change) > params.tolerance_pp) & (low <= 0) & (high >= 0)
+    rchange, rlow, rhigh = change_interval(
+        a["cohort_rate"], a["cohort_rate_low"], a["cohort_rate_high"],
+        b["cohort_rate"], b["cohort_rate_low"], b["cohort_rate_high"])
+    out["cohort_rate_from"], out["cohort_rate_to"] = a["cohort_rate"], b["cohort_rate"]
+    out["cohort_rate_change"], out["cohort_rate_change_low"], out["cohort_rate_change_high"] = (
+        rchange, rlow, rhigh)
+    out["cohort_rate_direction"] = _direction(rchange, rlow, rhigh, params.tolerance_pp,
+                                              ("reduced", "increased"))
+    out["n_cohort"] = a["n_cohort"]
+    out["method"] = params.to_json()
+    return out.reset_index()
+
+
+def _direction(change, low, high, tolerance: float, words: tuple[str, str]) -> np.ndarray:
+    change, low, high = (np.asarray(x, dtype=float) for x in (change, low, high))
+    down = (change < -tolerance) & (high < 0)
+    up = (change > tolerance) & (low > 0)
+    result = np.where(down, words[0], np.where(up, words[1], "unchanged")).astype(object)
+    result[np.isnan(change)] = "no data"
+    return result
+
+
+def summarise_changes(changes: pd.DataFrame) -> str:
+    """The report's sentence: ``13 of 15 closed the gap, 1 unchanged, 1 widened; …``."""
+    n = len(changes)
+    gap = changes["gap_direction"].value_counts()
+    rate = changes["cohort_rate_direction"].value_counts()
+    noise = int(changes["gap_change_within_noise"].sum())
+    text = (f"{gap.get('closed', 0)} of {n} closed the gap, {gap.get('unchanged', 0)} unchanged, "
+            f"{gap.get('widened', 0)} widened; {rate.get('reduced', 0)} of {n} reduced the rate in "
+            f"their worst-performing neighbourhoods, {rate.get('unchanged', 0)} unchanged, "
+            f"{rate.get('increased', 0)} increased")
+    if gap.get("no data", 0):
+        text += f"; {gap['no data']} without a cohort or data"
+    if noise:
+        text += f" ({noise} change{'s' if noise != 1 else ''} in the gap within noise, counted as unchanged)"
+    return text
+
+
+def nation_comparison(
+    store: Store, panel: Panel, partnerships: list[Partnership] | None = None, *,
+    params: MethodParams | None = None, when: date | None = None,
+) -> pd.DataFrame:
+    """Per nation and period: worst-performing vs other neighbourhoods, inside partnership
+    areas and outside them, with the gap between the two in each."""
+    params = params or MethodParams()
+    partnerships = _applicable(partnerships, panel)
+    cohort = worst_cohort(panel, params)
+    groups, _ = partnership_groups(store, partnerships, panel.source.set_id, when)
+    inside = set(groups["code"])
+    codes = cohort["code"]
+    worst = cohort["worst"].fillna(False).astype(bool)
+    frame = pd.DataFrame({
+        "code": codes,
+        "group": codes.str[0].map(NATION_NAMES).fillna("other") + "\x1f"
+        + np.where(codes.isin(inside), "inside", "outside") + "\x1f"
+        + np.where(worst, "cohort", "rest"),
+    })
+    agg = add_rates(panel.aggregate(frame), params)
+    agg[["nation", "area", "role"]] = agg["group"].str.split("\x1f", expand=True)
+    wide = agg.pivot_table(index=["nation", "area", "period_id"], columns="role",
+                           values=["rate", "rate_low", "rate_high", "n_areas"], aggfunc="first")
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    wide = wide.reset_index()
+    for col in ("cohort_rate", "cohort_rate_low", "cohort_rate_high", "cohort_n_areas"):
+        if col not in wide:
+            wide[col] = np.nan
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    wide["gap_low"], wide["gap_high"] = difference_interval(
+        wide["cohort_rate"], wide["cohort_rate_low"], wide["cohort_rate_high"],
+        wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
+    return _provenance(_with_periods(wide, panel), panel, params)
+
+
+@dataclass
+class Comparator:
+    """A comparator area: districts outside every partnership, chosen by list or by rule."""
+
+    members: pd.DataFrame          # district code, name, baseline rate, rank
+    rule: str
+    rates: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def comparator_area(
+    store: Store, panel: Panel, *, districts: list[str] | None = None, worst_n: int | None = None,
+    above: float | None = None, district_set: str = "lad2013", params: MethodParams | None = None,
+) -> Comparator:
+    """The comparator: an explicit list of districts, or the districts in no partnership whose
+    baseline rate ranks among the worst ``worst_n`` or exceeds ``above``."""
+    params = params or MethodParams()
+    district_rows = store.sql("SELECT code, name FROM areas WHERE set_id = ? AND geom_27700 IS NOT NULL",
+                              [district_set]).df()
+    if district_rows.empty:
+        raise InputError(f"no {district_set} boundaries in the store to build districts from")
+    as_partnerships = [
+        Partnership(id=code, name=name or code, nations=(), kind="district", confidence="",
+                    member_set=district_set,
+                    phases=(_single_phase(code),))
+        for code, name in district_rows.itertuples(index=False)
+    ]
+    groups, _ = partnership_groups(store, as_partnerships, panel.source.set_id)
+    baseline = [p for p in params.baseline if p in set(panel.period_ids())] or panel.period_ids()[:1]
+    agg = panel.aggregate(groups)
+    agg = agg[agg["period_id"].isin(baseline)]
+    rates = agg.groupby("group").apply(
+        lambda g: (g["count"] / g["denominator"]).mean() * 100, include_groups=False).rename("baseline_rate")
+    in_partnership = set()
+    for p in get_partnerships():
+        for phase in p.phases:
+            if p.member_set == district_set:
+                in_partnership |= set(phase.members)
+    candidates = rates.drop(index=[c for c in rates.index if c in in_partnership], errors="ignore")
+    candidates = candidates.sort_values(ascending=False).to_frame()
+    candidates["rank"] = np.arange(1, len(candidates) + 1)
+    if districts:
+        unknown = [d for d in districts if d not in rates.index]
+        if unknown:
+            raise InputError(f"comparator district(s) {', '.join(unknown)} have no data in the panel")
+        chosen, rule = rates.loc[districts].to_frame(), f"listed: {', '.join(districts)}"
+    elif worst_n:
+        chosen, rule = candidates.head(worst_n), f"worst {worst_n} districts in no partnership"
+    elif above is not None:
+        chosen = candidates[candidates["baseline_rate"] > above]
+        rule = f"districts in no partnership with baseline rate above {above}%"
+    else:
+        raise InputError("comparator: give districts, worst_n or above")
+    names = dict(district_rows.itertuples(index=False))
+    members = chosen.reset_index().rename(columns={"group": "code", "index": "code"})
+    members["name"] = members["code"].map(names)
+    member_groups = groups[groups["group"].isin(members["code"])].assign(group="comparator")
+    comp = Comparator(members=members, rule=rule)
+    comp.rates = group_rates(panel, member_groups, params)
+    return comp
+
+
+def _single_phase(code: str):
+    from geo_cs.partnerships import DEFAULT_END, Phase
+
+    return Phase(code, date(1900, 1, 1), DEFAULT_END.replace(year=2100), (code,))
