@@ -52,6 +52,7 @@ from geo_cs.store import Store
 
 #: The report's baseline: the four quarters May 2006 - February 2007.
 REPORT_BASELINE = ("2006-05", "2006-08", "2006-11", "2007-02")
+THRESHOLD_EPSILON = 1e-9
 NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
@@ -367,8 +368,10 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
     base = rates.groupby("code").agg(baseline_rate=("rate", "mean"), n_baseline=("rate", "size"),
                                      baseline_denominator=("denominator", "mean"))
     complete = base["n_baseline"] == len(params.baseline)
-    base["worst"] = pd.array(np.where(complete, base["baseline_rate"] > params.threshold, None),
-                             dtype="boolean")
+    # A rate must exceed the threshold by more than 1e-9 points, so that floating-point error
+    # in count / denominator × 100 cannot lift a rate of exactly the threshold over it.
+    exceeds = base["baseline_rate"] > params.threshold + THRESHOLD_EPSILON
+    base["worst"] = pd.array(np.where(complete, exceeds, None), dtype="boolean")
     all_codes = pd.Index(panel.codes(), name="code")
     return base.reindex(all_codes).reset_index()
 
