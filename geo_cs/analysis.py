@@ -82,20 +82,27 @@ class MethodParams:
 class RateSource:
     """Where a rate's numerator and denominator come from.
 
-    ``count``: an indicator id holding counts (or rates in % when ``count_is_rate``).
+    ``count``: an indicator id holding counts (or rates in % when ``count_is_rate``), or several
+    whose counts are added — the out-of-work benefits total is JSA + ESA/IB + lone parents +
+    others, each published as its own series.
     ``denominator``: an indicator id holding denominators, matched to each period by the latest
     one at or before it (else the earliest after); None uses each count row's own denominator.
     """
 
-    count: str
+    count: str | tuple[str, ...]
     set_id: str
     denominator: str | None = None
     count_is_rate: bool = False
 
     @property
+    def counts(self) -> list[str]:
+        return [self.count] if isinstance(self.count, str) else list(self.count)
+
+    @property
     def label(self) -> str:
-        den = self.denominator or f"{self.count} (row denominators)"
-        return f"{self.count} / {den}"
+        numerator = " + ".join(self.counts)
+        den = self.denominator or f"{numerator} (row denominators)"
+        return f"{numerator} / {den}"
 
 
 _panel_ids = itertools.count(1)
@@ -103,10 +110,14 @@ _panel_ids = itertools.count(1)
 _PANEL_SQL = """
 CREATE OR REPLACE TEMP TABLE {name} AS
 WITH c AS (
-    SELECT o.code, o.period_id, p.start_date, o.value, o.denominator AS row_den
+    -- several count indicators (benefit groups) add up; a suppressed part makes the sum NULL
+    SELECT o.code, o.period_id, any_value(p.start_date) AS start_date,
+           CASE WHEN count(o.value) = count(*) THEN sum(o.value) END AS value,
+           max(o.denominator) AS row_den
     FROM observations o JOIN periods p USING (period_id)
-    WHERE o.indicator_id = $count AND o.set_id = $set_id
+    WHERE list_contains($counts, o.indicator_id) AND o.set_id = $set_id
       AND ($periods IS NULL OR list_contains($periods, o.period_id))
+    GROUP BY o.code, o.period_id
 ),
 d AS (
     SELECT o.code, p.start_date, o.value AS den
@@ -138,7 +149,7 @@ class Panel:
         self.store = store
         self.source = source
         self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
-        for indicator in filter(None, (source.count, source.denominator)):
+        for indicator in [*source.counts, *filter(None, [source.denominator])]:
             found = store.sql(
                 "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?",
                 [indicator, source.set_id]).fetchone()[0]
@@ -151,7 +162,7 @@ class Panel:
                     f"{source.set_id}: {', '.join(known) or 'none'}"
                 )
         store.sql(_PANEL_SQL.format(name=self.name), {
-            "count": source.count, "set_id": source.set_id, "den": source.denominator,
+            "counts": source.counts, "set_id": source.set_id, "den": source.denominator,
             "is_rate": source.count_is_rate, "periods": periods,
         })
 
@@ -300,8 +311,8 @@ def reference_rates(store: Store, panel: Panel, reference: str, params: MethodPa
     ingested — check ``n_areas``)."""
     if reference == "gb":
         published = store.sql(
-            "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = 'gb'",
-            [panel.source.count]).fetchone()[0]
+            "SELECT count(*) FROM observations WHERE list_contains(?, indicator_id) AND set_id = 'gb'",
+            [panel.source.counts]).fetchone()[0]
         if published:
             gb_panel = Panel(store, RateSource(panel.source.count, "gb", panel.source.denominator,
                                                panel.source.count_is_rate))
@@ -361,7 +372,7 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
     missing = [p for p in params.baseline if p not in set(panel.period_ids())]
     if missing:
         raise NotFoundError(
-            f"baseline period(s) {', '.join(missing)} not in the {panel.source.count} series; "
+            f"baseline period(s) {', '.join(missing)} not in the {panel.source.label} series; "
             f"it has {', '.join(panel.period_ids())}"
         )
     rates = panel.area_rates(list(params.baseline))

@@ -169,7 +169,7 @@ def test_comparator_by_rule_reports_its_members(toy: Store):
 
 
 def test_missing_baseline_period_is_named(toy: Store):
-    with pytest.raises(NotFoundError, match="baseline period.* 2005-11 not in the toy.claimants series"):
+    with pytest.raises(NotFoundError, match=r"baseline period.* 2005-11 not in the toy.claimants / toy.claimants \(row denominators\) series"):
         worst_cohort(_panel(toy), MethodParams(baseline=("2005-11",)))
 
 
