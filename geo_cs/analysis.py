@@ -228,9 +228,10 @@ def add_rates(frame: pd.DataFrame, params: MethodParams) -> pd.DataFrame:
 
 
 def _with_periods(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
-    periods = panel.periods()
-    out = frame.merge(periods, on="period_id", how="left")
-    return out.sort_values(["start_date", *[c for c in ("group",) if c in out]]).drop(columns="start_date")
+    """Add period labels and order rows by group (partnership, nation…) then time."""
+    out = frame.merge(panel.periods(), on="period_id", how="left")
+    keys = [c for c in ("partnership", "group", "nation", "area") if c in out]
+    return out.sort_values([*keys, "start_date"], kind="stable").drop(columns="start_date")
 
 
 def _provenance(frame: pd.DataFrame, panel: Panel, params: MethodParams, **extra: str) -> pd.DataFrame:
@@ -338,7 +339,22 @@ def partnership_rates(
     rates = gap_with(rates, reference_rates(store, panel, reference, params), reference)
     rates["partnership_version"] = rates["group"].map(
         {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
-    return rates.rename(columns={"group": "partnership"})
+    rates = rates.rename(columns={"group": "partnership"})
+    rates.attrs["notes"] = _empty_notes(resolutions, panel)
+    return rates
+
+
+def _empty_notes(resolutions: dict[str, Resolution], panel: Panel) -> list[str]:
+    """Say which partnerships have no areas of the panel's geography (rather than drop them)."""
+    notes = []
+    for pid, r in resolutions.items():
+        if r.areas.empty:
+            notes.append(f"{pid}: no {panel.source.set_id} area falls inside it (its members are "
+                         "smaller than this geography's areas); it has no rows")
+        if not r.straddling.empty:
+            notes.append(f"{pid}: {r.straddling['code'].nunique()} {panel.source.set_id} areas straddle "
+                         f"its boundary by more than 5% (assigned by point-on-surface)")
+    return notes
 
 
 def _applicable(partnerships: list[Partnership] | None, panel: Panel) -> list[Partnership]:
@@ -429,12 +445,9 @@ def ni153(
     wide["rest_small"] = wide["rest_small"].astype("boolean")
     wide["partnership_version"] = wide["partnership"].map(
         {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
-    wide = _with_periods(wide, panel)
-    wide = wide.sort_values(["partnership", "period_label"], kind="stable")
-    order = panel.period_ids()
-    wide["_order"] = wide["period_id"].map({p: i for i, p in enumerate(order)})
-    wide = wide.sort_values(["partnership", "_order"]).drop(columns="_order")
-    return _provenance(wide, panel, params)
+    result = _provenance(_with_periods(wide, panel), panel, params)
+    result.attrs["notes"] = _empty_notes(resolutions, panel)
+    return result
 
 
 Direction = Literal["closed", "unchanged", "widened"]

@@ -242,6 +242,9 @@ def _when(text: str | None) -> Any:
 def _emit(frame: Any, out_path: Path | None, columns: list[str], title: str) -> None:
     from geo_cs.output import write_table
 
+    if not state.quiet:
+        for note in frame.attrs.get("notes", []):
+            err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if out_path is not None:
         write_table(frame, out_path)
         if not state.quiet:
