@@ -259,13 +259,19 @@ def resolve(
         areas = pd.DataFrame({"code": members, "member": members})
         return Resolution(partnership, phase, set_id, "lookup", areas, lookup_set=set_id)
     targets = [r[0] for r in store.sql(_LOOKUP_TARGETS, [member_geography, set_id, set_id]).fetchall()]
+    best: tuple[int, str, pd.DataFrame] | None = None
     for target in sorted(targets):
         found = store.sql(_LOOKUP_MEMBERS, [members, set_id, target, set_id, target]).df()
         if set(found["member"]) == set(members):
             # a best-fit lookup assigns each small area to one member; keep the first if not
             found = found.sort_values(["code", "member"]).drop_duplicates("code")
-            return Resolution(partnership, phase, set_id, "lookup", found.reset_index(drop=True),
-                              lookup_set=target)
+            # lookups can miss codes (the ONS LSOA 2001->2011 file lacks 4 LSOAs of 2011), so
+            # of the lookups that know every member, take the one reaching the most areas
+            if best is None or len(found) > best[0]:
+                best = (len(found), target, found)
+    if best is not None:
+        return Resolution(partnership, phase, set_id, "lookup", best[2].reset_index(drop=True),
+                          lookup_set=best[1])
     check_members(store, partnership, phase)
     overlay = store.sql(_GEOMETRY_MEMBERS, [partnership.member_set, members, set_id]).df()
     if overlay.empty:

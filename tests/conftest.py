@@ -129,3 +129,14 @@ def snapshot(store: Store) -> dict[str, list]:
             map(repr, store.sql(f"SELECT {', '.join(exprs)} FROM {table}").fetchall())
         )
     return result
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo database, built once from the embedded bundle (real data, ~15 s)."""
+    from geo_cs.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    with Store.open(path) as store:
+        build_demo(store)
+    return path

@@ -1,0 +1,108 @@
+"""NI 153 "worst-performing neighbourhoods" in plain pandas: the peer of ``geo_cs.analysis.ni153``.
+
+This is what an analyst would write without geo-cs, given the data already in memory as
+DataFrames: the benefit-group observations of one small-area geography, the periods in time
+order and the partnership membership table. It follows the method of ``geo_cs.analysis``
+(DWP Research Report 783, figure 4.7) step by step, with pandas groupby/merge and no DuckDB:
+
+1. the out-of-work total per area and quarter is the sum of the benefit groups (a suppressed
+   group makes the total missing); the area's denominator is its working-age population;
+2. an area's rate is count / denominator x 100 where both are present and the denominator > 0;
+3. its baseline rate is the mean of its rates over the baseline quarters; an area is in the
+   cohort when it has all of them and the mean *exceeds* the threshold by more than 1e-9 points;
+4. per partnership, quarter and role (cohort / rest): sum of counts, sum of denominators and the
+   number of areas with data; rates are sums over sums, never means of rates;
+5. cohort_rate, rest_rate, gap = cohort_rate - rest_rate (points), n_cohort and cohort_share
+   (the cohort's share of the partnership's working-age population).
+
+Only the numbers are computed (no intervals, flags or provenance): the benchmark compares these
+five columns with geo-cs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+REPORT_BASELINE = ("2006-05", "2006-08", "2006-11", "2007-02")
+THRESHOLD = 25.0
+THRESHOLD_EPSILON = 1e-9
+COLUMNS = ["partnership", "period_id", "cohort_rate", "rest_rate", "gap", "n_cohort", "cohort_share"]
+
+
+def area_panel(observations: pd.DataFrame) -> pd.DataFrame:
+    """One row per area and period: the summed count, the denominator and the rate.
+
+    ``observations`` has columns code, period_id, indicator, value, denominator (one row per
+    benefit group). Rows without a usable rate keep NaN in count, denominator and rate.
+    """
+    grouped = observations.groupby(["code", "period_id"], observed=True, sort=False)
+    panel = grouped.agg(
+        count=("value", "sum"),
+        n_values=("value", "count"),
+        n_rows=("value", "size"),
+        denominator=("denominator", "max"),
+    ).reset_index()
+    usable = (panel["n_values"] == panel["n_rows"]) & (panel["denominator"] > 0)
+    panel["count"] = panel["count"].where(usable)
+    panel["denominator"] = panel["denominator"].where(usable)
+    panel["rate"] = panel["count"] / panel["denominator"] * 100
+    return panel[["code", "period_id", "count", "denominator", "rate"]]
+
+
+def worst_codes(
+    panel: pd.DataFrame, baseline: Sequence[str] = REPORT_BASELINE, threshold: float = THRESHOLD
+) -> pd.Index:
+    """Codes of the areas whose mean baseline rate exceeds the threshold (all baseline quarters present)."""
+    in_baseline = panel[panel["period_id"].isin(list(baseline)) & panel["rate"].notna()]
+    base = in_baseline.groupby("code", observed=True)["rate"].agg(["mean", "size"])
+    worst = (base["size"] == len(baseline)) & (base["mean"] > threshold + THRESHOLD_EPSILON)
+    return base.index[worst]
+
+
+def ni153_pandas(
+    observations: pd.DataFrame,
+    periods: Sequence[str],
+    membership: pd.DataFrame,
+    *,
+    baseline: Sequence[str] = REPORT_BASELINE,
+    threshold: float = THRESHOLD,
+) -> pd.DataFrame:
+    """Per partnership and period: cohort_rate, rest_rate, gap, n_cohort, cohort_share.
+
+    ``periods``: the period ids in time order. ``membership``: columns partnership, code (an
+    area may belong to several partnerships). Sorted by partnership, then period order.
+    """
+    panel = area_panel(observations)
+    worst = worst_codes(panel, baseline, threshold)
+
+    roles = membership[["partnership", "code"]].copy()
+    roles["role"] = np.where(roles["code"].isin(worst), "cohort", "rest")
+    joined = roles.merge(panel, on="code", how="inner")
+
+    grouped = joined.groupby(["partnership", "period_id", "role"], observed=True)
+    sums = grouped[["count", "denominator"]].sum(min_count=1)
+    sums["n_areas"] = grouped["count"].count()
+    wide = sums.unstack("role")
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    for role in ("cohort", "rest"):
+        for value in ("count", "denominator", "n_areas"):
+            if f"{role}_{value}" not in wide:
+                wide[f"{role}_{value}"] = np.nan
+    wide = wide.reset_index()
+
+    for role in ("cohort", "rest"):
+        den = wide[f"{role}_denominator"]
+        wide[f"{role}_rate"] = (wide[f"{role}_count"] / den * 100).where(den > 0)
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    cohort_den = wide["cohort_denominator"].fillna(0)
+    total_den = cohort_den + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = cohort_den / total_den.where(total_den > 0)
+    wide["n_cohort"] = wide["cohort_n_areas"].fillna(0).astype(int)
+
+    order = {period: i for i, period in enumerate(periods)}
+    wide["_order"] = wide["period_id"].map(order)
+    wide = wide.sort_values(["partnership", "_order"]).reset_index(drop=True)
+    return wide[COLUMNS]
