@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from geo_cs.config import Settings
 from geo_cs.errors import GeoCsError, InputError
@@ -152,33 +152,20 @@ def ingest_indicator_cmd(
     set_id: Annotated[str | None, typer.Option("--set", help="Without a spec: geography set of the area codes, e.g. lsoa2011.")] = None,
     source_id: Annotated[str | None, typer.Option("--source-id", help="Without a spec: a short id for this source (default: file name).")] = None,
     measure: Annotated[str | None, typer.Option(help="Without a spec: measure name (statxplore: required; nomis: keep rows of this MEASURES_NAME).")] = None,
-    kind: Annotated[str, typer.Option(help="Without a spec: count, rate, score, rank or decile.")] = "count",
+    kind: Annotated[list[str] | None, typer.Option(help="Without a spec: count, rate, score, rank or decile, for every measure or as MEASURE=KIND (repeat).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load area statistics, validated against a declarative spec."""
     from geo_cs.ingest import ingest_indicator, load_spec
-    from geo_cs.ingest.indicators import spec_for_file, spec_from_dict
+    from geo_cs.ingest.indicators import spec_for_file, spec_from_options
 
     if spec is not None:
         parsed = load_spec(spec)
     elif layout is not None:
         if set_id is None:
             raise InputError("--layout needs --set (the geography set of the area codes)")
-        raw: dict[str, Any] = {"id": source_id or path.stem, "layout": layout, "geography": set_id}
-        if layout == "long":
-            raw["default_kind"] = kind
-        elif layout in ("nomis", "statxplore"):
-            name = re.sub(r"[^a-z0-9]+", "_", (measure or "value").lower()).strip("_")
-            entry: dict[str, Any] = {"id": name, "kind": kind}
-            if layout == "nomis" and measure:
-                entry["match"] = {"MEASURES_NAME": measure}
-            elif layout == "nomis":
-                raw["default_kind"] = kind
-                entry = {}
-            raw["measures"] = [entry] if entry else []
-        else:
-            raise InputError(f"--layout {layout!r}: expected long, nomis or statxplore (wide needs a spec)")
-        parsed = spec_from_dict(raw, "command line")
+        parsed = spec_from_options(path, layout, set_id, source_id=source_id, measure=measure,
+                                   kinds=kind)
     else:
         parsed = spec_for_file(path)
     with _open_store() as store:
@@ -404,32 +391,16 @@ def info() -> None:
     from geo_cs.store import Store
 
     with Store.open(state.db, read_only=True) as store:
-        sets = store.sql(
-            """
-            SELECT a.set_id, any_value(g.label), count(*), count(a.geom_27700),
-                   string_agg(DISTINCT a.nation, '') FILTER (WHERE a.nation IS NOT NULL)
-            FROM areas a JOIN geography_sets g USING (set_id)
-            GROUP BY a.set_id ORDER BY a.set_id
-            """
-        ).fetchall()
+        sets, inds = store.summary()
         table = Table(title=f"Boundary sets in {state.db}")
         for col in ("set", "label", "codes", "with boundaries", "nations"):
             table.add_column(col)
         for row in sets:
             table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", row[4] or "")
         out.print(table)
-        inds = store.sql(
-            """
-            SELECT o.indicator_id, o.set_id, count(*), count(o.value),
-                   arg_min(p.label, p.start_date), arg_max(p.label, p.start_date),
-                   count(DISTINCT p.period_id)
-            FROM observations o JOIN periods p USING (period_id)
-            GROUP BY ALL ORDER BY 1, 2
-            """
-        ).fetchall()
         table = Table(title="Indicators")
         for col in ("indicator", "geography", "observations", "with value", "periods"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=col == "indicator")
         for row in inds:
             periods = row[4] if row[6] == 1 else f"{row[4]} – {row[5]} ({row[6]})"
             table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods)
@@ -440,15 +411,14 @@ def info() -> None:
 def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the web service on the demo database afterwards.")] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    force: Annotated[bool, typer.Option("--force", help="Replace a database the demo did not build.")] = False,
 ) -> None:
     """Build the database from the embedded demo bundle (real data for the City Strategy areas)."""
-    from geo_cs.demo import OGL_ATTRIBUTION, build_demo, load_manifest
+    from geo_cs.demo import OGL_ATTRIBUTION, build_demo, load_manifest, reset_demo_database
     from geo_cs.store import Store
 
     manifest = load_manifest()
-    if state.db.exists():
-        state.db.unlink()  # the demo database is rebuilt from scratch every time
-        Path(str(state.db) + ".wal").unlink(missing_ok=True)
+    reset_demo_database(state.db, force)  # the demo database is rebuilt from scratch every time
     with Store.open(state.db) as store:
         results = build_demo(store, progress=_progress())
         if not state.quiet:
@@ -496,7 +466,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except GeoCsError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        # the message quotes users' values verbatim: never interpret it as rich markup
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -507,7 +478,7 @@ def main() -> None:
         if isinstance(exc, typer.exceptions.TyperException) and hasattr(exc, "show"):
             exc.show()
             sys.exit(getattr(exc, "exit_code", 2))
-        err.print(f"[bold red]internal error[/bold red] (please report it): {exc!r}")
+        err.print(Text("internal error (please report it): ", style="bold red") + Text(repr(exc)))
         sys.exit(1)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_cs.config import boundaries_dir
-from geo_cs.errors import InputError, NotFoundError
+from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -63,6 +63,29 @@ def load_manifest(root: Path | None = None) -> DemoManifest:
     )
 
 
+def reset_demo_database(path: Path, force: bool = False) -> None:
+    """Remove an earlier demo database at ``path`` so the demo starts clean.
+
+    A database that the demo did not build is never deleted unless ``force``: it may hold a
+    partnership's own data.
+    """
+    if not path.exists():
+        return
+    if not force:
+        try:
+            with Store.open(path, read_only=True) as store:
+                row = store.sql("SELECT value FROM meta WHERE key = 'built_by'").fetchone()
+        except GeoCsError:
+            row = None
+        if row is None or row[0] != "demo":
+            raise InputError(
+                f"{path} exists and was not built by the demo; choose another --db, or pass "
+                "--force to replace it"
+            )
+    path.unlink()
+    Path(str(path) + ".wal").unlink(missing_ok=True)
+
+
 def build_demo(
     store: Store, root: Path | None = None, progress: Progress | None = None
 ) -> list[tuple[dict[str, Any], Any]]:
@@ -88,4 +111,5 @@ def build_demo(
         else:
             raise InputError(f"{manifest.root / 'manifest.toml'}: unknown step kind {kind!r}")
         results.append((step, report))
+    store.sql("INSERT OR REPLACE INTO meta VALUES ('built_by', 'demo')")
     return results

@@ -92,9 +92,16 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open database {path_str}: {exc}") from exc
         load_spatial(con)
+        # DuckDB's own progress bar would write to stdout under our --json and --quiet output
+        con.execute("SET enable_progress_bar = false")
         store = cls(con, path_str, read_only)
         if not read_only:
             store._ensure_schema()
+        elif not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        ).fetchone()[0]:
+            con.close()
+            raise StoreError(f"{path_str} is a DuckDB file but not a geo-cs database (no meta table)")
         return store
 
     def _ensure_schema(self) -> None:
@@ -159,6 +166,29 @@ class Store:
             "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR) "
             "WHERE key = 'data_version'"
         )
+
+    def summary(self) -> tuple[list[tuple], list[tuple]]:
+        """What the store holds: per boundary set (set, label, codes, with boundaries, nations)
+        and per indicator and geography (indicator, set, observations, with value, first
+        period, last period, number of periods)."""
+        sets = self.sql(
+            """
+            SELECT a.set_id, any_value(g.label), count(*), count(a.geom_27700),
+                   string_agg(DISTINCT a.nation, '') FILTER (WHERE a.nation IS NOT NULL)
+            FROM areas a JOIN geography_sets g USING (set_id)
+            GROUP BY a.set_id ORDER BY a.set_id
+            """
+        ).fetchall()
+        indicators = self.sql(
+            """
+            SELECT o.indicator_id, o.set_id, count(*), count(o.value),
+                   arg_min(p.label, p.start_date), arg_max(p.label, p.start_date),
+                   count(DISTINCT p.period_id)
+            FROM observations o JOIN periods p USING (period_id)
+            GROUP BY ALL ORDER BY 1, 2
+            """
+        ).fetchall()
+        return sets, indicators
 
     def close(self) -> None:
         self.con.close()

@@ -89,3 +89,25 @@ def test_demo_builds_the_database_from_the_bundle(tmp_path: Path):
         assert {"imd2010", "imd2019", "imd2025", "wimd2019", "simd2012", "simd2016", "simd2020"} <= editions
     info = run("--db", str(db), "info")
     assert info.returncode == 0 and "lsoa2011" in info.stdout
+
+
+def test_error_values_are_printed_verbatim_not_as_markup(tmp_path: Path, grid):
+    path = tmp_path / "grid.gpkg"
+    grid.to_file(path)
+    db = tmp_path / "m.duckdb"
+    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    bad = tmp_path / "long.csv"
+    bad.write_text("area_code,period,measure,value\nE01000001,May 2006,claimants,[/]\n")
+    result = run("--db", str(db), "ingest", "indicator", str(bad), "--layout", "long", "--set", "lsoa2011")
+    assert result.returncode == 3 and "'[/]' is not a number" in result.stderr
+
+
+def test_demo_refuses_to_replace_a_database_it_did_not_build(tmp_path: Path, grid):
+    path = tmp_path / "grid.gpkg"
+    grid.to_file(path)
+    db = tmp_path / "ours.duckdb"
+    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    result = run("--db", str(db), "demo")
+    assert result.returncode == 3 and "was not built by the demo" in result.stderr
+    with Store.open(db, read_only=True) as store:
+        assert store.sql("SELECT count(*) FROM areas").fetchone()[0] == 6

@@ -214,3 +214,60 @@ def test_missing_names_are_stored_as_null(tmp_path: Path, store: Store, grid):
     some.to_file(path)
     assert ingest_boundaries(store, [path]).areas_written == 6
     assert store.sql("SELECT count(*) FROM areas WHERE name IS NULL").fetchone()[0] == 1
+
+
+def test_shapefile_without_prj_in_bng_is_refused(tmp_path: Path, store: Store, grid):
+    path = tmp_path / "noprj.shp"
+    grid.to_crs("EPSG:27700").to_file(path)
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(InputError, match=r"noprj.shp: no CRS declared .*a .prj for a shapefile"):
+        ingest_boundaries(store, [path])
+
+
+def test_multi_layer_file_needs_a_layer(tmp_path: Path, store: Store, grid):
+    path = tmp_path / "two.gpkg"
+    grid.to_file(path, layer="lsoa")
+    grid.to_file(path, layer="copy")
+    with pytest.raises(InputError, match=r"two.gpkg: holds several layers \(lsoa, copy\); choose one with --layer"):
+        ingest_boundaries(store, [path])
+    assert ingest_boundaries(store, [path], layer="copy").areas_written == 6
+
+
+def test_empty_file_is_an_error(tmp_path: Path, store: Store, grid):
+    path = tmp_path / "empty.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(InputError, match="no features to ingest"):
+        ingest_boundaries(store, [path])
+
+
+def test_conflicting_duplicates_in_topojson(tmp_path: Path, store: Store, grid):
+    frame = grid.copy()
+    frame.loc[5, "LSOA11CD"] = "E01000001"  # a second, different polygon for the same code
+    path = write_topojson(tmp_path / "conflict.json", frame, "lsoa")
+    with pytest.raises(InputError, match="E01000001 in conflict.json, conflict.json"):
+        ingest_boundaries(store, [path])
+
+
+def test_points_are_not_boundaries(tmp_path: Path, store: Store, grid):
+    path = tmp_path / "points.geojson"
+    grid.set_geometry(grid.representative_point()).to_file(path)
+    with pytest.raises(InputError, match=r"points.geojson, feature 1 \(code E01000001\): Point geometry; "
+                                         r"boundaries must be polygons \(6 features are not\)"):
+        ingest_boundaries(store, [path])
+
+
+def test_swapped_lat_lon_is_caught(tmp_path: Path, store: Store, grid):
+    swapped = grid.copy()
+    swapped.geometry = shapely.transform(swapped.geometry.to_numpy(), lambda xy: xy[:, ::-1])
+    path = tmp_path / "swapped.geojson"
+    swapped.to_file(path)
+    with pytest.raises(InputError, match="reaches outside Great Britain — longitude and latitude look swapped"):
+        ingest_boundaries(store, [path])
+
+
+def test_a_code_that_is_not_of_the_set_is_refused(tmp_path: Path, store: Store):
+    path = tmp_path / "typo.geojson"
+    grid_frame(["E01000001", "X123"]).to_file(path)
+    with pytest.raises(InputError, match=r"typo.geojson, feature 2, column 'LSOA11CD': 'X123' is not a "
+                                         r"lsoa2011 code"):
+        ingest_boundaries(store, [path])

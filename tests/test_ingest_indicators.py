@@ -212,3 +212,30 @@ def test_missing_spec_column_is_named(tmp_path: Path, grid_store: Store):
     spec = spec_from_dict({**LONG_SPEC, "denominator_column": "population"})
     with pytest.raises(InputError, match=r"long.csv: missing column\(s\) 'population'"):
         ingest_indicator(grid_store, _csv(tmp_path, "long.csv", LONG), spec)
+
+
+def test_windows_1252_csv_is_read(tmp_path: Path, grid_store: Store):
+    path = tmp_path / "excel.csv"
+    text = "area_code,period,measure,value,denominator,note\nE01000001,May 2006,claimants,120,800,Ynys Môn – £\n"
+    path.write_bytes(text.encode("cp1252"))
+    report = ingest_indicator(grid_store, path, spec_from_dict(LONG_SPEC))
+    assert report.observations == 1
+
+
+def test_header_only_file_is_an_error(tmp_path: Path, grid_store: Store):
+    with pytest.raises(InputError, match="no data rows to ingest"):
+        ingest_indicator(grid_store, _csv(tmp_path, "h.csv", "area_code,period,measure,value\n"),
+                         spec_from_dict(LONG_SPEC | {"denominator_column": None}))
+
+
+def test_a_code_of_the_official_list_without_a_boundary_is_accepted(tmp_path: Path, store: Store, test_registry):
+    # the test registry lists E01000007, which has no boundary here (like S01002296 in DZ 2001)
+    from conftest import grid_frame
+
+    path = tmp_path / "grid.geojson"
+    grid_frame().to_file(path)
+    ingest_boundaries(store, [path])
+    text = "area_code,period,measure,value\nE01000007,May 2006,claimants,10\n"
+    spec = spec_from_dict({**LONG_SPEC, "denominator_column": None})
+    assert ingest_indicator(store, _csv(tmp_path, "l.csv", text), spec).observations == 1
+    assert store.sql("SELECT geom_27700 IS NULL FROM areas WHERE code = 'E01000007'").fetchone() == (True,)

@@ -94,3 +94,10 @@ def test_optional_target_may_be_empty(tmp_path: Path, store: Store):
     report = ingest_lookup(store, _write(tmp_path, "w.csv", text))
     assert report.without_target == {"lad2019->rgn2019": 1}
     assert store.sql("SELECT count(*) FROM lookup_links WHERE to_set = 'rgn2019'").fetchone()[0] == 1
+
+
+def test_a_typo_code_never_becomes_an_area(tmp_path: Path, store: Store):
+    bad = LSOA11_21.replace("E01000004,City 001D", "E0100004X,City 001D")
+    with pytest.raises(InputError, match=r"row 6, column 'LSOA11CD': 'E0100004X' is not a GSS code"):
+        ingest_lookup(store, _write(tmp_path, "l.csv", bad))
+    assert store.sql("SELECT count(*) FROM areas").fetchone()[0] == 0

@@ -31,7 +31,7 @@ def real(tmp_path_factory) -> tuple[Store, dict]:
         "wards13": ingest_boundaries(store, [b / "wards13_topo_by_lad"]),
         "lad13": ingest_boundaries(store, [b / "lad13_gb.topojson"]),
         "ltla": ingest_boundaries(store, [b / "uk_admin_2014_2025.topojson"], layer="ltla",
-                                  set_id="lad2022", code_col="areacd", name_col="areanm",
+                                  set_id="ltla_uk", code_col="areacd", name_col="areanm",
                                   on_duplicate="first"),
     }
     for path in sorted((data / "lookups").glob("*.csv")):

@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,7 @@ BOUNDARY_SUFFIXES = (".geojson", ".json", ".topojson", ".shp", ".gpkg", ".fgb", 
 OnDuplicate = Literal["error", "first", "largest"]
 BNG = "EPSG:27700"
 LONLAT = "EPSG:4326"
+GSS_CODE = re.compile(r"^[EWSNK]\d{8}$")
 _CRS84 = pyproj.CRS("OGC:CRS84")
 _WGS84 = pyproj.CRS("EPSG:4326")
 #: Files read at once; GDAL parses TopoJSON/GeoJSON outside the GIL.
@@ -241,6 +243,47 @@ def _resolve_set(
     return detected
 
 
+_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+#: Great Britain and its islands in lon/lat, with a margin.
+GB_LONLAT = (-9.5, 49.0, 2.5, 61.5)
+
+
+def _check_codes_and_types(
+    raw: _RawFile, codes: np.ndarray, code_column: str, geo_set: GeographySet
+) -> None:
+    """Every feature is a polygon and every code a GSS code of one of the set's nations."""
+    types = shapely.get_type_id(raw.geoms)
+    bad = ~np.isin(types, _POLYGONAL)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{raw.path}, feature {row + 1} (code {codes[row]}): {raw.geoms[row].geom_type} "
+            f"geometry; boundaries must be polygons ({int(bad.sum()):,} features are not)"
+        )
+    if geo_set.nations:
+        ok = np.array([bool(GSS_CODE.match(c)) and c[0] in geo_set.nations for c in codes])
+        if not ok.all():
+            row = int(np.flatnonzero(~ok)[0])
+            raise InputError(
+                f"{raw.path}, feature {row + 1}, column {code_column!r}: {codes[row]!r} is not a "
+                f"{geo_set.set_id} code (a GSS code starting {'/'.join(geo_set.nations)} and 8 digits)"
+            )
+
+
+def _check_in_great_britain(path: Path, lonlat: np.ndarray, geo_set: GeographySet) -> None:
+    if not geo_set.nations or not set(geo_set.nations) <= {"E", "W", "S"}:
+        return
+    xmin, ymin, xmax, ymax = shapely.total_bounds(lonlat)
+    gx0, gy0, gx1, gy1 = GB_LONLAT
+    if xmin < gx0 or ymin < gy0 or xmax > gx1 or ymax > gy1:
+        swapped = gy0 <= xmin and xmax <= gy1 and gx0 <= ymin and ymax <= gx1
+        hint = " — longitude and latitude look swapped" if swapped else ""
+        raise InputError(
+            f"{path}: lon/lat extent ({xmin:.2f}, {ymin:.2f}, {xmax:.2f}, {ymax:.2f}) reaches outside "
+            f"Great Britain{hint}; check the file's CRS and axis order"
+        )
+
+
 def _text_column(table: pa.Table, column: str) -> np.ndarray:
     """A column as stripped Python strings (None for nulls), whatever type GDAL gave it."""
     values = table.column(column).cast(pa.string()).to_pylist()
@@ -300,7 +343,10 @@ def read_boundary_files(
             if missing_geom.any():
                 row = int(np.flatnonzero(missing_geom)[0]) + 1
                 raise InputError(f"{path}, feature {row} (code {file_codes[row - 1]}): has no geometry")
-            geoms.append(_lonlat_geometries(raw, report))
+            _check_codes_and_types(raw, file_codes, code_column, geo_set)
+            lonlat = _lonlat_geometries(raw, report)
+            _check_in_great_britain(path, lonlat, geo_set)
+            geoms.append(lonlat)
             codes.append(file_codes)
             names.append(_text_column(raw.table, name_column) if name_column
                          else np.full(len(file_codes), None, dtype=object))

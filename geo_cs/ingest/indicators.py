@@ -166,6 +166,10 @@ def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
                     repeated=bool(m.get("repeated", False)),
                 )
             )
+        default_kind = raw.get("default_kind")
+        if default_kind is not None and default_kind not in KIND_RANGES:
+            raise InputError(
+                f"{where}: kind {default_kind!r}; expected one of {', '.join(KIND_RANGES)}")
         if layout in ("wide", "statxplore") and not measures:
             raise InputError(f"{where}: a {layout} spec needs at least one [[measures]]")
         for m in measures:
@@ -201,6 +205,49 @@ def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
 
 def _default_code_column(layout: str) -> str:
     return {"nomis": "GEOGRAPHY_CODE", "long": "area_code"}.get(layout, "area_code")
+
+
+def spec_from_options(
+    path: Path, layout: str, set_id: str, *, source_id: str | None = None,
+    measure: str | None = None, kinds: list[str] | None = None,
+) -> IndicatorSpec:
+    """A spec for a long, Nomis or Stat-Xplore file described on the command line.
+
+    ``kinds`` are ``KIND`` (every measure) or ``MEASURE=KIND`` (one measure), so a long file with
+    claimants and a claimant rate is read as ``--kind claimants=count --kind claimant_rate=rate``.
+    A long file's ``denominator`` column is used when present.
+    """
+    default_kind = "count"
+    per_measure: dict[str, str] = {}
+    for item in kinds or []:
+        name, _, kind = item.rpartition("=")
+        if name:
+            per_measure[name] = kind
+        else:
+            default_kind = kind
+    raw: dict[str, Any] = {"id": source_id or path.stem, "layout": layout, "geography": set_id}
+    if layout == "long":
+        header = read_csv_text(path).columns if path.exists() else []
+        if "denominator" in header:
+            raw["denominator_column"] = "denominator"
+        raw["default_kind"] = default_kind
+        # listed measures take their kind; the others the default
+        raw["measures"] = [{"id": m, "kind": k} for m, k in per_measure.items()]
+    elif layout == "nomis":
+        if measure:
+            name = re.sub(r"[^a-z0-9]+", "_", measure.lower()).strip("_")
+            raw["measures"] = [{"id": name, "kind": per_measure.get(name, default_kind),
+                                "match": {"MEASURES_NAME": measure}}]
+        else:
+            raw["default_kind"] = default_kind
+            raw["measures"] = [{"id": m, "kind": k, "match": {"MEASURES_NAME": m}}
+                               for m, k in per_measure.items()]
+    elif layout == "statxplore":
+        name = re.sub(r"[^a-z0-9]+", "_", (measure or "value").lower()).strip("_")
+        raw["measures"] = [{"id": name, "kind": per_measure.get(name, default_kind)}]
+    else:
+        raise InputError(f"--layout {layout!r}: expected long, nomis or statxplore (wide needs a spec)")
+    return spec_from_dict(raw, "command line")
 
 
 def specs_dir() -> Path:
@@ -402,6 +449,10 @@ def _match_measures(frame: pd.DataFrame, spec: IndicatorSpec, path: Path) -> tup
                 f"({measure[index]} and {m.measure}); make the spec's match rules exclusive"
             )
         measure[hit] = m.measure
+    if spec.default_kind is not None and spec.measure_column in frame:
+        # measures the spec does not list keep their own name and take the default kind
+        unmatched = measure.isna()
+        measure[unmatched] = frame.loc[unmatched, spec.measure_column].str.strip()
     return measure, int(measure.isna().sum())
 
 
@@ -440,8 +491,12 @@ def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
     """
     import csv
 
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError:  # saved from Excel on a council PC
+        with open(path, encoding="cp1252", newline="") as fh:
+            rows = list(csv.reader(fh))
     header_at, period_cols = None, {}
     for n, row in enumerate(rows):
         found = {}
@@ -574,6 +629,13 @@ def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: P
         if set_id in registering:
             continue
         known = {r[0] for r in store.sql("SELECT code FROM areas WHERE set_id = ?", [set_id]).fetchall()}
+        official = registry().get(set_id).expected_codes() or frozenset()
+        if known and official:
+            # a code of the official list is valid even when its boundary is missing (5 of the
+            # 6,505 Data Zones 2001 have none in the published files): register it, no geometry
+            codes_here = set(cells["code"].iloc[index])
+            _register_codes(store, set_id, sorted((codes_here & official) - known), str(path))
+            known |= codes_here & official
         if not known:
             raise InputError(
                 f"{path}: no areas of {set_id} are in the store; ingest its boundaries "
@@ -589,6 +651,17 @@ def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: P
                 f"{cells['code'].iat[i]!r} is not a {set_id} code in the store "
                 f"({count:,} unknown code{'s' if count != 1 else ''} in all)"
             )
+
+
+def _register_codes(store: Store, set_id: str, codes: list[str], source: str) -> None:
+    geo_set = registry().get(set_id)
+    ingest_id = store.sql("SELECT max(ingest_id) FROM ingests").fetchone()[0]
+    for code in codes:
+        store.sql(
+            "INSERT INTO areas (set_id, code, geography, vintage, nation, source, ingest_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [set_id, code, geo_set.geography, geo_set.vintage, nation_of(code), source, ingest_id],
+        )
 
 
 def _parse_periods(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> dict[str, Period]:
@@ -624,6 +697,8 @@ def read_indicator_cells(
             cells = _cells_wide(frame, spec, path, report)
         else:
             cells, report.skipped_rows = _cells_long(frame, spec, path, report)
+    if cells.empty:
+        raise InputError(f"{path}: no data rows to ingest (after the spec's filters)")
     blank = cells["code"].fillna("") == ""
     if blank.any():
         i = int(np.flatnonzero(blank.to_numpy())[0])

@@ -52,8 +52,20 @@ class LookupReport:
         return out
 
 
+GSS_CODE = r"^[EWSNK]\d{8}$"
+
+
 def _require_codes(frame: pd.DataFrame, column: str, path: Path) -> None:
-    blank = frame[column].str.strip() == ""
+    """Every cell of ``column`` is a GSS code (a typo must not become an area)."""
+    codes = frame[column].str.strip()
+    bad = (codes != "") & ~codes.str.match(GSS_CODE)
+    if bad.any():
+        position = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"{path}, row {file_row(frame.index[position])}, column {column!r}: "
+            f"{frame[column].iloc[position]!r} is not a GSS code (a letter and 8 digits)"
+        )
+    blank = codes == ""
     if blank.any():
         position = int(blank.to_numpy().nonzero()[0][0])
         raise InputError(
