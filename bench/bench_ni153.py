@@ -167,7 +167,9 @@ def observations_table(syn: Synthetic, periods: list[Any], ingest_id: int) -> pa
     size = g * n * t
 
     def dictionary(indices: np.ndarray, words: list[str], mask: np.ndarray | None = None) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(indices, mask=mask), pa.array(words, pa.string()))
+        # plain strings insert faster than dictionaries into the primary-keyed table
+        array = pa.DictionaryArray.from_arrays(pa.array(indices, mask=mask), pa.array(words, pa.string()))
+        return array.cast(pa.string())
 
     values = syn.values.reshape(-1)
     missing = np.isnan(values)
@@ -278,10 +280,10 @@ def build(workdir: Path, shared: Path, seed: int, suppressed: float, console: Co
 
 # -- the two sides, each in its own process ------------------------------------------------------
 
-def current_rss_mb() -> float:
-    """This process's resident set size now (Linux /proc), in MB."""
+def proc_status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS: now, VmHWM: peak since exec), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -329,7 +331,7 @@ def child_geo_cs(workdir: Path, repeat: int, cores: int, profile: bool) -> dict[
     cpus = pin(cores)
     store = Store.open(workdir / "bench.duckdb", read_only=True)
     store.sql(f"SET threads = {int(cores)}")
-    rss_loaded = current_rss_mb()
+    rss_loaded = proc_status_mb("VmRSS")
 
     def one_pass() -> tuple[dict[str, float], dict[str, float], dict[str, pd.DataFrame]]:
         seconds, panel_seconds, tables, panels = {}, {}, {}, []
@@ -409,7 +411,7 @@ def child_pandas(workdir: Path, repeat: int, cores: int, keys: str) -> dict[str,
         if keys == "category":
             obs = obs.astype({"code": "category", "period_id": "category", "indicator": "category"})
         inputs[set_id] = (obs, membership)
-    rss_loaded = current_rss_mb()
+    rss_loaded = proc_status_mb("VmRSS")
 
     def one_pass() -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
         seconds, tables = {}, {}
@@ -437,13 +439,19 @@ def child_pandas(workdir: Path, repeat: int, cores: int, keys: str) -> dict[str,
 @dataclass
 class ChildResult:
     returncode: int
-    maxrss_mb: float
+    maxrss_mb: float      # the child's own peak RSS (VmHWM at its end)
+    wait4_maxrss_mb: float  # ru_maxrss from os.wait4: on Linux at least the parent's RSS at fork
     stderr: str
     result: dict[str, Any] | None
 
 
 def run_side(side: str, workdir: Path, args: argparse.Namespace) -> ChildResult:
-    """Run one side in a fresh interpreter; its own peak RSS comes from os.wait4."""
+    """Run one side in a fresh interpreter and collect its result and peak RSS.
+
+    The peak is the child's VmHWM (high-water RSS of its own address space since exec), read by
+    the child as it finishes: ``ru_maxrss`` from ``os.wait4`` is not usable here because Linux
+    carries the parent's maxrss across fork and exec, and the parent holds the setup's arrays.
+    """
     out = workdir / f"child_{side}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--workdir", str(workdir),
            "--repeat", str(args.repeat), "--cores", str(args.cores), "--peer-keys", args.peer_keys]
@@ -455,7 +463,9 @@ def run_side(side: str, workdir: Path, args: argparse.Namespace) -> ChildResult:
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so tell Popen
     result = json.loads(out.read_text()) if proc.returncode == 0 and out.exists() else None
-    return ChildResult(proc.returncode, usage.ru_maxrss / 1024, err_path.read_text(errors="replace"), result)
+    peak = result["peak_rss_mb"] if result else float("nan")
+    return ChildResult(proc.returncode, peak, usage.ru_maxrss / 1024,
+                       err_path.read_text(errors="replace"), result)
 
 
 # -- comparison and report -----------------------------------------------------------------------
@@ -506,9 +516,10 @@ def median_of(result: dict[str, Any], key: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
-                        help=f"the shared data folder with boundaries/ and lookups/ (default {DEFAULT_SHARED})")
+                        help=f"folder with boundaries/ and lookups/ (default {DEFAULT_SHARED})")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic panel (default 1)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per side after a warm-up (default 5)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per side after a warm-up (default 5)")
     parser.add_argument("--cores", type=int, default=2,
                         help="CPUs each side is pinned to, and DuckDB threads (default 2)")
     parser.add_argument("--suppressed", type=float, default=0.0005,
@@ -556,8 +567,10 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
                       f"{median_of(res, 'datazone2011'):.3f}", f"{res['rss_after_load_mb']:.0f}",
                       f"{child.maxrss_mb:.0f}")
     console.print(table)
-    console.print("Peak RSS = ru_maxrss of each side's own subprocess (os.wait4): interpreter + its "
-                  "inputs (peer: DataFrames; geo-cs: DuckDB buffers) + computation.")
+    console.print("Each side runs in its own subprocess. Peak RSS = that process's VmHWM (its own "
+                  "high-water resident set since exec): interpreter + inputs (peer: DataFrames; "
+                  "geo-cs: DuckDB buffers) + computation. RSS after load = VmRSS once the inputs "
+                  "are loaded (peer) / the store is opened (geo-cs).")
     console.print(f"Results equal on {rows_compared:,} (partnership, quarter) rows "
                   f"(cohort_rate, rest_rate, gap, n_cohort, cohort_share; rtol {RTOL}).")
 
@@ -573,8 +586,8 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
                     verdict(pass_ratio))
     console.print(targets)
 
-    steps = Table(title=f"Where geo-cs's time goes (one instrumented pass, {g['breakdown_total_seconds']:.3f} s; "
-                        "inclusive, nested steps overlap)")
+    steps = Table(title=f"Where geo-cs's time goes (one instrumented pass, "
+                        f"{g['breakdown_total_seconds']:.3f} s; inclusive, nested steps overlap)")
     for col, justify in (("step", "left"), ("calls", "right"), ("seconds", "right"), ("share", "right")):
         steps.add_column(col, justify=justify)
     for label, entry in sorted(g["breakdown"].items(), key=lambda kv: -kv[1]["seconds"]):
@@ -604,14 +617,16 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
                       "value, denominator) and membership (from geo-cs partnership_groups, computed in "
                       "setup) read from Parquet into DataFrames before timing; per run and geography: "
                       "bench/ni153_pandas_peer.ni153_pandas; one warm-up run, then --repeat timed runs",
-            "peak_rss": "ru_maxrss of each side's subprocess from os.wait4; rss_after_load = VmRSS "
-                        "after the inputs are loaded / the store is opened",
+            "peak_rss": "VmHWM of each side's subprocess at its end (ru_maxrss via os.wait4 is "
+                        "kept as wait4_maxrss_mb but inherits the parent's maxrss on Linux); "
+                        "rss_after_load = VmRSS after the inputs are loaded / the store is opened",
             "check": f"cohort_rate, rest_rate, gap, n_cohort, cohort_share per (partnership, period) "
                      f"equal within rtol {RTOL}, NaN == NaN",
         },
-        "geo_cs": {**{k: v for k, v in g.items() if k != "profile"},
-                   "median_seconds": round(geo_s, 4), "peak_rss_mb": round(geo.maxrss_mb, 1)},
-        "pandas": {**p, "median_seconds": round(peer_s, 4), "peak_rss_mb": round(peer.maxrss_mb, 1)},
+        "geo_cs": {**{k: v for k, v in g.items() if k != "profile"}, "median_seconds": round(geo_s, 4),
+                   "wait4_maxrss_mb": round(geo.wait4_maxrss_mb, 1)},
+        "pandas": {**p, "median_seconds": round(peer_s, 4),
+                   "wait4_maxrss_mb": round(peer.wait4_maxrss_mb, 1)},
         "rows_compared": rows_compared,
         "ratio_pandas_over_geo_cs": round(ratio, 3),
         "targets": {"seconds_max": TARGET_SECONDS, "ratio_min": TARGET_RATIO},
@@ -636,11 +651,12 @@ def main(argv: list[str] | None = None) -> int:
             result = child_geo_cs(args.workdir, args.repeat, args.cores, args.profile)
         else:
             result = child_pandas(args.workdir, args.repeat, args.cores, args.peer_keys)
+        result["peak_rss_mb"] = round(proc_status_mb("VmHWM"), 1)
         result["ru_maxrss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         (args.workdir / f"child_{args.child}.json").write_text(json.dumps(result))
         return 0
 
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=130)
     shared: Path = args.shared.resolve()
     needed = [shared / "boundaries" / b for b in BOUNDARIES] + [shared / "lookups" / x for x in LOOKUPS]
     absent = [str(p) for p in needed if not p.exists()]
@@ -662,8 +678,8 @@ def main(argv: list[str] | None = None) -> int:
             (workdir / "setup.json").write_text(json.dumps(info))
         else:
             console.log("reusing the store and inputs of an earlier run with the same seed")
-        console.log(f"setup: ingest {info['ingest_seconds']} s, synthetic panel {info['generate_seconds']} s, "
-                    f"store {info['store_mb']} MB")
+        console.log(f"setup: ingest {info['ingest_seconds']} s, synthetic panel "
+                    f"{info['generate_seconds']} s, store {info['store_mb']} MB")
         sides = {}
         for side in ("geo-cs", "pandas"):
             with console.status(f"{side}: warm-up + {args.repeat} timed runs"):

@@ -491,6 +491,8 @@ def classify_changes(
     out["cohort_rate_direction"] = _direction(rchange, rlow, rhigh, params.tolerance_pp,
                                               ("reduced", "increased"))
     out["n_cohort"] = a["n_cohort"]
+    no_cohort = (a["n_cohort"] == 0).to_numpy()
+    out.loc[no_cohort, ["gap_direction", "cohort_rate_direction"]] = "no cohort"
     out["method"] = params.to_json()
     return out.reset_index()
 
@@ -514,8 +516,11 @@ def summarise_changes(changes: pd.DataFrame) -> str:
             f"{gap.get('widened', 0)} widened; {rate.get('reduced', 0)} of {n} reduced the rate in "
             f"their worst-performing neighbourhoods, {rate.get('unchanged', 0)} unchanged, "
             f"{rate.get('increased', 0)} increased")
+    if gap.get("no cohort", 0):
+        text += (f"; {gap['no cohort']} of {n} have no worst-performing neighbourhoods at this "
+                 "threshold")
     if gap.get("no data", 0):
-        text += f"; {gap['no data']} without a cohort or data"
+        text += f"; {gap['no data']} without data in one of the periods"
     if noise:
         text += f" ({noise} change{'s' if noise != 1 else ''} in the gap within noise, counted as unchanged)"
     return text
