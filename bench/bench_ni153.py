@@ -335,6 +335,7 @@ def child_geo_cs(workdir: Path, repeat: int, cores: int, profile: bool) -> dict[
 
     def one_pass() -> tuple[dict[str, float], dict[str, float], dict[str, pd.DataFrame]]:
         seconds, panel_seconds, tables, panels = {}, {}, {}, []
+        cpu0 = time.process_time()
         for set_id in SETS:
             t0 = time.perf_counter()
             panel = Panel(store, RateSource(GROUPS, set_id))
@@ -343,6 +344,7 @@ def child_geo_cs(workdir: Path, repeat: int, cores: int, profile: bool) -> dict[
             t2 = time.perf_counter()
             seconds[set_id], panel_seconds[set_id] = t2 - t0, t1 - t0
             panels.append(panel)
+        seconds["cpu"] = time.process_time() - cpu0  # all threads of the process
         for panel in panels:  # clean-up, not part of the computation
             panel.drop()
         return seconds, panel_seconds, tables
@@ -389,7 +391,8 @@ def child_geo_cs(workdir: Path, repeat: int, cores: int, profile: bool) -> dict[
         "cpus": cpus,
         "duckdb_threads": store.sql("SELECT current_setting('threads')").fetchone()[0],
         "rss_after_load_mb": round(rss_loaded, 1),
-        "runs": [{"total": sum(s.values()), **s, "panel": p} for s, p, _ in runs],
+        "runs": [{"total": sum(v for k, v in s.items() if k in SETS), **s, "panel": p}
+                 for s, p, _ in runs],
         "breakdown_total_seconds": round(breakdown_total, 4),
         "breakdown": breakdown,
         "profile": profile_text,
@@ -415,10 +418,12 @@ def child_pandas(workdir: Path, repeat: int, cores: int, keys: str) -> dict[str,
 
     def one_pass() -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
         seconds, tables = {}, {}
+        cpu0 = time.process_time()
         for set_id, (obs, membership) in inputs.items():
             t0 = time.perf_counter()
             tables[set_id] = ni153_pandas(obs, periods, membership, baseline=BASELINE)
             seconds[set_id] = time.perf_counter() - t0
+        seconds["cpu"] = time.process_time() - cpu0
         return seconds, tables
 
     one_pass()  # warm
@@ -431,7 +436,7 @@ def child_pandas(workdir: Path, repeat: int, cores: int, keys: str) -> dict[str,
         "keys": keys,
         "key_dtypes": {c: str(t) for c, t in inputs["lsoa2011"][0].dtypes.items()},
         "rss_after_load_mb": round(rss_loaded, 1),
-        "runs": [{"total": sum(s.values()), **s} for s, _ in runs],
+        "runs": [{"total": sum(v for k, v in s.items() if k in SETS), **s} for s, _ in runs],
         "result_rows": {k: len(v) for k, v in runs[-1][1].items()},
     }
 
@@ -558,19 +563,21 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
                         f"({observations:,} observations); median of {args.repeat} warm runs, "
                         f"{args.cores} cores")
     for col, justify in (("side", "left"), ("median s", "right"), ("lsoa2011 s", "right"),
-                         ("datazone2011 s", "right"), ("RSS after load MB", "right"),
+                         ("datazone2011 s", "right"), ("CPU s", "right"), ("RSS after load MB", "right"),
                          ("peak RSS MB", "right")):
         table.add_column(col, justify=justify)
     for name, res, child in (("geo-cs (Panel + ni153)", g, geo),
                              (f"pandas peer (keys: {args.peer_keys})", p, peer)):
         table.add_row(name, f"{median_of(res, 'total'):.3f}", f"{median_of(res, 'lsoa2011'):.3f}",
-                      f"{median_of(res, 'datazone2011'):.3f}", f"{res['rss_after_load_mb']:.0f}",
+                      f"{median_of(res, 'datazone2011'):.3f}", f"{median_of(res, 'cpu'):.3f}",
+                      f"{res['rss_after_load_mb']:.0f}",
                       f"{child.maxrss_mb:.0f}")
     console.print(table)
     console.print("Each side runs in its own subprocess. Peak RSS = that process's VmHWM (its own "
                   "high-water resident set since exec): interpreter + inputs (peer: DataFrames; "
                   "geo-cs: DuckDB buffers) + computation. RSS after load = VmRSS once the inputs "
-                  "are loaded (peer) / the store is opened (geo-cs).")
+                  "are loaded (peer) / the store is opened (geo-cs). CPU s = process CPU time, all "
+                  "threads (median).")
     console.print(f"Results equal on {rows_compared:,} (partnership, quarter) rows "
                   f"(cohort_rate, rest_rate, gap, n_cohort, cohort_share; rtol {RTOL}).")
 
@@ -682,8 +689,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"{info['generate_seconds']} s, store {info['store_mb']} MB")
         sides = {}
         for side in ("geo-cs", "pandas"):
+            load_before = os.getloadavg()[0]
             with console.status(f"{side}: warm-up + {args.repeat} timed runs"):
                 child = run_side(side, workdir, args)
+            load_after = os.getloadavg()[0]
+            if child.result is not None:
+                child.result["loadavg_1min"] = {"before": load_before, "after": load_after}
+            if max(load_before, load_after) > args.cores + 1:
+                console.print(f"[yellow]warning: 1-minute load average {load_before:.1f} -> "
+                              f"{load_after:.1f} around the {side} runs on {os.cpu_count()} CPUs: "
+                              "other processes compete, wall times are inflated[/]")
             if child.result is None:
                 console.print(f"[red]{side} failed (exit {child.returncode}):[/]\n{child.stderr[-4000:]}")
                 return 1

@@ -385,6 +385,64 @@ def analyse_comparator(
           "Comparator rates")
 
 
+# -- crosswalks and harmonised series ------------------------------------------------------------
+
+crosswalk_app = typer.Typer(help="Crosswalks between geography vintages (lookups, geometry, chains).",
+                            no_args_is_help=True)
+app.add_typer(crosswalk_app, name="crosswalk")
+
+
+@crosswalk_app.command("build")
+def crosswalk_build(
+    from_set: Annotated[str, typer.Option("--from", help="Source geography set, e.g. lsoa2001.")],
+    to_set: Annotated[str, typer.Option("--to", help="Target geography set, e.g. lsoa2011.")],
+    via: Annotated[str | None, typer.Option(help="Build FROM→VIA and VIA→TO, then chain them.")] = None,
+    population: Annotated[str | None, typer.Option(help="Population indicator on the target set to weight splits.")] = None,
+    basis: Annotated[str, typer.Option(help="auto (lookup if any, else geometry), lookup or geometry.")] = "auto",
+    sliver: Annotated[float, typer.Option(help="Geometry: ignore overlaps below this share of the source.")] = 0.001,
+    as_json: JsonOption = False,
+) -> None:
+    """Build a crosswalk and print its summary: links by type, coverage, slivers."""
+    from geo_cs.crosswalk import build_crosswalk, chain_crosswalks
+
+    if basis not in ("auto", "lookup", "geometry"):
+        raise InputError(f"--basis {basis!r}: expected auto, lookup or geometry")
+    with _open_store() as store:
+        if via is None:
+            reports = [build_crosswalk(store, from_set, to_set, population=population, basis=basis,  # type: ignore[arg-type]
+                                       sliver_tolerance=sliver)]
+        else:
+            # the population weights whichever step ends on the geography it is published for
+            on_via = population is not None and store.sql(
+                "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?",
+                [population, via]).fetchone()[0] > 0
+            first = build_crosswalk(store, from_set, via, population=population if on_via else None,
+                                    basis=basis, sliver_tolerance=sliver)  # type: ignore[arg-type]
+            second = build_crosswalk(store, via, to_set, population=None if on_via else population,
+                                     basis=basis, sliver_tolerance=sliver)  # type: ignore[arg-type]
+            reports = [first, second, chain_crosswalks(store, first.crosswalk_id, second.crosswalk_id)]
+    for report in reports:
+        _print_report(report, as_json)
+
+
+@app.command()
+def harmonise(
+    indicator: IndicatorOpt,
+    to_set: Annotated[str, typer.Option("--to", help="Target geography set, e.g. lsoa2011.")],
+    from_set: Annotated[str | None, typer.Option("--from", help="Source geography set (default: the indicator's other one).")] = None,
+    crosswalk: Annotated[str | None, typer.Option(help="Crosswalk id (default FROM->TO).")] = None,
+    weight: Annotated[str | None, typer.Option(help="Population indicator to carry a rate or score that has no counts.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Carry an indicator onto another geography through a crosswalk; print totals before/after."""
+    from geo_cs.crosswalk import harmonise as run_harmonise
+
+    with _open_store() as store:
+        report = run_harmonise(store, indicator, to_set, from_set=from_set, crosswalk_id=crosswalk,
+                               weight=weight)
+    _print_report(report, as_json)
+
+
 @app.command()
 def info() -> None:
     """What the database holds: boundary sets, indicators and periods."""

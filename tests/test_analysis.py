@@ -73,7 +73,7 @@ def load_panel_data(store: Store, rates: dict[str, list[float]], population: flo
                   [p.period_id, p.kind, p.label, p.start, p.end, p.data_year])
     rows = [("toy.claimants", "lsoa2011", code, period_id, rate / 100 * population, population, None, 0)
             for code, series in rates.items() for period_id, rate in zip(periods, series, strict=True)]
-    store.con.executemany("INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    store.con.executemany("INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows)
 
 
 @pytest.fixture

@@ -793,7 +793,7 @@ def ingest_indicator(
                   AND o.period_id = n.period_id
                 """
             )
-            store.sql("INSERT INTO observations SELECT *, ? FROM new_obs", [ingest_id])
+            store.sql("INSERT INTO observations SELECT *, ?, NULL FROM new_obs", [ingest_id])
         finally:
             store.con.unregister("new_obs")
         report.observations = len(cells)

@@ -84,7 +84,23 @@ CREATE TABLE IF NOT EXISTS observations (
     denominator  DOUBLE,
     status       VARCHAR,             -- the suppression marker seen, if any
     ingest_id    INTEGER NOT NULL,
+    apportioned_share DOUBLE,         -- harmonised values: share that came through non-1:1 links
     PRIMARY KEY (indicator_id, set_id, code, period_id)
+);
+
+-- Crosswalks between geographies: the share (weight) of each source area's counts that goes to
+-- each target area; the weights of one source sum to 1. link_type is the lookup's change
+-- indicator (U, S, M, X), 'geometry' for overlay-only links, or 'chained'.
+CREATE TABLE IF NOT EXISTS crosswalks (
+    crosswalk_id VARCHAR NOT NULL,      -- e.g. lsoa2001->lsoa2011
+    from_set     VARCHAR NOT NULL,
+    from_code    VARCHAR NOT NULL,
+    to_set       VARCHAR NOT NULL,
+    to_code      VARCHAR NOT NULL,
+    weight       DOUBLE NOT NULL,
+    link_type    VARCHAR NOT NULL,
+    method       VARCHAR NOT NULL,      -- single, population, area, equal, chained
+    ingest_id    INTEGER NOT NULL
 );
 
 -- One row per ingest run, with its report, so every figure can be traced to a file.

@@ -1,0 +1,556 @@
+"""Crosswalks between geography vintages, and series harmonised onto one geography.
+
+A crosswalk is a table of (source area, target area, weight): the share of the source's counts
+that belongs to the target, the weights of each source summing to 1. It is built
+
+* from an official lookup (LSOA 2001→2011→2021 with change indicators, Data Zone 2001↔2011 pairs),
+  read in either direction: a source linked to one target gets weight 1 (U unchanged, M merged);
+  a source linked to several (S split, X irregular, the many-to-many Data Zone pairs) is split by
+  the targets' population when a population layer on the target geography is given, else by the
+  area of overlap (EPSG:27700), else equally — the method is recorded on each link;
+* from geometry alone, where no lookup exists: every overlap in EPSG:27700, slivers below a
+  tolerance ignored and counted;
+* by composition (2001 → 2011 → 2021).
+
+:func:`harmonise` then carries an indicator onto the target geography: counts are reallocated by
+the weights, rates recomputed from reallocated numerators and denominators; a rate without a
+denominator is carried only with an explicit population weight (an approximation, documented on
+the function). Each target value records its *apportioned share*, so maps and tables can mark
+estimates: for counts, the fraction that reached the target from split sources (weight < 1;
+whole sources merged into one target are exact); for carried rates, the fraction of the weight
+that came through links other than one-to-one.
+
+Example
+-------
+>>> from geo_cs.crosswalk import build_crosswalk, harmonise            # doctest: +SKIP
+>>> build_crosswalk(store, "datazone2001", "datazone2011")             # doctest: +SKIP
+>>> harmonise(store, "simd2012.employment_deprived", "datazone2011")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.store import Store
+
+#: Overlaps smaller than this share of the source area are slivers from generalised boundaries.
+DEFAULT_SLIVER_TOLERANCE = 0.001
+#: Weights of one source must sum to 1 within this.
+WEIGHT_SUM_TOLERANCE = 1e-9
+REVERSE_CHANGE = {"S": "M", "M": "S", "U": "U", "X": "X"}
+
+
+@dataclass
+class CrosswalkReport:
+    crosswalk_id: str
+    from_set: str
+    to_set: str
+    basis: str
+    links_by_type: dict[str, int] = field(default_factory=dict)
+    links_by_method: dict[str, int] = field(default_factory=dict)
+    sources: int = 0
+    targets: int = 0
+    sources_without_target: list[str] = field(default_factory=list)
+    targets_without_source: list[str] = field(default_factory=list)
+    slivers_ignored: int = 0
+    max_weight_sum_error: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.crosswalk_id}: {sum(self.links_by_type.values()):,} links from "
+            f"{self.sources:,} {self.from_set} areas to {self.targets:,} {self.to_set} areas "
+            f"({self.basis})"
+        ]
+        out.append(
+            "  links by type: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.links_by_type.items()))
+        )
+        out.append(
+            "  weights by: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.links_by_method.items()))
+        )
+        out.append(f"  weights of each source sum to 1 (largest error {self.max_weight_sum_error:.1e})")
+        for label, codes in (
+            ("source codes with no target", self.sources_without_target),
+            ("target codes with no source", self.targets_without_source),
+        ):
+            if codes:
+                shown = ", ".join(codes[:10]) + (f", … ({len(codes):,} in all)" if len(codes) > 10 else "")
+                out.append(f"  {label}: {shown}")
+        if self.slivers_ignored:
+            out.append(f"  slivers ignored (overlap below tolerance): {self.slivers_ignored:,}")
+        return out
+
+
+# -- candidate links ----------------------------------------------------------------------------
+
+_LOOKUP_PAIRS = """
+SELECT DISTINCT from_code, to_code, coalesce(change_ind, 'pair') AS link_type
+FROM lookup_links WHERE from_set = $a AND to_set = $b AND to_code IS NOT NULL
+UNION
+SELECT DISTINCT to_code, from_code,
+       CASE change_ind WHEN 'S' THEN 'M' WHEN 'M' THEN 'S' ELSE coalesce(change_ind, 'pair') END
+FROM lookup_links WHERE from_set = $b AND to_set = $a AND to_code IS NOT NULL
+"""
+
+# Overlap of linked pairs, computed only where a source has several targets (the rest are 1:1).
+_LINK_WEIGHTS = """
+WITH pairs AS (
+    SELECT p.*, count(*) OVER (PARTITION BY from_code) AS n_targets FROM xw_pairs p
+),
+pop AS (
+    SELECT code, arg_max(value, p.start_date) AS pop
+    FROM observations o JOIN periods p USING (period_id)
+    WHERE o.indicator_id = $population AND o.set_id = $b AND o.value IS NOT NULL
+    GROUP BY code
+),
+measured AS (
+    SELECT pairs.*, pop.pop,
+           CASE WHEN n_targets > 1 AND s.geom_27700 IS NOT NULL AND t.geom_27700 IS NOT NULL
+                THEN ST_Area(ST_Intersection(s.geom_27700, t.geom_27700)) END AS overlap,
+           t.area_m2 AS target_area
+    FROM pairs
+    LEFT JOIN areas s ON s.set_id = $a AND s.code = pairs.from_code
+    LEFT JOIN areas t ON t.set_id = $b AND t.code = pairs.to_code
+    LEFT JOIN pop ON pop.code = pairs.to_code
+),
+raw AS (
+    SELECT *,
+        CASE
+            WHEN n_targets = 1 THEN 'single'
+            WHEN bool_and(pop IS NOT NULL) OVER (PARTITION BY from_code) THEN 'population'
+            WHEN bool_and(overlap IS NOT NULL) OVER (PARTITION BY from_code)
+                 AND sum(overlap) OVER (PARTITION BY from_code) > 0 THEN 'area'
+            ELSE 'equal'
+        END AS method
+    FROM measured
+),
+weighted AS (
+    SELECT *,
+        CASE method
+            WHEN 'single' THEN 1.0
+            -- a target's population, times the share of the target inside this source when
+            -- geometry tells it (a split target lies wholly inside, so the share is 1)
+            WHEN 'population' THEN pop * coalesce(least(overlap / nullif(target_area, 0), 1), 1)
+            WHEN 'area' THEN overlap
+            ELSE 1.0
+        END AS raw_weight
+    FROM raw
+)
+SELECT from_code, to_code, link_type, method,
+       coalesce(raw_weight / nullif(sum(raw_weight) OVER (PARTITION BY from_code), 0),
+                1.0 / n_targets) AS weight
+FROM weighted
+"""
+
+_GEOMETRY_PAIRS = """
+WITH s AS (SELECT code, geom_27700, area_m2 FROM areas WHERE set_id = $a AND geom_27700 IS NOT NULL),
+     t AS (SELECT code, geom_27700 FROM areas WHERE set_id = $b AND geom_27700 IS NOT NULL),
+     overlaps AS (
+        SELECT s.code AS from_code, t.code AS to_code,
+               ST_Area(ST_Intersection(s.geom_27700, t.geom_27700)) / nullif(s.area_m2, 0) AS share
+        FROM s JOIN t ON ST_Intersects(s.geom_27700, t.geom_27700)
+     )
+SELECT from_code, to_code, share FROM overlaps
+"""
+
+
+def _classify_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Give pairs from a lookup without change indicators (Data Zone 2001↔2011) the ONS types:
+    U one-to-one, M many sources to one target, S one source split, X irregular."""
+    untyped = pairs["link_type"] == "pair"
+    if not untyped.any():
+        return pairs
+    n_targets = pairs.groupby("from_code")["to_code"].transform("size")
+    n_sources = pairs.groupby("to_code")["from_code"].transform("size")
+    derived = pd.Series("X", index=pairs.index)
+    derived[(n_targets == 1) & (n_sources == 1)] = "U"
+    derived[(n_targets == 1) & (n_sources > 1)] = "M"
+    split_only = pairs.assign(n_sources=n_sources).groupby("from_code")["n_sources"].transform("max") == 1
+    derived[(n_targets > 1) & split_only] = "S"
+    out = pairs.copy()
+    out.loc[untyped, "link_type"] = derived[untyped]
+    return out
+
+
+def _codes(store: Store, set_id: str, with_geometry: bool = False) -> set[str]:
+    extra = " AND geom_27700 IS NOT NULL" if with_geometry else ""
+    return {r[0] for r in store.sql(f"SELECT code FROM areas WHERE set_id = ?{extra}", [set_id]).fetchall()}
+
+
+def build_crosswalk(
+    store: Store,
+    from_set: str,
+    to_set: str,
+    *,
+    population: str | None = None,
+    basis: Literal["auto", "lookup", "geometry"] = "auto",
+    sliver_tolerance: float = DEFAULT_SLIVER_TOLERANCE,
+    crosswalk_id: str | None = None,
+) -> CrosswalkReport:
+    """Build (or rebuild) the crosswalk ``from_set`` → ``to_set`` and store it; one transaction.
+
+    ``population``: an indicator on ``to_set`` whose latest values weight splits (e.g.
+    ``population2019_lsoa11.working_age_population``). ``basis``: ``lookup`` needs an official
+    lookup between the two; ``geometry`` overlays boundaries; ``auto`` prefers the lookup.
+    """
+    crosswalk_id = crosswalk_id or f"{from_set}->{to_set}"
+    if (
+        population is not None
+        and not store.sql(
+            "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?", [population, to_set]
+        ).fetchone()[0]
+    ):
+        raise NotFoundError(f"population weight {population!r} has no observations on {to_set}")
+    pairs = store.sql(_LOOKUP_PAIRS, {"a": from_set, "b": to_set}).df()
+    slivers = 0
+    if basis == "lookup" and pairs.empty:
+        raise NotFoundError(f"no lookup links {from_set} and {to_set}; ingest one or use --basis geometry")
+    if basis == "geometry" or (basis == "auto" and pairs.empty):
+        overlaps = store.sql(_GEOMETRY_PAIRS, {"a": from_set, "b": to_set}).df()
+        if overlaps.empty:
+            raise InputError(
+                f"no lookup between {from_set} and {to_set}, and no overlapping boundaries: "
+                "ingest the boundaries of both, or a lookup"
+            )
+        keep = overlaps["share"] >= sliver_tolerance
+        slivers = int((~keep).sum())
+        pairs = overlaps[keep][["from_code", "to_code"]].assign(link_type="geometry")
+        used_basis = f"geometry, slivers below {sliver_tolerance:.1%} of the source ignored"
+    else:
+        used_basis = "official lookup"
+    pairs = _classify_pairs(pairs)
+    store.con.register("xw_pairs", pairs)
+    try:
+        weights = store.sql(_LINK_WEIGHTS, {"a": from_set, "b": to_set, "population": population}).df()
+    finally:
+        store.con.unregister("xw_pairs")
+    if basis == "geometry" or used_basis.startswith("geometry"):
+        weights.loc[weights["method"] == "single", "link_type"] = "geometry:1:1"
+    sums = weights.groupby("from_code")["weight"].sum()
+    max_error = float((sums - 1).abs().max()) if len(sums) else 0.0
+    if max_error > WEIGHT_SUM_TOLERANCE:
+        raise InputError(f"{crosswalk_id}: weights of a source sum to {sums.iloc[(sums - 1).abs().argmax()]}")
+
+    source_codes, target_codes = _codes(store, from_set), _codes(store, to_set)
+    report = CrosswalkReport(
+        crosswalk_id=crosswalk_id,
+        from_set=from_set,
+        to_set=to_set,
+        basis=used_basis,
+        links_by_type={str(k): int(v) for k, v in weights["link_type"].value_counts().items()},
+        links_by_method={str(k): int(v) for k, v in weights["method"].value_counts().items()},
+        sources=weights["from_code"].nunique(),
+        targets=weights["to_code"].nunique(),
+        sources_without_target=sorted(source_codes - set(weights["from_code"])),
+        targets_without_source=sorted(target_codes - set(weights["to_code"])),
+        slivers_ignored=slivers,
+        max_weight_sum_error=max_error,
+    )
+    _store_crosswalk(store, crosswalk_id, from_set, to_set, weights, report)
+    return report
+
+
+def _store_crosswalk(
+    store: Store,
+    crosswalk_id: str,
+    from_set: str,
+    to_set: str,
+    weights: pd.DataFrame,
+    report: CrosswalkReport,
+) -> None:
+    with store.transaction():
+        ingest_id = store.start_ingest("crosswalk", [crosswalk_id])
+        store.sql("DELETE FROM crosswalks WHERE crosswalk_id = ?", [crosswalk_id])
+        store.con.register("xw_weights", weights[["from_code", "to_code", "weight", "link_type", "method"]])
+        try:
+            store.sql(
+                "INSERT INTO crosswalks SELECT ?, ?, from_code, ?, to_code, weight, link_type, method, ? "
+                "FROM xw_weights",
+                [crosswalk_id, from_set, to_set, ingest_id],
+            )
+        finally:
+            store.con.unregister("xw_weights")
+        store.finish_ingest(ingest_id, report.to_dict())
+
+
+def chain_crosswalks(
+    store: Store, first: str, second: str, crosswalk_id: str | None = None
+) -> CrosswalkReport:
+    """Compose two stored crosswalks A→B and B→C into A→C: w(a,c) = Σ_b w(a,b)·w(b,c)."""
+    meta = {
+        r[0]: (r[1], r[2])
+        for r in store.sql(
+            "SELECT DISTINCT crosswalk_id, from_set, to_set FROM crosswalks WHERE crosswalk_id IN (?, ?)",
+            [first, second],
+        ).fetchall()
+    }
+    for xw in (first, second):
+        if xw not in meta:
+            raise NotFoundError(f"no crosswalk {xw!r}; build it first (geo-cs crosswalk build)")
+    (a, b1), (b2, c) = meta[first], meta[second]
+    if b1 != b2:
+        raise InputError(f"cannot chain {first} ({a}→{b1}) with {second} ({b2}→{c}): {b1} ≠ {b2}")
+    crosswalk_id = crosswalk_id or f"{a}->{b1}->{c}"
+    weights = store.sql(
+        """
+        SELECT x1.from_code, x2.to_code, sum(x1.weight * x2.weight) AS weight,
+               CASE WHEN bool_and(x1.link_type = 'U' AND x2.link_type = 'U') THEN 'U' ELSE 'chained' END
+                   AS link_type,
+               'chained' AS method
+        FROM crosswalks x1 JOIN crosswalks x2
+          ON x2.crosswalk_id = ? AND x2.from_code = x1.to_code
+        WHERE x1.crosswalk_id = ?
+        GROUP BY x1.from_code, x2.to_code
+        """,
+        [second, first],
+    ).df()
+    sums = weights.groupby("from_code")["weight"].sum()
+    report = CrosswalkReport(
+        crosswalk_id=crosswalk_id,
+        from_set=a,
+        to_set=c,
+        basis=f"chain of {first} and {second}",
+        links_by_type={str(k): int(v) for k, v in weights["link_type"].value_counts().items()},
+        links_by_method={"chained": len(weights)},
+        sources=weights["from_code"].nunique(),
+        targets=weights["to_code"].nunique(),
+        sources_without_target=sorted(_codes(store, a) - set(weights["from_code"])),
+        targets_without_source=sorted(_codes(store, c) - set(weights["to_code"])),
+        max_weight_sum_error=float((sums - 1).abs().max()) if len(sums) else 0.0,
+    )
+    _store_crosswalk(store, crosswalk_id, a, c, weights, report)
+    return report
+
+
+# -- harmonising indicators ---------------------------------------------------------------------
+
+
+@dataclass
+class HarmoniseReport:
+    indicator_id: str
+    from_set: str
+    to_set: str
+    crosswalk_id: str
+    kind: str
+    observations: int = 0
+    periods: list[str] = field(default_factory=list)
+    totals_before: dict[str, float] = field(default_factory=dict)
+    totals_after: dict[str, float] = field(default_factory=dict)
+    apportioned_share: float = 0.0
+    links_by_type: dict[str, int] = field(default_factory=dict)
+    weight: str | None = None
+    targets_suppressed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.indicator_id}: {self.from_set} → {self.to_set} by {self.crosswalk_id} "
+            f"({self.kind}); {self.observations:,} observations for {', '.join(self.periods)}"
+        ]
+        out.append(
+            "  links used by type: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.links_by_type.items()))
+        )
+        how = "through split links" if self.kind == "count" else "through links other than 1:1"
+        out.append(f"  apportioned share (estimated, {how}): {self.apportioned_share:.1%}")
+        for period in self.periods:
+            before, after = self.totals_before.get(period), self.totals_after.get(period)
+            if before is not None and after is not None:
+                out.append(f"  {period}: total before {before:,.1f}, after {after:,.1f}")
+        if self.targets_suppressed:
+            out.append(
+                f"  {self.targets_suppressed:,} target values are NULL because a source value was "
+                "suppressed (their other sources are missing from the total after)"
+            )
+        if self.weight:
+            out.append(f"  rates carried with the population weight {self.weight} (an approximation)")
+        return out
+
+
+_HARMONISE_COUNTS = """
+SELECT o.indicator_id, x.to_set AS set_id, x.to_code AS code, o.period_id,
+       CASE WHEN count(o.value) = count(*) THEN sum(o.value * x.weight) END AS value,
+       CASE WHEN count(o.denominator) = count(*) THEN sum(o.denominator * x.weight) END AS denominator,
+       -- estimated = reached the target through a split (weight < 1); whole sources are exact
+       sum(o.value * x.weight) FILTER (WHERE x.weight < 1 - 1e-12)
+           / nullif(sum(o.value * x.weight), 0) AS apportioned_share,
+       string_agg(DISTINCT x.link_type, ',') AS links
+FROM observations o JOIN crosswalks x ON x.crosswalk_id = $xw AND x.from_code = o.code
+WHERE o.indicator_id = $indicator AND o.set_id = $from_set
+GROUP BY ALL
+"""
+
+# A rate without denominators: the target's rate is the mean of its sources' rates weighted by
+# the population each contributes. With the population on the *source* geography that is
+# weight·pop_source; with it on the *target* geography, sources are taken to contribute in
+# proportion to their crosswalk weights and the target's own population is the denominator.
+_HARMONISE_RATES = """
+WITH pop AS (
+    SELECT code, arg_max(value, p.start_date) AS pop
+    FROM observations o JOIN periods p USING (period_id)
+    WHERE o.indicator_id = $weight AND o.set_id = $weight_set AND o.value IS NOT NULL
+    GROUP BY code
+),
+contrib AS (
+    SELECT o.indicator_id, x.to_code AS code, o.period_id, o.value AS rate, x.link_type,
+           CASE WHEN $weight_on_source THEN x.weight * ps.pop ELSE x.weight END AS w,
+           pt.pop AS target_pop
+    FROM observations o
+    JOIN crosswalks x ON x.crosswalk_id = $xw AND x.from_code = o.code
+    LEFT JOIN pop ps ON $weight_on_source AND ps.code = o.code
+    LEFT JOIN pop pt ON NOT $weight_on_source AND pt.code = x.to_code
+    WHERE o.indicator_id = $indicator AND o.set_id = $from_set
+)
+SELECT indicator_id, $to_set AS set_id, code, period_id,
+       CASE WHEN count(rate) = count(*) AND sum(w) > 0 THEN sum(rate * w) / sum(w) END AS value,
+       CASE WHEN $weight_on_source THEN sum(w) ELSE any_value(target_pop) END AS denominator,
+       sum(w) FILTER (WHERE link_type NOT IN ('U', 'geometry:1:1')) / nullif(sum(w), 0)
+           AS apportioned_share,
+       string_agg(DISTINCT link_type, ',') AS links
+FROM contrib GROUP BY ALL
+"""
+
+
+def harmonise(
+    store: Store,
+    indicator_id: str,
+    to_set: str,
+    *,
+    from_set: str | None = None,
+    crosswalk_id: str | None = None,
+    weight: str | None = None,
+) -> HarmoniseReport:
+    """Carry ``indicator_id`` onto ``to_set`` through a stored crosswalk; one transaction.
+
+    Counts (and their denominators) are reallocated by the crosswalk weights; rates are
+    recomputed from them. A rate or score with no denominator needs ``weight``: a population
+    indicator on the source or the target geography — an approximation (it assumes the rate is
+    uniform within each source area), recorded in the report. The result is stored as the same
+    indicator on ``to_set``, with each value's apportioned share.
+    """
+    rows = store.sql(
+        "SELECT DISTINCT set_id, kind FROM indicators WHERE indicator_id = ?", [indicator_id]
+    ).fetchall()
+    if not rows:
+        raise NotFoundError(f"no indicator {indicator_id!r} in the store (see geo-cs info)")
+    sets = {r[0]: r[1] for r in rows}
+    from_set = from_set or next(s for s in sets if s != to_set)
+    if from_set not in sets:
+        raise NotFoundError(f"{indicator_id} has no observations on {from_set}; it is on {', '.join(sets)}")
+    kind = sets[from_set]
+    crosswalk_id = crosswalk_id or f"{from_set}->{to_set}"
+    if not store.sql("SELECT count(*) FROM crosswalks WHERE crosswalk_id = ?", [crosswalk_id]).fetchone()[0]:
+        raise NotFoundError(
+            f"no crosswalk {crosswalk_id!r}; build it: geo-cs crosswalk build --from {from_set} --to {to_set}"
+        )
+    has_den = (
+        store.sql(
+            "SELECT count(denominator) FROM observations WHERE indicator_id = ? AND set_id = ?",
+            [indicator_id, from_set],
+        ).fetchone()[0]
+        > 0
+    )
+    if kind == "count" or (kind == "rate" and has_den and weight is None):
+        query, params = (
+            _HARMONISE_COUNTS,
+            {"xw": crosswalk_id, "indicator": indicator_id, "from_set": from_set},
+        )
+        if kind == "rate":
+            raise InputError(
+                f"{indicator_id} is a rate: harmonise its count and denominator indicators, or give "
+                "--weight (a population on either geography) to carry the rate itself"
+            )
+    elif kind in ("rate", "score"):
+        if weight is None:
+            raise InputError(
+                f"{indicator_id} is a {kind} without counts: carrying it needs --weight, a population "
+                f"indicator on {from_set} or {to_set} (an approximation: the {kind} is taken as "
+                "uniform within each source area)"
+            )
+        weight_sets = {
+            r[0]
+            for r in store.sql(
+                "SELECT DISTINCT set_id FROM observations WHERE indicator_id = ?", [weight]
+            ).fetchall()
+        }
+        if from_set in weight_sets:
+            weight_set, on_source = from_set, True
+        elif to_set in weight_sets:
+            weight_set, on_source = to_set, False
+        else:
+            raise NotFoundError(f"weight {weight!r} has no observations on {from_set} or {to_set}")
+        query, params = (
+            _HARMONISE_RATES,
+            {
+                "xw": crosswalk_id,
+                "indicator": indicator_id,
+                "from_set": from_set,
+                "to_set": to_set,
+                "weight": weight,
+                "weight_set": weight_set,
+                "weight_on_source": on_source,
+            },
+        )
+    else:
+        raise InputError(
+            f"{indicator_id} is a {kind}: ranks and deciles cannot be carried across geographies"
+        )
+
+    result = store.sql(query, params).df()
+    report = HarmoniseReport(
+        indicator_id=indicator_id,
+        from_set=from_set,
+        to_set=to_set,
+        crosswalk_id=crosswalk_id,
+        kind=kind,
+        weight=weight,
+    )
+    if kind == "count":
+        report.totals_before = {
+            str(k): float(v)
+            for k, v in store.sql(
+                "SELECT period_id, sum(value) FROM observations WHERE indicator_id = ? AND set_id = ? "
+                "GROUP BY 1",
+                [indicator_id, from_set],
+            ).fetchall()
+        }
+        report.totals_after = {
+            str(k): float(v) for k, v in result.groupby("period_id")["value"].sum().items()
+        }
+    report.targets_suppressed = int(result["value"].isna().sum())
+    links = result["links"].str.split(",").explode().value_counts()
+    report.links_by_type = {str(k): int(v) for k, v in links.items()}
+    total = result["value"].abs().sum()
+    share = (result["value"].abs() * result["apportioned_share"].fillna(0)).sum()
+    report.apportioned_share = float(share / total) if total else 0.0
+    report.observations = len(result)
+    report.periods = sorted(result["period_id"].unique().tolist())
+
+    with store.transaction():
+        ingest_id = store.start_ingest("harmonise", [f"{indicator_id}@{from_set}", crosswalk_id])
+        store.sql(
+            "INSERT OR REPLACE INTO indicators SELECT indicator_id, source_id, measure, kind, "
+            "unit, label || ' (harmonised to ' || ? || ')', ?, source_title, publisher, licence, "
+            "source_file, scale FROM indicators WHERE indicator_id = ? AND set_id = ?",
+            [to_set, to_set, indicator_id, from_set],
+        )
+        store.sql("DELETE FROM observations WHERE indicator_id = ? AND set_id = ?", [indicator_id, to_set])
+        store.con.register("harmonised", result)
+        try:
+            store.sql(
+                "INSERT INTO observations SELECT indicator_id, set_id, code, period_id, value, "
+                "denominator, CASE WHEN value IS NULL THEN 'partial' END, ?, apportioned_share "
+                "FROM harmonised",
+                [ingest_id],
+            )
+        finally:
+            store.con.unregister("harmonised")
+        store.finish_ingest(ingest_id, report.to_dict())
+    return report
