@@ -225,7 +225,8 @@ def build(workdir: Path, shared: Path, seed: int, suppressed: float, console: Co
     with store.transaction():
         ingest_id = store.start_ingest("indicator", [f"synthetic NI 153 panel, seed {seed}"])
         for p in periods:
-            store.sql("INSERT INTO periods VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            store.sql("INSERT INTO periods (period_id, kind, label, start_date, end_date, data_year) "
+                      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                       [p.period_id, p.kind, p.label, p.start, p.end, p.data_year])
         for set_id, (expected, _) in SETS.items():
             codes = np.array([r[0] for r in store.sql(
@@ -244,8 +245,9 @@ def build(workdir: Path, shared: Path, seed: int, suppressed: float, console: Co
                            f"bench_ni153.py, seed {seed}"])
             store.con.register("synth_obs", table)
             try:
-                store.sql("INSERT INTO observations SELECT indicator_id, set_id, code, period_id, "
-                          "value, denominator, status, ingest_id FROM synth_obs")
+                # columns named, so that columns added to the schema later (nullable) stay NULL
+                columns = ", ".join(table.column_names)
+                store.sql(f"INSERT INTO observations ({columns}) SELECT {columns} FROM synth_obs")
             finally:
                 store.con.unregister("synth_obs")
             baseline_cols = [i for i, p in enumerate(periods) if p.period_id in BASELINE]

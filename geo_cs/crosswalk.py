@@ -151,12 +151,12 @@ FROM weighted
 _GEOMETRY_PAIRS = """
 WITH s AS (SELECT code, geom_27700, area_m2 FROM areas WHERE set_id = $a AND geom_27700 IS NOT NULL),
      t AS (SELECT code, geom_27700 FROM areas WHERE set_id = $b AND geom_27700 IS NOT NULL),
-     overlaps AS (
+     overlap_pairs AS (
         SELECT s.code AS from_code, t.code AS to_code,
                ST_Area(ST_Intersection(s.geom_27700, t.geom_27700)) / nullif(s.area_m2, 0) AS share
         FROM s JOIN t ON ST_Intersects(s.geom_27700, t.geom_27700)
      )
-SELECT from_code, to_code, share FROM overlaps
+SELECT from_code, to_code, share FROM overlap_pairs
 """
 
 
@@ -379,7 +379,7 @@ SELECT o.indicator_id, x.to_set AS set_id, x.to_code AS code, o.period_id,
        CASE WHEN count(o.value) = count(*) THEN sum(o.value * x.weight) END AS value,
        CASE WHEN count(o.denominator) = count(*) THEN sum(o.denominator * x.weight) END AS denominator,
        -- estimated = reached the target through a split (weight < 1); whole sources are exact
-       sum(o.value * x.weight) FILTER (WHERE x.weight < 1 - 1e-12)
+       coalesce(sum(o.value * x.weight) FILTER (WHERE x.weight < 1 - 1e-12), 0)
            / nullif(sum(o.value * x.weight), 0) AS apportioned_share,
        string_agg(DISTINCT x.link_type, ',') AS links
 FROM observations o JOIN crosswalks x ON x.crosswalk_id = $xw AND x.from_code = o.code
@@ -411,8 +411,8 @@ contrib AS (
 SELECT indicator_id, $to_set AS set_id, code, period_id,
        CASE WHEN count(rate) = count(*) AND sum(w) > 0 THEN sum(rate * w) / sum(w) END AS value,
        CASE WHEN $weight_on_source THEN sum(w) ELSE any_value(target_pop) END AS denominator,
-       sum(w) FILTER (WHERE link_type NOT IN ('U', 'geometry:1:1')) / nullif(sum(w), 0)
-           AS apportioned_share,
+       coalesce(sum(w) FILTER (WHERE link_type NOT IN ('U', 'geometry:1:1')), 0)
+           / nullif(sum(w), 0) AS apportioned_share,
        string_agg(DISTINCT link_type, ',') AS links
 FROM contrib GROUP BY ALL
 """
