@@ -133,7 +133,11 @@ matched AS (
 )
 SELECT code, period_id, start_date,
        CASE WHEN $is_rate THEN value / 100 * coalesce(ind_den, row_den) ELSE value END AS count,
-       CASE WHEN $den IS NULL THEN row_den ELSE ind_den END AS denominator
+       CASE WHEN $den IS NULL THEN row_den ELSE ind_den END AS denominator,
+       -- an area's own rate; a published rate stands even where no denominator is known
+       CASE WHEN $is_rate THEN value
+            ELSE 100 * value / nullif(CASE WHEN $den IS NULL THEN row_den ELSE ind_den END, 0)
+       END AS rate
 FROM matched
 """
 
@@ -203,9 +207,8 @@ class Panel:
     def area_rates(self, period_ids: list[str] | None = None) -> pd.DataFrame:
         """Each area's rate per period (for maps and for the cohort baseline)."""
         return self.store.sql(
-            f"SELECT code, period_id, count, denominator, 100 * count / denominator AS rate "
-            f"FROM {self.name} WHERE denominator > 0 AND count IS NOT NULL "
-            f"AND ($periods IS NULL OR list_contains($periods, period_id))",
+            f"SELECT code, period_id, count, denominator, rate FROM {self.name} "
+            f"WHERE rate IS NOT NULL AND ($periods IS NULL OR list_contains($periods, period_id))",
             {"periods": period_ids},
         ).df()
 
@@ -626,3 +629,32 @@ def _single_phase(code: str):
     from geo_cs.partnerships import DEFAULT_END, Phase
 
     return Phase(code, date(1900, 1, 1), DEFAULT_END.replace(year=2100), (code,))
+
+
+def carry_cohort(
+    store: Store, cohort: pd.DataFrame, crosswalk_id: str, min_share: float = 0.5
+) -> pd.DataFrame:
+    """The worst-performing cohort of one geography carried onto another through a crosswalk.
+
+    A target area joins the cohort when at least ``min_share`` of what it receives (by crosswalk
+    weight) comes from cohort areas, so a neighbourhood defined on 2001 LSOAs is tracked on the
+    2011 and 2021 ones. Columns: code, worst, cohort_share (the share from cohort sources).
+    """
+    worst = cohort.loc[cohort["worst"].fillna(False).astype(bool), ["code"]]
+    store.con.register("cohort_codes", worst)
+    try:
+        carried = store.sql(
+            """
+            SELECT x.to_code AS code,
+                   coalesce(sum(x.weight) FILTER (WHERE c.code IS NOT NULL), 0) / sum(x.weight)
+                       AS cohort_share
+            FROM crosswalks x LEFT JOIN cohort_codes c ON c.code = x.from_code
+            WHERE x.crosswalk_id = ?
+            GROUP BY x.to_code
+            """, [crosswalk_id]).df()
+    finally:
+        store.con.unregister("cohort_codes")
+    if carried.empty:
+        raise NotFoundError(f"no crosswalk {crosswalk_id!r}; build it first")
+    carried["worst"] = pd.array(carried["cohort_share"] >= min_share, dtype="boolean")
+    return carried[["code", "worst", "cohort_share"]]
