@@ -22,12 +22,15 @@ population, on the report's baseline May 2006 - Feb 2007 and threshold 25% — i
   setup, and is given to the peer as data, so the peer does *not* pay for resolution while
   geo-cs does (its share is reported separately).
 
-Both sides are warm: each runs the whole computation once untimed, then ``--repeat`` timed
-runs; the median of the per-run totals (both geographies) is reported. Each side runs in its own
-fresh Python process, pinned to ``--cores`` CPUs (DuckDB ``threads`` set to the same), so its
-peak RSS (``ru_maxrss`` from ``os.wait4``) is its own: the interpreter, its inputs (the peer's
-DataFrames, geo-cs's DuckDB buffers) and the computation. The RSS just after loading the inputs
-is printed too.
+Each side runs in its own fresh Python process, pinned to ``--cores`` CPUs (DuckDB ``threads``
+set to the same). Both are warm: each loads its inputs and runs the whole computation once
+untimed; then the parent alternates ``--repeat`` timed runs between the two processes (geo-cs
+first in odd rounds, the peer first in even ones; the idle one blocks on its pipe), so both meet
+the same machine conditions. The median of the per-run totals (both geographies) is reported,
+with process CPU time and the median of the paired per-round ratios. Peak memory is each
+process's own high-water RSS (VmHWM, read as it finishes; ``ru_maxrss`` would not do, as Linux
+carries the parent's into a child): the interpreter, its inputs (the peer's DataFrames, geo-cs's
+DuckDB buffers) and the computation. The RSS just after loading the inputs is printed too.
 
 The results of the two sides are checked equal (cohort_rate, rest_rate, gap, n_cohort,
 cohort_share per partnership and quarter, within 1e-9 relative, NaN equal to NaN); any
@@ -52,7 +55,6 @@ import json
 import os
 import platform
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
@@ -324,155 +326,217 @@ def instrumented(targets: list[tuple[Any, str, str]]) -> Iterator[dict[str, list
             setattr(owner, attr, fn)
 
 
-def child_geo_cs(workdir: Path, repeat: int, cores: int, profile: bool) -> dict[str, Any]:
-    """Warm-up, then ``repeat`` timed runs of Panel + ni153 for both geographies."""
-    from geo_cs import analysis
-    from geo_cs.analysis import MethodParams, Panel, RateSource, ni153
-    from geo_cs.store import Store
+class GeoCsSide:
+    """geo-cs as the user calls it: Panel + ni153 per geography, from the store's observations."""
 
-    cpus = pin(cores)
-    store = Store.open(workdir / "bench.duckdb", read_only=True)
-    store.sql(f"SET threads = {int(cores)}")
-    rss_loaded = proc_status_mb("VmRSS")
+    def __init__(self, workdir: Path, cores: int) -> None:
+        from geo_cs.store import Store
 
-    def one_pass() -> tuple[dict[str, float], dict[str, float], dict[str, pd.DataFrame]]:
-        seconds, panel_seconds, tables, panels = {}, {}, {}, []
+        self.store = Store.open(workdir / "bench.duckdb", read_only=True)
+        self.store.sql(f"SET threads = {int(cores)}")
+
+    def one_pass(self) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+        from geo_cs.analysis import MethodParams, Panel, RateSource, ni153
+
+        seconds, tables, panels = {}, {}, []
         cpu0 = time.process_time()
         for set_id in SETS:
             t0 = time.perf_counter()
-            panel = Panel(store, RateSource(GROUPS, set_id))
+            panel = Panel(self.store, RateSource(GROUPS, set_id))
             t1 = time.perf_counter()
-            tables[set_id] = ni153(store, panel, params=MethodParams())
-            t2 = time.perf_counter()
-            seconds[set_id], panel_seconds[set_id] = t2 - t0, t1 - t0
+            tables[set_id] = ni153(self.store, panel, params=MethodParams())
+            seconds[set_id] = time.perf_counter() - t0
+            seconds[f"{set_id}_panel"] = t1 - t0
             panels.append(panel)
         seconds["cpu"] = time.process_time() - cpu0  # all threads of the process
         for panel in panels:  # clean-up, not part of the computation
             panel.drop()
-        return seconds, panel_seconds, tables
+        return seconds, tables
 
-    one_pass()  # warm
-    runs = [one_pass() for _ in range(repeat)]
-    tables = runs[-1][2]
-    for set_id, table in tables.items():
-        table[["partnership", "period_id", *COMPARED]].to_parquet(
-            workdir / f"result_geo_cs_{set_id}.parquet", index=False)
+    def extras(self, profile: bool) -> dict[str, Any]:
+        """One more pass with inclusive timers on the steps inside ni153; optionally cProfile."""
+        from geo_cs import analysis
 
-    # One more pass, untimed in the results, with inclusive timers on the steps inside ni153.
-    targets = [
-        (analysis.Panel, "__init__", "Panel() (panel table in DuckDB)"),
-        (analysis, "_applicable", "_applicable() (partnerships of the panel's nations)"),
-        (analysis, "worst_cohort", "worst_cohort()"),
-        (analysis, "partnership_groups", "partnership_groups()"),
-        (analysis, "resolve", "resolve() (inside partnership_groups)"),
-        (analysis.Panel, "aggregate", "Panel.aggregate()"),
-        (analysis.Panel, "codes", "Panel.codes()"),
-        (analysis.Panel, "periods", "Panel.periods()"),
-        (analysis.Panel, "area_rates", "Panel.area_rates()"),
-        (analysis, "add_rates", "add_rates()"),
-        (analysis, "_with_periods", "_with_periods()"),
-        (analysis, "_provenance", "_provenance()"),
-    ]
-    with instrumented(targets) as stats:
-        t0 = time.perf_counter()
-        one_pass()
-        breakdown_total = time.perf_counter() - t0
-    breakdown = {label: {"calls": int(c), "seconds": round(s, 4)} for label, (c, s) in stats.items()}
-
-    profile_text = None
-    if profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        one_pass()
-        profiler.disable()
-        buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(35)
-        profile_text = buffer.getvalue()
-
-    return {
-        "cpus": cpus,
-        "duckdb_threads": store.sql("SELECT current_setting('threads')").fetchone()[0],
-        "rss_after_load_mb": round(rss_loaded, 1),
-        "runs": [{"total": sum(v for k, v in s.items() if k in SETS), **s, "panel": p}
-                 for s, p, _ in runs],
-        "breakdown_total_seconds": round(breakdown_total, 4),
-        "breakdown": breakdown,
-        "profile": profile_text,
-        "result_rows": {k: len(v) for k, v in tables.items()},
-    }
+        targets = [
+            (analysis.Panel, "__init__", "Panel() (panel table in DuckDB)"),
+            (analysis, "_applicable", "_applicable() (partnerships of the panel's nations)"),
+            (analysis, "worst_cohort", "worst_cohort()"),
+            (analysis, "partnership_groups", "partnership_groups()"),
+            (analysis, "resolve", "resolve() (inside partnership_groups)"),
+            (analysis.Panel, "aggregate", "Panel.aggregate()"),
+            (analysis.Panel, "codes", "Panel.codes()"),
+            (analysis.Panel, "periods", "Panel.periods()"),
+            (analysis.Panel, "area_rates", "Panel.area_rates()"),
+            (analysis, "add_rates", "add_rates()"),
+            (analysis, "_with_periods", "_with_periods()"),
+            (analysis, "_provenance", "_provenance()"),
+        ]
+        with instrumented(targets) as stats:
+            t0 = time.perf_counter()
+            self.one_pass()
+            total = time.perf_counter() - t0
+        out: dict[str, Any] = {
+            "duckdb_threads": self.store.sql("SELECT current_setting('threads')").fetchone()[0],
+            "breakdown_total_seconds": round(total, 4),
+            "breakdown": {label: {"calls": int(c), "seconds": round(sec, 4)}
+                          for label, (c, sec) in stats.items()},
+        }
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            self.one_pass()
+            profiler.disable()
+            buffer = io.StringIO()
+            pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(35)
+            out["profile"] = buffer.getvalue()
+        return out
 
 
-def child_pandas(workdir: Path, repeat: int, cores: int, keys: str) -> dict[str, Any]:
-    """Load the peer's inputs, warm-up, then ``repeat`` timed runs for both geographies."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ni153_pandas_peer import ni153_pandas
+class PandasSide:
+    """The plain pandas peer, from DataFrames loaded before any timing."""
 
-    cpus = pin(cores)
-    periods = json.loads((workdir / "periods.json").read_text())
-    inputs = {}
-    for set_id in SETS:
-        obs = pd.read_parquet(workdir / f"observations_{set_id}.parquet")
-        membership = pd.read_parquet(workdir / f"membership_{set_id}.parquet")
-        if keys == "category":
-            obs = obs.astype({"code": "category", "period_id": "category", "indicator": "category"})
-        inputs[set_id] = (obs, membership)
-    rss_loaded = proc_status_mb("VmRSS")
+    def __init__(self, workdir: Path, keys: str) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from ni153_pandas_peer import ni153_pandas
 
-    def one_pass() -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+        self.ni153_pandas = ni153_pandas
+        self.periods = json.loads((workdir / "periods.json").read_text())
+        self.inputs = {}
+        for set_id in SETS:
+            obs = pd.read_parquet(workdir / f"observations_{set_id}.parquet")
+            membership = pd.read_parquet(workdir / f"membership_{set_id}.parquet")
+            if keys == "category":
+                obs = obs.astype({"code": "category", "period_id": "category", "indicator": "category"})
+            self.inputs[set_id] = (obs, membership)
+
+    def one_pass(self) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
         seconds, tables = {}, {}
         cpu0 = time.process_time()
-        for set_id, (obs, membership) in inputs.items():
+        for set_id, (obs, membership) in self.inputs.items():
             t0 = time.perf_counter()
-            tables[set_id] = ni153_pandas(obs, periods, membership, baseline=BASELINE)
+            tables[set_id] = self.ni153_pandas(obs, self.periods, membership, baseline=BASELINE)
             seconds[set_id] = time.perf_counter() - t0
         seconds["cpu"] = time.process_time() - cpu0
         return seconds, tables
 
-    one_pass()  # warm
-    runs = [one_pass() for _ in range(repeat)]
-    for set_id, table in runs[-1][1].items():
-        table.astype({"period_id": str}).to_parquet(
-            workdir / f"result_pandas_{set_id}.parquet", index=False)
-    return {
-        "cpus": cpus,
-        "keys": keys,
-        "key_dtypes": {c: str(t) for c, t in inputs["lsoa2011"][0].dtypes.items()},
-        "rss_after_load_mb": round(rss_loaded, 1),
-        "runs": [{"total": sum(v for k, v in s.items() if k in SETS), **s} for s, _ in runs],
-        "result_rows": {k: len(v) for k, v in runs[-1][1].items()},
-    }
+    def extras(self, profile: bool) -> dict[str, Any]:
+        obs = self.inputs["lsoa2011"][0]
+        return {"input_dtypes": {c: str(t) for c, t in obs.dtypes.items()}}
 
 
-@dataclass
-class ChildResult:
-    returncode: int
-    maxrss_mb: float      # the child's own peak RSS (VmHWM at its end)
-    wait4_maxrss_mb: float  # ru_maxrss from os.wait4: on Linux at least the parent's RSS at fork
-    stderr: str
-    result: dict[str, Any] | None
+def serve(side_name: str, args: argparse.Namespace) -> int:
+    """A side's process: load, warm up, then answer the parent's commands one JSON line each.
 
-
-def run_side(side: str, workdir: Path, args: argparse.Namespace) -> ChildResult:
-    """Run one side in a fresh interpreter and collect its result and peak RSS.
-
-    The peak is the child's VmHWM (high-water RSS of its own address space since exec), read by
-    the child as it finishes: ``ru_maxrss`` from ``os.wait4`` is not usable here because Linux
-    carries the parent's maxrss across fork and exec, and the parent holds the setup's arrays.
+    ``run`` times one pass over both geographies; ``finish`` writes the last pass's tables for
+    the comparison, adds the side's extras and its peak RSS, and exits.
     """
-    out = workdir / f"child_{side}.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--workdir", str(workdir),
-           "--repeat", str(args.repeat), "--cores", str(args.cores), "--peer-keys", args.peer_keys]
-    if args.profile:
-        cmd.append("--profile")
-    err_path = workdir / f"child_{side}.err"
-    with err_path.open("wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so tell Popen
-    result = json.loads(out.read_text()) if proc.returncode == 0 and out.exists() else None
-    peak = result["peak_rss_mb"] if result else float("nan")
-    return ChildResult(proc.returncode, peak, usage.ru_maxrss / 1024,
-                       err_path.read_text(errors="replace"), result)
+    proto = sys.stdout
+    sys.stdout = sys.stderr  # keep stray prints out of the protocol
+
+    def send(message: dict[str, Any]) -> None:
+        proto.write(json.dumps(message) + "\n")
+        proto.flush()
+
+    cpus = pin(args.cores)
+    side = GeoCsSide(args.workdir, args.cores) if side_name == "geo-cs" else PandasSide(
+        args.workdir, args.peer_keys)
+    rss_loaded = proc_status_mb("VmRSS")
+    _, tables = side.one_pass()  # warm
+    send({"cpus": cpus, "rss_after_load_mb": round(rss_loaded, 1)})
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "run":
+            seconds, tables = side.one_pass()
+            send(seconds)
+        elif command == "finish":
+            tag = side_name.replace("-", "_")
+            for set_id, table in tables.items():
+                table[["partnership", "period_id", *COMPARED]].astype({"period_id": str}).to_parquet(
+                    args.workdir / f"result_{tag}_{set_id}.parquet", index=False)
+            extras = side.extras(args.profile)
+            send({**extras, "result_rows": {k: len(v) for k, v in tables.items()},
+                  "peak_rss_mb": round(proc_status_mb("VmHWM"), 1)})
+            return 0
+    return 1
+
+
+class ChildFailed(RuntimeError):
+    pass
+
+
+class Child:
+    """A side's process, driven over pipes by the parent."""
+
+    def __init__(self, side: str, workdir: Path, args: argparse.Namespace) -> None:
+        self.side = side
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--workdir", str(workdir),
+               "--cores", str(args.cores), "--peer-keys", args.peer_keys]
+        if args.profile:
+            cmd.append("--profile")
+        self.err_path = workdir / f"child_{side}.err"
+        self._err = self.err_path.open("wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._err, text=True)
+        self.ready = self.receive()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self._err.close()
+            raise ChildFailed(f"{self.side} exited ({self.proc.returncode}):\n"
+                              f"{self.err_path.read_text(errors='replace')[-4000:]}")
+        return json.loads(line)
+
+    def request(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.receive()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # only reached on failure; this process was started here
+        self.proc.wait()
+        self._err.close()
+
+
+def run_rounds(workdir: Path, args: argparse.Namespace, console: Console) -> dict[str, dict[str, Any]]:
+    """Start both sides (each loads and warms up), then alternate their timed runs.
+
+    Round i runs geo-cs then pandas, round i+1 pandas then geo-cs, so that both sides meet the
+    same machine conditions (other processes, thermal state) as far as possible. The idle side
+    waits on its pipe and uses no CPU.
+    """
+    children: dict[str, Child] = {}
+    try:
+        for side in ("geo-cs", "pandas"):
+            with console.status(f"{side}: loading and warming up"):
+                children[side] = Child(side, workdir, args)
+        runs: dict[str, list[dict[str, float]]] = {side: [] for side in children}
+        loads = []
+        for i in range(args.repeat):
+            order = ["geo-cs", "pandas"] if i % 2 == 0 else ["pandas", "geo-cs"]
+            for side in order:
+                loads.append(os.getloadavg()[0])
+                with console.status(f"round {i + 1}/{args.repeat}: {side}"):
+                    seconds = children[side].request("run")
+                seconds["total"] = sum(v for k, v in seconds.items() if k in SETS)
+                runs[side].append(seconds)
+            console.log(f"round {i + 1}: geo-cs {runs['geo-cs'][-1]['total']:.3f} s, "
+                        f"pandas {runs['pandas'][-1]['total']:.3f} s "
+                        f"(1-min load average {loads[-1]:.1f})")
+        results = {}
+        for side, child in children.items():
+            with console.status(f"{side}: writing results"):
+                final = child.request("finish")
+            child.proc.wait()
+            results[side] = {**child.ready, **final, "runs": runs[side], "loadavg_1min": loads}
+        return results
+    finally:
+        for child in children.values():
+            child.close()
 
 
 # -- comparison and report -----------------------------------------------------------------------
@@ -551,12 +615,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
-           geo: ChildResult, peer: ChildResult, rows_compared: int) -> dict[str, Any]:
+           g: dict[str, Any], p: dict[str, Any], rows_compared: int) -> dict[str, Any]:
     """Print the results table and return the JSON record."""
-    assert geo.result is not None and peer.result is not None
-    g, p = geo.result, peer.result
     geo_s, peer_s = median_of(g, "total"), median_of(p, "total")
     ratio = peer_s / geo_s
+    paired = statistics.median(b["total"] / a["total"] for a, b in zip(g["runs"], p["runs"], strict=True))
     pass_time, pass_ratio = geo_s <= TARGET_SECONDS, ratio >= TARGET_RATIO
     panel_rows = sum(s["panel_rows"] for s in info["sets"].values())
     observations = sum(s["observations"] for s in info["sets"].values())
@@ -568,13 +631,16 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
                          ("datazone2011 s", "right"), ("CPU s", "right"), ("RSS after load MB", "right"),
                          ("peak RSS MB", "right")):
         table.add_column(col, justify=justify)
-    for name, res, child in (("geo-cs (Panel + ni153)", g, geo),
-                             (f"pandas peer (keys: {args.peer_keys})", p, peer)):
+    for name, res in (("geo-cs (Panel + ni153)", g), (f"pandas peer (keys: {args.peer_keys})", p)):
         table.add_row(name, f"{median_of(res, 'total'):.3f}", f"{median_of(res, 'lsoa2011'):.3f}",
                       f"{median_of(res, 'datazone2011'):.3f}", f"{median_of(res, 'cpu'):.3f}",
-                      f"{res['rss_after_load_mb']:.0f}",
-                      f"{child.maxrss_mb:.0f}")
+                      f"{res['rss_after_load_mb']:.0f}", f"{res['peak_rss_mb']:.0f}")
     console.print(table)
+    load = statistics.median(g["loadavg_1min"])
+    busy = "; [yellow]other processes competed for the CPUs[/]" if load > args.cores + 1 else ""
+    console.print(f"Timed runs alternate between the two sides' processes (median 1-minute load "
+                  f"average {load:.1f} on {os.cpu_count()} CPUs{busy}). Paired ratio pandas / geo-cs "
+                  f"per round, median: {paired:.2f}x.")
     console.print("Each side runs in its own subprocess. Peak RSS = that process's VmHWM (its own "
                   "high-water resident set since exec): interpreter + inputs (peer: DataFrames; "
                   "geo-cs: DuckDB buffers) + computation. RSS after load = VmRSS once the inputs "
@@ -618,26 +684,27 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
         "repeat": args.repeat,
         "cores": args.cores,
         "method": {
-            "geo_cs": "fresh subprocess pinned to --cores CPUs, DuckDB threads = cores; store opened "
+            "geo_cs": "own subprocess pinned to --cores CPUs, DuckDB threads = cores; store opened "
                       "read-only; per run and geography: Panel(store, RateSource(4 groups, set)) + "
                       "ni153(store, panel, params=MethodParams()) for all applicable partnerships "
                       "(includes resolve()); one warm-up run, then --repeat timed runs",
-            "pandas": "fresh subprocess pinned to --cores CPUs; observations (code, period_id, indicator, "
+            "rounds": "both processes stay alive; timed runs alternate between them (geo-cs first in "
+                      "odd rounds, pandas first in even ones); the idle side blocks on its pipe",
+            "pandas": "own subprocess pinned to --cores CPUs; observations (code, period_id, indicator, "
                       "value, denominator) and membership (from geo-cs partnership_groups, computed in "
                       "setup) read from Parquet into DataFrames before timing; per run and geography: "
                       "bench/ni153_pandas_peer.ni153_pandas; one warm-up run, then --repeat timed runs",
-            "peak_rss": "VmHWM of each side's subprocess at its end (ru_maxrss via os.wait4 is "
-                        "kept as wait4_maxrss_mb but inherits the parent's maxrss on Linux); "
-                        "rss_after_load = VmRSS after the inputs are loaded / the store is opened",
+            "peak_rss": "VmHWM of each side's subprocess at its end (not ru_maxrss: Linux carries "
+                        "the parent's maxrss into a child across fork and exec); rss_after_load = "
+                        "VmRSS after the inputs are loaded / the store is opened",
             "check": f"cohort_rate, rest_rate, gap, n_cohort, cohort_share per (partnership, period) "
                      f"equal within rtol {RTOL}, NaN == NaN",
         },
-        "geo_cs": {**{k: v for k, v in g.items() if k != "profile"}, "median_seconds": round(geo_s, 4),
-                   "wait4_maxrss_mb": round(geo.wait4_maxrss_mb, 1)},
-        "pandas": {**p, "median_seconds": round(peer_s, 4),
-                   "wait4_maxrss_mb": round(peer.wait4_maxrss_mb, 1)},
+        "geo_cs": {**{k: v for k, v in g.items() if k != "profile"}, "median_seconds": round(geo_s, 4)},
+        "pandas": {**p, "median_seconds": round(peer_s, 4)},
         "rows_compared": rows_compared,
         "ratio_pandas_over_geo_cs": round(ratio, 3),
+        "paired_ratio_median": round(paired, 3),
         "targets": {"seconds_max": TARGET_SECONDS, "ratio_min": TARGET_RATIO},
         "pass": {"seconds": pass_time, "ratio": pass_ratio},
     }
@@ -656,14 +723,7 @@ def reusable_setup(workdir: Path, args: argparse.Namespace) -> dict[str, Any] | 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        if args.child == "geo-cs":
-            result = child_geo_cs(args.workdir, args.repeat, args.cores, args.profile)
-        else:
-            result = child_pandas(args.workdir, args.repeat, args.cores, args.peer_keys)
-        result["peak_rss_mb"] = round(proc_status_mb("VmHWM"), 1)
-        result["ru_maxrss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        (args.workdir / f"child_{args.child}.json").write_text(json.dumps(result))
-        return 0
+        return serve(args.child, args)
 
     console = Console() if sys.stdout.isatty() else Console(width=130)
     shared: Path = args.shared.resolve()
@@ -689,24 +749,11 @@ def main(argv: list[str] | None = None) -> int:
             console.log("reusing the store and inputs of an earlier run with the same seed")
         console.log(f"setup: ingest {info['ingest_seconds']} s, synthetic panel "
                     f"{info['generate_seconds']} s, store {info['store_mb']} MB")
-        sides = {}
-        for side in ("geo-cs", "pandas"):
-            load_before = os.getloadavg()[0]
-            with console.status(f"{side}: warm-up + {args.repeat} timed runs"):
-                child = run_side(side, workdir, args)
-            load_after = os.getloadavg()[0]
-            if child.result is not None:
-                child.result["loadavg_1min"] = {"before": load_before, "after": load_after}
-            if max(load_before, load_after) > args.cores + 1:
-                console.print(f"[yellow]warning: 1-minute load average {load_before:.1f} -> "
-                              f"{load_after:.1f} around the {side} runs on {os.cpu_count()} CPUs: "
-                              "other processes compete, wall times are inflated[/]")
-            if child.result is None:
-                console.print(f"[red]{side} failed (exit {child.returncode}):[/]\n{child.stderr[-4000:]}")
-                return 1
-            console.log(f"{side}: median {median_of(child.result, 'total'):.3f} s, "
-                        f"peak RSS {child.maxrss_mb:.0f} MB")
-            sides[side] = child
+        try:
+            sides = run_rounds(workdir, args, console)
+        except ChildFailed as exc:
+            console.print(f"[red]a side failed:[/] {exc}")
+            return 1
         rows, problems = compare(workdir)
         if problems:
             console.print("[red]geo-cs and the pandas peer disagree:[/]")

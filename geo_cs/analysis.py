@@ -297,15 +297,39 @@ def partnership_groups(
     return pd.concat(frames, ignore_index=True), resolutions
 
 
+# Small areas reaching a region through up to three lookup hops (LSOA -> ward -> district -> region).
+_AREAS_IN_REGION = """
+WITH RECURSIVE walk(code, cur_set, cur_code, depth) AS (
+    SELECT from_code, to_set, to_code, 1 FROM lookup_links WHERE from_set = $set_id
+    UNION ALL
+    SELECT w.code, l.to_set, l.to_code, w.depth + 1
+    FROM walk w JOIN lookup_links l ON l.from_set = w.cur_set AND l.from_code = w.cur_code
+    WHERE w.depth < 3 AND w.cur_set <> 'rgn2019'
+)
+SELECT DISTINCT code FROM walk WHERE cur_set = 'rgn2019' AND cur_code = $region
+"""
+
+
 def reference_groups(panel: Panel, reference: str) -> pd.DataFrame:
-    """Areas of a reference aggregated from the panel: ``gb`` or ``nation:E|W|S``."""
+    """Areas of a reference aggregated from the panel: ``gb``, ``nation:E|W|S`` or
+    ``region:CODE`` (an English region, reached through the lookups, e.g. LSOA → ward →
+    district → region)."""
     codes = pd.Series(panel.codes(), dtype=object)
     if reference == "gb":
         chosen = codes[codes.str[0].isin(["E", "W", "S"])]
     elif reference.startswith("nation:"):
         chosen = codes[codes.str[0] == reference.split(":", 1)[1]]
+    elif reference.startswith("region:"):
+        region = reference.split(":", 1)[1]
+        set_id = panel.source.set_id
+        found = panel.store.sql(_AREAS_IN_REGION, {"set_id": set_id, "region": region}).df()
+        if found.empty:
+            raise NotFoundError(
+                f"reference {reference!r}: no lookup links {set_id} areas to region {region} "
+                "(ingest lsoa11_ward19_lad19_ew.csv and ward19_lad19_rgn19.csv)")
+        chosen = codes[codes.isin(set(found["code"]))]
     else:
-        raise InputError(f"reference {reference!r}: expected gb or nation:E|W|S")
+        raise InputError(f"reference {reference!r}: expected gb, nation:E|W|S or region:CODE")
     return pd.DataFrame({"group": reference, "code": chosen})
 
 
@@ -313,16 +337,22 @@ def reference_rates(store: Store, panel: Panel, reference: str, params: MethodPa
     """Rates of a reference area: the source's own published figures when it has them (a GB
     row in the DWP tables), else the sum of the panel's areas (which covers only what was
     ingested — check ``n_areas``)."""
-    if reference == "gb":
+    published_set = {"gb": "gb"}.get(reference)
+    published_code = None
+    if reference.startswith("region:"):
+        # DWP's tables carry their regions' own figures (set region2010): prefer those
+        published_set, published_code = "region2010", reference.split(":", 1)[1]
+    if published_set is not None:
         published = store.sql(
-            "SELECT count(*) FROM observations WHERE list_contains(?, indicator_id) AND set_id = 'gb'",
-            [panel.source.counts]).fetchone()[0]
+            "SELECT count(*) FROM observations WHERE list_contains(?, indicator_id) AND set_id = ? "
+            "AND (? IS NULL OR code = ?)",
+            [panel.source.counts, published_set, published_code, published_code]).fetchone()[0]
         if published:
-            gb_panel = Panel(store, RateSource(panel.source.count, "gb", panel.source.denominator,
-                                               panel.source.count_is_rate))
-            codes = pd.DataFrame({"group": "gb", "code": gb_panel.codes()})
-            rates = group_rates(gb_panel, codes, params)
-            gb_panel.drop()
+            ref_panel = Panel(store, RateSource(panel.source.count, published_set,
+                                                panel.source.denominator, panel.source.count_is_rate))
+            codes = [c for c in ref_panel.codes() if published_code in (None, c)]
+            rates = group_rates(ref_panel, pd.DataFrame({"group": reference, "code": codes}), params)
+            ref_panel.drop()
             return rates
     return group_rates(panel, reference_groups(panel, reference), params)
 

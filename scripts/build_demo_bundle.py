@@ -227,6 +227,8 @@ def main() -> None:
     cut("lookups", "dz01_dz11.csv", "dz01_code", dz01)
     cut("lookups", "dz11_iz11_lad20_scotland.csv", "dz11_code", dz11)
     cut("lookups", "lsoa11_ward19_lad19_ew.csv", "LSOA11CD", lsoa11)
+    ward19 = column_values(lookups / "lsoa11_ward19_lad19_ew.csv", "WD19CD", "LSOA11CD", lsoa11)
+    cut("lookups", "ward19_lad19_rgn19.csv", "WD19CD", ward19)
     ward11 = column_values(lookups / "lsoa01_ward11_ew.csv", "WD11CD", "LSOA01CD", lsoa01)
     cut("lookups", "lsoa01_ward11_ew.csv", "LSOA01CD", lsoa01)
     cut("lookups", "ward11_lad11_ew.csv", "WD11CD", ward11)
@@ -288,7 +290,7 @@ def write_manifest(ew: list[str], scot: list[str]) -> None:
                        "\"boundaries/wpc_sco.topojson\"]"),
     ]
     for name in ("lsoa01_lsoa11_ew.csv", "lsoa11_lsoa21_ew.csv", "dz01_dz11.csv",
-                 "dz11_iz11_lad20_scotland.csv", "lsoa11_ward19_lad19_ew.csv",
+                 "dz11_iz11_lad20_scotland.csv", "lsoa11_ward19_lad19_ew.csv", "ward19_lad19_rgn19.csv",
                  "lsoa01_ward11_ew.csv", "ward11_lad11_ew.csv", "lad_changes_2014_2025.csv"):
         steps.append(("lookup", f'path = "lookups/{name}"'))
     for name in ("imd2010_england_lsoa01.csv", "imd2019_england_lsoa11.csv",

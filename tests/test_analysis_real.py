@@ -108,3 +108,21 @@ def test_analyse_cli_unknown_partnership_exits_5(demo_db: Path):
          "-i", "dwp_oowb_wpc10.claimants", "-g", "wpc2010", "-p", "atlantis"],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 5 and "unknown partnership atlantis; known: bcbc" in result.stderr
+
+
+def test_region_reference_through_three_lookup_hops(store: Store):
+    panel = Panel(store, RateSource("imd2019_indicators.employment_deprived", "lsoa2011",
+                                    denominator="population2019_lsoa11.working_age_population"))
+    rates = partnership_rates(store, panel, get_partnerships(["tyne_and_wear"]),
+                              reference="region:E12000001")
+    # the demo holds only the partnership districts of the North East, so region = Tyne & Wear
+    assert rates.loc[0, "reference"] == "region:E12000001"
+    assert rates.loc[0, "reference_rate"] == pytest.approx(rates.loc[0, "rate"], rel=1e-3)
+
+
+def test_dwp_region_reference_uses_the_published_region_figures(store: Store):
+    panel = Panel(store, RateSource("dwp_oowb_wpc10.claimants", "wpc2010"))
+    rates = partnership_rates(store, panel, get_partnerships(["tyne_and_wear"]),
+                              reference="region:E15000001")
+    may10 = rates[rates["period_id"] == "2010-05"].iloc[0]
+    assert may10["reference_rate"] == pytest.approx(15.9, abs=1e-6)  # North East, as published
