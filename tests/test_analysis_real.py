@@ -51,7 +51,7 @@ def test_dwp_constituency_series_rates_and_gap_with_published_gb(store: Store):
     rates = partnership_rates(store, panel, get_partnerships(["glasgow", "east_london"]))
     may10 = rates[rates["period_id"] == "2010-05"].set_index("partnership")
     # the GB reference is DWP's own published figure (12.3%), not a sum of the ingested areas
-    assert may10.loc["glasgow", "reference_rate"] == pytest.approx(12.3, abs=1e-6)
+    assert may10.loc["glasgow", "reference_rate"] == pytest.approx(12.3, abs=1e-4)
     assert may10.loc["glasgow", "rate"] == pytest.approx(21.54, abs=0.01)
     assert may10.loc["glasgow", "gap"] == pytest.approx(9.24, abs=0.01)
     assert may10.loc["glasgow", "index"] == pytest.approx(100)
@@ -125,4 +125,4 @@ def test_dwp_region_reference_uses_the_published_region_figures(store: Store):
     rates = partnership_rates(store, panel, get_partnerships(["tyne_and_wear"]),
                               reference="region:E15000001")
     may10 = rates[rates["period_id"] == "2010-05"].iloc[0]
-    assert may10["reference_rate"] == pytest.approx(15.9, abs=1e-6)  # North East, as published
+    assert may10["reference_rate"] == pytest.approx(15.9, abs=1e-4)  # North East, as published
