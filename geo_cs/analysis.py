@@ -107,6 +107,24 @@ class RateSource:
 
 _panel_ids = itertools.count(1)
 
+# Without a separate denominator indicator: the rows' own denominators, no period matching.
+_PANEL_SQL_OWN_DENOMINATORS = """
+CREATE OR REPLACE TEMP TABLE {name} AS
+SELECT code, period_id,
+       CASE WHEN $is_rate THEN value / 100 * row_den ELSE value END AS count,
+       row_den AS denominator,
+       CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(row_den, 0) END AS rate
+FROM (
+    -- several count indicators (benefit groups) add up; a suppressed part makes the sum NULL
+    SELECT code, period_id, CASE WHEN count(value) = count(*) THEN sum(value) END AS value,
+           max(denominator) AS row_den
+    FROM observations
+    WHERE list_contains($counts, indicator_id) AND set_id = $set_id
+      AND ($periods IS NULL OR list_contains($periods, period_id))
+    GROUP BY code, period_id
+)
+"""
+
 _PANEL_SQL = """
 CREATE OR REPLACE TEMP TABLE {name} AS
 WITH c AS (
@@ -131,13 +149,11 @@ matched AS (
     ASOF LEFT JOIN d ON c.code = d.code AND c.start_date >= d.start_date
     LEFT JOIN d_first f ON f.code = c.code
 )
-SELECT code, period_id, start_date,
+SELECT code, period_id,
        CASE WHEN $is_rate THEN value / 100 * coalesce(ind_den, row_den) ELSE value END AS count,
-       CASE WHEN $den IS NULL THEN row_den ELSE ind_den END AS denominator,
+       ind_den AS denominator,
        -- an area's own rate; a published rate stands even where no denominator is known
-       CASE WHEN $is_rate THEN value
-            ELSE 100 * value / nullif(CASE WHEN $den IS NULL THEN row_den ELSE ind_den END, 0)
-       END AS rate
+       CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(ind_den, 0) END AS rate
 FROM matched
 """
 
@@ -152,6 +168,13 @@ class Panel:
     def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None) -> None:
         self.store = store
         self.source = source
+        # temporary tables belong to one connection, so the cache lives on the Store object
+        key = ("panel", source, tuple(periods) if periods else None, store.data_version())
+        cached = store.cache.get(key)
+        if cached is not None:
+            # the same panel of the same data on this connection: reuse it (a "warm" panel)
+            self.name, self._periods, self._codes = cached
+            return
         self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
         for indicator in [*source.counts, *filter(None, [source.denominator])]:
             found = store.sql(
@@ -165,23 +188,29 @@ class Panel:
                     f"no observations of {indicator} on {source.set_id}; indicators on "
                     f"{source.set_id}: {', '.join(known) or 'none'}"
                 )
-        store.sql(_PANEL_SQL.format(name=self.name), {
-            "counts": source.counts, "set_id": source.set_id, "den": source.denominator,
-            "is_rate": source.count_is_rate, "periods": periods,
-        })
+        sql = _PANEL_SQL if source.denominator else _PANEL_SQL_OWN_DENOMINATORS
+        params = {"counts": source.counts, "set_id": source.set_id, "is_rate": source.count_is_rate,
+                  "periods": periods}
+        if source.denominator:
+            params["den"] = source.denominator
+        store.sql(sql.format(name=self.name), params)
+        self._periods = store.sql(
+            f"SELECT period_id, p.label AS period_label, p.start_date "
+            f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
+            f"ORDER BY p.start_date"
+        ).df()
+        self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
+        store.cache[key] = (self.name, self._periods, self._codes)
 
     def periods(self) -> pd.DataFrame:
         """Periods in the panel, in time order, with their labels."""
-        return self.store.sql(
-            f"SELECT DISTINCT period_id, p.label AS period_label, p.start_date "
-            f"FROM {self.name} JOIN periods p USING (period_id, start_date) ORDER BY start_date"
-        ).df()
+        return self._periods.copy()
 
     def period_ids(self) -> list[str]:
         return self.periods()["period_id"].tolist()
 
     def codes(self) -> list[str]:
-        return [r[0] for r in self.store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
+        return list(self._codes)
 
     def aggregate(self, groups: pd.DataFrame) -> pd.DataFrame:
         """Σ count and Σ denominator per group and period over areas with both present.
@@ -213,6 +242,9 @@ class Panel:
         ).df()
 
     def drop(self) -> None:
+        for key, value in list(self.store.cache.items()):
+            if key[0] == "panel" and value[0] == self.name:
+                del self.store.cache[key]
         self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
 
 

@@ -252,6 +252,15 @@ def resolve(
     otherwise member and small-area geometries are overlaid in EPSG:27700.
     """
     phase = partnership.phase_at(when)
+    key = ("resolve", partnership, phase, set_id, tolerance, store.data_version())
+    if key not in store.cache:
+        store.cache[key] = _resolve(store, partnership, phase, set_id, tolerance)
+    return store.cache[key]
+
+
+def _resolve(
+    store: Store, partnership: Partnership, phase: Phase, set_id: str, tolerance: float
+) -> Resolution:
     members = list(phase.members)
     member_geography = registry().get(partnership.member_set).geography
     if set_id == partnership.member_set:

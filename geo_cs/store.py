@@ -77,6 +77,9 @@ class Store:
         self.con = con
         self.path = path
         self.read_only = read_only
+        #: Derived results on this connection (panels, partnership resolutions), keyed with the
+        #: data version so an ingest makes them stale.
+        self.cache: dict[tuple, Any] = {}
 
     @classmethod
     def open(cls, path: str | Path = ":memory:", *, read_only: bool = False) -> Store:
