@@ -397,7 +397,8 @@ def crosswalk_build(
     from_set: Annotated[str, typer.Option("--from", help="Source geography set, e.g. lsoa2001.")],
     to_set: Annotated[str, typer.Option("--to", help="Target geography set, e.g. lsoa2011.")],
     via: Annotated[str | None, typer.Option(help="Build FROM→VIA and VIA→TO, then chain them.")] = None,
-    population: Annotated[str | None, typer.Option(help="Population indicator on the target set to weight splits.")] = None,
+    through: Annotated[str | None, typer.Option(help="Districts/wards: weight by the small areas (e.g. lsoa2011) both editions are made of.")] = None,
+    population: Annotated[str | None, typer.Option(help="Population indicator to weight splits (on the target set; with --through, on the small areas).")] = None,
     basis: Annotated[str, typer.Option(help="auto (lookup if any, else geometry), lookup or geometry.")] = "auto",
     sliver: Annotated[float, typer.Option(help="Geometry: ignore overlaps below this share of the source.")] = 0.001,
     as_json: JsonOption = False,
@@ -407,8 +408,12 @@ def crosswalk_build(
 
     if basis not in ("auto", "lookup", "geometry"):
         raise InputError(f"--basis {basis!r}: expected auto, lookup or geometry")
+    from geo_cs.crosswalk import build_crosswalk_through
+
     with _open_store() as store:
-        if via is None:
+        if through is not None:
+            reports = [build_crosswalk_through(store, from_set, to_set, through, population=population)]
+        elif via is None:
             reports = [build_crosswalk(store, from_set, to_set, population=population, basis=basis,  # type: ignore[arg-type]
                                        sliver_tolerance=sliver)]
         else:

@@ -554,3 +554,128 @@ def harmonise(
             store.con.unregister("harmonised")
         store.finish_ingest(ingest_id, report.to_dict())
     return report
+
+
+# -- crosswalks through small areas; district changes ---------------------------------------------
+
+_MEMBERSHIP_LOOKUP = """
+SELECT DISTINCT from_code AS code, to_code AS member FROM lookup_links
+WHERE from_set = $small AND to_set = $big AND to_code IS NOT NULL
+UNION
+SELECT DISTINCT l1.from_code, l2.to_code
+FROM lookup_links l1 JOIN lookup_links l2 ON l2.from_set = l1.to_set AND l2.from_code = l1.to_code
+WHERE l1.from_set = $small AND l2.to_set = $big AND l2.to_code IS NOT NULL
+"""
+
+_MEMBERSHIP_GEOMETRY = """
+SELECT s.code, b.code AS member
+FROM areas s JOIN areas b
+  ON ST_Contains(b.geom_27700, ST_PointOnSurface(s.geom_27700))
+WHERE s.set_id = $small AND b.set_id = $big
+  AND s.geom_27700 IS NOT NULL AND b.geom_27700 IS NOT NULL
+"""
+
+
+def small_area_membership(store: Store, small_set: str, big_set: str) -> tuple[pd.DataFrame, str]:
+    """Which area of ``big_set`` each area of ``small_set`` belongs to, and how it was found:
+    through the lookups (one or two hops), else by point-on-surface in the big area."""
+    found = store.sql(_MEMBERSHIP_LOOKUP, {"small": small_set, "big": big_set}).df()
+    how = "lookup"
+    if found.empty:
+        found = store.sql(_MEMBERSHIP_GEOMETRY, {"small": small_set, "big": big_set}).df()
+        how = "point-on-surface"
+    if found.empty:
+        raise InputError(
+            f"cannot place {small_set} areas in {big_set}: no lookup links them and their "
+            "boundaries are not both in the store"
+        )
+    return found.sort_values(["code", "member"]).drop_duplicates("code"), how
+
+
+def build_crosswalk_through(
+    store: Store,
+    from_set: str,
+    to_set: str,
+    small_set: str,
+    *,
+    population: str | None = None,
+    crosswalk_id: str | None = None,
+) -> CrosswalkReport:
+    """A crosswalk between two editions of larger areas (districts, wards) built from the small
+    areas both are made of: w(a, b) = population of the small areas in both a and b / population
+    of a (each small area counting equally when no ``population`` on ``small_set`` is given).
+
+    This carries district code changes and mergers (Gateshead E08000020 → E08000037, the 2019
+    Dorset mergers) and ward editions, wherever the small areas are placed in both.
+    """
+    crosswalk_id = crosswalk_id or f"{from_set}->{to_set}"
+    in_from, how_from = small_area_membership(store, small_set, from_set)
+    in_to, how_to = small_area_membership(store, small_set, to_set)
+    both = in_from.merge(in_to, on="code", suffixes=("_from", "_to"))
+    if population is not None:
+        pop = store.sql(
+            "SELECT code, arg_max(value, p.start_date) AS pop FROM observations o "
+            "JOIN periods p USING (period_id) WHERE indicator_id = ? AND set_id = ? "
+            "AND value IS NOT NULL GROUP BY code",
+            [population, small_set],
+        ).df()
+        if pop.empty:
+            raise NotFoundError(f"population {population!r} has no observations on {small_set}")
+        both = both.merge(pop, on="code", how="left")
+        both["pop"] = both["pop"].fillna(0)
+        method = f"population of {small_set}"
+    else:
+        both["pop"] = 1.0
+        method = f"count of {small_set} areas"
+    pairs = both.groupby(["member_from", "member_to"], as_index=False)["pop"].sum()
+    totals = pairs.groupby("member_from")["pop"].transform("sum")
+    pairs["weight"] = (pairs["pop"] / totals.where(totals > 0)).fillna(
+        1 / pairs.groupby("member_from")["pop"].transform("size")
+    )
+    weights = _classify_pairs(
+        pairs.rename(columns={"member_from": "from_code", "member_to": "to_code"}).assign(link_type="pair")
+    )
+    weights["method"] = method
+    sums = weights.groupby("from_code")["weight"].sum()
+    report = CrosswalkReport(
+        crosswalk_id=crosswalk_id,
+        from_set=from_set,
+        to_set=to_set,
+        basis=f"through {small_set} ({how_from} to {from_set}, {how_to} to {to_set})",
+        links_by_type={str(k): int(v) for k, v in weights["link_type"].value_counts().items()},
+        links_by_method={method: len(weights)},
+        sources=weights["from_code"].nunique(),
+        targets=weights["to_code"].nunique(),
+        sources_without_target=sorted(_codes(store, from_set) - set(weights["from_code"])),
+        targets_without_source=sorted(_codes(store, to_set) - set(weights["to_code"])),
+        max_weight_sum_error=float((sums - 1).abs().max()) if len(sums) else 0.0,
+    )
+    _store_crosswalk(store, crosswalk_id, from_set, to_set, weights, report)
+    return report
+
+
+#: District change types that replace a district (a combined authority, E47, does not).
+_SUCCESSION_TYPES = ("merger", "new_code", "new_geo")
+_DISTRICT_PREFIXES = ("E06", "E07", "E08", "E09", "W06", "S12", "N09")
+
+
+def district_successors(store: Store, codes: list[str], until_year: int) -> dict[str, str]:
+    """Each district code followed through mergers and code changes (the official district
+    changes lookup) up to ``until_year``; codes that did not change map to themselves."""
+    changes = store.sql(
+        "SELECT from_code, to_code, change_year FROM lookup_links WHERE from_set = 'lad' "
+        "AND to_set = 'lad' AND list_contains(?, change_ind) AND to_code IS NOT NULL "
+        "AND change_year <= ? ORDER BY change_year",
+        [list(_SUCCESSION_TYPES), until_year],
+    ).fetchall()
+    step = {
+        old: new for old, new, _ in changes if old[:3] in _DISTRICT_PREFIXES and new[:3] in _DISTRICT_PREFIXES
+    }
+    result = {}
+    for code in codes:
+        current, seen = code, set()
+        while current in step and current not in seen:
+            seen.add(current)
+            current = step[current]
+        result[code] = current
+    return result

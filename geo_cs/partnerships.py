@@ -269,8 +269,18 @@ def _resolve(
         return Resolution(partnership, phase, set_id, "lookup", areas, lookup_set=set_id)
     targets = [r[0] for r in store.sql(_LOOKUP_TARGETS, [member_geography, set_id, set_id]).fetchall()]
     best: tuple[int, str, pd.DataFrame] | None = None
+    reg = registry()
     for target in sorted(targets):
-        found = store.sql(_LOOKUP_MEMBERS, [members, set_id, target, set_id, target]).df()
+        # members given in one vintage may carry other codes in the lookup's vintage (Glasgow
+        # S12000046 is S12000049 from 2019): follow the official district changes
+        renamed = {m: m for m in members}
+        if member_geography == "lad" and target in reg.sets:
+            from geo_cs.crosswalk import district_successors
+
+            renamed = district_successors(store, members, reg.get(target).vintage)
+        found = store.sql(_LOOKUP_MEMBERS, [list(renamed.values()), set_id, target, set_id, target]).df()
+        back = {new: old for old, new in renamed.items()}
+        found["member"] = found["member"].map(back)
         if set(found["member"]) == set(members):
             # a best-fit lookup assigns each small area to one member; keep the first if not
             found = found.sort_values(["code", "member"]).drop_duplicates("code")

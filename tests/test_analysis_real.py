@@ -126,3 +126,30 @@ def test_dwp_region_reference_uses_the_published_region_figures(store: Store):
                               reference="region:E15000001")
     may10 = rates[rates["period_id"] == "2010-05"].iloc[0]
     assert may10["reference_rate"] == pytest.approx(15.9, abs=1e-4)  # North East, as published
+
+
+def test_members_follow_district_changes_into_newer_lookups(store: Store):
+    # Glasgow is S12000046 in the 2013 definitions and S12000049 in the 2020 lookup
+    glasgow = resolve(store, load_partnerships()["glasgow"], "datazone2011")
+    assert glasgow.method == "lookup" and glasgow.lookup_set == "lad2020"
+    assert len(glasgow.areas) == 746 and set(glasgow.areas["member"]) == {"S12000046"}
+
+
+def test_district_and_ward_editions_through_small_areas(demo_db: Path, tmp_path: Path):
+    import shutil
+
+    from geo_cs.crosswalk import build_crosswalk_through, district_successors
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(demo_db, db)
+    with Store.open(db) as rw:
+        lads = build_crosswalk_through(rw, "lad2011", "lad2019", "lsoa2011",
+                                       population="population2019_lsoa11.working_age_population")
+        gateshead = rw.sql("SELECT to_code, weight, link_type FROM crosswalks WHERE crosswalk_id = "
+                           "'lad2011->lad2019' AND from_code = 'E08000020'").fetchall()
+        assert gateshead == [("E08000037", 1.0, "U")]  # the 2013 code change
+        assert lads.max_weight_sum_error < 1e-12
+        wards = build_crosswalk_through(rw, "ward2013", "ward2019", "lsoa2011")
+        assert wards.links_by_type["U"] > 300 and wards.max_weight_sum_error < 1e-12
+        moves = district_successors(rw, ["S12000046", "E07000049", "E06000018"], 2025)
+        assert moves == {"S12000046": "S12000049", "E07000049": "E06000059", "E06000018": "E06000018"}
