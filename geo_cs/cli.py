@@ -307,26 +307,46 @@ def analyse_worst(
 
 @analyse_app.command("ni153")
 def analyse_ni153(
-    indicator: IndicatorOpt, geography: GeographyOpt, denominator: DenominatorOpt = None,
+    indicator: IndicatorOpt,
+    geography: Annotated[list[str], typer.Option("--geography", "-g", help="Geography set; repeat for one per nation (e.g. -g lsoa2011 -g datazone2011).")],
+    denominator: DenominatorOpt = None,
     count_is_rate: IsRateOpt = False, partnership: PartnershipOpt = None,
     threshold: ThresholdOpt = 25.0, baseline: BaselineOpt = None, tolerance: ToleranceOpt = 0.1,
     confidence: ConfidenceOpt = 0.95, definition_date: WhenOpt = None,
     from_period: Annotated[str | None, typer.Option("--from", help="First period of the change (default: the first).")] = None,
     to_period: Annotated[str | None, typer.Option("--to", help="Last period of the change (default: the last).")] = None,
+    cohort_indicator: Annotated[str | None, typer.Option(help="Fix the cohort on another indicator and geography (e.g. imd2010.employment_rate), carried here by a crosswalk.")] = None,
+    cohort_geography: Annotated[str | None, typer.Option(help="Geography of --cohort-indicator (e.g. lsoa2001).")] = None,
+    cohort_is_rate: Annotated[bool, typer.Option("--cohort-is-rate", help="--cohort-indicator holds rates (%).")] = False,
     changes_out: Annotated[Path | None, typer.Option("--changes-out", help="Write the per-partnership changes table too.")] = None,
     out_path: OutOpt = None,
 ) -> None:
     """Worst-performing neighbourhoods vs the rest of each partnership over time (figure 4.7)."""
-    from geo_cs.analysis import classify_changes, ni153, summarise_changes
+    import pandas as pd
+
+    from geo_cs.analysis import carry_cohort, classify_changes, ni153, summarise_changes, worst_cohort
     from geo_cs.output import write_table
     from geo_cs.store import Store
 
+    tables, periods = [], []
     with Store.open(state.db, read_only=True) as store:
-        panel = _panel(store, indicator, geography, denominator, count_is_rate)
-        params = _params(panel, threshold, baseline, tolerance, confidence)
-        table = ni153(store, panel, _partnerships(partnership), params=params,
-                      when=_when(definition_date))
-        periods = panel.period_ids()
+        for set_id in geography:
+            panel = _panel(store, indicator, set_id, denominator, count_is_rate)
+            params = _params(panel, threshold, baseline, tolerance, confidence)
+            cohort = None
+            if cohort_indicator is not None:
+                if cohort_geography is None:
+                    raise InputError("--cohort-indicator needs --cohort-geography")
+                source = _panel(store, cohort_indicator, cohort_geography, None, cohort_is_rate)
+                source_params = _params(source, threshold, None, tolerance, confidence)
+                cohort = worst_cohort(source, source_params)
+                if cohort_geography != set_id:
+                    cohort = carry_cohort(store, cohort, f"{cohort_geography}->{set_id}")
+            tables.append(ni153(store, panel, _partnerships(partnership), params=params,
+                                when=_when(definition_date), cohort=cohort))
+            periods = periods or panel.period_ids()
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs["notes"] = [n for t in tables for n in t.attrs.get("notes", [])]
     _emit(table, out_path, ["partnership", "period_label", "cohort_rate", "rest_rate", "gap",
                             "gap_low", "gap_high", "n_cohort", "cohort_share"],
           f"NI 153: {indicator}, baseline {', '.join(params.baseline)}, threshold {params.threshold:g}%")
