@@ -456,16 +456,30 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
             f"baseline period(s) {', '.join(missing)} not in the {panel.source.label} series; "
             f"it has {', '.join(panel.period_ids())}"
         )
-    rates = panel.area_rates(list(params.baseline))
-    base = rates.groupby("code").agg(baseline_rate=("rate", "mean"), n_baseline=("rate", "size"),
-                                     baseline_denominator=("denominator", "mean"))
-    complete = base["n_baseline"] == len(params.baseline)
+    key = ("cohort", panel.name, params.baseline, params.threshold)
+    if key in panel.store.cache:
+        return panel.store.cache[key].copy()
     # A rate must exceed the threshold by more than 1e-9 points, so that floating-point error
     # in count / denominator × 100 cannot lift a rate of exactly the threshold over it.
-    exceeds = base["baseline_rate"] > params.threshold + THRESHOLD_EPSILON
-    base["worst"] = pd.array(np.where(complete, exceeds, None), dtype="boolean")
-    all_codes = pd.Index(panel.codes(), name="code")
-    return base.reindex(all_codes).reset_index()
+    base = panel.store.sql(
+        f"""
+        SELECT code, avg(rate) FILTER (WHERE ok) AS baseline_rate,
+               count(*) FILTER (WHERE ok) AS n_baseline,
+               avg(denominator) FILTER (WHERE ok) AS baseline_denominator,
+               CASE WHEN count(*) FILTER (WHERE ok) = $n
+                    THEN avg(rate) FILTER (WHERE ok) > $threshold END AS worst
+        FROM (SELECT code, rate, denominator,
+                     list_contains($baseline, period_id) AND rate IS NOT NULL AS ok
+              FROM {panel.name})
+        GROUP BY code ORDER BY code
+        """,
+        {"n": len(params.baseline), "threshold": params.threshold + THRESHOLD_EPSILON,
+         "baseline": list(params.baseline)},
+    ).df()
+    base["worst"] = base["worst"].astype("boolean")
+    base["n_baseline"] = base["n_baseline"].astype(int)
+    panel.store.cache[key] = base
+    return base.copy()
 
 
 def ni153(
