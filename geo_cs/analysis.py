@@ -173,7 +173,8 @@ class Panel:
         cached = store.cache.get(key)
         if cached is not None:
             # the same panel of the same data on this connection: reuse it (a "warm" panel)
-            self.name, self._periods, self._codes = cached
+            self.name, self._periods, self._codes, users = cached
+            users.append(self)
             return
         self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
         for indicator in [*source.counts, *filter(None, [source.denominator])]:
@@ -200,7 +201,7 @@ class Panel:
             f"ORDER BY p.start_date"
         ).df()
         self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
-        store.cache[key] = (self.name, self._periods, self._codes)
+        store.cache[key] = (self.name, self._periods, self._codes, [self])
 
     def periods(self) -> pd.DataFrame:
         """Periods in the panel, in time order, with their labels."""
@@ -242,8 +243,14 @@ class Panel:
         ).df()
 
     def drop(self) -> None:
+        """Release this panel; its table goes when no other Panel of the same data uses it."""
         for key, value in list(self.store.cache.items()):
             if key[0] == "panel" and value[0] == self.name:
+                users = value[3]
+                if self in users:
+                    users.remove(self)
+                if users:
+                    return
                 del self.store.cache[key]
         self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
 

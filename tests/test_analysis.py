@@ -216,3 +216,13 @@ def test_unknown_member_code_is_named_at_resolution(toy: Store, test_registry: P
     p = parse_partnership({"id": "bad", "members": ["E01999999"]}, "lsoa2011", "mine.yaml")
     with pytest.raises(InputError, match="member E01999999 is not a lsoa2011 code in the store"):
         resolve(toy, p, "lsoa2011")
+
+
+def test_panels_of_the_same_data_share_a_table_until_both_are_dropped(toy: Store):
+    first, second = _panel(toy), _panel(toy)
+    assert first.name == second.name  # built once, reused
+    first.drop()
+    assert len(second.area_rates()) == 30  # still there for the other user
+    second.drop()
+    third = _panel(toy)
+    assert third.name != first.name and len(third.area_rates()) == 30
