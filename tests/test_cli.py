@@ -111,3 +111,12 @@ def test_demo_refuses_to_replace_a_database_it_did_not_build(tmp_path: Path, gri
     assert result.returncode == 3 and "was not built by the demo" in result.stderr
     with Store.open(db, read_only=True) as store:
         assert store.sql("SELECT count(*) FROM areas").fetchone()[0] == 6
+
+
+def test_info_on_a_foreign_duckdb_file_exits_4(tmp_path: Path):
+    import duckdb
+
+    foreign = tmp_path / "other.duckdb"
+    duckdb.connect(str(foreign)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
+    result = run("--db", str(foreign), "info")
+    assert result.returncode == 4 and "not a geo-cs database" in result.stderr
