@@ -35,11 +35,15 @@ Each side runs in its own fresh Python process, which loads its inputs (opens th
 reads the GeoParquet files), runs once untimed (warm-up), then answers the parent's ``run``
 commands; the parent alternates the ``--repeat`` (default 3) timed runs between the sides
 (order rotated each round) so that all meet the same machine conditions. Reported: the median
-wall time and the process CPU time (all threads) of the runs. Peak memory is each process's own
-high-water RSS (``VmHWM`` from ``/proc/self/status``; ``ru_maxrss`` from ``wait4`` would not
-do, as Linux carries the parent's RSS into a spawned child): interpreter, inputs and
-computation; the RSS just after loading the inputs is shown too. For tobler with ``n_jobs=-1``
-the peaks of its worker processes are added (an upper bound of their simultaneous peak).
+wall time and the process CPU time (all threads) of the runs. The 1-minute load average is
+logged per round and stored (it includes the bench's own running side, so ~1 is an idle
+machine); a multi-threaded DuckDB run suffers far more than single-threaded tobler from other
+processes on a small machine, so compare runs made with the machine otherwise idle.
+Peak memory is each process's own high-water RSS (``VmHWM`` from ``/proc/self/status``;
+``ru_maxrss`` from ``wait4`` would not do, as Linux carries the parent's RSS into a spawned
+child): interpreter, inputs and computation; the RSS just after loading the inputs is shown
+too. For tobler with ``n_jobs=-1`` the peaks of its worker processes are added (an upper bound
+of their simultaneous peak).
 
 Comparison: the total reallocated by each side (the sum over all targets) against the other's
 and against the source total (the target is on totals, <= 1e-6 relative), and per target the

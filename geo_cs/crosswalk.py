@@ -111,7 +111,9 @@ pop AS (
 ),
 measured AS (
     SELECT pairs.*, pop.pop,
-           CASE WHEN n_targets > 1 AND s.geom_27700 IS NOT NULL AND t.geom_27700 IS NOT NULL
+           -- the geometric path has measured every overlap already: never intersect twice
+           CASE WHEN known_overlap IS NOT NULL THEN known_overlap
+                WHEN n_targets > 1 AND s.geom_27700 IS NOT NULL AND t.geom_27700 IS NOT NULL
                 THEN ST_Area(ST_Intersection(s.geom_27700, t.geom_27700)) END AS overlap,
            t.area_m2 AS target_area
     FROM pairs
@@ -153,10 +155,10 @@ WITH s AS (SELECT code, geom_27700, area_m2 FROM areas WHERE set_id = $a AND geo
      t AS (SELECT code, geom_27700 FROM areas WHERE set_id = $b AND geom_27700 IS NOT NULL),
      overlap_pairs AS (
         SELECT s.code AS from_code, t.code AS to_code,
-               ST_Area(ST_Intersection(s.geom_27700, t.geom_27700)) / nullif(s.area_m2, 0) AS share
+               ST_Area(ST_Intersection(s.geom_27700, t.geom_27700)) AS overlap, s.area_m2
         FROM s JOIN t ON ST_Intersects(s.geom_27700, t.geom_27700)
      )
-SELECT from_code, to_code, share FROM overlap_pairs
+SELECT from_code, to_code, overlap, overlap / nullif(area_m2, 0) AS share FROM overlap_pairs
 """
 
 
@@ -208,6 +210,7 @@ def build_crosswalk(
     ):
         raise NotFoundError(f"population weight {population!r} has no observations on {to_set}")
     pairs = store.sql(_LOOKUP_PAIRS, {"a": from_set, "b": to_set}).df()
+    pairs["known_overlap"] = pd.array([pd.NA] * len(pairs), dtype="Float64")
     slivers = 0
     if basis == "lookup" and pairs.empty:
         raise NotFoundError(f"no lookup links {from_set} and {to_set}; ingest one or use --basis geometry")
@@ -220,7 +223,11 @@ def build_crosswalk(
             )
         keep = overlaps["share"] >= sliver_tolerance
         slivers = int((~keep).sum())
-        pairs = overlaps[keep][["from_code", "to_code"]].assign(link_type="geometry")
+        pairs = (
+            overlaps[keep][["from_code", "to_code", "overlap"]]
+            .rename(columns={"overlap": "known_overlap"})
+            .assign(link_type="geometry")
+        )
         used_basis = f"geometry, slivers below {sliver_tolerance:.1%} of the source ignored"
     else:
         used_basis = "official lookup"
