@@ -6,9 +6,11 @@ Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input data, 4 databa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,10 +95,24 @@ def _print_report(report: Any, as_json: bool) -> None:
             out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _open_store():
+@contextlib.contextmanager
+def _open_store() -> Iterator[Any]:
+    """The read-write store for an ingest; a database file this command created is removed
+    again when the ingest fails, so a typo in --db leaves nothing behind."""
     from geo_cs.store import Store
 
-    return Store.open(state.db)
+    created = not state.db.exists()
+    store = Store.open(state.db)
+    try:
+        yield store
+    except BaseException:
+        store.close()
+        if created:
+            state.db.unlink(missing_ok=True)
+            Path(str(state.db) + ".wal").unlink(missing_ok=True)
+        raise
+    else:
+        store.close()
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]

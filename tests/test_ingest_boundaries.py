@@ -139,7 +139,7 @@ def test_conflicting_duplicates_are_an_error_listing_codes_and_nothing_is_writte
     ingest_boundaries(store, [_write(tmp_path, grid.iloc[:2])])
     before = snapshot(store)
     with pytest.raises(InputError, match=r"1 code\(s\) appear more than once with different "
-                                         r"geometries: E01000004 in a.geojson, b.geojson.*--on-duplicate"):
+                                         r"geometries: E01000004 in a.geojson \(feature 4\), b.geojson \(feature 1\).*--on-duplicate"):
         ingest_boundaries(store, [_conflict(tmp_path, grid)])
     assert snapshot(store) == before
 
@@ -244,7 +244,7 @@ def test_conflicting_duplicates_in_topojson(tmp_path: Path, store: Store, grid):
     frame = grid.copy()
     frame.loc[5, "LSOA11CD"] = "E01000001"  # a second, different polygon for the same code
     path = write_topojson(tmp_path / "conflict.json", frame, "lsoa")
-    with pytest.raises(InputError, match="E01000001 in conflict.json, conflict.json"):
+    with pytest.raises(InputError, match=r"E01000001 in conflict.json \(feature 1\), conflict.json \(feature 6\)"):
         ingest_boundaries(store, [path])
 
 

@@ -308,7 +308,7 @@ def read_boundary_files(
     progress = progress or SilentProgress()
     files = expand_paths(paths)
     geo_set: GeographySet | None = None
-    codes, names, geoms, sources = [], [], [], []
+    codes, names, geoms, sources, features = [], [], [], [], []
     report = report or BoundaryReport(set_id="?")
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         raws = pool.map(lambda p: _read_one(p, layer), files)
@@ -351,13 +351,14 @@ def read_boundary_files(
             names.append(_text_column(raw.table, name_column) if name_column
                          else np.full(len(file_codes), None, dtype=object))
             sources.append(np.full(len(file_codes), str(path), dtype=object))
+            features.append(np.arange(1, len(file_codes) + 1))
             report.files += 1
     if geo_set is None:
         raise InputError(f"{', '.join(map(str, paths))}: no features to ingest")
     report.set_id = geo_set.set_id
     combined = gpd.GeoDataFrame(
         {"code": np.concatenate(codes), "name": np.concatenate(names),
-         "source": np.concatenate(sources)},
+         "source": np.concatenate(sources), "feature": np.concatenate(features)},
         geometry=np.concatenate(geoms),
         crs=LONLAT,
     )
@@ -413,13 +414,20 @@ def resolve_duplicates(
         {"code": frame["code"].to_numpy()[duplicated], "wkb": normalised,
          "source": frame["source"].to_numpy()[duplicated], "row": np.flatnonzero(duplicated)}
     )
+    if "feature" in frame:
+        sub["feature"] = frame["feature"].to_numpy()[duplicated]
     conflicts: dict[str, list[str]] = {}
+    where: dict[str, str] = {}
     for code, group in sub.groupby("code", sort=True):
         if group["wkb"].nunique() == 1:
             report.identical_duplicates[code] = group["source"].tolist()
             keep[group["row"].to_numpy()[1:]] = False
             continue
         conflicts[code] = group["source"].tolist()
+        where[code] = ", ".join(
+            f"{Path(f).name}" + (f" (feature {n})" if "feature" in group else "")
+            for f, n in zip(group["source"], group.get("feature", group["row"]), strict=True)
+        )
         if on_duplicate == "first":
             keep[group["row"].to_numpy()[1:]] = False
         elif on_duplicate == "largest":
@@ -428,8 +436,7 @@ def resolve_duplicates(
             keep[rows[rows != best]] = False
     if conflicts and on_duplicate == "error":
         detail = "; ".join(
-            f"{code} in {', '.join(Path(f).name for f in files)}"
-            for code, files in list(conflicts.items())[:LIST_LIMIT]
+            f"{code} in {where[code]}" for code in list(conflicts)[:LIST_LIMIT]
         )
         raise InputError(
             f"{len(conflicts)} code(s) appear more than once with different geometries: {detail}. "
