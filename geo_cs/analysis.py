@@ -113,11 +113,12 @@ CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT code, period_id,
        CASE WHEN $is_rate THEN value / 100 * row_den ELSE value END AS count,
        row_den AS denominator,
-       CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(row_den, 0) END AS rate
+       CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(row_den, 0) END AS rate,
+       estimated_share
 FROM (
     -- several count indicators (benefit groups) add up; a suppressed part makes the sum NULL
     SELECT code, period_id, CASE WHEN count(value) = count(*) THEN sum(value) END AS value,
-           max(denominator) AS row_den
+           max(denominator) AS row_den, max(apportioned_share) AS estimated_share
     FROM observations
     WHERE list_contains($counts, indicator_id) AND set_id = $set_id
       AND ($periods IS NULL OR list_contains($periods, period_id))
@@ -131,7 +132,7 @@ WITH c AS (
     -- several count indicators (benefit groups) add up; a suppressed part makes the sum NULL
     SELECT o.code, o.period_id, any_value(p.start_date) AS start_date,
            CASE WHEN count(o.value) = count(*) THEN sum(o.value) END AS value,
-           max(o.denominator) AS row_den
+           max(o.denominator) AS row_den, max(o.apportioned_share) AS estimated_share
     FROM observations o JOIN periods p USING (period_id)
     WHERE list_contains($counts, o.indicator_id) AND o.set_id = $set_id
       AND ($periods IS NULL OR list_contains($periods, o.period_id))
@@ -153,7 +154,8 @@ SELECT code, period_id,
        CASE WHEN $is_rate THEN value / 100 * coalesce(ind_den, row_den) ELSE value END AS count,
        ind_den AS denominator,
        -- an area's own rate; a published rate stands even where no denominator is known
-       CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(ind_den, 0) END AS rate
+       CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(ind_den, 0) END AS rate,
+       estimated_share
 FROM matched
 """
 
@@ -225,7 +227,10 @@ class Panel:
                 SELECT g."group", p.period_id, sum(p.count) FILTER (WHERE ok) AS count,
                        sum(p.denominator) FILTER (WHERE ok) AS denominator,
                        count(*) FILTER (WHERE ok) AS n_areas,
-                       count(*) FILTER (WHERE NOT ok) AS n_missing
+                       count(*) FILTER (WHERE NOT ok) AS n_missing,
+                       -- share of the count estimated through boundary changes (harmonised data)
+                       coalesce(sum(p.count * coalesce(p.estimated_share, 0)) FILTER (WHERE ok)
+                                / nullif(sum(p.count) FILTER (WHERE ok), 0), 0) AS estimated_share
                 FROM (SELECT *, count IS NOT NULL AND denominator > 0 AS ok FROM {self.name}) p
                 JOIN geo_cs_groups g USING (code)
                 GROUP BY ALL
@@ -512,11 +517,12 @@ def ni153(
     agg = add_rates(agg, params)
     wide = agg.pivot_table(index=["partnership", "period_id"], columns="role",
                            values=["count", "denominator", "rate", "rate_low", "rate_high",
-                                   "n_areas", "small"], aggfunc="first")
+                                   "n_areas", "small", "estimated_share"], aggfunc="first")
     wide.columns = [f"{role}_{value}" for value, role in wide.columns]
     wide = wide.reset_index()
     for role in ("cohort", "rest"):
-        for col in ("count", "denominator", "rate", "rate_low", "rate_high", "n_areas", "small"):
+        for col in ("count", "denominator", "rate", "rate_low", "rate_high", "n_areas", "small",
+                    "estimated_share"):
             if f"{role}_{col}" not in wide:
                 wide[f"{role}_{col}"] = np.nan
     wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]

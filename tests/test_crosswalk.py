@@ -176,3 +176,17 @@ def test_missing_crosswalk_and_coverage_are_reported(xw_store: Store):
                  "VALUES ('lsoa2011', 'E01000009', 'lsoa', 2011, 'E', 'test', 0)")
     report = build_crosswalk(xw_store, "lsoa2011", "lsoa2021")
     assert report.sources_without_target == ["E01000009"]
+
+
+def test_rates_of_harmonised_data_carry_their_estimated_share(xw_store: Store):
+    import pandas as pd
+
+    from geo_cs.analysis import Panel, RateSource, group_rates
+
+    build_crosswalk(xw_store, "lsoa2011", "lsoa2021")
+    harmonise(xw_store, "toy.claimants", "lsoa2021")
+    panel = Panel(xw_store, RateSource("toy.claimants", "lsoa2021"))
+    codes = list(TARGETS)
+    rates = group_rates(panel, pd.DataFrame({"group": "all", "code": codes}))
+    # 200 of the 420 claimants reached their 2021 LSOA through the split of E01000002
+    assert rates.loc[0, "estimated_share"] == pytest.approx(200 / 420)
