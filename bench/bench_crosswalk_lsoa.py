@@ -91,6 +91,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _harness import Child, ChildFailed, git_commit, proc_status_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -203,18 +204,6 @@ def prepare(workdir: Path, shared: Path, console: Console) -> dict[str, Any]:
 
 
 # -- the sides, each in its own process ----------------------------------------------------------
-
-def proc_status_mb(field: str, pid: int | str = "self") -> float:
-    """A memory field of /proc/<pid>/status (VmRSS: now, VmHWM: peak since exec), in MB."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return float("nan")
-    for line in text.splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
 
 def descendants(pid: int | str = "self") -> list[int]:
     """Live descendant processes of ``pid`` (for tobler's worker pool)."""
@@ -439,47 +428,6 @@ def serve(side_name: str, workdir: Path) -> int:
         return 1
 
 
-class ChildFailed(RuntimeError):
-    pass
-
-
-class Child:
-    """A side's process, driven over pipes by the parent."""
-
-    def __init__(self, side: str, workdir: Path) -> None:
-        self.side = side
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--workdir", str(workdir)]
-        self.err_path = workdir / f"child_{side}.err"
-        self._err = self.err_path.open("wb")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._err, text=True)
-        self.ready = self.receive()
-
-    def receive(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        message = json.loads(line) if line else None
-        if message is None or "error" in message:
-            self.proc.wait()
-            self._err.close()
-            raise ChildFailed(f"{self.side} failed (exit {self.proc.returncode}):\n"
-                              f"{self.err_path.read_text(errors='replace')[-4000:]}")
-        return message
-
-    def request(self, command: str) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.receive()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()  # only reached on failure; this process was started here
-        self.proc.wait()
-        if not self._err.closed:
-            self._err.close()
-
-
 def run_rounds(
     workdir: Path, sides: list[str], repeat: int, breakdown: bool, console: Console
 ) -> dict[str, dict[str, Any]]:
@@ -493,7 +441,7 @@ def run_rounds(
     try:
         for side in sides:
             with console.status(f"{side}: loading and warming up"):
-                children[side] = Child(side, workdir)
+                children[side] = Child(__file__, side, workdir)
             console.log(f"{side}: loaded in {children[side].ready['load_seconds']:.1f} s, "
                         f"warm-up run {children[side].ready['warmup_seconds']:.1f} s")
         runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
@@ -670,12 +618,8 @@ def versions() -> dict[str, str]:
 
     import shapely
 
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    out = {"python": platform.python_version(), "geo_cs_commit": commit, "geos": shapely.geos_version_string}
+    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+           "geos": shapely.geos_version_string}
     for dist in ("duckdb", "duckdb-extension-spatial", "tobler", "geopandas", "shapely", "scipy", "numpy",
                  "pandas", "pyarrow"):
         out[dist] = version(dist)

@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _harness import git_commit
 from rich.console import Console
 from rich.table import Table
 
@@ -237,13 +238,7 @@ def versions() -> dict[str, str]:
     import duckdb
 
     gdal = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    commit = git_commit()
     return {
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,

@@ -56,7 +56,6 @@ import os
 import platform
 import pstats
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,6 +69,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from _harness import Child, ChildFailed, git_commit, proc_status_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -284,14 +284,6 @@ def build(workdir: Path, shared: Path, seed: int, suppressed: float, console: Co
 
 # -- the two sides, each in its own process ------------------------------------------------------
 
-def proc_status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS: now, VmHWM: peak since exec), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def pin(cores: int) -> list[int]:
     """Restrict this process to ``cores`` CPUs (when it has more) and return the CPUs used."""
     allowed = sorted(os.sched_getaffinity(0))
@@ -489,48 +481,6 @@ def serve(side_name: str, args: argparse.Namespace) -> int:
     return 1
 
 
-class ChildFailed(RuntimeError):
-    pass
-
-
-class Child:
-    """A side's process, driven over pipes by the parent."""
-
-    def __init__(self, side: str, workdir: Path, args: argparse.Namespace) -> None:
-        self.side = side
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--workdir", str(workdir),
-               "--cores", str(args.cores), "--peer-keys", args.peer_keys]
-        if args.profile:
-            cmd.append("--profile")
-        self.err_path = workdir / f"child_{side}.err"
-        self._err = self.err_path.open("wb")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._err, text=True)
-        self.ready = self.receive()
-
-    def receive(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            self._err.close()
-            raise ChildFailed(f"{self.side} exited ({self.proc.returncode}):\n"
-                              f"{self.err_path.read_text(errors='replace')[-4000:]}")
-        return json.loads(line)
-
-    def request(self, command: str) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.receive()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()  # only reached on failure; this process was started here
-        self.proc.wait()
-        self._err.close()
-
-
 def run_rounds(workdir: Path, args: argparse.Namespace, console: Console) -> dict[str, dict[str, Any]]:
     """Start both sides (each loads and warms up), then alternate their timed runs.
 
@@ -542,7 +492,9 @@ def run_rounds(workdir: Path, args: argparse.Namespace, console: Console) -> dic
     try:
         for side in ("geo-cs", "pandas"):
             with console.status(f"{side}: loading and warming up"):
-                children[side] = Child(side, workdir, args)
+                children[side] = Child(__file__, side, workdir, [
+                    "--cores", str(args.cores), "--peer-keys", args.peer_keys,
+                    *(["--profile"] if args.profile else [])])
         runs: dict[str, list[dict[str, float]]] = {side: [] for side in children}
         loads = []
         for i in range(args.repeat):
@@ -599,14 +551,9 @@ def compare(workdir: Path) -> tuple[int, list[str]]:
 def versions() -> dict[str, str]:
     import duckdb
 
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
     return {"python": platform.python_version(), "duckdb": duckdb.__version__,
             "pandas": pd.__version__, "numpy": np.__version__, "pyarrow": pa.__version__,
-            "geo_cs_commit": commit}
+            "geo_cs_commit": git_commit()}
 
 
 def median_of(result: dict[str, Any], key: str) -> float:
