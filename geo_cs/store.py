@@ -159,6 +159,44 @@ class Store:
              geo_set.label, geo_set.expected_count],
         )
 
+    def register_codes(
+        self, geo_set: Any, codes: list[str], names: list[str | None] | None, source: str,
+        ingest_id: int,
+    ) -> int:
+        """Add codes not yet in the store as areas without geometry; return how many were new.
+
+        Codes known only from a lookup, an official code list or a statistics file (LSOA 2001,
+        a DWP region) are registered this way so indicators on them can be checked.
+        """
+        import pandas as pd
+
+        from geo_cs.geography import nation_of
+
+        self.register_set(geo_set)
+        if not codes:
+            return 0
+        named = pd.DataFrame({
+            "code": pd.Series(codes, dtype=object),
+            "name": pd.Series(names if names is not None else [None] * len(codes), dtype=object),
+        })
+        named["nation"] = [nation_of(c) for c in named["code"]]
+        self.con.register("geo_cs_new_codes", named.drop_duplicates("code"))
+        try:
+            count = "SELECT count(*) FROM areas WHERE set_id = ?"
+            before = self.con.execute(count, [geo_set.set_id]).fetchone()[0]
+            self.con.execute(
+                """
+                INSERT INTO areas (set_id, code, name, geography, vintage, nation, source, ingest_id)
+                SELECT ?, code, nullif(name, ''), ?, ?, nation, ?, ?
+                FROM geo_cs_new_codes
+                WHERE code NOT IN (SELECT code FROM areas WHERE set_id = ?)
+                """,
+                [geo_set.set_id, geo_set.geography, geo_set.vintage, source, ingest_id, geo_set.set_id],
+            )
+            return int(self.con.execute(count, [geo_set.set_id]).fetchone()[0] - before)
+        finally:
+            self.con.unregister("geo_cs_new_codes")
+
     def data_version(self) -> int:
         """A counter bumped by every successful ingest; caches (tiles, API) key on it."""
         row = self.con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()

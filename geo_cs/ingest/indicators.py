@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from geo_cs.config import boundaries_dir
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.geography import nation_of, registry
+from geo_cs.geography import registry
 from geo_cs.ingest.csvfile import file_row, read_csv_text
 from geo_cs.periods import Period, PeriodKind, edition, parse_period, year
 from geo_cs.progress import Progress, SilentProgress
@@ -634,7 +634,9 @@ def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: P
             # a code of the official list is valid even when its boundary is missing (5 of the
             # 6,505 Data Zones 2001 have none in the published files): register it, no geometry
             codes_here = set(cells["code"].iloc[index])
-            _register_codes(store, set_id, sorted((codes_here & official) - known), str(path))
+            ingest_id = store.sql("SELECT max(ingest_id) FROM ingests").fetchone()[0]
+            store.register_codes(registry().get(set_id), sorted((codes_here & official) - known),
+                                 None, str(path), ingest_id)
             known |= codes_here & official
         if not known:
             raise InputError(
@@ -651,17 +653,6 @@ def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: P
                 f"{cells['code'].iat[i]!r} is not a {set_id} code in the store "
                 f"({count:,} unknown code{'s' if count != 1 else ''} in all)"
             )
-
-
-def _register_codes(store: Store, set_id: str, codes: list[str], source: str) -> None:
-    geo_set = registry().get(set_id)
-    ingest_id = store.sql("SELECT max(ingest_id) FROM ingests").fetchone()[0]
-    for code in codes:
-        store.sql(
-            "INSERT INTO areas (set_id, code, geography, vintage, nation, source, ingest_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [set_id, code, geo_set.geography, geo_set.vintage, nation_of(code), source, ingest_id],
-        )
 
 
 def _parse_periods(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> dict[str, Period]:
@@ -817,13 +808,5 @@ def _register_reference_codes(
         set_id = m.set_id or spec.set_id
         geo_set = reg.get(set_id)
         sub = cells[(cells["measure"] == m.measure) & (cells["set_id"] == set_id)]
-        named = sub.drop_duplicates("code")[["code", "name"]]
-        for code, name in named.itertuples(index=False):
-            store.sql(
-                """
-                INSERT INTO areas (set_id, code, name, geography, vintage, nation, source, ingest_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                """,
-                [set_id, code, name, geo_set.geography, geo_set.vintage, nation_of(code),
-                 source, ingest_id],
-            )
+        named = sub.drop_duplicates("code")
+        store.register_codes(geo_set, named["code"].tolist(), named["name"].tolist(), source, ingest_id)

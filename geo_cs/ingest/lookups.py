@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from geo_cs.errors import InputError
-from geo_cs.geography import LookupFormat, nation_of, registry
+from geo_cs.geography import LookupFormat, registry
 from geo_cs.ingest.csvfile import file_row, read_csv_text
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -206,31 +206,9 @@ def ingest_lookup(
         finally:
             store.con.unregister("new_links")
         for set_id, named in names.items():
-            report.codes_registered[set_id] = _register_codes(
-                store, reg.get(set_id), named, str(path), ingest_id
+            report.codes_registered[set_id] = store.register_codes(
+                reg.get(set_id), named["code"].tolist(), named["name"].tolist(), str(path), ingest_id
             )
         report.ingest_id = ingest_id
         store.finish_ingest(ingest_id, report.to_dict())
     return report
-
-
-def _register_codes(store: Store, geo_set, named: pd.DataFrame, source: str, ingest_id: int) -> int:
-    """Add codes not yet in the store as areas without geometry; return how many were new."""
-    store.register_set(geo_set)
-    named = named.assign(nation=[nation_of(c) for c in named["code"]])
-    store.con.register("named_codes", pa.Table.from_pandas(named, preserve_index=False))
-    try:
-        before = store.sql("SELECT count(*) FROM areas WHERE set_id = ?", [geo_set.set_id]).fetchone()[0]
-        store.sql(
-            """
-            INSERT INTO areas (set_id, code, name, geography, vintage, nation, source, ingest_id)
-            SELECT ?, code, nullif(name, ''), ?, ?, nation, ?, ?
-            FROM named_codes
-            WHERE code NOT IN (SELECT code FROM areas WHERE set_id = ?)
-            """,
-            [geo_set.set_id, geo_set.geography, geo_set.vintage, source, ingest_id, geo_set.set_id],
-        )
-        after = store.sql("SELECT count(*) FROM areas WHERE set_id = ?", [geo_set.set_id]).fetchone()[0]
-    finally:
-        store.con.unregister("named_codes")
-    return int(after - before)
