@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.partnerships import Partnership, Resolution, get_partnerships, resolve
+from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
 from geo_cs.stats import (
     change_interval,
     difference_interval,
@@ -714,10 +714,9 @@ def comparator_area(
     return comp
 
 
-def _single_phase(code: str):
-    from geo_cs.partnerships import DEFAULT_END, Phase
-
-    return Phase(code, date(1900, 1, 1), DEFAULT_END.replace(year=2100), (code,))
+def _single_phase(code: str) -> Phase:
+    """A district standing alone, at any date: lets districts resolve like partnerships."""
+    return Phase(code, date.min, date.max, (code,))
 
 
 def carry_cohort(

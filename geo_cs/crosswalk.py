@@ -73,10 +73,10 @@ class CrosswalkReport:
             f"({self.basis})"
         ]
         out.append(
-            "  links by type: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.links_by_type.items()))
+            "  links by type: " + _listing(self.links_by_type)
         )
         out.append(
-            "  weights by: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.links_by_method.items()))
+            "  weights by: " + _listing(self.links_by_method)
         )
         out.append(f"  weights of each source sum to 1 (largest error {self.max_weight_sum_error:.1e})")
         for label, codes in (
@@ -266,28 +266,44 @@ def build_crosswalk(
         store.con.unregister("xw_pairs")
     if basis == "geometry" or used_basis.startswith("geometry"):
         weights.loc[weights["method"] == "single", "link_type"] = "geometry:1:1"
+    return _audit_and_store(store, crosswalk_id, from_set, to_set, used_basis, weights, slivers)
+
+
+def _audit_and_store(
+    store: Store, crosswalk_id: str, from_set: str, to_set: str, basis: str,
+    weights: pd.DataFrame, slivers: int = 0,
+) -> CrosswalkReport:
+    """Check that each source's weights sum to 1, report links and coverage, store the links."""
     sums = weights.groupby("from_code")["weight"].sum()
     max_error = float((sums - 1).abs().max()) if len(sums) else 0.0
     if max_error > WEIGHT_SUM_TOLERANCE:
-        raise InputError(f"{crosswalk_id}: weights of a source sum to {sums.iloc[(sums - 1).abs().argmax()]}")
-
-    source_codes, target_codes = _codes(store, from_set), _codes(store, to_set)
+        worst = sums.index[int((sums - 1).abs().argmax())]
+        raise InputError(f"{crosswalk_id}: the weights of {worst} sum to {sums[worst]}, not 1")
     report = CrosswalkReport(
         crosswalk_id=crosswalk_id,
         from_set=from_set,
         to_set=to_set,
-        basis=used_basis,
-        links_by_type={str(k): int(v) for k, v in weights["link_type"].value_counts().items()},
-        links_by_method={str(k): int(v) for k, v in weights["method"].value_counts().items()},
+        basis=basis,
+        links_by_type=_counts(weights["link_type"]),
+        links_by_method=_counts(weights["method"]),
         sources=weights["from_code"].nunique(),
         targets=weights["to_code"].nunique(),
-        sources_without_target=sorted(source_codes - set(weights["from_code"])),
-        targets_without_source=sorted(target_codes - set(weights["to_code"])),
+        sources_without_target=sorted(_codes(store, from_set) - set(weights["from_code"])),
+        targets_without_source=sorted(_codes(store, to_set) - set(weights["to_code"])),
         slivers_ignored=slivers,
         max_weight_sum_error=max_error,
     )
     _store_crosswalk(store, crosswalk_id, from_set, to_set, weights, report)
     return report
+
+
+def _listing(counts: dict[str, int]) -> str:
+    """``M 217, S 62, U 733`` for report lines."""
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().items()}
 
 
 def _store_crosswalk(
@@ -344,22 +360,7 @@ def chain_crosswalks(
         """,
         [second, first],
     ).df()
-    sums = weights.groupby("from_code")["weight"].sum()
-    report = CrosswalkReport(
-        crosswalk_id=crosswalk_id,
-        from_set=a,
-        to_set=c,
-        basis=f"chain of {first} and {second}",
-        links_by_type={str(k): int(v) for k, v in weights["link_type"].value_counts().items()},
-        links_by_method={"chained": len(weights)},
-        sources=weights["from_code"].nunique(),
-        targets=weights["to_code"].nunique(),
-        sources_without_target=sorted(_codes(store, a) - set(weights["from_code"])),
-        targets_without_source=sorted(_codes(store, c) - set(weights["to_code"])),
-        max_weight_sum_error=float((sums - 1).abs().max()) if len(sums) else 0.0,
-    )
-    _store_crosswalk(store, crosswalk_id, a, c, weights, report)
-    return report
+    return _audit_and_store(store, crosswalk_id, a, c, f"chain of {first} and {second}", weights)
 
 
 # -- harmonising indicators ---------------------------------------------------------------------
@@ -390,7 +391,7 @@ class HarmoniseReport:
             f"({self.kind}); {self.observations:,} observations for {', '.join(self.periods)}"
         ]
         out.append(
-            "  links used by type: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.links_by_type.items()))
+            "  links used by type: " + _listing(self.links_by_type)
         )
         how = "through split links" if self.kind == "count" else "through links other than 1:1"
         out.append(f"  apportioned share (estimated, {how}): {self.apportioned_share:.1%}")
@@ -559,8 +560,7 @@ def harmonise(
             str(k): float(v) for k, v in result.groupby("period_id")["value"].sum().items()
         }
     report.targets_suppressed = int(result["value"].isna().sum())
-    links = result["links"].str.split(",").explode().value_counts()
-    report.links_by_type = {str(k): int(v) for k, v in links.items()}
+    report.links_by_type = _counts(result["links"].str.split(",").explode())
     total = result["value"].abs().sum()
     share = (result["value"].abs() * result["apportioned_share"].fillna(0)).sum()
     report.apportioned_share = float(share / total) if total else 0.0
@@ -670,22 +670,8 @@ def build_crosswalk_through(
         pairs.rename(columns={"member_from": "from_code", "member_to": "to_code"}).assign(link_type="pair")
     )
     weights["method"] = method
-    sums = weights.groupby("from_code")["weight"].sum()
-    report = CrosswalkReport(
-        crosswalk_id=crosswalk_id,
-        from_set=from_set,
-        to_set=to_set,
-        basis=f"through {small_set} ({how_from} to {from_set}, {how_to} to {to_set})",
-        links_by_type={str(k): int(v) for k, v in weights["link_type"].value_counts().items()},
-        links_by_method={method: len(weights)},
-        sources=weights["from_code"].nunique(),
-        targets=weights["to_code"].nunique(),
-        sources_without_target=sorted(_codes(store, from_set) - set(weights["from_code"])),
-        targets_without_source=sorted(_codes(store, to_set) - set(weights["to_code"])),
-        max_weight_sum_error=float((sums - 1).abs().max()) if len(sums) else 0.0,
-    )
-    _store_crosswalk(store, crosswalk_id, from_set, to_set, weights, report)
-    return report
+    basis = f"through {small_set} ({how_from} to {from_set}, {how_to} to {to_set})"
+    return _audit_and_store(store, crosswalk_id, from_set, to_set, basis, weights)
 
 
 #: District change types that replace a district (a combined authority, E47, does not).
