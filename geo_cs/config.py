@@ -42,8 +42,3 @@ class Settings(BaseSettings):
 
     db: Path = Path("geo-cs.duckdb")
     boundaries_dir: Path | None = None
-
-
-@lru_cache
-def default_settings() -> Settings:
-    return Settings()

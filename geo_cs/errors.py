@@ -39,17 +39,3 @@ class NotFoundError(GeoCsError):
     """A geography set, spec, file or other named thing does not exist."""
 
     exit_code = 5
-
-
-def where(file: object, row: int | None = None, column: str | None = None) -> str:
-    """Format the location of a problem as ``file, row N, column 'C'`` for error messages.
-
-    >>> where("imd.csv", 12, "Employment_score")
-    "imd.csv, row 12, column 'Employment_score'"
-    """
-    parts = [str(file)]
-    if row is not None:
-        parts.append(f"row {row}")
-    if column is not None:
-        parts.append(f"column {column!r}")
-    return ", ".join(parts)

@@ -60,7 +60,3 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         self.console.print(f"[dim]{message}[/dim]")
-
-
-def silent() -> Progress:
-    return SilentProgress()
