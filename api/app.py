@@ -1,24 +1,32 @@
-"""The geo-cs web API: an application factory over a read-only store.
+"""The geo-cs web service: an application factory over a read-only store.
 
-Routers stay thin: they parse requests and format responses; the work is in ``geo_cs``.
-Later issues add OGC API Features, vector tiles and the web map as routers here.
+Routers stay thin: they parse requests and format responses; the work is in ``geo_cs`` (and the
+map pages in ``maps``). What it serves:
+
+* ``/`` … ``/collections/{id}/items`` — OGC API - Features (GeoJSON, CSV; CRS84, EPSG:4326, 27700);
+* ``/tiles/{layer}/{z}/{x}/{y}.mvt`` and ``/tiles/{layer}/tilejson.json`` — vector tiles;
+* ``/maps/`` — the web map for partnership staff, its assets under ``/static``;
+* ``/health``.
 
     uvicorn api.app:create_app --factory
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 import geo_cs
+from api import problems
+from api.deps import LRUCache, StoreDep
+from api.routers import maps, ogc, tiles
 from geo_cs.config import Settings
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.store import Store
+from maps import STATIC_DIR
 
 
 class Health(BaseModel):
@@ -28,16 +36,6 @@ class Health(BaseModel):
     data_version: int
     areas: int
     attribution: str
-
-
-def get_store(request: Request) -> Iterator[Store]:
-    """A read-only cursor on the app's store for one request (DuckDB cursors are thread-safe)."""
-    store: Store = request.app.state.store
-    cursor = Store(store.con.cursor(), store.path, read_only=True)
-    try:
-        yield cursor
-    finally:
-        cursor.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,12 +53,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="geo-cs",
         version=geo_cs.__version__,
-        description="Worklessness analysis and mapping for local employment partnerships.",
+        description="Worklessness analysis and mapping for local employment partnerships: "
+                    "OGC API - Features, vector tiles and a web map. " + OGL_ATTRIBUTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.values_cache = LRUCache(settings.values_cache_items)
+    app.state.tile_cache = LRUCache(settings.tile_cache_items)
+    problems.install(app)
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health(store: Annotated[Store, Depends(get_store)]) -> Health:
+    def health(store: StoreDep) -> Health:
         """Whether the service is up, which database it serves and its data version."""
         return Health(
             status="ok",
@@ -71,4 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             attribution=OGL_ATTRIBUTION,
         )
 
+    app.include_router(ogc.router)
+    app.include_router(tiles.router)
+    app.include_router(maps.router)
+    # StaticFiles resolves paths inside its folder only: ../ cannot escape it
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -56,6 +56,20 @@ THRESHOLD_EPSILON = 1e-9
 NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
+def default_baseline(period_ids: list[str]) -> tuple[str, ...]:
+    """The report's baseline quarters when a series has them, else its first four periods
+    (or its first, for editions of an index): the cohort is fixed on the earliest data.
+
+    >>> default_baseline(["2010-05", "2010-08", "2010-11", "2011-02", "2011-05"])
+    ('2010-05', '2010-08', '2010-11', '2011-02')
+    >>> default_baseline(["simd2012", "simd2016"])
+    ('simd2012',)
+    """
+    if set(REPORT_BASELINE) <= set(period_ids):
+        return REPORT_BASELINE
+    return tuple(period_ids[:4]) if len(period_ids) >= 4 else tuple(period_ids[:1])
+
+
 @dataclass(frozen=True)
 class MethodParams:
     """The choices behind a figure; recorded on every output row.
@@ -239,10 +253,12 @@ class Panel:
         finally:
             self.store.con.unregister("geo_cs_groups")
 
-    def area_rates(self, period_ids: list[str] | None = None) -> pd.DataFrame:
+    def area_rates(self, period_ids: list[str] | None = None, *,
+                   with_estimated_share: bool = False) -> pd.DataFrame:
         """Each area's rate per period (for maps and for the cohort baseline)."""
+        extra = ", estimated_share" if with_estimated_share else ""
         return self.store.sql(
-            f"SELECT code, period_id, count, denominator, rate FROM {self.name} "
+            f"SELECT code, period_id, count, denominator, rate{extra} FROM {self.name} "
             f"WHERE rate IS NOT NULL AND ($periods IS NULL OR list_contains($periods, period_id))",
             {"periods": period_ids},
         ).df()

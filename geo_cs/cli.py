@@ -212,15 +212,12 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tabl
 
 def _params(panel: Any, threshold: float, baseline: str | None, tolerance: float,
             confidence: float) -> Any:
-    from geo_cs.analysis import REPORT_BASELINE, MethodParams
+    from geo_cs.analysis import MethodParams, default_baseline
 
-    periods = panel.period_ids()
     if baseline:
         chosen = tuple(p.strip() for p in baseline.split(",") if p.strip())
-    elif set(REPORT_BASELINE) <= set(periods):
-        chosen = REPORT_BASELINE
     else:
-        chosen = tuple(periods[:4]) if len(periods) >= 4 else tuple(periods[:1])
+        chosen = default_baseline(panel.period_ids())
     return MethodParams(threshold=threshold, baseline=chosen, tolerance_pp=tolerance,
                         confidence=confidence)
 

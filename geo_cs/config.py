@@ -42,3 +42,6 @@ class Settings(BaseSettings):
 
     db: Path = Path("geo-cs.duckdb")
     boundaries_dir: Path | None = None
+    #: In-process caches of the web service (per worker): rendered tiles and per-measure values.
+    tile_cache_items: int = 20_000
+    values_cache_items: int = 256

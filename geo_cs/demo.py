@@ -1,9 +1,9 @@
 """The embedded demo: a compact bundle of real data that builds a working store offline.
 
-``boundaries/demo/manifest.toml`` lists ingest steps (boundaries, lookups, indicators) over files
-in the bundle; :func:`build_demo` runs them in order through the same ingest functions a user's
-own data goes through. The bundle is made by ``scripts/build_demo_bundle.py`` from
-``../shared/data``.
+``boundaries/demo/manifest.toml`` lists ingest steps (boundaries, lookups, indicators, then
+crosswalks and harmonised series) over files in the bundle; :func:`build_demo` runs them in
+order through the same ingest functions a user's own data goes through. The bundle is made by
+``scripts/build_demo_bundle.py`` from ``../shared/data``.
 
 Example
 -------
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geo_cs.config import boundaries_dir
+from geo_cs.crosswalk import build_crosswalk, harmonise
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
 from geo_cs.progress import Progress, SilentProgress
@@ -108,6 +109,10 @@ def build_demo(
         elif kind == "indicator":
             spec = load_spec(step["spec"]) if "spec" in step else None
             report = ingest_indicator(store, manifest.root / step["path"], spec, progress=progress)
+        elif kind == "crosswalk":
+            report = build_crosswalk(store, step["from"], step["to"], population=step.get("population"))
+        elif kind == "harmonise":
+            report = harmonise(store, step["indicator"], step["to"])
         else:
             raise InputError(f"{manifest.root / 'manifest.toml'}: unknown step kind {kind!r}")
         results.append((step, report))

@@ -301,6 +301,16 @@ def write_manifest(ew: list[str], scot: list[str]) -> None:
                  "population2020_dz11_scotland.csv", "out_of_work_benefits_wpc10_2010q2_2012q1.csv",
                  "population_wpc10_2002_2010.csv"):
         steps.append(("indicator", f'path = "indicators/{name}"'))
+    # Series across boundary changes, so the web map's period slider has more than one edition:
+    # SIMD 2012 carried from 2001 onto 2011 data zones, IMD 2025 from LSOA 2021 onto LSOA 2011.
+    steps += [
+        ("crosswalk", 'from = "datazone2001"\nto = "datazone2011"'),
+        ("harmonise", 'indicator = "simd2012.employment_deprived"\nto = "datazone2011"'),
+        ("harmonise", 'indicator = "simd2012.working_age_population"\nto = "datazone2011"'),
+        ("crosswalk", 'from = "lsoa2021"\nto = "lsoa2011"\n'
+                      'population = "population2019_lsoa11.working_age_population"'),
+        ("harmonise", 'indicator = "imd2025_indicators.employment_deprived"\nto = "lsoa2011"'),
+    ]
     lines = [
         "# The demo bundle's ingest steps, run in order by `geo-cs demo` (geo_cs/demo.py).",
         "# Written by scripts/build_demo_bundle.py; indicator specs are found by file name.",

@@ -7,8 +7,7 @@ stores each area in EPSG:27700 and EPSG:4326; and reports what it did and which 
 
 Example
 -------
->>> from geo_cs.store import Store
->>> from geo_cs.ingest import ingest_boundaries
+>>> >>> from geo_cs.ingest import ingest_boundaries
 >>> store = Store.open(":memory:")
 >>> report = ingest_boundaries(store, ["boundaries/demo/boundaries/dz01"])  # doctest: +SKIP
 >>> print("\\n".join(report.lines()))  # doctest: +SKIP
@@ -36,6 +35,7 @@ from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import GeographySet, nation_of, registry
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
+from geo_cs.tiles import tile_geometries, write_tile_geometries
 
 BOUNDARY_SUFFIXES = (".geojson", ".json", ".topojson", ".shp", ".gpkg", ".fgb", ".parquet",
                      ".geoparquet")
@@ -516,6 +516,8 @@ def ingest_boundaries(
     )
     report.nations = sorted({n for n in nations if n})
 
+    progress.note(f"simplifying {len(codes):,} areas for vector tiles")
+    tile_rows = tile_geometries(codes, frame["name"].to_numpy()[keep], lonlat_kept)
     progress.note(f"writing {len(codes):,} areas")
     with store.transaction():
         ingest_id = store.start_ingest("boundaries", [str(p) for p in paths])
@@ -532,6 +534,7 @@ def ingest_boundaries(
             store.con.unregister("new_areas")
         report.areas_written = len(codes)
         report.ingest_id = ingest_id
+        write_tile_geometries(store, geo_set.set_id, tile_rows)
         _check_coverage(store, geo_set, report)
         store.finish_ingest(ingest_id, report.to_dict())
     return report

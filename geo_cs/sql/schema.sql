@@ -112,3 +112,14 @@ CREATE TABLE IF NOT EXISTS ingests (
     finished_at TIMESTAMP,
     report      JSON
 );
+
+-- Boundaries again for vector tiles: Web Mercator (EPSG:3857) geometries simplified per zoom band
+-- (geo_cs/tiles.py), rebuilt with the set at every boundary ingest. Bounds are EPSG:3857 metres.
+CREATE TABLE IF NOT EXISTS tile_geoms (
+    set_id VARCHAR NOT NULL,
+    code   VARCHAR NOT NULL,
+    band   TINYINT NOT NULL,
+    name   VARCHAR,
+    geom   GEOMETRY NOT NULL,
+    xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE
+);

@@ -1,0 +1,144 @@
+"""Request dependencies: a read-only cursor per request, and caches keyed by the data version.
+
+Every cache key starts with the store's data version, so an ingest (which bumps it) makes the
+old entries unreachable; they age out of the LRU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query, Request
+
+from geo_cs.layers import AreaValues, area_values, resolve_measure
+from geo_cs.store import Store
+
+T = TypeVar("T")
+
+
+class LRUCache:
+    """A small thread-safe LRU (FastAPI runs sync endpoints on a thread pool)."""
+
+    def __init__(self, max_items: int) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def get_or_make(self, key: tuple, make: Callable[[], T]) -> T:
+        found = self.get(key)
+        if found is None:
+            found = make()
+            self.put(key, found)
+        return found
+
+
+def open_cursor(app_store: Store) -> Store:
+    """A read-only cursor on the app's store (DuckDB cursors may be used from any one thread)."""
+    return Store(app_store.con.cursor(), app_store.path, read_only=True)
+
+
+def get_store(request: Request) -> Iterator[Store]:
+    """A read-only cursor on the app's store for one request."""
+    cursor = open_cursor(request.app.state.store)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+class MeasureParams:
+    """The query parameters that choose a measure and its cohort, shared by items, tiles and maps."""
+
+    def __init__(
+        self,
+        indicator: Annotated[str | None, Query(
+            description="Indicator id (simd2016.employment_deprived) or measure across editions "
+                        "(employment_deprived); 404 lists the valid ones.")] = None,
+        period: Annotated[str | None, Query(
+            description="Period id (2011-02, simd2020); default the latest.")] = None,
+        denominator: Annotated[str | None, Query(
+            description="Indicator holding denominators, for counts published without them.")] = None,
+        baseline: Annotated[str | None, Query(
+            description="Comma-separated baseline periods for the worst-performing flag.")] = None,
+        threshold: Annotated[float, Query(ge=0, le=100, description="Worst-performing threshold, %.")] = 25.0,
+    ) -> None:
+        self.indicator = indicator
+        self.period = period
+        self.denominator = denominator
+        self.baseline = tuple(p.strip() for p in baseline.split(",") if p.strip()) if baseline else None
+        self.threshold = threshold
+
+    def key(self) -> tuple:
+        return (self.indicator, self.denominator, self.baseline, self.threshold)
+
+    def query(self) -> dict[str, str]:
+        """The parameters as given, for links and tile URLs."""
+        out = {"indicator": self.indicator, "period": self.period, "denominator": self.denominator,
+               "baseline": ",".join(self.baseline) if self.baseline else None}
+        if self.threshold != 25.0:
+            out["threshold"] = f"{self.threshold:g}"
+        return {k: v for k, v in out.items() if v}
+
+
+def cached_values(request: Request, store: Store, set_id: str, m: MeasureParams) -> AreaValues | None:
+    """The measure's values on ``set_id`` (None without an indicator), cached per data version."""
+    if m.indicator is None:
+        return None
+    cache: LRUCache = request.app.state.values_cache
+    key = (store.data_version(), set_id, *m.key())
+
+    def make() -> AreaValues:
+        measure = resolve_measure(store, set_id, m.indicator, m.denominator)
+        return area_values(store, measure, baseline=m.baseline, threshold=m.threshold)
+
+    values = cache.get_or_make(key, make)
+    values.check_period(m.period)
+    return values
+
+
+def cached_codes(
+    request: Request, store: Store, partnership: str | None, set_id: str
+) -> tuple[str, ...] | None:
+    """The codes of ``set_id`` that make up a partnership (final definition), cached."""
+    if partnership is None:
+        return None
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    cache: LRUCache = request.app.state.values_cache
+    key = (store.data_version(), "partnership", partnership, set_id)
+    return cache.get_or_make(
+        key, lambda: tuple(resolve(store, get_partnerships([partnership])[0], set_id).codes))
+
+
+def cached_outline(request: Request, store: Store, partnership: str, crs: str | None = None) -> dict:
+    """A partnership's outline feature (union of its districts), cached per data version."""
+    from geo_cs import features
+
+    crs = crs or features.CRS84
+    set_id = features.partnership_outline_set(store)
+    cache: LRUCache = request.app.state.values_cache
+    return cache.get_or_make((store.data_version(), "outline", partnership, set_id, crs),
+                             lambda: features.partnership_outline(store, partnership, set_id, crs))

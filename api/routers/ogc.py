@@ -1,0 +1,226 @@
+"""OGC API - Features, Part 1 (core, GeoJSON) and Part 2 (CRS by reference).
+
+Thin: parse the query, call :mod:`geo_cs.features`, format links and headers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from api.deps import MeasureParams, StoreDep, cached_codes, cached_outline, cached_values, open_cursor
+from geo_cs import features
+from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.errors import InputError
+from geo_cs.features import (
+    CRS84,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    PARTNERSHIPS,
+    STORAGE_CRS,
+    SUPPORTED_CRS,
+    ItemQuery,
+)
+
+router = APIRouter(tags=["OGC API - Features"])
+
+GEOJSON = "application/geo+json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/", summary="Landing page")
+def landing(request: Request) -> dict:
+    base = _base(request)
+    return {
+        "title": "geo-cs",
+        "description": "Worklessness indicators for small areas and employment partnerships in "
+                       "Great Britain. " + OGL_ATTRIBUTION,
+        "attribution": OGL_ATTRIBUTION,
+        "links": [
+            {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "This document"},
+            {"href": f"{base}/api", "rel": "service-desc",
+             "type": "application/vnd.oai.openapi+json;version=3.0", "title": "The API definition"},
+            {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "API documentation"},
+            {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json",
+             "title": "Conformance classes"},
+            {"href": f"{base}/collections", "rel": "data", "type": "application/json",
+             "title": "Collections"},
+            {"href": f"{base}/tiles", "rel": "tiles", "type": "application/json", "title": "Vector tiles"},
+            {"href": f"{base}/maps/", "rel": "alternate", "type": "text/html", "title": "Web map"},
+        ],
+    }
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance() -> dict:
+    return {"conformsTo": CONFORMANCE}
+
+
+@router.get("/api", summary="The OpenAPI definition", include_in_schema=False)
+def api_definition(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi(), media_type="application/vnd.oai.openapi+json;version=3.0")
+
+
+def _collection_json(c: features.Collection, base: str) -> dict:
+    href = f"{base}/collections/{c.id}"
+    return {
+        "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
+        "extent": {"spatial": {"bbox": [list(c.bbox)], "crs": CRS84}},
+        "crs": list(SUPPORTED_CRS), "storageCrs": STORAGE_CRS,
+        "links": [
+            {"href": href, "rel": "self", "type": "application/json"},
+            {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
+            {"href": f"{href}/items?f=csv", "rel": "items", "type": "text/csv", "title": "Items as CSV"},
+            {"href": f"{base}/tiles/{c.id}/tilejson.json", "rel": "tiles",
+             "type": "application/json", "title": "Vector tiles (TileJSON)"},
+        ] if c.kind == "geography" else [
+            {"href": href, "rel": "self", "type": "application/json"},
+            {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
+        ],
+    }
+
+
+@router.get("/collections", summary="Collections: boundary sets and analysis layers")
+def collections(request: Request, store: StoreDep) -> dict:
+    base = _base(request)
+    return {
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+        "collections": [_collection_json(c, base) for c in features.list_collections(store)],
+        "crs": list(SUPPORTED_CRS),
+    }
+
+
+CollectionId = Annotated[str, Path(description="A boundary set (lsoa2011…) or 'partnerships'.",
+                                   pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
+
+@router.get("/collections/{collection_id}", summary="One collection")
+def collection(collection_id: CollectionId, request: Request, store: StoreDep) -> dict:
+    return _collection_json(features.get_collection(store, collection_id), _base(request))
+
+
+class ItemParams:
+    """The query parameters of /items, parsed into types (checked by :class:`ItemQuery`)."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(
+            ge=1, le=MAX_LIMIT,
+            description=f"Items per page (default {DEFAULT_LIMIT}, maximum {MAX_LIMIT}).")] = DEFAULT_LIMIT,
+        offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,
+        bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs.",
+                                          max_length=200)] = None,
+        bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=100,
+                                              description="CRS of bbox (default CRS84).")] = None,
+        crs: Annotated[str | None, Query(max_length=100, description="Output CRS (default CRS84).")] = None,
+        properties: Annotated[str | None, Query(max_length=500,
+                                                description="Comma-separated properties to return.")] = None,
+        partnership: Annotated[str | None, Query(max_length=64,
+                                                 description="Only the areas of this partnership.")] = None,
+        f: Annotated[Literal["json", "geojson", "csv"], Query(description="Output format.")] = "json",
+    ) -> None:
+        self.limit, self.offset, self.partnership, self.f = limit, offset, partnership, f
+        self.crs = features.crs_from_param(crs, "crs")
+        self.bbox_crs = features.crs_from_param(bbox_crs, "bbox-crs")
+        self.bbox = None
+        if bbox:
+            try:
+                numbers = tuple(float(v) for v in bbox.split(","))
+            except ValueError as exc:
+                raise InputError(f"bbox={bbox!r}: expected four comma-separated numbers") from exc
+            self.bbox = features.bbox_to_lonlat(numbers, self.bbox_crs)
+        self.properties = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties else None
+        self.raw = {"bbox": bbox, "bbox-crs": bbox_crs, "crs": crs, "properties": properties,
+                    "partnership": partnership}
+
+
+def _item_query(request: Request, store, collection_id: str, p: ItemParams, m: MeasureParams,
+                **overrides) -> ItemQuery:
+    features.get_collection(store, collection_id)
+    values = cached_values(request, store, collection_id, m)
+    period = values.check_period(m.period) if values is not None else None
+    args = {
+        "limit": p.limit, "offset": p.offset, "bbox": p.bbox, "crs": p.crs,
+        "codes": cached_codes(request, store, p.partnership, collection_id),
+        "properties": p.properties,
+        "values": values.at(period) if values is not None else None,
+        "indicator": m.indicator, "period": period, **overrides,
+    }
+    return ItemQuery(collection_id, **args)
+
+
+def _stream(request: Request, make_chunks) -> object:
+    """Run ``make_chunks(cursor)`` on a cursor owned by the response stream (closed after it)."""
+    cursor = open_cursor(request.app.state.store)
+
+    def chunks():
+        try:
+            yield from make_chunks(cursor)
+        finally:
+            cursor.close()
+
+    return chunks()
+
+
+@router.get("/collections/{collection_id}/items", summary="Items (features) of a collection",
+            responses={200: {"content": {GEOJSON: {}, "text/csv": {}}}})
+def items(
+    collection_id: CollectionId, request: Request, store: StoreDep,
+    p: Annotated[ItemParams, Depends()], m: Annotated[MeasureParams, Depends()],
+):
+    if collection_id == PARTNERSHIPS:
+        return _partnership_items(request, store, p)
+    q = _item_query(request, store, collection_id, p, m)
+    headers = {"Content-Crs": f"<{q.crs}>"}
+    if p.f == "csv":
+        return StreamingResponse(
+            _stream(request, lambda cursor: features.iter_csv(cursor, q)), media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{collection_id}.csv"'})
+    matched = features.count_items(store, q)
+    params = {k: v for k, v in {**p.raw, **m.query()}.items() if v}
+    links = features.page_links(f"{_base(request)}/collections/{collection_id}/items", params, q,
+                                matched, GEOJSON)
+    extra = {"attribution": OGL_ATTRIBUTION}
+    return StreamingResponse(
+        _stream(request, lambda cursor: features.feature_collection(cursor, q, links, extra)),
+        media_type=GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collection_id}/items/{code}", summary="One item by its code")
+def item(
+    collection_id: CollectionId, code: Annotated[str, Path(max_length=64)], request: Request,
+    store: StoreDep, p: Annotated[ItemParams, Depends()], m: Annotated[MeasureParams, Depends()],
+):
+    if collection_id == PARTNERSHIPS:
+        outline = cached_outline(request, store, code, p.crs)
+        return JSONResponse(outline, media_type=GEOJSON, headers={"Content-Crs": f"<{p.crs}>"})
+    q = _item_query(request, store, collection_id, p, m, offset=0, bbox=None)
+    return Response(features.get_feature(store, q, code), media_type=GEOJSON,
+                    headers={"Content-Crs": f"<{q.crs}>"})
+
+
+def _partnership_items(request: Request, store, p: ItemParams) -> JSONResponse:
+    from geo_cs.partnerships import load_partnerships
+
+    ids = sorted(load_partnerships())
+    page = ids[p.offset:p.offset + p.limit]
+    feats = [cached_outline(request, store, pid, p.crs) for pid in page]
+    base = f"{_base(request)}/collections/{PARTNERSHIPS}/items"
+    links = [{"href": f"{base}?offset={p.offset}&limit={p.limit}", "rel": "self", "type": GEOJSON}]
+    if p.offset + p.limit < len(ids):
+        links.append({"href": f"{base}?offset={p.offset + p.limit}&limit={p.limit}", "rel": "next",
+                      "type": GEOJSON})
+    body = {"type": "FeatureCollection", "numberMatched": len(ids), "numberReturned": len(feats),
+            "links": links, "attribution": OGL_ATTRIBUTION, "features": feats}
+    return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{p.crs}>"})

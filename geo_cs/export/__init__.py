@@ -1,0 +1,1 @@
+"""Static exports for reports: charts (and, with the exports work, maps, profiles and PMTiles)."""

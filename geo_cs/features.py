@@ -1,0 +1,368 @@
+"""Features of the store as OGC API - Features serves them: collections, pages of items, CRSs.
+
+A *collection* is one boundary set with geometry (``lsoa2011``, ``datazone2011``…) or the
+analysis layer ``partnerships`` (one outline per partnership). Items are GeoJSON features whose
+properties are the area's code, name and geography and, when a measure and period are chosen,
+its value, interval, worst-performing flag and estimated share (:mod:`geo_cs.layers`).
+
+Coordinates are served in OGC CRS84 (lon/lat, the default), EPSG:4326 (lat/lon axis order, as
+OGC API - Features Part 2 requires) or EPSG:27700 (British National Grid, the storage CRS). The
+SQL below has one fixed shape per CRS; nothing from a request is ever spliced into it.
+
+Example
+-------
+>>> q = ItemQuery("lsoa2011", limit=10)
+>>> q.crs == CRS84
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+import pyproj
+
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.store import Store
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+EPSG27700 = "http://www.opengis.net/def/crs/EPSG/0/27700"
+SUPPORTED_CRS = (CRS84, EPSG4326, EPSG27700)
+STORAGE_CRS = EPSG27700
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+PARTNERSHIPS = "partnerships"
+
+#: Geometry column per output CRS, and the decimals that keep ~0.1 m (lon/lat) or 1 cm (metres).
+_GEOMETRY = {
+    CRS84: ("geom_4326", 6),
+    EPSG4326: ("ST_FlipCoordinates(geom_4326)", 6),
+    EPSG27700: ("geom_27700", 2),
+}
+
+BASE_PROPERTIES = ("code", "name", "nation", "geography", "vintage", "area_km2")
+VALUE_PROPERTIES = ("indicator", "period", "value", "value_low", "value_high", "count",
+                    "denominator", "worst", "estimated_share")
+
+
+def crs_from_param(value: str | None, parameter: str) -> str:
+    """A supported CRS URI (CRS84 when None); short forms EPSG:27700 and CRS84 are accepted."""
+    if value is None or value == "":
+        return CRS84
+    aliases = {"CRS84": CRS84, "OGC:CRS84": CRS84, "EPSG:4326": EPSG4326, "EPSG:27700": EPSG27700}
+    uri = aliases.get(value.strip().upper(), value.strip())
+    if uri not in SUPPORTED_CRS:
+        raise InputError(f"{parameter}={value!r}: expected one of {', '.join(SUPPORTED_CRS)}")
+    return uri
+
+
+def bbox_to_lonlat(bbox: tuple[float, ...], bbox_crs: str) -> tuple[float, float, float, float]:
+    """A bbox in ``bbox_crs`` as (west, south, east, north) in lon/lat."""
+    if len(bbox) != 4:
+        raise InputError(f"bbox: expected 4 numbers (minx,miny,maxx,maxy), got {len(bbox)}")
+    if not all(math.isfinite(v) for v in bbox):
+        raise InputError("bbox: every value must be a finite number")
+    a, b, c, d = bbox
+    if bbox_crs == EPSG4326:          # lat/lon axis order
+        a, b, c, d = b, a, d, c
+    if bbox_crs == EPSG27700:
+        to_lonlat = pyproj.Transformer.from_crs("EPSG:27700", "OGC:CRS84", always_xy=True)
+        a, b, c, d = to_lonlat.transform_bounds(a, b, c, d, densify_pts=21)
+    elif not (-180 <= a <= 180 and -180 <= c <= 180 and -90 <= b <= 90 and -90 <= d <= 90):
+        raise InputError(f"bbox={','.join(map(str, bbox))}: lon/lat out of range for {bbox_crs}")
+    if a > c or b > d:
+        raise InputError(f"bbox={','.join(map(str, bbox))}: min must not exceed max")
+    return a, b, c, d
+
+
+# -- collections -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str
+    bbox: tuple[float, float, float, float]
+    count: int
+    kind: str                       # "geography" or "analysis"
+
+
+_COLLECTIONS_SQL = """
+SELECT a.set_id, any_value(s.label), count(*), min(a.xmin), min(a.ymin), max(a.xmax), max(a.ymax)
+FROM areas a JOIN geography_sets s USING (set_id)
+WHERE a.geom_4326 IS NOT NULL
+GROUP BY a.set_id ORDER BY a.set_id
+"""
+
+
+def list_collections(store: Store) -> list[Collection]:
+    """Every boundary set with geometry, then the partnerships layer when districts have outlines."""
+    out = [
+        Collection(set_id, label, f"{label}: {n:,} areas with boundaries", (w, s, e, n_), n, "geography")
+        for set_id, label, n, w, s, e, n_ in store.sql(_COLLECTIONS_SQL).fetchall()
+    ]
+    outline_set = partnership_outline_set(store)
+    if outline_set is not None:
+        from geo_cs.partnerships import load_partnerships
+
+        geo = next(c for c in out if c.id == outline_set)
+        out.append(Collection(
+            PARTNERSHIPS, "Employment partnerships",
+            f"Outlines of the City Strategy Pathfinders and DAF partnerships, from {outline_set}",
+            geo.bbox, len(load_partnerships()), "analysis"))
+    return out
+
+
+def get_collection(store: Store, collection_id: str) -> Collection:
+    collections = {c.id: c for c in list_collections(store)}
+    if collection_id not in collections:
+        raise NotFoundError(
+            f"collection {collection_id!r} not found; valid: {', '.join(collections) or 'none'}"
+        )
+    return collections[collection_id]
+
+
+# -- items -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """One request for items of a boundary set (parsed and checked by the caller)."""
+
+    set_id: str
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None   # lon/lat
+    crs: str = CRS84
+    codes: tuple[str, ...] | None = None                     # e.g. a partnership's areas
+    properties: tuple[str, ...] | None = None
+    values: pd.DataFrame | None = field(default=None, compare=False, hash=False)
+    indicator: str | None = None
+    period: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise InputError(f"limit={self.limit}: expected 1-{MAX_LIMIT}")
+        if self.offset < 0:
+            raise InputError(f"offset={self.offset}: expected 0 or more")
+        if self.properties is not None:
+            allowed = self.available_properties
+            unknown = [p for p in self.properties if p not in allowed]
+            if unknown:
+                raise InputError(
+                    f"properties: unknown {', '.join(unknown)}; valid: {', '.join(allowed)}"
+                )
+
+    @property
+    def available_properties(self) -> tuple[str, ...]:
+        return BASE_PROPERTIES + (VALUE_PROPERTIES if self.values is not None else ())
+
+
+_ITEMS_SQL = """
+SELECT a.code, a.name, a.nation, a.geography, a.vintage, round(a.area_m2 / 1e6, 4) AS area_km2,
+       {geometry_json} AS geometry{value_columns}
+FROM areas a{value_join}
+WHERE a.set_id = $set_id AND a.geom_4326 IS NOT NULL
+  AND ($codes IS NULL OR list_contains($codes, a.code))
+  AND ($west IS NULL OR (a.xmax >= $west AND a.xmin <= $east AND a.ymax >= $south AND a.ymin <= $north
+       AND ST_Intersects(a.geom_4326, ST_MakeEnvelope($west, $south, $east, $north))))
+ORDER BY a.code
+LIMIT $limit OFFSET $offset
+"""
+
+_COUNT_SQL = """
+SELECT count(*) FROM areas a
+WHERE a.set_id = $set_id AND a.geom_4326 IS NOT NULL
+  AND ($codes IS NULL OR list_contains($codes, a.code))
+  AND ($west IS NULL OR (a.xmax >= $west AND a.xmin <= $east AND a.ymax >= $south AND a.ymin <= $north
+       AND ST_Intersects(a.geom_4326, ST_MakeEnvelope($west, $south, $east, $north))))
+"""
+
+_VALUE_COLUMNS = ", v.value, v.value_low, v.value_high, v.count, v.denominator, v.worst, v.estimated_share"
+
+
+def _items_sql(crs: str, with_values: bool, with_geometry: bool = True) -> str:
+    column, decimals = _GEOMETRY[crs]
+    geometry_json = (f"ST_AsGeoJSON(ST_ReducePrecision({column}, {10.0 ** -decimals}))"
+                     if with_geometry else "NULL")
+    return _ITEMS_SQL.format(
+        geometry_json=geometry_json,
+        value_columns=_VALUE_COLUMNS if with_values else "",
+        value_join=" LEFT JOIN geo_cs_item_values v ON v.code = a.code" if with_values else "",
+    )
+
+
+def _params(q: ItemQuery) -> dict:
+    west, south, east, north = q.bbox if q.bbox else (None, None, None, None)
+    return {"set_id": q.set_id, "codes": list(q.codes) if q.codes is not None else None,
+            "west": west, "south": south, "east": east, "north": north,
+            "limit": q.limit, "offset": q.offset}
+
+
+def count_items(store: Store, q: ItemQuery) -> int:
+    """How many items the query matches, ignoring limit and offset (numberMatched)."""
+    params = {k: v for k, v in _params(q).items() if k not in ("limit", "offset")}
+    return int(store.sql(_COUNT_SQL, params).fetchone()[0])
+
+
+def _rows(store: Store, q: ItemQuery, with_geometry: bool = True, batch: int = 1000) -> Iterator[dict]:
+    with_values = q.values is not None
+    if with_values:
+        store.con.register("geo_cs_item_values", q.values)
+    try:
+        cursor = store.sql(_items_sql(q.crs, with_values, with_geometry), _params(q))
+        names = [d[0] for d in cursor.description]
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                yield dict(zip(names, row, strict=True))
+    finally:
+        if with_values:
+            store.con.unregister("geo_cs_item_values")
+
+
+def _properties(row: dict, q: ItemQuery) -> dict:
+    props = {k: row[k] for k in BASE_PROPERTIES}
+    if q.values is not None:
+        props["indicator"] = q.indicator
+        props["period"] = q.period
+        for key in VALUE_PROPERTIES[2:]:
+            value = row.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            props[key] = round(value, 4) if isinstance(value, float) else value
+    if q.properties is not None:
+        props = {k: props[k] for k in q.properties}
+    return props
+
+
+def _feature_json(row: dict, q: ItemQuery) -> str:
+    # the geometry is GeoJSON text from DuckDB: spliced in, not parsed and dumped again
+    return (f'{{"type":"Feature","id":{json.dumps(row["code"])},"geometry":{row["geometry"]},'
+            f'"properties":{json.dumps(_properties(row, q), default=_json_default)}}}')
+
+
+def _json_default(value: object) -> object:
+    if value is pd.NA:
+        return None
+    if hasattr(value, "item"):
+        return value.item()  # numpy scalars
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def iter_features(store: Store, q: ItemQuery) -> Iterator[str]:
+    """The query's features as GeoJSON text, one string each, fetched from DuckDB in batches."""
+    for row in _rows(store, q):
+        yield _feature_json(row, q)
+
+
+def feature_collection(
+    store: Store, q: ItemQuery, links: list[dict], extra: dict | None = None
+) -> Iterator[str]:
+    """A GeoJSON FeatureCollection (OGC items response) streamed as text chunks."""
+    matched = count_items(store, q)
+    returned = max(0, min(q.limit, matched - q.offset))
+    head = {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": returned,
+            "links": links, **(extra or {})}
+    yield json.dumps(head)[:-1] + ',"features":['
+    chunk: list[str] = []
+    first = True
+    for feature in iter_features(store, q):
+        chunk.append(feature)
+        if len(chunk) == 200:
+            yield ("" if first else ",") + ",".join(chunk)
+            first, chunk = False, []
+    if chunk:
+        yield ("" if first else ",") + ",".join(chunk)
+    yield "]}"
+
+
+def get_feature(store: Store, q: ItemQuery, code: str) -> str:
+    """One feature by code, or NotFoundError."""
+    one = replace(q, codes=(code,), limit=1, offset=0, bbox=None)
+    for feature in iter_features(store, one):
+        return feature
+    raise NotFoundError(f"no item {code!r} in collection {q.set_id}")
+
+
+def iter_csv(store: Store, q: ItemQuery) -> Iterator[str]:
+    """The same selection as CSV (properties only), streamed in chunks."""
+    buffer = io.StringIO()
+    columns = list(q.properties or q.available_properties)
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for i, row in enumerate(_rows(store, q, with_geometry=False), start=1):
+        writer.writerow({k: ("" if v is None or v is pd.NA else v) for k, v in _properties(row, q).items()})
+        if i % 1000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def page_links(url: str, params: dict[str, str], q: ItemQuery, matched: int, media: str) -> list[dict]:
+    """self / next / prev / alternate links of an items page (``url`` without its query)."""
+    from urllib.parse import urlencode
+
+    def link(rel: str, offset: int, kind: str = media, f: str | None = None) -> dict:
+        query = {**params, "offset": str(offset), "limit": str(q.limit)}
+        if f is not None:
+            query["f"] = f
+        return {"href": f"{url}?{urlencode(query)}", "rel": rel, "type": kind}
+
+    links = [link("self", q.offset)]
+    if q.offset + q.limit < matched:
+        links.append(link("next", q.offset + q.limit))
+    if q.offset > 0:
+        links.append(link("prev", max(0, q.offset - q.limit)))
+    links.append({**link("alternate", q.offset, "text/csv", "csv"), "title": "CSV of this page"})
+    return links
+
+
+# -- the partnerships layer -------------------------------------------------------------------
+
+#: Sets tried, in order, for partnership outlines (districts first: members are districts).
+OUTLINE_SETS = ("lad2013", "lad2022", "lad2019", "lsoa2011", "datazone2011")
+
+
+def partnership_outline_set(store: Store) -> str | None:
+    """The first of :data:`OUTLINE_SETS` that has boundaries in the store."""
+    with_geometry = {r[0] for r in store.sql(
+        "SELECT DISTINCT set_id FROM areas WHERE geom_4326 IS NOT NULL").fetchall()}
+    return next((s for s in OUTLINE_SETS if s in with_geometry), None)
+
+
+_OUTLINE_SQL = """
+SELECT ST_AsGeoJSON(ST_ReducePrecision(ST_Union_Agg({column}), {precision})),
+       min(xmin), min(ymin), max(xmax), max(ymax), count(*)
+FROM areas WHERE set_id = $set_id AND list_contains($codes, code) AND geom_4326 IS NOT NULL
+"""
+
+
+def partnership_outline(store: Store, partnership_id: str, set_id: str, crs: str = CRS84) -> dict:
+    """A partnership as one feature: the union of its areas in ``set_id`` (final definition)."""
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    partnership = get_partnerships([partnership_id])[0]
+    resolution = resolve(store, partnership, set_id)
+    column, decimals = _GEOMETRY[crs]
+    sql = _OUTLINE_SQL.format(column=column, precision=10.0 ** -decimals)
+    geometry, west, south, east, north, n = store.sql(
+        sql, {"set_id": set_id, "codes": resolution.codes}).fetchone()
+    phase = resolution.phase
+    return {
+        "type": "Feature", "id": partnership.id,
+        "geometry": json.loads(geometry) if geometry else None,
+        "bbox": [west, south, east, north] if west is not None else None,
+        "properties": {
+            "id": partnership.id, "name": phase.name, "kind": partnership.kind,
+            "nations": "".join(partnership.nations), "confidence": partnership.confidence,
+            "definition": phase.version, "members": len(phase.members), "areas": n,
+            "geography": set_id, "resolved_by": resolution.method, "note": partnership.note,
+        },
+    }

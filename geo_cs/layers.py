@@ -1,0 +1,274 @@
+"""Indicator values per area and period, as maps, tiles and the features API show them.
+
+A *measure* is what a map shows on one geography: one indicator (``simd2016.employment_deprived``)
+or every indicator of the same measure on that geography (``employment_deprived`` on
+``datazone2011`` = SIMD 2012 carried over from 2001 zones, SIMD 2016 and SIMD 2020), so a time
+slider runs across editions. :func:`area_values` turns it into one row per area and period:
+
+* counts with denominators and published rates → the rate in %, with its Wilson interval;
+* scores, ranks and deciles (and counts with no denominator) → the value as published;
+* ``worst``: whether the area is one of the worst-performing neighbourhoods — its mean rate over
+  the baseline periods exceeds the threshold (NI 153), fixed for every period shown;
+* ``estimated_share``: the share of the value that came through a boundary change (apportioned).
+
+:func:`class_breaks` pools the values of every period so a legend stays put as the period moves.
+
+Example
+-------
+>>> from geo_cs.layers import resolve_measure, area_values             # doctest: +SKIP
+>>> measure = resolve_measure(store, "datazone2011", "employment_deprived")  # doctest: +SKIP
+>>> values = area_values(store, measure)                             # doctest: +SKIP
+>>> values.at("simd2020").head()                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo_cs.analysis import MethodParams, Panel, RateSource, default_baseline, worst_cohort
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.stats import wilson_interval
+from geo_cs.store import Store
+
+RATE_KINDS = ("count", "rate")
+COLUMNS = ["code", "period_id", "value", "value_low", "value_high", "count", "denominator",
+           "worst", "baseline_value", "estimated_share"]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a layer shows: indicators of one kind on one geography set."""
+
+    set_id: str
+    name: str
+    indicators: tuple[str, ...]
+    kind: str
+    label: str
+    unit: str | None
+    denominator: str | None = None
+
+    @property
+    def is_rate(self) -> bool:
+        return self.kind in RATE_KINDS
+
+
+_MEASURES_SQL = """
+SELECT i.indicator_id, i.measure, i.kind, i.unit, i.label
+FROM indicators i
+WHERE i.set_id = ? AND EXISTS (
+    SELECT 1 FROM observations o WHERE o.indicator_id = i.indicator_id AND o.set_id = i.set_id)
+ORDER BY i.measure, i.indicator_id
+"""
+
+
+def available_measures(store: Store, set_id: str) -> pd.DataFrame:
+    """Indicators with observations on ``set_id``: indicator_id, measure, kind, unit, label."""
+    return store.sql(_MEASURES_SQL, [set_id]).df()
+
+
+def resolve_measure(store: Store, set_id: str, name: str, denominator: str | None = None) -> Measure:
+    """The measure ``name`` on ``set_id``: an indicator id, or a measure name covering editions.
+
+    Raises :class:`NotFoundError` naming the valid values when ``name`` is neither.
+    """
+    known = available_measures(store, set_id)
+    if (known["indicator_id"] == name).any():
+        rows = known[known["indicator_id"] == name]
+    elif (known["measure"] == name).any():
+        rows = known[known["measure"] == name]
+    else:
+        choices = sorted(set(known["measure"])) + sorted(known["indicator_id"])
+        raise NotFoundError(
+            f"indicator {name!r} has no observations on {set_id}; valid: {', '.join(choices) or 'none'}"
+        )
+    kinds = sorted(set(rows["kind"]))
+    if len(kinds) > 1:
+        raise InputError(
+            f"measure {name!r} on {set_id} mixes kinds ({', '.join(kinds)}); name one indicator: "
+            f"{', '.join(rows['indicator_id'])}"
+        )
+    if denominator is not None and not (known["indicator_id"] == denominator).any():
+        raise NotFoundError(
+            f"denominator {denominator!r} has no observations on {set_id}; valid: "
+            f"{', '.join(sorted(known['indicator_id']))}"
+        )
+    # the latest edition's label: earlier ones may say "harmonised to …"
+    last = rows.iloc[-1]
+    return Measure(set_id, name, tuple(rows["indicator_id"]), kinds[0], last["label"],
+                   last["unit"] if isinstance(last["unit"], str) else None, denominator)
+
+
+def measure_panel(store: Store, measure: Measure) -> Panel:
+    """The claimant-rate panel of a rate measure (its editions' counts form one series)."""
+    count = measure.indicators if len(measure.indicators) > 1 else measure.indicators[0]
+    return Panel(store, RateSource(count, measure.set_id, measure.denominator,
+                                   count_is_rate=measure.kind == "rate"))
+
+
+@dataclass
+class AreaValues:
+    """Every area's value in every period of a measure, with the cohort of the baseline."""
+
+    measure: Measure
+    frame: pd.DataFrame          # COLUMNS, one row per code and period
+    periods: pd.DataFrame        # period_id, period_label, start_date (time order)
+    baseline: tuple[str, ...]
+    threshold: float
+
+    @property
+    def period_ids(self) -> list[str]:
+        return self.periods["period_id"].tolist()
+
+    @property
+    def unit(self) -> str:
+        return "%" if self.measure.is_rate and self.frame["denominator"].notna().any() else (
+            self.measure.unit or "")
+
+    def check_period(self, period: str | None) -> str:
+        """``period`` if the measure has it (default: the latest), else NotFoundError naming them."""
+        if period is None:
+            return self.period_ids[-1]
+        if period not in self.period_ids:
+            raise NotFoundError(
+                f"period {period!r} not in {self.measure.name} on {self.measure.set_id}; valid: "
+                f"{', '.join(self.period_ids)}"
+            )
+        return period
+
+    def at(self, period: str | None) -> pd.DataFrame:
+        """One row per area for ``period`` (default: the latest)."""
+        period = self.check_period(period)
+        return self.frame[self.frame["period_id"] == period].reset_index(drop=True)
+
+
+def area_values(
+    store: Store, measure: Measure, *, baseline: tuple[str, ...] | None = None,
+    threshold: float = 25.0, confidence: float = 0.95,
+) -> AreaValues:
+    """Values, intervals, cohort flags and estimated shares of ``measure`` for every area and period.
+
+    ``baseline`` defaults to the report's four quarters when the series has them, else its first
+    four periods (or first one): see :func:`geo_cs.analysis.default_baseline`.
+    """
+    if measure.is_rate:
+        panel = measure_panel(store, measure)
+        try:
+            rates = panel.area_rates(with_estimated_share=True)
+            periods = panel.periods()
+            if rates["denominator"].notna().any() or measure.kind == "rate":
+                chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
+                params = MethodParams(threshold=threshold, baseline=chosen, confidence=confidence)
+                cohort = worst_cohort(panel, params)
+                frame = _rate_frame(rates, cohort, confidence)
+                return AreaValues(measure, frame[COLUMNS], periods, chosen, threshold)
+        finally:
+            panel.drop()
+    frame, periods = _plain_values(store, measure)
+    return AreaValues(measure, frame[COLUMNS], periods, (), threshold)
+
+
+def _rate_frame(rates: pd.DataFrame, cohort: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    frame = rates.rename(columns={"rate": "value"})
+    frame["value_low"], frame["value_high"] = wilson_interval(frame["count"], frame["denominator"],
+                                                              confidence)
+    frame = frame.merge(cohort[["code", "baseline_rate", "worst"]].rename(
+        columns={"baseline_rate": "baseline_value"}), on="code", how="left")
+    frame["estimated_share"] = frame["estimated_share"].fillna(0.0)
+    return frame
+
+
+_PLAIN_SQL = """
+SELECT o.code, o.period_id, o.value, coalesce(o.apportioned_share, 0) AS estimated_share
+FROM observations o
+WHERE list_contains($indicators, o.indicator_id) AND o.set_id = $set_id AND o.value IS NOT NULL
+"""
+
+_PERIODS_SQL = """
+SELECT period_id, label AS period_label, start_date FROM periods
+WHERE period_id IN (SELECT DISTINCT period_id FROM observations
+                    WHERE list_contains($indicators, indicator_id) AND set_id = $set_id)
+ORDER BY start_date
+"""
+
+
+def _plain_values(store: Store, measure: Measure) -> tuple[pd.DataFrame, pd.DataFrame]:
+    params = {"indicators": list(measure.indicators), "set_id": measure.set_id}
+    frame = store.sql(_PLAIN_SQL, params).df()
+    for column in ("value_low", "value_high", "count", "denominator", "baseline_value"):
+        frame[column] = np.nan
+    frame["worst"] = pd.array([pd.NA] * len(frame), dtype="boolean")
+    return frame, store.sql(_PERIODS_SQL, params).df()
+
+
+# -- classes for the legend -------------------------------------------------------------------
+
+SCHEMES = ("quantiles", "fisher_jenks", "equal_interval", "own")
+
+
+def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: int = 5,
+                 own: list[float] | None = None) -> list[float]:
+    """Upper bounds of ``k`` classes of ``values`` (pooled across periods) by mapclassify.
+
+    ``scheme``: quantiles, fisher_jenks, equal_interval, or own (``own`` gives the upper bounds;
+    the maximum is appended when the last one is below it).
+
+    >>> class_breaks([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "equal_interval", k=3)
+    [4.0, 7.0, 10.0]
+    """
+    import warnings
+
+    import mapclassify
+
+    data = np.asarray(pd.Series(values, dtype=float).dropna())
+    if scheme not in SCHEMES:
+        raise InputError(f"scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
+    if not 2 <= k <= 9:
+        raise InputError(f"k={k}: expected 2-9 classes")
+    if data.size == 0:
+        return []
+    if scheme == "own":
+        if not own:
+            raise InputError("scheme 'own' needs breaks, e.g. breaks=10,20,30")
+        bounds = sorted(float(b) for b in own)
+        return bounds if bounds[-1] >= data.max() else [*bounds, float(data.max())]
+    k = min(k, len(np.unique(data)))
+    if k < 2:
+        return [float(data.max())]
+    if scheme == "quantiles":
+        classifier = mapclassify.Quantiles(data, k=k)
+    elif scheme == "equal_interval":
+        classifier = mapclassify.EqualInterval(data, k=k)
+    elif data.size > 5000:
+        # exact Fisher-Jenks is quadratic in the number of values; a sample keeps it interactive
+        classifier = mapclassify.FisherJenksSampled(data, k=k, pct=5000 / data.size)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # "Numba not installed": the pure version is fine
+            classifier = mapclassify.FisherJenks(data, k=k)
+    return [round(float(b), 6) for b in classifier.bins]
+
+
+# -- a partnership's worst-performing neighbourhoods over time --------------------------------
+
+def partnership_gap(
+    store: Store, measure: Measure, partnership_id: str, *, baseline: tuple[str, ...] | None = None,
+    threshold: float = 25.0,
+) -> pd.DataFrame:
+    """NI 153 for one partnership on ``measure``: per period the cohort's rate, the rest's and
+    the gap, with intervals (figure 4.7 of the report for that partnership)."""
+    from geo_cs.analysis import ni153
+    from geo_cs.partnerships import get_partnerships
+
+    if not measure.is_rate:
+        raise InputError(f"{measure.name} is a {measure.kind}, not a rate: the gap needs a rate")
+    partnership = get_partnerships([partnership_id])[0]
+    panel = measure_panel(store, measure)
+    try:
+        chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
+        params = MethodParams(threshold=threshold, baseline=chosen)
+        return ni153(store, panel, [partnership], params=params)
+    finally:
+        panel.drop()

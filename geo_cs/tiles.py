@@ -1,0 +1,256 @@
+"""Mapbox vector tiles of any boundary set, built in DuckDB spatial.
+
+Boundaries are kept once more for tiling: in Web Mercator (EPSG:3857), simplified per *zoom band*
+at boundary ingest (:func:`build_tile_geometries`), so a z5 tile of every small area in Great
+Britain is drawn from coarse rings and a z14 tile from the published ones. A tile is then one
+query: the band's geometries overlapping the tile envelope, clipped and quantised by
+``ST_AsMVTGeom`` and encoded by ``ST_AsMVT``, with the indicator values of the requested period
+joined as properties (:func:`render_tile`).
+
+Simplification is per polygon (Douglas-Peucker, invalid results repaired) at half a screen pixel of the
+band's most detailed zoom: neighbouring areas may then differ by under half a pixel along a shared
+edge, which no screen shows, and each area is simplified on its own, so a set loaded district by
+district is tiled the same as one loaded at once.
+
+Example
+-------
+>>> from geo_cs.tiles import tile_bounds, zoom_band
+>>> zoom_band(5).tolerance_m > zoom_band(12).tolerance_m
+True
+>>> [round(v) for v in tile_bounds(0, 0, 0)]
+[-20037508, -20037508, 20037508, 20037508]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyproj
+import shapely
+
+from geo_cs.errors import InputError
+from geo_cs.store import Store
+
+#: Half the Web Mercator world width, in metres.
+WORLD_HALF = 20037508.342789244
+#: Tile coordinates: 4,096 units a side (the MVT default) with a 64-unit buffer so that strokes
+#: of areas just outside a tile are not cut at its edge.
+EXTENT = 4096
+BUFFER = 64
+MIN_ZOOM = 0
+#: Beyond z14 small areas gain nothing but tile count; clients over-zoom z14 tiles.
+MAX_ZOOM = 14
+
+
+@dataclass(frozen=True)
+class ZoomBand:
+    """Zooms ``min_zoom``..``max_zoom`` share one copy of the geometries, simplified to ``tolerance_m``."""
+
+    band: int
+    min_zoom: int
+    max_zoom: int
+
+    @property
+    def tolerance_m(self) -> float:
+        """Half a 256-pixel screen pixel at the band's most detailed zoom (0: published rings)."""
+        if self.max_zoom >= MAX_ZOOM:
+            return 0.0
+        return 0.5 * 2 * WORLD_HALF / 256 / 2**self.max_zoom
+
+
+ZOOM_BANDS = (
+    ZoomBand(0, 0, 6),
+    ZoomBand(1, 7, 8),
+    ZoomBand(2, 9, 10),
+    ZoomBand(3, 11, 12),
+    ZoomBand(4, 13, MAX_ZOOM),
+)
+
+
+def zoom_band(z: int) -> ZoomBand:
+    """The band whose geometries serve zoom ``z``."""
+    for band in ZOOM_BANDS:
+        if band.min_zoom <= z <= band.max_zoom:
+            return band
+    raise InputError(f"zoom {z} is outside {MIN_ZOOM}-{MAX_ZOOM}")
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Refuse tile addresses that do not exist (zoom range, x and y in 0..2^z-1)."""
+    if not MIN_ZOOM <= z <= MAX_ZOOM:
+        raise InputError(f"zoom z={z}: expected {MIN_ZOOM}-{MAX_ZOOM}")
+    n = 2**z
+    if not (0 <= x < n and 0 <= y < n):
+        raise InputError(f"tile {z}/{x}/{y}: at zoom {z} x and y run 0-{n - 1}")
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The Web Mercator bounds (xmin, ymin, xmax, ymax) of tile z/x/y (XYZ scheme, y down)."""
+    size = 2 * WORLD_HALF / 2**z
+    xmin = -WORLD_HALF + x * size
+    ymax = WORLD_HALF - y * size
+    return xmin, ymax - size, xmin + size, ymax
+
+
+def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The XYZ tile holding a lon/lat point at zoom ``z`` (for benchmarks and tests)."""
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)
+
+
+# -- geometries per zoom band (written at boundary ingest) ------------------------------------
+
+_INSERT_TILE_GEOMS = """
+INSERT INTO tile_geoms
+SELECT $set_id, code, band, name, ST_GeomFromWKB(wkb), xmin, ymin, xmax, ymax
+FROM geo_cs_new_tile_geoms
+-- neighbouring areas next to each other on disk: a tile's rows fall in few row groups
+ORDER BY band, hilbert
+"""
+
+_TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+
+
+def tile_geometries(codes: np.ndarray, names: np.ndarray, lonlat: np.ndarray) -> pa.Table:
+    """Per-band Web Mercator geometries of lon/lat polygons, as rows for ``tile_geoms``.
+
+    Shapely's GEOS calls release the GIL, so the bands are simplified on a thread pool.
+    """
+    merc = shapely.transform(lonlat, lambda xy: np.column_stack(_TO_MERCATOR.transform(xy[:, 0], xy[:, 1])))
+
+    def simplify(band: ZoomBand) -> np.ndarray:
+        if band.tolerance_m == 0:
+            return merc
+        # plain Douglas-Peucker is ten times faster than the topology-preserving variant; the few
+        # rings it makes invalid are repaired, and areas it collapses (a city's small areas at
+        # z6) are simplified again keeping their rings, so a city is not a hole at low zoom
+        simple = shapely.simplify(merc, band.tolerance_m, preserve_topology=False)
+        broken = ~shapely.is_valid(simple)
+        simple[broken] = shapely.make_valid(simple[broken])
+        collapsed = shapely.is_empty(simple) | (shapely.area(simple) == 0)
+        simple[collapsed] = shapely.simplify(merc[collapsed], band.tolerance_m, preserve_topology=True)
+        return simple
+
+    with ThreadPoolExecutor(max_workers=min(len(ZOOM_BANDS), os.cpu_count() or 1)) as pool:
+        simplified = list(pool.map(simplify, ZOOM_BANDS))
+    parts = []
+    for band, geoms in zip(ZOOM_BANDS, simplified, strict=True):
+        keep = ~shapely.is_empty(geoms)
+        bounds = shapely.bounds(geoms[keep])
+        centre_x = (bounds[:, 0] + bounds[:, 2]) / 2
+        centre_y = (bounds[:, 1] + bounds[:, 3]) / 2
+        parts.append(pa.table({
+            "code": pa.array(codes[keep], pa.string()),
+            "band": pa.array(np.full(keep.sum(), band.band), pa.int8()),
+            "name": pa.array(names[keep], pa.string(), from_pandas=True),
+            "wkb": pa.array(shapely.to_wkb(geoms[keep]).tolist(), pa.binary()),
+            "xmin": bounds[:, 0], "ymin": bounds[:, 1], "xmax": bounds[:, 2], "ymax": bounds[:, 3],
+            "hilbert": _hilbert(centre_x, centre_y),
+        }))
+    return pa.concat_tables(parts)
+
+
+def _hilbert(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
+    """Hilbert-curve index of Web Mercator points on a 2^order grid (for on-disk locality)."""
+    n = 2**order
+    xi = np.clip(((x + WORLD_HALF) / (2 * WORLD_HALF) * n).astype(np.int64), 0, n - 1)
+    yi = np.clip(((y + WORLD_HALF) / (2 * WORLD_HALF) * n).astype(np.int64), 0, n - 1)
+    d = np.zeros_like(xi)
+    s = n // 2
+    while s > 0:
+        rx = (xi & s) > 0
+        ry = (yi & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        # rotate the quadrant
+        flip = ~ry
+        swap_x = np.where(flip & rx, s - 1 - xi, xi)
+        swap_y = np.where(flip & rx, s - 1 - yi, yi)
+        xi, yi = np.where(flip, swap_y, swap_x), np.where(flip, swap_x, swap_y)
+        s //= 2
+    return d
+
+
+def write_tile_geometries(store: Store, set_id: str, rows: pa.Table) -> int:
+    """Replace the tile geometries of the codes in ``rows`` (inside the ingest's transaction,
+    so tiles never show half an ingest); return rows written."""
+    store.con.register("geo_cs_new_tile_geoms", rows)
+    try:
+        store.sql(
+            "DELETE FROM tile_geoms WHERE set_id = ? AND code IN (SELECT code FROM geo_cs_new_tile_geoms)",
+            [set_id],
+        )
+        return int(store.sql(_INSERT_TILE_GEOMS, {"set_id": set_id}).fetchone()[0])
+    finally:
+        store.con.unregister("geo_cs_new_tile_geoms")
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+#: The properties a tile carries for each area; values come from :mod:`geo_cs.layers`.
+VALUE_PROPERTIES = ("value", "value_low", "value_high", "worst", "estimated_share")
+
+_TILE_SQL = """
+SELECT ST_AsMVT(t, $layer, 4096, 'geom'), count(*)
+FROM (
+    SELECT ST_AsMVTGeom(g.geom, ST_Extent(ST_MakeEnvelope($xmin, $ymin, $xmax, $ymax)),
+                        4096, 64, true) AS geom,
+           g.code, g.name{value_columns}
+    FROM tile_geoms g{value_join}
+    WHERE g.set_id = $set_id AND g.band = $band
+      AND g.xmax >= $xmin AND g.xmin <= $xmax AND g.ymax >= $ymin AND g.ymin <= $ymax
+) t
+WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)
+"""
+
+# The only two shapes of the tile query; neither contains anything from a request.
+_TILE_WITHOUT_VALUES = _TILE_SQL.format(value_columns="", value_join="")
+_TILE_WITH_VALUES = _TILE_SQL.format(
+    value_columns="".join(f", v.{c}" for c in VALUE_PROPERTIES),
+    value_join=" LEFT JOIN geo_cs_tile_values v ON v.code = g.code",
+)
+
+
+def render_tile(
+    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | None = None
+) -> bytes:
+    """Encode tile z/x/y of ``set_id`` as an MVT; empty bytes when no area touches it.
+
+    ``values``: one row per code with :data:`VALUE_PROPERTIES` (the period's values), or None
+    for boundaries only. The MVT layer is named after the set.
+    """
+    check_tile(z, x, y)
+    xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
+    params = {"layer": set_id, "set_id": set_id, "band": zoom_band(z).band,
+              "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
+    if values is None:
+        row = store.sql(_TILE_WITHOUT_VALUES, params).fetchone()
+    else:
+        store.con.register("geo_cs_tile_values", values[["code", *VALUE_PROPERTIES]])
+        try:
+            row = store.sql(_TILE_WITH_VALUES, params).fetchone()
+        finally:
+            store.con.unregister("geo_cs_tile_values")
+    # an aggregate over no rows still encodes an empty layer; no features means no tile
+    return bytes(row[0]) if row and row[1] else b""
+
+
+def tile_sets(store: Store) -> pd.DataFrame:
+    """Boundary sets that can be tiled, with their lon/lat bounds and area counts."""
+    return store.sql(
+        """
+        SELECT a.set_id, any_value(s.label) AS label, count(*) AS areas,
+               min(a.xmin) AS west, min(a.ymin) AS south, max(a.xmax) AS east, max(a.ymax) AS north
+        FROM areas a JOIN geography_sets s USING (set_id)
+        WHERE a.geom_4326 IS NOT NULL
+          AND a.set_id IN (SELECT DISTINCT set_id FROM tile_geoms)
+        GROUP BY a.set_id ORDER BY a.set_id
+        """
+    ).df()

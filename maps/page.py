@@ -1,0 +1,254 @@
+"""The partnership map page, built with folium over the project's own vector tiles.
+
+One page per partnership and measure: a choropleth of every small area (VectorGrid drawing
+``/tiles/{set}/{z}/{x}/{y}.mvt``), classes pooled across periods so the legend stays put as the
+period slider moves, the worst-performing neighbourhoods outlined, areas estimated through a
+boundary change hatched, the partnership's outline, and beside the map the gap chart (figure 4.7
+for this partnership), the period's figures and links to the GeoJSON and CSV of what is shown.
+
+:func:`render_map_page` only formats: the caller passes the values, codes, outline and gap table
+(the API takes them from its caches; a script can take them from :mod:`geo_cs.layers`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlencode
+
+import folium
+import jinja2
+import pandas as pd
+from branca.element import Element, MacroElement
+from folium.plugins import VectorGridProtobuf
+from folium.template import Template
+
+from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.errors import NotFoundError
+from geo_cs.layers import AreaValues, class_breaks
+from maps import STATIC_URL, vendor_url
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+)
+
+#: What a partnership's map shows when the user has not chosen: the first of these whose
+#: geography holds the partnership's areas and the measure. Small areas first (the
+#: neighbourhoods of NI 153), then constituencies, which carry the quarterly benefit series.
+DEFAULT_VIEWS: tuple[tuple[str, str, str | None], ...] = (
+    ("datazone2011", "employment_deprived", None),
+    ("lsoa2011", "employment_deprived", "population2019_lsoa11.working_age_population"),
+    ("wpc2010", "claimants", None),
+)
+
+#: ColorBrewer YlOrRd, 9 classes; k classes take an even spread of it.
+PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026",
+           "#800026"]
+NO_DATA = "#d9d9d9"
+
+#: Folium's default assets, by folium's own names: served from the vendored npm packages, or
+#: dropped (jQuery, Bootstrap and the marker fonts are for folium features this page does not use).
+_ASSETS = {
+    "leaflet": ("leaflet", "dist/leaflet.js"),
+    "leaflet_css": ("leaflet", "dist/leaflet.css"),
+    "vectorGrid": ("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js"),
+}
+_DROPPED = {"jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css",
+            "awesome_markers_font_css", "awesome_markers_css", "awesome_rotate_css"}
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """What a staff member asked to see (the page's query parameters)."""
+
+    partnership: str
+    geography: str | None = None
+    indicator: str | None = None
+    denominator: str | None = None
+    period: str | None = None
+    scheme: str = "quantiles"
+    k: int = 5
+    breaks: tuple[float, ...] | None = None
+    baseline: tuple[str, ...] | None = None
+    threshold: float = 25.0
+
+    def measure_query(self, period: str | None = None) -> dict[str, str]:
+        out = {"indicator": self.indicator, "denominator": self.denominator,
+               "baseline": ",".join(self.baseline) if self.baseline else None,
+               "threshold": f"{self.threshold:g}" if self.threshold != 25.0 else None,
+               "period": period}
+        return {k: v for k, v in out.items() if v}
+
+
+def choose_view(req: MapRequest, has_areas, has_measure) -> MapRequest:
+    """Fill in geography and indicator from :data:`DEFAULT_VIEWS` when not given.
+
+    ``has_areas(set_id)`` tells whether the partnership has areas in a set; ``has_measure(set_id,
+    indicator)`` whether the store holds the measure there.
+    """
+    if req.geography and req.indicator:
+        return req
+    for set_id, indicator, denominator in DEFAULT_VIEWS:
+        if req.geography and set_id != req.geography:
+            continue
+        if has_measure(set_id, indicator) and has_areas(set_id):
+            return replace(req, geography=set_id, indicator=req.indicator or indicator,
+                           denominator=req.denominator or denominator)
+    raise NotFoundError(
+        f"no default map for partnership {req.partnership!r}: choose geography= and indicator= "
+        f"(defaults tried: {', '.join(f'{s}/{i}' for s, i, _ in DEFAULT_VIEWS)})"
+    )
+
+
+def _palette(k: int) -> list[str]:
+    if k <= 1:
+        return [PALETTE[-3]]
+    return [PALETTE[round(i * (len(PALETTE) - 1) / (k - 1))] for i in range(k)]
+
+
+def _number(value: object) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    value = float(value)
+    return round(value, 3) if math.isfinite(value) else None
+
+
+def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | None) -> dict:
+    """Per period: the partnership's rate and its cohort's figures (for the panel and tooltips)."""
+    mine = values.frame[values.frame["code"].isin(codes)]
+    out: dict[str, dict] = {}
+    for period in values.period_ids:
+        rows = mine[mine["period_id"] == period]
+        ok = rows["count"].notna() & (rows["denominator"] > 0)
+        den = rows.loc[ok, "denominator"].sum()
+        summary = {"partnership_value": _number(100 * rows.loc[ok, "count"].sum() / den) if den else None}
+        if gap is not None and not gap.empty:
+            hit = gap[gap["period_id"] == period]
+            if not hit.empty:
+                g = hit.iloc[0]
+                summary.update({k: _number(g[k]) for k in (
+                    "cohort_rate", "rest_rate", "gap", "gap_low", "gap_high", "cohort_share")})
+                summary["n_cohort"] = int(g["n_cohort"])
+                summary["n_rest"] = int(g["n_rest"])
+        out[period] = summary
+    return out
+
+
+def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
+                gap: pd.DataFrame | None, partnership_name: str) -> dict:
+    """Everything the page's script needs, as JSON-able data."""
+    mine = values.frame[values.frame["code"].isin(codes)]
+    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
+    period = values.check_period(req.period)
+    summaries = _period_summaries(values, codes, gap)
+    set_id = values.measure.set_id
+    periods = []
+    for row in values.periods.itertuples():
+        q = req.measure_query(row.period_id)
+        selection = {**q, "partnership": req.partnership, "limit": 10000}
+        periods.append({
+            "id": row.period_id, "label": row.period_label,
+            "tiles": f"/tiles/{set_id}/{{z}}/{{x}}/{{y}}.mvt?{urlencode(q)}",
+            "geojson": f"/collections/{set_id}/items?{urlencode(selection)}",
+            "csv": f"/collections/{set_id}/items?{urlencode({**selection, 'f': 'csv'})}",
+            "summary": summaries[row.period_id],
+            "estimated": bool((mine.loc[mine["period_id"] == row.period_id, "estimated_share"] > 0).any()),
+        })
+    chart_query = {"geography": set_id, **req.measure_query()}
+    return {
+        "layer": set_id, "partnership": req.partnership, "partnershipName": partnership_name,
+        "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
+        "breaks": breaks, "colours": _palette(len(breaks)), "noData": NO_DATA,
+        "periods": periods, "start": values.period_ids.index(period),
+        "codes": sorted(codes), "bounds": outline.get("bbox"),
+        "baseline": list(values.baseline), "threshold": values.threshold,
+        "chart": f"/maps/{req.partnership}/gap.svg?{urlencode(chart_query)}" if gap is not None else None,
+        "attribution": OGL_ATTRIBUTION,
+    }
+
+
+def _localise_assets(element) -> None:
+    """Point every folium asset at the app's vendored copy; refuse any this page cannot serve."""
+    for child in [element, *element._children.values()]:
+        for attr, kind in (("default_js", "js"), ("default_css", "css")):
+            assets = getattr(child, attr, None)
+            if not assets:
+                continue
+            local = []
+            for name, _url in assets:
+                if name in _DROPPED:
+                    continue
+                if name not in _ASSETS:
+                    raise RuntimeError(f"folium asset {name!r} ({kind}) is not vendored")
+                local.append((name, vendor_url(*_ASSETS[name])))
+            setattr(child, attr, local)
+        if child is not element:
+            _localise_assets(child)
+
+
+class _PageScript(MacroElement):
+    """Starts the page's script once the map and both tile layers exist."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        geoCs.init({{ this.map.get_name() }}, {{ this.choropleth.get_name() }},
+                   {{ this.hatch.get_name() }}, {{ this.outline.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, map_: folium.Map, choropleth, hatch, outline) -> None:
+        super().__init__()
+        self.map, self.choropleth, self.hatch, self.outline = map_, choropleth, hatch, outline
+
+
+def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
+                    gap: pd.DataFrame | None, partnership_name: str, measures: list[str]) -> str:
+    """The whole HTML page (folium figure, side panel, config) for one partnership map."""
+    config = page_config(req, values, codes, outline, gap, partnership_name)
+    west, south, east, north = config["bounds"] or (-8.0, 49.9, 1.8, 60.9)
+    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
+                      control_scale=True, width="100%", height="100%")
+    fmap.fit_bounds([[south, west], [north, east]])
+    layer = config["layer"]
+    common = (f'"maxNativeZoom": 14, "attribution": {json.dumps(OGL_ATTRIBUTION)}, '
+              f'"getFeatureId": function (f) {{ return f.properties.code; }}')
+    start_tiles = config["periods"][config["start"]]["tiles"]
+    choropleth = VectorGridProtobuf(
+        start_tiles, name=values.measure.label,
+        options=f'{{"vectorTileLayerStyles": {{{json.dumps(layer)}: geoCs.choroplethStyle}}, '
+                f'"interactive": true, "rendererFactory": L.canvas.tile, {common}}}')
+    choropleth.add_to(fmap)
+    hatch = VectorGridProtobuf(
+        start_tiles, name="Estimated through a boundary change (hatched)",
+        options=f'{{"vectorTileLayerStyles": {{{json.dumps(layer)}: geoCs.hatchStyle}}, '
+                f'"interactive": false, "className": "geo-cs-hatch", "rendererFactory": L.svg.tile, '
+                f'{common}}}')
+    hatch.add_to(fmap)
+    outline_layer = folium.GeoJson(
+        outline, name=f"{partnership_name} (outline)",
+        style_function=lambda _f: {"color": "#1f3a93", "weight": 3, "fill": False, "dashArray": "6 4"},
+        interactive=False)
+    outline_layer.add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
+
+    root = fmap.get_root()
+    root.header.add_child(Element(
+        f'<link rel="stylesheet" href="{STATIC_URL}/geo-cs/map.css"/>'
+        f'<script>window.geoCsConfig = {json.dumps(config)};</script>'
+        f'<script src="{STATIC_URL}/geo-cs/map.js"></script>'), name="geo_cs_head")
+    root.html.add_child(Element(TEMPLATES.get_template("panel.html").render(
+        config=config, req=req, measures=measures, schemes=("quantiles", "fisher_jenks",
+                                                            "equal_interval", "own"))),
+        name="geo_cs_panel")
+    fmap.add_child(_PageScript(fmap, choropleth, hatch, outline_layer))
+    _localise_assets(root)
+    return root.render()
+
+
+def render_index(partnerships: list[dict]) -> str:
+    """The list of partnerships, each linking to its map."""
+    return TEMPLATES.get_template("index.html").render(partnerships=partnerships,
+                                                        attribution=OGL_ATTRIBUTION)
