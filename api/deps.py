@@ -142,3 +142,23 @@ def cached_outline(request: Request, store: Store, partnership: str, crs: str | 
     cache: LRUCache = request.app.state.values_cache
     return cache.get_or_make((store.data_version(), "outline", partnership, set_id, crs),
                              lambda: features.partnership_outline(store, partnership, set_id, crs))
+
+
+def cached_collections(request: Request, store: Store) -> dict:
+    """The OGC collections by id, cached per data version (listing them scans every area)."""
+    from geo_cs import features
+
+    cache: LRUCache = request.app.state.values_cache
+    return cache.get_or_make((store.data_version(), "collections"),
+                             lambda: {c.id: c for c in features.list_collections(store)})
+
+
+def checked_collection(request: Request, store: Store, collection_id: str):
+    """The collection, or NotFoundError naming the valid ones."""
+    from geo_cs.errors import NotFoundError
+
+    collections = cached_collections(request, store)
+    if collection_id not in collections:
+        raise NotFoundError(
+            f"collection {collection_id!r} not found; valid: {', '.join(collections) or 'none'}")
+    return collections[collection_id]

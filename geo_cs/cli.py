@@ -505,7 +505,7 @@ def info() -> None:
 
 @app.command()
 def demo(
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the web service on the demo database afterwards.")] = False,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo database afterwards and print the map's URL.")] = False,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
     force: Annotated[bool, typer.Option("--force", help="Replace a database the demo did not build.")] = False,
 ) -> None:
@@ -527,7 +527,7 @@ def demo(
             out.print(f"\nDatabase {state.db}: {n_areas:,} areas with boundaries, "
                       f"{n_obs:,} observations.")
             out.print(f"[dim]{OGL_ATTRIBUTION}[/dim]")
-            out.print("Next: geo-cs info   |   geo-cs serve")
+            out.print("Next: geo-cs serve, then open http://127.0.0.1:8000/maps/   |   geo-cs info")
     if serve:
         _serve(host="127.0.0.1", port=port, workers=1)
 
@@ -539,7 +539,10 @@ def _serve(host: str, port: int, workers: int) -> None:
 
     os.environ["GEO_CS_DB"] = str(state.db.resolve())
     if not state.quiet:
-        err.print(f"serving {state.db} on http://{host}:{port}/health")
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        err.print(f"serving {state.db} read-only: the map at http://{shown}:{port}/maps/ , "
+                  f"OGC API Features at http://{shown}:{port}/collections , "
+                  f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning" if state.quiet else "info")
 
@@ -550,7 +553,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the database read-only over HTTP (health endpoint now; features, tiles, map later)."""
+    """Serve the database read-only: web map, OGC API Features (GeoJSON, CSV) and vector tiles."""
     from geo_cs.store import Store
 
     Store.open(state.db, read_only=True).close()  # fail here, with a clear message, not in a worker

@@ -40,11 +40,12 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 PARTNERSHIPS = "partnerships"
 
-#: Geometry column per output CRS, and the decimals that keep ~0.1 m (lon/lat) or 1 cm (metres).
+#: Geometry expression per output CRS. Coordinates go out as stored (shortest round-trip
+#: decimals): rounding them in SQL (ST_ReducePrecision) costs ten times the GeoJSON writing.
 _GEOMETRY = {
-    CRS84: ("geom_4326", 6),
-    EPSG4326: ("ST_FlipCoordinates(geom_4326)", 6),
-    EPSG27700: ("geom_27700", 2),
+    CRS84: "geom_4326",
+    EPSG4326: "ST_FlipCoordinates(geom_4326)",
+    EPSG27700: "geom_27700",
 }
 
 BASE_PROPERTIES = ("code", "name", "nation", "geography", "vintage", "area_km2")
@@ -97,7 +98,7 @@ class Collection:
 _COLLECTIONS_SQL = """
 SELECT a.set_id, any_value(s.label), count(*), min(a.xmin), min(a.ymin), max(a.xmax), max(a.ymax)
 FROM areas a JOIN geography_sets s USING (set_id)
-WHERE a.geom_4326 IS NOT NULL
+WHERE a.xmin IS NOT NULL
 GROUP BY a.set_id ORDER BY a.set_id
 """
 
@@ -118,15 +119,6 @@ def list_collections(store: Store) -> list[Collection]:
             f"Outlines of the City Strategy Pathfinders and DAF partnerships, from {outline_set}",
             geo.bbox, len(load_partnerships()), "analysis"))
     return out
-
-
-def get_collection(store: Store, collection_id: str) -> Collection:
-    collections = {c.id: c for c in list_collections(store)}
-    if collection_id not in collections:
-        raise NotFoundError(
-            f"collection {collection_id!r} not found; valid: {', '.join(collections) or 'none'}"
-        )
-    return collections[collection_id]
 
 
 # -- items -------------------------------------------------------------------------------------
@@ -164,21 +156,27 @@ class ItemQuery:
         return BASE_PROPERTIES + (VALUE_PROPERTIES if self.values is not None else ())
 
 
+# The page of codes is chosen first, so geometries are converted to GeoJSON for that page only.
 _ITEMS_SQL = """
+WITH page AS (
+    SELECT a.code FROM areas a
+    WHERE a.set_id = $set_id AND a.xmin IS NOT NULL
+      AND ($codes IS NULL OR list_contains($codes, a.code))
+      AND ($west IS NULL OR (a.xmax >= $west AND a.xmin <= $east AND a.ymax >= $south AND a.ymin <= $north
+           AND ST_Intersects(a.geom_4326, ST_MakeEnvelope($west, $south, $east, $north))))
+    ORDER BY a.code
+    LIMIT $limit OFFSET $offset
+)
 SELECT a.code, a.name, a.nation, a.geography, a.vintage, round(a.area_m2 / 1e6, 4) AS area_km2,
        {geometry_json} AS geometry{value_columns}
-FROM areas a{value_join}
-WHERE a.set_id = $set_id AND a.geom_4326 IS NOT NULL
-  AND ($codes IS NULL OR list_contains($codes, a.code))
-  AND ($west IS NULL OR (a.xmax >= $west AND a.xmin <= $east AND a.ymax >= $south AND a.ymin <= $north
-       AND ST_Intersects(a.geom_4326, ST_MakeEnvelope($west, $south, $east, $north))))
+FROM page JOIN areas a ON a.set_id = $set_id AND a.code = page.code{value_join}
 ORDER BY a.code
-LIMIT $limit OFFSET $offset
 """
 
+# xmin is set exactly when an area has a geometry, and is far cheaper to read than one.
 _COUNT_SQL = """
 SELECT count(*) FROM areas a
-WHERE a.set_id = $set_id AND a.geom_4326 IS NOT NULL
+WHERE a.set_id = $set_id AND a.xmin IS NOT NULL
   AND ($codes IS NULL OR list_contains($codes, a.code))
   AND ($west IS NULL OR (a.xmax >= $west AND a.xmin <= $east AND a.ymax >= $south AND a.ymin <= $north
        AND ST_Intersects(a.geom_4326, ST_MakeEnvelope($west, $south, $east, $north))))
@@ -188,9 +186,7 @@ _VALUE_COLUMNS = ", v.value, v.value_low, v.value_high, v.count, v.denominator, 
 
 
 def _items_sql(crs: str, with_values: bool, with_geometry: bool = True) -> str:
-    column, decimals = _GEOMETRY[crs]
-    geometry_json = (f"ST_AsGeoJSON(ST_ReducePrecision({column}, {10.0 ** -decimals}))"
-                     if with_geometry else "NULL")
+    geometry_json = f"ST_AsGeoJSON({_GEOMETRY[crs]})" if with_geometry else "NULL"
     return _ITEMS_SQL.format(
         geometry_json=geometry_json,
         value_columns=_VALUE_COLUMNS if with_values else "",
@@ -333,12 +329,12 @@ OUTLINE_SETS = ("lad2013", "lad2022", "lad2019", "lsoa2011", "datazone2011")
 def partnership_outline_set(store: Store) -> str | None:
     """The first of :data:`OUTLINE_SETS` that has boundaries in the store."""
     with_geometry = {r[0] for r in store.sql(
-        "SELECT DISTINCT set_id FROM areas WHERE geom_4326 IS NOT NULL").fetchall()}
+        "SELECT DISTINCT set_id FROM areas WHERE xmin IS NOT NULL").fetchall()}
     return next((s for s in OUTLINE_SETS if s in with_geometry), None)
 
 
 _OUTLINE_SQL = """
-SELECT ST_AsGeoJSON(ST_ReducePrecision(ST_Union_Agg({column}), {precision})),
+SELECT ST_AsGeoJSON(ST_Union_Agg({column})),
        min(xmin), min(ymin), max(xmax), max(ymax), count(*)
 FROM areas WHERE set_id = $set_id AND list_contains($codes, code) AND geom_4326 IS NOT NULL
 """
@@ -350,8 +346,7 @@ def partnership_outline(store: Store, partnership_id: str, set_id: str, crs: str
 
     partnership = get_partnerships([partnership_id])[0]
     resolution = resolve(store, partnership, set_id)
-    column, decimals = _GEOMETRY[crs]
-    sql = _OUTLINE_SQL.format(column=column, precision=10.0 ** -decimals)
+    sql = _OUTLINE_SQL.format(column=_GEOMETRY[crs])
     geometry, west, south, east, north, n = store.sql(
         sql, {"set_id": set_id, "codes": resolution.codes}).fetchone()
     phase = resolution.phase

@@ -55,17 +55,30 @@ class ZoomBand:
     band: int
     min_zoom: int
     max_zoom: int
+    #: Areas smaller than this many screen pixels (at ``max_zoom``) are left out of the band.
+    min_area_px: float = 0.0
+
+    @property
+    def pixel_m(self) -> float:
+        """The side of a 256-pixel screen pixel at the band's most detailed zoom, in metres."""
+        return 2 * WORLD_HALF / 256 / 2**self.max_zoom
 
     @property
     def tolerance_m(self) -> float:
-        """Half a 256-pixel screen pixel at the band's most detailed zoom (0: published rings)."""
-        if self.max_zoom >= MAX_ZOOM:
-            return 0.0
-        return 0.5 * 2 * WORLD_HALF / 256 / 2**self.max_zoom
+        """Half a screen pixel at the band's most detailed zoom (0: the published rings)."""
+        return 0.0 if self.max_zoom >= MAX_ZOOM else 0.5 * self.pixel_m
+
+
+#: At z0-6 nine in ten LSOAs are smaller than a pixel: drawn, they are dust that would make a
+#: tile of England several megabytes. Like tippecanoe, that band leaves out areas under a pixel
+#: (the rural ones stay); small-area layers declare minzoom 7 in TileJSON and on the web map.
+SMALL_AREA_MIN_ZOOM = 7
+#: Names are a third of a tile's bytes; below z9 a tooltip names an area by its code.
+NAME_MIN_ZOOM = 9
 
 
 ZOOM_BANDS = (
-    ZoomBand(0, 0, 6),
+    ZoomBand(0, 0, 6, min_area_px=1.0),
     ZoomBand(1, 7, 8),
     ZoomBand(2, 9, 10),
     ZoomBand(3, 11, 12),
@@ -110,7 +123,7 @@ def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 _INSERT_TILE_GEOMS = """
 INSERT INTO tile_geoms
-SELECT $set_id, code, band, name, ST_GeomFromWKB(wkb), xmin, ymin, xmax, ymax
+SELECT $set_id, code, band, name, ST_GeomFromWKB(wkb), area_m2, xmin, ymin, xmax, ymax
 FROM geo_cs_new_tile_geoms
 -- neighbouring areas next to each other on disk: a tile's rows fall in few row groups
 ORDER BY band, hilbert
@@ -142,16 +155,19 @@ def tile_geometries(codes: np.ndarray, names: np.ndarray, lonlat: np.ndarray) ->
     with ThreadPoolExecutor(max_workers=min(len(ZOOM_BANDS), os.cpu_count() or 1)) as pool:
         simplified = list(pool.map(simplify, ZOOM_BANDS))
     parts = []
+    full_area = shapely.area(merc)
     for band, geoms in zip(ZOOM_BANDS, simplified, strict=True):
-        keep = ~shapely.is_empty(geoms)
+        keep = ~shapely.is_empty(geoms) & (full_area >= band.min_area_px * band.pixel_m**2)
         bounds = shapely.bounds(geoms[keep])
         centre_x = (bounds[:, 0] + bounds[:, 2]) / 2
         centre_y = (bounds[:, 1] + bounds[:, 3]) / 2
         parts.append(pa.table({
             "code": pa.array(codes[keep], pa.string()),
             "band": pa.array(np.full(keep.sum(), band.band), pa.int8()),
-            "name": pa.array(names[keep], pa.string(), from_pandas=True),
+            "name": pa.array(names[keep] if band.min_zoom >= NAME_MIN_ZOOM else [None] * int(keep.sum()),
+                             pa.string(), from_pandas=True),
             "wkb": pa.array(shapely.to_wkb(geoms[keep]).tolist(), pa.binary()),
+            "area_m2": full_area[keep],
             "xmin": bounds[:, 0], "ymin": bounds[:, 1], "xmax": bounds[:, 2], "ymax": bounds[:, 3],
             "hilbert": _hilbert(centre_x, centre_y),
         }))
@@ -197,6 +213,12 @@ def write_tile_geometries(store: Store, set_id: str, rows: pa.Table) -> int:
 #: The properties a tile carries for each area; values come from :mod:`geo_cs.layers`.
 VALUE_PROPERTIES = ("value", "value_low", "value_high", "worst", "estimated_share")
 
+#: Like tippecanoe's default, no tile may exceed this; a denser one leaves out its smallest areas.
+MAX_TILE_BYTES = 500_000
+#: Values to 1 decimal below z9 (what a tooltip shows), 2 above: MVT stores each distinct value
+#: once per layer, so rounding makes the values of thousands of areas nearly free.
+DETAIL_ZOOM = 9
+
 _TILE_SQL = """
 SELECT ST_AsMVT(t, $layer, 4096, 'geom'), count(*)
 FROM (
@@ -204,7 +226,7 @@ FROM (
                         4096, 64, true) AS geom,
            g.code, g.name{value_columns}
     FROM tile_geoms g{value_join}
-    WHERE g.set_id = $set_id AND g.band = $band
+    WHERE g.set_id = $set_id AND g.band = $band AND g.area_m2 >= $min_area
       AND g.xmax >= $xmin AND g.xmin <= $xmax AND g.ymax >= $ymin AND g.ymin <= $ymax
 ) t
 WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)
@@ -213,44 +235,67 @@ WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)
 # The only two shapes of the tile query; neither contains anything from a request.
 _TILE_WITHOUT_VALUES = _TILE_SQL.format(value_columns="", value_join="")
 _TILE_WITH_VALUES = _TILE_SQL.format(
-    value_columns="".join(f", v.{c}" for c in VALUE_PROPERTIES),
+    value_columns=", round(v.value, $digits) AS value, round(v.value_low, $digits) AS value_low, "
+                  "round(v.value_high, $digits) AS value_high, v.worst, "
+                  "round(v.estimated_share, 2) AS estimated_share",
     value_join=" LEFT JOIN geo_cs_tile_values v ON v.code = g.code",
 )
 
+_AREA_QUANTILE = """
+SELECT quantile_cont(area_m2, $share) FROM tile_geoms
+WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
+  AND xmax >= $xmin AND xmin <= $xmax AND ymax >= $ymin AND ymin <= $ymax
+"""
+
 
 def render_tile(
-    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | None = None
+    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | None = None,
+    max_bytes: int = MAX_TILE_BYTES,
 ) -> bytes:
     """Encode tile z/x/y of ``set_id`` as an MVT; empty bytes when no area touches it.
 
     ``values``: one row per code with :data:`VALUE_PROPERTIES` (the period's values), or None
-    for boundaries only. The MVT layer is named after the set.
+    for boundaries only. The MVT layer is named after the set. A tile over ``max_bytes`` is
+    encoded again without its smallest areas until it fits (only dense tiles below z9 need it).
     """
     check_tile(z, x, y)
     xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
-    params = {"layer": set_id, "set_id": set_id, "band": zoom_band(z).band,
+    params = {"layer": set_id, "set_id": set_id, "band": zoom_band(z).band, "min_area": 0.0,
               "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
-    if values is None:
-        row = store.sql(_TILE_WITHOUT_VALUES, params).fetchone()
-    else:
+    sql = _TILE_WITHOUT_VALUES
+    if values is not None:
         store.con.register("geo_cs_tile_values", values[["code", *VALUE_PROPERTIES]])
-        try:
-            row = store.sql(_TILE_WITH_VALUES, params).fetchone()
-        finally:
+        sql = _TILE_WITH_VALUES
+        params["digits"] = 1 if z < DETAIL_ZOOM else 2
+    try:
+        row = store.sql(sql, params).fetchone()
+        tile = bytes(row[0]) if row and row[1] else b""
+        while len(tile) > max_bytes:
+            # keep the share of areas (largest first) that should fit, with a margin
+            quantile = {k: params[k] for k in ("set_id", "band", "min_area", "xmin", "ymin", "xmax", "ymax")}
+            quantile["share"] = min(0.95, 1 - 0.9 * max_bytes / len(tile))
+            params["min_area"] = float(store.sql(_AREA_QUANTILE, quantile).fetchone()[0])
+            row = store.sql(sql, params).fetchone()
+            tile = bytes(row[0]) if row and row[1] else b""
+    finally:
+        if values is not None:
             store.con.unregister("geo_cs_tile_values")
-    # an aggregate over no rows still encodes an empty layer; no features means no tile
-    return bytes(row[0]) if row and row[1] else b""
+    # an aggregate over no rows still encodes an empty layer: no features means no tile
+    return tile
 
 
 def tile_sets(store: Store) -> pd.DataFrame:
-    """Boundary sets that can be tiled, with their lon/lat bounds and area counts."""
+    """Boundary sets that can be tiled: lon/lat bounds, area counts and the zoom worth starting at."""
     return store.sql(
         """
+        WITH low AS (SELECT set_id, count(*) AS n FROM tile_geoms WHERE band = 0 GROUP BY set_id)
         SELECT a.set_id, any_value(s.label) AS label, count(*) AS areas,
-               min(a.xmin) AS west, min(a.ymin) AS south, max(a.xmax) AS east, max(a.ymax) AS north
-        FROM areas a JOIN geography_sets s USING (set_id)
-        WHERE a.geom_4326 IS NOT NULL
+               min(a.xmin) AS west, min(a.ymin) AS south, max(a.xmax) AS east, max(a.ymax) AS north,
+               -- most areas under a pixel at z6: a small-area layer, worth drawing from z7
+               CASE WHEN coalesce(any_value(low.n), 0) < count(*) / 2 THEN $small ELSE $min END AS minzoom
+        FROM areas a JOIN geography_sets s USING (set_id) LEFT JOIN low USING (set_id)
+        WHERE a.xmin IS NOT NULL
           AND a.set_id IN (SELECT DISTINCT set_id FROM tile_geoms)
         GROUP BY a.set_id ORDER BY a.set_id
-        """
+        """, {"small": SMALL_AREA_MIN_ZOOM, "min": MIN_ZOOM}
     ).df()

@@ -205,12 +205,16 @@ class _PageScript(MacroElement):
 
 
 def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                    gap: pd.DataFrame | None, partnership_name: str, measures: list[str]) -> str:
-    """The whole HTML page (folium figure, side panel, config) for one partnership map."""
+                    gap: pd.DataFrame | None, partnership_name: str, measures: list[str],
+                    min_zoom: int = 0) -> str:
+    """The whole HTML page (folium figure, side panel, config) for one partnership map.
+
+    ``min_zoom``: the layer's TileJSON minzoom (small areas are not drawn below it).
+    """
     config = page_config(req, values, codes, outline, gap, partnership_name)
     west, south, east, north = config["bounds"] or (-8.0, 49.9, 1.8, 60.9)
     fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
-                      control_scale=True, width="100%", height="100%")
+                      control_scale=True, width="100%", height="100%", min_zoom=min_zoom)
     fmap.fit_bounds([[south, west], [north, east]])
     layer = config["layer"]
     common = (f'"maxNativeZoom": 14, "attribution": {json.dumps(OGL_ATTRIBUTION)}, '

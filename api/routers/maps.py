@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import LRUCache, MeasureParams, StoreDep, cached_codes, cached_outline, cached_values
-from geo_cs import layers
+from geo_cs import layers, tiles
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
 from geo_cs.layers import SCHEMES
@@ -77,8 +77,10 @@ def partnership_map(
     codes = list(cached_codes(request, store, partnership, req.geography))
     outline = cached_outline(request, store, partnership)
     measures = sorted(set(layers.available_measures(store, req.geography)["measure"]))
+    sets = tiles.tile_sets(store)
+    min_zoom = int(sets.loc[sets["set_id"] == req.geography, "minzoom"].iloc[0])
     html = render_map_page(req, values, codes, outline, _gap(request, store, values, partnership),
-                           p.phase_at(None).name, measures)
+                           p.phase_at(None).name, measures, min_zoom)
     return HTMLResponse(html)
 
 

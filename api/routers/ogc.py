@@ -10,7 +10,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from api.deps import MeasureParams, StoreDep, cached_codes, cached_outline, cached_values, open_cursor
+from api.deps import (
+    MeasureParams,
+    StoreDep,
+    cached_codes,
+    cached_collections,
+    cached_outline,
+    cached_values,
+    checked_collection,
+    open_cursor,
+)
 from geo_cs import features
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import InputError
@@ -96,7 +105,7 @@ def collections(request: Request, store: StoreDep) -> dict:
     base = _base(request)
     return {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-        "collections": [_collection_json(c, base) for c in features.list_collections(store)],
+        "collections": [_collection_json(c, base) for c in cached_collections(request, store).values()],
         "crs": list(SUPPORTED_CRS),
     }
 
@@ -107,7 +116,7 @@ CollectionId = Annotated[str, Path(description="A boundary set (lsoa2011…) or 
 
 @router.get("/collections/{collection_id}", summary="One collection")
 def collection(collection_id: CollectionId, request: Request, store: StoreDep) -> dict:
-    return _collection_json(features.get_collection(store, collection_id), _base(request))
+    return _collection_json(checked_collection(request, store, collection_id), _base(request))
 
 
 class ItemParams:
@@ -147,7 +156,7 @@ class ItemParams:
 
 def _item_query(request: Request, store, collection_id: str, p: ItemParams, m: MeasureParams,
                 **overrides) -> ItemQuery:
-    features.get_collection(store, collection_id)
+    checked_collection(request, store, collection_id)
     values = cached_values(request, store, collection_id, m)
     period = values.check_period(m.period) if values is not None else None
     args = {

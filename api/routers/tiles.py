@@ -68,10 +68,10 @@ def tilejson(layer: LayerId, request: Request, store: StoreDep,
     body = {
         "tilejson": "3.0.0", "name": info["label"], "scheme": "xyz",
         "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt{suffix}"],
-        "minzoom": tiles.MIN_ZOOM, "maxzoom": tiles.MAX_ZOOM, "bounds": bounds,
+        "minzoom": int(info["minzoom"]), "maxzoom": tiles.MAX_ZOOM, "bounds": bounds,
         "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 8],
         "attribution": OGL_ATTRIBUTION,
-        "vector_layers": [{"id": layer, "fields": fields, "minzoom": tiles.MIN_ZOOM,
+        "vector_layers": [{"id": layer, "fields": fields, "minzoom": int(info["minzoom"]),
                            "maxzoom": tiles.MAX_ZOOM, "description": info["label"]}],
     }
     if values is not None:

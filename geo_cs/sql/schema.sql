@@ -121,5 +121,6 @@ CREATE TABLE IF NOT EXISTS tile_geoms (
     band   TINYINT NOT NULL,
     name   VARCHAR,
     geom   GEOMETRY NOT NULL,
+    area_m2 DOUBLE NOT NULL,           -- Web Mercator area of the unsimplified area
     xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE
 );

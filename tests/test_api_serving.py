@@ -1,0 +1,266 @@
+"""Every route of the web service on the demo database: OGC API Features, tiles, maps, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from geo_cs import tiles
+from geo_cs.config import Settings
+from geo_cs.features import CRS84, EPSG4326, EPSG27700
+
+GLASGOW_TILE = (12, *tiles.lonlat_to_tile(-4.25, 55.86, 12))
+MEASURE = {"indicator": "employment_deprived"}
+
+
+@pytest.fixture(scope="module")
+def client(demo_db):
+    with TestClient(create_app(Settings(db=demo_db))) as c:
+        yield c
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["detail"]
+    assert "Traceback" not in response.text
+    return body
+
+
+# -- OGC API - Features -----------------------------------------------------------------------
+
+def test_landing_page_links_to_api_conformance_collections_and_map(client):
+    body = client.get("/").json()
+    rels = {link["rel"]: link["href"] for link in body["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= set(rels)
+    assert rels["data"].endswith("/collections")
+    assert "Open Government Licence v3.0" in body["attribution"]
+
+
+def test_conformance_declares_core_geojson_and_crs(client):
+    classes = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in classes
+
+
+def test_openapi_publishes_the_default_and_maximum_limit(client):
+    response = client.get("/api")
+    assert response.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    items = response.json()["paths"]["/collections/{collection_id}/items"]["get"]
+    limit = next(p for p in items["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["default"], limit["schema"]["maximum"]) == (100, 10_000)
+
+
+def test_collections_are_geography_vintages_and_the_partnerships_layer(client):
+    body = client.get("/collections").json()
+    ids = [c["id"] for c in body["collections"]]
+    assert {"lsoa2011", "lsoa2021", "datazone2001", "datazone2011", "wpc2010", "partnerships"} <= set(ids)
+    lsoa = client.get("/collections/lsoa2011").json()
+    assert lsoa["storageCrs"] == EPSG27700 and set(lsoa["crs"]) == {CRS84, EPSG4326, EPSG27700}
+    west, south, east, north = lsoa["extent"]["spatial"]["bbox"][0]
+    assert -6 < west < east < 2 and 49 < south < north < 56
+
+
+def test_items_page_with_counts_and_next_prev_links(client):
+    first = client.get("/collections/lsoa2011/items", params={"limit": 5})
+    assert first.headers["content-type"] == "application/geo+json"
+    assert first.headers["content-crs"] == f"<{CRS84}>"
+    body = first.json()
+    assert body["numberMatched"] == 9941 and body["numberReturned"] == 5 and len(body["features"]) == 5
+    links = {link["rel"]: link["href"] for link in body["links"]}
+    assert "prev" not in links and "offset=5" in links["next"]
+    second = client.get(links["next"]).json()
+    assert {link["rel"] for link in second["links"]} >= {"next", "prev"}
+    codes = [f["id"] for f in body["features"] + second["features"]]
+    assert codes == sorted(codes) and len(set(codes)) == 10
+    last = client.get("/collections/lsoa2011/items", params={"limit": 5, "offset": 9940}).json()
+    assert last["numberReturned"] == 1 and "next" not in {link["rel"] for link in last["links"]}
+
+
+def test_bbox_in_each_crs_selects_the_same_areas(client):
+    # central Glasgow, a few hundred metres across
+    lonlat = client.get("/collections/datazone2011/items",
+                        params={"bbox": "-4.26,55.855,-4.245,55.865", "limit": 1000}).json()
+    latlon = client.get("/collections/datazone2011/items",
+                        params={"bbox": "55.855,-4.26,55.865,-4.245", "bbox-crs": EPSG4326,
+                                "limit": 1000}).json()
+    codes = {f["id"] for f in lonlat["features"]}
+    assert 5 < len(codes) < 100 and codes == {f["id"] for f in latlon["features"]}
+    bng = client.get("/collections/datazone2011/items",
+                     params={"bbox": "258500,664800,259500,665500", "bbox-crs": "EPSG:27700",
+                             "limit": 1000}).json()
+    assert 0 < bng["numberMatched"] < lonlat["numberMatched"] + 50
+
+
+def test_output_crs_27700_and_4326_axis_order(client):
+    code = "S01010222"
+    bng = client.get(f"/collections/datazone2011/items/{code}", params={"crs": EPSG27700})
+    assert bng.headers["content-crs"] == f"<{EPSG27700}>"
+    x, y = _first_coordinate(bng.json())
+    assert 250_000 < x < 270_000 and 660_000 < y < 670_000
+    lat, lon = _first_coordinate(client.get(f"/collections/datazone2011/items/{code}",
+                                            params={"crs": EPSG4326}).json())
+    assert 55 < lat < 56 and -5 < lon < -4
+
+
+def _first_coordinate(feature: dict) -> list[float]:
+    coords = feature["geometry"]["coordinates"]
+    while isinstance(coords[0], list):
+        coords = coords[0]
+    return coords
+
+
+def test_indicator_period_partnership_and_property_selection(client):
+    body = client.get("/collections/datazone2011/items", params={
+        **MEASURE, "period": "simd2012", "partnership": "glasgow", "limit": 10_000,
+        "properties": "code,value,value_low,value_high,worst,estimated_share"}).json()
+    assert body["numberMatched"] == 746          # Glasgow's 2011 data zones
+    props = [f["properties"] for f in body["features"]]
+    assert set(props[0]) == {"code", "value", "value_low", "value_high", "worst", "estimated_share"}
+    assert all(p["value_low"] <= p["value"] <= p["value_high"] for p in props)
+    # SIMD 2012 was carried from 2001 zones: a share of it is estimated
+    assert 0.2 < sum(p["estimated_share"] > 0 for p in props) / len(props) < 0.9
+    assert 100 < sum(bool(p["worst"]) for p in props) < 400
+
+
+def test_csv_of_the_same_selection(client):
+    params = {**MEASURE, "period": "simd2020", "partnership": "glasgow", "limit": 10_000}
+    geojson = client.get("/collections/datazone2011/items", params=params).json()
+    csv = client.get("/collections/datazone2011/items", params={**params, "f": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("code,name,nation,geography,vintage,area_km2,indicator,period,value")
+    assert len(lines) - 1 == geojson["numberMatched"]
+
+
+def test_one_item_by_code_and_partnership_outlines(client):
+    item = client.get("/collections/lsoa2021/items/E01033000")
+    assert item.status_code in (200, 404)
+    code = client.get("/collections/lsoa2021/items", params={"limit": 1}).json()["features"][0]["id"]
+    feature = client.get(f"/collections/lsoa2021/items/{code}").json()
+    assert feature["id"] == code and feature["properties"]["geography"] == "lsoa"
+    outlines = client.get("/collections/partnerships/items", params={"limit": 20}).json()
+    assert outlines["numberMatched"] == 17
+    glasgow = client.get("/collections/partnerships/items/glasgow").json()
+    assert glasgow["properties"]["name"] == "Glasgow" and glasgow["geometry"]["type"] in (
+        "Polygon", "MultiPolygon")
+
+
+# -- vector tiles -----------------------------------------------------------------------------
+
+def test_tilejson_describes_the_layer_and_its_fields(client):
+    body = client.get("/tiles/datazone2011/tilejson.json", params=MEASURE).json()
+    # data zones are mostly under a pixel at z6: the layer is worth drawing from z7
+    assert body["tilejson"] == "3.0.0" and (body["minzoom"], body["maxzoom"]) == (7, 14)
+    assert client.get("/tiles/wpc2010/tilejson.json").json()["minzoom"] == 0
+    assert body["tiles"][0].endswith("/tiles/datazone2011/{z}/{x}/{y}.mvt?indicator=employment_deprived"
+                                     "&period=simd2020")
+    layer = body["vector_layers"][0]
+    assert layer["id"] == "datazone2011" and layer["fields"]["worst"] == "Boolean"
+    assert "Open Government Licence" in body["attribution"]
+
+
+def test_tile_decodes_with_values_gzip_and_etag(client):
+    z, x, y = GLASGOW_TILE
+    url = f"/tiles/datazone2011/{z}/{x}/{y}.mvt"
+    plain = client.get(url, params={**MEASURE, "period": "simd2016"}, headers={"Accept-Encoding": "identity"})
+    assert plain.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    features = mapbox_vector_tile.decode(plain.content)["datazone2011"]["features"]
+    assert len(features) > 50
+    props = features[0]["properties"]
+    assert {"code", "name", "value", "value_low", "value_high", "worst", "estimated_share"} <= set(props)
+    raw = client.get(url, params={**MEASURE, "period": "simd2016"}, headers={"Accept-Encoding": "gzip"})
+    # httpx undoes the transfer gzip; the header says it was used
+    assert raw.headers["content-encoding"] == "gzip" and raw.content == plain.content
+    etag = plain.headers["etag"]
+    again = client.get(url, params={**MEASURE, "period": "simd2016"}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get(url, params={**MEASURE, "period": "simd2020"})
+    assert other.headers["etag"] != etag and other.content != plain.content
+
+
+def test_low_zoom_tile_of_every_area_stays_small(client):
+    z, x, y = (5, *tiles.lonlat_to_tile(-1.5, 53.5, 5))
+    response = client.get(f"/tiles/lsoa2011/{z}/{x}/{y}.mvt", params={**MEASURE,
+                          "denominator": "population2019_lsoa11.working_age_population"})
+    assert response.status_code == 200 and len(response.content) < 500_000
+    assert len(gzip.compress(response.content)) < 250_000
+
+
+def test_empty_tile_is_204(client):
+    assert client.get("/tiles/datazone2011/10/0/0.mvt").status_code == 204
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "params", "status", "names"), [
+    ("/collections/nope", {}, 404, "lsoa2011"),
+    ("/collections/nope/items", {}, 404, "datazone2011"),
+    ("/collections/datazone2011/items", {"indicator": "nope"}, 404, "employment_deprived"),
+    ("/collections/datazone2011/items", {**MEASURE, "period": "2001"}, 404, "simd2012, simd2016, simd2020"),
+    ("/collections/datazone2011/items", {"partnership": "nope"}, 404, "glasgow"),
+    ("/collections/datazone2011/items", {"limit": 10_001}, 400, "limit"),
+    ("/collections/datazone2011/items", {"bbox": "1,2,x,4"}, 400, "bbox"),
+    ("/collections/datazone2011/items", {"bbox": "1,2,3"}, 400, "4 numbers"),
+    ("/collections/datazone2011/items", {"bbox": "10,60,5,50"}, 400, "min must not exceed max"),
+    ("/collections/datazone2011/items", {"crs": "EPSG:3857"}, 400, "EPSG/0/27700"),
+    ("/collections/datazone2011/items", {"properties": "code,secret"}, 400, "unknown secret"),
+    ("/collections/lsoa2011/items/E00000000", {}, 404, "E00000000"),
+    ("/tiles/nope/5/15/10.mvt", {}, 404, "datazone2011"),
+    ("/tiles/datazone2011/15/0/0.mvt", {}, 400, "z"),
+    ("/tiles/datazone2011/3/8/0.mvt", {}, 400, "x and y run 0-7"),
+    ("/tiles/datazone2011/12/2000/1278.mvt", {"indicator": "nope"}, 404, "employment_deprived"),
+    ("/maps/nope", {}, 404, "glasgow"),
+])
+def test_errors_are_problem_json_naming_what_is_valid(client, url, params, status, names):
+    body = problem(client.get(url, params=params), status)
+    assert names in body["detail"]
+
+
+def test_static_paths_cannot_escape_their_folder(client):
+    for path in ("/static/../api/app.py", "/static/%2e%2e/%2e%2e/api/app.py", "/static/..%2f..%2fpyproject.toml"):
+        response = client.get(path)
+        assert response.status_code == 404 and "create_app" not in response.text
+
+
+# -- the web map ------------------------------------------------------------------------------
+
+def test_map_index_lists_every_partnership(client):
+    html = client.get("/maps/").text
+    assert html.count('href="/maps/') == 17 and "Open Government Licence" in html
+
+
+def test_map_page_uses_only_the_apps_own_assets(client):
+    response = client.get("/maps/glasgow")
+    assert response.status_code == 200
+    html = response.text
+    external = set(re.findall(r"""(?:src|href)=["'](https?:)?//[^"']+""", html))
+    assert not external, f"external assets: {external}"
+    for asset in re.findall(r"""(?:src|href)=["'](/static/[^"']+)["']""", html):
+        assert client.get(asset).status_code == 200, asset
+    config = json.loads(re.search(r"window.geoCsConfig = (\{.*?\});</script>", html).group(1))
+    assert config["layer"] == "datazone2011" and [p["id"] for p in config["periods"]] == [
+        "simd2012", "simd2016", "simd2020"]
+    assert len(config["breaks"]) == 5 and config["breaks"] == sorted(config["breaks"])
+    assert len(config["codes"]) == 746 and "Open Government Licence" in html
+
+
+def test_english_partnership_map_defaults_to_lsoas_with_a_population_denominator(client):
+    html = client.get("/maps/nottingham").text
+    config = json.loads(re.search(r"window.geoCsConfig = (\{.*?\});</script>", html).group(1))
+    assert config["layer"] == "lsoa2011" and config["unit"] == "%"
+    assert "denominator=population2019_lsoa11.working_age_population" in config["periods"][0]["tiles"]
+
+
+def test_gap_chart_is_svg_with_attribution(client):
+    response = client.get("/maps/glasgow/gap.svg", params={"geography": "datazone2011", **MEASURE,
+                                                            "highlight": "simd2016"})
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert "<svg" in response.text and "Open Government Licence" in response.text

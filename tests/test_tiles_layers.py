@@ -1,0 +1,185 @@
+"""Vector tiles, per-area values and class breaks on the hand-made grid (six 1 km squares)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import Point
+
+from geo_cs import tiles
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.ingest import ingest_boundaries
+from geo_cs.layers import area_values, class_breaks, resolve_measure
+from geo_cs.periods import parse_period
+from geo_cs.stats import wilson_interval
+from geo_cs.store import Store
+from tests.conftest import DX, DY, GRID_CODES, ORIGIN
+
+#: per area: count and working-age population in two editions (rates 10..60% then lower)
+COUNTS = {"E01000001": (100, 80), "E01000002": (200, 150), "E01000003": (300, 310),
+          "E01000004": (400, 260), "E01000005": (500, 450), "E01000006": (600, 500)}
+POPULATION = 1000
+
+
+def add_indicator(store: Store, indicator: str, kind: str, rows: list[tuple], measure: str = "deprived") -> None:
+    """Write an indicator's observations straight into the store: (code, period, value, den, share)."""
+    store.sql("INSERT INTO indicators VALUES (?, 'test', ?, ?, NULL, ?, 'lsoa2011', NULL, NULL, NULL, NULL, 1)",
+              [indicator, measure, kind, f"Test {measure}"])
+    for period_id in {r[1] for r in rows}:
+        p = parse_period(period_id)
+        store.sql("INSERT INTO periods VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                  [p.period_id, p.kind, p.label, p.start, p.end, p.data_year])
+    store.con.executemany(
+        "INSERT INTO observations VALUES (?, 'lsoa2011', ?, ?, ?, ?, NULL, 0, ?)",
+        [(indicator, code, period, value, den, share) for code, period, value, den, share in rows])
+
+
+@pytest.fixture
+def grid_store(tmp_path: Path, grid, test_registry) -> Store:
+    path = tmp_path / "grid.geojson"
+    grid.to_file(path)
+    store = Store.open(tmp_path / "grid.duckdb")
+    ingest_boundaries(store, [path])
+    # two editions of one measure; the second was carried over a boundary change for E01000006
+    add_indicator(store, "idx2015.deprived", "count",
+                  [(c, "2015", v[0], POPULATION, None) for c, v in COUNTS.items()])
+    add_indicator(store, "idx2019.deprived", "count",
+                  [(c, "2019", v[1], POPULATION, 0.5 if c == "E01000006" else None)
+                   for c, v in COUNTS.items()])
+    add_indicator(store, "idx2019.rank", "rank",
+                  [(c, "2019", float(i + 1), None, None) for i, c in enumerate(COUNTS)], measure="rank")
+    yield store
+    store.close()
+
+
+# -- tile addressing --------------------------------------------------------------------------
+
+def test_zoom_bands_cover_every_zoom_once_and_simplify_less_as_zoom_grows():
+    covered = [z for band in tiles.ZOOM_BANDS for z in range(band.min_zoom, band.max_zoom + 1)]
+    assert covered == list(range(tiles.MIN_ZOOM, tiles.MAX_ZOOM + 1))
+    tolerances = [band.tolerance_m for band in tiles.ZOOM_BANDS]
+    assert tolerances == sorted(tolerances, reverse=True) and tolerances[-1] == 0
+
+
+def test_tile_bounds_match_the_tile_holding_a_point():
+    lon, lat = ORIGIN
+    x, y = tiles.lonlat_to_tile(lon + DX / 2, lat + DY / 2, 12)
+    xmin, ymin, xmax, ymax = tiles.tile_bounds(12, x, y)
+    mx, my = tiles._TO_MERCATOR.transform(lon + DX / 2, lat + DY / 2)
+    assert xmin <= mx <= xmax and ymin <= my <= ymax
+    assert xmax - xmin == pytest.approx(2 * tiles.WORLD_HALF / 4096)
+
+
+@pytest.mark.parametrize(("z", "x", "y", "message"), [
+    (15, 0, 0, "zoom z=15"), (3, 8, 0, "x and y run 0-7"), (3, 0, -1, "x and y run 0-7")])
+def test_impossible_tile_addresses_are_refused(z, x, y, message):
+    with pytest.raises(InputError, match=message):
+        tiles.check_tile(z, x, y)
+
+
+# -- geometries per band ----------------------------------------------------------------------
+
+def test_ingest_writes_a_simplified_geometry_per_area_and_band_from_z7(grid_store: Store):
+    rows = grid_store.sql("SELECT band, count(*) FROM tile_geoms WHERE set_id = 'lsoa2011' "
+                          "GROUP BY band ORDER BY band").fetchall()
+    # 1 km squares are under a pixel at z6: band 0 leaves them out, like dust
+    assert rows == [(band.band, len(GRID_CODES)) for band in tiles.ZOOM_BANDS[1:]]
+
+
+def test_detailed_rings_are_simplified_at_low_zoom_and_sub_pixel_areas_left_out():
+    # a 2 km circle with 2,000 vertices and a 20 m square (sub-pixel below z10)
+    circle = Point(-1.5, 53.8).buffer(0.02, quad_segs=500)
+    tiny = shapely.box(-1.4, 53.8, -1.4003, 53.8002)
+    rows = tiles.tile_geometries(np.array(["A", "B"]), np.array(["a", "b"], dtype=object),
+                                 np.array([circle, tiny])).to_pandas()
+    vertices = {(r.code, r.band): shapely.get_num_coordinates(shapely.from_wkb(r.wkb)) for r in rows.itertuples()}
+    assert vertices[("A", 0)] < 60 < 1500 < vertices[("A", 4)]
+    # the tiny square: left out at z0-6 (under a pixel), kept from z7 however much it is simplified
+    assert {band.band for band in tiles.ZOOM_BANDS[1:]} == {b for code, b in vertices if code == "B"}
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+def _grid_tile(z: int = 14) -> tuple[int, int, int]:
+    return (z, *tiles.lonlat_to_tile(ORIGIN[0] + DX, ORIGIN[1] + DY / 2, z))
+
+
+def test_a_tile_carries_every_area_with_code_and_name(grid_store: Store):
+    z, x, y = _grid_tile(12)
+    decoded = mapbox_vector_tile.decode(tiles.render_tile(grid_store, "lsoa2011", z, x, y))
+    features = decoded["lsoa2011"]["features"]
+    assert sorted(f["properties"]["code"] for f in features) == GRID_CODES
+    assert {f["properties"]["name"] for f in features} == {f"Testtown {i:03d}A" for i in range(6)}
+    assert decoded["lsoa2011"]["extent"] == tiles.EXTENT
+
+
+def test_a_tile_far_from_any_area_is_empty(grid_store: Store):
+    assert tiles.render_tile(grid_store, "lsoa2011", 10, 0, 0) == b""
+
+
+def test_tile_properties_are_the_periods_values(grid_store: Store):
+    values = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "deprived"))
+    z, x, y = _grid_tile(13)
+    decoded = mapbox_vector_tile.decode(
+        tiles.render_tile(grid_store, "lsoa2011", z, x, y, values.at("2019")))
+    props = {f["properties"]["code"]: f["properties"] for f in decoded["lsoa2011"]["features"]}
+    assert props["E01000003"]["value"] == pytest.approx(31.0)
+    low, high = wilson_interval([310], [1000])
+    assert (props["E01000003"]["value_low"], props["E01000003"]["value_high"]) == pytest.approx(
+        (low[0], high[0]), abs=0.005)          # to 2 decimals from z9
+    # the cohort is fixed on the first edition: above 25% in 2015 = areas 3-6
+    assert {c for c, p in props.items() if p["worst"]} == set(GRID_CODES[2:])
+    assert props["E01000006"]["estimated_share"] == pytest.approx(0.5)
+    assert props["E01000001"]["estimated_share"] == 0
+
+
+# -- values -----------------------------------------------------------------------------------
+
+def test_a_measure_spans_editions_and_an_indicator_id_names_one(grid_store: Store):
+    both = resolve_measure(grid_store, "lsoa2011", "deprived")
+    assert both.indicators == ("idx2015.deprived", "idx2019.deprived")
+    one = resolve_measure(grid_store, "lsoa2011", "idx2019.deprived")
+    assert one.indicators == ("idx2019.deprived",)
+    assert area_values(grid_store, both).period_ids == ["2015", "2019"]
+
+
+def test_unknown_measure_and_period_name_the_valid_ones(grid_store: Store):
+    with pytest.raises(NotFoundError, match="valid: deprived, rank, idx2015.deprived"):
+        resolve_measure(grid_store, "lsoa2011", "claimants")
+    values = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "deprived"))
+    with pytest.raises(NotFoundError, match="valid: 2015, 2019"):
+        values.at("2010")
+
+
+def test_ranks_are_shown_as_published_without_interval_or_cohort(grid_store: Store):
+    values = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "rank"))
+    frame = values.at(None).set_index("code")
+    assert frame["value"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert frame["value_low"].isna().all() and frame["worst"].isna().all()
+
+
+def test_class_breaks_by_each_scheme():
+    data = np.arange(1, 101, dtype=float)
+    assert class_breaks(data, "quantiles", 4) == [25.75, 50.5, 75.25, 100.0]
+    assert class_breaks(data, "equal_interval", 4) == [25.75, 50.5, 75.25, 100.0]
+    jenks = class_breaks(np.r_[np.full(20, 1.0), np.full(20, 50.0), np.full(20, 99.0)], "fisher_jenks", 3)
+    assert jenks == [1.0, 50.0, 99.0]
+    assert class_breaks(data, "own", own=[10, 20]) == [10.0, 20.0, 100.0]
+    with pytest.raises(InputError, match="scheme 'natural'"):
+        class_breaks(data, "natural")
+    with pytest.raises(InputError, match="needs breaks"):
+        class_breaks(data, "own")
+
+
+def test_a_tile_over_the_byte_budget_leaves_out_its_smallest_areas(grid_store: Store):
+    # make the six squares different sizes by shrinking all but E01000006 in the tile table
+    grid_store.sql("UPDATE tile_geoms SET area_m2 = area_m2 / 10 WHERE code <> 'E01000006'")
+    z, x, y = _grid_tile(12)
+    full = tiles.render_tile(grid_store, "lsoa2011", z, x, y)
+    capped = tiles.render_tile(grid_store, "lsoa2011", z, x, y, max_bytes=len(full) // 3)
+    kept = [f["properties"]["code"] for f in mapbox_vector_tile.decode(capped)["lsoa2011"]["features"]]
+    assert len(capped) <= len(full) // 3 and "E01000006" in kept and len(kept) < len(GRID_CODES)
