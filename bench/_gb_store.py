@@ -1,0 +1,63 @@
+"""The Great Britain store the serving benchmarks run on, built once from ``../shared/data``.
+
+All GB small areas: LSOA 2011 (England and Wales, 34,753) and Data Zones 2011 (Scotland, 6,976),
+with IMD 2019 employment-deprived counts over the 2019 working-age population on the LSOAs and
+SIMD 2016 and 2020 employment deprivation on the data zones, so tiles and items carry values.
+Kept under ``bench/.cache/`` (ignored by git) and rebuilt when this file or the schema changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+CACHE = REPO / "bench" / ".cache"
+
+BOUNDARIES = ["boundaries/lsoa11_bgc_topo_by_lad", "boundaries/dz11_scotland.geojson"]
+INDICATORS = ["indicators/imd2019_england_lsoa11_indicators.csv", "indicators/population2019_lsoa11_ew.csv",
+              "indicators/simd2016_scotland_dz11_indicators.csv",
+              "indicators/simd2020_scotland_dz11_indicators.csv"]
+#: What the tiles and items show on each layer (indicator, denominator).
+MEASURES = {
+    "lsoa2011": ("imd2019_indicators.employment_deprived", "population2019_lsoa11.working_age_population"),
+    "datazone2011": ("employment_deprived", None),
+}
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update((REPO / "geo_cs" / "sql" / "schema.sql").read_bytes())
+    digest.update((REPO / "geo_cs" / "tiles.py").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def gb_store(progress: bool = True) -> Path:
+    """Path of the GB store, building it first if missing or stale (about a minute)."""
+    if not SHARED.exists():
+        raise SystemExit(f"the real data is not at {SHARED}: these benchmarks need it")
+    path = CACHE / f"gb-{_fingerprint()}.duckdb"
+    if path.exists():
+        return path
+    from geo_cs.ingest import ingest_boundaries, ingest_indicator
+    from geo_cs.progress import RichProgress, SilentProgress
+    from geo_cs.store import Store
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob("gb-*.duckdb*"):
+        old.unlink()
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    reporter = RichProgress() if progress else SilentProgress()
+    with Store.open(partial) as store:
+        for boundary in BOUNDARIES:
+            ingest_boundaries(store, [SHARED / boundary], progress=reporter)
+        for indicator in INDICATORS:
+            ingest_indicator(store, SHARED / indicator, progress=reporter)
+    partial.rename(path)
+    return path
+
+
+if __name__ == "__main__":
+    print(gb_store())

@@ -1,0 +1,166 @@
+"""Real clients against the running service: GDAL (OGC API Features and MVT drivers) and Chromium.
+
+The server is started as users start it (uvicorn on the demo database, a real port). GDAL's
+``ogrinfo`` comes from Debian's gdal-bin and the browser is Debian's chromium driven by
+Playwright; each test is skipped, saying why, where its client is not installed (``.ci/run``
+installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import mapbox_vector_tile
+import pytest
+
+from geo_cs import tiles
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+needs_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None,
+                                reason="GDAL's ogrinfo not installed (Debian gdal-bin)")
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason="Debian chromium not installed (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_db, tmp_path_factory):
+    """``uvicorn api.app:create_app --factory`` on the demo database; yields its base URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    env = {**os.environ, "GEO_CS_DB": str(demo_db)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"server did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield base
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _ogrinfo(*args: str) -> str:
+    result = subprocess.run(["ogrinfo", "-ro", *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# -- GDAL -------------------------------------------------------------------------------------
+
+@needs_gdal
+def test_gdal_lists_the_collections(server):
+    listing = _ogrinfo("-so", f"OAPIF:{server}")
+    for layer in ("lsoa2011", "datazone2011", "wpc2010", "partnerships"):
+        assert re.search(rf"^\d+: {layer} \(title: ", listing, re.M), listing
+
+
+@needs_gdal
+def test_gdal_pages_through_every_item_with_attributes(server):
+    summary = _ogrinfo("-so", f"OAPIF:{server}", "datazone2011")
+    assert "Feature Count: 1535" in summary
+    for field in ("code: String", "name: String", "vintage: Integer", "area_km2: Real"):
+        assert field in summary
+    # a small page size makes GDAL follow many `next` links to the end
+    features = _ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=200", f"OAPIF:{server}", "datazone2011")
+    codes = re.findall(r"^\s+code \(String\) = (S01\d{6})$", features, re.M)
+    assert len(codes) == 1535 and len(set(codes)) == 1535
+    assert features.count("MULTIPOLYGON") + features.count("POLYGON ((") >= 1535
+
+
+@needs_gdal
+def test_gdal_reads_indicator_values_for_a_partnership(server):
+    url = (f"OAPIF:{server}/collections/datazone2011?indicator=employment_deprived"
+           "&period=simd2012&partnership=glasgow")
+    features = _ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=500", url)
+    values = [float(v) for v in re.findall(r"^\s+value \(Real\) = ([\d.]+)$", features, re.M)]
+    assert len(values) == 746 and all(0 <= v <= 100 for v in values)
+    assert re.search(r"^\s+worst \(Integer\(Boolean\)\) = 1$", features, re.M)
+
+
+@needs_gdal
+def test_gdal_mvt_driver_decodes_a_tile(server, tmp_path):
+    z, x, y = 12, *tiles.lonlat_to_tile(-4.25, 55.86, 12)
+    response = httpx.get(f"{server}/tiles/datazone2011/{z}/{x}/{y}.mvt",
+                         params={"indicator": "employment_deprived"})
+    assert response.status_code == 200
+    # GDAL georeferences a lone tile from its z/x/y path
+    path = tmp_path / str(z) / str(x) / f"{y}.pbf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(response.content)
+    listing = _ogrinfo("-al", "-q", str(path))
+    expected = len(mapbox_vector_tile.decode(response.content)["datazone2011"]["features"])
+    assert listing.count("OGRFeature(datazone2011)") == expected > 50
+    assert re.search(r"code \(String\) = S01\d{6}", listing) and "value (Real)" in listing
+    west, south, east, north = tiles.tile_bounds(z, x, y)
+    points = [tuple(map(float, p.split())) for p in re.findall(r"\(\(?([-\d.]+ [-\d.]+)", listing)]
+    inside = [west - 1e4 <= px <= east + 1e4 and south - 1e4 <= py <= north + 1e4 for px, py in points]
+    assert points and all(inside), "MVT features must land in the tile's Web Mercator extent"
+
+
+# -- the web map in Chromium ------------------------------------------------------------------
+
+@needs_chromium
+def test_map_draws_tiles_shows_tooltips_and_follows_the_period_slider(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        failures: list[str] = []
+        page.on("requestfailed", lambda r: failures.append(r.url))
+        page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(f"{server}/maps/glasgow")
+        page.wait_for_function("document.body.dataset.tiles === 'loaded'", timeout=30_000)
+        map_box = page.locator(".folium-map").bounding_box()
+        before = page.locator(".folium-map").screenshot()
+
+        # hover the middle of the city: the tooltip names a data zone with its rate and interval
+        page.mouse.move(map_box["x"] + map_box["width"] / 2 - 20, map_box["y"] + map_box["height"] / 2 - 20)
+        page.mouse.move(map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2, steps=5)
+        tooltip = page.locator(".leaflet-tooltip")
+        tooltip.wait_for(timeout=10_000)
+        text = tooltip.inner_text()
+        assert re.search(r"S01\d{6}", text) and "%" in text and "95% interval" in text, text
+
+        # move the slider to the first edition: new tiles, new colours, new figures
+        page.mouse.move(5, 5)
+        page.locator("#geo-cs-period").fill("0")
+        page.wait_for_function(
+            "document.body.dataset.period === 'simd2012' && document.body.dataset.tiles === 'loaded'",
+            timeout=30_000)
+        page.wait_for_timeout(300)
+        after = page.locator(".folium-map").screenshot()
+        assert before != after
+        assert page.locator("#geo-cs-period-label").inner_text().startswith("SIMD 2012")
+        assert "csv" in page.locator("#geo-cs-csv").get_attribute("href")
+        assert "Open Government Licence" in page.locator(".geo-cs-attribution").inner_text()
+        page.screenshot(path=str(tmp_path / "glasgow-map.png"))
+        browser.close()
+    assert not [f for f in failures if "favicon" not in f], failures
+    assert (tmp_path / "glasgow-map.png").stat().st_size > 50_000
