@@ -138,10 +138,9 @@ def cached_outline(request: Request, store: Store, partnership: str, crs: str | 
     from geo_cs import features
 
     crs = crs or features.CRS84
-    set_id = features.partnership_outline_set(store)
     cache: LRUCache = request.app.state.values_cache
-    return cache.get_or_make((store.data_version(), "outline", partnership, set_id, crs),
-                             lambda: features.partnership_outline(store, partnership, set_id, crs))
+    return cache.get_or_make((store.data_version(), "outline", partnership, crs),
+                             lambda: features.partnership_outline(store, partnership, crs=crs))
 
 
 def cached_collections(request: Request, store: Store) -> dict:

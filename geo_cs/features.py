@@ -326,10 +326,13 @@ def page_links(url: str, params: dict[str, str], q: ItemQuery, matched: int, med
 OUTLINE_SETS = ("lad2013", "lad2022", "lad2019", "lsoa2011", "datazone2011")
 
 
-def partnership_outline_set(store: Store) -> str | None:
-    """The first of :data:`OUTLINE_SETS` that has boundaries in the store."""
+def partnership_outline_set(store: Store, member_set: str | None = None) -> str | None:
+    """The set to draw a partnership's outline from: its members' own set when it has
+    boundaries (Rhyl is five wards), else the first of :data:`OUTLINE_SETS` that has them."""
     with_geometry = {r[0] for r in store.sql(
         "SELECT DISTINCT set_id FROM areas WHERE xmin IS NOT NULL").fetchall()}
+    if member_set in with_geometry:
+        return member_set
     return next((s for s in OUTLINE_SETS if s in with_geometry), None)
 
 
@@ -340,11 +343,16 @@ FROM areas WHERE set_id = $set_id AND list_contains($codes, code) AND geom_4326 
 """
 
 
-def partnership_outline(store: Store, partnership_id: str, set_id: str, crs: str = CRS84) -> dict:
-    """A partnership as one feature: the union of its areas in ``set_id`` (final definition)."""
+def partnership_outline(store: Store, partnership_id: str, set_id: str | None = None,
+                        crs: str = CRS84) -> dict:
+    """A partnership as one feature: the union of its areas in ``set_id`` (default: see
+    :func:`partnership_outline_set`), final definition."""
     from geo_cs.partnerships import get_partnerships, resolve
 
     partnership = get_partnerships([partnership_id])[0]
+    set_id = set_id or partnership_outline_set(store, partnership.member_set)
+    if set_id is None:
+        raise NotFoundError("no boundaries in the store to draw partnership outlines from")
     resolution = resolve(store, partnership, set_id)
     sql = _OUTLINE_SQL.format(column=_GEOMETRY[crs])
     geometry, west, south, east, north, n = store.sql(

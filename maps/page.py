@@ -38,10 +38,13 @@ TEMPLATES = jinja2.Environment(
 #: What a partnership's map shows when the user has not chosen: the first of these whose
 #: geography holds the partnership's areas and the measure. Small areas first (the
 #: neighbourhoods of NI 153), then constituencies, which carry the quarterly benefit series.
+#: A user's own choice (``geography=``, ``indicator=``) overrides this.
 DEFAULT_VIEWS: tuple[tuple[str, str, str | None], ...] = (
     ("datazone2011", "employment_deprived", None),
     ("lsoa2011", "employment_deprived", "population2019_lsoa11.working_age_population"),
     ("wpc2010", "claimants", None),
+    # Welsh areas smaller than a constituency (Rhyl's five wards): the WIMD employment score
+    ("lsoa2011", "employment_score", None),
 )
 
 #: ColorBrewer YlOrRd, 9 classes; k classes take an even spread of it.
@@ -94,7 +97,7 @@ def choose_view(req: MapRequest, has_areas, has_measure) -> MapRequest:
     for set_id, indicator, denominator in DEFAULT_VIEWS:
         if req.geography and set_id != req.geography:
             continue
-        if has_measure(set_id, indicator) and has_areas(set_id):
+        if has_areas(set_id) and has_measure(set_id, indicator):
             return replace(req, geography=set_id, indicator=req.indicator or indicator,
                            denominator=req.denominator or denominator)
     raise NotFoundError(

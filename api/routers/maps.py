@@ -27,9 +27,10 @@ def index() -> HTMLResponse:
     return HTMLResponse(render_index(sorted(rows, key=lambda r: r["name"])))
 
 
-def _gap(request: Request, store, values: layers.AreaValues, partnership: str):
-    """The partnership's NI 153 table on the measure (None for scores, ranks and raw counts)."""
-    if not values.measure.is_rate or values.unit != "%":
+def _gap(request: Request, store, values: layers.AreaValues, partnership: str, codes: list[str]):
+    """The partnership's NI 153 table on the measure (None for scores, ranks and raw counts, or
+    where the measure has no values for the partnership's areas)."""
+    if not values.measure.is_rate or values.unit != "%" or not values.frame["code"].isin(codes).any():
         return None
     cache: LRUCache = request.app.state.values_cache
     key = (store.data_version(), "gap", values.measure, partnership, values.baseline, values.threshold)
@@ -67,8 +68,13 @@ def partnership_map(
             return False
 
     def has_measure(set_id: str, name: str) -> bool:
+        """Whether the measure has values for the partnership's areas (IMD is England's only)."""
         known = layers.available_measures(store, set_id)
-        return bool(((known["measure"] == name) | (known["indicator_id"] == name)).any())
+        if not ((known["measure"] == name) | (known["indicator_id"] == name)).any():
+            return False
+        values = cached_values(request, store, set_id, MeasureParams(name, None, None, None, 25.0))
+        codes = set(cached_codes(request, store, partnership, set_id))
+        return bool(values.frame["code"].isin(codes).any())
 
     req = choose_view(req, has_areas, has_measure)
     m = MeasureParams(req.indicator, req.period, req.denominator,
@@ -79,7 +85,7 @@ def partnership_map(
     measures = sorted(set(layers.available_measures(store, req.geography)["measure"]))
     sets = tiles.tile_sets(store)
     min_zoom = int(sets.loc[sets["set_id"] == req.geography, "minzoom"].iloc[0])
-    html = render_map_page(req, values, codes, outline, _gap(request, store, values, partnership),
+    html = render_map_page(req, values, codes, outline, _gap(request, store, values, partnership, codes),
                            p.phase_at(None).name, measures, min_zoom)
     return HTMLResponse(html)
 
@@ -96,7 +102,8 @@ def gap_svg(
     values = cached_values(request, store, geography, m)
     if values is None:
         raise InputError("indicator is required for the gap chart")
-    table = _gap(request, store, values, partnership)
+    codes = list(cached_codes(request, store, partnership, geography))
+    table = _gap(request, store, values, partnership, codes)
     if table is None:
         raise InputError(f"{values.measure.name} on {geography} is not a rate: no gap chart")
     title = f"{get_partnerships([partnership])[0].phase_at(None).name}: {values.measure.label}"
