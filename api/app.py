@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.store = Store.open(settings.db, read_only=True)
+        app.state.data_version = app.state.store.data_version()
         try:
             yield
         finally:

@@ -52,6 +52,15 @@ class LRUCache:
         return found
 
 
+def data_version(request: Request) -> int:
+    """The data version of the served store, read when the app opened it.
+
+    A DuckDB file open read-only cannot be written by another process, so it cannot change
+    while served; reading it once keeps a query off every request (and every cached tile).
+    """
+    return request.app.state.data_version
+
+
 def open_cursor(app_store: Store) -> Store:
     """A read-only cursor on the app's store (DuckDB cursors may be used from any one thread)."""
     return Store(app_store.con.cursor(), app_store.path, read_only=True)
@@ -69,21 +78,25 @@ def get_store(request: Request) -> Iterator[Store]:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+IndicatorQuery = Annotated[str | None, Query(
+    max_length=128, description="Indicator id (simd2016.employment_deprived) or measure across editions "
+                                "(employment_deprived); 404 lists the valid ones.")]
+PeriodQuery = Annotated[str | None, Query(max_length=64,
+                                          description="Period id (2011-02, simd2020); default the latest.")]
+DenominatorQuery = Annotated[str | None, Query(
+    max_length=128, description="Indicator holding denominators, for counts published without them.")]
+BaselineQuery = Annotated[str | None, Query(
+    max_length=200, description="Comma-separated baseline periods for the worst-performing flag.")]
+ThresholdQuery = Annotated[float, Query(ge=0, le=100, description="Worst-performing threshold, %.")]
+
+
 class MeasureParams:
     """The query parameters that choose a measure and its cohort, shared by items, tiles and maps."""
 
     def __init__(
-        self,
-        indicator: Annotated[str | None, Query(
-            description="Indicator id (simd2016.employment_deprived) or measure across editions "
-                        "(employment_deprived); 404 lists the valid ones.")] = None,
-        period: Annotated[str | None, Query(
-            description="Period id (2011-02, simd2020); default the latest.")] = None,
-        denominator: Annotated[str | None, Query(
-            description="Indicator holding denominators, for counts published without them.")] = None,
-        baseline: Annotated[str | None, Query(
-            description="Comma-separated baseline periods for the worst-performing flag.")] = None,
-        threshold: Annotated[float, Query(ge=0, le=100, description="Worst-performing threshold, %.")] = 25.0,
+        self, indicator: IndicatorQuery = None, period: PeriodQuery = None,
+        denominator: DenominatorQuery = None, baseline: BaselineQuery = None,
+        threshold: ThresholdQuery = 25.0,
     ) -> None:
         self.indicator = indicator
         self.period = period
@@ -108,7 +121,7 @@ def cached_values(request: Request, store: Store, set_id: str, m: MeasureParams)
     if m.indicator is None:
         return None
     cache: LRUCache = request.app.state.values_cache
-    key = (store.data_version(), set_id, *m.key())
+    key = (data_version(request), set_id, *m.key())
 
     def make() -> AreaValues:
         measure = resolve_measure(store, set_id, m.indicator, m.denominator)
@@ -128,7 +141,7 @@ def cached_codes(
     from geo_cs.partnerships import get_partnerships, resolve
 
     cache: LRUCache = request.app.state.values_cache
-    key = (store.data_version(), "partnership", partnership, set_id)
+    key = (data_version(request), "partnership", partnership, set_id)
     return cache.get_or_make(
         key, lambda: tuple(resolve(store, get_partnerships([partnership])[0], set_id).codes))
 
@@ -139,7 +152,7 @@ def cached_outline(request: Request, store: Store, partnership: str, crs: str | 
 
     crs = crs or features.CRS84
     cache: LRUCache = request.app.state.values_cache
-    return cache.get_or_make((store.data_version(), "outline", partnership, crs),
+    return cache.get_or_make((data_version(request), "outline", partnership, crs),
                              lambda: features.partnership_outline(store, partnership, crs=crs))
 
 
@@ -148,7 +161,7 @@ def cached_collections(request: Request, store: Store) -> dict:
     from geo_cs import features
 
     cache: LRUCache = request.app.state.values_cache
-    return cache.get_or_make((store.data_version(), "collections"),
+    return cache.get_or_make((data_version(request), "collections"),
                              lambda: {c.id: c for c in features.list_collections(store)})
 
 

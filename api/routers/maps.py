@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import LRUCache, MeasureParams, StoreDep, cached_codes, cached_outline, cached_values
+from api.deps import (
+    LRUCache,
+    MeasureParams,
+    StoreDep,
+    cached_codes,
+    cached_outline,
+    cached_values,
+    data_version,
+)
 from geo_cs import layers, tiles
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
@@ -33,7 +41,7 @@ def _gap(request: Request, store, values: layers.AreaValues, partnership: str, c
     if not values.measure.is_rate or values.unit != "%" or not values.frame["code"].isin(codes).any():
         return None
     cache: LRUCache = request.app.state.values_cache
-    key = (store.data_version(), "gap", values.measure, partnership, values.baseline, values.threshold)
+    key = (data_version(request), "gap", values.measure, partnership, values.baseline, values.threshold)
     return cache.get_or_make(key, lambda: layers.partnership_gap(
         store, values.measure, partnership, baseline=values.baseline, threshold=values.threshold))
 

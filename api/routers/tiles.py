@@ -11,9 +11,21 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import MeasureParams, StoreDep, cached_values
+from api.deps import (
+    BaselineQuery,
+    DenominatorQuery,
+    IndicatorQuery,
+    MeasureParams,
+    PeriodQuery,
+    StoreDep,
+    ThresholdQuery,
+    cached_values,
+    data_version,
+    open_cursor,
+)
 from geo_cs import tiles
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import NotFoundError
@@ -82,29 +94,26 @@ def tilejson(layer: LayerId, request: Request, store: StoreDep,
 @router.get("/{layer}/{z}/{x}/{y}.mvt", summary="One vector tile",
             responses={200: {"content": {MVT: {}}}, 204: {"description": "No area in this tile"},
                        304: {"description": "Not modified (If-None-Match)"}})
-def tile(
+async def tile(
     layer: LayerId,
     z: Annotated[int, Path(ge=tiles.MIN_ZOOM, le=tiles.MAX_ZOOM)],
     x: Annotated[int, Path(ge=0, le=2**tiles.MAX_ZOOM - 1)],
     y: Annotated[int, Path(ge=0, le=2**tiles.MAX_ZOOM - 1)],
-    request: Request, store: StoreDep, m: Annotated[MeasureParams, Depends()],
+    request: Request,
+    indicator: IndicatorQuery = None, period: PeriodQuery = None, denominator: DenominatorQuery = None,
+    baseline: BaselineQuery = None, threshold: ThresholdQuery = 25.0,
 ) -> Response:
-    tiles.check_tile(z, x, y)
-    version = store.data_version()
-    key = (version, layer, z, x, y, m.period, *m.key())
+    # Async, with no dependencies: a cached tile is answered on the event loop without a thread
+    # hop or a database cursor; only a miss renders, on the thread pool.
+    m = MeasureParams(indicator, period, denominator, baseline, threshold)
+    key = (data_version(request), layer, z, x, y, m.period, *m.key())
     etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    cache = request.app.state.tile_cache
-    cached = cache.get(key)
+    cached = request.app.state.tile_cache.get(key)
     if cached is None:
-        _layer_checked(request, store, layer, version)
-        values = cached_values(request, store, layer, m)
-        period_values = values.at(m.period) if values is not None else None
-        raw = tiles.render_tile(store, layer, z, x, y, period_values)
-        cached = (raw, gzip.compress(raw, compresslevel=6) if raw else b"")
-        cache.put(key, cached)
+        cached = await run_in_threadpool(_render, request, layer, z, x, y, m, key)
     raw, compressed = cached
     if not raw:
         return Response(status_code=204, headers=headers)
@@ -113,7 +122,19 @@ def tile(
     return Response(raw, media_type=MVT, headers=headers)
 
 
-def _layer_checked(request: Request, store, layer: str, version: int) -> None:
-    """404 for an unknown layer, remembered per data version (tiles are requested by hundreds)."""
-    request.app.state.values_cache.get_or_make((version, "tile-layer", layer),
-                                               lambda: _layer(store, layer))
+def _render(request: Request, layer: str, z: int, x: int, y: int, m: MeasureParams,
+            key: tuple) -> tuple[bytes, bytes]:
+    """Render a tile on a cursor of its own and cache it (plain and gzipped)."""
+    tiles.check_tile(z, x, y)
+    store = open_cursor(request.app.state.store)
+    try:
+        # 404 for an unknown layer, remembered per data version (tiles come by hundreds)
+        request.app.state.values_cache.get_or_make((key[0], "tile-layer", layer),
+                                                   lambda: _layer(store, layer))
+        values = cached_values(request, store, layer, m)
+        raw = tiles.render_tile(store, layer, z, x, y, values.at(m.period) if values is not None else None)
+    finally:
+        store.close()
+    cached = (raw, gzip.compress(raw, compresslevel=6) if raw else b"")
+    request.app.state.tile_cache.put(key, cached)
+    return cached
