@@ -505,11 +505,12 @@ def info() -> None:
 
 @app.command()
 def demo(
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo database afterwards and print the map's URL.")] = False,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo database afterwards and print the map's URL (--no-serve: build only).")] = True,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
     force: Annotated[bool, typer.Option("--force", help="Replace a database the demo did not build.")] = False,
 ) -> None:
-    """Build the database from the embedded demo bundle (real data for the City Strategy areas)."""
+    """Build the database from the embedded demo bundle (real data for the City Strategy areas)
+    and serve it: the map's URL is printed."""
     from geo_cs.demo import OGL_ATTRIBUTION, build_demo, load_manifest, reset_demo_database
     from geo_cs.store import Store
 
@@ -527,7 +528,8 @@ def demo(
             out.print(f"\nDatabase {state.db}: {n_areas:,} areas with boundaries, "
                       f"{n_obs:,} observations.")
             out.print(f"[dim]{OGL_ATTRIBUTION}[/dim]")
-            out.print("Next: geo-cs serve, then open http://127.0.0.1:8000/maps/   |   geo-cs info")
+            if not serve:
+                out.print("Next: geo-cs serve, then open http://127.0.0.1:8000/maps/   |   geo-cs info")
     if serve:
         _serve(host="127.0.0.1", port=port, workers=1)
 
@@ -538,11 +540,11 @@ def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     os.environ["GEO_CS_DB"] = str(state.db.resolve())
-    if not state.quiet:
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        err.print(f"serving {state.db} read-only: the map at http://{shown}:{port}/maps/ , "
-                  f"OGC API Features at http://{shown}:{port}/collections , "
-                  f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)")
+    # printed even with --quiet: without it nobody knows where to point the browser
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    err.print(f"serving {state.db} read-only: the map at http://{shown}:{port}/maps/ , "
+              f"OGC API Features at http://{shown}:{port}/collections , "
+              f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)", soft_wrap=True)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning" if state.quiet else "info")
 

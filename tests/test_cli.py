@@ -71,7 +71,7 @@ def test_info_on_a_missing_database_exits_4(tmp_path: Path):
 @pytest.mark.slow
 def test_demo_builds_the_database_from_the_bundle(tmp_path: Path):
     db = tmp_path / "demo.duckdb"
-    result = run("--db", str(db), "demo")
+    result = run("--db", str(db), "demo", "--no-serve")
     assert result.returncode == 0, result.stderr
     assert "Open Government Licence v3.0" in result.stdout
     with Store.open(db, read_only=True) as store:
@@ -120,3 +120,32 @@ def test_info_on_a_foreign_duckdb_file_exits_4(tmp_path: Path):
     duckdb.connect(str(foreign)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
     result = run("--db", str(foreign), "info")
     assert result.returncode == 4 and "not a geo-cs database" in result.stderr
+
+
+def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "demo.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([*GEO_CS, "--db", str(tmp_path / "demo.duckdb"), "-q", "demo", "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/maps/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        page = httpx.get(f"http://127.0.0.1:{port}/maps/glasgow", timeout=30)
+        assert page.status_code == 200 and "geoCsConfig" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert f"http://127.0.0.1:{port}/maps/" in log.read_text()
