@@ -420,6 +420,71 @@ def analyse_comparator(
 
 # -- crosswalks and harmonised series ------------------------------------------------------------
 
+export_app = typer.Typer(help="Static exports for reports: maps and charts (PNG, SVG, PDF, with their CSV).",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else None
+
+
+@export_app.command("map")
+def export_map(
+    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id (geo-cs analyse … -p; see /maps/).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file: .png (300 dpi), .svg or .pdf.")],
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Boundary set (default: as the web map).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure (default: as the web map).")] = None,
+    denominator: Annotated[str | None, typer.Option(help="Indicator of denominators, for counts without them.")] = None,
+    period: Annotated[list[str] | None, typer.Option("--period", help="Period to map (repeat for small multiples; default first and latest).")] = None,
+    scheme: Annotated[str, typer.Option(help="quantiles, fisher_jenks, equal_interval or own.")] = "quantiles",
+    k: Annotated[int, typer.Option(help="Number of classes (2-9).")] = 5,
+    breaks: Annotated[str | None, typer.Option(help="Own class breaks, e.g. 10,20,30 (implies --scheme own).")] = None,
+    threshold: Annotated[float, typer.Option(help="Worst-performing threshold, %.")] = 25.0,
+    baseline: Annotated[str | None, typer.Option(help="Comma-separated baseline periods.")] = None,
+    dpi: Annotated[int, typer.Option(help="PNG resolution.")] = 300,
+) -> None:
+    """A print-ready choropleth of a partnership: legend, scale bar, north arrow, outlines,
+    worst-performing neighbourhoods outlined, estimates hatched, OGL attribution."""
+    from geo_cs.export.maps import partnership_map, save_figure
+    from geo_cs.store import Store
+
+    try:
+        own = [float(b) for b in _split(breaks) or []] or None
+    except ValueError as exc:
+        raise InputError(f"--breaks {breaks!r}: expected comma-separated numbers") from exc
+    with Store.open(state.db, read_only=True) as store:
+        _progress().note(f"drawing {partnership}")
+        figure = partnership_map(
+            store, partnership, geography=geography, indicator=indicator, denominator=denominator,
+            periods=period, scheme="own" if own else scheme, k=k, breaks=own,
+            baseline=tuple(_split(baseline) or ()) or None, threshold=threshold)
+        written = save_figure(figure, out_path, dpi=dpi)
+    out.print(f"wrote {written}", highlight=False)
+
+
+@export_app.command("charts")
+def export_charts(
+    partnership: Annotated[list[str], typer.Option("--partnership", "-p", help="Partnership id (repeat for several on one chart).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: png, svg, pdf.")] = "png,svg,pdf",
+    geography: Annotated[str, typer.Option("--geography", "-g", help="Geography of figures 4.3-4.6.")] = "wpc2010",
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator of figures 4.3-4.6.")] = "claimants",
+    reference: Annotated[str, typer.Option(help="gb, nation:E|W|S or region:CODE.")] = "gb",
+) -> None:
+    """The report's figures for partnerships, with intervals, and the CSV behind each:
+    4.3 index of the count, 4.5 rate and gap with GB, 4.7 worst-performing vs the rest."""
+    from geo_cs.export.charts import partnership_charts
+    from geo_cs.store import Store
+
+    with Store.open(state.db, read_only=True) as store:
+        _progress().note(f"drawing charts for {', '.join(partnership)}")
+        written = partnership_charts(store, partnership, out_dir, formats=tuple(_split(formats) or ()),
+                                     geography=geography, indicator=indicator, reference=reference)
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+
+
 crosswalk_app = typer.Typer(help="Crosswalks between geography vintages (lookups, geometry, chains).",
                             no_args_is_help=True)
 app.add_typer(crosswalk_app, name="crosswalk")

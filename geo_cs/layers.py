@@ -29,11 +29,24 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.analysis import MethodParams, Panel, RateSource, default_baseline, worst_cohort
-from geo_cs.errors import InputError, NotFoundError
+from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.stats import wilson_interval
 from geo_cs.store import Store
 
 RATE_KINDS = ("count", "rate")
+
+#: What a partnership's map (web or print) shows when the user has not chosen: the first of these whose
+#: geography holds the partnership's areas and the measure. Small areas first (the
+#: neighbourhoods of NI 153), then constituencies, which carry the quarterly benefit series.
+#: A user's own choice (``geography=``, ``indicator=``) overrides this.
+DEFAULT_VIEWS: tuple[tuple[str, str, str | None], ...] = (
+    ("datazone2011", "employment_deprived", None),
+    ("lsoa2011", "employment_deprived", "population2019_lsoa11.working_age_population"),
+    ("wpc2010", "claimants", None),
+    # Welsh areas smaller than a constituency (Rhyl's five wards): the WIMD employment score
+    ("lsoa2011", "employment_score", None),
+)
+
 COLUMNS = ["code", "period_id", "value", "value_low", "value_high", "count", "denominator",
            "worst", "baseline_value", "estimated_share"]
 
@@ -95,8 +108,9 @@ def resolve_measure(store: Store, set_id: str, name: str, denominator: str | Non
             f"denominator {denominator!r} has no observations on {set_id}; valid: "
             f"{', '.join(sorted(known['indicator_id']))}"
         )
-    # the latest edition's label: earlier ones may say "harmonised to …"
-    last = rows.iloc[-1]
+    # the latest published (not harmonised) edition's label names the measure best
+    published = rows[~rows["label"].str.contains("harmonised", case=False)]
+    last = (published if len(published) else rows).iloc[-1]
     return Measure(set_id, name, tuple(rows["indicator_id"]), kinds[0], last["label"],
                    last["unit"] if isinstance(last["unit"], str) else None, denominator)
 
@@ -272,3 +286,51 @@ def partnership_gap(
         return ni153(store, panel, [partnership], params=params)
     finally:
         panel.drop()
+
+
+def default_view(
+    partnership: str, geography: str | None, indicator: str | None, denominator: str | None,
+    has_areas, has_measure,
+) -> tuple[str, str, str | None]:
+    """(geography, indicator, denominator) for a partnership's map: what was asked, completed
+    from :data:`DEFAULT_VIEWS`. ``has_areas(set_id)`` tells whether the partnership has areas in
+    a set; ``has_measure(set_id, indicator)`` whether the measure has values for them."""
+    if geography and indicator:
+        return geography, indicator, denominator
+    for set_id, default_indicator, default_denominator in DEFAULT_VIEWS:
+        if geography and set_id != geography:
+            continue
+        if has_areas(set_id) and has_measure(set_id, indicator or default_indicator):
+            return set_id, indicator or default_indicator, denominator or default_denominator
+    raise NotFoundError(
+        f"no default map for partnership {partnership!r}: choose a geography and an indicator "
+        f"(defaults tried: {', '.join(f'{s}/{i}' for s, i, _ in DEFAULT_VIEWS)})"
+    )
+
+
+def store_view(store: Store, partnership: str, geography: str | None = None, indicator: str | None = None,
+               denominator: str | None = None) -> tuple[str, str, str | None]:
+    """:func:`default_view` answered from the store directly (exports, scripts)."""
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    found = get_partnerships([partnership])[0]
+    codes: dict[str, set[str]] = {}
+
+    def has_areas(set_id: str) -> bool:
+        try:
+            codes[set_id] = set(resolve(store, found, set_id).codes)
+        except GeoCsError:
+            return False
+        return bool(codes[set_id])
+
+    def has_measure(set_id: str, name: str) -> bool:
+        try:
+            measure = resolve_measure(store, set_id, name)
+        except GeoCsError:
+            return False
+        return bool(store.sql(
+            "SELECT count(*) FROM observations WHERE set_id = ? AND list_contains(?, indicator_id) "
+            "AND list_contains(?, code) AND value IS NOT NULL",
+            [set_id, list(measure.indicators), sorted(codes[set_id])]).fetchone()[0])
+
+    return default_view(partnership, geography, indicator, denominator, has_areas, has_measure)

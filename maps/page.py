@@ -26,25 +26,12 @@ from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
 from geo_cs.demo import OGL_ATTRIBUTION
-from geo_cs.errors import NotFoundError
-from geo_cs.layers import AreaValues, class_breaks
+from geo_cs.layers import AreaValues, class_breaks, default_view
 from maps import STATIC_URL, vendor_url
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
-)
-
-#: What a partnership's map shows when the user has not chosen: the first of these whose
-#: geography holds the partnership's areas and the measure. Small areas first (the
-#: neighbourhoods of NI 153), then constituencies, which carry the quarterly benefit series.
-#: A user's own choice (``geography=``, ``indicator=``) overrides this.
-DEFAULT_VIEWS: tuple[tuple[str, str, str | None], ...] = (
-    ("datazone2011", "employment_deprived", None),
-    ("lsoa2011", "employment_deprived", "population2019_lsoa11.working_age_population"),
-    ("wpc2010", "claimants", None),
-    # Welsh areas smaller than a constituency (Rhyl's five wards): the WIMD employment score
-    ("lsoa2011", "employment_score", None),
 )
 
 #: ColorBrewer YlOrRd, 9 classes; k classes take an even spread of it.
@@ -87,23 +74,10 @@ class MapRequest:
 
 
 def choose_view(req: MapRequest, has_areas, has_measure) -> MapRequest:
-    """Fill in geography and indicator from :data:`DEFAULT_VIEWS` when not given.
-
-    ``has_areas(set_id)`` tells whether the partnership has areas in a set; ``has_measure(set_id,
-    indicator)`` whether the store holds the measure there.
-    """
-    if req.geography and req.indicator:
-        return req
-    for set_id, indicator, denominator in DEFAULT_VIEWS:
-        if req.geography and set_id != req.geography:
-            continue
-        if has_areas(set_id) and has_measure(set_id, indicator):
-            return replace(req, geography=set_id, indicator=req.indicator or indicator,
-                           denominator=req.denominator or denominator)
-    raise NotFoundError(
-        f"no default map for partnership {req.partnership!r}: choose geography= and indicator= "
-        f"(defaults tried: {', '.join(f'{s}/{i}' for s, i, _ in DEFAULT_VIEWS)})"
-    )
+    """Fill in geography and indicator from :data:`geo_cs.layers.DEFAULT_VIEWS` when not given."""
+    geography, indicator, denominator = default_view(
+        req.partnership, req.geography, req.indicator, req.denominator, has_areas, has_measure)
+    return replace(req, geography=geography, indicator=indicator, denominator=denominator)
 
 
 def _palette(k: int) -> list[str]:

@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -25,10 +26,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.errors import GeoCsError, InputError
+from geo_cs.store import Store
 
 COHORT_COLOUR = "#b2182b"
 REST_COLOUR = "#2166ac"
 GAP_COLOUR = "#4d4d4d"
+
+
+def _footer(fig: Figure, notes: list[str] | None = None) -> None:
+    """The OGL attribution (and any notes) below the axes, clear of the tick labels."""
+    lines = [*(notes or []), OGL_ATTRIBUTION]
+    fig.get_layout_engine().set(rect=(0, 0.035 * (len(lines) + 1), 1, 1 - 0.035 * len(lines) / 2))
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=4.5, color="#555555", wrap=True, va="bottom")
 
 
 def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
@@ -59,7 +69,7 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
     for axis in (top, bottom):
         axis.grid(axis="y", color="#e0e0e0", linewidth=0.6)
         axis.spines[["top", "right"]].set_visible(False)
-    fig.text(0.01, 0.0, OGL_ATTRIBUTION, fontsize=4.5, color="#555555", wrap=True, va="bottom")
+    _footer(fig)
     return fig
 
 
@@ -69,3 +79,145 @@ def figure_svg(fig: Figure) -> str:
     fig.savefig(buffer, format="svg")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _axes_for_periods(ax, labels: list[str]) -> None:
+    ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
+                  ha="right" if len(labels) > 4 else "center", fontsize=7)
+    ax.grid(axis="y", color="#e0e0e0", linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _series(table: pd.DataFrame) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    labels = list(dict.fromkeys(table["period_label"].astype(str)))
+    return labels, {pid: rows.set_index("period_label").reindex(labels)
+                    for pid, rows in table.groupby("partnership", sort=False)}
+
+
+def index_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.4, 4.0)) -> Figure:
+    """Figures 4.3-4.4: the count as an index of the base period (= 100), with 95% intervals."""
+    labels, series = _series(table)
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    x = range(len(labels))
+    for name, rows in series.items():
+        line = ax.plot(x, rows["index"], marker="o", markersize=3, label=name)[0]
+        ax.fill_between(x, rows["index_low"], rows["index_high"], color=line.get_color(), alpha=0.15,
+                        linewidth=0)
+    ax.axhline(100, color="#999999", linewidth=0.8)
+    base = table["index_base"].iloc[0] if "index_base" in table else ""
+    ax.set_ylabel(f"Index of the count ({base} = 100)")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.legend(fontsize=7, frameon=False)
+    _axes_for_periods(ax, labels)
+    _footer(fig, table.attrs.get("notes"))
+    return fig
+
+
+def rate_gap_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.4, 5.2)) -> Figure:
+    """Figures 4.5-4.6: each partnership's rate against the reference (Great Britain), and the
+    gap between them in points, with 95% intervals."""
+    labels, series = _series(table)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=size, sharex=True, layout="constrained",
+                                      gridspec_kw={"height_ratios": [3, 2]})
+    x = range(len(labels))
+    reference = None
+    for name, rows in series.items():
+        line = top.plot(x, rows["rate"], marker="o", markersize=3, label=name)[0]
+        top.fill_between(x, rows["rate_low"], rows["rate_high"], color=line.get_color(), alpha=0.15,
+                         linewidth=0)
+        bottom.errorbar(x, rows["gap"], yerr=[rows["gap"] - rows["gap_low"], rows["gap_high"] - rows["gap"]],
+                        color=line.get_color(), marker="s", markersize=3, capsize=2, label=name)
+        reference = rows
+    if reference is not None and "reference_rate" in reference:
+        name = str(table["reference"].iloc[0]).upper() if "reference" in table else "reference"
+        top.plot(x, reference["reference_rate"], color="black", linestyle="--", label=name)
+    top.set_ylabel("Rate (%)")
+    top.set_title(title, fontsize=10, loc="left")
+    top.legend(fontsize=7, frameon=False)
+    bottom.axhline(0, color="#999999", linewidth=0.8)
+    bottom.set_ylabel("Gap (points)")
+    _axes_for_periods(top, labels)
+    _axes_for_periods(bottom, labels)
+    _footer(fig, table.attrs.get("notes"))
+    return fig
+
+
+CHART_FORMATS = ("png", "svg", "pdf")
+
+
+def save_chart(fig: Figure, stem: Path, formats: tuple[str, ...] = CHART_FORMATS,
+               dpi: int = 300) -> list[Path]:
+    """Write the chart as each format (``stem`` without extension); return the files."""
+    written = []
+    try:
+        for fmt in formats:
+            if fmt not in CHART_FORMATS:
+                raise InputError(f"format {fmt!r}: expected one of {', '.join(CHART_FORMATS)}")
+            path = stem.with_suffix(f".{fmt}")
+            fig.savefig(path, dpi=dpi)
+            written.append(path)
+    except OSError as exc:
+        raise InputError(f"{stem.parent}: cannot write the chart ({exc.strerror})") from exc
+    finally:
+        plt.close(fig)
+    return written
+
+
+def partnership_charts(
+    store: Store, partnerships: list[str], out_dir: str | Path, *, formats: tuple[str, ...] = CHART_FORMATS,
+    geography: str = "wpc2010", indicator: str = "claimants", denominator: str | None = None,
+    reference: str = "gb", small_areas: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> list[Path]:
+    """The report's charts for the partnerships, each with the CSV behind it, in ``out_dir``.
+
+    Figures 4.3-4.6 come from ``indicator`` on ``geography`` (default the DWP out-of-work benefit
+    series on constituencies, which has published Great Britain figures); figure 4.7 from the
+    partnership's own small areas (:func:`geo_cs.layers.store_view`, or ``small_areas`` =
+    geography, indicator, denominator). Employment rates (4.1-4.2) are drawn when an indicator
+    of measure ``employment_rate`` with a denominator is in the store; otherwise left out.
+    """
+    from geo_cs.analysis import partnership_rates
+    from geo_cs.layers import measure_panel, partnership_gap, resolve_measure, store_view
+    from geo_cs.partnerships import get_partnerships
+
+    found = get_partnerships(partnerships)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
+    written: list[Path] = []
+    measure = resolve_measure(store, geography, indicator, denominator)
+    panel = measure_panel(store, measure)
+    try:
+        rates = partnership_rates(store, panel, found, reference=reference)
+    finally:
+        panel.drop()
+    names = ", ".join(p.phase_at(None).name for p in found)
+    label = f"{measure.label} ({geography})"
+    pretty = rates.assign(partnership=rates["partnership"].map({p.id: p.phase_at(None).name for p in found}))
+    pretty.attrs["notes"] = rates.attrs.get("notes", [])
+    stem = out / "fig4_3_index_of_count"
+    rates.to_csv(stem.with_suffix(".csv"), index=False)
+    chart = index_chart(pretty, f"{names}: {label}, index")
+    written += [stem.with_suffix(".csv"), *save_chart(chart, stem, formats)]
+    stem = out / "fig4_5_rate_and_gap_with_gb"
+    rates.to_csv(stem.with_suffix(".csv"), index=False)
+    written += [stem.with_suffix(".csv"),
+                *save_chart(rate_gap_chart(pretty, f"{names}: {label} and the gap with {reference.upper()}"),
+                            stem, formats)]
+    for p in found:
+        try:
+            view = store_view(store, p.id, *small_areas)
+        except GeoCsError:
+            continue  # no small-area measure for this partnership: no figure 4.7
+        small = resolve_measure(store, *view)
+        if not small.is_rate:
+            continue
+        table = partnership_gap(store, small, p.id)
+        stem = out / f"fig4_7_worst_vs_rest_{p.id}"
+        table.to_csv(stem.with_suffix(".csv"), index=False)
+        written += [stem.with_suffix(".csv"),
+                    *save_chart(gap_chart(table, f"{p.phase_at(None).name}: {small.label} ({view[0]})"),
+                                stem, formats)]
+    return written

@@ -1,0 +1,260 @@
+"""Print-ready choropleth maps: PNG (300 dpi), SVG and PDF, drawn offline with matplotlib.
+
+A map is one partnership (or any set of areas) on one geography in British National Grid
+(EPSG:27700), one panel per period with **one legend and one set of class breaks** for all of
+them (small multiples compare like with like): title and subtitle, class breaks with no-data,
+"estimated" (hatched) and "worst-performing" (outlined) entries, a scale bar in kilometres and a
+north arrow, the partnership and district outlines, and the OGL attribution and source line.
+No basemap is fetched, so it works on a closed network.
+
+Example
+-------
+>>> fig = choropleth_figure(frames, breaks, title="Glasgow")    # doctest: +SKIP
+>>> save_figure(fig, "glasgow.png")                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.path import Path as MplPath
+
+from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.errors import GeoCsError, InputError
+from geo_cs.store import Store
+
+BNG = "EPSG:27700"
+#: ColorBrewer YlOrRd, as on the web map.
+PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026",
+           "#800026"]
+NO_DATA = "#d9d9d9"
+FORMATS = {".png", ".svg", ".pdf"}
+
+
+def palette(k: int) -> list[str]:
+    """``k`` colours spread evenly over :data:`PALETTE`."""
+    if k <= 1:
+        return [PALETTE[-3]]
+    return [PALETTE[round(i * (len(PALETTE) - 1) / (k - 1))] for i in range(k)]
+
+
+def area_frame(store: Store, set_id: str, codes: list[str]) -> gpd.GeoDataFrame:
+    """The areas' EPSG:27700 geometries with code and name."""
+    table = store.sql(
+        "SELECT code, name, ST_AsWKB(geom_27700) AS wkb FROM areas "
+        "WHERE set_id = ? AND list_contains(?, code) AND geom_27700 IS NOT NULL ORDER BY code",
+        [set_id, codes]).df()
+    geometry = shapely.from_wkb([bytes(w) for w in table.pop("wkb")])
+    return gpd.GeoDataFrame(table, geometry=geometry, crs=BNG)
+
+
+@dataclass
+class MapPanel:
+    """One period of a map: the areas with their values (columns of :mod:`geo_cs.layers`)."""
+
+    label: str
+    areas: gpd.GeoDataFrame      # code, name, geometry, value, worst, estimated_share
+
+
+def classify(values: pd.Series, breaks: list[float]) -> np.ndarray:
+    """Class index per value (-1 for no data): the first break a value does not exceed."""
+    out = np.full(len(values), -1)
+    data = values.to_numpy(dtype=float)
+    ok = np.isfinite(data)
+    out[ok] = np.minimum(np.searchsorted(np.asarray(breaks), data[ok], side="left"), len(breaks) - 1)
+    return out
+
+
+def _paths(geoms) -> list[MplPath]:
+    """Matplotlib paths of (multi)polygons, holes included.
+
+    Drawn as one collection per layer: geopandas' plot redraws the whole figure on every call,
+    which made a three-panel map take seconds.
+    """
+    paths = []
+    for geom in geoms:
+        parts = geom.geoms if hasattr(geom, "geoms") else [geom]
+        vertices, codes = [], []
+        for polygon in parts:
+            if polygon.is_empty or polygon.geom_type != "Polygon":
+                continue
+            for ring in [polygon.exterior, *polygon.interiors]:
+                xy = np.asarray(ring.coords)[:, :2]
+                vertices.append(xy)
+                codes.append([MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY])
+        if vertices:
+            paths.append(MplPath(np.concatenate(vertices), np.concatenate(codes)))
+    return paths
+
+
+def _draw(ax, geoms, **style) -> None:
+    ax.add_collection(PathCollection(_paths(geoms), **style))
+
+
+def _nice_length(span_m: float) -> float:
+    """A round scale-bar length (1, 2 or 5 × 10^n metres) near a fifth of the map's width."""
+    target = span_m / 5
+    base = 10 ** math.floor(math.log10(target))
+    return max(m * base for m in (1, 2, 5) if m * base <= target)
+
+
+def _scale_bar_and_north(ax, bounds: tuple[float, float, float, float]) -> None:
+    xmin, ymin, xmax, ymax = bounds
+    length = _nice_length(xmax - xmin)
+    x0, y0 = xmin + 0.05 * (xmax - xmin), ymin + 0.05 * (ymax - ymin)
+    height = 0.012 * (ymax - ymin)
+    for i in range(2):
+        ax.add_patch(Rectangle((x0 + i * length / 2, y0), length / 2, height,
+                               facecolor="black" if i == 0 else "white", edgecolor="black", linewidth=0.6))
+    label = f"{length / 1000:g} km"
+    ax.text(x0 + length / 2, y0 + 2.2 * height, label, ha="center", va="bottom", fontsize=6)
+    ax.text(x0, y0 - 1.2 * height, "0", ha="center", va="top", fontsize=5)
+    # British National Grid: grid north, close to true north across Great Britain
+    nx, ny = xmax - 0.06 * (xmax - xmin), ymax - 0.16 * (ymax - ymin)
+    ax.annotate("N", xy=(nx, ny + 0.1 * (ymax - ymin)), xytext=(nx, ny), ha="center", va="center",
+                fontsize=8, fontweight="bold",
+                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.2})
+
+
+def choropleth_figure(
+    panels: list[MapPanel], breaks: list[float], *, title: str, subtitle: str = "",
+    unit: str = "", outline: gpd.GeoSeries | None = None, districts: gpd.GeoSeries | None = None,
+    source: str = "", size: tuple[float, float] | None = None,
+) -> Figure:
+    """Small multiples of one choropleth per period, sharing ``breaks`` and one legend."""
+    if not panels:
+        raise InputError("no periods to map")
+    n = len(panels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    size = size or (3.6 * cols + 2.2, 3.9 * rows + 1.2)
+    fig = plt.figure(figsize=size, layout="constrained")
+    grid = fig.add_gridspec(rows, cols + 1, width_ratios=[*([1] * cols), 0.55])
+    colours = palette(len(breaks))
+    bounds = tuple(pd.concat([p.areas.geometry for p in panels]).total_bounds)
+    pad = 0.03 * max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(grid[i // cols, i % cols])
+        areas = panel.areas
+        classes = classify(areas["value"], breaks)
+        face = [colours[c] if c >= 0 else NO_DATA for c in classes]
+        _draw(ax, areas.geometry, facecolors=face, edgecolors="white", linewidths=0.15)
+        estimated = areas[areas["estimated_share"].fillna(0) > 0]
+        if not estimated.empty:
+            _draw(ax, estimated.geometry, facecolors="none", edgecolors="#333333", hatch="//////",
+                  linewidths=0)
+        worst = areas[areas["worst"].fillna(False).astype(bool)]
+        if not worst.empty:
+            _draw(ax, worst.geometry, facecolors="none", edgecolors="#111111", linewidths=0.7)
+        if districts is not None and not districts.empty:
+            _draw(ax, districts, facecolors="none", edgecolors="#555555", linewidths=0.5, linestyles=":")
+        if outline is not None and not outline.empty:
+            _draw(ax, outline, facecolors="none", edgecolors="#1f3a93", linewidths=1.3)
+        ax.set_xlim(bounds[0] - pad, bounds[2] + pad)
+        ax.set_ylim(bounds[1] - pad, bounds[3] + pad)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        ax.set_title(panel.label, fontsize=9)
+        if i == 0:
+            _scale_bar_and_north(ax, (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad))
+    legend_ax = fig.add_subplot(grid[:, cols])
+    legend_ax.set_axis_off()
+    handles, low = [], None
+    for colour, high in zip(colours, breaks, strict=True):
+        text = f"up to {high:,.1f}{unit}" if low is None else f"{low:,.1f} – {high:,.1f}{unit}"
+        handles.append(Patch(facecolor=colour, edgecolor="#999999", label=text))
+        low = high
+    handles += [Patch(facecolor=NO_DATA, edgecolor="#999999", label="No data"),
+                Patch(facecolor="white", edgecolor="#111111", linewidth=1.2,
+                      label="Worst-performing\nneighbourhood"),
+                Patch(facecolor="white", edgecolor="#333333", hatch="//////",
+                      label="Estimated through a\nboundary change"),
+                Patch(facecolor="white", edgecolor="#1f3a93", linewidth=1.3, label="Partnership")]
+    if districts is not None and not districts.empty:
+        handles.append(Patch(facecolor="white", edgecolor="#555555", linestyle=":", label="Districts"))
+    legend_ax.legend(handles=handles, loc="upper left", fontsize=6.5, frameon=False,
+                     title="Classes (all periods)", title_fontsize=7)
+    fig.text(0.01, 0.99, title, fontsize=12, ha="left", va="top", fontweight="bold")
+    if subtitle:
+        fig.text(0.01, 0.95, subtitle, fontsize=7.5, ha="left", va="top", color="#333333", wrap=True)
+    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.86))
+    footer = f"{source}\n{OGL_ATTRIBUTION}" if source else OGL_ATTRIBUTION
+    fig.text(0.01, 0.005, footer, fontsize=5.5, color="#444444", ha="left", va="bottom", wrap=True)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:
+    """Write ``fig`` as PNG, SVG or PDF by the file's extension (PNG at ``dpi``)."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(f"{path}: expected a .png, .svg or .pdf file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, metadata={"Creator": "geo-cs"} if path.suffix != ".png" else None)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the file ({exc.strerror})") from exc
+    finally:
+        plt.close(fig)
+    return path
+
+
+def partnership_map(
+    store: Store, partnership: str, *, geography: str | None = None, indicator: str | None = None,
+    denominator: str | None = None, periods: list[str] | None = None, scheme: str = "quantiles",
+    k: int = 5, breaks: list[float] | None = None, baseline: tuple[str, ...] | None = None,
+    threshold: float = 25.0,
+) -> Figure:
+    """The print map of a partnership: one panel per period (default: the first and the
+    latest), classes pooled over every period of the measure, as on the web map."""
+    from geo_cs.layers import area_values, class_breaks, resolve_measure, store_view
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    found = get_partnerships([partnership])[0]
+    geography, indicator, denominator = store_view(store, partnership, geography, indicator, denominator)
+    measure = resolve_measure(store, geography, indicator, denominator)
+    values = area_values(store, measure, baseline=baseline, threshold=threshold)
+    chosen = periods or sorted({values.period_ids[0], values.period_ids[-1]}, key=values.period_ids.index)
+    for period in chosen:
+        values.check_period(period)
+    codes = resolve(store, found, geography).codes
+    areas = area_frame(store, geography, codes)
+    mine = values.frame[values.frame["code"].isin(codes)]
+    pooled = class_breaks(mine["value"], scheme, k, breaks)
+    labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
+    panels = [MapPanel(labels[p], areas.merge(values.at(p)[["code", "value", "worst", "estimated_share"]],
+                                              on="code", how="left")) for p in chosen]
+    # generalised boundaries leave hairline gaps between neighbours: close them for the outline
+    outline = gpd.GeoSeries([areas.union_all().buffer(5).buffer(-5)], crs=BNG)
+    district_set = "lad2013"
+    districts = None
+    try:
+        district_codes = resolve(store, found, district_set).codes
+        if len(district_codes) > 1:
+            districts = area_frame(store, district_set, district_codes).geometry
+    except GeoCsError:  # district outlines are a courtesy: a store without them still maps
+        districts = None
+    unit = "%" if values.unit == "%" else ""
+    what = f"{measure.label}" + (" (%)" if unit else "")
+    cohort = (f"; worst-performing: baseline {', '.join(values.baseline)} above {threshold:g}%"
+              if values.baseline else "")
+    return choropleth_figure(
+        panels, pooled, title=f"{found.phase_at(None).name}: {measure.label}",
+        subtitle=f"{what}, {', '.join(labels[p] for p in chosen)}; {geography} ({scheme.replace('_', ' ')} "
+                 f"classes over all periods){cohort}",
+        unit=unit, outline=outline, districts=districts,
+        source=f"Source: {', '.join(measure.indicators)} on {geography}; geo-cs",
+    )
