@@ -1,0 +1,137 @@
+"""Static exports, looked at: image size and DPI, legend and attribution in SVG and PDF text,
+small multiples sharing one set of breaks, a reference image, and the charts with their CSV."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from matplotlib.testing.compare import compare_images
+from PIL import Image
+
+from geo_cs.export.maps import MapPanel, choropleth_figure, classify, palette, save_figure
+from tests.conftest import grid_frame
+
+REFERENCE = Path(__file__).parent / "data" / "reference_grid_map.png"
+ATTRIBUTION = "Open Government Licence v3.0"
+GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
+
+
+def grid_panels() -> list[MapPanel]:
+    """Two periods of the six-square grid, with a cohort and an estimated square."""
+    squares = grid_frame().to_crs("EPSG:27700").rename(columns={"LSOA11CD": "code", "LSOA11NM": "name"})
+    panels = []
+    for label, values in (("2019", [5, 12, 18, 26, 33, None]), ("2022", [4, 10, 19, 22, 29, 41])):
+        areas = squares.assign(value=values, worst=[False, False, False, True, True, True],
+                               estimated_share=[0, 0, 0.4, 0, 0, 0])
+        panels.append(MapPanel(label, gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:27700")))
+    return panels
+
+
+def grid_figure():
+    return choropleth_figure(grid_panels(), [10, 20, 30, 45], title="Testtown", subtitle="a test map",
+                             unit="%", source="Source: test data")
+
+
+def test_classes_are_the_first_break_a_value_does_not_exceed():
+    assert classify(pd.Series([1, 10, 10.5, 45, 99, None]), [10, 20, 30, 45]).tolist() == [0, 0, 1, 3, 3, -1]
+    assert palette(5)[0] == "#ffffcc" and palette(5)[-1] == "#800026"
+
+
+def test_png_is_300_dpi_and_print_sized(tmp_path: Path):
+    path = save_figure(grid_figure(), tmp_path / "map.png")
+    with Image.open(path) as image:
+        dpi = image.info["dpi"]
+        assert round(dpi[0]) == 300 and round(dpi[1]) == 300
+        assert image.width >= 2400 and image.height >= 1400
+
+
+def test_svg_has_one_legend_for_both_periods_and_the_attribution(tmp_path: Path):
+    svg = save_figure(grid_figure(), tmp_path / "map.svg").read_text()
+    # matplotlib writes text as paths unless told otherwise; the labels are in its comments
+    for text in ("Classes (all periods)", "No data", "Worst-performing", "Estimated through a",
+                 "2019", "2022", "Testtown", ATTRIBUTION, "km"):
+        assert text in svg, text
+    assert svg.count("Classes (all periods)") == 1
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")
+def test_pdf_text_has_title_legend_and_attribution(tmp_path: Path):
+    pdf = save_figure(grid_figure(), tmp_path / "map.pdf")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for expected in ("Testtown", "No data", "Worst-performing", ATTRIBUTION.split()[0], "10.0 – 20.0%"):
+        assert expected in text, expected
+
+
+def test_drawing_matches_the_reference_image(tmp_path: Path):
+    actual = save_figure(grid_figure(), tmp_path / "actual.png", dpi=60)
+    if not REFERENCE.exists():  # first run on a new drawing: write it, look at it, commit it
+        REFERENCE.parent.mkdir(exist_ok=True)
+        shutil.copy(actual, REFERENCE)
+    assert compare_images(str(REFERENCE), str(actual), tol=6) is None
+
+
+def test_unknown_format_and_unwritable_path_are_clear_errors(tmp_path: Path):
+    from geo_cs.errors import InputError
+
+    with pytest.raises(InputError, match=r"expected a .png, .svg or .pdf"):
+        save_figure(grid_figure(), tmp_path / "map.jpg")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="cannot write"):
+        save_figure(grid_figure(), blocker / "map.png")
+
+
+# -- on the demo database, through the command ------------------------------------------------
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*GEO_CS, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_partnership_map_small_multiples_share_breaks(demo_db, tmp_path: Path):
+    from geo_cs.export.maps import partnership_map
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        figure = partnership_map(store, "glasgow", periods=["simd2012", "simd2016", "simd2020"])
+    svg = save_figure(figure, tmp_path / "glasgow.svg").read_text()
+    for label in ("SIMD 2012 (2010 data)", "SIMD 2016 (2014 data)", "SIMD 2020 (2017 data)"):
+        assert label in svg
+    assert svg.count("Classes (all periods)") == 1 and ATTRIBUTION in svg
+
+
+def test_export_commands_write_maps_and_charts_with_csv(demo_db, tmp_path: Path):
+    result = run("--db", str(demo_db), "-q", "export", "map", "-p", "glasgow", "-o", str(tmp_path / "g.png"),
+                 "--dpi", "100")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "g.png") as image:
+        assert round(image.info["dpi"][0]) == 100
+    result = run("--db", str(demo_db), "-q", "export", "charts", "-p", "glasgow", "-o", str(tmp_path / "c"),
+                 "--format", "svg")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "c").iterdir())
+    assert names == ["fig4_3_index_of_count.csv", "fig4_3_index_of_count.svg",
+                     "fig4_5_rate_and_gap_with_gb.csv", "fig4_5_rate_and_gap_with_gb.svg",
+                     "fig4_7_worst_vs_rest_glasgow.csv", "fig4_7_worst_vs_rest_glasgow.svg"]
+    gap = pd.read_csv(tmp_path / "c" / "fig4_7_worst_vs_rest_glasgow.csv")
+    assert list(gap["period_id"]) == ["simd2012", "simd2016", "simd2020"]
+    assert (gap["gap_low"] <= gap["gap"]).all() and (gap["gap"] <= gap["gap_high"]).all()
+    # the footer wraps to the chart's width, so its last words may be a text of their own
+    assert "Contains National Statistics data © Crown copyright" in (tmp_path / "c" / "fig4_3_index_of_count.svg").read_text()
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["map", "-p", "nope", "-o", "x.png"], 5, "unknown partnership nope"),
+    (["map", "-p", "glasgow", "--period", "1999", "-o", "x.png"], 5, "valid: simd2012"),
+    (["map", "-p", "glasgow", "-i", "nope", "-g", "datazone2011", "-o", "x.png"], 5, "employment_deprived"),
+    (["charts", "-p", "glasgow", "-o", "/proc/geo-cs-charts"], 3, "cannot create"),
+])
+def test_export_errors_name_what_is_wrong(demo_db, tmp_path: Path, args, code, message):
+    args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
+    result = run("--db", str(demo_db), "-q", "export", *args)
+    assert result.returncode == code and message in result.stderr, result.stderr
