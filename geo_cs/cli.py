@@ -485,6 +485,28 @@ def export_charts(
         out.print(f"wrote {path}", highlight=False)
 
 
+@export_app.command("report")
+def export_report(
+    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: PARTNERSHIP.pdf and PARTNERSHIP.html.")],
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Small-area geography (default: as the web map).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Small-area indicator (default: as the web map).")] = None,
+) -> None:
+    """A partnership profile as PDF and HTML: map, charts, tables, the baseline cohort, method
+    notes, data vintages and provenance, caveats."""
+    from geo_cs.export.report import partnership_profile, write_html, write_pdf
+    from geo_cs.store import Store
+
+    progress = _progress()
+    with Store.open(state.db, read_only=True) as store:
+        progress.note(f"gathering the profile of {partnership}")
+        profile = partnership_profile(store, partnership, geography=geography, indicator=indicator)
+    progress.note("writing PDF and HTML")
+    pdf = write_pdf(profile, out_dir / f"{partnership}.pdf")
+    html = write_html(profile, out_dir / f"{partnership}.html")
+    out.print(f"wrote {pdf}\nwrote {html}", highlight=False)
+
+
 crosswalk_app = typer.Typer(help="Crosswalks between geography vintages (lookups, geometry, chains).",
                             no_args_is_help=True)
 app.add_typer(crosswalk_app, name="crosswalk")

@@ -3,6 +3,7 @@ small multiples sharing one set of breaks, a reference image, and the charts wit
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -135,3 +136,28 @@ def test_export_errors_name_what_is_wrong(demo_db, tmp_path: Path, args, code, m
     args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
     result = run("--db", str(demo_db), "-q", "export", *args)
     assert result.returncode == code and message in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("pdfinfo") is None, reason="poppler-utils (pdfinfo) not installed")
+def test_partnership_report_pdf_and_html(demo_db, tmp_path: Path):
+    import time
+
+    started = time.monotonic()
+    result = run("--db", str(demo_db), "-q", "export", "report", "-p", "glasgow", "-o", str(tmp_path))
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    pdf, html = tmp_path / "glasgow.pdf", tmp_path / "glasgow.html"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    # cover, map, figures 4.3, 4.5 and 4.7, two tables, the cohort
+    assert pages == 8
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for expected in ("Glasgow: partnership profile", "Definition", "Method", "Caveats",
+                     "estimated through a", "simd2016.employment_deprived", "Worst-performing neighbourhoods",
+                     "Open Government Licence"):
+        assert expected in text, expected
+    page = html.read_text()
+    # self-contained: figures inline, nothing fetched (SVG namespaces are names, not fetches)
+    assert page.count("<svg") == 4 and not re.search(r"""(?:src|href)=["']https?://""", page)
+    assert "Open Government Licence v3.0" in page
+    assert elapsed < 60  # the bench times it properly; this only catches a runaway
