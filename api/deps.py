@@ -26,6 +26,7 @@ class LRUCache:
         self.max_items = max_items
         self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._making: dict[tuple, threading.Lock] = {}
         self.hits = self.misses = 0
 
     def get(self, key: tuple) -> Any | None:
@@ -45,10 +46,22 @@ class LRUCache:
                 self._items.popitem(last=False)
 
     def get_or_make(self, key: tuple, make: Callable[[], T]) -> T:
+        """The cached value, or ``make()``'s — run once per key however many requests miss it
+        at the same time (fifty cold tiles of one measure must not build its values fifty times)."""
         found = self.get(key)
-        if found is None:
-            found = make()
-            self.put(key, found)
+        if found is not None:
+            return found
+        with self._lock:
+            key_lock = self._making.setdefault(key, threading.Lock())
+        with key_lock:
+            found = self.get(key)
+            if found is None:
+                try:
+                    found = make()
+                    self.put(key, found)
+                finally:
+                    with self._lock:
+                        self._making.pop(key, None)
         return found
 
 

@@ -258,10 +258,12 @@ def iter_features(store: Store, q: ItemQuery) -> Iterator[str]:
 
 
 def feature_collection(
-    store: Store, q: ItemQuery, links: list[dict], extra: dict | None = None
+    store: Store, q: ItemQuery, links: list[dict], extra: dict | None = None, matched: int | None = None
 ) -> Iterator[str]:
-    """A GeoJSON FeatureCollection (OGC items response) streamed as text chunks."""
-    matched = count_items(store, q)
+    """A GeoJSON FeatureCollection (OGC items response) streamed as text chunks.
+
+    ``matched``: numberMatched when the caller has counted already (for its links)."""
+    matched = count_items(store, q) if matched is None else matched
     returned = max(0, min(q.limit, matched - q.offset))
     head = {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": returned,
             "links": links, **(extra or {})}

@@ -264,3 +264,26 @@ def test_gap_chart_is_svg_with_attribution(client):
                                                             "highlight": "simd2016"})
     assert response.headers["content-type"] == "image/svg+xml"
     assert "<svg" in response.text and "Open Government Licence" in response.text
+
+
+def test_values_are_built_once_however_many_requests_miss_them_together():
+    import threading
+    import time
+
+    from api.deps import LRUCache
+
+    cache, calls = LRUCache(10), []
+
+    def make():
+        calls.append(1)
+        time.sleep(0.2)
+        return "values"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_make(("k",), make)))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["values"] * 8 and len(calls) == 1

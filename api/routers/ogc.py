@@ -202,7 +202,7 @@ def items(
                                 matched, GEOJSON)
     extra = {"attribution": OGL_ATTRIBUTION}
     return StreamingResponse(
-        _stream(request, lambda cursor: features.feature_collection(cursor, q, links, extra)),
+        _stream(request, lambda cursor: features.feature_collection(cursor, q, links, extra, matched)),
         media_type=GEOJSON, headers=headers)
 
 
