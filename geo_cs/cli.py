@@ -507,6 +507,63 @@ def export_report(
     out.print(f"wrote {pdf}\nwrote {html}", highlight=False)
 
 
+@export_app.command("pmtiles")
+def export_pmtiles(
+    layer: Annotated[str, typer.Option("--layer", "-l", help="Boundary set to tile, e.g. lsoa2011 (see /tiles).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output .pmtiles file.")],
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure to carry as values.")] = None,
+    period: Annotated[str | None, typer.Option(help="Period of the values (default the latest).")] = None,
+    denominator: Annotated[str | None, typer.Option(help="Indicator of denominators, for counts without them.")] = None,
+    minzoom: Annotated[int, typer.Option(help="First zoom.")] = 4,
+    maxzoom: Annotated[int, typer.Option(help="Last zoom (at most 14).")] = 12,
+    partnership: Annotated[str | None, typer.Option("--partnership", "-p", help="Only this partnership's areas.")] = None,
+) -> None:
+    """A PMTiles v3 archive of a tile layer (the service's tiles, with metadata), for any static
+    host: vector_layers, bounds and the OGL attribution are in its metadata."""
+    from geo_cs.export.pmtiles import write_pmtiles
+    from geo_cs.layers import area_values, resolve_measure
+    from geo_cs.store import Store
+
+    progress = _progress()
+    with Store.open(state.db, read_only=True) as store:
+        values = None
+        if indicator is not None:
+            measure = resolve_measure(store, layer, indicator, denominator)
+            values = area_values(store, measure).at(period)
+        codes = None
+        if partnership is not None:
+            from geo_cs.partnerships import get_partnerships, resolve
+
+            codes = resolve(store, get_partnerships([partnership])[0], layer).codes
+        report = write_pmtiles(store, layer, out_path, minzoom=minzoom, maxzoom=maxzoom, values=values,
+                               codes=codes, progress=progress)
+    for line in report.lines():
+        out.print(line, highlight=False)
+
+
+@export_app.command("site")
+def export_site_cmd(
+    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the static site.")],
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Boundary set (default: as the web map).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure (default: as the web map).")] = None,
+    scheme: Annotated[str, typer.Option(help="quantiles, fisher_jenks, equal_interval or own.")] = "quantiles",
+    k: Annotated[int, typer.Option(help="Number of classes (2-9).")] = 5,
+) -> None:
+    """The partnership's web map as static files (tiles in PMTiles archives): host the folder on
+    any web server or object store, no Python needed."""
+    from geo_cs.store import Store
+    from maps.page import MapRequest
+    from maps.site import export_site
+
+    progress = _progress()
+    with Store.open(state.db, read_only=True) as store:
+        written = export_site(store, MapRequest(partnership, geography, indicator, scheme=scheme, k=k),
+                              out_dir, progress=progress)
+    out.print(f"wrote {len(written)} files to {out_dir}: put the folder on any web server or object store "
+              "that serves byte ranges (nginx, Apache, S3) and open index.html there", highlight=False)
+
+
 crosswalk_app = typer.Typer(help="Crosswalks between geography vintages (lookups, geometry, chains).",
                             no_args_is_help=True)
 app.add_typer(crosswalk_app, name="crosswalk")

@@ -22,10 +22,11 @@ def vendored() -> dict[str, dict]:
     return {p["name"]: p for p in manifest["packages"]}
 
 
-def vendor_url(package: str, file: str) -> str:
-    """The app URL of ``file`` (e.g. ``dist/leaflet.js``) of a vendored package."""
+def vendor_url(package: str, file: str, static: str = STATIC_URL) -> str:
+    """The URL of ``file`` (e.g. ``dist/leaflet.js``) of a vendored package, under ``static``
+    (the app's ``/static``, or a static site's relative ``static``)."""
     entry = vendored()[package]
     path = f"{package}@{entry['version']}/{file}"
     if path not in {f["path"] for f in entry["files"]}:
         raise KeyError(f"{path} is not vendored; see scripts/vendor_web_assets.py")
-    return f"{STATIC_URL}/vendor/{path}"
+    return f"{static}/vendor/{path}"

@@ -80,6 +80,42 @@ def choose_view(req: MapRequest, has_areas, has_measure) -> MapRequest:
     return replace(req, geography=geography, indicator=indicator, denominator=denominator)
 
 
+@dataclass(frozen=True)
+class PageUrls:
+    """Where a page finds its tiles, downloads, chart and assets: the service's routes."""
+
+    static: str = STATIC_URL
+    standalone: bool = False      # a static site: no server to choose another measure from
+
+    def tiles(self, set_id: str, period: str, query: dict[str, str]) -> str:
+        return f"/tiles/{set_id}/{{z}}/{{x}}/{{y}}.mvt?{urlencode(query)}"
+
+    def items(self, set_id: str, period: str, selection: dict, fmt: str) -> str:
+        query = {**selection, "f": "csv"} if fmt == "csv" else selection
+        return f"/collections/{set_id}/items?{urlencode(query)}"
+
+    def chart(self, partnership: str, query: dict[str, str]) -> str:
+        return f"/maps/{partnership}/gap.svg?{urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class StaticSiteUrls(PageUrls):
+    """The files of a static site (``geo-cs export site``): a PMTiles archive per period read in
+    the browser, GeoJSON and CSV per period, the chart as SVG, assets beside the page."""
+
+    static: str = "static"
+    standalone: bool = True
+
+    def tiles(self, set_id: str, period: str, query: dict[str, str]) -> str:
+        return f"pmtiles://tiles/{period}.pmtiles/{{z}}/{{x}}/{{y}}"
+
+    def items(self, set_id: str, period: str, selection: dict, fmt: str) -> str:
+        return f"data/{period}.{'csv' if fmt == 'csv' else 'geojson'}"
+
+    def chart(self, partnership: str, query: dict[str, str]) -> str:
+        return "gap.svg"
+
+
 def _palette(k: int) -> list[str]:
     if k <= 1:
         return [PALETTE[-3]]
@@ -115,8 +151,9 @@ def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | 
 
 
 def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                gap: pd.DataFrame | None, partnership_name: str) -> dict:
+                gap: pd.DataFrame | None, partnership_name: str, urls: PageUrls | None = None) -> dict:
     """Everything the page's script needs, as JSON-able data."""
+    urls = urls or PageUrls()
     mine = values.frame[values.frame["code"].isin(codes)]
     breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
     period = values.check_period(req.period)
@@ -128,9 +165,9 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
         selection = {**q, "partnership": req.partnership, "limit": 10000}
         periods.append({
             "id": row.period_id, "label": row.period_label,
-            "tiles": f"/tiles/{set_id}/{{z}}/{{x}}/{{y}}.mvt?{urlencode(q)}",
-            "geojson": f"/collections/{set_id}/items?{urlencode(selection)}",
-            "csv": f"/collections/{set_id}/items?{urlencode({**selection, 'f': 'csv'})}",
+            "tiles": urls.tiles(set_id, row.period_id, q),
+            "geojson": urls.items(set_id, row.period_id, selection, "geojson"),
+            "csv": urls.items(set_id, row.period_id, selection, "csv"),
             "summary": summaries[row.period_id],
             "estimated": bool((mine.loc[mine["period_id"] == row.period_id, "estimated_share"] > 0).any()),
         })
@@ -142,12 +179,13 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
         "periods": periods, "start": values.period_ids.index(period),
         "codes": sorted(codes), "bounds": outline.get("bbox"),
         "baseline": list(values.baseline), "threshold": values.threshold,
-        "chart": f"/maps/{req.partnership}/gap.svg?{urlencode(chart_query)}" if gap is not None else None,
+        "chart": urls.chart(req.partnership, chart_query) if gap is not None else None,
+        "standalone": urls.standalone,
         "attribution": OGL_ATTRIBUTION,
     }
 
 
-def _localise_assets(element) -> None:
+def _localise_assets(element, static: str = STATIC_URL) -> None:
     """Point every folium asset at the app's vendored copy; refuse any this page cannot serve."""
     for child in [element, *element._children.values()]:
         for attr, kind in (("default_js", "js"), ("default_css", "css")):
@@ -160,10 +198,10 @@ def _localise_assets(element) -> None:
                     continue
                 if name not in _ASSETS:
                     raise RuntimeError(f"folium asset {name!r} ({kind}) is not vendored")
-                local.append((name, vendor_url(*_ASSETS[name])))
+                local.append((name, vendor_url(*_ASSETS[name], static)))
             setattr(child, attr, local)
         if child is not element:
-            _localise_assets(child)
+            _localise_assets(child, static)
 
 
 class _PageScript(MacroElement):
@@ -183,12 +221,13 @@ class _PageScript(MacroElement):
 
 def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
                     gap: pd.DataFrame | None, partnership_name: str, measures: list[str],
-                    min_zoom: int = 0) -> str:
+                    min_zoom: int = 0, urls: PageUrls | None = None) -> str:
     """The whole HTML page (folium figure, side panel, config) for one partnership map.
 
     ``min_zoom``: the layer's TileJSON minzoom (small areas are not drawn below it).
     """
-    config = page_config(req, values, codes, outline, gap, partnership_name)
+    urls = urls or PageUrls()
+    config = page_config(req, values, codes, outline, gap, partnership_name, urls)
     west, south, east, north = config["bounds"] or (-8.0, 49.9, 1.8, 60.9)
     fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
                       control_scale=True, width="100%", height="100%", min_zoom=min_zoom)
@@ -216,16 +255,21 @@ def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outli
     folium.LayerControl(collapsed=True).add_to(fmap)
 
     root = fmap.get_root()
+    # a static site reads its tiles from PMTiles archives: the reader, vendored like Leaflet
+    pmtiles_reader = (f'<script src="{vendor_url("pmtiles", "dist/pmtiles.js", urls.static)}"></script>'
+                      if urls.standalone else "")
     root.header.add_child(Element(
-        f'<link rel="stylesheet" href="{STATIC_URL}/geo-cs/map.css"/>'
-        f'<script>window.geoCsConfig = {json.dumps(config)};</script>'
-        f'<script src="{STATIC_URL}/geo-cs/map.js"></script>'), name="geo_cs_head")
+        # no favicon request to 404 on (a static host has none; the service neither)
+        '<link rel="icon" href="data:,"/>'
+        f'<link rel="stylesheet" href="{urls.static}/geo-cs/map.css"/>'
+        f'<script>window.geoCsConfig = {json.dumps(config)};</script>{pmtiles_reader}'
+        f'<script src="{urls.static}/geo-cs/map.js"></script>'), name="geo_cs_head")
     root.html.add_child(Element(TEMPLATES.get_template("panel.html").render(
         config=config, req=req, measures=measures, schemes=("quantiles", "fisher_jenks",
                                                             "equal_interval", "own"))),
         name="geo_cs_panel")
     fmap.add_child(_PageScript(fmap, choropleth, hatch, outline_layer))
-    _localise_assets(root)
+    _localise_assets(root, urls.static)
     return root.render()
 
 

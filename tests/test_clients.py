@@ -164,3 +164,51 @@ def test_map_draws_tiles_shows_tooltips_and_follows_the_period_slider(server, tm
         browser.close()
     assert not [f for f in failures if "favicon" not in f], failures
     assert (tmp_path / "glasgow-map.png").stat().st_size > 50_000
+
+
+@needs_chromium
+def test_static_site_works_from_pmtiles_with_no_geo_cs_server(demo_db, tmp_path):
+    """`geo-cs export site` output, served by a plain static file server (byte ranges, nothing
+    else): the page draws its tiles from the PMTiles archives and shows tooltips."""
+    from playwright.sync_api import sync_playwright
+
+    site = tmp_path / "site"
+    result = subprocess.run([sys.executable, "-m", "geo_cs.cli", "--db", str(demo_db), "-q", "export", "site",
+                             "-p", "glasgow", "-o", str(site)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (site / "tiles").iterdir()) == [
+        "simd2012.pmtiles", "simd2016.pmtiles", "simd2020.pmtiles"]
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import sys, uvicorn; from starlette.applications import Starlette; "
+         "from starlette.staticfiles import StaticFiles; app = Starlette(); "
+         "app.mount('/', StaticFiles(directory=sys.argv[1], html=True)); "
+         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
+         str(site), str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 850})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(f"http://127.0.0.1:{port}/index.html")
+            page.wait_for_function("document.body.dataset.tiles === 'loaded'", timeout=30_000)
+            box = page.locator(".folium-map").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2 - 20, box["y"] + box["height"] / 2 - 20)
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+            page.locator(".leaflet-tooltip").wait_for(timeout=10_000)
+            assert re.search(r"S01\d{6}", page.locator(".leaflet-tooltip").inner_text())
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert any(url.endswith(".pmtiles") for url in requests)
+    assert all(url.startswith(f"http://127.0.0.1:{port}/") for url in requests), "only the static host"

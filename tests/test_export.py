@@ -161,3 +161,39 @@ def test_partnership_report_pdf_and_html(demo_db, tmp_path: Path):
     assert page.count("<svg") == 4 and not re.search(r"""(?:src|href)=["']https?://""", page)
     assert "Open Government Licence v3.0" in page
     assert elapsed < 60  # the bench times it properly; this only catches a runaway
+
+
+def test_pmtiles_archive_reads_back_with_metadata_and_decodable_tiles(demo_db, tmp_path: Path):
+    import gzip as gz
+
+    import mapbox_vector_tile
+    from pmtiles.reader import MmapSource, Reader, all_tiles
+    from pmtiles.tile import Compression, TileType
+
+    from geo_cs.export.pmtiles import tile_addresses
+
+    archive = tmp_path / "dz.pmtiles"
+    result = run("--db", str(demo_db), "-q", "export", "pmtiles", "-l", "datazone2011", "-i", "employment_deprived",
+                 "--period", "simd2016", "--minzoom", "7", "--maxzoom", "11", "-o", str(archive))
+    assert result.returncode == 0, result.stderr
+    with archive.open("rb") as f:
+        reader = Reader(MmapSource(f))
+        header, metadata = reader.header(), reader.metadata()
+        tiles = list(all_tiles(reader.get_bytes))
+    assert header["tile_type"] == TileType.MVT and header["tile_compression"] == Compression.GZIP
+    assert (header["min_zoom"], header["max_zoom"]) == (7, 11)
+    assert metadata["vector_layers"][0]["id"] == "datazone2011"
+    assert set(metadata["vector_layers"][0]["fields"]) >= {"code", "value", "worst", "estimated_share"}
+    assert "Open Government Licence" in metadata["attribution"] and len(metadata["bounds"]) == 4
+    per_zoom: dict[int, int] = {}
+    for (z, _x, _y), data in tiles:
+        per_zoom[z] = per_zoom.get(z, 0) + 1
+        layer = mapbox_vector_tile.decode(gz.decompress(data))["datazone2011"]
+        assert layer["features"] and "value" in layer["features"][0]["properties"]
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        expected = tile_addresses(store, "datazone2011", 7, 11)
+    # every tile an area touches, less those with nothing left after clipping
+    assert sorted(per_zoom) == [7, 8, 9, 10, 11] and 0.9 * len(expected) <= sum(per_zoom.values()) <= len(expected)
+    assert per_zoom[11] > per_zoom[9] > per_zoom[7]

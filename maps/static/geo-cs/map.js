@@ -112,7 +112,9 @@
     document.getElementById("geo-cs-geojson").href = period.geojson;
     document.getElementById("geo-cs-csv").href = period.csv;
     var chart = document.getElementById("geo-cs-chart-img");
-    if (chart && cfg.chart) { chart.src = cfg.chart + "&highlight=" + encodeURIComponent(period.id); }
+    if (chart && cfg.chart) {
+      chart.src = cfg.chart + (cfg.chart.indexOf("?") < 0 ? "?" : "&") + "highlight=" + encodeURIComponent(period.id);
+    }
     document.body.dataset.period = period.id;
   }
 
@@ -135,6 +137,22 @@
     geoCs.map = map;
     geoCs.layers = layers;
   };
+
+  // A static site's tiles are in PMTiles archives ("pmtiles://ARCHIVE/{z}/{x}/{y}"): VectorGrid
+  // fetches tile URLs, so such fetches are answered from the archive with the vendored reader.
+  if (window.pmtiles && cfg.periods.some(function (p) { return p.tiles.indexOf("pmtiles://") === 0; })) {
+    var archives = {};
+    var plainFetch = window.fetch.bind(window);
+    window.fetch = function (input, init) {
+      var url = typeof input === "string" ? input : input.url;
+      var match = /^pmtiles:\/\/(.+)\/(\d+)\/(\d+)\/(\d+)$/.exec(url);
+      if (!match) { return plainFetch(input, init); }
+      var archive = archives[match[1]] || (archives[match[1]] = new pmtiles.PMTiles(match[1]));
+      return archive.getZxy(Number(match[2]), Number(match[3]), Number(match[4])).then(function (tile) {
+        return tile ? new Response(tile.data, { status: 200 }) : new Response(null, { status: 204 });
+      });
+    };
+  }
 
   window.geoCs = geoCs;
 }());
