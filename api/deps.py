@@ -15,6 +15,7 @@ from fastapi import Depends, Query, Request
 
 from geo_cs.layers import AreaValues, area_values, resolve_measure
 from geo_cs.store import Store
+from maps.page import MapRequest, MapSources
 
 T = TypeVar("T")
 
@@ -187,3 +188,33 @@ def checked_collection(request: Request, store: Store, collection_id: str):
         raise NotFoundError(
             f"collection {collection_id!r} not found; valid: {', '.join(collections) or 'none'}")
     return collections[collection_id]
+
+
+class CachedMapSources(MapSources):
+    """A map page's data from the service's caches (shared with tiles and items)."""
+
+    def __init__(self, request: Request, store: Store) -> None:
+        super().__init__(store)
+        self.request = request
+        self.cache: LRUCache = request.app.state.values_cache
+
+    def codes(self, partnership: str, set_id: str) -> list[str]:
+        return list(cached_codes(self.request, self.store, partnership, set_id))
+
+    def values(self, set_id: str, indicator: str, denominator: str | None,
+               baseline: tuple[str, ...] | None, threshold: float) -> AreaValues:
+        m = MeasureParams(indicator, None, denominator, ",".join(baseline) if baseline else None, threshold)
+        return cached_values(self.request, self.store, set_id, m)
+
+    def outline(self, partnership: str) -> dict:
+        return cached_outline(self.request, self.store, partnership)
+
+    def gap(self, values: AreaValues, partnership: str):
+        key = (data_version(self.request), "gap", values.measure, partnership, values.baseline,
+               values.threshold)
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).gap(values, partnership))
+
+    def view(self, req: MapRequest) -> MapRequest:
+        key = (data_version(self.request), "view", req.partnership, req.geography, req.indicator,
+               req.denominator)
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).view(req))

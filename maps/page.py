@@ -25,8 +25,11 @@ from branca.element import Element, MacroElement
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
+from geo_cs import features, layers, tiles
 from geo_cs.demo import OGL_ATTRIBUTION
-from geo_cs.layers import AreaValues, class_breaks, default_view
+from geo_cs.layers import AreaValues, class_breaks
+from geo_cs.partnerships import get_partnerships, resolve
+from geo_cs.store import Store
 from maps import STATIC_URL, vendor_url
 
 TEMPLATES = jinja2.Environment(
@@ -71,13 +74,6 @@ class MapRequest:
                "threshold": f"{self.threshold:g}" if self.threshold != 25.0 else None,
                "period": period}
         return {k: v for k, v in out.items() if v}
-
-
-def choose_view(req: MapRequest, has_areas, has_measure) -> MapRequest:
-    """Fill in geography and indicator from :data:`geo_cs.layers.DEFAULT_VIEWS` when not given."""
-    geography, indicator, denominator = default_view(
-        req.partnership, req.geography, req.indicator, req.denominator, has_areas, has_measure)
-    return replace(req, geography=geography, indicator=indicator, denominator=denominator)
 
 
 @dataclass(frozen=True)
@@ -217,6 +213,66 @@ class _PageScript(MacroElement):
     def __init__(self, map_: folium.Map, choropleth, hatch, outline) -> None:
         super().__init__()
         self.map, self.choropleth, self.hatch, self.outline = map_, choropleth, hatch, outline
+
+
+class MapSources:
+    """Where a page's data comes from: straight from the store (static sites, scripts); the web
+    service subclasses it to answer from its caches (``api.deps.CachedMapSources``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def codes(self, partnership: str, set_id: str) -> list[str]:
+        return resolve(self.store, get_partnerships([partnership])[0], set_id).codes
+
+    def values(self, set_id: str, indicator: str, denominator: str | None,
+               baseline: tuple[str, ...] | None, threshold: float) -> AreaValues:
+        measure = layers.resolve_measure(self.store, set_id, indicator, denominator)
+        return layers.area_values(self.store, measure, baseline=baseline, threshold=threshold)
+
+    def outline(self, partnership: str) -> dict:
+        return features.partnership_outline(self.store, partnership)
+
+    def gap(self, values: AreaValues, partnership: str) -> pd.DataFrame:
+        return layers.partnership_gap(self.store, values.measure, partnership, baseline=values.baseline,
+                                      threshold=values.threshold)
+
+    def view(self, req: MapRequest) -> MapRequest:
+        geography, indicator, denominator = layers.store_view(
+            self.store, req.partnership, req.geography, req.indicator, req.denominator)
+        return replace(req, geography=geography, indicator=indicator, denominator=denominator)
+
+
+@dataclass
+class MapData:
+    """Everything one partnership map shows."""
+
+    req: MapRequest
+    values: AreaValues
+    codes: list[str]
+    outline: dict
+    gap: pd.DataFrame | None
+    name: str
+    measures: list[str]
+    min_zoom: int
+
+
+def gather_map(sources: MapSources, req: MapRequest) -> MapData:
+    """The data of ``req``'s map: the view completed from the defaults, the measure's values,
+    the partnership's areas and outline, and its gap table when the measure is a rate."""
+    name = get_partnerships([req.partnership])[0].phase_at(None).name
+    req = sources.view(req)
+    values = sources.values(req.geography, req.indicator, req.denominator, req.baseline, req.threshold)
+    codes = sources.codes(req.partnership, req.geography)
+    gap = None
+    # a gap needs a rate, and values for the partnership's areas (IMD covers England only)
+    if values.measure.is_rate and values.unit == "%" and values.frame["code"].isin(codes).any():
+        gap = sources.gap(values, req.partnership)
+    store = sources.store
+    measures = sorted(set(layers.available_measures(store, req.geography)["measure"]))
+    sets = tiles.tile_sets(store)
+    min_zoom = int(sets.loc[sets["set_id"] == req.geography, "minzoom"].iloc[0])
+    return MapData(req, values, codes, sources.outline(req.partnership), gap, name, measures, min_zoom)
 
 
 def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
