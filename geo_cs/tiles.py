@@ -248,13 +248,23 @@ WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
 """
 
 
+def tile_values(values: pd.DataFrame) -> pa.Table:
+    """A period's values as the Arrow table the tile query joins.
+
+    Registering a pandas frame with DuckDB converts it on every tile (12 ms for the 34,753 LSOAs);
+    an Arrow table is read in place, so servers convert once per period and keep it.
+    """
+    return pa.Table.from_pandas(values[["code", *VALUE_PROPERTIES]], preserve_index=False)
+
+
 def render_tile(
-    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | None = None,
+    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | pa.Table | None = None,
     max_bytes: int = MAX_TILE_BYTES,
 ) -> bytes:
     """Encode tile z/x/y of ``set_id`` as an MVT; empty bytes when no area touches it.
 
-    ``values``: one row per code with :data:`VALUE_PROPERTIES` (the period's values), or None
+    ``values``: one row per code with :data:`VALUE_PROPERTIES` (the period's values, best as
+    :func:`tile_values`' Arrow table), or None
     for boundaries only. The MVT layer is named after the set. A tile over ``max_bytes`` is
     encoded again without its smallest areas until it fits (only dense tiles below z9 need it).
     """
@@ -264,7 +274,8 @@ def render_tile(
               "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
     sql = _TILE_WITHOUT_VALUES
     if values is not None:
-        store.con.register("geo_cs_tile_values", values[["code", *VALUE_PROPERTIES]])
+        store.con.register("geo_cs_tile_values",
+                           values if isinstance(values, pa.Table) else tile_values(values))
         sql = _TILE_WITH_VALUES
         params["digits"] = 1 if z < DETAIL_ZOOM else 2
     try:

@@ -132,7 +132,12 @@ def _render(request: Request, layer: str, z: int, x: int, y: int, m: MeasurePara
         request.app.state.values_cache.get_or_make((key[0], "tile-layer", layer),
                                                    lambda: _layer(store, layer))
         values = cached_values(request, store, layer, m)
-        raw = tiles.render_tile(store, layer, z, x, y, values.at(m.period) if values is not None else None)
+        period_values = None
+        if values is not None:
+            period_values = request.app.state.values_cache.get_or_make(
+                (key[0], "tile-values", layer, m.period, *m.key()),
+                lambda: tiles.tile_values(values.at(m.period)))
+        raw = tiles.render_tile(store, layer, z, x, y, period_values)
     finally:
         store.close()
     cached = (raw, gzip.compress(raw, compresslevel=6) if raw else b"")

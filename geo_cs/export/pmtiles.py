@@ -28,7 +28,7 @@ from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import InputError
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
-from geo_cs.tiles import MAX_ZOOM, MIN_ZOOM, render_tile
+from geo_cs.tiles import MAX_ZOOM, MIN_ZOOM, render_tile, tile_values
 
 
 def _tile_range(west: float, south: float, east: float, north: float, z: int) -> tuple[int, int, int, int]:
@@ -93,6 +93,7 @@ def write_pmtiles(
                          f"{MAX_ZOOM}")
     path = Path(path)
     addresses = tile_addresses(store, set_id, minzoom, maxzoom, codes)
+    arrow_values = tile_values(values) if values is not None else None
     report = PMTilesReport(str(path), set_id, minzoom, maxzoom)
     local = threading.local()
     cursors: list[Store] = []
@@ -103,7 +104,7 @@ def write_pmtiles(
             local.store = Store(store.con.cursor(), store.path, read_only=True)
             with lock:
                 cursors.append(local.store)
-        return render_tile(local.store, set_id, *address, values)
+        return render_tile(local.store, set_id, *address, arrow_values)
 
     west, south, east, north = store.sql(
         "SELECT min(xmin), min(ymin), max(xmax), max(ymax) FROM areas WHERE set_id = ? AND xmin IS NOT NULL "
