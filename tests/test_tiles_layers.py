@@ -183,3 +183,27 @@ def test_a_tile_over_the_byte_budget_leaves_out_its_smallest_areas(grid_store: S
     capped = tiles.render_tile(grid_store, "lsoa2011", z, x, y, max_bytes=len(full) // 3)
     kept = [f["properties"]["code"] for f in mapbox_vector_tile.decode(capped)["lsoa2011"]["features"]]
     assert len(capped) <= len(full) // 3 and "E01000006" in kept and len(kept) < len(GRID_CODES)
+
+
+def test_areas_inside_a_tile_wind_like_those_clipped_by_st_asmvtgeom(grid_store: Store):
+    """Inside areas skip ST_AsMVTGeom (an affine transform only): their rings must come out with
+    the winding ST_AsMVTGeom gives the areas it clips at the tile's edge."""
+    import shapely.geometry
+
+    z, x, y = _grid_tile(15 - 1)   # z14: the grid's squares straddle this tile's edges
+    decoded = mapbox_vector_tile.decode(tiles.render_tile(grid_store, "lsoa2011", z, x, y),
+                                        default_options={"y_coord_down": True})
+    xmin, ymin, xmax, ymax = tiles.tile_bounds(z, x, y)
+    windings = {}
+    for feature in decoded["lsoa2011"]["features"]:
+        rings = feature["geometry"]["coordinates"]
+        ring = rings[0][0] if feature["geometry"]["type"] == "MultiPolygon" else rings[0]
+        windings[feature["properties"]["code"]] = shapely.geometry.LinearRing(ring).is_ccw
+    assert len(set(windings.values())) == 1, windings
+    # and some areas took each path: wholly inside the z12 tile, or clipped at z14
+    z12 = mapbox_vector_tile.decode(tiles.render_tile(grid_store, "lsoa2011", *_grid_tile(12)),
+                                    default_options={"y_coord_down": True})
+    inside = [shapely.geometry.LinearRing(f["geometry"]["coordinates"][0]).is_ccw
+              for f in z12["lsoa2011"]["features"] if f["geometry"]["type"] == "Polygon"]
+    assert inside and set(inside) == set(windings.values())
+    assert xmax > xmin and ymax > ymin
