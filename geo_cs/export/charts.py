@@ -173,8 +173,9 @@ def partnership_charts(
     Figures 4.3-4.6 come from ``indicator`` on ``geography`` (default the DWP out-of-work benefit
     series on constituencies, which has published Great Britain figures); figure 4.7 from the
     partnership's own small areas (:func:`geo_cs.layers.store_view`, or ``small_areas`` =
-    geography, indicator, denominator). Employment rates (4.1-4.2) are drawn when an indicator
-    of measure ``employment_rate`` with a denominator is in the store; otherwise left out.
+    geography, indicator, denominator). Figures 4.1-4.2 (the employment rate from the Annual
+    Population Survey) need an employment-rate series, which none of the shipped sources is
+    (SIMD/IMD "employment rates" are deprivation rates): they are not drawn.
     """
     from geo_cs.analysis import partnership_rates
     from geo_cs.layers import measure_panel, partnership_gap, resolve_measure, store_view
