@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.values_cache = LRUCache(settings.values_cache_items)
-    app.state.tile_cache = LRUCache(settings.tile_cache_items)
+    # a tile is kept plain and gzipped: its size is both
+    app.state.tile_cache = LRUCache(settings.tile_cache_items, settings.tile_cache_mb * 1_000_000,
+                                    size_of=lambda pair: len(pair[0]) + len(pair[1]))
     problems.install(app)
 
     @app.get("/health", response_model=Health, tags=["service"])

@@ -23,8 +23,13 @@ T = TypeVar("T")
 class LRUCache:
     """A small thread-safe LRU (FastAPI runs sync endpoints on a thread pool)."""
 
-    def __init__(self, max_items: int) -> None:
+    def __init__(self, max_items: int, max_bytes: int | None = None,
+                 size_of: Callable[[Any], int] | None = None) -> None:
         self.max_items = max_items
+        #: with ``size_of``, the cache also stays under ``max_bytes`` (tiles are up to 500 KB each)
+        self.max_bytes = max_bytes
+        self.size_of = size_of
+        self.bytes = 0
         self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._making: dict[tuple, threading.Lock] = {}
@@ -41,10 +46,17 @@ class LRUCache:
 
     def put(self, key: tuple, value: Any) -> None:
         with self._lock:
+            if key in self._items and self.size_of is not None:
+                self.bytes -= self.size_of(self._items[key])
             self._items[key] = value
             self._items.move_to_end(key)
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+            if self.size_of is not None:
+                self.bytes += self.size_of(value)
+            while self._items and (len(self._items) > self.max_items or (
+                    self.max_bytes is not None and self.bytes > self.max_bytes)):
+                _, dropped = self._items.popitem(last=False)
+                if self.size_of is not None:
+                    self.bytes -= self.size_of(dropped)
 
     def get_or_make(self, key: tuple, make: Callable[[], T]) -> T:
         """The cached value, or ``make()``'s — run once per key however many requests miss it

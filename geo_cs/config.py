@@ -44,4 +44,5 @@ class Settings(BaseSettings):
     boundaries_dir: Path | None = None
     #: In-process caches of the web service (per worker): rendered tiles and per-measure values.
     tile_cache_items: int = 20_000
+    tile_cache_mb: int = 256
     values_cache_items: int = 256

@@ -287,3 +287,12 @@ def test_values_are_built_once_however_many_requests_miss_them_together():
     for t in threads:
         t.join()
     assert results == ["values"] * 8 and len(calls) == 1
+
+
+def test_the_tile_cache_stays_under_its_byte_budget():
+    from api.deps import LRUCache
+
+    cache = LRUCache(100, max_bytes=1000, size_of=len)
+    for i in range(10):
+        cache.put((i,), b"x" * 300)
+    assert cache.bytes <= 1000 and cache.get((9,)) is not None and cache.get((0,)) is None
