@@ -197,3 +197,38 @@ def test_pmtiles_archive_reads_back_with_metadata_and_decodable_tiles(demo_db, t
     # every tile an area touches, less those with nothing left after clipping
     assert sorted(per_zoom) == [7, 8, 9, 10, 11] and 0.9 * len(expected) <= sum(per_zoom.values()) <= len(expected)
     assert per_zoom[11] > per_zoom[9] > per_zoom[7]
+
+
+def _chart_table() -> pd.DataFrame:
+    """Two partnerships over four quarters, every column the charts read."""
+    rows = []
+    for name, base in (("Testtown", 20.0), ("Otherville", 14.0)):
+        for i, label in enumerate(["May 2010", "Aug 2010", "Nov 2010", "Feb 2011"]):
+            rate = base - i
+            rows.append({"partnership": name, "period_id": f"p{i}", "period_label": label, "rate": rate,
+                         "rate_low": rate - 0.4, "rate_high": rate + 0.4, "reference_rate": 12.0 - 0.2 * i,
+                         "gap": rate - 12.0 + 0.2 * i, "gap_low": rate - 12.6 + 0.2 * i,
+                         "gap_high": rate - 11.4 + 0.2 * i, "index": 100 - 4 * i, "index_low": 98 - 4 * i,
+                         "index_high": 102 - 4 * i, "index_base": "p0", "reference": "gb",
+                         "cohort_rate": 2 * rate, "cohort_rate_low": 2 * rate - 1, "cohort_rate_high": 2 * rate + 1,
+                         "rest_rate": rate / 2, "rest_rate_low": rate / 2 - 0.3, "rest_rate_high": rate / 2 + 0.3})
+    frame = pd.DataFrame(rows)
+    return frame.assign(gap=frame["gap"])
+
+
+@pytest.mark.parametrize("chart", ["index", "rate_gap", "gap"])
+def test_charts_match_their_reference_images(tmp_path: Path, chart: str):
+    from geo_cs.export.charts import gap_chart, index_chart, rate_gap_chart, save_chart
+
+    table = _chart_table()
+    figure = {"index": lambda: index_chart(table, "Index"),
+              "rate_gap": lambda: rate_gap_chart(table, "Rate and gap"),
+              "gap": lambda: gap_chart(table[table["partnership"] == "Testtown"].assign(
+                  gap=lambda t: t["cohort_rate"] - t["rest_rate"],
+                  gap_low=lambda t: t["cohort_rate"] - t["rest_rate"] - 1,
+                  gap_high=lambda t: t["cohort_rate"] - t["rest_rate"] + 1), "Testtown", highlight="p2")}[chart]()
+    [actual] = save_chart(figure, tmp_path / chart, formats=("png",), dpi=60)
+    reference = REFERENCE.parent / f"reference_chart_{chart}.png"
+    if not reference.exists():  # first run of a new drawing: written, looked at, committed
+        shutil.copy(actual, reference)
+    assert compare_images(str(reference), str(actual), tol=6) is None

@@ -37,7 +37,8 @@ GAP_COLOUR = "#4d4d4d"
 def _footer(fig: Figure, notes: list[str] | None = None) -> None:
     """The OGL attribution (and any notes) below the axes, clear of the tick labels."""
     lines = [*(notes or []), OGL_ATTRIBUTION]
-    fig.get_layout_engine().set(rect=(0, 0.035 * (len(lines) + 1), 1, 1 - 0.035 * len(lines) / 2))
+    bottom = 0.035 * (len(lines) + 1)
+    fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))   # left, bottom, width, height
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=4.5, color="#555555", wrap=True, va="bottom")
 
 
