@@ -21,11 +21,10 @@ from pydantic import BaseModel
 
 import geo_cs
 from api import problems
-from api.deps import LRUCache, StoreDep
+from api.deps import LRUCache, ServedStore, StoreDep
 from api.routers import maps, ogc, tiles
 from geo_cs.config import Settings
 from geo_cs.demo import OGL_ATTRIBUTION
-from geo_cs.store import Store
 from maps import STATIC_DIR
 
 
@@ -44,12 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.store = Store.open(settings.db, read_only=True)
-        app.state.data_version = app.state.store.data_version()
+        app.state.served = ServedStore(settings.db)
         try:
             yield
         finally:
-            app.state.store.close()
+            app.state.served.close()
 
     app = FastAPI(
         title="geo-cs",

@@ -6,9 +6,13 @@ old entries unreachable; they age out of the LRU.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -18,6 +22,7 @@ from geo_cs.store import Store
 from maps.page import MapRequest, MapSources
 
 T = TypeVar("T")
+log = logging.getLogger("geo_cs.api")
 
 
 class LRUCache:
@@ -78,13 +83,87 @@ class LRUCache:
         return found
 
 
-def data_version(request: Request) -> int:
-    """The data version of the served store, read when the app opened it.
+class ServedStore:
+    """The database a server serves, reopened when an update swaps a new file in.
 
-    A DuckDB file open read-only cannot be written by another process, so it cannot change
-    while served; reading it once keeps a query off every request (and every cached tile).
+    An open read-only DuckDB file cannot be written by another process, so its data never
+    change under a request. Updates write a copy and rename it over the served path
+    (:func:`geo_cs.store.updating`); this notices the new file (a ``stat`` at most every
+    ``check_seconds``) and opens it. Requests already running keep the old connection, which is
+    closed a minute later; caches and ETags are keyed by the data version, so they move on too.
     """
-    return request.app.state.data_version
+
+    def __init__(self, path: Path, check_seconds: float = 0.5) -> None:
+        self.path = Path(path)
+        self.check_seconds = check_seconds
+        self._lock = threading.Lock()
+        self._retired: list[tuple[float, Store, Path | None]] = []
+        for stale in self.path.parent.glob(f".{self.path.name}.served-*"):
+            stale.unlink(missing_ok=True)
+        self.link: Path | None = None
+        self._open(self.path)
+
+    def _identity(self) -> tuple[int, int]:
+        info = os.stat(self.path)
+        return info.st_ino, info.st_mtime_ns
+
+    def _open(self, path: Path) -> None:
+        self.identity = self._identity()
+        self.store = Store.open(path, read_only=True)
+        self.data_version = self.store.data_version()
+        self.checked = time.monotonic()
+
+    def _open_new_file(self) -> None:
+        # DuckDB keeps one database instance per path in a process: opening the same path again
+        # would return the old file's instance. The new file is opened through a hard link of
+        # its own name, removed when that version is retired.
+        link = self.path.with_name(f".{self.path.name}.served-{os.stat(self.path).st_ino}")
+        link.unlink(missing_ok=True)
+        os.link(self.path, link)
+        self._open(link)
+        self.link = link
+
+    def current(self) -> ServedStore:
+        now = time.monotonic()
+        if now - self.checked < self.check_seconds:
+            return self
+        with self._lock:
+            self.checked = now
+            try:
+                changed = self._identity() != self.identity
+            except OSError:
+                changed = False   # mid-rename or removed: keep serving what is open
+            if changed:
+                self._retired.append((now, self.store, self.link))
+                self._open_new_file()
+                log.info("reopened %s: data version %s", self.path, self.data_version)
+            for entry in list(self._retired):
+                if now - entry[0] > 60:
+                    self._retire(entry)
+        return self
+
+    def _retire(self, entry: tuple[float, Store, Path | None]) -> None:
+        _, old, link = entry
+        old.close()
+        if link is not None:
+            link.unlink(missing_ok=True)
+        self._retired.remove(entry)
+
+    def close(self) -> None:
+        for entry in list(self._retired):
+            self._retire(entry)
+        self.store.close()
+        if self.link is not None:
+            self.link.unlink(missing_ok=True)
+
+
+def served(request: Request) -> ServedStore:
+    return request.app.state.served.current()
+
+
+def data_version(request: Request) -> int:
+    """The data version of the store being served (caches and ETags are keyed by it)."""
+    return served(request).data_version
 
 
 def open_cursor(app_store: Store) -> Store:
@@ -94,7 +173,7 @@ def open_cursor(app_store: Store) -> Store:
 
 def get_store(request: Request) -> Iterator[Store]:
     """A read-only cursor on the app's store for one request."""
-    cursor = open_cursor(request.app.state.store)
+    cursor = open_cursor(served(request).store)
     try:
         yield cursor
     finally:

@@ -97,22 +97,20 @@ def _print_report(report: Any, as_json: bool) -> None:
 
 @contextlib.contextmanager
 def _open_store() -> Iterator[Any]:
-    """The read-write store for an ingest; a database file this command created is removed
-    again when the ingest fails, so a typo in --db leaves nothing behind."""
-    from geo_cs.store import Store
+    """The read-write store for an ingest. An existing database is updated on a copy swapped in
+    atomically (so it can be ingested into while ``geo-cs serve`` serves it); a database file this
+    command created is removed again when the ingest fails, so a typo in --db leaves nothing."""
+    from geo_cs.store import updating
 
     created = not state.db.exists()
-    store = Store.open(state.db)
     try:
-        yield store
+        with updating(state.db) as store:
+            yield store
     except BaseException:
-        store.close()
         if created:
             state.db.unlink(missing_ok=True)
             Path(str(state.db) + ".wal").unlink(missing_ok=True)
         raise
-    else:
-        store.close()
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
@@ -239,3 +241,40 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def updating(path: str | Path) -> Iterator[Store]:
+    """Write to a database that may be being served: on a copy, put in its place atomically.
+
+    A served store is open read-only, which DuckDB's file lock keeps writers out of, and readers
+    must never see half an ingest. So the file is copied beside itself, the copy is written,
+    checkpointed and closed, and ``os.replace`` swaps it in: one atomic rename. A server notices
+    the new file and reopens it (``api.deps.ServedStore``); requests already running finish on
+    the old one. If the writer fails or is killed, the copy is left aside (and removed by the
+    next update) and the served file was never touched.
+    """
+    path = Path(path)
+    if not path.exists():
+        with Store.open(path) as store:
+            yield store
+        return
+    for stale in path.parent.glob(f".{path.name}.*.updating*"):
+        stale.unlink(missing_ok=True)   # an update that was killed: nobody else writes here
+    copy = path.with_name(f".{path.name}.{os.getpid()}.updating")
+    shutil.copy2(path, copy)
+    wal = Path(f"{path}.wal")
+    if wal.exists():
+        shutil.copy2(wal, Path(f"{copy}.wal"))
+    store = Store.open(copy)
+    try:
+        yield store
+        store.con.execute("CHECKPOINT")
+    except BaseException:
+        store.close()
+        copy.unlink(missing_ok=True)
+        Path(f"{copy}.wal").unlink(missing_ok=True)
+        raise
+    store.close()
+    os.replace(copy, path)
+    wal.unlink(missing_ok=True)

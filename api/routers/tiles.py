@@ -25,6 +25,7 @@ from api.deps import (
     cached_values,
     data_version,
     open_cursor,
+    served,
 )
 from geo_cs import tiles
 from geo_cs.demo import OGL_ATTRIBUTION
@@ -126,7 +127,7 @@ def _render(request: Request, layer: str, z: int, x: int, y: int, m: MeasurePara
             key: tuple) -> tuple[bytes, bytes]:
     """Render a tile on a cursor of its own and cache it (plain and gzipped)."""
     tiles.check_tile(z, x, y)
-    store = open_cursor(request.app.state.store)
+    store = open_cursor(served(request).store)
     try:
         # 404 for an unknown layer, remembered per data version (tiles come by hundreds)
         request.app.state.values_cache.get_or_make((key[0], "tile-layer", layer),

@@ -1,0 +1,118 @@
+"""A new quarter ingested while the service answers: readers never see half an ingest, the switch
+is atomic, caches and ETags follow the data version, and a killed ingest leaves the served data
+as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
+NEW_QUARTER = "area_code,period,measure,value,denominator\nE14000530,2012-05,claimants,5000,60000\n" \
+              "E14000531,2012-05,claimants,4000,50000\n"
+
+
+@pytest.fixture
+def served(demo_db, tmp_path):
+    """A copy of the demo database served by uvicorn; yields (base URL, database path)."""
+    db = tmp_path / "served.duckdb"
+    shutil.copy(demo_db, db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                             "--port", str(port), "--log-level", "warning"],
+                            env={**os.environ, "GEO_CS_DB": str(db)})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield base, db
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _version(base: str) -> int:
+    return httpx.get(f"{base}/health", timeout=10).json()["data_version"]
+
+
+def test_a_new_quarter_goes_live_atomically_while_requests_run(served, tmp_path):
+    base, db = served
+    before = _version(base)
+    tile = f"{base}/tiles/wpc2010/7/63/41.mvt?indicator=claimants"
+    etag = httpx.get(tile, timeout=30).headers["etag"]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:   # readers all through the update
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                statuses.append(client.get(f"{base}/collections/wpc2010/items",
+                                           params={"limit": 50, "indicator": "claimants"}).status_code)
+
+    readers = [threading.Thread(target=hammer) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    csv = tmp_path / "newq.csv"
+    csv.write_text(NEW_QUARTER)
+    result = subprocess.run([*GEO_CS, "--db", str(db), "-q", "ingest", "indicator", str(csv), "--layout", "long",
+                             "--set", "wpc2010"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 10
+    while _version(base) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    for reader in readers:
+        reader.join()
+    assert _version(base) == before + 1
+    assert statuses and set(statuses) == {200}, sorted(set(statuses))
+    # the new data are served, and the tile's ETag moved with the data version
+    item = httpx.get(f"{base}/collections/wpc2010/items/E14000530",
+                     params={"indicator": "newq.claimants", "period": "2012-05"}, timeout=30).json()
+    assert item["properties"]["value"] == pytest.approx(5000 / 60000 * 100, abs=1e-3)
+    assert httpx.get(tile, timeout=30).headers["etag"] != etag
+    assert not list(db.parent.glob(f".{db.name}.*.updating*"))   # no copy left behind
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason=f"real data not found at {SHARED_DATA}")
+def test_an_ingest_killed_midway_leaves_the_served_data_intact(served, tmp_path):
+    base, db = served
+    before = _version(base)
+    size = db.stat().st_size
+    # a long ingest (all LSOA 2011 boundaries), killed once it has started writing its copy
+    proc = subprocess.Popen([*GEO_CS, "--db", str(db), "-q", "ingest", "boundaries",
+                             str(SHARED_DATA / "boundaries" / "lsoa11_bgc_topo_by_lad")])
+    deadline = time.monotonic() + 60
+    while not list(db.parent.glob(f".{db.name}.*.updating")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert db.stat().st_size == size
+    assert _version(base) == before
+    assert httpx.get(f"{base}/collections/lsoa2011/items", params={"limit": 1}, timeout=30).json()[
+        "numberMatched"] == 9941
+    # the next update clears the abandoned copy
+    csv = tmp_path / "newq.csv"
+    csv.write_text(NEW_QUARTER)
+    result = subprocess.run([*GEO_CS, "--db", str(db), "-q", "ingest", "indicator", str(csv), "--layout", "long",
+                             "--set", "wpc2010"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not list(db.parent.glob(f".{db.name}.*.updating*"))
+    assert Path(db).exists()
