@@ -78,3 +78,86 @@ class Child:
         self.proc.wait()
         if not self._err.closed:
             self._err.close()
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (uvicorn's workers), from /proc."""
+    found: list[int] = []
+    base = Path(f"/proc/{pid}/task")
+    for task in base.iterdir() if base.exists() else []:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found.append(child)
+            found.extend(descendants(child))
+    return found
+
+
+def geo_cs_server_command(port: int, workers: int = 1) -> list[str]:
+    """``uvicorn api.app:create_app`` as deployed: loopback, no access log."""
+    return [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+
+
+class Server:
+    """One server process on loopback, started and stopped here; its output in ``workdir``."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, cwd: Path,
+                 workdir: Path) -> None:
+        self.name, self.port = name, port
+        self.base = f"http://127.0.0.1:{port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.err_path = workdir / f"server_{name}.err"
+        self._err = self.err_path.open("wb")
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._err, stderr=subprocess.STDOUT)
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *descendants(self.proc.pid)]
+
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        values = [proc_status_mb(field, pid) for pid in self.pids()]
+        return round(sum(v for v in values if v == v), 1)
+
+    def wait_ready(self, path: str, timeout: float = 90.0, processes: int = 1) -> None:
+        """Until ``path`` answers 200 (and, with several workers, all ``processes`` are up)."""
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ChildFailed(f"{self.name} exited ({self.proc.returncode}) at start:\n{self.log_tail()}")
+            try:
+                ready = httpx.get(self.base + path, timeout=5).status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            if ready and (processes == 1 or len(self.pids()) > processes):
+                return
+            time.sleep(0.2)
+        raise ChildFailed(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        self._err.flush()
+        return self.err_path.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._err.close()

@@ -69,7 +69,6 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,7 +80,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _gb_store import MEASURES, SHARED, gb_store
-from _harness import git_commit, proc_status_mb
+from _harness import free_port, git_commit, proc_status_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -238,12 +237,6 @@ def run_reports(db: Path, partnerships: list[str], workdir: Path, console: Conso
 
 
 # -- 2. PMTiles against the server ----------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def gb_inputs(db: Path, maxzoom: int) -> dict[str, Any]:
     """Untimed in this process: the tile list (the same call write_pmtiles makes) and the period."""

@@ -57,7 +57,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,7 @@ from typing import Any
 
 import httpx
 from _gb_store import CACHE, SHARED, gb_store
-from _harness import git_commit, proc_status_mb
+from _harness import ChildFailed, Server, free_port, geo_cs_server_command, git_commit, proc_status_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -84,7 +83,7 @@ TARGET_RATIO = 1.0
 SIDES = ("geo-cs", "pygeoapi")
 
 
-class RunFailed(RuntimeError):
+class RunFailed(ChildFailed):
     pass
 
 
@@ -195,56 +194,10 @@ resources:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One server process on loopback (started here, stopped here by its pid)."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, cwd: Path) -> None:
-        self.name, self.port = name, port
-        self.base = f"http://127.0.0.1:{port}"
-        self.err_path = WORKDIR / f"server_{name}.err"
-        self._err = self.err_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._err, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, path: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RunFailed(f"{self.name} exited ({self.proc.returncode}) at start:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.base + path, timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RunFailed(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        self._err.flush()
-        return self.err_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._err.close()
-
-
 def start_geo_cs(store_path: Path) -> Server:
     port = free_port()
     env = {**os.environ, "GEO_CS_DB": str(store_path)}
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    return Server("geo-cs", cmd, env, port, REPO)
+    return Server("geo-cs", geo_cs_server_command(port), env, port, REPO, WORKDIR)
 
 
 def start_pygeoapi(python: Path, gpkg: Path) -> Server:
@@ -260,7 +213,7 @@ def start_pygeoapi(python: Path, gpkg: Path) -> Server:
         raise RunFailed(f"pygeoapi openapi generate failed:\n{done.stderr[-3000:]}")
     cmd = [str(python), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    return Server("pygeoapi", cmd, env, port, WORKDIR)
+    return Server("pygeoapi", cmd, env, port, WORKDIR, WORKDIR)
 
 
 # -- the client ---------------------------------------------------------------------------------

@@ -53,8 +53,6 @@ import os
 import platform
 import random
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -64,7 +62,7 @@ from typing import Any
 import httpx
 import numpy as np
 from _gb_store import CACHE, MEASURES, SHARED, gb_store
-from _harness import git_commit, proc_status_mb
+from _harness import ChildFailed, Server, free_port, geo_cs_server_command, git_commit
 from rich.console import Console
 from rich.table import Table
 
@@ -81,7 +79,7 @@ TARGET_P99_MS = 1000.0
 SEED = 20260101
 
 
-class RunFailed(RuntimeError):
+class RunFailed(ChildFailed):
     pass
 
 
@@ -144,78 +142,6 @@ class Requests:
 
 
 # -- the server ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    base = Path(f"/proc/{pid}/task")
-    for task in base.iterdir() if base.exists() else []:
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        for child in children:
-            found.append(child)
-            found.extend(descendants(child))
-    return found
-
-
-class Server:
-    """geo-cs under uvicorn (started here, stopped here by its pid)."""
-
-    def __init__(self, store_path: Path, workers: int) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        WORKDIR.mkdir(parents=True, exist_ok=True)
-        self.err_path = WORKDIR / "server_geo-cs.err"
-        self._err = self.err_path.open("wb")
-        cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", str(workers), "--no-access-log",
-               "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, env={**os.environ, "GEO_CS_DB": str(store_path)}, cwd=REPO,
-                                     stdout=self._err, stderr=subprocess.STDOUT)
-
-    def pids(self) -> list[int]:
-        return [self.proc.pid, *descendants(self.proc.pid)]
-
-    def rss_mb(self, field: str = "VmRSS") -> float:
-        values = [proc_status_mb(field, pid) for pid in self.pids()]
-        return round(sum(v for v in values if v == v), 1)
-
-    def wait_ready(self, workers: int, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RunFailed(f"geo-cs exited ({self.proc.returncode}) at start:\n{self.log_tail()}")
-            try:
-                ready = httpx.get(self.base + "/health", timeout=5).status_code == 200
-            except httpx.HTTPError:
-                ready = False
-            # with several workers, wait until uvicorn has started all of them
-            if ready and (workers == 1 or len(self.pids()) > workers):
-                return
-            time.sleep(0.2)
-        raise RunFailed(f"geo-cs not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        self._err.flush()
-        return self.err_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._err.close()
-
 
 # -- the clients ---------------------------------------------------------------------------------
 
@@ -329,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[yellow]the machine is busy (1-min load average {load[0]:.1f} on {os.cpu_count()} "
                       "CPUs): numbers will be noisy[/]")
 
-    server = Server(store_path, args.workers)
+    port = free_port()
+    env = {**os.environ, "GEO_CS_DB": str(store_path)}
+    server = Server("geo-cs", geo_cs_server_command(port, args.workers), env, port, REPO, WORKDIR)
     try:
         with console.status("starting geo-cs"):
-            server.wait_ready(args.workers)
+            server.wait_ready("/health", processes=args.workers)
         rss_start = server.rss_mb()
         cpu0 = time.process_time()
 
