@@ -16,6 +16,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -62,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tile_cache = LRUCache(settings.tile_cache_items, settings.tile_cache_mb * 1_000_000,
                                     size_of=lambda pair: len(pair[0]) + len(pair[1]))
     problems.install(app)
+    if settings.cors_origins:
+        # read-only service: GET (and the preflight) only; ETag readable for client caches
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"],
+                           allow_headers=["If-None-Match"], expose_headers=["ETag", "Content-Crs"])
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health(store: StoreDep) -> Health:

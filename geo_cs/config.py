@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     db: Path = Path("geo-cs.duckdb")
     boundaries_dir: Path | None = None
     #: In-process caches of the web service (per worker): rendered tiles and per-measure values.
+    #: Origins allowed to call the service from a browser page of their own (CORS); none by
+    #: default. GEO_CS_CORS_ORIGINS='["https://maps.example.gov.uk"]', or '["*"]' for any.
+    cors_origins: list[str] = []
     tile_cache_items: int = 20_000
     tile_cache_mb: int = 256
     values_cache_items: int = 256

@@ -296,3 +296,14 @@ def test_the_tile_cache_stays_under_its_byte_budget():
     for i in range(10):
         cache.put((i,), b"x" * 300)
     assert cache.bytes <= 1000 and cache.get((9,)) is not None and cache.get((0,)) is None
+
+
+def test_cors_is_off_unless_origins_are_configured(demo_db):
+    origin = {"Origin": "https://maps.example.gov.uk"}
+    with TestClient(create_app(Settings(db=demo_db))) as closed:
+        assert "access-control-allow-origin" not in closed.get("/collections", headers=origin).headers
+    with TestClient(create_app(Settings(db=demo_db, cors_origins=[origin["Origin"]]))) as open_:
+        response = open_.get("/tiles/datazone2011/tilejson.json", headers=origin)
+        assert response.headers["access-control-allow-origin"] == origin["Origin"]
+        other = open_.get("/collections", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
