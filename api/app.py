@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(
             status="ok",
             version=geo_cs.__version__,
-            database=str(settings.db),
+            database=settings.db.name,   # the file's name: its path is the server's business
             data_version=store.data_version(),
             areas=store.sql("SELECT count(*) FROM areas").fetchone()[0],
             attribution=OGL_ATTRIBUTION,

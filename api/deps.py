@@ -83,97 +83,148 @@ class LRUCache:
         return found
 
 
+class Snapshot:
+    """One opened version of the served file: its connection, data version and users.
+
+    A request takes one snapshot and keeps it (:func:`snapshot`): every cache key and cursor of
+    that request belongs to the same data version, even if an update lands meanwhile.
+    """
+
+    def __init__(self, store: Store, link: Path | None) -> None:
+        self.store = store
+        self.data_version = store.data_version()
+        self.link = link
+        self.users = 0
+        self.retired_at: float | None = None
+        self._lock = threading.Lock()
+
+    def cursor(self) -> Store:
+        """A read-only cursor; closing it releases the snapshot."""
+        with self._lock:
+            self.users += 1
+        return _SnapshotCursor(self)
+
+    def release(self) -> None:
+        with self._lock:
+            self.users -= 1
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self.users == 0
+
+    def close(self) -> None:
+        self.store.close()
+        if self.link is not None:
+            self.link.unlink(missing_ok=True)
+
+
+class _SnapshotCursor(Store):
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__(snapshot.store.con.cursor(), snapshot.store.path, read_only=True)
+        self._snapshot: Snapshot | None = snapshot
+
+    def close(self) -> None:
+        super().close()
+        if self._snapshot is not None:
+            self._snapshot.release()
+            self._snapshot = None
+
+
 class ServedStore:
     """The database a server serves, reopened when an update swaps a new file in.
 
     An open read-only DuckDB file cannot be written by another process, so its data never
     change under a request. Updates write a copy and rename it over the served path
     (:func:`geo_cs.store.updating`); this notices the new file (a ``stat`` at most every
-    ``check_seconds``) and opens it. Requests already running keep the old connection, which is
-    closed a minute later; caches and ETags are keyed by the data version, so they move on too.
+    ``check_seconds``) and opens it. Requests already running keep their snapshot; an old one is
+    closed once it is a minute old and no cursor uses it. Caches and ETags are keyed by the data
+    version, so they move on too. If the new file cannot be opened, the old one goes on serving.
     """
 
     def __init__(self, path: Path, check_seconds: float = 0.5) -> None:
         self.path = Path(path)
         self.check_seconds = check_seconds
         self._lock = threading.Lock()
-        self._retired: list[tuple[float, Store, Path | None]] = []
+        self._retired: list[Snapshot] = []
         for stale in self.path.parent.glob(f".{self.path.name}.served-*"):
             stale.unlink(missing_ok=True)
-        self.link: Path | None = None
-        self._open(self.path)
+        self.identity = self._identity()
+        self.snapshot = Snapshot(Store.open(self.path, read_only=True), None)
+        self.checked = time.monotonic()
 
     def _identity(self) -> tuple[int, int]:
         info = os.stat(self.path)
         return info.st_ino, info.st_mtime_ns
 
-    def _open(self, path: Path) -> None:
-        self.identity = self._identity()
-        self.store = Store.open(path, read_only=True)
-        self.data_version = self.store.data_version()
-        self.checked = time.monotonic()
-
-    def _open_new_file(self) -> None:
+    def _open_new_file(self, identity: tuple[int, int]) -> Snapshot:
         # DuckDB keeps one database instance per path in a process: opening the same path again
         # would return the old file's instance. The new file is opened through a hard link of
         # its own name, removed when that version is retired.
-        link = self.path.with_name(f".{self.path.name}.served-{os.stat(self.path).st_ino}")
+        link = self.path.with_name(f".{self.path.name}.served-{identity[0]}")
         link.unlink(missing_ok=True)
         os.link(self.path, link)
-        self._open(link)
-        self.link = link
+        try:
+            return Snapshot(Store.open(link, read_only=True), link)
+        except BaseException:
+            link.unlink(missing_ok=True)
+            raise
 
-    def current(self) -> ServedStore:
+    def current(self) -> Snapshot:
         now = time.monotonic()
         if now - self.checked < self.check_seconds:
-            return self
+            return self.snapshot
         with self._lock:
             self.checked = now
             try:
-                changed = self._identity() != self.identity
+                identity = self._identity()
             except OSError:
-                changed = False   # mid-rename or removed: keep serving what is open
-            if changed:
-                self._retired.append((now, self.store, self.link))
-                self._open_new_file()
-                log.info("reopened %s: data version %s", self.path, self.data_version)
-            for entry in list(self._retired):
-                if now - entry[0] > 60:
-                    self._retire(entry)
-        return self
-
-    def _retire(self, entry: tuple[float, Store, Path | None]) -> None:
-        _, old, link = entry
-        old.close()
-        if link is not None:
-            link.unlink(missing_ok=True)
-        self._retired.remove(entry)
+                identity = self.identity   # mid-rename or removed: keep serving what is open
+            if identity != self.identity:
+                try:
+                    fresh = self._open_new_file(identity)
+                except Exception:
+                    log.exception("cannot open the updated %s; still serving data version %s",
+                                  self.path, self.snapshot.data_version)
+                else:
+                    old, self.snapshot, self.identity = self.snapshot, fresh, identity
+                    old.retired_at = now
+                    self._retired.append(old)
+                    log.info("reopened %s: data version %s", self.path, fresh.data_version)
+            for old in list(self._retired):
+                if now - (old.retired_at or now) > 60 and old.idle():
+                    old.close()
+                    self._retired.remove(old)
+            return self.snapshot
 
     def close(self) -> None:
-        for entry in list(self._retired):
-            self._retire(entry)
-        self.store.close()
-        if self.link is not None:
-            self.link.unlink(missing_ok=True)
+        for old in self._retired:
+            old.close()
+        self.snapshot.close()
 
 
-def served(request: Request) -> ServedStore:
-    return request.app.state.served.current()
+def snapshot(request: Request) -> Snapshot:
+    """The request's snapshot of the served data, taken at its first use and kept."""
+    taken = getattr(request.state, "geo_cs_snapshot", None)
+    if taken is None:
+        taken = request.app.state.served.current()
+        request.state.geo_cs_snapshot = taken
+    return taken
 
 
 def data_version(request: Request) -> int:
-    """The data version of the store being served (caches and ETags are keyed by it)."""
-    return served(request).data_version
+    """The data version of the request's snapshot (caches and ETags are keyed by it)."""
+    return snapshot(request).data_version
 
 
-def open_cursor(app_store: Store) -> Store:
-    """A read-only cursor on the app's store (DuckDB cursors may be used from any one thread)."""
-    return Store(app_store.con.cursor(), app_store.path, read_only=True)
+def open_cursor(request: Request) -> Store:
+    """A read-only cursor on the request's snapshot (DuckDB cursors may be used from any one
+    thread); close it when done."""
+    return snapshot(request).cursor()
 
 
 def get_store(request: Request) -> Iterator[Store]:
-    """A read-only cursor on the app's store for one request."""
-    cursor = open_cursor(served(request).store)
+    """A read-only cursor on the served data for one request."""
+    cursor = open_cursor(request)
     try:
         yield cursor
     finally:
@@ -207,7 +258,8 @@ class MeasureParams:
         self.period = period
         self.denominator = denominator
         self.baseline = tuple(p.strip() for p in baseline.split(",") if p.strip()) if baseline else None
-        self.threshold = threshold
+        # one decimal is all a threshold means; it also bounds the values built per measure
+        self.threshold = round(threshold, 1)
 
     def key(self) -> tuple:
         return (self.indicator, self.denominator, self.baseline, self.threshold)

@@ -363,7 +363,8 @@ def partnership_outline(store: Store, partnership_id: str, set_id: str | None = 
     return {
         "type": "Feature", "id": partnership.id,
         "geometry": json.loads(geometry) if geometry else None,
-        "bbox": [west, south, east, north] if west is not None else None,
+        # GeoJSON's bbox is in the geometry's CRS: given for lon/lat, left out otherwise
+        "bbox": [west, south, east, north] if west is not None and crs == CRS84 else None,
         "properties": {
             "id": partnership.id, "name": phase.name, "kind": partnership.kind,
             "nations": "".join(partnership.nations), "confidence": partnership.confidence,

@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -259,8 +260,19 @@ def updating(path: str | Path) -> Iterator[Store]:
         with Store.open(path) as store:
             yield store
         return
+    # one update at a time (cron and a person, say): the second waits for the first, then works
+    # on its result rather than on a copy of what the first replaced
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _updating_locked(path) as store:
+            yield store
+
+
+@contextlib.contextmanager
+def _updating_locked(path: Path) -> Iterator[Store]:
     for stale in path.parent.glob(f".{path.name}.*.updating*"):
-        stale.unlink(missing_ok=True)   # an update that was killed: nobody else writes here
+        stale.unlink(missing_ok=True)   # an update that was killed: none other runs (the lock)
     copy = path.with_name(f".{path.name}.{os.getpid()}.updating")
     shutil.copy2(path, copy)
     wal = Path(f"{path}.wal")

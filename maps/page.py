@@ -27,6 +27,7 @@ from folium.template import Template
 
 from geo_cs import features, layers, tiles
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.errors import NotFoundError
 from geo_cs.layers import AreaValues, class_breaks
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
@@ -271,7 +272,11 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     store = sources.store
     measures = sorted(set(layers.available_measures(store, req.geography)["measure"]))
     sets = tiles.tile_sets(store)
-    min_zoom = int(sets.loc[sets["set_id"] == req.geography, "minzoom"].iloc[0])
+    row = sets[sets["set_id"] == req.geography]
+    if row.empty:
+        raise NotFoundError(f"no {req.geography} boundaries to map; sets with boundaries: "
+                            f"{', '.join(sets['set_id'])}")
+    min_zoom = int(row["minzoom"].iloc[0])
     return MapData(req, values, codes, sources.outline(req.partnership), gap, name, measures, min_zoom)
 
 

@@ -19,7 +19,6 @@ from api.deps import (
     cached_values,
     checked_collection,
     open_cursor,
-    served,
 )
 from geo_cs import features
 from geo_cs.demo import OGL_ATTRIBUTION
@@ -172,7 +171,7 @@ def _item_query(request: Request, store, collection_id: str, p: ItemParams, m: M
 
 def _stream(request: Request, make_chunks) -> object:
     """Run ``make_chunks(cursor)`` on a cursor owned by the response stream (closed after it)."""
-    cursor = open_cursor(served(request).store)
+    cursor = open_cursor(request)
 
     def chunks():
         try:

@@ -25,7 +25,6 @@ from api.deps import (
     cached_values,
     data_version,
     open_cursor,
-    served,
 )
 from geo_cs import tiles
 from geo_cs.demo import OGL_ATTRIBUTION
@@ -106,6 +105,7 @@ async def tile(
 ) -> Response:
     # Async, with no dependencies: a cached tile is answered on the event loop without a thread
     # hop or a database cursor; only a miss renders, on the thread pool.
+    tiles.check_tile(z, x, y)
     m = MeasureParams(indicator, period, denominator, baseline, threshold)
     key = (data_version(request), layer, z, x, y, m.period, *m.key())
     etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest() + '"'
@@ -127,7 +127,7 @@ def _render(request: Request, layer: str, z: int, x: int, y: int, m: MeasurePara
             key: tuple) -> tuple[bytes, bytes]:
     """Render a tile on a cursor of its own and cache it (plain and gzipped)."""
     tiles.check_tile(z, x, y)
-    store = open_cursor(served(request).store)
+    store = open_cursor(request)
     try:
         # 404 for an unknown layer, remembered per data version (tiles come by hundreds)
         request.app.state.values_cache.get_or_make((key[0], "tile-layer", layer),

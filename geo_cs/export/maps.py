@@ -234,6 +234,9 @@ def partnership_map(
     areas = area_frame(store, geography, codes)
     mine = values.frame[values.frame["code"].isin(codes)]
     pooled = class_breaks(mine["value"], scheme, k, breaks)
+    if not pooled:
+        raise InputError(f"{measure.name} has no values for {found.phase_at(None).name}'s {geography} "
+                         "areas: choose another indicator or geography")
     labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
     panels = [MapPanel(labels[p], areas.merge(values.at(p)[["code", "value", "worst", "estimated_share"]],
                                               on="code", how="left")) for p in chosen]
