@@ -116,3 +116,26 @@ def test_an_ingest_killed_midway_leaves_the_served_data_intact(served, tmp_path)
     assert result.returncode == 0, result.stderr
     assert not list(db.parent.glob(f".{db.name}.*.updating*"))
     assert Path(db).exists()
+
+
+def test_two_updates_at_once_both_land(demo_db, tmp_path):
+    """Updates queue on a lock: neither removes the other's working copy, both are kept."""
+    from geo_cs.store import Store
+
+    db = tmp_path / "queued.duckdb"
+    shutil.copy(demo_db, db)
+    with Store.open(db, read_only=True) as store:
+        before = store.data_version()
+    files = []
+    for i, code in enumerate(("E14000530", "E14000531")):
+        csv = tmp_path / f"q{i}.csv"
+        csv.write_text(f"area_code,period,measure,value,denominator\n{code},2012-05,claimants,{5000 + i},60000\n")
+        files.append(csv)
+    procs = [subprocess.Popen([*GEO_CS, "--db", str(db), "-q", "ingest", "indicator", str(f), "--layout", "long",
+                               "--set", "wpc2010"], stderr=subprocess.PIPE, text=True) for f in files]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    with Store.open(db, read_only=True) as store:
+        assert store.data_version() == before + 2
+        assert store.sql("SELECT count(*) FROM observations WHERE indicator_id IN ('q0.claimants', "
+                         "'q1.claimants')").fetchone()[0] == 2
