@@ -48,7 +48,9 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
    free port (``GEO_CS_DB`` = the GB store), as deployed (plain ``uvicorn``: whatever HTTP
    parser and event loop this environment has -- recorded). Its cache is warmed by fetching
    the 500 tile URLs once (``/tiles/{layer}/{z}/{x}/{y}.mvt?indicator=..&denominator=..&period=..``,
-   ``Accept-Encoding: gzip`` like a browser; the uncached HTTP latencies are recorded), then
+   ``Accept-Encoding: gzip`` like a browser; the uncached HTTP latencies are recorded, and each
+   body is compared with the in-process render -- bytes, and for the first 60 that differ the
+   decoded features), then
    ``wrk`` (C, one thread, ``--connections`` keep-alive connections, default 16; a Lua script
    cycles the 500 URLs) hammers them for ``--duration`` seconds (default 15). wrk is used
    because a Python client on this 2-CPU machine would need about as much CPU per request as
@@ -57,7 +59,8 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
    (after warm-up, after the load, and its peak). Target: >= 2,000 tiles/s per worker.
    ``--skip-http`` skips this part; without ``wrk`` it is skipped with a note
    (``apt-get install wrk``). ``--profile`` also records the server with ``py-spy`` during
-   the load and stores the hottest frames.
+   the load: time per category (innermost matching frame) and the hottest frames in the
+   results, the raw stacks beside them (``tiles_http_profile.txt``, git-ignored).
 
 Results are printed and written to ``bench/results/tiles.json``. Exit status: 0 whether or not
 the targets are met, 1 when a run fails, 2 when the shared data, PostgreSQL/PostGIS or psycopg
@@ -435,6 +438,24 @@ def decoded(tile: bytes, layer: str) -> dict[str, Any]:
     return {f["properties"].get("code"): (f["properties"], f["geometry"]) for f in features}
 
 
+def content_diff(bodies: dict[int, bytes], rendered: list[bytes], addresses: list[dict[str, Any]],
+                 n_bytes: int) -> dict[str, Any]:
+    """HTTP bodies whose bytes differ from the in-process render: do they differ in content?"""
+    examples = []
+    for i, body in bodies.items():
+        layer = addresses[i]["layer"]
+        http, mine = decoded(body, layer), decoded(rendered[i], layer)
+        if http != mine:
+            codes = sorted(set(http) ^ set(mine))
+            props = sorted(c for c in set(http) & set(mine) if http[c][0] != mine[c][0])
+            geoms = sorted(c for c in set(http) & set(mine) if http[c][1] != mine[c][1])
+            examples.append({"tile": f"{layer}/{addresses[i]['z']}/{addresses[i]['x']}/{addresses[i]['y']}",
+                             "features": [len(http), len(mine)], "codes_in_one_only": codes[:5],
+                             "properties_differ": props[:5], "geometries_differ": geoms[:5]})
+    return {"bytes": n_bytes, "checked_decoded": len(bodies), "content": len(examples),
+            "examples": examples[:10]}
+
+
 def _props_differ(p: dict[str, Any], q: dict[str, Any]) -> bool:
     keys = set(p) | set(q)
     for k in keys:
@@ -509,7 +530,6 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
             urls = [tile_url(a, periods) for a in addresses]
             warm_ms, statuses, gz_sizes, wrong = [], {}, [], 0
             differing: dict[int, bytes] = {}  # the first 60 are decoded and compared
-            layer_of = [a["layer"] for a in addresses]
             with console.status("HTTP: warming the tile cache (500 uncached requests)"):
                 for i, url in enumerate(urls):
                     t0 = time.perf_counter()
@@ -537,10 +557,7 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
                              "p90": round(float(np.percentile(warm_ms, 90)), 2),
                              "max": round(max(warm_ms), 2), "total_s": round(sum(warm_ms) / 1000, 2)},
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
-            "bodies_differing_from_in_process_render": {
-                "bytes": wrong, "checked_decoded": len(differing),
-                "content": sum(decoded(body, layer_of[i]) != decoded(geo_bytes[i], layer_of[i])
-                               for i, body in differing.items())},
+            "bodies_differing_from_in_process_render": content_diff(differing, geo_bytes, addresses, wrong),
             "gzip_bytes": {"median": int(statistics.median(gz_sizes)), "max": max(gz_sizes),
                            "mean": round(statistics.mean(gz_sizes))},
             "sequential_cached_one_connection": {"tiles_per_s": round(len(urls) / sequential_s, 1),
@@ -820,7 +837,9 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
         d = http["bodies_differing_from_in_process_render"]
         console.print(f"HTTP bodies vs the in-process render: {d['bytes']} of {n} differ in bytes; of "
                       f"{d['checked_decoded']} of those decoded, {d['content']} differ in content "
-                      "(features, properties, geometry)")
+                      "(features, properties, geometry)" + "".join(
+                          f"; {e['tile']}: {e['features'][0]} features over HTTP, "
+                          f"{e['features'][1]} in-process" for e in d["examples"][:3]))
         prof = http.get("profile")
         if prof and "exclusive_by_category" in prof:
             console.print(f"server profile during the load (py-spy, {prof['samples']} samples by innermost "
