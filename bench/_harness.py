@@ -89,8 +89,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (uvicorn's workers), from /proc."""
+def descendants(pid: int | str = "self") -> list[int]:
+    """Every live process below ``pid`` (uvicorn's workers, tobler's pool), from /proc."""
     found: list[int] = []
     base = Path(f"/proc/{pid}/task")
     for task in base.iterdir() if base.exists() else []:
@@ -153,11 +153,16 @@ class Server:
         return self.err_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._err.close()
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a process started here (by its Popen handle), killing it after 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

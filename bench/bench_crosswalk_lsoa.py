@@ -91,7 +91,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _harness import Child, ChildFailed, git_commit, proc_status_mb
+from _harness import Child, ChildFailed, descendants, git_commit, proc_status_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -204,21 +204,6 @@ def prepare(workdir: Path, shared: Path, console: Console) -> dict[str, Any]:
 
 
 # -- the sides, each in its own process ----------------------------------------------------------
-
-def descendants(pid: int | str = "self") -> list[int]:
-    """Live descendant processes of ``pid`` (for tobler's worker pool)."""
-    found: list[int] = []
-    base = Path(f"/proc/{pid}/task")
-    for task in base.iterdir() if base.exists() else []:
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        for child in children:
-            found.append(child)
-            found.extend(descendants(child))
-    return found
-
 
 class _TimedResult:
     """A DuckDB result whose fetches (``df()``, ``fetchall()``, …) count towards its statement.

@@ -80,7 +80,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _gb_store import MEASURES, SHARED, gb_store
-from _harness import free_port, git_commit, proc_status_mb
+from _harness import free_port, git_commit, proc_status_mb, stop_process
 from rich.console import Console
 from rich.table import Table
 
@@ -342,13 +342,7 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
             fetch_s = time.perf_counter() - t_start
         server_peak = proc_status_mb("VmHWM", server.pid)
     finally:
-        if server.poll() is None:
-            server.terminate()  # the uvicorn started above, by its Popen handle
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop_process(server)  # the uvicorn started above
     zooms = sorted({z for z, _, _ in addresses})
     addressed = {z: sum(1 for a in addresses if a[0] == z) for z in zooms}
     by_zoom = {z: [s for zz, s in per_tile if zz == z] for z in zooms}

@@ -89,7 +89,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -104,7 +103,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from _gb_store import MEASURES, SHARED, gb_store
-from _harness import git_commit, proc_status_mb
+from _harness import free_port, git_commit, proc_status_mb, stop_process
 from rich.console import Console
 from rich.table import Table
 
@@ -166,12 +165,6 @@ def find_postgis(explicit: Path | None) -> tuple[Path, str] | str:
         return bindir, version
     return ("no PostgreSQL with PostGIS found (" + ("; ".join(seen) or "nothing in /usr/lib/postgresql")
             + "): apt-get install postgresql-15-postgis-3, or pass --pg-bin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgCluster:
@@ -608,13 +601,7 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
             out["profile"] = finish_profiler(profiler, args.out)
         return out
     finally:
-        if server.poll() is None:
-            server.terminate()  # the uvicorn started above, by its Popen handle
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop_process(server)  # the uvicorn started above
 
 
 def _uvicorn_extras() -> dict[str, str]:
