@@ -126,6 +126,7 @@ def ingest_boundaries_cmd(
     name_col: Annotated[str | None, typer.Option("--name-col", help="Column holding the area name.")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer to read from a multi-layer file.")] = None,
     on_duplicate: Annotated[OnDuplicateChoice, typer.Option("--on-duplicate", help="Same code with different geometries: refuse (error), keep the first, or keep the largest.")] = OnDuplicateChoice.error,
+    allow_unlisted: Annotated[bool, typer.Option("--allow-unlisted-codes", help="Accept codes missing from the set's official list (listed in the report).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Read GeoJSON, TopoJSON, Shapefile, GeoPackage, FlatGeobuf or GeoParquet boundaries."""
@@ -139,7 +140,8 @@ def ingest_boundaries_cmd(
     with _open_store() as store:
         report = ingest_boundaries(
             store, list(paths), set_id=set_id, code_col=code_col, name_col=name_col,
-            layer=layer, on_duplicate=on_duplicate.value, progress=_progress(),
+            layer=layer, on_duplicate=on_duplicate.value, allow_unlisted=allow_unlisted,
+            progress=_progress(),
         )
     _print_report(report, as_json)
 
@@ -704,10 +706,13 @@ def serve(
     _serve(host, port, workers)
 
 
-def main() -> None:
-    """Entry point: run the app, turning geo-cs errors into a message and an exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning geo-cs errors into a message and an exit code.
+
+    ``argv`` defaults to the process's arguments; tests pass their own to run in-process.
+    """
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False)
     except GeoCsError as exc:
         # the message quotes users' values verbatim: never interpret it as rich markup
         err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)

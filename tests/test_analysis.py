@@ -36,13 +36,13 @@ from geo_cs.errors import InputError, NotFoundError
 from geo_cs.partnerships import load_partnerships
 from geo_cs.store import Store
 
-CODES = ["E01000001", "E01000002", "E01000003", "E01000004", "E01000005", "E01000006"]
+CODES = ["E01000001", "E01000002", "E01000003", "E01000010", "E01000005", "E01000006"]
 PERIODS = ["2006-05", "2006-08", "2006-11", "2007-02", "2011-02"]
 RATES = {
     "E01000001": [30, 30, 30, 30, 26],
     "E01000002": [26, 24, 26, 24, 20],
     "E01000003": [28, 27, 26, 27, 25],
-    "E01000004": [10, 10, 10, 10, 9],
+    "E01000010": [10, 10, 10, 10, 9],
     "E01000005": [12, 12, 12, 12, 12],
     "E01000006": [40, 40, 40, 40, 40],
 }
@@ -53,7 +53,7 @@ partnerships:
     name: Toy partnership
     nation: England
     confidence: stated
-    members: [E01000001, E01000002, E01000003, E01000004, E01000005]
+    members: [E01000001, E01000002, E01000003, E01000010, E01000005]
 """
 
 
@@ -93,10 +93,10 @@ def _panel(store: Store) -> Panel:
 def test_cohort_is_fixed_at_baseline_and_exactly_25_is_not_worst(toy: Store):
     cohort = worst_cohort(_panel(toy), MethodParams()).set_index("code")
     assert cohort["baseline_rate"].to_dict() == pytest.approx(
-        {"E01000001": 30, "E01000002": 25, "E01000003": 27, "E01000004": 10, "E01000005": 12,
+        {"E01000001": 30, "E01000002": 25, "E01000003": 27, "E01000010": 10, "E01000005": 12,
          "E01000006": 40})
     assert cohort["worst"].to_dict() == {
-        "E01000001": True, "E01000002": False, "E01000003": True, "E01000004": False,
+        "E01000001": True, "E01000002": False, "E01000003": True, "E01000010": False,
         "E01000005": False, "E01000006": True}
 
 

@@ -4,7 +4,7 @@
     E01000001 [0,1] km      U   ->     E01000001 [0,1]
     E01000002 [1,3] km      S   ->     E01033001 [1,2.5] and E01033002 [2.5,3]
     E01000003 [3,4] km      M   ->     E01033003 [3,5]
-    E01000004 [4,5] km      M   ->     E01033003
+    E01000010 [4,5] km      M   ->     E01033003
     (all 1 km tall; x measured from 430,000 m east, y from 433,000 m north — Leeds)
 """
 
@@ -33,7 +33,7 @@ def _boxes(spec: dict[str, tuple[float, float]], code_col: str) -> gpd.GeoDataFr
     )
 
 
-SOURCES = {"E01000001": (0, 1), "E01000002": (1, 3), "E01000003": (3, 4), "E01000004": (4, 5)}
+SOURCES = {"E01000001": (0, 1), "E01000002": (1, 3), "E01000003": (3, 4), "E01000010": (4, 5)}
 TARGETS = {"E01000001": (0, 1), "E01033001": (1, 2.5), "E01033002": (2.5, 3), "E01033003": (3, 5)}
 LOOKUP = (
     "LSOA11CD,LSOA11NM,LSOA21CD,LSOA21NM,CHGIND,LAD22CD,LAD22NM,LAD22NMW,ObjectId\n"
@@ -41,9 +41,9 @@ LOOKUP = (
     "E01000002,b,E01033001,b1,S,E08000035,Leeds,,2\n"
     "E01000002,b,E01033002,b2,S,E08000035,Leeds,,3\n"
     "E01000003,c,E01033003,cd,M,E08000035,Leeds,,4\n"
-    "E01000004,d,E01033003,cd,M,E08000035,Leeds,,5\n"
+    "E01000010,d,E01033003,cd,M,E08000035,Leeds,,5\n"
 )
-COUNTS = {"E01000001": 100, "E01000002": 200, "E01000003": 50, "E01000004": 70}
+COUNTS = {"E01000001": 100, "E01000002": 200, "E01000003": 50, "E01000010": 70}
 
 
 @pytest.fixture
@@ -51,8 +51,9 @@ def xw_store(tmp_path: Path) -> Store:
     store = Store.open(":memory:")
     _boxes(SOURCES, "LSOA11CD").to_file(tmp_path / "s.gpkg")
     _boxes(TARGETS, "lsoa21_code").to_file(tmp_path / "t.gpkg")
-    ingest_boundaries(store, [tmp_path / "s.gpkg"])
-    ingest_boundaries(store, [tmp_path / "t.gpkg"])
+    # made-up codes on both sides, not on the official lists
+    ingest_boundaries(store, [tmp_path / "s.gpkg"], allow_unlisted=True)
+    ingest_boundaries(store, [tmp_path / "t.gpkg"], allow_unlisted=True)
     (tmp_path / "lookup.csv").write_text(LOOKUP)
     ingest_lookup(store, tmp_path / "lookup.csv")
     rows = "".join(f"{c},2019,claimants,{v},{v * 10}\n" for c, v in COUNTS.items())
@@ -78,7 +79,7 @@ def test_lookup_links_u_s_m_with_area_weights(xw_store: Store):
     assert w[("E01000002", "E01033002")][0] == pytest.approx(0.25, abs=1e-12)
     assert w[("E01000002", "E01033001")][1:] == ("S", "area")
     assert w[("E01000003", "E01033003")] == (1.0, "M", "single")
-    assert w[("E01000004", "E01033003")] == (1.0, "M", "single")
+    assert w[("E01000010", "E01033003")] == (1.0, "M", "single")
     assert report.links_by_type == {"U": 1, "S": 2, "M": 2}
     assert report.max_weight_sum_error < 1e-12
 

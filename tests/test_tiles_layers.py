@@ -21,7 +21,7 @@ from tests.conftest import DX, DY, GRID_CODES, ORIGIN
 
 #: per area: count and working-age population in two editions (rates 10..60% then lower)
 COUNTS = {"E01000001": (100, 80), "E01000002": (200, 150), "E01000003": (300, 310),
-          "E01000004": (400, 260), "E01000005": (500, 450), "E01000006": (600, 500)}
+          "E01000010": (400, 260), "E01000005": (500, 450), "E01000006": (600, 500)}
 POPULATION = 1000
 
 
@@ -112,7 +112,7 @@ def test_a_tile_carries_every_area_with_code_and_name(grid_store: Store):
     z, x, y = _grid_tile(12)
     decoded = mapbox_vector_tile.decode(tiles.render_tile(grid_store, "lsoa2011", z, x, y))
     features = decoded["lsoa2011"]["features"]
-    assert sorted(f["properties"]["code"] for f in features) == GRID_CODES
+    assert sorted(f["properties"]["code"] for f in features) == sorted(GRID_CODES)
     assert {f["properties"]["name"] for f in features} == {f"Testtown {i:03d}A" for i in range(6)}
     assert decoded["lsoa2011"]["extent"] == tiles.EXTENT
 

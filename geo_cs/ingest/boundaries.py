@@ -33,6 +33,7 @@ import shapely
 
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import GeographySet, nation_of, registry
+from geo_cs.ingest.csvfile import decode_text
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 from geo_cs.tiles import tile_geometries, write_tile_geometries
@@ -270,6 +271,44 @@ def _check_codes_and_types(
             )
 
 
+def _check_finite(raw: _RawFile, codes: np.ndarray) -> None:
+    """No NaN or infinite coordinates (GEOS envelopes skip NaN, so the extent check cannot)."""
+    coords, owner = shapely.get_coordinates(raw.geoms, return_index=True)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        row = int(owner[np.flatnonzero(bad)[0]])
+        raise InputError(
+            f"{raw.path}, feature {row + 1} (code {codes[row]}): coordinates are not finite "
+            f"(NaN or infinity in {len(np.unique(owner[bad])):,} features)"
+        )
+
+
+def _check_listed(frame: gpd.GeoDataFrame, geo_set: GeographySet) -> None:
+    """Every code is on the set's official list, when there is one.
+
+    A code that is not is most often a file of another vintage given the wrong ``--set``
+    (LSOA 2021 boundaries as lsoa2011): the message names the set whose list does hold it.
+    """
+    expected = geo_set.expected_codes()
+    if not expected:
+        return
+    codes = frame["code"].to_numpy()
+    unlisted = ~frame["code"].isin(expected).to_numpy()
+    if not unlisted.any():
+        return
+    first = int(np.flatnonzero(unlisted)[0])
+    code = codes[first]
+    others = [s.set_id for s in registry().sets.values()
+              if s.set_id != geo_set.set_id and code in (s.expected_codes() or ())]
+    hint = f" — it is a {' / '.join(others)} code: use --set {others[0]}" if others else ""
+    count = len(set(codes[unlisted]))
+    raise InputError(
+        f"{frame['source'].iat[first]}, feature {frame['feature'].iat[first]}: {code!r} is not on "
+        f"the official list of {geo_set.set_id} codes{hint} ({count:,} code"
+        f"{'s' if count != 1 else ''} not listed; --allow-unlisted-codes accepts them)"
+    )
+
+
 def _check_in_great_britain(path: Path, lonlat: np.ndarray, geo_set: GeographySet) -> None:
     if not geo_set.nations or not set(geo_set.nations) <= {"E", "W", "S"}:
         return
@@ -286,7 +325,13 @@ def _check_in_great_britain(path: Path, lonlat: np.ndarray, geo_set: GeographySe
 
 def _text_column(table: pa.Table, column: str) -> np.ndarray:
     """A column as stripped Python strings (None for nulls), whatever type GDAL gave it."""
-    values = table.column(column).cast(pa.string()).to_pylist()
+    try:
+        values = table.column(column).cast(pa.string()).to_pylist()
+    except UnicodeDecodeError:
+        # GDAL hands over bytes it could not decode (a Windows-1252 name in a GeoJSON, a .dbf
+        # without its .cpg): read them as the CSV reader does, UTF-8 else Windows-1252
+        raw = table.column(column).cast(pa.binary()).to_pylist()
+        values = [None if v is None else decode_text(v)[0] for v in raw]
     return np.array([v.strip() if v is not None else None for v in values], dtype=object)
 
 
@@ -344,6 +389,7 @@ def read_boundary_files(
                 row = int(np.flatnonzero(missing_geom)[0]) + 1
                 raise InputError(f"{path}, feature {row} (code {file_codes[row - 1]}): has no geometry")
             _check_codes_and_types(raw, file_codes, code_column, geo_set)
+            _check_finite(raw, file_codes)
             lonlat = _lonlat_geometries(raw, report)
             _check_in_great_britain(path, lonlat, geo_set)
             geoms.append(lonlat)
@@ -467,12 +513,14 @@ def ingest_boundaries(
     name_col: str | None = None,
     layer: str | None = None,
     on_duplicate: OnDuplicate = "error",
+    allow_unlisted: bool = False,
     progress: Progress | None = None,
 ) -> BoundaryReport:
     """Read, validate and store boundary files as one transaction; return the report.
 
     Areas already in the store with the same set and code are replaced, so a set can be
-    loaded district by district. On any error nothing is written.
+    loaded district by district. On any error nothing is written. Codes missing from the set's
+    official list are refused unless ``allow_unlisted`` (then they are listed in the report).
     """
     if on_duplicate not in ("error", "first", "largest"):
         raise InputError(f"--on-duplicate must be error, first or largest, not {on_duplicate!r}")
@@ -482,6 +530,8 @@ def ingest_boundaries(
         paths, set_id=set_id, code_col=code_col, name_col=name_col, layer=layer,
         progress=progress, report=report,
     )
+    if not allow_unlisted:
+        _check_listed(frame, geo_set)
 
     progress.note(f"validating {len(frame):,} features")
     geoms_lonlat, invalid_src = repair_geometries(frame.geometry.to_numpy())

@@ -1,7 +1,23 @@
-"""Reading the CSV files public bodies publish: byte-order marks, Windows encodings, blanks."""
+"""Reading the CSV files public bodies publish: byte-order marks, Windows encodings, blanks.
+
+Documented repairs (each is counted in the ingest report):
+
+- a UTF-8 byte-order mark (ONS lookups have one) is dropped;
+- a file that is not UTF-8 is read line by line: lines that are UTF-8 stay so, the others are
+  read as Windows-1252 (what Excel writes on council PCs). A file pasted together from both
+  therefore keeps every accent, where reading it whole in either encoding would garble some.
+
+Refused with the file and line named: an empty file, a binary file (a spreadsheet saved with a
+``.csv`` name, NUL bytes), and a row whose number of fields differs from the header's — a file
+cut short mid-record, or an unquoted thousands separator (``1,200``) that pandas would
+otherwise silently shift into the next column.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -11,30 +27,135 @@ from geo_cs.errors import InputError, NotFoundError
 #: Row numbers in messages are file line numbers: the header is line 1.
 HEADER_LINES = 1
 
+#: Leading bytes of formats people save with a .csv name by mistake.
+_BINARY_SIGNATURES = {
+    b"PK\x03\x04": "a zip archive (an .xlsx workbook?)",
+    b"\xd0\xcf\x11\xe0": "an old-style Excel (.xls) workbook",
+    b"PAR1": "a Parquet file",
+    b"%PDF": "a PDF document",
+}
+
+
+@dataclass(frozen=True)
+class CsvText:
+    """A CSV file's text and how it was decoded."""
+
+    path: Path
+    text: str
+    recoded_lines: int  # lines read as Windows-1252 because they were not UTF-8
+
+
+def recoding_note(lines: int) -> str | None:
+    """The report line for a file that was (partly) read as Windows-1252."""
+    if not lines:
+        return None
+    were = "line was" if lines == 1 else "lines were"
+    return f"{lines:,} {were} not UTF-8 and {'was' if lines == 1 else 'were'} read as Windows-1252"
+
+
+def decode_text(data: bytes) -> tuple[str, int]:
+    """``data`` as text, and how many lines had to be read as Windows-1252 (see module doc)."""
+    try:
+        return data.decode("utf-8-sig"), 0
+    except UnicodeDecodeError:
+        pass
+    parts, recoded = [], 0
+    for line in data.splitlines(keepends=True):
+        try:
+            parts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            # 5 bytes are undefined in Windows-1252; they become U+FFFD, never a crash
+            parts.append(line.decode("cp1252", errors="replace"))
+            recoded += 1
+    return "".join(parts).removeprefix("\ufeff"), recoded
+
+
+def read_text(path: str | Path) -> CsvText:
+    """The decoded text of a CSV file, refusing missing, empty and binary files."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no such file")
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputError(f"{path}: not a readable CSV file: the file is empty")
+    for signature, what in _BINARY_SIGNATURES.items():
+        if data.startswith(signature):
+            raise InputError(f"{path}: not a readable CSV file: it is {what}; save it as CSV")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise InputError(
+            f"{path}, line {line}: not a readable CSV file: it holds NUL bytes (a binary file, "
+            "or a UTF-16 export: save it as CSV UTF-8)"
+        )
+    text, recoded = decode_text(data)
+    return CsvText(path, text, recoded)
+
+
+def check_field_counts(source: CsvText, *, skiprows: int = 0) -> None:
+    """Every non-blank record has as many fields as the header (see module doc)."""
+    reader = csv.reader(io.StringIO(source.text, newline=""))
+    try:
+        for _ in range(skiprows):
+            next(reader, None)
+        header = next(reader, None)
+        if not header:
+            raise InputError(f"{source.path}: not a readable CSV file: no header line")
+        ragged = next((record for record in reader
+                       if len(record) != len(header) and any(f.strip() for f in record)), None)
+    except csv.Error as exc:  # e.g. a quote opened and never closed, in a file cut short
+        raise InputError(
+            f"{source.path}, line {reader.line_num}: not a readable CSV file: {exc}") from None
+    if ragged is None:
+        return
+    if len(ragged) > len(header):
+        why = "an unquoted comma in a value, such as a thousands separator in 1,200?"
+    else:
+        why = "is the file cut short, or a value missing?"
+    raise InputError(
+        f"{source.path}, line {reader.line_num}: {len(ragged)} fields where the header has "
+        f"{len(header)} ({why})"
+    )
+
 
 def read_csv_text(path: str | Path, *, skiprows: int = 0) -> pd.DataFrame:
     """Read a CSV with every cell as text (no type guessing; blanks stay '').
 
-    A UTF-8 byte-order mark (as in ONS lookups) is stripped from the first header; files that
-    are not UTF-8 are read as Windows-1252, which is what Excel writes on council PCs.
+    ``frame.attrs["recoded_lines"]`` counts the lines read as Windows-1252.
     """
+    source = read_text(path)
+    check_field_counts(source, skiprows=skiprows)
+    try:
+        frame = pd.read_csv(io.StringIO(source.text), dtype=str, keep_default_na=False,
+                            skiprows=skiprows, index_col=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{source.path}: not a readable CSV file: {exc}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.attrs["recoded_lines"] = source.recoded_lines
+    return frame
+
+
+def read_csv_rows(path: str | Path) -> tuple[list[list[str]], int]:
+    """Every record of a CSV as a list of fields (ragged tables such as Stat-Xplore exports),
+    and the number of lines read as Windows-1252."""
+    source = read_text(path)
+    reader = csv.reader(io.StringIO(source.text, newline=""))
+    try:
+        return list(reader), source.recoded_lines
+    except csv.Error as exc:
+        raise InputError(f"{source.path}, line {reader.line_num}: not a readable CSV file: {exc}") from None
+
+
+def read_csv_header(path: str | Path) -> list[str]:
+    """The column names of a CSV, reading only its first line."""
     path = Path(path)
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file")
-    last_error: Exception | None = None
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            frame = pd.read_csv(
-                path, dtype=str, keep_default_na=False, encoding=encoding, skiprows=skiprows
-            )
-        except UnicodeDecodeError as exc:
-            last_error = exc
-            continue
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{path}: not a readable CSV file: {exc}") from exc
-        frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-        return frame
-    raise InputError(f"{path}: not readable as UTF-8 or Windows-1252 text: {last_error}")
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20)
+    text, _ = decode_text(first)
+    try:
+        return [c.strip() for c in next(csv.reader([text.rstrip("\r\n")]), [])]
+    except csv.Error as exc:
+        raise InputError(f"{path}, line 1: not a readable CSV header: {exc}") from None
 
 
 def file_row(index: int, skiprows: int = 0) -> int:

@@ -30,7 +30,13 @@ import pyarrow as pa
 from geo_cs.config import boundaries_dir
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import registry
-from geo_cs.ingest.csvfile import file_row, read_csv_text
+from geo_cs.ingest.csvfile import (
+    file_row,
+    read_csv_header,
+    read_csv_rows,
+    read_csv_text,
+    recoding_note,
+)
 from geo_cs.periods import Period, PeriodKind, edition, parse_period, year
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -227,7 +233,7 @@ def spec_from_options(
             default_kind = kind
     raw: dict[str, Any] = {"id": source_id or path.stem, "layout": layout, "geography": set_id}
     if layout == "long":
-        header = read_csv_text(path).columns if path.exists() else []
+        header = read_csv_header(path) if path.is_file() else []
         if "denominator" in header:
             raw["denominator_column"] = "denominator"
         raw["default_kind"] = default_kind
@@ -294,6 +300,7 @@ class IndicatorReport:
     suppressed: dict[str, int] = field(default_factory=dict)   # marker -> count
     skipped_rows: int = 0
     excluded_rows: int = 0
+    recoded_lines: int = 0
     measures: dict[str, int] = field(default_factory=dict)
     periods: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
@@ -325,6 +332,8 @@ class IndicatorReport:
             out.append(f"  rows dropped by the spec's [exclude] rules: {self.excluded_rows:,}")
         if self.skipped_rows:
             out.append(f"  rows matching no measure of the spec, skipped: {self.skipped_rows:,}")
+        if note := recoding_note(self.recoded_lines):
+            out.append(f"  {note}")
         return out
 
 
@@ -489,14 +498,7 @@ def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
     Area labels carry the GSS code (``E01000001 : City of London 001A``); a Total row and the
     footnotes after the table are ignored.
     """
-    import csv
-
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.reader(fh))
-    except UnicodeDecodeError:  # saved from Excel on a council PC
-        with open(path, encoding="cp1252", newline="") as fh:
-            rows = list(csv.reader(fh))
+    rows, recoded = read_csv_rows(path)
     header_at, period_cols = None, {}
     for n, row in enumerate(rows):
         found = {}
@@ -538,10 +540,12 @@ def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
             )
     if not records:
         raise InputError(f"{path}: no area rows with a GSS code under the header at line {header_at + 1}")
-    return pd.DataFrame(
+    cells = pd.DataFrame(
         records,
         columns=["set_id", "code", "name", "period", "measure", "value", "denominator", "row", "column"],
     )
+    cells.attrs["recoded_lines"] = recoded
+    return cells
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -554,9 +558,10 @@ def _numbers(cells: pd.DataFrame, column: str, spec: IndicatorSpec, path: Path,
         for value, count in text[marker].value_counts().items():
             report.suppressed[value] = report.suppressed.get(value, 0) + int(count)
     numbers = pd.to_numeric(text.str.replace(",", "", regex=False).where(~marker), errors="coerce")
-    bad = numbers.isna() & ~marker
+    # "inf" parses as a float; no published count or rate is infinite
+    bad = ~np.isfinite(numbers.to_numpy(dtype=float)) & ~marker.to_numpy()
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
+        i = int(np.flatnonzero(bad)[0])
         where_col = cells["column"].iat[i] if column == "value" else f"{cells['column'].iat[i]} denominator"
         raise InputError(
             f"{path}, row {cells['row'].iat[i]}, column {where_col!r}: {text.iat[i]!r} is not a "
@@ -681,9 +686,11 @@ def read_indicator_cells(
     if spec.layout == "statxplore":
         cells = _cells_statxplore(path, spec)
         report.rows_read = int(cells["row"].nunique())
+        report.recoded_lines = cells.attrs["recoded_lines"]
     else:
         frame = read_csv_text(path)
         report.rows_read = len(frame)
+        report.recoded_lines = frame.attrs["recoded_lines"]
         if spec.layout == "wide":
             cells = _cells_wide(frame, spec, path, report)
         else:

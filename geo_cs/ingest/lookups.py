@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from geo_cs.errors import InputError
 from geo_cs.geography import LookupFormat, registry
-from geo_cs.ingest.csvfile import file_row, read_csv_text
+from geo_cs.ingest.csvfile import file_row, read_csv_text, recoding_note
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
@@ -32,6 +32,7 @@ class LookupReport:
     change_indicators: dict[str, int] = field(default_factory=dict)
     codes_registered: dict[str, int] = field(default_factory=dict)  # set -> new codes
     without_target: dict[str, int] = field(default_factory=dict)    # optional links left empty
+    recoded_lines: int = 0
     ingest_id: int | None = None
 
     def to_dict(self) -> dict:
@@ -49,6 +50,8 @@ class LookupReport:
         for set_id, count in self.codes_registered.items():
             if count:
                 out.append(f"  {count:,} {set_id} codes registered without boundaries")
+        if note := recoding_note(self.recoded_lines):
+            out.append(f"  {note}")
         return out
 
 
@@ -111,7 +114,8 @@ def ingest_lookup(
     frame = read_csv_text(path)
     columns = list(frame.columns)
     fmt = detect_format(path, columns, lookup_id)
-    report = LookupReport(lookup_id=fmt.lookup_id, source=str(path), rows_read=len(frame))
+    report = LookupReport(lookup_id=fmt.lookup_id, source=str(path), rows_read=len(frame),
+                          recoded_lines=frame.attrs["recoded_lines"])
 
     link_tables: list[pd.DataFrame] = []
     names: dict[str, pd.DataFrame] = {}
