@@ -282,7 +282,8 @@ def cached_values(request: Request, store: Store, set_id: str, m: MeasureParams)
 
     def make() -> AreaValues:
         measure = resolve_measure(store, set_id, m.indicator, m.denominator)
-        return area_values(store, measure, baseline=m.baseline, threshold=m.threshold)
+        return area_values(store, measure, baseline=m.baseline, threshold=m.threshold,
+                           disclosure=request.app.state.settings.disclosure())
 
     values = cache.get_or_make(key, make)
     values.check_period(m.period)
@@ -337,7 +338,7 @@ class CachedMapSources(MapSources):
     """A map page's data from the service's caches (shared with tiles and items)."""
 
     def __init__(self, request: Request, store: Store) -> None:
-        super().__init__(store)
+        super().__init__(store, request.app.state.settings.disclosure())
         self.request = request
         self.cache: LRUCache = request.app.state.values_cache
 

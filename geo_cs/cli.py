@@ -65,6 +65,7 @@ class OnDuplicateChoice(StrEnum):
 class State:
     quiet: bool = False
     db: Path = Settings().db
+    disclosure: Any = None  # geo_cs.disclosure.DisclosureControl when on
 
 
 state = State()
@@ -78,9 +79,23 @@ def _global(
         typer.Option("--db", help="Database file [env GEO_CS_DB; default ./geo-cs.duckdb].",
                      show_default=False),
     ] = None,
+    disclosure_control: Annotated[
+        bool,
+        typer.Option("--disclosure-control",
+                     help="Round published counts to 5 and suppress rates of fewer than 10 people, "
+                          "in exports and the served API, tiles and maps [env GEO_CS_DISCLOSURE_CONTROL].",
+                     show_default=False),
+    ] = False,
 ) -> None:
+    import os
+
+    if disclosure_control:
+        # the environment carries it to the server's worker processes too
+        os.environ["GEO_CS_DISCLOSURE_CONTROL"] = "1"
+    settings = Settings()
     state.quiet = quiet
-    state.db = db or Settings().db
+    state.db = db or settings.db
+    state.disclosure = settings.disclosure()
 
 
 def _progress() -> Progress:
@@ -458,7 +473,8 @@ def export_map(
         figure = partnership_map(
             store, partnership, geography=geography, indicator=indicator, denominator=denominator,
             periods=period, scheme="own" if own else scheme, k=k, breaks=own,
-            baseline=tuple(_split(baseline) or ()) or None, threshold=threshold)
+            baseline=tuple(_split(baseline) or ()) or None, threshold=threshold,
+            disclosure=state.disclosure)
         written = save_figure(figure, out_path, dpi=dpi)
     out.print(f"wrote {written}", highlight=False)
 
@@ -480,7 +496,8 @@ def export_charts(
     with Store.open(state.db, read_only=True) as store:
         _progress().note(f"drawing charts for {', '.join(partnership)}")
         written = partnership_charts(store, partnership, out_dir, formats=tuple(_split(formats) or ()),
-                                     geography=geography, indicator=indicator, reference=reference)
+                                     geography=geography, indicator=indicator, reference=reference,
+                                     disclosure=state.disclosure)
     for path in written:
         out.print(f"wrote {path}", highlight=False)
 
@@ -500,7 +517,8 @@ def export_report(
     progress = _progress()
     with Store.open(state.db, read_only=True) as store:
         progress.note(f"gathering the profile of {partnership}")
-        profile = partnership_profile(store, partnership, geography=geography, indicator=indicator)
+        profile = partnership_profile(store, partnership, geography=geography, indicator=indicator,
+                                      disclosure=state.disclosure)
     progress.note("writing PDF and HTML")
     pdf = write_pdf(profile, out_dir / f"{partnership}.pdf")
     html = write_html(profile, out_dir / f"{partnership}.html")
@@ -529,7 +547,7 @@ def export_pmtiles(
         values = None
         if indicator is not None:
             measure = resolve_measure(store, layer, indicator, denominator)
-            values = area_values(store, measure).at(period)
+            values = area_values(store, measure, disclosure=state.disclosure).at(period)
         codes = None
         if partnership is not None:
             from geo_cs.partnerships import get_partnerships, resolve
@@ -559,7 +577,7 @@ def export_site_cmd(
     progress = _progress()
     with Store.open(state.db, read_only=True) as store:
         written = export_site(store, MapRequest(partnership, geography, indicator, scheme=scheme, k=k),
-                              out_dir, progress=progress)
+                              out_dir, disclosure=state.disclosure, progress=progress)
     out.print(f"wrote {len(written)} files to {out_dir}: put the folder on any web server or object store "
               "that serves byte ranges (nginx, Apache, S3) and open index.html there", highlight=False)
 

@@ -6,8 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import NotFoundError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -49,3 +51,25 @@ class Settings(BaseSettings):
     tile_cache_items: int = 20_000
     tile_cache_mb: int = 256
     values_cache_items: int = 256
+    #: Disclosure control of everything published (API, tiles, maps, exports): counts rounded
+    #: to the nearest ``disclosure_round_to``, rates of counts below ``disclosure_min_count``
+    #: suppressed (see geo_cs.disclosure). Off by default; GEO_CS_DISCLOSURE_CONTROL=1.
+    disclosure_control: bool = False
+    disclosure_round_to: int = Field(5, ge=1)
+    disclosure_min_count: int = Field(10, ge=0)
+    #: Limits of the web service. A request whose body or URL is larger is refused (413/414);
+    #: a response stops at max_response_mb (a streamed GeoJSON/CSV then ends early, logged);
+    #: a database query running longer than query_timeout_s is interrupted (503).
+    max_request_kb: int = Field(64, ge=1)
+    max_url_kb: int = Field(8, ge=1)
+    max_response_mb: int = Field(512, ge=1)
+    query_timeout_s: float = Field(30.0, gt=0)
+    #: Key for the service's operations that change its state (POST /admin/…): sent as
+    #: "Authorization: Bearer KEY" or "X-API-Key: KEY". Without a key those operations are off.
+    api_key: SecretStr | None = None
+
+    def disclosure(self) -> DisclosureControl | None:
+        """The disclosure control to apply to published figures, or None when it is off."""
+        if not self.disclosure_control:
+            return None
+        return DisclosureControl(self.disclosure_round_to, self.disclosure_min_count)

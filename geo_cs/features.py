@@ -50,7 +50,7 @@ _GEOMETRY = {
 
 BASE_PROPERTIES = ("code", "name", "nation", "geography", "vintage", "area_km2")
 VALUE_PROPERTIES = ("indicator", "period", "value", "value_low", "value_high", "count",
-                    "denominator", "worst", "estimated_share")
+                    "denominator", "worst", "estimated_share", "suppressed")
 
 
 def crs_from_param(value: str | None, parameter: str) -> str:
@@ -182,7 +182,8 @@ WHERE a.set_id = $set_id AND a.xmin IS NOT NULL
        AND ST_Intersects(a.geom_4326, ST_MakeEnvelope($west, $south, $east, $north))))
 """
 
-_VALUE_COLUMNS = ", v.value, v.value_low, v.value_high, v.count, v.denominator, v.worst, v.estimated_share"
+_VALUE_COLUMNS = (", v.value, v.value_low, v.value_high, v.count, v.denominator, v.worst, "
+                  "v.estimated_share, v.suppressed")
 
 
 def _items_sql(crs: str, with_values: bool, with_geometry: bool = True) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.analysis import MethodParams, Panel, RateSource, default_baseline, worst_cohort
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.stats import wilson_interval
 from geo_cs.store import Store
@@ -131,6 +132,7 @@ class AreaValues:
     periods: pd.DataFrame        # period_id, period_label, start_date (time order)
     baseline: tuple[str, ...]
     threshold: float
+    disclosure: DisclosureControl | None = None  # the control the figures are under, if any
 
     @property
     def period_ids(self) -> list[str]:
@@ -161,11 +163,14 @@ class AreaValues:
 def area_values(
     store: Store, measure: Measure, *, baseline: tuple[str, ...] | None = None,
     threshold: float = 25.0, confidence: float = 0.95,
+    disclosure: DisclosureControl | None = None,
 ) -> AreaValues:
     """Values, intervals, cohort flags and estimated shares of ``measure`` for every area and period.
 
     ``baseline`` defaults to the report's four quarters when the series has them, else its first
-    four periods (or first one): see :func:`geo_cs.analysis.default_baseline`.
+    four periods (or first one): see :func:`geo_cs.analysis.default_baseline`. With
+    ``disclosure``, counts are rounded and small rates suppressed (column ``suppressed``); the
+    worst-performing cohort is still chosen on the exact figures.
     """
     if measure.is_rate:
         panel = measure_panel(store, measure)
@@ -177,11 +182,20 @@ def area_values(
                 params = MethodParams(threshold=threshold, baseline=chosen, confidence=confidence)
                 cohort = worst_cohort(panel, params)
                 frame = _rate_frame(rates, cohort, confidence)
-                return AreaValues(measure, frame[COLUMNS], periods, chosen, threshold)
+                return AreaValues(measure, _published(frame[COLUMNS], disclosure, confidence),
+                                  periods, chosen, threshold, disclosure)
         finally:
             panel.drop()
     frame, periods = _plain_values(store, measure)
-    return AreaValues(measure, frame[COLUMNS], periods, (), threshold)
+    return AreaValues(measure, _published(frame[COLUMNS], disclosure, confidence), periods, (),
+                      threshold, disclosure)
+
+
+def _published(frame: pd.DataFrame, disclosure: DisclosureControl | None,
+               confidence: float) -> pd.DataFrame:
+    if disclosure is None:
+        return frame.assign(suppressed=False)
+    return disclosure.area_values(frame, confidence)
 
 
 def _rate_frame(rates: pd.DataFrame, cohort: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -269,10 +283,11 @@ def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: i
 
 def partnership_gap(
     store: Store, measure: Measure, partnership_id: str, *, baseline: tuple[str, ...] | None = None,
-    threshold: float = 25.0,
+    threshold: float = 25.0, disclosure: DisclosureControl | None = None,
 ) -> pd.DataFrame:
     """NI 153 for one partnership on ``measure``: per period the cohort's rate, the rest's and
-    the gap, with intervals (figure 4.7 of the report for that partnership)."""
+    the gap, with intervals (figure 4.7 of the report for that partnership), under
+    ``disclosure`` control when given."""
     from geo_cs.analysis import ni153
     from geo_cs.partnerships import get_partnerships
 
@@ -283,7 +298,8 @@ def partnership_gap(
     try:
         chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
         params = MethodParams(threshold=threshold, baseline=chosen)
-        return ni153(store, panel, [partnership], params=params)
+        table = ni153(store, panel, [partnership], params=params)
+        return table if disclosure is None else disclosure.gap_table(table, params.confidence)
     finally:
         panel.drop()
 

@@ -27,6 +27,7 @@ from folium.template import Template
 
 from geo_cs import features, layers, tiles
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import NotFoundError
 from geo_cs.layers import AreaValues, class_breaks
 from geo_cs.partnerships import get_partnerships, resolve
@@ -179,6 +180,7 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
         "chart": urls.chart(req.partnership, chart_query) if gap is not None else None,
         "standalone": urls.standalone,
         "attribution": OGL_ATTRIBUTION,
+        "disclosure": values.disclosure.note if values.disclosure else None,
     }
 
 
@@ -220,8 +222,9 @@ class MapSources:
     """Where a page's data comes from: straight from the store (static sites, scripts); the web
     service subclasses it to answer from its caches (``api.deps.CachedMapSources``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, disclosure: DisclosureControl | None = None) -> None:
         self.store = store
+        self.disclosure = disclosure
 
     def codes(self, partnership: str, set_id: str) -> list[str]:
         return resolve(self.store, get_partnerships([partnership])[0], set_id).codes
@@ -229,14 +232,15 @@ class MapSources:
     def values(self, set_id: str, indicator: str, denominator: str | None,
                baseline: tuple[str, ...] | None, threshold: float) -> AreaValues:
         measure = layers.resolve_measure(self.store, set_id, indicator, denominator)
-        return layers.area_values(self.store, measure, baseline=baseline, threshold=threshold)
+        return layers.area_values(self.store, measure, baseline=baseline, threshold=threshold,
+                                  disclosure=self.disclosure)
 
     def outline(self, partnership: str) -> dict:
         return features.partnership_outline(self.store, partnership)
 
     def gap(self, values: AreaValues, partnership: str) -> pd.DataFrame:
         return layers.partnership_gap(self.store, values.measure, partnership, baseline=values.baseline,
-                                      threshold=values.threshold)
+                                      threshold=values.threshold, disclosure=self.disclosure)
 
     def view(self, req: MapRequest) -> MapRequest:
         geography, indicator, denominator = layers.store_view(

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from geo_cs import features, tiles
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
 from geo_cs.export.pmtiles import write_pmtiles
@@ -23,15 +24,19 @@ from maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render
 
 
 def export_site(store: Store, req: MapRequest, out_dir: str | Path, *, maxzoom: int = tiles.MAX_ZOOM,
+                disclosure: DisclosureControl | None = None,
                 progress: Progress | None = None) -> list[Path]:
-    """Write the static site of ``req``'s map into ``out_dir``; return the files written."""
+    """Write the static site of ``req``'s map into ``out_dir``; return the files written.
+
+    With ``disclosure``, every figure in it (tiles, GeoJSON, CSV, chart) is under that control.
+    """
     progress = progress or SilentProgress()
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the site folder ({exc.strerror})") from exc
-    data = gather_map(MapSources(store), req)
+    data = gather_map(MapSources(store, disclosure), req)
     req, values, codes = data.req, data.values, data.codes
     geography, indicator = req.geography, req.indicator
     written: list[Path] = []

@@ -26,6 +26,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.store import Store
 
@@ -70,7 +71,7 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
     for axis in (top, bottom):
         axis.grid(axis="y", color="#e0e0e0", linewidth=0.6)
         axis.spines[["top", "right"]].set_visible(False)
-    _footer(fig)
+    _footer(fig, table.attrs.get("notes"))
     return fig
 
 
@@ -168,6 +169,7 @@ def partnership_charts(
     store: Store, partnerships: list[str], out_dir: str | Path, *, formats: tuple[str, ...] = CHART_FORMATS,
     geography: str = "wpc2010", indicator: str = "claimants", denominator: str | None = None,
     reference: str = "gb", small_areas: tuple[str | None, str | None, str | None] = (None, None, None),
+    disclosure: DisclosureControl | None = None,
 ) -> list[Path]:
     """The report's charts for the partnerships, each with the CSV behind it, in ``out_dir``.
 
@@ -195,6 +197,8 @@ def partnership_charts(
         rates = partnership_rates(store, panel, found, reference=reference)
     finally:
         panel.drop()
+    if disclosure is not None:
+        rates = disclosure.rate_table(rates)
     names = ", ".join(p.phase_at(None).name for p in found)
     label = f"{measure.label} ({geography})"
     pretty = rates.assign(partnership=rates["partnership"].map({p.id: p.phase_at(None).name for p in found}))
@@ -216,7 +220,7 @@ def partnership_charts(
         small = resolve_measure(store, *view)
         if not small.is_rate:
             continue
-        table = partnership_gap(store, small, p.id)
+        table = partnership_gap(store, small, p.id, disclosure=disclosure)
         stem = out / f"fig4_7_worst_vs_rest_{p.id}"
         table.to_csv(stem.with_suffix(".csv"), index=False)
         written += [stem.with_suffix(".csv"),

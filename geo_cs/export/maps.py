@@ -34,6 +34,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.path import Path as MplPath
 
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.store import Store
 
@@ -216,17 +217,18 @@ def partnership_map(
     store: Store, partnership: str, *, geography: str | None = None, indicator: str | None = None,
     denominator: str | None = None, periods: list[str] | None = None, scheme: str = "quantiles",
     k: int = 5, breaks: list[float] | None = None, baseline: tuple[str, ...] | None = None,
-    threshold: float = 25.0,
+    threshold: float = 25.0, disclosure: DisclosureControl | None = None,
 ) -> Figure:
     """The print map of a partnership: one panel per period (default: the first and the
-    latest), classes pooled over every period of the measure, as on the web map."""
+    latest), classes pooled over every period of the measure, as on the web map; suppressed
+    rates (under ``disclosure``) are drawn as no data."""
     from geo_cs.layers import area_values, class_breaks, resolve_measure, store_view
     from geo_cs.partnerships import get_partnerships, resolve
 
     found = get_partnerships([partnership])[0]
     geography, indicator, denominator = store_view(store, partnership, geography, indicator, denominator)
     measure = resolve_measure(store, geography, indicator, denominator)
-    values = area_values(store, measure, baseline=baseline, threshold=threshold)
+    values = area_values(store, measure, baseline=baseline, threshold=threshold, disclosure=disclosure)
     chosen = periods or sorted({values.period_ids[0], values.period_ids[-1]}, key=values.period_ids.index)
     for period in chosen:
         values.check_period(period)
@@ -259,5 +261,6 @@ def partnership_map(
         subtitle=f"{what}, {', '.join(labels[p] for p in chosen)}; {geography} ({scheme.replace('_', ' ')} "
                  f"classes over all periods){cohort}",
         unit=unit, outline=outline, districts=districts,
-        source=f"Source: {', '.join(measure.indicators)} on {geography}; geo-cs",
+        source=f"Source: {', '.join(measure.indicators)} on {geography}; geo-cs"
+               + (f". {disclosure.note}" if disclosure else ""),
     )

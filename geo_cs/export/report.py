@@ -28,6 +28,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.export.charts import figure_svg, gap_chart, index_chart, rate_gap_chart
 from geo_cs.export.maps import partnership_map
@@ -74,8 +75,10 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def partnership_profile(store: Store, partnership: str, *, geography: str | None = None,
-                        indicator: str | None = None, denominator: str | None = None) -> Profile:
-    """Gather the profile of one partnership from the store."""
+                        indicator: str | None = None, denominator: str | None = None,
+                        disclosure: DisclosureControl | None = None) -> Profile:
+    """Gather the profile of one partnership from the store (every figure under ``disclosure``
+    control when given)."""
     from geo_cs.analysis import partnership_rates
     from geo_cs.layers import measure_panel, partnership_gap, resolve_measure, store_view
     from geo_cs.partnerships import get_partnerships, resolve
@@ -86,16 +89,16 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
                   f"{found.member_set} ({', '.join(p.members)})" for p in found.phases]
     definition.append(f"Nations: {', '.join(found.nations)}; kind: {found.kind}; definition "
                       f"confidence: {found.confidence}. {found.note}".strip())
-    caveats: list[str] = []
+    caveats: list[str] = [disclosure.note] if disclosure else []
     view = store_view(store, partnership, geography, indicator, denominator)
     small = resolve_measure(store, *view)
     map_figure = partnership_map(store, partnership, geography=view[0], indicator=view[1],
-                                 denominator=view[2])
+                                 denominator=view[2], disclosure=disclosure)
     charts: list[tuple[str, Figure]] = []
     tables: list[tuple[str, pd.DataFrame]] = []
     cohort = pd.DataFrame()
     if small.is_rate:
-        gap = partnership_gap(store, small, partnership)
+        gap = partnership_gap(store, small, partnership, disclosure=disclosure)
         charts.append(("Figure 4.7: worst-performing neighbourhoods and the rest of the partnership",
                        gap_chart(gap, f"{final.name}: {small.label} ({view[0]})", size=(6.4, 4.6))))
         columns = ["period_label", "cohort_rate", "rest_rate", "gap", "gap_low", "gap_high", "n_cohort",
@@ -112,7 +115,7 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
                                "boundary change (hatched on the map).")
         from geo_cs.layers import area_values
 
-        values = area_values(store, small)
+        values = area_values(store, small, disclosure=disclosure)
         codes = resolve(store, found, view[0]).codes
         base = values.frame[(values.frame["period_id"] == values.period_ids[0])
                             & values.frame["code"].isin(codes) & values.frame["worst"].fillna(False)]
@@ -128,6 +131,8 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
             rates = partnership_rates(store, panel, [found])
         finally:
             panel.drop()
+        if disclosure is not None:
+            rates = disclosure.rate_table(rates)
         if not rates.empty:
             named = rates.assign(partnership=final.name)
             named.attrs["notes"] = rates.attrs.get("notes", [])
@@ -137,7 +142,7 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
                               index_chart(named, f"{final.name}: {series.label}, index")))
             tables.insert(0, ("Out-of-work benefit rate and gap with Great Britain (%)", _fmt(rates[[
                 "period_label", "rate", "rate_low", "rate_high", "reference_rate", "gap", "index"]])))
-        caveats += rates.attrs.get("notes", [])
+        caveats += [n for n in rates.attrs.get("notes", []) if n not in caveats]
     except GeoCsError as exc:
         caveats.append(f"No out-of-work benefit series on constituencies: {exc}")
     sources = store.sql(
