@@ -6,7 +6,10 @@ map pages in ``maps``). What it serves:
 * ``/`` … ``/collections/{id}/items`` — OGC API - Features (GeoJSON, CSV; CRS84, EPSG:4326, 27700);
 * ``/tiles/{layer}/{z}/{x}/{y}.mvt`` and ``/tiles/{layer}/tilejson.json`` — vector tiles;
 * ``/maps/`` — the web map for partnership staff, its assets under ``/static``;
-* ``/health``.
+* ``/health``; ``POST /admin/refresh`` behind the API key.
+
+Limits (``geo_cs.config.Settings``): URL and body sizes (:mod:`api.limits`), response size,
+query time (:class:`api.deps.QueryWatchdog`), ``limit``/``bbox``/zoom bounds on the routes.
 
     uvicorn api.app:create_app --factory
 """
@@ -23,7 +26,8 @@ from pydantic import BaseModel
 import geo_cs
 from api import problems
 from api.deps import LRUCache, ServedStore, StoreDep
-from api.routers import maps, ogc, tiles
+from api.limits import SizeLimits
+from api.routers import admin, maps, ogc, tiles
 from geo_cs.config import Settings
 from geo_cs.demo import OGL_ATTRIBUTION
 from maps import STATIC_DIR
@@ -63,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tile_cache = LRUCache(settings.tile_cache_items, settings.tile_cache_mb * 1_000_000,
                                     size_of=lambda pair: len(pair[0]) + len(pair[1]))
     problems.install(app)
+    app.add_middleware(SizeLimits, max_url_bytes=settings.max_url_kb * 1024,
+                       max_request_bytes=settings.max_request_kb * 1024,
+                       max_response_bytes=settings.max_response_mb * 1_000_000)
     if settings.cors_origins:
         # read-only service: GET (and the preflight) only; ETag readable for client caches
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"],
@@ -83,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(tiles.router)
     app.include_router(maps.router)
+    app.include_router(admin.router)
     # StaticFiles resolves paths inside its folder only: ../ cannot escape it
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -6,6 +6,7 @@ old entries unreachable; they age out of the LRU.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -15,8 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import duckdb
 from fastapi import Depends, Query, Request
 
+from api.problems import QueryTimeout
 from geo_cs.layers import AreaValues, area_values, resolve_measure
 from geo_cs.store import Store
 from maps.page import MapRequest, MapSources
@@ -63,6 +66,14 @@ class LRUCache:
                 if self.size_of is not None:
                     self.bytes -= self.size_of(dropped)
 
+    def clear(self) -> int:
+        """Drop every entry; return how many there were."""
+        with self._lock:
+            dropped = len(self._items)
+            self._items.clear()
+            self.bytes = 0
+            return dropped
+
     def get_or_make(self, key: tuple, make: Callable[[], T]) -> T:
         """The cached value, or ``make()``'s — run once per key however many requests miss it
         at the same time (fifty cold tiles of one measure must not build its values fifty times)."""
@@ -98,11 +109,12 @@ class Snapshot:
         self.retired_at: float | None = None
         self._lock = threading.Lock()
 
-    def cursor(self) -> Store:
-        """A read-only cursor; closing it releases the snapshot."""
+    def cursor(self, timeout: float | None = None) -> Store:
+        """A read-only cursor whose queries must finish within ``timeout`` seconds of its
+        opening; closing it releases the snapshot."""
         with self._lock:
             self.users += 1
-        return _SnapshotCursor(self)
+        return _SnapshotCursor(self, timeout)
 
     def release(self) -> None:
         with self._lock:
@@ -119,15 +131,74 @@ class Snapshot:
 
 
 class _SnapshotCursor(Store):
-    def __init__(self, snapshot: Snapshot) -> None:
+    """A request's cursor. With a ``timeout``, a query still running at the deadline is
+    interrupted (:class:`QueryWatchdog`) and any query started after it is refused: either way
+    the request ends with :class:`~api.problems.QueryTimeout` (503)."""
+
+    def __init__(self, snapshot: Snapshot, timeout: float | None = None) -> None:
         super().__init__(snapshot.store.con.cursor(), snapshot.store.path, read_only=True)
         self._snapshot: Snapshot | None = snapshot
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout if timeout else None
+        if self.deadline is not None:
+            WATCHDOG.watch(self)
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryTimeout(self.timeout or 0)
+        try:
+            return super().sql(query, params)
+        except duckdb.InterruptException:
+            raise QueryTimeout(self.timeout or 0) from None
 
     def close(self) -> None:
+        if self.deadline is not None:
+            WATCHDOG.unwatch(self)
         super().close()
         if self._snapshot is not None:
             self._snapshot.release()
             self._snapshot = None
+
+
+class QueryWatchdog:
+    """Interrupts the running DuckDB query of every cursor past its deadline.
+
+    One daemon thread per process, started with the first watched cursor, wakes every
+    ``period`` seconds: a timer thread per request would cost more than a cached tile.
+    """
+
+    def __init__(self, period: float = 0.05) -> None:
+        self.period = period
+        self._cursors: dict[int, _SnapshotCursor] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, cursor: _SnapshotCursor) -> None:
+        with self._lock:
+            self._cursors[id(cursor)] = cursor
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="geo-cs-query-watchdog",
+                                                daemon=True)
+                self._thread.start()
+
+    def unwatch(self, cursor: _SnapshotCursor) -> None:
+        with self._lock:
+            self._cursors.pop(id(cursor), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.period)
+            now = time.monotonic()
+            with self._lock:
+                late = [c for c in self._cursors.values() if c.deadline is not None and now > c.deadline]
+                for cursor in late:
+                    self._cursors.pop(id(cursor), None)
+            for cursor in late:
+                with contextlib.suppress(Exception):  # closed meanwhile: nothing to interrupt
+                    cursor.con.interrupt()
+
+
+WATCHDOG = QueryWatchdog()
 
 
 class ServedStore:
@@ -169,9 +240,11 @@ class ServedStore:
             link.unlink(missing_ok=True)
             raise
 
-    def current(self) -> Snapshot:
+    def current(self, *, check_now: bool = False) -> Snapshot:
+        """The snapshot to serve, after looking for an updated file (at most every
+        ``check_seconds``, or now)."""
         now = time.monotonic()
-        if now - self.checked < self.check_seconds:
+        if now - self.checked < self.check_seconds and not check_now:
             return self.snapshot
         with self._lock:
             self.checked = now
@@ -218,8 +291,8 @@ def data_version(request: Request) -> int:
 
 def open_cursor(request: Request) -> Store:
     """A read-only cursor on the request's snapshot (DuckDB cursors may be used from any one
-    thread); close it when done."""
-    return snapshot(request).cursor()
+    thread), under the service's query timeout; close it when done."""
+    return snapshot(request).cursor(request.app.state.settings.query_timeout_s)
 
 
 def get_store(request: Request) -> Iterator[Store]:

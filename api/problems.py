@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,9 +15,19 @@ from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("geo_cs.api")
 
-_STATUS = {InputError: 400, NotFoundError: 404, StoreError: 503}
-_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 422: "Invalid parameter",
-           500: "Internal server error", 503: "Service unavailable"}
+class QueryTimeout(GeoCsError):
+    """A request's database queries ran past the service's time limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the request's queries took longer than the service's limit of {seconds:g} s "
+            "(GEO_CS_QUERY_TIMEOUT_S); ask for less: a bbox, a partnership or a smaller limit")
+
+
+_STATUS = {InputError: 400, NotFoundError: 404, StoreError: 503, QueryTimeout: 503}
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 413: "Content too large", 414: "URI too long",
+           422: "Invalid parameter", 500: "Internal server error", 503: "Service unavailable"}
 
 
 def problem(status: int, detail: str, request: Request, **extra: object) -> JSONResponse:
@@ -42,7 +53,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), request)
+        response = problem(exc.status_code, str(exc.detail), request)
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(duckdb.InterruptException)
+    async def interrupted(request: Request, exc: duckdb.InterruptException) -> JSONResponse:
+        # a query interrupted by the watchdog outside a cursor's own sql() (a lazy fetch)
+        seconds = request.app.state.settings.query_timeout_s
+        return problem(503, str(QueryTimeout(seconds)), request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,114 @@
+"""The service's limits and its one key-protected operation, on the demo database."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.deps import Snapshot
+from api.limits import SizeLimits
+from api.problems import QueryTimeout
+from geo_cs.config import Settings
+from geo_cs.store import Store
+
+MEASURE = {"indicator": "employment_deprived"}
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and "Traceback" not in response.text
+    return body
+
+
+@pytest.fixture(scope="module")
+def client(demo_db):
+    with TestClient(create_app(Settings(db=demo_db, api_key="s3cret-key"))) as c:
+        yield c
+
+
+def test_a_url_over_the_limit_is_414(client):
+    body = problem(client.get("/collections", params={"q": "x" * 9000}), 414)
+    assert "at most 8,192" in body["detail"]
+    assert client.get("/collections", params={"q": "x" * 100}).status_code == 200
+
+
+def test_a_request_body_over_the_limit_is_413_before_any_route(client):
+    body = problem(client.post("/admin/refresh", content=b"x" * 70_000), 413)
+    assert "70,000 bytes" in body["detail"]
+
+
+def test_a_streamed_body_over_the_limit_is_413():
+    # no route of the service reads a body; an app that does shows the guard of streamed ones
+    async def reads_its_body(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"read"})
+
+    def chunks():
+        for _ in range(40):
+            yield b"y" * 4096
+
+    guarded = SizeLimits(reads_its_body, max_url_bytes=8192, max_request_bytes=65536,
+                         max_response_bytes=10**6)
+    c = TestClient(guarded)  # not entered: this bare app has no lifespan
+    problem(c.post("/", content=chunks()), 413)
+    assert c.post("/", content=b"small").text == "read"
+
+
+def test_a_response_over_the_limit_is_cut_there(demo_db):
+    with TestClient(create_app(Settings(db=demo_db, max_response_mb=1))) as small:
+        response = small.get("/collections/lsoa2011/items", params={"limit": 10_000})  # ~20 MB
+    assert len(response.content) == 1_000_000
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+
+
+def test_a_request_whose_queries_run_past_the_timeout_is_503(demo_db):
+    with TestClient(create_app(Settings(db=demo_db, query_timeout_s=0.001))) as hurried:
+        body = problem(hurried.get("/collections/datazone2011/items", params=MEASURE), 503)
+    assert "GEO_CS_QUERY_TIMEOUT_S" in body["detail"]
+
+
+def test_a_running_query_is_interrupted_at_the_deadline(demo_db):
+    snapshot = Snapshot(Store.open(demo_db, read_only=True), None)
+    cursor = snapshot.cursor(timeout=0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(QueryTimeout):
+            # minutes of work if left alone
+            cursor.sql("SELECT sum(i * i % 7) FROM range(100_000_000_000) t(i)").fetchone()
+    finally:
+        cursor.close()
+        snapshot.close()
+    assert time.monotonic() - started < 5
+
+
+def test_admin_operations_are_off_without_a_key(demo_db):
+    with TestClient(create_app(Settings(db=demo_db))) as keyless:
+        body = problem(keyless.post("/admin/refresh", headers={"X-API-Key": "anything"}), 403)
+    assert "GEO_CS_API_KEY" in body["detail"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": "s3cret-key"}])
+def test_admin_refresh_needs_the_key(client, headers):
+    response = client.post("/admin/refresh", headers=headers)
+    problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": "s3cret-key"}, {"Authorization": "Bearer s3cret-key"}])
+def test_admin_refresh_with_the_key_empties_the_caches(client, headers):
+    assert client.get("/collections/datazone2011/items", params={**MEASURE, "limit": 1}).status_code == 200
+    response = client.post("/admin/refresh", headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["values_dropped"] >= 1 and body["data_version"] >= 1
+    assert client.app.state.values_cache.bytes == 0 and len(client.app.state.values_cache._items) == 0
