@@ -8,6 +8,7 @@ import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
@@ -28,6 +29,30 @@ _STATUS = {InputError: 400, NotFoundError: 404, StoreError: 503, QueryTimeout: 5
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 413: "Content too large", 414: "URI too long",
            422: "Invalid parameter", 500: "Internal server error", 503: "Service unavailable"}
+
+
+class Problem(BaseModel):
+    """RFC 7807 problem details, as every error of the service is answered."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None  # per parameter, for a 400 on invalid parameters
+
+
+def _documented(description: str) -> dict:
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
+
+
+#: The error responses every route documents in the OpenAPI definition (routers pass them on).
+RESPONSES: dict[int | str, dict] = {
+    400: _documented("Invalid parameter: the detail names it and what was expected"),
+    404: _documented("Unknown collection, item, layer, indicator, period or partnership: the detail "
+                     "lists the valid values"),
+    503: _documented("The database is unavailable, or the request's queries ran past the time limit"),
+}
 
 
 def problem(status: int, detail: str, request: Request, **extra: object) -> JSONResponse:

@@ -33,6 +33,8 @@ HEADLINES = {
     "tiles": (("ratio_of_medians",), "geo-cs / PostGIS uncached median"),
     "features": (("ratio_geo_cs_over_pygeoapi",), "geo-cs / pygeoapi paging time"),
     "load": (("results", "overall", "p99_ms"), "p99 ms over all requests"),
+    "api_fuzz": (("results", "requests"), "schemathesis requests over HTTP"),
+    "soak": (("results", "overall", "p99_ms"), "p99 ms over all requests, 100 clients 5 min"),
     "exports": (("pmtiles", "ratio_server_fetch_over_build"), "server one-by-one / PMTiles build"),
 }
 

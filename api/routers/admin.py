@@ -14,7 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+from api import problems
+
+router = APIRouter(prefix="/admin", tags=["admin"], responses=problems.RESPONSES)
 
 _AUTH_RESPONSES = {
     401: {"description": "No API key, or the wrong one"},

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from api import problems
 from api.deps import (
     CachedMapSources,
     MeasureParams,
@@ -19,7 +20,7 @@ from geo_cs.layers import SCHEMES
 from geo_cs.partnerships import get_partnerships, load_partnerships
 from maps.page import MapRequest, gather_map, render_index, render_map_page
 
-router = APIRouter(prefix="/maps", tags=["Web map"])
+router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
 
 PartnershipId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="Partnership id.")]
 

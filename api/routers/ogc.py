@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from api import problems
 from api.deps import (
     MeasureParams,
     StoreDep,
@@ -33,7 +34,7 @@ from geo_cs.features import (
     ItemQuery,
 )
 
-router = APIRouter(tags=["OGC API - Features"])
+router = APIRouter(tags=["OGC API - Features"], responses=problems.RESPONSES)
 
 GEOJSON = "application/geo+json"
 CONFORMANCE = [

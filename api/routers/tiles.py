@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from api import problems
 from api.deps import (
     BaselineQuery,
     DenominatorQuery,
@@ -30,7 +31,7 @@ from geo_cs import tiles
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import NotFoundError
 
-router = APIRouter(prefix="/tiles", tags=["Vector tiles"])
+router = APIRouter(prefix="/tiles", tags=["Vector tiles"], responses=problems.RESPONSES)
 
 MVT = "application/vnd.mapbox-vector-tile"
 #: Browsers and GIS clients revalidate after a minute; the ETag makes that a 304 until new data.
