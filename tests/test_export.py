@@ -232,3 +232,32 @@ def test_charts_match_their_reference_images(tmp_path: Path, chart: str):
     if not reference.exists():  # first run of a new drawing: written, looked at, committed
         shutil.copy(actual, reference)
     assert compare_images(str(reference), str(actual), tol=6) is None
+
+
+def test_a_failed_pmtiles_build_leaves_the_earlier_archive_and_no_partial_file(
+    demo_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import itertools
+    import threading
+
+    from geo_cs.export import pmtiles
+    from geo_cs.store import Store
+
+    archive = tmp_path / "dz.pmtiles"
+    archive.write_bytes(b"the archive of last quarter")
+    # the build dies at its 20th tile (a full disk, a killed worker): real tiles before that
+    counter, lock = itertools.count(1), threading.Lock()
+    real_render = pmtiles.render_tile
+
+    def failing_render(*args, **kwargs):
+        with lock:
+            n = next(counter)
+        if n == 20:
+            raise OSError(28, "No space left on device")
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(pmtiles, "render_tile", failing_render)
+    with Store.open(demo_db, read_only=True) as store, pytest.raises(OSError, match="No space"):
+        pmtiles.write_pmtiles(store, "datazone2011", archive, minzoom=7, maxzoom=11)
+    assert archive.read_bytes() == b"the archive of last quarter"
+    assert [p.name for p in tmp_path.iterdir()] == ["dz.pmtiles"]

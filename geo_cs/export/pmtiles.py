@@ -109,9 +109,12 @@ def write_pmtiles(
     west, south, east, north = store.sql(
         "SELECT min(xmin), min(ymin), max(xmax), max(ymax) FROM areas WHERE set_id = ? AND xmin IS NOT NULL "
         "AND (? IS NULL OR list_contains(?, code))", [set_id, codes, codes]).fetchone()
+    # written beside the target and renamed over it when complete: a build that fails or is
+    # stopped halfway leaves neither a truncated archive nor an earlier one damaged
+    partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        out = path.open("wb")
+        out = partial.open("wb")
     except OSError as exc:
         raise InputError(f"{path}: cannot write the archive ({exc.strerror})") from exc
     # one DuckDB thread per tile query and one query per core: a tile is too small for DuckDB to
@@ -150,8 +153,11 @@ def write_pmtiles(
             "bounds": [west, south, east, north], "generator": "geo-cs",
         }
         writer.finalize(header, metadata)
+        out.close()
+        os.replace(partial, path)
     finally:
         out.close()
+        partial.unlink(missing_ok=True)
         for cursor in cursors:
             cursor.close()
         store.sql(f"SET threads = {int(duckdb_threads)}")
