@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 CACHE = REPO / "bench" / ".cache"
 
-BOUNDARIES = ["boundaries/lsoa11_bgc_topo_by_lad", "boundaries/dz11_scotland.geojson"]
+#: The 2013 districts place each partnership's small areas (its map pages in the load runs).
+BOUNDARIES = ["boundaries/lsoa11_bgc_topo_by_lad", "boundaries/dz11_scotland.geojson",
+              "boundaries/lad13_gb.topojson"]
 INDICATORS = ["indicators/imd2019_england_lsoa11_indicators.csv", "indicators/population2019_lsoa11_ew.csv",
               "indicators/simd2016_scotland_dz11_indicators.csv",
               "indicators/simd2020_scotland_dz11_indicators.csv"]

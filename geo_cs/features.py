@@ -304,7 +304,8 @@ def iter_csv(store: Store, q: ItemQuery) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def page_links(url: str, params: dict[str, str], q: ItemQuery, matched: int, media: str) -> list[dict]:
+def page_links(url: str, params: dict[str, str], q: ItemQuery | PartnershipQuery, matched: int,
+               media: str) -> list[dict]:
     """self / next / prev / alternate links of an items page (``url`` without its query)."""
     from urllib.parse import urlencode
 
@@ -324,6 +325,55 @@ def page_links(url: str, params: dict[str, str], q: ItemQuery, matched: int, med
 
 
 # -- the partnerships layer -------------------------------------------------------------------
+
+PARTNERSHIP_PROPERTIES = ("id", "name", "kind", "nations", "confidence", "definition", "members",
+                          "areas", "geography", "resolved_by", "note")
+
+
+@dataclass(frozen=True)
+class PartnershipQuery:
+    """One request for items of the ``partnerships`` collection (outlines, one per partnership)."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None   # lon/lat
+    properties: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        ItemQuery("partnerships", self.limit, self.offset)  # the same limit and offset rules
+        unknown = [p for p in self.properties or () if p not in PARTNERSHIP_PROPERTIES]
+        if unknown:
+            raise InputError(f"properties: unknown {', '.join(unknown)}; valid: "
+                             f"{', '.join(PARTNERSHIP_PROPERTIES)}")
+
+    def matching(self, lonlat_bounds: dict[str, list[float] | None]) -> list[str]:
+        """The ids, in order, whose outline's lon/lat bounds meet ``bbox`` (all without one;
+        a partnership with no areas in the store meets none)."""
+        if self.bbox is None:
+            return list(lonlat_bounds)
+        west, south, east, north = self.bbox
+        return [pid for pid, b in lonlat_bounds.items()
+                if b is not None and b[2] >= west and b[0] <= east and b[3] >= south and b[1] <= north]
+
+    def page(self, ids: list[str]) -> list[str]:
+        return ids[self.offset:self.offset + self.limit]
+
+    def select(self, feature: dict) -> dict:
+        """``feature`` with only the requested properties."""
+        if self.properties is None:
+            return feature
+        return {**feature, "properties": {k: feature["properties"][k] for k in self.properties}}
+
+
+def properties_csv(features: list[dict], columns: tuple[str, ...]) -> str:
+    """The features' properties as CSV, one row each (no geometry, as the items' CSV)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for feature in features:
+        writer.writerow({k: "" if v is None else v for k, v in feature["properties"].items()})
+    return buffer.getvalue()
+
 
 #: Sets tried, in order, for partnership outlines (districts first: members are districts).
 OUTLINE_SETS = ("lad2013", "lad2022", "lad2019", "lsoa2011", "datazone2011")

@@ -153,6 +153,26 @@ def test_one_item_by_code_and_partnership_outlines(client):
         "Polygon", "MultiPolygon")
 
 
+def test_partnership_outlines_by_bbox_with_chosen_properties_and_as_csv(client):
+    url = "/collections/partnerships/items"
+    around_glasgow = {"bbox": "-4.4,55.8,-4.1,55.95"}
+    page = client.get(url, params={**around_glasgow, "properties": "id,name,areas"}).json()
+    ids = [f["id"] for f in page["features"]]
+    assert "glasgow" in ids and "east_london" not in ids and page["numberMatched"] == len(ids)
+    assert set(page["features"][0]["properties"]) == {"id", "name", "areas"}
+    # the same box in British National Grid
+    bng = client.get(url, params={"bbox": "245000,660000,265000,670000",
+                                  "bbox-crs": EPSG27700}).json()
+    assert "glasgow" in [f["id"] for f in bng["features"]]
+    two = client.get(url, params={"limit": 2}).json()
+    assert two["numberReturned"] == 2 and any(link["rel"] == "next" for link in two["links"])
+    table = client.get(url, params={**around_glasgow, "f": "csv", "properties": "id,areas"})
+    assert table.headers["content-type"].startswith("text/csv")
+    lines = table.text.splitlines()
+    assert lines[0] == "id,areas" and any(line.startswith("glasgow,") for line in lines[1:])
+    problem(client.get(url, params={"properties": "id,colour"}), 400)
+
+
 # -- vector tiles -----------------------------------------------------------------------------
 
 def test_tilejson_describes_the_layer_and_its_fields(client):

@@ -12,13 +12,14 @@ from api.deps import (
     CachedMapSources,
     MeasureParams,
     StoreDep,
+    cached_map_page,
     cached_values,
 )
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
 from geo_cs.layers import SCHEMES
 from geo_cs.partnerships import get_partnerships, load_partnerships
-from maps.page import MapRequest, gather_map, render_index, render_map_page
+from maps.page import MapRequest, render_index
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
 
@@ -53,9 +54,7 @@ def partnership_map(
     req = MapRequest(partnership, geography, indicator, denominator, period,
                      "own" if own and scheme == "quantiles" else scheme, k, own,
                      tuple(b.strip() for b in baseline.split(",")) if baseline else None, threshold)
-    data = gather_map(CachedMapSources(request, store), req)
-    return HTMLResponse(render_map_page(data.req, data.values, data.codes, data.outline, data.gap,
-                                        data.name, data.measures, data.min_zoom))
+    return HTMLResponse(cached_map_page(request, store, req))
 
 
 @router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",

@@ -220,17 +220,22 @@ def item(
                     headers={"Content-Crs": f"<{q.crs}>"})
 
 
-def _partnership_items(request: Request, store, p: ItemParams) -> JSONResponse:
+def _partnership_items(request: Request, store, p: ItemParams) -> Response:
     from geo_cs.partnerships import load_partnerships
 
+    q = features.PartnershipQuery(p.limit, p.offset, p.bbox, p.properties)
     ids = sorted(load_partnerships())
-    page = ids[p.offset:p.offset + p.limit]
-    feats = [cached_outline(request, store, pid, p.crs) for pid in page]
-    base = f"{_base(request)}/collections/{PARTNERSHIPS}/items"
-    links = [{"href": f"{base}?offset={p.offset}&limit={p.limit}", "rel": "self", "type": GEOJSON}]
-    if p.offset + p.limit < len(ids):
-        links.append({"href": f"{base}?offset={p.offset + p.limit}&limit={p.limit}", "rel": "next",
-                      "type": GEOJSON})
-    body = {"type": "FeatureCollection", "numberMatched": len(ids), "numberReturned": len(feats),
+    # outlines are cached per data version: bounds come from the lon/lat ones, whatever the crs
+    bounds = {pid: cached_outline(request, store, pid)["bbox"] for pid in ids}
+    matched = q.matching(bounds)
+    feats = [q.select(cached_outline(request, store, pid, p.crs)) for pid in q.page(matched)]
+    if p.f == "csv":
+        return Response(features.properties_csv(feats, q.properties or features.PARTNERSHIP_PROPERTIES),
+                        media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{PARTNERSHIPS}.csv"'})
+    params = {k: v for k, v in p.raw.items() if v}
+    links = features.page_links(f"{_base(request)}/collections/{PARTNERSHIPS}/items", params, q,
+                                len(matched), GEOJSON)
+    body = {"type": "FeatureCollection", "numberMatched": len(matched), "numberReturned": len(feats),
             "links": links, "attribution": OGL_ATTRIBUTION, "features": feats}
     return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{p.crs}>"})
