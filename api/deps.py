@@ -377,6 +377,17 @@ def cached_codes(
         key, lambda: tuple(resolve(store, get_partnerships([partnership])[0], set_id).codes))
 
 
+def cached_selection(request: Request, store: Store, set_id: str,
+                     codes: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Every code of an items selection without bbox, in page order, cached per data version
+    (paging clients such as GDAL then cost one index join a page, not a sort of the set)."""
+    from geo_cs import features
+
+    cache: LRUCache = request.app.state.values_cache
+    return cache.get_or_make((data_version(request), "selection", set_id, codes),
+                             lambda: features.selection_codes(store, set_id, codes))
+
+
 def cached_outline(request: Request, store: Store, partnership: str, crs: str | None = None) -> dict:
     """A partnership's outline feature (union of its districts), cached per data version."""
     from geo_cs import features

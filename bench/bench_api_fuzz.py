@@ -4,14 +4,14 @@ The test suite fuzzes every operation of ``/api`` with a few examples in-process
 (``tests/test_api_fuzz.py``); this is the long run over HTTP: geo-cs served by uvicorn (one
 worker) on the demo database (built into ``bench/.cache/demo.duckdb`` on first use, so it runs
 without ``../shared``), the OpenAPI document read from the server, and for every operation
-``--examples`` (default 300) generated requests checked for: no 5xx, and a response that matches
+``--examples`` (default 1,000) generated requests checked for: no 5xx, and a response that matches
 its documented status codes, content types and schema. Hypothesis' example database is off:
 each run draws afresh (seeded by ``--seed``).
 
 Peer: none — the target is absolute: zero failures. Results: ``bench/results/api_fuzz.json``
 (operations, examples sent, failures with the request that caused each).
 
-    python bench/bench_api_fuzz.py [--examples 300] [--seed 7]
+    python bench/bench_api_fuzz.py [--examples 1000] [--seed 7]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def fuzz_operation(operation, name: str, args: argparse.Namespace, checks: list,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=300, help="examples per operation")
+    parser.add_argument("--examples", type=int, default=1000, help="examples per operation")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     console = Console()

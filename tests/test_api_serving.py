@@ -327,3 +327,15 @@ def test_cors_is_off_unless_origins_are_configured(demo_db):
         assert response.headers["access-control-allow-origin"] == origin["Origin"]
         other = open_.get("/collections", headers={"Origin": "https://elsewhere.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_page_from_the_cached_selection_is_the_page_the_database_finds(demo_db):
+    from geo_cs.features import ItemQuery, count_items, iter_features, selection_codes, with_page_of
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        for offset in (0, 250, 1530):
+            searched = ItemQuery("datazone2011", limit=100, offset=offset)
+            given = with_page_of(searched, selection_codes(store, "datazone2011"))
+            assert list(iter_features(store, given)) == list(iter_features(store, searched))
+            assert count_items(store, given) == count_items(store, searched)

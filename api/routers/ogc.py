@@ -17,6 +17,7 @@ from api.deps import (
     cached_codes,
     cached_collections,
     cached_outline,
+    cached_selection,
     cached_values,
     checked_collection,
     open_cursor,
@@ -170,6 +171,13 @@ def _item_query(request: Request, store, collection_id: str, p: ItemParams, m: M
     return ItemQuery(collection_id, **args)
 
 
+def _paged(request: Request, store, q: ItemQuery) -> ItemQuery:
+    """``q`` with its page picked from the cached selection when it has no bbox."""
+    if q.bbox is not None:
+        return q
+    return features.with_page_of(q, cached_selection(request, store, q.set_id, q.codes))
+
+
 def _stream(request: Request, make_chunks) -> object:
     """Run ``make_chunks(cursor)`` on a cursor owned by the response stream (closed after it)."""
     cursor = open_cursor(request)
@@ -191,7 +199,7 @@ def items(
 ):
     if collection_id == PARTNERSHIPS:
         return _partnership_items(request, store, p)
-    q = _item_query(request, store, collection_id, p, m)
+    q = _paged(request, store, _item_query(request, store, collection_id, p, m))
     headers = {"Content-Crs": f"<{q.crs}>"}
     if p.f == "csv":
         return StreamingResponse(
