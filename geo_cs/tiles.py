@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -263,11 +262,18 @@ WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
 
 # The only two shapes of the tile query; neither contains anything from a request.
 _TILE_WITHOUT_VALUES = _TILE_SQL.format(value_columns="", value_join="")
+# The tile's values come as one list per property, unnested side by side: DuckDB converts lists
+# of numbers several times faster than a list of structs (measured: 13 against 16.5 ms a tile,
+# and half the time on dense tiles).
 _TILE_WITH_VALUES = _TILE_SQL.format(
     value_columns=", round(v.value, $digits) AS value, round(v.value_low, $digits) AS value_low, "
                   "round(v.value_high, $digits) AS value_high, v.worst, "
                   "round(v.estimated_share, 2) AS estimated_share",
-    value_join=" LEFT JOIN (SELECT unnest($values, recursive := true)) v ON v.code = g.code",
+    # typed, so a tile whose values are all NULL (suppressed areas) binds like any other
+    value_join=" LEFT JOIN (SELECT unnest($v_code::VARCHAR[]) AS code, "
+               "unnest($v_value::DOUBLE[]) AS value, unnest($v_value_low::DOUBLE[]) AS value_low, "
+               "unnest($v_value_high::DOUBLE[]) AS value_high, unnest($v_worst::BOOLEAN[]) AS worst, "
+               "unnest($v_estimated_share::DOUBLE[]) AS estimated_share) v ON v.code = g.code",
 )
 
 _AREA_QUANTILE = """
@@ -278,23 +284,50 @@ WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
 """
 
 
-def tile_values(values: pd.DataFrame) -> pa.Table:
-    """A period's values as the Arrow table a tile's values are picked from (by the tile's codes).
+class TileValues:
+    """A period's values, ready to be picked by the codes of a tile.
 
-    Converted once per period and kept by servers: picking a tile's dozen rows from Arrow is
-    0.5 ms, from the pandas frame of 34,753 LSOAs several.
+    Built once per period and kept by servers (:func:`tile_values`): a tile's dozen rows are then
+    a dictionary lookup per code and a numpy ``take`` per property, not a search of the 34,753
+    rows of every LSOA.
     """
-    return pa.Table.from_pandas(values[["code", *VALUE_PROPERTIES]], preserve_index=False)
+
+    def __init__(self, values: pd.DataFrame) -> None:
+        self.codes = values["code"].to_numpy(dtype=object)
+        self.row_of = {code: i for i, code in enumerate(self.codes)}
+        self.columns = {name: values[name].to_numpy(dtype=object if name == "worst" else float,
+                                                    na_value=None if name == "worst" else np.nan)
+                        for name in VALUE_PROPERTIES}
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def params(self, codes: list[str]) -> dict[str, list] | None:
+        """The query parameters of the values of ``codes`` (None when none has one)."""
+        rows = [self.row_of[c] for c in codes if c in self.row_of]
+        if not rows:
+            return None
+        out: dict[str, list] = {"v_code": self.codes[rows].tolist()}
+        for name, column in self.columns.items():
+            picked = column[rows]
+            # NaN and NA reach SQL as NULL: MVT then leaves the property out of the feature
+            out[f"v_{name}"] = [None if v is None or v != v else v for v in picked.tolist()]
+        return out
+
+
+def tile_values(values: pd.DataFrame) -> TileValues:
+    """A period's values (one row per code with :data:`VALUE_PROPERTIES`) for :func:`render_tile`."""
+    return TileValues(values[["code", *VALUE_PROPERTIES]])
 
 
 def render_tile(
-    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | pa.Table | None = None,
+    store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | TileValues | None = None,
     max_bytes: int = MAX_TILE_BYTES,
 ) -> bytes:
     """Encode tile z/x/y of ``set_id`` as an MVT; empty bytes when no area touches it.
 
     ``values``: one row per code with :data:`VALUE_PROPERTIES` (the period's values, best as
-    :func:`tile_values`' Arrow table), or None for boundaries only. The MVT layer is named after
+    :func:`tile_values`), or None for boundaries only. The MVT layer is named after
     the set. A tile over ``max_bytes`` is encoded again without its smallest areas until it fits
     (only dense tiles below z9 need it).
     """
@@ -306,13 +339,12 @@ def render_tile(
     selection = ("set_id", "band", "min_area", "xmin", "ymin", "xmax", "ymax", "buffer")
     sql = _TILE_WITHOUT_VALUES
     if values is not None:
-        table = values if isinstance(values, pa.Table) else tile_values(values)
-        present = pa.array([row[0] for row in store.sql(_TILE_CODES, {k: params[k] for k in selection})
-                            .fetchall()], pa.string())
-        rows = table.filter(pc.is_in(table["code"], value_set=present)).to_pylist()
-        if rows:
+        picker = values if isinstance(values, TileValues) else tile_values(values)
+        present = [row[0] for row in store.sql(_TILE_CODES, {k: params[k] for k in selection}).fetchall()]
+        picked = picker.params(present)
+        if picked:
             sql = _TILE_WITH_VALUES
-            params |= {"values": rows, "digits": 1 if z < DETAIL_ZOOM else 2}
+            params |= {**picked, "digits": 1 if z < DETAIL_ZOOM else 2}
     row = store.sql(sql, params).fetchone()
     tile = bytes(row[0]) if row and row[1] else b""
     while len(tile) > max_bytes:

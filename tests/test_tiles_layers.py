@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mapbox_vector_tile
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import Point
@@ -135,6 +136,18 @@ def test_tile_properties_are_the_periods_values(grid_store: Store):
     assert {c for c, p in props.items() if p["worst"]} == set(GRID_CODES[2:])
     assert props["E01000006"]["estimated_share"] == pytest.approx(0.5)
     assert props["E01000001"]["estimated_share"] == 0
+
+
+def test_a_tile_whose_values_are_all_withheld_still_draws_its_areas(grid_store: Store):
+    # every value suppressed (disclosure control) or missing: the areas are drawn without one
+    values = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "deprived")).at("2019")
+    withheld = values.assign(value=float("nan"), value_low=float("nan"), value_high=float("nan"),
+                             worst=pd.array([pd.NA] * len(values), dtype="boolean"))
+    z, x, y = _grid_tile(13)
+    decoded = mapbox_vector_tile.decode(tiles.render_tile(grid_store, "lsoa2011", z, x, y, withheld))
+    features = decoded["lsoa2011"]["features"]
+    assert sorted(f["properties"]["code"] for f in features) == sorted(GRID_CODES)
+    assert not any("value" in f["properties"] or "worst" in f["properties"] for f in features)
 
 
 # -- values -----------------------------------------------------------------------------------
