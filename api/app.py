@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 import geo_cs
 from api import problems
-from api.deps import LRUCache, ServedStore, StoreDep
+from api.deps import LRUCache, ServedStore, StoreDep, approx_bytes
 from api.limits import SizeLimits
 from api.routers import admin, maps, ogc, tiles
 from geo_cs.config import Settings
@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.values_cache = LRUCache(settings.values_cache_items)
+    # a measure's values, map pages, selections, outlines: bounded in count and in bytes
+    app.state.values_cache = LRUCache(settings.values_cache_items, settings.values_cache_mb * 1_000_000,
+                                      size_of=approx_bytes)
     # a tile is kept plain and gzipped: its size is both
     app.state.tile_cache = LRUCache(settings.tile_cache_items, settings.tile_cache_mb * 1_000_000,
                                     size_of=lambda pair: len(pair[0]) + len(pair[1]))

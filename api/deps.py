@@ -7,6 +7,7 @@ old entries unreachable; they age out of the LRU.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -17,15 +18,35 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import duckdb
+import pandas as pd
 from fastapi import Depends, Query, Request
 
 from api.problems import QueryTimeout
 from geo_cs.layers import AreaValues, area_values, resolve_measure
 from geo_cs.store import Store
+from geo_cs.tiles import TileValues
 from maps.page import MapRequest, MapSources
 
 T = TypeVar("T")
 log = logging.getLogger("geo_cs.api")
+
+
+def approx_bytes(value: Any) -> int:
+    """A cached value's size, roughly, for the values cache's byte budget (measured once, when
+    the value is stored: a measure's values for every LSOA are a few megabytes)."""
+    if isinstance(value, bytes | str):
+        return len(value)
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=True).sum())
+    if isinstance(value, AreaValues):
+        return approx_bytes(value.frame) + approx_bytes(value.periods)
+    if isinstance(value, TileValues):
+        return len(value) * 200   # a code, its dict entry and five values
+    if isinstance(value, tuple | list):
+        return 64 + sum(approx_bytes(v) if isinstance(v, str) else 64 for v in value)
+    if isinstance(value, dict):
+        return len(json.dumps(value, default=str))
+    return 1024
 
 
 class LRUCache:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     tile_cache_items: int = 20_000
     tile_cache_mb: int = 256
     values_cache_items: int = 256
+    values_cache_mb: int = 512
     #: Disclosure control of everything published (API, tiles, maps, exports): counts rounded
     #: to the nearest ``disclosure_round_to``, rates of counts below ``disclosure_min_count``
     #: suppressed (see geo_cs.disclosure). Off by default; GEO_CS_DISCLOSURE_CONTROL=1.

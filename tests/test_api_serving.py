@@ -318,6 +318,24 @@ def test_the_tile_cache_stays_under_its_byte_budget():
     assert cache.bytes <= 1000 and cache.get((9,)) is not None and cache.get((0,)) is None
 
 
+def test_the_values_cache_counts_what_it_holds_against_its_byte_budget(demo_db):
+    from api.deps import approx_bytes
+
+    with TestClient(create_app(Settings(db=demo_db, values_cache_mb=1))) as small:
+        for period in ("simd2012", "simd2016", "simd2020"):
+            assert small.get("/collections/datazone2011/items",
+                             params={**MEASURE, "period": period, "limit": 5}).status_code == 200
+        assert small.get("/maps/glasgow").status_code == 200
+        cache = small.app.state.values_cache
+        assert 0 < cache.bytes <= 1_000_000
+        assert cache.bytes == sum(approx_bytes(v) for v in cache._items.values())
+    # a measure's values on every data zone are counted in megabytes, not as one item
+    with TestClient(create_app(Settings(db=demo_db))) as roomy:
+        roomy.get("/collections/datazone2011/items", params={**MEASURE, "limit": 5})
+        sizes = [approx_bytes(v) for v in roomy.app.state.values_cache._items.values()]
+        assert max(sizes) > 200_000
+
+
 def test_cors_is_off_unless_origins_are_configured(demo_db):
     origin = {"Origin": "https://maps.example.gov.uk"}
     with TestClient(create_app(Settings(db=demo_db))) as closed:
