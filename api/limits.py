@@ -28,6 +28,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _ResponseCut(Exception):
+    """Raised into the app once its response is cut, so it stops producing the rest."""
+
+
 class SizeLimits:
     """ASGI middleware enforcing the URL, request body and response size limits."""
 
@@ -67,28 +71,26 @@ class SizeLimits:
 
         sent = 0
         started = False
-        cut = False
 
         async def capped_send(message: Message) -> None:
-            nonlocal sent, started, cut
-            if cut:
-                return
+            nonlocal sent, started
             if message["type"] == "http.response.start":
                 started = True
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if sent + len(body) > self.max_response:
-                    cut = True
                     log.warning("response to %s cut at the %s-byte limit (GEO_CS_MAX_RESPONSE_MB)",
                                 scope["path"], f"{self.max_response:,}")
                     await send({"type": "http.response.body",
                                 "body": body[: self.max_response - sent], "more_body": False})
-                    return
+                    raise _ResponseCut
                 sent += len(body)
             await send(message)
 
         try:
             await self.app(scope, counted_receive, capped_send)
+        except _ResponseCut:
+            return  # the response is complete as far as the client knows; the stream is dropped
         except _TooLarge:
             if not started:
                 await _problem(send, scope, 413, "Content too large",
