@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -140,3 +141,27 @@ def demo_db(tmp_path_factory) -> Path:
     with Store.open(path) as store:
         build_demo(store)
     return path
+
+
+# -- the CLI in-process ---------------------------------------------------------------------------
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(capsys: pytest.CaptureFixture, *args: str) -> CliResult:
+    """``geo-cs ARGS`` run in this process (as ``main`` runs it): exit code and captured output."""
+    from geo_cs.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+

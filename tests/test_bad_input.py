@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
-from conftest import GRID_CODES, grid_frame, snapshot, write_topojson
+from conftest import GRID_CODES, grid_frame, run_cli, snapshot, write_topojson
 from shapely.geometry import LineString, box, mapping
 
-from geo_cs.cli import main
 from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup
 from geo_cs.ingest.indicators import spec_from_options
 from geo_cs.store import Store
@@ -35,24 +33,6 @@ LOOKUP_ROWS = "".join(
     for i, code in enumerate(GRID_CODES)
 )
 INDICATOR = ["ingest", "indicator", "--layout", "long", "--set", "lsoa2011", "--source-id", "wacg"]
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(capsys: pytest.CaptureFixture, *args: str) -> Result:
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
 
 
 @pytest.fixture(scope="module")

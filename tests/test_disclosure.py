@@ -10,8 +10,8 @@ import mapbox_vector_tile
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 from fastapi.testclient import TestClient
-from test_bad_input import run_cli
 
 from api.app import create_app
 from geo_cs import tiles
