@@ -165,13 +165,15 @@ def ingest_boundaries_cmd(
 def ingest_lookup_cmd(
     path: Annotated[Path, typer.Argument(help="An ONS/NRS lookup CSV.")],
     kind: Annotated[str | None, typer.Option(help="Lookup layout id (default: recognised from the header).")] = None,
+    allow_unlisted: Annotated[bool, typer.Option("--allow-unlisted-codes", help="Accept codes missing from their set's official list.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Load a geography lookup: LSOA 2001→2011→2021, Data Zone 2001↔2011, LSOA→ward→district, district changes."""
     from geo_cs.ingest import ingest_lookup
 
     with _open_store() as store:
-        report = ingest_lookup(store, path, lookup_id=kind, progress=_progress())
+        report = ingest_lookup(store, path, lookup_id=kind, allow_unlisted=allow_unlisted,
+                               progress=_progress())
     _print_report(report, as_json)
 
 

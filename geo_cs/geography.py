@@ -117,6 +117,12 @@ class Registry:
                 return s
         return None
 
+    def sets_listing(self, code: str, *, besides: str | None = None) -> list[str]:
+        """The sets whose official list holds ``code`` (other than ``besides``): where a code
+        refused by one set belongs, for the hint in the error."""
+        return [s.set_id for s in self.sets.values()
+                if s.set_id != besides and code in (s.expected_codes() or ())]
+
     def lookup_format(self, columns: list[str]) -> LookupFormat | None:
         """The most specific lookup layout whose required columns are all in ``columns``."""
         present = set(columns)

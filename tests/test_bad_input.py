@@ -28,8 +28,11 @@ LONG_ROWS = "".join(
     f"{code},May 2006,claimants,{10 * (i + 1)},{100 * (i + 2)}\n" for i, code in enumerate(GRID_CODES)
 )
 LOOKUP_HEADER = "LSOA11CD,LSOA11NM,LSOA21CD,LSOA21NM,CHGIND,LAD22CD,LAD22NM,LAD22NMW,ObjectId\n"
+#: each grid area unchanged in 2021, except E01000010, which was split (E01000007 is on the
+#: 2021 list, E01000010 is not)
 LOOKUP_ROWS = "".join(
-    f"{code},Testtown {i:03d}A,{code},Testtown {i:03d}A,U,E08000035,Leeds,,{i + 1}\n"
+    f"{code},Testtown {i:03d}A,{code if code != 'E01000010' else 'E01000007'},Testtown {i:03d}A,"
+    f"{'U' if code != 'E01000010' else 'S'},E08000035,Leeds,,{i + 1}\n"
     for i, code in enumerate(GRID_CODES)
 )
 INDICATOR = ["ingest", "indicator", "--layout", "long", "--set", "lsoa2011", "--source-id", "wacg"]

@@ -55,7 +55,7 @@ def xw_store(tmp_path: Path) -> Store:
     ingest_boundaries(store, [tmp_path / "s.gpkg"], allow_unlisted=True)
     ingest_boundaries(store, [tmp_path / "t.gpkg"], allow_unlisted=True)
     (tmp_path / "lookup.csv").write_text(LOOKUP)
-    ingest_lookup(store, tmp_path / "lookup.csv")
+    ingest_lookup(store, tmp_path / "lookup.csv", allow_unlisted=True)
     rows = "".join(f"{c},2019,claimants,{v},{v * 10}\n" for c, v in COUNTS.items())
     (tmp_path / "counts.csv").write_text("area_code,period,measure,value,denominator\n" + rows)
     ingest_indicator(store, tmp_path / "counts.csv", spec_from_dict({

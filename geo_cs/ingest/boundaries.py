@@ -298,8 +298,7 @@ def _check_listed(frame: gpd.GeoDataFrame, geo_set: GeographySet) -> None:
         return
     first = int(np.flatnonzero(unlisted)[0])
     code = codes[first]
-    others = [s.set_id for s in registry().sets.values()
-              if s.set_id != geo_set.set_id and code in (s.expected_codes() or ())]
+    others = registry().sets_listing(code, besides=geo_set.set_id)
     hint = f" — it is a {' / '.join(others)} code: use --set {others[0]}" if others else ""
     count = len(set(codes[unlisted]))
     raise InputError(

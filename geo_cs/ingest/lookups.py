@@ -76,6 +76,27 @@ def _require_codes(frame: pd.DataFrame, column: str, path: Path) -> None:
         )
 
 
+def _require_listed(frame: pd.DataFrame, column: str, set_id: str, path: Path) -> None:
+    """Every code of ``column`` is on ``set_id``'s official list, when it has one: a lookup of
+    another vintage must not register its codes in this one."""
+    expected = registry().get(set_id).expected_codes()
+    if not expected:
+        return
+    codes = frame[column].str.strip()
+    unlisted = ((codes != "") & ~codes.isin(expected)).to_numpy()
+    if unlisted.any():
+        position = int(unlisted.nonzero()[0][0])
+        code = codes.iloc[position]
+        count = codes[unlisted].nunique()
+        others = registry().sets_listing(code, besides=set_id)
+        hint = f" (a {' / '.join(others)} code: a lookup between other vintages?)" if others else ""
+        raise InputError(
+            f"{path}, row {file_row(frame.index[position])}, column {column!r}: {code!r} is not on "
+            f"the official list of {set_id} codes{hint}; {count:,} code{'s' if count != 1 else ''} "
+            "not listed (--allow-unlisted-codes accepts them)"
+        )
+
+
 def detect_format(path: Path, columns: list[str], lookup_id: str | None) -> LookupFormat:
     reg = registry()
     if lookup_id is not None:
@@ -106,9 +127,12 @@ def ingest_lookup(
     path: str | Path,
     *,
     lookup_id: str | None = None,
+    allow_unlisted: bool = False,
     progress: Progress | None = None,
 ) -> LookupReport:
-    """Read one lookup CSV and store its links as one transaction (replacing an earlier copy)."""
+    """Read one lookup CSV and store its links as one transaction (replacing an earlier copy).
+
+    A code missing from its set's official list is refused unless ``allow_unlisted``."""
     progress = progress or SilentProgress()
     path = Path(path)
     frame = read_csv_text(path)
@@ -154,6 +178,8 @@ def ingest_lookup(
             (link.from_set, link.from_col, link.from_name),
             (link.to_set, link.to_col, link.to_name),
         ):
+            if not allow_unlisted:
+                _require_listed(rows, code_col, set_id, path)
             named = pd.DataFrame(
                 {"code": rows[code_col].str.strip(),
                  "name": rows[name_col].str.strip() if name_col else None}
