@@ -214,8 +214,13 @@ def write_tile_geometries(store: Store, set_id: str, rows: pa.Table) -> int:
 
 # -- rendering --------------------------------------------------------------------------------
 
-#: The properties a tile carries for each area; values come from :mod:`geo_cs.layers`.
-VALUE_PROPERTIES = ("value", "value_low", "value_high", "worst", "estimated_share")
+#: The properties a tile carries for each area, with their TileJSON / PMTiles field types; values
+#: come from :mod:`geo_cs.layers`. ``suppressed`` is present (true) only on areas whose value
+#: disclosure control withheld, so a map can say "withheld" rather than "no data".
+VALUE_FIELDS = {"value": "Number", "value_low": "Number", "value_high": "Number", "worst": "Boolean",
+                "estimated_share": "Number", "suppressed": "Boolean"}
+VALUE_PROPERTIES = tuple(VALUE_FIELDS)
+_FLAGS = ("worst", "suppressed")
 
 #: Like tippecanoe's default, no tile may exceed this; a denser one leaves out its smallest areas.
 MAX_TILE_BYTES = 500_000
@@ -268,12 +273,14 @@ _TILE_WITHOUT_VALUES = _TILE_SQL.format(value_columns="", value_join="")
 _TILE_WITH_VALUES = _TILE_SQL.format(
     value_columns=", round(v.value, $digits) AS value, round(v.value_low, $digits) AS value_low, "
                   "round(v.value_high, $digits) AS value_high, v.worst, "
-                  "round(v.estimated_share, 2) AS estimated_share",
+                  "round(v.estimated_share, 2) AS estimated_share, "
+                  "nullif(v.suppressed, false) AS suppressed",
     # typed, so a tile whose values are all NULL (suppressed areas) binds like any other
     value_join=" LEFT JOIN (SELECT unnest($v_code::VARCHAR[]) AS code, "
                "unnest($v_value::DOUBLE[]) AS value, unnest($v_value_low::DOUBLE[]) AS value_low, "
                "unnest($v_value_high::DOUBLE[]) AS value_high, unnest($v_worst::BOOLEAN[]) AS worst, "
-               "unnest($v_estimated_share::DOUBLE[]) AS estimated_share) v ON v.code = g.code",
+               "unnest($v_estimated_share::DOUBLE[]) AS estimated_share, "
+               "unnest($v_suppressed::BOOLEAN[]) AS suppressed) v ON v.code = g.code",
 )
 
 _AREA_QUANTILE = """
@@ -295,8 +302,8 @@ class TileValues:
     def __init__(self, values: pd.DataFrame) -> None:
         self.codes = values["code"].to_numpy(dtype=object)
         self.row_of = {code: i for i, code in enumerate(self.codes)}
-        self.columns = {name: values[name].to_numpy(dtype=object if name == "worst" else float,
-                                                    na_value=None if name == "worst" else np.nan)
+        self.columns = {name: values[name].to_numpy(dtype=object if name in _FLAGS else float,
+                                                    na_value=None if name in _FLAGS else np.nan)
                         for name in VALUE_PROPERTIES}
 
     def __len__(self) -> int:
@@ -317,7 +324,8 @@ class TileValues:
 
 def tile_values(values: pd.DataFrame) -> TileValues:
     """A period's values (one row per code with :data:`VALUE_PROPERTIES`) for :func:`render_tile`."""
-    return TileValues(values[["code", *VALUE_PROPERTIES]])
+    # a frame without ``suppressed`` (no disclosure control) withholds nothing
+    return TileValues(values.reindex(columns=["code", *VALUE_PROPERTIES]))
 
 
 def render_tile(

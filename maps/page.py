@@ -181,6 +181,7 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
         "standalone": urls.standalone,
         "attribution": OGL_ATTRIBUTION,
         "disclosure": values.disclosure.note if values.disclosure else None,
+        "minCount": values.disclosure.min_count if values.disclosure else None,
     }
 
 

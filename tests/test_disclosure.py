@@ -107,16 +107,21 @@ def test_tiles_draw_suppressed_areas_as_no_data(client, published_items):
         published = published_items[props["code"]]
         if published["suppressed"]:
             seen_suppressed += 1
-            assert "value" not in props
-        elif published["value"] is not None:
-            assert props["value"] == pytest.approx(published["value"], abs=0.01)
+            # withheld, and said so: a map can tell it from missing data
+            assert "value" not in props and props["suppressed"] is True
+        else:
+            assert "suppressed" not in props   # the flag costs nothing on the other areas
+            if published["value"] is not None:
+                assert props["value"] == pytest.approx(published["value"], abs=0.01)
     assert seen_suppressed
+    fields = client.get("/tiles/datazone2011/tilejson.json", params=MEASURE).json()["vector_layers"][0]["fields"]
+    assert fields["suppressed"] == "Boolean"
 
 
 def test_map_page_states_the_control(client):
     page = client.get("/maps/glasgow", params={"geography": "datazone2011", **MEASURE})
     assert page.status_code == 200
-    assert CONTROL.note in page.text
+    assert CONTROL.note in page.text and '"minCount": 10' in page.text
 
 
 def test_exports_are_under_the_control(demo_db: Path, tmp_path: Path, capsys, monkeypatch):

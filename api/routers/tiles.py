@@ -60,8 +60,7 @@ def tile_layers(request: Request, store: StoreDep) -> dict:
 
 
 FIELDS_BASE = {"code": "String", "name": "String"}
-FIELDS_VALUES = {"value": "Number", "value_low": "Number", "value_high": "Number",
-                 "worst": "Boolean", "estimated_share": "Number"}
+FIELDS_VALUES = tiles.VALUE_FIELDS
 
 
 @router.get("/{layer}/tilejson.json", summary="TileJSON 3.0 of a layer")

@@ -28,7 +28,7 @@ from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import InputError
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
-from geo_cs.tiles import MAX_ZOOM, MIN_ZOOM, render_tile, tile_values
+from geo_cs.tiles import MAX_ZOOM, MIN_ZOOM, VALUE_FIELDS, render_tile, tile_values
 
 
 def _tile_range(west: float, south: float, east: float, north: float, z: int) -> tuple[int, int, int, int]:
@@ -138,8 +138,7 @@ def write_pmtiles(
             raise InputError(f"no tile of {set_id} between z{minzoom} and z{maxzoom} has any area")
         fields = {"code": "String", "name": "String"}
         if values is not None:
-            fields |= {"value": "Number", "value_low": "Number", "value_high": "Number",
-                       "worst": "Boolean", "estimated_share": "Number"}
+            fields |= VALUE_FIELDS
         header = {
             "tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
             "min_lon_e7": int(west * 1e7), "min_lat_e7": int(south * 1e7),

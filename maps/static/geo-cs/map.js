@@ -54,8 +54,11 @@
   function tooltipHtml(p) {
     var period = cfg.periods[current];
     var unit = cfg.unit === "%" ? "%" : (cfg.unit ? " " + cfg.unit : "");
+    // a value withheld by disclosure control is not missing data: say which it is
+    var shown = p.suppressed ? "withheld (fewer than " + (cfg.minCount || 10) + " people)"
+                             : fmt(p.value) + unit;
     var lines = ["<strong>" + (p.name || p.code) + "</strong> <span>" + p.code + "</span>",
-                 cfg.measure + ", " + period.label + ": <b>" + fmt(p.value) + unit + "</b>"];
+                 cfg.measure + ", " + period.label + ": <b>" + shown + "</b>"];
     if (p.value_low !== undefined && p.value_low !== null) {
       lines.push("95% interval " + fmt(p.value_low) + "–" + fmt(p.value_high) + unit);
     }
@@ -80,7 +83,8 @@
       rows.push('<div class="row"><span class="swatch" style="background:' + cfg.colours[i] + '"></span>' + label + "</div>");
       low = cfg.breaks[i];
     }
-    rows.push('<div class="row"><span class="swatch" style="background:' + cfg.noData + '"></span>No data</div>');
+    rows.push('<div class="row"><span class="swatch" style="background:' + cfg.noData + '"></span>' +
+              (cfg.disclosure ? "No data or withheld" : "No data") + '</div>');
     rows.push('<div class="row"><span class="swatch worst"></span>Worst-performing neighbourhood</div>');
     rows.push('<div class="row"><span class="swatch hatch"></span>Estimated through a boundary change</div>');
     return "<h2>Legend</h2><p>Classes pooled over all periods, so colours compare across time.</p>" + rows.join("");
