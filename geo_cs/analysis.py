@@ -45,8 +45,8 @@ from geo_cs.stats import (
     change_interval,
     difference_interval,
     index_interval,
+    rate_with_interval,
     rounding_sd,
-    wilson_interval,
 )
 from geo_cs.store import Store
 
@@ -281,9 +281,8 @@ class Panel:
 def add_rates(frame: pd.DataFrame, params: MethodParams) -> pd.DataFrame:
     """Rate, Wilson interval, rounding SD and small-number flag from count and denominator."""
     out = frame.copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["rate"] = np.where(out["denominator"] > 0, out["count"] / out["denominator"] * 100, np.nan)
-    out["rate_low"], out["rate_high"] = wilson_interval(out["count"], out["denominator"], params.confidence)
+    out["rate"], out["rate_low"], out["rate_high"] = rate_with_interval(
+        out["count"], out["denominator"], params.confidence)
     if "n_areas" in out:
         out["rounding_sd"] = rounding_sd(out["n_areas"], params.rounding_step)
     out["small"] = (out["count"] < params.small_count) | (out["denominator"] < params.small_denominator)
@@ -541,12 +540,7 @@ def ni153(
                     "estimated_share"):
             if f"{role}_{col}" not in wide:
                 wide[f"{role}_{col}"] = np.nan
-    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
-    wide["gap_low"], wide["gap_high"] = difference_interval(
-        wide["cohort_rate"], wide["cohort_rate_low"], wide["cohort_rate_high"],
-        wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
-    total_den = wide["cohort_denominator"].fillna(0) + wide["rest_denominator"].fillna(0)
-    wide["cohort_share"] = wide["cohort_denominator"].fillna(0) / total_den.where(total_den > 0)
+    add_gap(wide)
     wide["n_cohort"] = wide.pop("cohort_n_areas").fillna(0).astype(int)
     wide["n_rest"] = wide.pop("rest_n_areas").fillna(0).astype(int)
     wide["cohort_small"] = wide["cohort_small"].astype("boolean")
@@ -556,6 +550,17 @@ def ni153(
     result = _provenance(_with_periods(wide, panel), panel, params)
     result.attrs["notes"] = _empty_notes(resolutions, panel)
     return result
+
+
+def add_gap(wide: pd.DataFrame) -> None:
+    """Add, in place, the cohort's rate minus the rest's (``gap``) with its Newcombe interval,
+    and the cohort's share of the population, from the two roles' columns of an NI 153 table."""
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    wide["gap_low"], wide["gap_high"] = difference_interval(
+        wide["cohort_rate"], wide["cohort_rate_low"], wide["cohort_rate_high"],
+        wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
+    total_den = wide["cohort_denominator"].fillna(0) + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = wide["cohort_denominator"].fillna(0) / total_den.where(total_den > 0)
 
 
 Direction = Literal["closed", "unchanged", "widened"]

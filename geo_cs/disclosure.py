@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo_cs.stats import difference_interval, wilson_interval
+from geo_cs.stats import rate_with_interval
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ class DisclosureControl:
         """Rounded count and denominator, the rate and interval from them, and the small mask."""
         small = np.asarray(count, dtype=float) < self.min_count
         rounded_count, rounded_den = self.round(count), self.round(denominator)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rate = np.where(rounded_den > 0, rounded_count / rounded_den * 100, np.nan)
-        low, high = wilson_interval(rounded_count, rounded_den, confidence)
+        rate, low, high = rate_with_interval(rounded_count, rounded_den, confidence)
         rate, low, high = (np.where(small, np.nan, a) for a in (rate, low, high))
         return rounded_count, rounded_den, rate, low, high, small
 
@@ -113,12 +111,9 @@ class DisclosureControl:
     def gap_table(self, table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         """An NI 153 table (:func:`geo_cs.analysis.ni153`) as published: each role's figures as
         :meth:`rate_table`, and the gap recomputed from them (so suppressed with either)."""
+        from geo_cs.analysis import add_gap  # here: analysis imports settings, which import this
+
         for role in ("cohort", "rest"):
             table = self.rate_table(table, f"{role}_", confidence)
-        table["gap"] = table["cohort_rate"] - table["rest_rate"]
-        table["gap_low"], table["gap_high"] = difference_interval(
-            table["cohort_rate"], table["cohort_rate_low"], table["cohort_rate_high"],
-            table["rest_rate"], table["rest_rate_low"], table["rest_rate_high"])
-        total = table["cohort_denominator"].fillna(0) + table["rest_denominator"].fillna(0)
-        table["cohort_share"] = table["cohort_denominator"].fillna(0) / total.where(total > 0)
+        add_gap(table)
         return table

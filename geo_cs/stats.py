@@ -57,6 +57,18 @@ def wilson_interval(
     return np.clip(low, 0, 1) * 100, np.clip(high, 0, 1) * 100
 
 
+def rate_with_interval(
+    count: ArrayLike, denominator: ArrayLike, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rate count/denominator in percent (NaN without a positive denominator) and its
+    Wilson interval: Σ counts over Σ denominators, whatever was summed."""
+    c = np.asarray(count, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, c / n * 100, np.nan)
+    return (rate, *wilson_interval(c, n, confidence))
+
+
 def difference_interval(
     rate1: ArrayLike, low1: ArrayLike, high1: ArrayLike,
     rate2: ArrayLike, low2: ArrayLike, high2: ArrayLike,
