@@ -36,6 +36,26 @@ def git_commit() -> str:
         return "unknown"
 
 
+def package_versions(*dists: str) -> dict[str, str]:
+    """Installed versions of ``dists`` ("not installed" for those missing), for results JSON."""
+    import importlib.metadata
+
+    out = {}
+    for dist in dists:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def write_results(path: Path, results: dict[str, Any], console: Any, suffix: str = "") -> None:
+    """Write a benchmark's results as ``path`` (JSON) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    console.print(f"results written to {path}{suffix}")
+
+
 class ChildFailed(RuntimeError):
     pass
 

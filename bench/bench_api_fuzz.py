@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 import schemathesis
-from _harness import Server, free_port, geo_cs_server_command, git_commit
+from _harness import Server, free_port, geo_cs_server_command, git_commit, write_results
 from hypothesis import HealthCheck, given, seed, settings
 from rich.console import Console
 from rich.progress import Progress
@@ -114,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                   + ("[green]no failure[/]" if ok else f"[red]{len(failures)} failures[/]"))
     for failure in failures[:10]:
         console.print(f"  [red]{failure['operation']}[/]: {failure['failure'][:300]}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
+    write_results(OUT, {
         "benchmark": "api_fuzz",
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -125,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     "failures": failures},
         "targets": {"failures": 0},
         "pass": {"no_failures": ok},
-    }, indent=2) + "\n")
-    console.print(f"results written to {OUT}")
+    }, console)
     return 0
 
 

@@ -91,7 +91,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _harness import Child, ChildFailed, descendants, git_commit, proc_status_mb
+from _harness import (
+    Child,
+    ChildFailed,
+    descendants,
+    git_commit,
+    package_versions,
+    proc_status_mb,
+    write_results,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -595,20 +603,12 @@ def explain(workdir: Path) -> dict[str, Any]:
 # -- report ----------------------------------------------------------------------------------------
 
 def versions() -> dict[str, str]:
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
     import shapely
 
-    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
-           "geos": shapely.geos_version_string}
-    for dist in ("duckdb", "duckdb-extension-spatial", "tobler", "geopandas", "shapely", "scipy", "numpy",
-                 "pandas", "pyarrow"):
-        out[dist] = version(dist)
-    return out
+    return {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+            "geos": shapely.geos_version_string,
+            **package_versions("duckdb", "duckdb-extension-spatial", "tobler", "geopandas", "shapely",
+                               "scipy", "numpy", "pandas", "pyarrow")}
 
 
 def summarise(side: dict[str, Any]) -> dict[str, Any]:
@@ -830,9 +830,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    console.print(f"results written to {args.out}")
+    write_results(args.out, out, console)
     return 0
 
 

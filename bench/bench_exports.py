@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -80,7 +79,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from _gb_store import MEASURES, SHARED, gb_store
-from _harness import free_port, git_commit, proc_status_mb, stop_process
+from _harness import (
+    free_port,
+    git_commit,
+    package_versions,
+    proc_status_mb,
+    stop_process,
+    write_results,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -377,12 +383,8 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
 # -- report -------------------------------------------------------------------------------------
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "geo_cs_commit": git_commit()}
-    for dist in ("duckdb", "matplotlib", "pmtiles", "uvicorn", "fastapi", "httpx"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
+    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+           **package_versions("duckdb", "matplotlib", "pmtiles", "uvicorn", "fastapi", "httpx")}
     pdfinfo = shutil.which("pdfinfo")
     out["pdfinfo"] = pdfinfo or "not installed (page counts not available)"
     return out
@@ -595,9 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     out["pass"] = {}
     if "reports" in out:
         out["pass"]["reports_every_partnership_under_30s"] = out["reports"]["target_met"]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
-    console.print(f"results written to {args.out}")
+    write_results(args.out, out, console)
     return 0
 
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -66,7 +65,16 @@ from typing import Any
 
 import httpx
 from _gb_store import CACHE, SHARED, gb_store
-from _harness import ChildFailed, Server, free_port, geo_cs_server_command, git_commit, proc_status_mb
+from _harness import (
+    ChildFailed,
+    Server,
+    free_port,
+    geo_cs_server_command,
+    git_commit,
+    package_versions,
+    proc_status_mb,
+    write_results,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -297,15 +305,9 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 # -- report ---------------------------------------------------------------------------------------
 
 def versions(pygeoapi_python: Path) -> dict[str, str]:
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    out = {"python": platform.python_version(), "geo_cs_commit": git_commit()}
-    for dist in ("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn", "httpx"):
-        out[dist] = version(dist)
+    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+           **package_versions("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn",
+                              "httpx")}
     probe = ("import importlib.metadata as m, platform, osgeo.gdal as g, json; print(json.dumps("
              "{'python': platform.python_version(), 'gdal': g.__version__, **{d: m.version(d) "
              "for d in ('pygeoapi', 'starlette', 'uvicorn')}}))")
@@ -471,9 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                  "same_ids_and_properties": same_ok, "speed": speed_ok},
         "loadavg_at_start": list(load), "loadavg_at_end": list(os.getloadavg()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    console.print(f"results written to {args.out}")
+    write_results(args.out, out, console)
     return 0
 
 

@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import git_commit
+from _harness import git_commit, write_results
 from rich.console import Console
 from rich.table import Table
 
@@ -364,9 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "target": {"ratio_max": TARGET_RATIO, "description": "geo-cs within 2x of ogr2ogr"},
         "pass": passed,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    console.print(f"results written to {args.out}")
+    write_results(args.out, results, console)
     return 0
 
 

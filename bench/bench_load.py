@@ -51,8 +51,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import importlib.metadata
-import json
 import os
 import platform
 import random
@@ -66,7 +64,15 @@ from typing import Any
 import httpx
 import numpy as np
 from _gb_store import CACHE, MEASURES, SHARED, gb_store
-from _harness import ChildFailed, Server, free_port, geo_cs_server_command, git_commit
+from _harness import (
+    ChildFailed,
+    Server,
+    free_port,
+    geo_cs_server_command,
+    git_commit,
+    package_versions,
+    write_results,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -240,16 +246,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def versions() -> dict[str, str]:
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    out = {"python": platform.python_version()}
-    for dist in ("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn", "httpx"):
-        out[dist] = version(dist)
-    return out
+    return {"python": platform.python_version(),
+            **package_versions("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn",
+                               "httpx")}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -395,9 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "pass": {"errors": errors_ok, "p99": held, "memory_stable": memory_ok},
         "loadavg_at_start": list(load), "loadavg_at_end": list(os.getloadavg()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    console.print(f"results written to {args.out}")
+    write_results(args.out, out, console)
     return 0
 
 

@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from _harness import Child, ChildFailed, git_commit, proc_status_mb
+from _harness import Child, ChildFailed, git_commit, proc_status_mb, write_results
 from rich.console import Console
 from rich.table import Table
 
@@ -750,9 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         results = report(args, console, info, sides["geo-cs"], sides["pandas"], rows)
         results["setup_reused_from_workdir"] = reused
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    console.print(f"results written to {args.out}")
+    write_results(args.out, results, console)
     return 0
 
 

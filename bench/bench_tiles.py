@@ -80,7 +80,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -103,7 +102,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from _gb_store import MEASURES, SHARED, gb_store
-from _harness import free_port, git_commit, proc_status_mb, stop_process
+from _harness import (
+    free_port,
+    git_commit,
+    package_versions,
+    proc_status_mb,
+    stop_process,
+    write_results,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -605,13 +611,7 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
 
 
 def _uvicorn_extras() -> dict[str, str]:
-    out = {}
-    for dist in ("uvicorn", "httptools", "uvloop", "h11", "fastapi", "starlette"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+    return package_versions("uvicorn", "httptools", "uvloop", "h11", "fastapi", "starlette")
 
 
 def start_profiler(pid: int, duration: float, workdir: Path, console: Console) -> Any:
@@ -695,15 +695,10 @@ def versions() -> dict[str, str]:
     import duckdb
     import shapely
 
-    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
-           "geos": shapely.geos_version_string, "duckdb": duckdb.__version__}
-    for dist in ("duckdb-extension-spatial", "psycopg", "psycopg-binary", "mapbox-vector-tile", "pandas",
-                 "numpy", "pyarrow"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+    return {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+            "geos": shapely.geos_version_string, "duckdb": duckdb.__version__,
+            **package_versions("duckdb-extension-spatial", "psycopg", "psycopg-binary",
+                               "mapbox-vector-tile", "pandas", "numpy", "pyarrow")}
 
 
 def verdict(ok: bool | None) -> str:
@@ -997,9 +992,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_at_end": list(os.getloadavg()),
         "total_seconds": round(time.perf_counter() - t_start, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    console.print(f"results written to {args.out} ({out['total_seconds']:.0f} s)")
+    write_results(args.out, out, console, f" ({out['total_seconds']:.0f} s)")
     return 0
 
 
