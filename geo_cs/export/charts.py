@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
+from geo_cs.export.maps import write_figure
 from geo_cs.store import Store
 
 COHORT_COLOUR = "#b2182b"
@@ -150,19 +151,13 @@ CHART_FORMATS = ("png", "svg", "pdf")
 def save_chart(fig: Figure, stem: Path, formats: tuple[str, ...] = CHART_FORMATS,
                dpi: int = 300) -> list[Path]:
     """Write the chart as each format (``stem`` without extension); return the files."""
-    written = []
     try:
         for fmt in formats:
             if fmt not in CHART_FORMATS:
                 raise InputError(f"format {fmt!r}: expected one of {', '.join(CHART_FORMATS)}")
-            path = stem.with_suffix(f".{fmt}")
-            fig.savefig(path, dpi=dpi)
-            written.append(path)
-    except OSError as exc:
-        raise InputError(f"{stem.parent}: cannot write the chart ({exc.strerror})") from exc
+        return [write_figure(fig, stem.with_suffix(f".{fmt}"), dpi) for fmt in formats]
     finally:
         plt.close(fig)
-    return written
 
 
 def partnership_charts(

@@ -198,8 +198,9 @@ def choropleth_figure(
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:
-    """Write ``fig`` as PNG, SVG or PDF by the file's extension (PNG at ``dpi``)."""
+def write_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:
+    """Write ``fig`` as PNG, SVG or PDF by the file's extension (PNG at ``dpi``), keeping it open
+    for another format."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise InputError(f"{path}: expected a .png, .svg or .pdf file name")
@@ -208,9 +209,15 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:
         fig.savefig(path, dpi=dpi, metadata={"Creator": "geo-cs"} if path.suffix != ".png" else None)
     except OSError as exc:
         raise InputError(f"{path}: cannot write the file ({exc.strerror})") from exc
+    return path
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:
+    """Write ``fig`` as :func:`write_figure` does, then close it."""
+    try:
+        return write_figure(fig, path, dpi)
     finally:
         plt.close(fig)
-    return path
 
 
 def partnership_map(
