@@ -24,7 +24,7 @@ from fastapi import Depends, Query, Request
 from api.problems import QueryTimeout
 from geo_cs.layers import AreaValues, area_values, resolve_measure
 from geo_cs.store import Store
-from geo_cs.tiles import TileValues
+from geo_cs.tiles import TileIndex, TileValues
 from maps.page import MapRequest, MapSources
 
 T = TypeVar("T")
@@ -42,6 +42,8 @@ def approx_bytes(value: Any) -> int:
         return approx_bytes(value.frame) + approx_bytes(value.periods)
     if isinstance(value, TileValues):
         return len(value) * 200   # a code, its dict entry and five values
+    if isinstance(value, TileIndex):
+        return value.nbytes
     if isinstance(value, tuple | list):
         return 64 + sum(approx_bytes(v) if isinstance(v, str) else 64 for v in value)
     if isinstance(value, dict):

@@ -101,7 +101,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-from _gb_store import MEASURES, SHARED, gb_store
+from _gb_store import MEASURES, SHARED, gb_store, gb_store_info
 from _harness import (
     free_port,
     git_commit,
@@ -346,6 +346,11 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
                console: Console) -> dict[str, Any]:
     from geo_cs import tiles
 
+    # as the API does: a layer's tile index (where its areas are, whether its tiles are prepared)
+    # is built once per data version
+    index = {layer: tiles.tile_index(store, layer) for layer in {a["layer"] for a in addresses}}
+    prepared = {layer: i.prepared for layer, i in index.items()}
+
     cur = pg.cursor()
     n = len(addresses)
     # untimed warm-up: sizes, geo-cs's budget (traced), PostGIS sizes with and without its filter
@@ -354,9 +359,14 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
     with console.status("warm-up pass (untimed): geo-cs traced, PostGIS"):
         for i, a in enumerate(addresses):
             tracer = TracingStore(store)
-            geo_bytes[i] = tiles.render_tile(tracer, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]])
-            renders = [p for q, p in tracer.calls
-                       if q is tiles._TILE_WITH_VALUES or q is tiles._TILE_WITHOUT_VALUES]
+            geo_bytes[i] = tiles.render_tile(tracer, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]],
+                                             index=index[a["layer"]])
+            tiles.render_tile(store, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]], prepared=False,
+                              index=index[a["layer"]])
+            renders = [p for q, p in tracer.calls if any(q is sql for sql in (
+                tiles._TILE_WITH_VALUES, tiles._TILE_WITHOUT_VALUES,
+                getattr(tiles, "_PIECES_WITH_VALUES", None), getattr(tiles, "_PIECES_WITHOUT_VALUES", None),
+                getattr(tiles, "_PIECES_WITH_FEW_VALUES", None)))]
             pg_bytes[i] = pg_tile(cur, a)
             if len(renders) > 1:
                 min_area = float(renders[-1]["min_area"])
@@ -365,6 +375,7 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
             else:
                 pg_matched_bytes[i] = pg_bytes[i]
     geo_runs: list[list[float]] = [[] for _ in range(n)]
+    fly_runs: list[list[float]] = [[] for _ in range(n)]
     pg_runs: list[list[float]] = [[] for _ in range(n)]
     pgm_runs: list[list[float]] = [[] for _ in range(n)]
     perf = time.perf_counter
@@ -374,11 +385,16 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
                 layer, z, x, y = a["layer"], a["z"], a["x"], a["y"]
                 frame = values[layer]
                 params = pg_params(a)
-                for side in ((0, 1) if (i + r) % 2 == 0 else (1, 0)):
+                for side in ((0, 2, 1) if (i + r) % 2 == 0 else (1, 2, 0)):
                     if side == 0:
                         t0 = perf()
-                        tiles.render_tile(store, layer, z, x, y, frame)
+                        tiles.render_tile(store, layer, z, x, y, frame, index=index[layer])
                         geo_runs[i].append(perf() - t0)
+                    elif side == 2:
+                        # for information: the same tile clipped on the fly (an unprepared layer)
+                        t0 = perf()
+                        tiles.render_tile(store, layer, z, x, y, frame, prepared=False, index=index[layer])
+                        fly_runs[i].append(perf() - t0)
                     else:
                         t0 = perf()
                         cur.execute(_PG_TILE, params).fetchone()
@@ -392,6 +408,8 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
                     pgm_runs[i].append(pg_runs[i][-1])
     return {
         "geo_ms": [statistics.median(r) * 1000 for r in geo_runs],
+        "fly_ms": [statistics.median(r) * 1000 for r in fly_runs],
+        "prepared": prepared,
         "pg_ms": [statistics.median(r) * 1000 for r in pg_runs],
         "pg_matched_ms": [statistics.median(r) * 1000 for r in pgm_runs],
         "geo_bytes": geo_bytes, "pg_bytes": pg_bytes, "pg_matched_bytes": pg_matched_bytes,
@@ -757,10 +775,16 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
     pg_over = [i for i in range(n) if pg_size[i] >= TARGET_MAX_BYTES]
     speed_ok = ratio <= TARGET_RATIO
     size_ok = not over
-    console.print(f"render: geo-cs median {statistics.median(geo):.2f} ms vs PostGIS "
+    fly = timed["fly_ms"]
+    ratio_fly = statistics.median(fly) / statistics.median(pg)
+    console.print(f"render: geo-cs median {statistics.median(geo):.2f} ms "
+                  f"(tiles prepared: {timed['prepared']}) vs PostGIS "
                   f"{statistics.median(pg):.2f} ms "
                   f"-> {ratio:.2f}x (target <= {TARGET_RATIO}x): {verdict(speed_ok)}; against PostGIS with "
                   f"geo-cs's area filter on the budget tiles: {ratio_m:.2f}x")
+    console.print(f"for information, the same tiles clipped on the fly (a layer not prepared): median "
+                  f"{statistics.median(fly):.2f} ms, p90 {stats_ms(fly)['p90']:.2f} ms "
+                  f"-> {ratio_fly:.2f}x PostGIS")
     if budget_idx:
         bg = [geo[i] for i in budget_idx]
         bp = [pg[i] for i in budget_idx]
@@ -832,6 +856,8 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
                           + "; ".join(f"{f} {v:.0%}" for f, v in prof["top_self"][:5]))
 
     return {
+        "prepared": timed["prepared"],
+        "on_the_fly": {"geo_cs_ms": stats_ms(fly), "ratio_of_medians": round(ratio_fly, 3)},
         "per_group": per_zoom,
         "ratio_of_medians": round(ratio, 3),
         "ratio_of_medians_vs_postgis_matched": round(ratio_m, 3),
@@ -959,11 +985,15 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "postgresql": pg_version,
                     "postgis": pg_info["postgis"], **versions()},
         "store": {"path": str(db.relative_to(REPO)), "measures": MEASURES, "periods": periods,
-                  "values": values_s},
+                  "values": values_s, **gb_store_info()},
         "method": {
-            "geo_cs": "tiles.render_tile(store, layer, z, x, y, values) in-process, store read-only, "
-                      "values = tiles.tile_values(area_values(...).at(period)) (Arrow, as the API caches "
-                      "it; the pandas frame where tiles.tile_values is missing); 500 KB budget loop included",
+            "geo_cs": "tiles.render_tile(store, layer, z, x, y, values, index=...) in-process, store "
+                      "read-only, tiles prepared (geo-cs tiles prepare, when the store was built: see "
+                      "store.prepare_tiles), the layer's tiles.tile_index built once as the API does; "
+                      "values = tiles.tile_values(area_values(...).at(period)) (cached as by the API); "
+                      "500 KB budget loop included",
+            "geo_cs_on_the_fly": "the same with prepared=False (clipped and transformed per tile, as a "
+                                 "layer not prepared), timed alongside for information",
             "postgis": "ST_AsMVT(ST_AsMVTGeom(geom, ST_TileEnvelope(z,x,y), 4096, 64, true), code, name, "
                        "rounded values) over a copy of tile_geoms (GiST, clustered; btree set_id, band) LEFT "
                        "JOIN the values, same band; psycopg 3 over a unix socket (auto-prepared)",

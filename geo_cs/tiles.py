@@ -28,13 +28,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyproj
 import shapely
 
-from geo_cs.errors import InputError
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
 #: Half the Web Mercator world width, in metres.
@@ -207,6 +209,8 @@ def write_tile_geometries(store: Store, set_id: str, rows: pa.Table) -> int:
             "DELETE FROM tile_geoms WHERE set_id = ? AND code IN (SELECT code FROM geo_cs_new_tile_geoms)",
             [set_id],
         )
+        # prepared tiles of the set are out of date: served clipped on the fly until prepared again
+        store.sql("DELETE FROM tile_pieces WHERE set_id = ?", [set_id])
         return int(store.sql(_INSERT_TILE_GEOMS, {"set_id": set_id}).fetchone()[0])
     finally:
         store.con.unregister("geo_cs_new_tile_geoms")
@@ -269,25 +273,57 @@ WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
 _TILE_WITHOUT_VALUES = _TILE_SQL.format(value_columns="", value_join="")
 # The tile's values come as one list per property, unnested side by side: DuckDB converts lists
 # of numbers several times faster than a list of structs (measured: 13 against 16.5 ms a tile,
-# and half the time on dense tiles).
-_TILE_WITH_VALUES = _TILE_SQL.format(
-    value_columns=", round(v.value, $digits) AS value, round(v.value_low, $digits) AS value_low, "
-                  "round(v.value_high, $digits) AS value_high, v.worst, "
-                  "round(v.estimated_share, 2) AS estimated_share, "
-                  "nullif(v.suppressed, false) AS suppressed",
-    # typed, so a tile whose values are all NULL (suppressed areas) binds like any other
-    value_join=" LEFT JOIN (SELECT unnest($v_code::VARCHAR[]) AS code, "
-               "unnest($v_value::DOUBLE[]) AS value, unnest($v_value_low::DOUBLE[]) AS value_low, "
-               "unnest($v_value_high::DOUBLE[]) AS value_high, unnest($v_worst::BOOLEAN[]) AS worst, "
-               "unnest($v_estimated_share::DOUBLE[]) AS estimated_share, "
-               "unnest($v_suppressed::BOOLEAN[]) AS suppressed) v ON v.code = g.code",
+# and half the time on dense tiles). They come rounded (TileValues.params): round() on a bound
+# number of digits cost 1.6 ms of a 4.6 ms prepared tile.
+_VALUE_COLUMNS = ", v.value, v.value_low, v.value_high, v.worst, v.estimated_share, v.suppressed"
+# typed, so a tile whose values are all NULL (suppressed areas) binds like any other
+_VALUE_JOIN = (
+    " LEFT JOIN (SELECT unnest($v_code::VARCHAR[]) AS code, "
+    "unnest($v_value::DOUBLE[]) AS value, unnest($v_value_low::DOUBLE[]) AS value_low, "
+    "unnest($v_value_high::DOUBLE[]) AS value_high, unnest($v_worst::BOOLEAN[]) AS worst, "
+    "unnest($v_estimated_share::DOUBLE[]) AS estimated_share, "
+    "unnest($v_suppressed::BOOLEAN[]) AS suppressed) v ON v.code = g.code"
 )
+_TILE_WITH_VALUES = _TILE_SQL.format(value_columns=_VALUE_COLUMNS, value_join=_VALUE_JOIN)
 
 _AREA_QUANTILE = """
 SELECT quantile_cont(area_m2, $share) FROM tile_geoms
 WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
   AND xmax >= $xmin - $buffer AND xmin <= $xmax + $buffer
   AND ymax >= $ymin - $buffer AND ymin <= $ymax + $buffer
+"""
+
+
+# Prepared tiles (:func:`prepare_tiles`): the tile's pieces are read as they are, no clip or transform.
+_PIECES_SQL = """
+SELECT ST_AsMVT(t, $layer, 4096, 'geom'), count(*) FROM (
+    SELECT g.geom, g.code, g.name{value_columns}
+    FROM tile_pieces g{value_join}
+    WHERE g.set_id = $set_id AND g.z = $z AND g.x = $x AND g.y = $y AND g.area_m2 >= $min_area
+) t
+"""
+_PIECES_CODES = """
+SELECT code FROM tile_pieces
+WHERE set_id = $set_id AND z = $z AND x = $x AND y = $y AND area_m2 >= $min_area
+"""
+_PIECES_WITHOUT_VALUES = _PIECES_SQL.format(value_columns="", value_join="")
+_PIECES_WITH_VALUES = _PIECES_SQL.format(value_columns=_VALUE_COLUMNS, value_join=_VALUE_JOIN)
+# A tile of a few hundred areas finds each one's values by its position in the code list: no
+# join to plan (1 ms of a 5 ms tile); a denser tile joins, the search growing with its square.
+_PIECES_WITH_FEW_VALUES = _PIECES_SQL.replace("FROM tile_pieces g", """FROM (
+        SELECT *, list_position($v_code::VARCHAR[], code) AS i FROM tile_pieces
+    ) g""").format(
+    value_columns=", list_extract($v_value::DOUBLE[], g.i) AS value, "
+                  "list_extract($v_value_low::DOUBLE[], g.i) AS value_low, "
+                  "list_extract($v_value_high::DOUBLE[], g.i) AS value_high, "
+                  "list_extract($v_worst::BOOLEAN[], g.i) AS worst, "
+                  "list_extract($v_estimated_share::DOUBLE[], g.i) AS estimated_share, "
+                  "list_extract($v_suppressed::BOOLEAN[], g.i) AS suppressed",
+    value_join="")
+FEW_VALUES = 200
+_PIECES_AREA_QUANTILE = """
+SELECT quantile_cont(area_m2, $share) FROM tile_pieces
+WHERE set_id = $set_id AND z = $z AND x = $x AND y = $y AND area_m2 >= $min_area
 """
 
 
@@ -309,17 +345,64 @@ class TileValues:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def params(self, codes: list[str]) -> dict[str, list] | None:
-        """The query parameters of the values of ``codes`` (None when none has one)."""
+    def params(self, codes: list[str], digits: int = 2) -> dict[str, list] | None:
+        """The query parameters of the values of ``codes`` (None when none has one): rates and
+        their interval to ``digits`` decimals, the estimated share to 2, halves away from zero."""
         rows = [self.row_of[c] for c in codes if c in self.row_of]
         if not rows:
             return None
         out: dict[str, list] = {"v_code": self.codes[rows].tolist()}
         for name, column in self.columns.items():
             picked = column[rows]
-            # NaN and NA reach SQL as NULL: MVT then leaves the property out of the feature
-            out[f"v_{name}"] = [None if v is None or v != v else v for v in picked.tolist()]
+            if name in _FLAGS:
+                flags = [None if v is None or v != v else bool(v) for v in picked.tolist()]
+                # ``suppressed`` is sent only where true: MVT leaves a NULL property out
+                kept = [v or None for v in flags] if name == "suppressed" else flags
+            else:
+                scale = 10.0 ** (2 if name == "estimated_share" else digits)
+                rounded = np.sign(picked) * np.floor(np.abs(picked) * scale + 0.5) / scale
+                # NaN reaches SQL as NULL: MVT then leaves the property out of the feature
+                kept = [None if v != v else v for v in rounded.tolist()]
+            out[f"v_{name}"] = kept
         return out
+
+
+class TileIndex:
+    """Where a set's areas are, per zoom band, and whether its tiles are prepared: kept by
+    servers per data version, so that a tile's codes (for its values) come from an R-tree in
+    memory instead of a query (a millisecond of a few-millisecond tile).
+
+    The codes are those whose envelope meets the tile's buffered square: every area the tile
+    draws, and perhaps a few it does not (their values are then passed and unused).
+    """
+
+    def __init__(self, store: Store, set_id: str) -> None:
+        self.set_id = set_id
+        self.prepared = is_prepared(store, set_id)
+        frame = store.sql("SELECT band, code, xmin, ymin, xmax, ymax FROM tile_geoms WHERE set_id = ?",
+                          [set_id]).df()
+        self.bands = {
+            int(band): (rows["code"].to_numpy(dtype=object),
+                        shapely.STRtree(shapely.box(rows["xmin"], rows["ymin"], rows["xmax"], rows["ymax"])))
+            for band, rows in frame.groupby("band")
+        }
+        self.nbytes = len(frame) * 120  # codes, boxes and tree nodes, roughly
+
+    def codes(self, z: int, x: int, y: int) -> list[str]:
+        """Codes of the areas whose envelope meets tile z/x/y with its buffer."""
+        found = self.bands.get(zoom_band(z).band)
+        if found is None:
+            return []
+        codes, tree = found
+        xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
+        buffer = (xmax - xmin) * BUFFER / EXTENT
+        square = shapely.box(xmin - buffer, ymin - buffer, xmax + buffer, ymax + buffer)
+        return codes[tree.query(square)].tolist()
+
+
+def tile_index(store: Store, set_id: str) -> TileIndex:
+    """The :class:`TileIndex` of ``set_id`` (for servers and exports rendering many tiles)."""
+    return TileIndex(store, set_id)
 
 
 def tile_values(values: pd.DataFrame) -> TileValues:
@@ -330,29 +413,44 @@ def tile_values(values: pd.DataFrame) -> TileValues:
 
 def render_tile(
     store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | TileValues | None = None,
-    max_bytes: int = MAX_TILE_BYTES,
+    max_bytes: int = MAX_TILE_BYTES, prepared: bool | None = None, index: TileIndex | None = None,
 ) -> bytes:
     """Encode tile z/x/y of ``set_id`` as an MVT; empty bytes when no area touches it.
 
     ``values``: one row per code with :data:`VALUE_PROPERTIES` (the period's values, best as
     :func:`tile_values`), or None for boundaries only. The MVT layer is named after
     the set. A tile over ``max_bytes`` is encoded again without its smallest areas until it fits
-    (only dense tiles below z9 need it).
+    (only dense tiles below z9 need it). ``prepared``: whether the set's tiles are prepared
+    (:func:`prepare_tiles`): their pieces are then read as they are, else the band's geometries
+    are clipped and transformed on the fly; both give the same tile. ``index``: the set's
+    :func:`tile_index`, which servers keep: it tells ``prepared`` (when not given) and the
+    tile's codes without a query; without it both are looked up.
     """
     check_tile(z, x, y)
-    xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
-    params = {"layer": set_id, "set_id": set_id, "band": zoom_band(z).band, "min_area": 0.0,
-              "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax,
-              "buffer": (xmax - xmin) * BUFFER / EXTENT}
-    selection = ("set_id", "band", "min_area", "xmin", "ymin", "xmax", "ymax", "buffer")
-    sql = _TILE_WITHOUT_VALUES
+    if prepared is None:
+        prepared = index.prepared if index is not None else is_prepared(store, set_id)
+    params: dict = {"layer": set_id, "set_id": set_id, "min_area": 0.0}
+    if prepared:
+        selection: tuple[str, ...] = ("set_id", "z", "x", "y", "min_area")
+        params |= {"z": z, "x": x, "y": y}
+        sql, sql_with_values = _PIECES_WITHOUT_VALUES, _PIECES_WITH_VALUES
+        codes_sql, quantile_sql = _PIECES_CODES, _PIECES_AREA_QUANTILE
+    else:
+        selection = ("set_id", "band", "min_area", "xmin", "ymin", "xmax", "ymax", "buffer")
+        xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
+        params |= {"band": zoom_band(z).band, "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax,
+                   "buffer": (xmax - xmin) * BUFFER / EXTENT}
+        sql, sql_with_values = _TILE_WITHOUT_VALUES, _TILE_WITH_VALUES
+        codes_sql, quantile_sql = _TILE_CODES, _AREA_QUANTILE
     if values is not None:
         picker = values if isinstance(values, TileValues) else tile_values(values)
-        present = [row[0] for row in store.sql(_TILE_CODES, {k: params[k] for k in selection}).fetchall()]
-        picked = picker.params(present)
+        present = (index.codes(z, x, y) if index is not None else
+                   [row[0] for row in store.sql(codes_sql, {k: params[k] for k in selection}).fetchall()])
+        picked = picker.params(present, digits=1 if z < DETAIL_ZOOM else 2)
         if picked:
-            sql = _TILE_WITH_VALUES
-            params |= {**picked, "digits": 1 if z < DETAIL_ZOOM else 2}
+            few = prepared and len(picked["v_code"]) <= FEW_VALUES
+            sql = _PIECES_WITH_FEW_VALUES if few else sql_with_values
+            params |= picked
     row = store.sql(sql, params).fetchone()
     tile = bytes(row[0]) if row and row[1] else b""
     while len(tile) > max_bytes:
@@ -361,11 +459,158 @@ def render_tile(
         # the first length varies by a few bytes, and the same tile must come out the same
         share = min(0.95, math.ceil(20 * (1 - 0.9 * max_bytes / len(tile))) / 20)
         quantile = {k: params[k] for k in selection} | {"share": share}
-        params["min_area"] = float(store.sql(_AREA_QUANTILE, quantile).fetchone()[0])
+        params["min_area"] = float(store.sql(quantile_sql, quantile).fetchone()[0])
         row = store.sql(sql, params).fetchone()
         tile = bytes(row[0]) if row and row[1] else b""
     # an aggregate over no rows still encodes an empty layer: no features means no tile
     return tile
+
+
+# -- prepared tiles ---------------------------------------------------------------------------
+
+def is_prepared(store: Store, set_id: str) -> bool:
+    """Whether ``set_id`` has prepared tiles (:func:`prepare_tiles`) in this database."""
+    try:
+        row = store.sql("SELECT count(*) > 0 FROM (SELECT 1 FROM tile_pieces WHERE set_id = ? LIMIT 1)",
+                        [set_id]).fetchone()
+    except duckdb.CatalogException:  # a database from before prepared tiles, opened read-only
+        return False
+    return bool(row[0])
+
+
+@dataclass(frozen=True)
+class PreparedTiles:
+    """What :func:`prepare_tiles` wrote for one set."""
+
+    set_id: str
+    pieces: int
+    tiles: int
+    zooms: tuple[int, int]
+    pieces_by_zoom: dict[int, int]
+
+    def to_dict(self) -> dict:
+        return {"set_id": self.set_id, "pieces": self.pieces, "tiles": self.tiles,
+                "zooms": list(self.zooms), "pieces_by_zoom": self.pieces_by_zoom}
+
+    def lines(self) -> list[str]:
+        return [f"prepared tiles of {self.set_id}: {self.pieces:,} pieces in {self.tiles:,} tiles, "
+                f"z{self.zooms[0]}-z{self.zooms[1]}"]
+
+
+_BAND_GEOMETRIES = """
+SELECT code, name, area_m2, ST_AsWKB(geom) AS wkb, xmin, ymin, xmax, ymax
+FROM tile_geoms WHERE set_id = $set_id AND band = $band
+"""
+
+_INSERT_PIECES = """
+INSERT INTO tile_pieces
+SELECT $set_id, z, x, y, code, name, area_m2, ST_GeomFromWKB(wkb) FROM geo_cs_new_pieces
+"""
+
+#: Coordinates cut in one go while preparing (bounds memory: a z14 rural area is copied per tile).
+_PIECE_BATCH_COORDS = 4_000_000
+
+
+def tile_ranges(bounds: np.ndarray, z: int) -> tuple[np.ndarray, ...]:
+    """For Web Mercator envelopes, the tiles of zoom ``z`` each meets, buffer included:
+    (row of the envelope, x, y) per pair, in (x, y) order."""
+    n = 2**z
+    size = 2 * WORLD_HALF / n
+    buffer = size * BUFFER / EXTENT
+    x0 = np.clip(np.floor((bounds[:, 0] - buffer + WORLD_HALF) / size), 0, n - 1).astype(np.int64)
+    x1 = np.clip(np.floor((bounds[:, 2] + buffer + WORLD_HALF) / size), 0, n - 1).astype(np.int64)
+    y0 = np.clip(np.floor((WORLD_HALF - bounds[:, 3] - buffer) / size), 0, n - 1).astype(np.int64)
+    y1 = np.clip(np.floor((WORLD_HALF - bounds[:, 1] + buffer) / size), 0, n - 1).astype(np.int64)
+    width = x1 - x0 + 1
+    counts = width * (y1 - y0 + 1)
+    row = np.repeat(np.arange(len(bounds)), counts)
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    tx = x0[row] + k % width[row]
+    ty = y0[row] + k // width[row]
+    order = np.lexsort((ty, tx))
+    return row[order], tx[order], ty[order]
+
+
+def cut_pieces(geoms: np.ndarray, z: int, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    """``geoms[k]`` (Web Mercator) moved to the units of tile z/tx[k]/ty[k] and cut to its buffered
+    square; None where nothing polygonal is left. Exteriors come out with the positive
+    (surveyor's) area MVT requires."""
+    size = 2 * WORLD_HALF / 2**z
+    scale = EXTENT / size
+    counts = shapely.get_num_coordinates(geoms)
+    left = np.repeat(-WORLD_HALF + tx * size, counts)
+    top = np.repeat(WORLD_HALF - ty * size, counts)
+    moved = shapely.transform(geoms, lambda c: np.column_stack(((c[:, 0] - left) * scale,
+                                                                 (top - c[:, 1]) * scale)))
+    cut = shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
+    kinds = shapely.get_type_id(cut)
+    # an area touching the square only along its edge or at a corner leaves a line or a point;
+    # a collection (rare) keeps its polygons
+    for k in np.flatnonzero(kinds == 7):
+        parts = [p for p in shapely.get_parts(cut[k]) if shapely.get_type_id(p) in (3, 6)]
+        cut[k] = shapely.union_all(parts) if parts else None
+    kinds = shapely.get_type_id(cut)
+    cut[~np.isin(kinds, (3, 6)) | shapely.is_empty(cut)] = None
+    # the y flip turned the stored clockwise exteriors anticlockwise (positive area, y down);
+    # the clip keeps no particular winding, so set it again
+    keep = cut != None  # noqa: E711 (elementwise on an object array)
+    cut[keep] = shapely.orient_polygons(cut[keep], exterior_cw=False)
+    return cut
+
+
+def prepare_tiles(store: Store, set_id: str, progress: Progress | None = None) -> PreparedTiles:
+    """Cut the set's band geometries to every tile of every zoom and store them in tile units
+    (``tile_pieces``), so that serving a tile reads it rather than clipping: one transaction;
+    the set's earlier pieces are replaced. Run again after a boundary ingest of the set.
+
+    >>> prepare_tiles(store, "lsoa2011")  # doctest: +SKIP
+    """
+    progress = progress or SilentProgress()
+    if not store.sql("SELECT count(*) FROM tile_geoms WHERE set_id = ?", [set_id]).fetchone()[0]:
+        raise NotFoundError(f"no tile geometries of {set_id}: ingest its boundaries first")
+    by_zoom: dict[int, int] = {}
+    tiles_total = 0
+    with store.transaction():
+        ingest_id = store.start_ingest("tiles", [set_id])
+        store.sql("DELETE FROM tile_pieces WHERE set_id = ?", [set_id])
+        zooms = [(band, z) for band in ZOOM_BANDS for z in range(band.min_zoom, band.max_zoom + 1)]
+        band_rows: tuple[int, pd.DataFrame, np.ndarray] | None = None
+        for band, z in progress.track(zooms, len(zooms), f"preparing tiles of {set_id}"):
+            if band_rows is None or band_rows[0] != band.band:
+                frame = store.sql(_BAND_GEOMETRIES, {"set_id": set_id, "band": band.band}).df()
+                band_rows = (band.band, frame, shapely.from_wkb([bytes(w) for w in frame["wkb"]]))
+            _, frame, geoms = band_rows
+            row, tx, ty = tile_ranges(frame[["xmin", "ymin", "xmax", "ymax"]].to_numpy(), z)
+            weights = np.cumsum(shapely.get_num_coordinates(geoms)[row])
+            cuts = np.searchsorted(weights, np.arange(_PIECE_BATCH_COORDS, weights[-1], _PIECE_BATCH_COORDS)
+                                   ) if len(weights) else []
+            tiles_written: set[tuple[int, int]] = set()
+            by_zoom[z] = 0
+            for batch in np.split(np.arange(len(row)), cuts):
+                if not len(batch):
+                    continue
+                pieces = cut_pieces(geoms[row[batch]], z, tx[batch], ty[batch])
+                keep = pieces != None  # noqa: E711 (elementwise on an object array)
+                picked, px, py = row[batch][keep], tx[batch][keep], ty[batch][keep]
+                table = pa.table({
+                    "z": pa.array(np.full(len(picked), z), pa.int8()),
+                    "x": pa.array(px, pa.int32()), "y": pa.array(py, pa.int32()),
+                    "code": pa.array(frame["code"].to_numpy()[picked], pa.string()),
+                    "name": pa.array(frame["name"].to_numpy()[picked], pa.string(), from_pandas=True),
+                    "area_m2": frame["area_m2"].to_numpy()[picked],
+                    "wkb": pa.array(shapely.to_wkb(pieces[keep]).tolist(), pa.binary()),
+                })
+                store.con.register("geo_cs_new_pieces", table)
+                try:
+                    store.sql(_INSERT_PIECES, {"set_id": set_id})
+                finally:
+                    store.con.unregister("geo_cs_new_pieces")
+                by_zoom[z] += table.num_rows
+                tiles_written.update(zip(px.tolist(), py.tolist(), strict=True))
+            tiles_total += len(tiles_written)
+        report = PreparedTiles(set_id, sum(by_zoom.values()), tiles_total, (MIN_ZOOM, MAX_ZOOM), by_zoom)
+        store.finish_ingest(ingest_id, report.to_dict())
+    return report
 
 
 def tile_sets(store: Store) -> pd.DataFrame:

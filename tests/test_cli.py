@@ -56,6 +56,21 @@ def test_bad_input_exits_3_with_the_message_and_writes_nothing(tmp_path: Path, g
         assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
 
 
+def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Path, grid):
+    path = tmp_path / "grid.gpkg"
+    grid.to_file(path)
+    db = tmp_path / "cli.duckdb"
+    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    result = run("--db", str(db), "tiles", "prepare", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["set_id"] == "lsoa2011" and report["pieces"] >= 6 * 8 and report["tiles"] > 0
+    with Store.open(db, read_only=True) as store:
+        assert store.sql("SELECT count(DISTINCT code) FROM tile_pieces").fetchone()[0] == 6
+    missing = run("--db", str(db), "tiles", "prepare", "wards2019")
+    assert missing.returncode == 5 and "no tile geometries of wards2019" in missing.stderr
+
+
 def test_missing_file_exits_5(tmp_path: Path):
     result = run("--db", str(tmp_path / "x.duckdb"), "ingest", "lookup", str(tmp_path / "none.csv"))
     assert result.returncode == 5

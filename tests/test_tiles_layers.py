@@ -220,10 +220,14 @@ def _rings(tile: bytes) -> dict[str, tuple[bool, float]]:
     return out
 
 
+@pytest.mark.parametrize("prepared", [False, True], ids=["clipped on the fly", "prepared"])
 @pytest.mark.parametrize("z", [12, 14])
-def test_tiles_match_duckdb_st_asmvtgeom(grid_store: Store, z: int):
+def test_tiles_match_duckdb_st_asmvtgeom(grid_store: Store, z: int, prepared: bool):
     """Tiles are an affine transform (and a clip at the edge) instead of ST_AsMVTGeom: same areas,
     same MVT winding (exterior rings positive in tile units), same shapes to rounding."""
+    if prepared:
+        tiles.prepare_tiles(grid_store, "lsoa2011")
+    assert tiles.is_prepared(grid_store, "lsoa2011") is prepared
     z, x, y = _grid_tile(z)
     xmin, ymin, xmax, ymax = tiles.tile_bounds(z, x, y)
     reference = bytes(grid_store.sql(REFERENCE_TILE, {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax,
@@ -233,3 +237,60 @@ def test_tiles_match_duckdb_st_asmvtgeom(grid_store: Store, z: int):
     for code, (ccw, area) in theirs.items():
         assert ours[code][0] == ccw
         assert ours[code][1] == pytest.approx(area, rel=0.02)
+
+
+def _features(tile: bytes) -> dict[str, tuple[dict, shapely.Geometry]]:
+    import shapely.geometry
+
+    decoded = mapbox_vector_tile.decode(tile, default_options={"y_coord_down": True}) if tile else {}
+    return {f["properties"]["code"]: (f["properties"], shapely.geometry.shape(f["geometry"]))
+            for f in decoded.get("lsoa2011", {}).get("features", [])}
+
+
+def test_prepared_tiles_equal_tiles_clipped_on_the_fly(grid_store: Store):
+    """Every tile over the grid, z7-z14, with values: the same areas and properties, the same
+    shapes to the unit (a clipped edge may round the other way)."""
+    values = tiles.tile_values(area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "deprived")).at("2019"))
+    west, south, east, north = grid_store.sql(
+        "SELECT min(xmin), min(ymin), max(xmax), max(ymax) FROM areas WHERE set_id = 'lsoa2011'").fetchone()
+    addresses = []
+    for z in range(7, 15):
+        (x0, y0), (x1, y1) = tiles.lonlat_to_tile(west, north, z), tiles.lonlat_to_tile(east, south, z)
+        # one tile beyond on every side: areas reach into neighbours through the buffer only
+        addresses += [(z, x, y) for x in range(x0 - 1, x1 + 2) for y in range(y0 - 1, y1 + 2)]
+    clipped = {a: tiles.render_tile(grid_store, "lsoa2011", *a, values, prepared=False) for a in addresses}
+    report = tiles.prepare_tiles(grid_store, "lsoa2011")
+    assert report.tiles == sum(1 for tile in clipped.values() if tile)
+    # as servers render: the codes from the in-memory index (a superset of the tile's areas)
+    index = tiles.tile_index(grid_store, "lsoa2011")
+    assert index.prepared
+    crossed = 0
+    for address, tile in clipped.items():
+        prepared = tiles.render_tile(grid_store, "lsoa2011", *address, values, index=index)
+        drawn = {r[0] for r in grid_store.sql(
+            "SELECT code FROM tile_pieces WHERE z = ? AND x = ? AND y = ?", list(address)).fetchall()}
+        assert drawn <= set(index.codes(*address)), address
+        ours, theirs = _features(prepared), _features(tile)
+        assert set(ours) == set(theirs), address
+        for code, (properties, shape) in theirs.items():
+            assert ours[code][0] == properties
+            assert shapely.hausdorff_distance(ours[code][1], shape) <= 1.0, (address, code)
+        crossed += len(theirs) > 0 and len(theirs) < len(GRID_CODES)
+    assert crossed >= 4  # tiles that cut through the grid were compared, not only whole ones
+
+
+def test_a_boundary_ingest_of_the_set_drops_its_prepared_tiles(grid_store: Store, grid, tmp_path: Path):
+    tiles.prepare_tiles(grid_store, "lsoa2011")
+    assert tiles.is_prepared(grid_store, "lsoa2011")
+    path = tmp_path / "again.geojson"
+    grid.iloc[:2].to_file(path)
+    ingest_boundaries(grid_store, [path])
+    # stale pieces would draw the old shapes: the set is clipped on the fly until prepared again
+    assert not tiles.is_prepared(grid_store, "lsoa2011")
+    z, x, y = _grid_tile(12)
+    assert tiles.render_tile(grid_store, "lsoa2011", z, x, y)
+
+
+def test_preparing_a_set_without_boundaries_names_it(grid_store: Store):
+    with pytest.raises(NotFoundError, match="no tile geometries of wards2019"):
+        tiles.prepare_tiles(grid_store, "wards2019")

@@ -138,7 +138,10 @@ def _render(request: Request, layer: str, z: int, x: int, y: int, m: MeasurePara
             period_values = request.app.state.values_cache.get_or_make(
                 (key[0], "tile-values", layer, m.period, *m.key()),
                 lambda: tiles.tile_values(values.at(m.period)))
-        raw = tiles.render_tile(store, layer, z, x, y, period_values)
+        # where the layer's areas are and whether its tiles are prepared, once per data version
+        index = request.app.state.values_cache.get_or_make((key[0], "tile-index", layer),
+                                                           lambda: tiles.tile_index(store, layer))
+        raw = tiles.render_tile(store, layer, z, x, y, period_values, index=index)
     finally:
         store.close()
     cached = (raw, gzip.compress(raw, compresslevel=6) if raw else b"")

@@ -28,7 +28,7 @@ from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import InputError
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
-from geo_cs.tiles import MAX_ZOOM, MIN_ZOOM, VALUE_FIELDS, render_tile, tile_values
+from geo_cs.tiles import MAX_ZOOM, MIN_ZOOM, VALUE_FIELDS, render_tile, tile_index, tile_values
 
 
 def _tile_range(west: float, south: float, east: float, north: float, z: int) -> tuple[int, int, int, int]:
@@ -94,6 +94,7 @@ def write_pmtiles(
     path = Path(path)
     addresses = tile_addresses(store, set_id, minzoom, maxzoom, codes)
     arrow_values = tile_values(values) if values is not None else None
+    index = tile_index(store, set_id)
     report = PMTilesReport(str(path), set_id, minzoom, maxzoom)
     local = threading.local()
     cursors: list[Store] = []
@@ -104,7 +105,7 @@ def write_pmtiles(
             local.store = Store(store.con.cursor(), store.path, read_only=True)
             with lock:
                 cursors.append(local.store)
-        return render_tile(local.store, set_id, *address, arrow_values)
+        return render_tile(local.store, set_id, *address, arrow_values, index=index)
 
     west, south, east, north = store.sql(
         "SELECT min(xmin), min(ymin), max(xmax), max(ymax) FROM areas WHERE set_id = ? AND xmin IS NOT NULL "

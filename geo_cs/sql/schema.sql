@@ -124,3 +124,18 @@ CREATE TABLE IF NOT EXISTS tile_geoms (
     area_m2 DOUBLE NOT NULL,           -- Web Mercator area of the unsimplified area
     xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE
 );
+
+-- Prepared tiles (geo-cs tiles prepare): each band geometry already cut to every tile it meets
+-- (with the tile's buffer) and moved to tile units, so a tile is read, not clipped. Written per
+-- set in (z, x, y) order, so a tile's rows share a row group; a boundary ingest of the set
+-- deletes them (tiles are then clipped on the fly until prepared again).
+CREATE TABLE IF NOT EXISTS tile_pieces (
+    set_id  VARCHAR NOT NULL,
+    z       TINYINT NOT NULL,
+    x       INTEGER NOT NULL,
+    y       INTEGER NOT NULL,
+    code    VARCHAR NOT NULL,
+    name    VARCHAR,
+    area_m2 DOUBLE NOT NULL,
+    geom    GEOMETRY NOT NULL          -- tile units: 0-4096 across the tile, y down
+);
