@@ -507,10 +507,6 @@ INSERT INTO tile_pieces
 SELECT $set_id, z, x, y, code, name, area_m2, ST_GeomFromWKB(wkb) FROM geo_cs_new_pieces
 """
 
-#: Coordinates cut in one go while preparing (bounds memory: a z14 rural area is copied per tile).
-_PIECE_BATCH_COORDS = 4_000_000
-
-
 def tile_ranges(bounds: np.ndarray, z: int) -> tuple[np.ndarray, ...]:
     """For Web Mercator envelopes, the tiles of zoom ``z`` each meets, buffer included:
     (row of the envelope, x, y) per pair, in (x, y) order."""
@@ -531,6 +527,23 @@ def tile_ranges(bounds: np.ndarray, z: int) -> tuple[np.ndarray, ...]:
     return row[order], tx[order], ty[order]
 
 
+def _polygonal(cut: np.ndarray) -> np.ndarray:
+    """Clipped pieces with what is not polygonal dropped (None) and MVT's winding set."""
+    kinds = shapely.get_type_id(cut)
+    # an area touching the square only along its edge or at a corner leaves a line or a point;
+    # a collection (rare) keeps its polygons
+    for k in np.flatnonzero(kinds == 7):
+        parts = [p for p in shapely.get_parts(cut[k]) if shapely.get_type_id(p) in (3, 6)]
+        cut[k] = shapely.union_all(parts) if parts else None
+    kinds = shapely.get_type_id(cut)
+    cut[~np.isin(kinds, (3, 6)) | shapely.is_empty(cut)] = None
+    # exteriors anticlockwise in tile units (y down) have MVT's positive surveyor's area; a
+    # clip keeps no particular winding, so it is set again
+    keep = cut != None  # noqa: E711 (elementwise on an object array)
+    cut[keep] = shapely.orient_polygons(cut[keep], exterior_cw=False)
+    return cut
+
+
 def cut_pieces(geoms: np.ndarray, z: int, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
     """``geoms[k]`` (Web Mercator) moved to the units of tile z/tx[k]/ty[k] and cut to its buffered
     square; None where nothing polygonal is left. Exteriors come out with the positive
@@ -540,22 +553,45 @@ def cut_pieces(geoms: np.ndarray, z: int, tx: np.ndarray, ty: np.ndarray) -> np.
     counts = shapely.get_num_coordinates(geoms)
     left = np.repeat(-WORLD_HALF + tx * size, counts)
     top = np.repeat(WORLD_HALF - ty * size, counts)
+    # the y flip turns the stored clockwise exteriors anticlockwise: positive area, y down
     moved = shapely.transform(geoms, lambda c: np.column_stack(((c[:, 0] - left) * scale,
                                                                  (top - c[:, 1]) * scale)))
-    cut = shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
-    kinds = shapely.get_type_id(cut)
-    # an area touching the square only along its edge or at a corner leaves a line or a point;
-    # a collection (rare) keeps its polygons
-    for k in np.flatnonzero(kinds == 7):
-        parts = [p for p in shapely.get_parts(cut[k]) if shapely.get_type_id(p) in (3, 6)]
-        cut[k] = shapely.union_all(parts) if parts else None
-    kinds = shapely.get_type_id(cut)
-    cut[~np.isin(kinds, (3, 6)) | shapely.is_empty(cut)] = None
-    # the y flip turned the stored clockwise exteriors anticlockwise (positive area, y down);
-    # the clip keeps no particular winding, so set it again
-    keep = cut != None  # noqa: E711 (elementwise on an object array)
-    cut[keep] = shapely.orient_polygons(cut[keep], exterior_cw=False)
-    return cut
+    return _polygonal(shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER))
+
+
+def child_pieces(row: np.ndarray, tx: np.ndarray, ty: np.ndarray,
+                 pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces of the next zoom, cut from those of this one (in their tile units): a child's
+    buffered square lies inside its parent's, so each level clips pieces a quarter of the size
+    of the last instead of whole areas again. Returns (row, x, y, pieces) in (x, y) order."""
+    half, margin = EXTENT // 2, BUFFER // 2   # a child's square and buffer in its parent's units
+    bounds = shapely.bounds(pieces)
+    out_row, out_x, out_y, out_pieces = [], [], [], []
+    for dx in (0, 1):
+        for dy in (0, 1):
+            meets = np.flatnonzero(
+                (bounds[:, 0] <= dx * half + half + margin) & (bounds[:, 2] >= dx * half - margin)
+                & (bounds[:, 1] <= dy * half + half + margin) & (bounds[:, 3] >= dy * half - margin))
+            if not len(meets):
+                continue
+            offset = np.array([dx * half, dy * half], dtype=float)
+            moved = shapely.transform(pieces[meets], lambda c, offset=offset: (c - offset) * 2)
+            cut = _polygonal(shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER))
+            keep = cut != None  # noqa: E711 (elementwise on an object array)
+            out_row.append(row[meets][keep])
+            out_x.append(2 * tx[meets][keep] + dx)
+            out_y.append(2 * ty[meets][keep] + dy)
+            out_pieces.append(cut[keep])
+    if not out_row:
+        return row[:0], tx[:0], ty[:0], pieces[:0]
+    row, tx, ty, pieces = (np.concatenate(a) for a in (out_row, out_x, out_y, out_pieces))
+    order = np.lexsort((ty, tx))
+    return row[order], tx[order], ty[order], pieces[order]
+
+
+#: Each band is cut first at this many zooms above its own, then descended tile by tile: the
+#: whole rings of a district are copied a few times rather than once per z13 tile.
+_DESCENT = 3
 
 
 def prepare_tiles(store: Store, set_id: str, progress: Progress | None = None) -> PreparedTiles:
@@ -573,44 +609,45 @@ def prepare_tiles(store: Store, set_id: str, progress: Progress | None = None) -
     with store.transaction():
         ingest_id = store.start_ingest("tiles", [set_id])
         store.sql("DELETE FROM tile_pieces WHERE set_id = ?", [set_id])
-        zooms = [(band, z) for band in ZOOM_BANDS for z in range(band.min_zoom, band.max_zoom + 1)]
-        band_rows: tuple[int, pd.DataFrame, np.ndarray] | None = None
-        for band, z in progress.track(zooms, len(zooms), f"preparing tiles of {set_id}"):
-            if band_rows is None or band_rows[0] != band.band:
-                frame = store.sql(_BAND_GEOMETRIES, {"set_id": set_id, "band": band.band}).df()
-                band_rows = (band.band, frame, shapely.from_wkb([bytes(w) for w in frame["wkb"]]))
-            _, frame, geoms = band_rows
-            row, tx, ty = tile_ranges(frame[["xmin", "ymin", "xmax", "ymax"]].to_numpy(), z)
-            weights = np.cumsum(shapely.get_num_coordinates(geoms)[row])
-            cuts = np.searchsorted(weights, np.arange(_PIECE_BATCH_COORDS, weights[-1], _PIECE_BATCH_COORDS)
-                                   ) if len(weights) else []
-            tiles_written: set[tuple[int, int]] = set()
-            by_zoom[z] = 0
-            for batch in np.split(np.arange(len(row)), cuts):
-                if not len(batch):
+        for band in progress.track(ZOOM_BANDS, len(ZOOM_BANDS), f"preparing tiles of {set_id}"):
+            frame = store.sql(_BAND_GEOMETRIES, {"set_id": set_id, "band": band.band}).df()
+            if frame.empty:
+                continue
+            geoms = shapely.from_wkb([bytes(w) for w in frame["wkb"]])
+            first = max(MIN_ZOOM, band.min_zoom - _DESCENT)
+            row, tx, ty = tile_ranges(frame[["xmin", "ymin", "xmax", "ymax"]].to_numpy(), first)
+            pieces = cut_pieces(geoms[row], first, tx, ty)
+            keep = pieces != None  # noqa: E711 (elementwise on an object array)
+            row, tx, ty, pieces = row[keep], tx[keep], ty[keep], pieces[keep]
+            for z in range(first, band.max_zoom + 1):
+                if z > first:
+                    row, tx, ty, pieces = child_pieces(row, tx, ty, pieces)
+                if z < band.min_zoom:
                     continue
-                pieces = cut_pieces(geoms[row[batch]], z, tx[batch], ty[batch])
-                keep = pieces != None  # noqa: E711 (elementwise on an object array)
-                picked, px, py = row[batch][keep], tx[batch][keep], ty[batch][keep]
-                table = pa.table({
-                    "z": pa.array(np.full(len(picked), z), pa.int8()),
-                    "x": pa.array(px, pa.int32()), "y": pa.array(py, pa.int32()),
-                    "code": pa.array(frame["code"].to_numpy()[picked], pa.string()),
-                    "name": pa.array(frame["name"].to_numpy()[picked], pa.string(), from_pandas=True),
-                    "area_m2": frame["area_m2"].to_numpy()[picked],
-                    "wkb": pa.array(shapely.to_wkb(pieces[keep]).tolist(), pa.binary()),
-                })
-                store.con.register("geo_cs_new_pieces", table)
-                try:
-                    store.sql(_INSERT_PIECES, {"set_id": set_id})
-                finally:
-                    store.con.unregister("geo_cs_new_pieces")
-                by_zoom[z] += table.num_rows
-                tiles_written.update(zip(px.tolist(), py.tolist(), strict=True))
-            tiles_total += len(tiles_written)
+                _write_pieces(store, set_id, frame, z, row, tx, ty, pieces)
+                by_zoom[z] = len(row)
+                tiles_total += len(np.unique(tx * 2**z + ty))
         report = PreparedTiles(set_id, sum(by_zoom.values()), tiles_total, (MIN_ZOOM, MAX_ZOOM), by_zoom)
         store.finish_ingest(ingest_id, report.to_dict())
     return report
+
+
+def _write_pieces(store: Store, set_id: str, frame: pd.DataFrame, z: int, row: np.ndarray, tx: np.ndarray,
+                  ty: np.ndarray, pieces: np.ndarray) -> None:
+    for batch in np.array_split(np.arange(len(row)), max(1, len(row) // 100_000)):
+        table = pa.table({
+            "z": pa.array(np.full(len(batch), z), pa.int8()),
+            "x": pa.array(tx[batch], pa.int32()), "y": pa.array(ty[batch], pa.int32()),
+            "code": pa.array(frame["code"].to_numpy()[row[batch]], pa.string()),
+            "name": pa.array(frame["name"].to_numpy()[row[batch]], pa.string(), from_pandas=True),
+            "area_m2": frame["area_m2"].to_numpy()[row[batch]],
+            "wkb": pa.array(shapely.to_wkb(pieces[batch]).tolist(), pa.binary()),
+        })
+        store.con.register("geo_cs_new_pieces", table)
+        try:
+            store.sql(_INSERT_PIECES, {"set_id": set_id})
+        finally:
+            store.con.unregister("geo_cs_new_pieces")
 
 
 def tile_sets(store: Store) -> pd.DataFrame:
