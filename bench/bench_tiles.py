@@ -16,11 +16,15 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
 
 2. **Uncached render time per tile**, in this process, alternating the sides tile by tile:
 
-   * **geo-cs**: ``render_tile(store, layer, z, x, y, values)`` on the store opened read-only,
-     ``values`` = ``tiles.tile_values(area_values(store, resolve_measure(...)).at(period))`` --
-     the Arrow table the API builds once per period and caches (the pandas frame with a geo-cs
-     that has no ``tile_values``) -- including its 500 KB budget loop (a denser tile is
-     re-encoded without its smallest areas until it fits).
+   * **geo-cs**: ``render_tile(store, layer, z, x, y, values, index=...)`` on the store opened
+     read-only, its layers prepared (``geo-cs tiles prepare``, when the GB store was built; the
+     preparation's time and size are in the results), ``index`` = the layer's
+     ``tiles.tile_index`` built once, and ``values`` =
+     ``tiles.tile_values(area_values(store, resolve_measure(...)).at(period))`` -- both as the
+     API builds them once per data version and period and caches them -- including its 500 KB
+     budget loop (a denser tile is re-encoded without its smallest areas until it fits). For
+     information, the same call with ``prepared=False`` (the tile clipped and transformed on the
+     fly, as for a layer not prepared) is timed alongside (``--no-on-the-fly`` leaves it out).
    * **PostGIS** (PostgreSQL and PostGIS from Debian, a throwaway cluster started here): the same
      ``tile_geoms`` rows (every band, the same pre-simplified EPSG:3857 geometries) and the same
      values copied into PostGIS tables (GiST index on ``geom`` -- the table CLUSTERed on it --
@@ -37,7 +41,8 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
      keeping (``pg matched``: the same features), found by a traced untimed geo-cs pass.
 
    One untimed warm-up pass per side (caches, plans; it also records sizes and the budget),
-   then ``--repeat`` timed passes (default 1); per tile the median of its passes. Reported per
+   then ``--repeat`` timed passes (default 3: single passes of millisecond tiles on this small
+   machine move the ratio by a tenth from run to run); per tile the median of its passes. Reported per
    side: median, p90 and max over tiles, per zoom too; the ratio of medians geo-cs / PostGIS
    (target <= 1.5); tile sizes (target: every geo-cs tile < 500 KB; PostGIS sizes shown); and
    ``--verify`` tiles (default 100, every fifth) decoded with ``mapbox_vector_tile`` on both
@@ -72,7 +77,7 @@ Bench-only dependencies (``bench/requirements-bench.txt``): psycopg 3; ``wrk`` f
 
 Run from the repository root::
 
-    /work/venv/bin/python bench/bench_tiles.py [--repeat 1] [--duration 15] [--skip-http]
+    /work/venv/bin/python bench/bench_tiles.py [--repeat 3] [--duration 15] [--skip-http] [--no-on-the-fly]
 """
 
 from __future__ import annotations
@@ -343,7 +348,7 @@ def pg_tile(cur: Any, a: dict[str, Any], min_area: float = 0.0) -> bytes:
 
 
 def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dict[str, Any], repeat: int,
-               console: Console) -> dict[str, Any]:
+               console: Console, on_the_fly: bool = True) -> dict[str, Any]:
     from geo_cs import tiles
 
     # as the API does: a layer's tile index (where its areas are, whether its tiles are prepared)
@@ -385,7 +390,8 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
                 layer, z, x, y = a["layer"], a["z"], a["x"], a["y"]
                 frame = values[layer]
                 params = pg_params(a)
-                for side in ((0, 2, 1) if (i + r) % 2 == 0 else (1, 2, 0)):
+                sides = (0, 2, 1) if (i + r) % 2 == 0 else (1, 2, 0)
+                for side in (sides if on_the_fly else [s for s in sides if s != 2]):
                     if side == 0:
                         t0 = perf()
                         tiles.render_tile(store, layer, z, x, y, frame, index=index[layer])
@@ -408,7 +414,7 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
                     pgm_runs[i].append(pg_runs[i][-1])
     return {
         "geo_ms": [statistics.median(r) * 1000 for r in geo_runs],
-        "fly_ms": [statistics.median(r) * 1000 for r in fly_runs],
+        "fly_ms": [statistics.median(r) * 1000 for r in fly_runs] if on_the_fly else None,
         "prepared": prepared,
         "pg_ms": [statistics.median(r) * 1000 for r in pg_runs],
         "pg_matched_ms": [statistics.median(r) * 1000 for r in pgm_runs],
@@ -776,15 +782,16 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
     speed_ok = ratio <= TARGET_RATIO
     size_ok = not over
     fly = timed["fly_ms"]
-    ratio_fly = statistics.median(fly) / statistics.median(pg)
+    ratio_fly = statistics.median(fly) / statistics.median(pg) if fly else None
     console.print(f"render: geo-cs median {statistics.median(geo):.2f} ms "
                   f"(tiles prepared: {timed['prepared']}) vs PostGIS "
                   f"{statistics.median(pg):.2f} ms "
                   f"-> {ratio:.2f}x (target <= {TARGET_RATIO}x): {verdict(speed_ok)}; against PostGIS with "
                   f"geo-cs's area filter on the budget tiles: {ratio_m:.2f}x")
-    console.print(f"for information, the same tiles clipped on the fly (a layer not prepared): median "
-                  f"{statistics.median(fly):.2f} ms, p90 {stats_ms(fly)['p90']:.2f} ms "
-                  f"-> {ratio_fly:.2f}x PostGIS")
+    if fly:
+        console.print(f"for information, the same tiles clipped on the fly (a layer not prepared): median "
+                      f"{statistics.median(fly):.2f} ms, p90 {stats_ms(fly)['p90']:.2f} ms "
+                      f"-> {ratio_fly:.2f}x PostGIS")
     if budget_idx:
         bg = [geo[i] for i in budget_idx]
         bp = [pg[i] for i in budget_idx]
@@ -857,7 +864,8 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
 
     return {
         "prepared": timed["prepared"],
-        "on_the_fly": {"geo_cs_ms": stats_ms(fly), "ratio_of_medians": round(ratio_fly, 3)},
+        "on_the_fly": ({"geo_cs_ms": stats_ms(fly), "ratio_of_medians": round(ratio_fly, 3)}
+                       if fly else None),
         "per_group": per_zoom,
         "ratio_of_medians": round(ratio, 3),
         "ratio_of_medians_vs_postgis_matched": round(ratio_m, 3),
@@ -878,11 +886,13 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="timed passes over the 500 tiles per side (default 1)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed passes over the 500 tiles per side (default 3)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of wrk load (default 15)")
     parser.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections (default 16)")
     parser.add_argument("--skip-http", action="store_true", help="skip the cached HTTP throughput test")
+    parser.add_argument("--no-on-the-fly", action="store_true",
+                        help="do not also time the tiles clipped on the fly (two sides alternate, not three)")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the wrk run")
     parser.add_argument("--seed", type=int, default=20240601, help="RNG seed of the tile addresses")
     parser.add_argument("--verify", type=int, default=100, help="tiles decoded and compared (default 100)")
@@ -960,7 +970,8 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"PostGIS: {pg_info['rows']:,} rows, {pg_info['table_mb']} MB; setup "
                               f"{pg_info['seconds']}")
                 plan = pg.execute("EXPLAIN (COSTS OFF) " + _PG_TILE, pg_params(addresses[0])).fetchall()
-                timed = time_tiles(store, pg, addresses, geo_values, args.repeat, console)
+                timed = time_tiles(store, pg, addresses, geo_values, args.repeat, console,
+                                   on_the_fly=not args.no_on_the_fly)
             cluster.stop()
             cluster = None
         with console.status("decoding tiles on both sides"):

@@ -5,7 +5,8 @@ goes" and the items-page figures, on the GB store of ``_gb_store.gb_store()``:
 
 * one z12 tile of LSOAs over Leeds (-1.55, 53.8): finding its areas, clipping those that cross
   the buffered edge (GEOS overlay in DuckDB spatial), reading the rest, and the whole tile with
-  and without the values bound as parameters;
+  and without the values bound as parameters, clipped on the fly and prepared (``geo-cs tiles
+  prepare``, which the GB store has);
 * requests through the FastAPI app in this process (``TestClient``, no network): an items page
   by offset, one by bbox, a partnership's map page (cached after its first drawing).
 
@@ -54,15 +55,21 @@ def tile_steps(store: Store, repeat: int) -> None:
     clip = ("SELECT sum(ST_NPoints(ST_Intersection(g.geom, ST_MakeEnvelope($xmin - $buffer, "
             f"$ymin - $buffer, $xmax + $buffer, $ymax + $buffer)))) {FILTER} AND NOT ({INSIDE})")
     affine = f"SELECT sum(ST_NPoints(ST_Affine(g.geom, 1, 0, 0, 1, 0, 0))) {FILTER} AND {INSIDE}"
+    index = tiles.tile_index(store, "lsoa2011")
     steps = {
         "find the tile's areas (bbox filter)": lambda: store.sql(f"SELECT count(*) {FILTER}", p).fetchall(),
         f"clip the {n_all - n_inside} crossing the buffered edge (ST_Intersection)":
             lambda: store.sql(clip, p).fetchall(),
         f"read and transform the {n_inside} inside it (ST_Affine)": lambda: store.sql(affine, p).fetchall(),
-        "the whole tile without values (render_tile)":
-            lambda: tiles.render_tile(store, "lsoa2011", z, x, y),
-        "the whole tile with values (render_tile)":
-            lambda: tiles.render_tile(store, "lsoa2011", z, x, y, values),
+        "the whole tile without values, clipped on the fly (render_tile)":
+            lambda: tiles.render_tile(store, "lsoa2011", z, x, y, prepared=False, index=index),
+        "the whole tile with values, clipped on the fly (render_tile)":
+            lambda: tiles.render_tile(store, "lsoa2011", z, x, y, values, prepared=False, index=index),
+        "the tile's codes from the index in memory (TileIndex.codes)": lambda: index.codes(z, x, y),
+        "the whole tile without values, prepared (render_tile)":
+            lambda: tiles.render_tile(store, "lsoa2011", z, x, y, index=index),
+        "the whole tile with values, prepared (render_tile, as served)":
+            lambda: tiles.render_tile(store, "lsoa2011", z, x, y, values, index=index),
     }
     print(f"tile lsoa2011/{z}/{x}/{y}: {n_all} areas, {n_inside} inside the buffered edge")
     for name, run in steps.items():

@@ -363,7 +363,9 @@ class TileValues:
                 rounded = np.sign(picked) * np.floor(np.abs(picked) * scale + 0.5) / scale
                 # NaN reaches SQL as NULL: MVT then leaves the property out of the feature
                 kept = [None if v != v else v for v in rounded.tolist()]
-            out[f"v_{name}"] = kept
+            # a property no area has goes as an empty list (NULL for every area, as unnest pads
+            # and list_extract reads past the end): nothing to bind
+            out[f"v_{name}"] = kept if any(v is not None for v in kept) else []
         return out
 
 
@@ -442,10 +444,13 @@ def render_tile(
                    "buffer": (xmax - xmin) * BUFFER / EXTENT}
         sql, sql_with_values = _TILE_WITHOUT_VALUES, _TILE_WITH_VALUES
         codes_sql, quantile_sql = _TILE_CODES, _AREA_QUANTILE
+    present = index.codes(z, x, y) if index is not None else None
+    if present == []:
+        return b""  # no area comes near the tile: nothing to ask the database
     if values is not None:
         picker = values if isinstance(values, TileValues) else tile_values(values)
-        present = (index.codes(z, x, y) if index is not None else
-                   [row[0] for row in store.sql(codes_sql, {k: params[k] for k in selection}).fetchall()])
+        if present is None:
+            present = [row[0] for row in store.sql(codes_sql, {k: params[k] for k in selection}).fetchall()]
         picked = picker.params(present, digits=1 if z < DETAIL_ZOOM else 2)
         if picked:
             few = prepared and len(picked["v_code"]) <= FEW_VALUES
