@@ -742,8 +742,14 @@ def serve(
 ) -> None:
     """Serve the database read-only: web map, OGC API Features (GeoJSON, CSV) and vector tiles."""
     from geo_cs.store import Store
+    from geo_cs.tiles import is_prepared, tile_sets
 
-    Store.open(state.db, read_only=True).close()  # fail here, with a clear message, not in a worker
+    # fail here, with a clear message, not in a worker
+    with Store.open(state.db, read_only=True) as store:
+        unprepared = [s for s in tile_sets(store)["set_id"] if not is_prepared(store, s)]
+    if unprepared and not state.quiet:
+        err.print(f"tiles of {', '.join(unprepared)} are clipped per request; `geo-cs tiles prepare` "
+                  "makes them several times faster", soft_wrap=True, markup=False, highlight=False)
     _serve(host, port, workers)
 
 

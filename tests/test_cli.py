@@ -56,11 +56,36 @@ def test_bad_input_exits_3_with_the_message_and_writes_nothing(tmp_path: Path, g
         assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
 
 
+def _serve_banner(db: Path) -> str:
+    """What ``geo-cs serve`` prints before it listens (the server is stopped once it does)."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*GEO_CS, "--db", str(db), "serve", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    return stderr
+
+
 def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"
     grid.to_file(path)
     db = tmp_path / "cli.duckdb"
     assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    # serving a database whose tiles are not prepared says so, and how to prepare them
+    assert "tiles of lsoa2011 are clipped per request; `geo-cs tiles prepare`" in _serve_banner(db)
     result = run("--db", str(db), "tiles", "prepare", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -69,6 +94,8 @@ def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Pat
         assert store.sql("SELECT count(DISTINCT code) FROM tile_pieces").fetchone()[0] == 6
     missing = run("--db", str(db), "tiles", "prepare", "wards2019")
     assert missing.returncode == 5 and "no tile geometries of wards2019" in missing.stderr
+    banner = _serve_banner(db)
+    assert "serving" in banner and "clipped per request" not in banner
 
 
 def test_missing_file_exits_5(tmp_path: Path):
