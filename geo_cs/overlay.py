@@ -89,6 +89,7 @@ class Rings:
 
     @classmethod
     def from_geometries(cls, geoms: np.ndarray) -> Rings:
+        """Rings of shapely polygons and multipolygons (flattened by shapely)."""
         geoms = np.asarray(geoms, dtype=object)
         if not set(shapely.get_type_id(geoms).tolist()) <= {3, 6}:
             raise ValueError("overlap areas need Polygon or MultiPolygon geometries")

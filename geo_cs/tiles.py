@@ -7,6 +7,12 @@ query: the band's geometries overlapping the tile envelope, clipped where they c
 moved to tile units and encoded by ``ST_AsMVT``, with the indicator values of the requested
 period joined as properties (:func:`render_tile`).
 
+*Prepared* tiles (:func:`prepare_tiles`, ``geo-cs tiles prepare``) go further for deployments:
+every band's areas are cut once to every tile of its zooms and stored in tile units
+(``tile_pieces``), so serving reads a tile's pieces instead of clipping (DuckDB spatial has no
+rectangle clip; its overlay is most of an unprepared tile). Servers keep a :class:`TileIndex`
+per layer, which finds a tile's codes in memory.
+
 Simplification is per polygon (Douglas-Peucker, invalid results repaired) at half a screen pixel of the
 band's most detailed zoom: neighbouring areas may then differ by under half a pixel along a shared
 edge, which no screen shows, and each area is simplified on its own, so a set loaded district by
