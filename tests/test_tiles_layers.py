@@ -294,3 +294,17 @@ def test_a_boundary_ingest_of_the_set_drops_its_prepared_tiles(grid_store: Store
 def test_preparing_a_set_without_boundaries_names_it(grid_store: Store):
     with pytest.raises(NotFoundError, match="no tile geometries of wards2019"):
         tiles.prepare_tiles(grid_store, "wards2019")
+
+
+def test_a_database_from_before_prepared_tiles_is_served_clipped(grid_store: Store, tmp_path: Path):
+    # a store written by an earlier geo-cs has no tile_pieces; opened read-only it stays so
+    grid_store.sql("DROP TABLE tile_pieces")
+    grid_store.sql("CHECKPOINT")
+    path = grid_store.path
+    grid_store.close()
+    with Store.open(path, read_only=True) as old:
+        index = tiles.tile_index(old, "lsoa2011")
+        assert not index.prepared
+        z, x, y = _grid_tile(12)
+        tile = tiles.render_tile(old, "lsoa2011", z, x, y, index=index)
+        assert sorted(_features(tile)) == sorted(GRID_CODES)
