@@ -555,6 +555,11 @@ def _polygonal(cut: np.ndarray) -> np.ndarray:
     return cut
 
 
+def _cut_to_tile(moved: np.ndarray) -> np.ndarray:
+    """Geometries in tile units cut to the tile's buffered square (None where nothing is left)."""
+    return _polygonal(shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER))
+
+
 def cut_pieces(geoms: np.ndarray, z: int, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
     """``geoms[k]`` (Web Mercator) moved to the units of tile z/tx[k]/ty[k] and cut to its buffered
     square; None where nothing polygonal is left. Exteriors come out with the positive
@@ -567,7 +572,7 @@ def cut_pieces(geoms: np.ndarray, z: int, tx: np.ndarray, ty: np.ndarray) -> np.
     # the y flip turns the stored clockwise exteriors anticlockwise: positive area, y down
     moved = shapely.transform(geoms, lambda c: np.column_stack(((c[:, 0] - left) * scale,
                                                                  (top - c[:, 1]) * scale)))
-    return _polygonal(shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER))
+    return _cut_to_tile(moved)
 
 
 def child_pieces(row: np.ndarray, tx: np.ndarray, ty: np.ndarray,
@@ -587,7 +592,7 @@ def child_pieces(row: np.ndarray, tx: np.ndarray, ty: np.ndarray,
                 continue
             offset = np.array([dx * half, dy * half], dtype=float)
             moved = shapely.transform(pieces[meets], lambda c, offset=offset: (c - offset) * 2)
-            cut = _polygonal(shapely.clip_by_rect(moved, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER))
+            cut = _cut_to_tile(moved)
             keep = cut != None  # noqa: E711 (elementwise on an object array)
             out_row.append(row[meets][keep])
             out_x.append(2 * tx[meets][keep] + dx)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,14 +58,15 @@ def test_bad_input_exits_3_with_the_message_and_writes_nothing(tmp_path: Path, g
         assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
 
 
-def _serve_banner(db: Path) -> str:
-    """What ``geo-cs serve`` prints before it listens (the server is stopped once it does)."""
-    import socket
-    import time
-
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def _serve_banner(db: Path) -> str:
+    """What ``geo-cs serve`` prints before it listens (the server is stopped once it does)."""
+    port = _free_port()
     proc = subprocess.Popen([*GEO_CS, "--db", str(db), "serve", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -165,14 +168,9 @@ def test_info_on_a_foreign_duckdb_file_exits_4(tmp_path: Path):
 
 
 def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
-    import socket
-    import time
-
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     log = tmp_path / "demo.log"
     with log.open("w") as err:
         proc = subprocess.Popen([*GEO_CS, "--db", str(tmp_path / "demo.duckdb"), "-q", "demo", "--port", str(port)],
