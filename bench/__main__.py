@@ -68,7 +68,8 @@ def table(console: Console) -> Table:
         value = _get(data, key) if key else None
         headline = f"{value:.3g} ({meaning})" if isinstance(value, int | float) else ""
         when = str(data.get("timestamp", ""))[:16]
-        commit = str(data.get("commit") or _get(data, ("machine", "commit")) or "")[:12]
+        commit = str(data.get("commit") or _get(data, ("machine", "commit"))
+                     or _get(data, ("machine", "geo_cs_commit")) or "")[:12]
         rows = _flatten(data.get("pass", {}))
         for i, (target, met) in enumerate(rows or [("", None)]):
             mark = "[green]met[/]" if met is True else "[red]missed[/]" if met is False else ""
