@@ -465,10 +465,14 @@ class CachedMapSources(MapSources):
                values.threshold)
         return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).gap(values, partnership))
 
-    def view(self, req: MapRequest) -> MapRequest:
-        key = (data_version(self.request), "view", req.partnership, req.geography, req.indicator,
-               req.denominator)
-        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).view(req))
+    def view_of(self, partnership: str, geography: str | None, indicator: str | None,
+                denominator: str | None) -> tuple[str, str, str | None]:
+        # only the completed view is cached under its four inputs: the request's period, classes,
+        # baseline and threshold are never part of what is kept (one visitor's choices must not
+        # become the next visitor's page)
+        key = (data_version(self.request), "view", partnership, geography, indicator, denominator)
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).view_of(
+            partnership, geography, indicator, denominator))
 
 
 def cached_map_page(request: Request, store: Store, req: MapRequest) -> str:

@@ -23,6 +23,8 @@ Example
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,6 +238,70 @@ def _plain_values(store: Store, measure: Measure) -> tuple[pd.DataFrame, pd.Data
 SCHEMES = ("quantiles", "fisher_jenks", "equal_interval", "own")
 
 
+#: At most this many own breaks (the palette has 9 colours; the data's maximum may add one class).
+MAX_OWN_BREAKS = 8
+
+
+def check_breaks(breaks: list[float] | tuple[float, ...]) -> list[float]:
+    """Own class breaks as given, or InputError saying what is wrong with them: they must be
+    finite numbers, strictly increasing, at most :data:`MAX_OWN_BREAKS`.
+
+    >>> check_breaks([10, 20, 30])
+    [10.0, 20.0, 30.0]
+    >>> check_breaks([10, 10, 10])
+    Traceback (most recent call last):
+    ...
+    geo_cs.errors.InputError: breaks=10,10,10: each break must be above the one before (10 is not above 10)
+    """
+    bounds = [float(b) for b in breaks]
+    shown = ",".join(f"{b:g}" for b in bounds)
+    bad = [b for b in bounds if not math.isfinite(b)]
+    if bad:
+        raise InputError(f"breaks={shown}: expected finite numbers, not {bad[0]:g}")
+    if not bounds:
+        raise InputError("breaks: expected at least one number, e.g. breaks=10,20,30")
+    if len(bounds) > MAX_OWN_BREAKS:
+        raise InputError(f"breaks={shown}: at most {MAX_OWN_BREAKS} breaks (9 classes with the maximum)")
+    for low, high in itertools.pairwise(bounds):
+        if not high > low:
+            raise InputError(f"breaks={shown}: each break must be above the one before "
+                             f"({high:g} is not above {low:g})")
+    return bounds
+
+
+def parse_breaks(text: str | None) -> tuple[float, ...] | None:
+    """Own breaks from a query parameter or option (``"10,20,30"``), checked by
+    :func:`check_breaks`; None for none.
+
+    >>> parse_breaks("10, 20,30")
+    (10.0, 20.0, 30.0)
+    """
+    if text is None or not text.strip():
+        return None
+    try:
+        numbers = [float(b) for b in text.split(",") if b.strip()]
+    except ValueError as exc:
+        raise InputError(f"breaks={text!r}: expected comma-separated numbers, e.g. 10,20,30") from exc
+    return tuple(check_breaks(numbers))
+
+
+def breaks_note(breaks: list[float], values: np.ndarray | pd.Series) -> str | None:
+    """A sentence for the page when own breaks do not fit the data (all above or below every
+    value, so one class holds every area), else None."""
+    data = pd.Series(values, dtype=float).dropna()
+    if data.empty:
+        return None
+    low, high = float(data.min()), float(data.max())
+    shown = ",".join(f"{b:g}" for b in breaks)
+    if breaks[0] >= high:
+        return (f"Your breaks ({shown}) are all at or above the highest value ({high:.1f}): "
+                "every area falls in the first class.")
+    if breaks[-1] < low:
+        return (f"Your breaks ({shown}) are all below the lowest value ({low:.1f}): "
+                "every area falls in the last class.")
+    return None
+
+
 def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: int = 5,
                  own: list[float] | None = None) -> list[float]:
     """Upper bounds of ``k`` classes of ``values`` (pooled across periods) by mapclassify.
@@ -260,7 +326,7 @@ def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: i
     if scheme == "own":
         if not own:
             raise InputError("scheme 'own' needs breaks, e.g. breaks=10,20,30")
-        bounds = sorted(float(b) for b in own)
+        bounds = check_breaks(own)
         return bounds if bounds[-1] >= data.max() else [*bounds, float(data.max())]
     k = min(k, len(np.unique(data)))
     if k < 2:

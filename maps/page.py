@@ -1,10 +1,15 @@
-"""The partnership map page, built with folium over the project's own vector tiles.
+"""The partnership map page: one Jinja template and one script over the project's vector tiles.
 
-One page per partnership and measure: a choropleth of every small area (VectorGrid drawing
+One page per partnership and measure: a choropleth of every small area (Leaflet.VectorGrid drawing
 ``/tiles/{set}/{z}/{x}/{y}.mvt``), classes pooled across periods so the legend stays put as the
 period slider moves, the worst-performing neighbourhoods outlined, areas estimated through a
 boundary change hatched, the partnership's outline, and beside the map the gap chart (figure 4.7
 for this partnership), the period's figures and links to the GeoJSON and CSV of what is shown.
+
+The page holds no script of its own: its data travel as JSON in a ``<script
+type="application/json">`` data block (never executed, every ``<`` escaped) that
+``static/geo-cs/map.js`` reads, so a Content-Security-Policy without ``'unsafe-inline'``
+(:data:`maps.CONTENT_SECURITY_POLICY`) holds and a name from a data file can only ever be text.
 
 :func:`render_map_page` only formats: the caller passes the values, codes, outline and gap table
 (the API takes them from its caches; a script can take them from :mod:`geo_cs.layers`).
@@ -14,45 +19,58 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode
 
-import folium
 import jinja2
 import pandas as pd
-from branca.element import Element, MacroElement
-from folium.plugins import VectorGridProtobuf
-from folium.template import Template
 
 from geo_cs import features, layers, tiles
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import NotFoundError
-from geo_cs.layers import AreaValues, class_breaks
+from geo_cs.layers import AreaValues, breaks_note, class_breaks
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
-from maps import STATIC_URL, vendor_url
+from maps import CONTENT_SECURITY_POLICY, STATIC_URL, vendor_url
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
+    autoescape=True,
 )
 
 #: ColorBrewer YlOrRd, 9 classes; k classes take an even spread of it.
 PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026",
            "#800026"]
 NO_DATA = "#d9d9d9"
+#: The most detailed zoom the tiles carry; Leaflet overzooms them beyond it.
+MAX_NATIVE_ZOOM = 14
 
-#: Folium's default assets, by folium's own names: served from the vendored npm packages, or
-#: dropped (jQuery, Bootstrap and the marker fonts are for folium features this page does not use).
-_ASSETS = {
-    "leaflet": ("leaflet", "dist/leaflet.js"),
-    "leaflet_css": ("leaflet", "dist/leaflet.css"),
-    "vectorGrid": ("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js"),
-}
-_DROPPED = {"jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css",
-            "awesome_markers_font_css", "awesome_markers_css", "awesome_rotate_css"}
+
+def json_for_html(value: object) -> str:
+    """``value`` as JSON that is safe inside an HTML element: ``<``, ``>`` and ``&`` are written
+    as ``\\u00XX`` escapes, so no string in it (an area's name, say) can close the element or open
+    a comment, and ``JSON.parse`` reads back exactly the same value.
+
+    >>> print(json_for_html({"name": "</script><b>"}))
+    {"name": "\\u003c/script\\u003e\\u003cb\\u003e"}
+    """
+    text = json.dumps(value, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_CONFIG_BLOCK = re.compile(r'<script type="application/json" id="geo-cs-config">(.*?)</script>', re.S)
+
+
+def read_page_config(html: str) -> dict:
+    """The data block of a rendered map page, parsed (what ``map.js`` reads): for tests and
+    scripts that check a page's figures without a browser."""
+    found = _CONFIG_BLOCK.search(html)
+    if found is None:
+        raise ValueError("not a geo-cs map page: no geo-cs-config data block")
+    return json.loads(found.group(1))
 
 
 @dataclass(frozen=True)
@@ -144,12 +162,29 @@ def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | 
                     "cohort_rate", "rest_rate", "gap", "gap_low", "gap_high", "cohort_share")})
                 summary["n_cohort"] = int(g["n_cohort"])
                 summary["n_rest"] = int(g["n_rest"])
+        # more claimants than people: not a figure to show, whatever the arithmetic gives
+        summary["invalid"] = any((summary.get(k) or 0) > 100
+                                 for k in ("partnership_value", "cohort_rate", "rest_rate"))
         out[period] = summary
     return out
 
 
+def _invalid_rates(mine: pd.DataFrame) -> int:
+    """How many of the partnership's area-periods have a rate that cannot be right: over 100%
+    (more claimants than people: the denominator does not fit the count) or outside its own
+    interval. The page flags and explains them instead of showing them as figures."""
+    if mine.empty:
+        return 0
+    value = mine["value"].astype(float)
+    over = value > 100
+    low, high = mine["value_low"].astype(float), mine["value_high"].astype(float)
+    outside = (value < low - 1e-9) | (value > high + 1e-9)
+    return int((over | outside).sum())
+
+
 def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                gap: pd.DataFrame | None, partnership_name: str, urls: PageUrls | None = None) -> dict:
+                gap: pd.DataFrame | None, partnership_name: str, urls: PageUrls | None = None,
+                min_zoom: int = 0) -> dict:
     """Everything the page's script needs, as JSON-able data."""
     urls = urls or PageUrls()
     mine = values.frame[values.frame["code"].isin(codes)]
@@ -157,6 +192,7 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
     period = values.check_period(req.period)
     summaries = _period_summaries(values, codes, gap)
     set_id = values.measure.set_id
+    labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
     periods = []
     for row in values.periods.itertuples():
         q = req.measure_query(row.period_id)
@@ -169,54 +205,35 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
             "summary": summaries[row.period_id],
             "estimated": bool((mine.loc[mine["period_id"] == row.period_id, "estimated_share"] > 0).any()),
         })
+    notes = []
+    if req.scheme == "own" and req.breaks:
+        note = breaks_note(list(req.breaks), mine["value"])
+        if note:
+            notes.append(note)
+    invalid = _invalid_rates(mine) if values.unit == "%" else 0
+    if invalid:
+        notes.append(
+            f"{invalid} of the partnership's area figures are not valid rates (over 100%, or outside "
+            "their own 95% interval): the denominator does not fit the count. They are shown as "
+            "'not a valid rate' and left uncoloured; choose the indicator's own denominator.")
     chart_query = {"geography": set_id, **req.measure_query()}
     return {
         "layer": set_id, "partnership": req.partnership, "partnershipName": partnership_name,
         "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
         "breaks": breaks, "colours": _palette(len(breaks)), "noData": NO_DATA,
         "periods": periods, "start": values.period_ids.index(period),
-        "codes": sorted(codes), "bounds": outline.get("bbox"),
-        "baseline": list(values.baseline), "threshold": values.threshold,
+        # the period in the address only when one was asked for: a link without it follows the latest
+        "periodInAddress": req.period is not None,
+        "codes": sorted(codes), "bounds": outline.get("bbox"), "outline": outline,
+        "minZoom": min_zoom, "maxNativeZoom": MAX_NATIVE_ZOOM,
+        "baseline": list(values.baseline),
+        "baselineLabels": [labels.get(b, b) for b in values.baseline], "threshold": values.threshold,
         "chart": urls.chart(req.partnership, chart_query) if gap is not None else None,
-        "standalone": urls.standalone,
+        "standalone": urls.standalone, "notes": notes,
         "attribution": OGL_ATTRIBUTION,
         "disclosure": values.disclosure.note if values.disclosure else None,
         "minCount": values.disclosure.min_count if values.disclosure else None,
     }
-
-
-def _localise_assets(element, static: str = STATIC_URL) -> None:
-    """Point every folium asset at the app's vendored copy; refuse any this page cannot serve."""
-    for child in [element, *element._children.values()]:
-        for attr, kind in (("default_js", "js"), ("default_css", "css")):
-            assets = getattr(child, attr, None)
-            if not assets:
-                continue
-            local = []
-            for name, _url in assets:
-                if name in _DROPPED:
-                    continue
-                if name not in _ASSETS:
-                    raise RuntimeError(f"folium asset {name!r} ({kind}) is not vendored")
-                local.append((name, vendor_url(*_ASSETS[name], static)))
-            setattr(child, attr, local)
-        if child is not element:
-            _localise_assets(child, static)
-
-
-class _PageScript(MacroElement):
-    """Starts the page's script once the map and both tile layers exist."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-        geoCs.init({{ this.map.get_name() }}, {{ this.choropleth.get_name() }},
-                   {{ this.hatch.get_name() }}, {{ this.outline.get_name() }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, map_: folium.Map, choropleth, hatch, outline) -> None:
-        super().__init__()
-        self.map, self.choropleth, self.hatch, self.outline = map_, choropleth, hatch, outline
 
 
 class MapSources:
@@ -243,9 +260,16 @@ class MapSources:
         return layers.partnership_gap(self.store, values.measure, partnership, baseline=values.baseline,
                                       threshold=values.threshold, disclosure=self.disclosure)
 
+    def view_of(self, partnership: str, geography: str | None, indicator: str | None,
+                denominator: str | None) -> tuple[str, str, str | None]:
+        """(geography, indicator, denominator) of a map: what was asked, completed from the
+        defaults. It depends on these four only, so it is what a cache may keep for them."""
+        return layers.store_view(self.store, partnership, geography, indicator, denominator)
+
     def view(self, req: MapRequest) -> MapRequest:
-        geography, indicator, denominator = layers.store_view(
-            self.store, req.partnership, req.geography, req.indicator, req.denominator)
+        """``req`` with its view completed; every other parameter is the request's own."""
+        geography, indicator, denominator = self.view_of(
+            req.partnership, req.geography, req.indicator, req.denominator)
         return replace(req, geography=geography, indicator=indicator, denominator=denominator)
 
 
@@ -288,58 +312,38 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
 def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
                     gap: pd.DataFrame | None, partnership_name: str, measures: list[str],
                     min_zoom: int = 0, urls: PageUrls | None = None) -> str:
-    """The whole HTML page (folium figure, side panel, config) for one partnership map.
+    """The whole HTML page (map, side panel, data block) for one partnership map.
 
-    ``min_zoom``: the layer's TileJSON minzoom (small areas are not drawn below it).
+    ``min_zoom``: the layer's TileJSON minzoom (small areas are not drawn below it). A static
+    site's page (``StaticSiteUrls``) carries its Content-Security-Policy in a ``<meta>``; the
+    service sends it as a header.
     """
     urls = urls or PageUrls()
-    config = page_config(req, values, codes, outline, gap, partnership_name, urls)
-    west, south, east, north = config["bounds"] or (-8.0, 49.9, 1.8, 60.9)
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
-                      control_scale=True, width="100%", height="100%", min_zoom=min_zoom)
-    fmap.fit_bounds([[south, west], [north, east]])
-    layer = config["layer"]
-    common = (f'"maxNativeZoom": 14, "attribution": {json.dumps(OGL_ATTRIBUTION)}, '
-              f'"getFeatureId": function (f) {{ return f.properties.code; }}')
-    start_tiles = config["periods"][config["start"]]["tiles"]
-    choropleth = VectorGridProtobuf(
-        start_tiles, name=values.measure.label,
-        options=f'{{"vectorTileLayerStyles": {{{json.dumps(layer)}: geoCs.choroplethStyle}}, '
-                f'"interactive": true, "rendererFactory": L.canvas.tile, {common}}}')
-    choropleth.add_to(fmap)
-    hatch = VectorGridProtobuf(
-        start_tiles, name="Estimated through a boundary change (hatched)",
-        options=f'{{"vectorTileLayerStyles": {{{json.dumps(layer)}: geoCs.hatchStyle}}, '
-                f'"interactive": false, "className": "geo-cs-hatch", "rendererFactory": L.svg.tile, '
-                f'{common}}}')
-    hatch.add_to(fmap)
-    outline_layer = folium.GeoJson(
-        outline, name=f"{partnership_name} (outline)",
-        style_function=lambda _f: {"color": "#1f3a93", "weight": 3, "fill": False, "dashArray": "6 4"},
-        interactive=False)
-    outline_layer.add_to(fmap)
-    folium.LayerControl(collapsed=True).add_to(fmap)
-
-    root = fmap.get_root()
-    # a static site reads its tiles from PMTiles archives: the reader, vendored like Leaflet
-    pmtiles_reader = (f'<script src="{vendor_url("pmtiles", "dist/pmtiles.js", urls.static)}"></script>'
-                      if urls.standalone else "")
-    root.header.add_child(Element(
-        # no favicon request to 404 on (a static host has none; the service neither)
-        '<link rel="icon" href="data:,"/>'
-        f'<link rel="stylesheet" href="{urls.static}/geo-cs/map.css"/>'
-        f'<script>window.geoCsConfig = {json.dumps(config)};</script>{pmtiles_reader}'
-        f'<script src="{urls.static}/geo-cs/map.js"></script>'), name="geo_cs_head")
-    root.html.add_child(Element(TEMPLATES.get_template("panel.html").render(
-        config=config, req=req, measures=measures, schemes=("quantiles", "fisher_jenks",
-                                                            "equal_interval", "own"))),
-        name="geo_cs_panel")
-    fmap.add_child(_PageScript(fmap, choropleth, hatch, outline_layer))
-    _localise_assets(root, urls.static)
-    return root.render()
+    config = page_config(req, values, codes, outline, gap, partnership_name, urls, min_zoom)
+    assets = {
+        "leaflet": vendor_url("leaflet", "dist/leaflet.js", urls.static),
+        "leaflet_css": vendor_url("leaflet", "dist/leaflet.css", urls.static),
+        "vectorgrid": vendor_url("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js", urls.static),
+        "pmtiles": vendor_url("pmtiles", "dist/pmtiles.js", urls.static) if urls.standalone else None,
+        "map_js": f"{urls.static}/geo-cs/map.js",
+        "map_css": f"{urls.static}/geo-cs/map.css",
+    }
+    return TEMPLATES.get_template("map.html").render(
+        config=config, config_json=json_for_html(config), req=req, measures=measures, assets=assets,
+        schemes=("quantiles", "fisher_jenks", "equal_interval", "own"),
+        csp_meta=CONTENT_SECURITY_POLICY if urls.standalone else None)
 
 
 def render_index(partnerships: list[dict]) -> str:
     """The list of partnerships, each linking to its map."""
     return TEMPLATES.get_template("index.html").render(partnerships=partnerships,
                                                         attribution=OGL_ATTRIBUTION)
+
+
+def render_error_page(status: int, title: str, detail: str, path: str) -> str:
+    """The page a person sees when a map cannot be drawn: what was wrong, in words, and links
+    back to the partnership's map as it opens by default and to the list of partnerships."""
+    parts = [p for p in path.split("/") if p]
+    back = f"/maps/{parts[1]}" if len(parts) >= 2 and parts[0] == "maps" else None
+    return TEMPLATES.get_template("error.html").render(
+        status=status, title=title, detail=detail, back=back, attribution=OGL_ATTRIBUTION)

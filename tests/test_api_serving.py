@@ -14,6 +14,7 @@ from api.app import create_app
 from geo_cs import tiles
 from geo_cs.config import Settings
 from geo_cs.features import CRS84, EPSG4326, EPSG27700
+from maps.page import read_page_config
 
 GLASGOW_TILE = (12, *tiles.lonlat_to_tile(-4.25, 55.86, 12))
 MEASURE = {"indicator": "employment_deprived"}
@@ -265,7 +266,7 @@ def test_map_page_uses_only_the_apps_own_assets(client):
     assert not external, f"external assets: {external}"
     for asset in re.findall(r"""(?:src|href)=["'](/static/[^"']+)["']""", html):
         assert client.get(asset).status_code == 200, asset
-    config = json.loads(re.search(r"window.geoCsConfig = (\{.*?\});</script>", html).group(1))
+    config = read_page_config(html)
     assert config["layer"] == "datazone2011" and [p["id"] for p in config["periods"]] == [
         "simd2012", "simd2016", "simd2020"]
     assert len(config["breaks"]) == 5 and config["breaks"] == sorted(config["breaks"])
@@ -274,7 +275,7 @@ def test_map_page_uses_only_the_apps_own_assets(client):
 
 def test_english_partnership_map_defaults_to_lsoas_with_a_population_denominator(client):
     html = client.get("/maps/nottingham").text
-    config = json.loads(re.search(r"window.geoCsConfig = (\{.*?\});</script>", html).group(1))
+    config = read_page_config(html)
     assert config["layer"] == "lsoa2011" and config["unit"] == "%"
     assert "denominator=population2019_lsoa11.working_age_population" in config["periods"][0]["tiles"]
 

@@ -17,7 +17,7 @@ from api.deps import (
 )
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
-from geo_cs.layers import SCHEMES
+from geo_cs.layers import SCHEMES, parse_breaks
 from geo_cs.partnerships import get_partnerships, load_partnerships
 from maps.page import MapRequest, render_index
 
@@ -47,10 +47,7 @@ def partnership_map(
     baseline: Annotated[str | None, Query(max_length=200)] = None,
     threshold: Annotated[float, Query(ge=0, le=100)] = 25.0,
 ) -> HTMLResponse:
-    try:
-        own = tuple(float(b) for b in breaks.split(",") if b.strip()) if breaks else None
-    except ValueError as exc:
-        raise InputError(f"breaks={breaks!r}: expected comma-separated numbers") from exc
+    own = parse_breaks(breaks)
     req = MapRequest(partnership, geography, indicator, denominator, period,
                      "own" if own and scheme == "quantiles" else scheme, k, own,
                      tuple(b.strip() for b in baseline.split(",")) if baseline else None, threshold)
