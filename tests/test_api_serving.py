@@ -141,8 +141,11 @@ def test_csv_of_the_same_selection(client):
 
 
 def test_one_item_by_code_and_partnership_outlines(client):
+    # a Hounslow LSOA of the demo bundle, by its code
     item = client.get("/collections/lsoa2021/items/E01033000")
-    assert item.status_code in (200, 404)
+    assert item.status_code == 200 and item.json()["id"] == "E01033000"
+    assert problem(client.get("/collections/lsoa2021/items/E01999999"), 404)["detail"].startswith(
+        "no item 'E01999999'")
     code = client.get("/collections/lsoa2021/items", params={"limit": 1}).json()["features"][0]["id"]
     feature = client.get(f"/collections/lsoa2021/items/{code}").json()
     assert feature["id"] == code and feature["properties"]["geography"] == "lsoa"
