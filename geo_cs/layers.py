@@ -416,3 +416,77 @@ def store_view(store: Store, partnership: str, geography: str | None = None, ind
             [set_id, list(measure.indicators), sorted(codes[set_id])]).fetchone()[0])
 
     return default_view(partnership, geography, indicator, denominator, has_areas, has_measure)
+
+
+# -- what a map page offers and shows beside its figures ----------------------------------------
+
+NATIONS = {"E": "England", "W": "Wales", "S": "Scotland"}
+
+
+@dataclass(frozen=True)
+class ViewChoice:
+    """One map a partnership can be shown as, in plain words: which areas, which measure."""
+
+    geography: str
+    geography_label: str
+    indicator: str                 # a measure name (its editions form one series)
+    denominator: str | None
+    label: str                     # e.g. "Employment-deprived people, % of working-age population"
+
+
+def view_choices(store: Store, set_ids: list[str]) -> list[ViewChoice]:
+    """The maps worth offering on ``set_ids`` (those a partnership has areas in): every measure
+    with observations, its rate over the working-age population first where the defaults give
+    one (:data:`DEFAULT_VIEWS`), labelled in words rather than ids."""
+    labels = dict(store.sql("SELECT set_id, label FROM geography_sets").fetchall())
+    out: list[ViewChoice] = []
+    for set_id in set_ids:
+        known = available_measures(store, set_id)
+        if known.empty:
+            continue
+        geography_label = labels.get(set_id, set_id)
+        for view_set, measure, denominator in DEFAULT_VIEWS:
+            if view_set == set_id and denominator and (known["measure"] == measure).any() and (
+                    known["indicator_id"] == denominator).any():
+                label = resolve_measure(store, set_id, measure).label
+                den_label = known.loc[known["indicator_id"] == denominator, "label"].iloc[0]
+                out.append(ViewChoice(set_id, geography_label, measure, denominator,
+                                      f"{label}, % of {den_label[0].lower()}{den_label[1:]}"))
+        with_denominators = {r[0] for r in store.sql(
+            "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? AND denominator IS NOT NULL",
+            [set_id]).fetchall()}
+        for measure in sorted(set(known["measure"])):
+            m = resolve_measure(store, set_id, measure)
+            if m.kind == "count" and with_denominators.intersection(m.indicators):
+                suffix = ", % of working-age people"   # counts published with their population
+            else:
+                suffix = " (number)" if m.kind == "count" else ""
+            out.append(ViewChoice(set_id, geography_label, measure, None, f"{m.label}{suffix}"))
+    return out
+
+
+def area_index(store: Store, set_id: str, codes: list[str]) -> pd.DataFrame:
+    """code, name and lon/lat bounds (west, south, east, north) of ``codes`` in ``set_id``."""
+    return store.sql(
+        "SELECT code, name, xmin AS west, ymin AS south, xmax AS east, ymax AS north FROM areas "
+        "WHERE set_id = ? AND list_contains(?, code) ORDER BY code", [set_id, sorted(codes)]).df()
+
+
+def benchmarks(values: AreaValues) -> pd.DataFrame:
+    """Per period, the rate of every area held in each nation and, for a set covering more than
+    one nation, in Great Britain (Σ counts / Σ denominators): period_id, group, rate, n_areas.
+    Empty for measures that are not rates. ``n_areas`` says how many areas the figure covers: a store may hold only part of
+    a nation (the demo holds the partnerships' districts)."""
+    frame = values.frame
+    if values.unit != "%" or frame.empty:
+        return pd.DataFrame(columns=["period_id", "group", "rate", "n_areas"])
+    ok = frame[frame["count"].notna() & (frame["denominator"] > 0)]
+    ok = ok.assign(group=ok["code"].str[0].map(NATIONS))
+    sums = {"count": ("count", "sum"), "denominator": ("denominator", "sum"), "n_areas": ("code", "nunique")}
+    by_nation = ok.groupby(["period_id", "group"]).agg(**sums).reset_index()
+    frames = [by_nation]
+    if ok["group"].nunique() > 1:   # a set of one nation (data zones): its GB figure is the same
+        frames.append(ok.groupby("period_id").agg(**sums).reset_index().assign(group="Great Britain"))
+    out = pd.concat(frames, ignore_index=True)
+    out["rate"] = 100 * out["count"] / out["denominator"]
+    return out[["period_id", "group", "rate", "n_areas"]]

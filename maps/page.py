@@ -27,11 +27,16 @@ from urllib.parse import urlencode
 import jinja2
 import pandas as pd
 
-from geo_cs import features, layers, tiles
+from geo_cs import features, layers, places, tiles
+from geo_cs.analysis import MethodParams
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
-from geo_cs.errors import NotFoundError
+from geo_cs.errors import GeoCsError, NotFoundError
+
+# the print maps' classes and colours: a colour means the same on the page and on paper
+from geo_cs.export.maps import NO_DATA, palette
 from geo_cs.layers import AreaValues, breaks_note, class_breaks
+from geo_cs.narrative import gap_sentence, threshold_hint
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
 from maps import CONTENT_SECURITY_POLICY, STATIC_URL, vendor_url
@@ -41,10 +46,6 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
 )
 
-#: ColorBrewer YlOrRd, 9 classes; k classes take an even spread of it.
-PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026",
-           "#800026"]
-NO_DATA = "#d9d9d9"
 #: The most detailed zoom the tiles carry; Leaflet overzooms them beyond it.
 MAX_NATIVE_ZOOM = 14
 
@@ -132,12 +133,6 @@ class StaticSiteUrls(PageUrls):
         return "gap.svg"
 
 
-def _palette(k: int) -> list[str]:
-    if k <= 1:
-        return [PALETTE[-3]]
-    return [PALETTE[round(i * (len(PALETTE) - 1) / (k - 1))] for i in range(k)]
-
-
 def _number(value: object) -> float | None:
     if value is None or value is pd.NA:
         return None
@@ -182,27 +177,59 @@ def _invalid_rates(mine: pd.DataFrame) -> int:
     return int((over | outside).sum())
 
 
-def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                gap: pd.DataFrame | None, partnership_name: str, urls: PageUrls | None = None,
-                min_zoom: int = 0) -> dict:
-    """Everything the page's script needs, as JSON-able data."""
+def _areas_table(data: MapData) -> dict:
+    """The partnership's areas for the ranked list, the search and the area profiles, as
+    columns: code, name, lon/lat bounds, the value in each period, the worst flag, the largest
+    estimated share, and whether a figure is not a valid rate."""
+    values, index = data.values, data.areas
+    mine = values.frame[values.frame["code"].isin(data.codes)]
+    wide = mine.pivot_table(index="code", columns="period_id", values="value", aggfunc="first")
+    wide = wide.reindex(index=index["code"], columns=values.period_ids)
+    per_code = mine.groupby("code").agg(worst=("worst", "max"), estimated=("estimated_share", "max"))
+    per_code = per_code.reindex(index["code"])
+    invalid = set()
+    if values.unit == "%":
+        bad = (mine["value"] > 100) | (mine["value"] < mine["value_low"] - 1e-9) | (
+            mine["value"] > mine["value_high"] + 1e-9)
+        invalid = set(mine.loc[bad.fillna(False), "code"])
+    return {
+        "code": index["code"].tolist(),
+        "name": [n if isinstance(n, str) else None for n in index["name"]],
+        "bounds": [[_number(r.west), _number(r.south), _number(r.east), _number(r.north)]
+                   for r in index.itertuples()],
+        "values": [[_number(v) for v in row] for row in wide.to_numpy()],
+        "worst": per_code["worst"].astype("boolean").fillna(False).astype(bool).tolist(),
+        "estimated": [_number(e) or 0 for e in per_code["estimated"]],
+        "invalid": [c in invalid for c in index["code"]],
+    }
+
+
+def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
+    """What depends on the period, baseline and threshold of a view: the periods with their
+    tiles, downloads and figures, the answer in words, the areas. The page's controls fetch
+    this again (``/maps/{partnership}/figures.json``) when staff change the baseline or
+    threshold, and nothing else of the page is redrawn."""
     urls = urls or PageUrls()
+    req, values, codes, gap = data.req, data.values, data.codes, data.gap
     mine = values.frame[values.frame["code"].isin(codes)]
-    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
     period = values.check_period(req.period)
     summaries = _period_summaries(values, codes, gap)
     set_id = values.measure.set_id
     labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
+    bench = layers.benchmarks(values)
     periods = []
     for row in values.periods.itertuples():
         q = req.measure_query(row.period_id)
         selection = {**q, "partnership": req.partnership, "limit": 10000}
+        here = bench[bench["period_id"] == row.period_id]
         periods.append({
             "id": row.period_id, "label": row.period_label,
             "tiles": urls.tiles(set_id, row.period_id, q),
             "geojson": urls.items(set_id, row.period_id, selection, "geojson"),
             "csv": urls.items(set_id, row.period_id, selection, "csv"),
             "summary": summaries[row.period_id],
+            "benchmarks": [{"group": b.group, "rate": _number(b.rate), "areas": int(b.n_areas)}
+                           for b in here.itertuples()],
             "estimated": bool((mine.loc[mine["period_id"] == row.period_id, "estimated_share"] > 0).any()),
         })
     notes = []
@@ -216,23 +243,60 @@ def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: 
             f"{invalid} of the partnership's area figures are not valid rates (over 100%, or outside "
             "their own 95% interval): the denominator does not fit the count. They are shown as "
             "'not a valid rate' and left uncoloured; choose the indicator's own denominator.")
+    sentence, hint = None, None
+    if gap is not None:
+        params = MethodParams(threshold=values.threshold, baseline=values.baseline)
+        if int(gap["n_cohort"].max() if len(gap) else 0) == 0:
+            baseline_rates = mine.drop_duplicates("code")["baseline_value"]
+            found = threshold_hint(baseline_rates)
+            hint = None if found is None else {"threshold": found.suggested, "areas": found.n_at_suggested,
+                                               "highest": found.highest}
+        else:
+            found = None
+        sentence = gap_sentence(gap, data.name, params, found)
     chart_query = {"geography": set_id, **req.measure_query()}
     return {
-        "layer": set_id, "partnership": req.partnership, "partnershipName": partnership_name,
-        "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
-        "breaks": breaks, "colours": _palette(len(breaks)), "noData": NO_DATA,
         "periods": periods, "start": values.period_ids.index(period),
         # the period in the address only when one was asked for: a link without it follows the latest
         "periodInAddress": req.period is not None,
-        "codes": sorted(codes), "bounds": outline.get("bbox"), "outline": outline,
-        "minZoom": min_zoom, "maxNativeZoom": MAX_NATIVE_ZOOM,
         "baseline": list(values.baseline),
         "baselineLabels": [labels.get(b, b) for b in values.baseline], "threshold": values.threshold,
         "chart": urls.chart(req.partnership, chart_query) if gap is not None else None,
-        "standalone": urls.standalone, "notes": notes,
+        "notes": notes, "sentence": sentence, "thresholdHint": hint,
+        "areas": _areas_table(data),
+    }
+
+
+def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
+    """Everything the page's script needs, as JSON-able data: :func:`view_figures` and what
+    does not depend on the period, baseline or threshold (classes, outline, choices)."""
+    urls = urls or PageUrls()
+    req, values = data.req, data.values
+    mine = values.frame[values.frame["code"].isin(data.codes)]
+    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
+    return {
+        "layer": values.measure.set_id, "partnership": req.partnership, "partnershipName": data.name,
+        "indicator": req.indicator,
+        "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
+        "breaks": breaks, "colours": palette(len(breaks)), "noData": NO_DATA,
+        "codes": sorted(data.codes), "bounds": data.outline.get("bbox"), "outline": data.outline,
+        "minZoom": data.min_zoom, "maxNativeZoom": MAX_NATIVE_ZOOM,
+        "standalone": urls.standalone,
+        # the light reference layer: district and ward lines from the store's own tiles (a
+        # static site has none), and their names
+        "reference": {
+            "lines": [] if urls.standalone else [
+                {"layer": s, "tiles": urls.tiles(s, "", {}), "minZoom": places.REFERENCE_SETS[s] - 1}
+                for s in data.reference_sets],
+            "labels": [{"name": r.name, "lon": _number(r.lon), "lat": _number(r.lat),
+                        "minZoom": int(r.min_zoom),
+                        "kind": "district" if r.set_id.startswith("lad") else "ward"}
+                       for r in data.labels.itertuples()],
+        },
         "attribution": OGL_ATTRIBUTION,
         "disclosure": values.disclosure.note if values.disclosure else None,
         "minCount": values.disclosure.min_count if values.disclosure else None,
+        **view_figures(data, urls),
     }
 
 
@@ -260,6 +324,29 @@ class MapSources:
         return layers.partnership_gap(self.store, values.measure, partnership, baseline=values.baseline,
                                       threshold=values.threshold, disclosure=self.disclosure)
 
+    def choices(self, partnership: str) -> list[layers.ViewChoice]:
+        """The maps the partnership can be shown as: every measure on every tiled set it has
+        areas in."""
+        sets = []
+        for set_id in tiles.tile_sets(self.store)["set_id"]:
+            try:
+                if self.codes(partnership, set_id):
+                    sets.append(set_id)
+            except GeoCsError:
+                continue   # the partnership cannot be resolved on that set: not a choice
+        return layers.view_choices(self.store, sets)
+
+    def areas(self, set_id: str, codes: list[str]) -> pd.DataFrame:
+        return layers.area_index(self.store, set_id, codes)
+
+    def labels(self, bounds: list[float] | None) -> pd.DataFrame:
+        """District and ward names around ``bounds`` for the reference layer (a margin of
+        about 10 km each side, so the neighbours are named too)."""
+        if not bounds:
+            return places.reference_labels(self.store, (0, 0, 0, 0), {})
+        west, south, east, north = bounds
+        return places.reference_labels(self.store, (west - 0.15, south - 0.1, east + 0.15, north + 0.1))
+
     def view_of(self, partnership: str, geography: str | None, indicator: str | None,
                 denominator: str | None) -> tuple[str, str, str | None]:
         """(geography, indicator, denominator) of a map: what was asked, completed from the
@@ -283,13 +370,17 @@ class MapData:
     outline: dict
     gap: pd.DataFrame | None
     name: str
-    measures: list[str]
+    choices: list[layers.ViewChoice]
     min_zoom: int
+    areas: pd.DataFrame            # the partnership's areas: code, name, lon/lat bounds
+    labels: pd.DataFrame           # district and ward names around it (geo_cs.places.reference_labels)
+    reference_sets: list[str]      # of places.REFERENCE_SETS, those with tiles: drawn as lines
 
 
 def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     """The data of ``req``'s map: the view completed from the defaults, the measure's values,
-    the partnership's areas and outline, and its gap table when the measure is a rate."""
+    the partnership's areas and outline, its gap table when the measure is a rate, and the
+    other maps it can be shown as."""
     name = get_partnerships([req.partnership])[0].phase_at(None).name
     req = sources.view(req)
     values = sources.values(req.geography, req.indicator, req.denominator, req.baseline, req.threshold)
@@ -298,28 +389,26 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     # a gap needs a rate, and values for the partnership's areas (IMD covers England only)
     if values.measure.is_rate and values.unit == "%" and values.frame["code"].isin(codes).any():
         gap = sources.gap(values, req.partnership)
-    store = sources.store
-    measures = sorted(set(layers.available_measures(store, req.geography)["measure"]))
-    sets = tiles.tile_sets(store)
+    sets = tiles.tile_sets(sources.store)
     row = sets[sets["set_id"] == req.geography]
     if row.empty:
         raise NotFoundError(f"no {req.geography} boundaries to map; sets with boundaries: "
                             f"{', '.join(sets['set_id'])}")
     min_zoom = int(row["minzoom"].iloc[0])
-    return MapData(req, values, codes, sources.outline(req.partnership), gap, name, measures, min_zoom)
+    outline = sources.outline(req.partnership)
+    reference_sets = [s for s in places.REFERENCE_SETS if s in set(sets["set_id"]) and s != req.geography]
+    return MapData(req, values, codes, outline, gap, name, sources.choices(req.partnership), min_zoom,
+                   sources.areas(req.geography, codes), sources.labels(outline.get("bbox")), reference_sets)
 
 
-def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                    gap: pd.DataFrame | None, partnership_name: str, measures: list[str],
-                    min_zoom: int = 0, urls: PageUrls | None = None) -> str:
+def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
     """The whole HTML page (map, side panel, data block) for one partnership map.
 
-    ``min_zoom``: the layer's TileJSON minzoom (small areas are not drawn below it). A static
-    site's page (``StaticSiteUrls``) carries its Content-Security-Policy in a ``<meta>``; the
-    service sends it as a header.
+    A static site's page (``StaticSiteUrls``) carries its Content-Security-Policy in a
+    ``<meta>``; the service sends it as a header.
     """
     urls = urls or PageUrls()
-    config = page_config(req, values, codes, outline, gap, partnership_name, urls, min_zoom)
+    config = page_config(data, urls)
     assets = {
         "leaflet": vendor_url("leaflet", "dist/leaflet.js", urls.static),
         "leaflet_css": vendor_url("leaflet", "dist/leaflet.css", urls.static),
@@ -328,9 +417,12 @@ def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outli
         "map_js": f"{urls.static}/geo-cs/map.js",
         "map_css": f"{urls.static}/geo-cs/map.css",
     }
+    req = data.req
+    chosen = next((i for i, c in enumerate(data.choices) if (c.geography, c.indicator, c.denominator) == (
+        req.geography, req.indicator, req.denominator)), None)
     return TEMPLATES.get_template("map.html").render(
-        config=config, config_json=json_for_html(config), req=req, measures=measures, assets=assets,
-        schemes=("quantiles", "fisher_jenks", "equal_interval", "own"),
+        config=config, config_json=json_for_html(config), req=req, choices=data.choices, chosen=chosen,
+        assets=assets, schemes=("quantiles", "fisher_jenks", "equal_interval", "own"),
         csp_meta=CONTENT_SECURITY_POLICY if urls.standalone else None)
 
 
@@ -347,3 +439,25 @@ def render_error_page(status: int, title: str, detail: str, path: str) -> str:
     back = f"/maps/{parts[1]}" if len(parts) >= 2 and parts[0] == "maps" else None
     return TEMPLATES.get_template("error.html").render(
         status=status, title=title, detail=detail, back=back, attribution=OGL_ATTRIBUTION)
+
+
+def download_name(req: MapRequest, extension: str, period: str | None = None, what: str = "") -> str:
+    """The file name of a download from the page, saying what it holds:
+    ``glasgow_simd2020_employment_deprived.csv`` (partnership, period, measure)."""
+    parts = [req.partnership, period or req.period, req.indicator, what]
+    stem = "_".join(re.sub(r"[^A-Za-z0-9]+", "-", p).strip("-") for p in parts if p)
+    return f"{stem}.{extension}"
+
+
+def partnership_map_png(store: Store, req: MapRequest, disclosure: DisclosureControl | None = None,
+                        dpi: int = 150) -> bytes:
+    """The print map (:func:`geo_cs.export.maps.partnership_map`) of the view as the page shows
+    it — its period, classes, baseline and threshold — as PNG bytes."""
+    from geo_cs.export.maps import figure_bytes, partnership_map
+
+    figure = partnership_map(
+        store, req.partnership, geography=req.geography, indicator=req.indicator,
+        denominator=req.denominator, periods=[req.period] if req.period else None, scheme=req.scheme,
+        k=req.k, breaks=list(req.breaks) if req.breaks else None, baseline=req.baseline,
+        threshold=req.threshold, disclosure=disclosure)
+    return figure_bytes(figure, "png", dpi)
