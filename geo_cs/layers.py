@@ -475,8 +475,8 @@ def area_index(store: Store, set_id: str, codes: list[str]) -> pd.DataFrame:
 def benchmarks(values: AreaValues) -> pd.DataFrame:
     """Per period, the rate of every area held in each nation and, for a set covering more than
     one nation, in Great Britain (Σ counts / Σ denominators): period_id, group, rate, n_areas.
-    Empty for measures that are not rates. ``n_areas`` says how many areas the figure covers: a store may hold only part of
-    a nation (the demo holds the partnerships' districts)."""
+    Empty for measures that are not rates. ``n_areas`` says how many areas the figure covers:
+    a store may hold only part of a nation (the demo holds the partnerships' districts)."""
     frame = values.frame
     if values.unit != "%" or frame.empty:
         return pd.DataFrame(columns=["period_id", "group", "rate", "n_areas"])
