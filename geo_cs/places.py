@@ -44,18 +44,25 @@ def search_areas(store: Store, text: str, limit: int = 12,
     set_label, code, name, lon/lat bounds (west, south, east, north), match_rank — exact codes
     first, then exact names, names starting with it, and names containing it.
 
-    Raises InputError for a query shorter than 2 characters, or for a postcode district when the
-    store holds no postcode lookup (it would otherwise answer "nothing found" wrongly).
+    Raises InputError for a query shorter than 2 characters.
     """
     query = " ".join(text.split())
     if len(query) < 2:
         raise InputError("search: type at least 2 characters of a name or a code")
-    found = store.sql(_SEARCH_SQL, {"q": query, "sets": list(sets), "limit": limit}).df()
+    return store.sql(_SEARCH_SQL, {"q": query, "sets": list(sets), "limit": limit}).df()
+
+
+def search_note(text: str, found: pd.DataFrame) -> str | None:
+    """What to tell a person whose search found nothing, when there is more to say than that:
+    a postcode district cannot be found in a store that holds no postcode lookup (rather than
+    answering "nothing found" as if the place did not exist)."""
+    query = " ".join(text.split())
     if found.empty and POSTCODE_DISTRICT.match(query.upper()):
-        raise InputError(
-            f"search: {query!r} looks like a postcode district; this store holds no postcode lookup, "
-            "so search by an area, ward or district name or code instead")
-    return found
+        return (f"{query} looks like a postcode district; this store holds no postcode lookup, "
+                "so search by an area, ward or district name or code instead")
+    if found.empty:
+        return f"Nothing found for {query}: try part of a name, or a full code"
+    return None
 
 
 _LABELS_SQL = """

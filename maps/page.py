@@ -445,7 +445,7 @@ def download_name(req: MapRequest, extension: str, period: str | None = None, wh
     """The file name of a download from the page, saying what it holds:
     ``glasgow_simd2020_employment_deprived.csv`` (partnership, period, measure)."""
     parts = [req.partnership, period or req.period, req.indicator, what]
-    stem = "_".join(re.sub(r"[^A-Za-z0-9]+", "-", p).strip("-") for p in parts if p)
+    stem = "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in parts if p)
     return f"{stem}.{extension}"
 
 

@@ -20,7 +20,7 @@ from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
 from geo_cs.layers import SCHEMES, parse_breaks
 from geo_cs.partnerships import get_partnerships, load_partnerships
-from geo_cs.places import search_areas
+from geo_cs.places import search_areas, search_note
 from maps.page import MapRequest, download_name, partnership_map_png, render_index
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
@@ -74,6 +74,7 @@ def map_figures(req: MapQuery, request: Request, store: StoreDep) -> JSONRespons
 @router.get("/{partnership}/map.png", summary="The map as shown, as a PNG for a report",
             responses={200: {"content": {"image/png": {}}}})
 def map_png(req: MapQuery, store: StoreDep, request: Request) -> Response:
+    req = CachedMapSources(request, store).view(req)      # the file is named for the view drawn
     png = partnership_map_png(store, req, disclosure=request.app.state.settings.disclosure())
     name = download_name(req, "png")
     return Response(png, media_type="image/png",
@@ -88,7 +89,8 @@ def search(
 ) -> JSONResponse:
     get_partnerships([partnership])
     found = search_areas(store, q)
-    return JSONResponse({"query": q, "results": found.drop(columns="match_rank").to_dict("records")})
+    return JSONResponse({"query": q, "results": found.drop(columns="match_rank").to_dict("records"),
+                         "note": search_note(q, found)})
 
 
 @router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",

@@ -255,7 +255,7 @@
 
   // -- downloads named for what they hold -------------------------------------------------------
 
-  function slug(text) { return String(text || "").replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, ""); }
+  function slug(text) { return String(text || "").replace(/[^A-Za-z0-9_]+/g, "-").replace(/^-|-$/g, ""); }
 
   function downloadName(period, extension, what) {
     var measure = new URL(window.location.href).searchParams.get("indicator") || cfg.indicator || cfg.layer;
@@ -550,7 +550,8 @@
             });
             return el("li", {}, [button]);
           });
-          replaceChildren(results, items.length ? items : [el("li", { role: "status" }, ["Nothing found for " + q])]);
+          replaceChildren(results, items.length ? items
+                                            : [el("li", { role: "status" }, [answer.body.note || "Nothing found for " + q])]);
           document.body.dataset.search = "done";
         });
     }
