@@ -242,7 +242,11 @@ def test_changing_the_indicator_takes_its_own_denominator(server):
         page.goto(f"{server}/maps/nottingham")
         tiles_drawn(page)
         assert page.locator("#geo-cs-denominator").count() == 1
-        page.select_option("#geo-cs-indicator", "total_population")
+        # the picker speaks in words; the working-age denominator stays with the measure it was for
+        options = page.locator("#geo-cs-view option").all_inner_texts()
+        assert "Employment-deprived people, % of working-age population (16-64)" in options
+        assert not [o for o in options if re.search(r"\w+\.\w+", o)], "raw indicator ids in the picker"
+        page.select_option("#geo-cs-view", label="Total population (number)")
         tiles_drawn(page)
         assert "indicator=total_population" in page.url and "denominator" not in page.url
         assert page.locator(".geo-cs-note").count() == 0

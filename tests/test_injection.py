@@ -156,6 +156,18 @@ def test_names_show_as_text_on_every_served_page(server):
         assert any(f"Gap with {PARTNERSHIP_NAME}" in t for t in tooltips), tooltips
         page.locator(".leaflet-control-layers").hover()
         assert f"{PARTNERSHIP_NAME} (outline)" in page.locator(".leaflet-control-layers").inner_text()
+        assert PARTNERSHIP_NAME in page.locator("#geo-cs-sentence").inner_text()
+        # the ranked list and an area's profile
+        page.check("input[name=geo-cs-list][value=all]")
+        listed = page.locator("#geo-cs-area-table").inner_text()
+        assert CORPUS[0] in listed and CORPUS[2] in listed and "{{ 7*7 }}" in listed
+        page.locator(".geo-cs-area-link", has_text="window.__pwned=1").first.click()
+        assert CORPUS[0] in page.locator("#geo-cs-profile h2").inner_text()
+        # search for a hostile name: the results are text too
+        page.fill("#geo-cs-search", "onerror")
+        page.press("#geo-cs-search", "Enter")
+        page.wait_for_selector('body[data-search="done"]', state="attached")
+        assert "onerror" in page.locator("#geo-cs-search-results").inner_text()
         guard.check("the map page")
 
         page.goto(f"{server}/maps/glasgow?geography=datazone2011&indicator=" + "%3Cimg%20src%3Dx%20onerror%3Dalert(7)%3E")
