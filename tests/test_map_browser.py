@@ -247,7 +247,15 @@ def test_the_readme_screenshot(page, server, tmp_path):  # noqa: F811
     writes it into docs/images/ to be committed)."""
     open_map(page, server)
     page.locator(".geo-cs-area-link").first.click()
-    page.wait_for_timeout(800)
+    # the whole city again, the profile at the top of the panel
+    page.wait_for_timeout(1500)
+    page.evaluate("""() => {
+        const b = JSON.parse(document.getElementById('geo-cs-config').textContent).bounds;
+        geoCs.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false});
+        document.getElementById('geo-cs-panel').scrollTop = 0;
+    }""")
+    page.wait_for_timeout(2500)
+    tiles_drawn(page)
     target = SCREENSHOTS if os.environ.get("GEO_CS_WRITE_SCREENSHOTS") == "1" else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / "staff-map-glasgow.png"))
