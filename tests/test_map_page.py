@@ -185,3 +185,95 @@ def test_json_in_a_page_cannot_close_its_element_and_reads_back_unchanged(text):
     block = json_for_html({"name": text})
     assert "<" not in block and ">" not in block and "&" not in block
     assert json.loads(block) == {"name": text}
+
+
+# -- the figures the page's controls fetch, search, benchmarks, the picker ---------------------------
+
+def test_figures_for_another_threshold_match_the_ni153_analysis(client, demo_db):
+    from geo_cs.analysis import MethodParams
+    from geo_cs.layers import partnership_gap, resolve_measure
+    from geo_cs.store import Store
+
+    response = client.get("/maps/glasgow/figures.json", params={"threshold": 15})
+    assert response.status_code == 200
+    figures = response.json()
+    assert figures["threshold"] == 15 and "threshold=15" in figures["periods"][0]["tiles"]
+    with Store.open(demo_db, read_only=True) as store:
+        measure = resolve_measure(store, "datazone2011", "employment_deprived")
+        table = partnership_gap(store, measure, "glasgow", threshold=15.0)
+    first, last = table.iloc[0], table.iloc[-1]
+    sentence = figures["sentence"]
+    assert f"the {int(first['n_cohort'])} worst-performing" in sentence
+    assert f"from {first['gap']:.1f} to {last['gap']:.1f} points" in sentence
+    assert MethodParams().tolerance_pp < abs(last["gap"] - first["gap"])
+    summary = figures["periods"][-1]["summary"]
+    assert summary["gap"] == pytest.approx(last["gap"], abs=1e-3)
+    assert sum(figures["areas"]["worst"]) == int(first["n_cohort"])
+    assert len(figures["areas"]["code"]) == 746
+
+
+def test_with_no_worst_areas_the_hinted_threshold_picks_what_it_says(client):
+    figures = client.get("/maps/glasgow/figures.json", params={"threshold": 90}).json()
+    assert figures["sentence"].startswith("No neighbourhood of Glasgow has a baseline rate above 90%")
+    hint = figures["thresholdHint"]
+    assert hint["threshold"] < hint["highest"] < 90 and hint["areas"] > 0
+    again = client.get("/maps/glasgow/figures.json", params={"threshold": hint["threshold"]}).json()
+    assert sum(again["areas"]["worst"]) == hint["areas"]
+
+
+def test_search_by_name_and_code_and_a_postcode_district(client):
+    govan = client.get("/maps/glasgow/search", params={"q": "govan"}).json()["results"]
+    assert govan[0]["set_id"] == "ward2013" and govan[0]["name"] == "Govan"
+    assert all("govan" in r["name"].lower() for r in govan)
+    by_code = client.get("/maps/glasgow/search", params={"q": "s01010206"}).json()["results"]
+    assert [r["code"] for r in by_code] == ["S01010206"] and by_code[0]["west"] < by_code[0]["east"]
+    district = client.get("/maps/glasgow/search", params={"q": "Glasgow City"}).json()["results"][0]
+    assert (district["set_id"], district["code"]) == ("lad2013", "S12000046")
+    postcode = client.get("/maps/glasgow/search", params={"q": "G51"}).json()
+    assert postcode["results"] == [] and "postcode district" in postcode["note"]
+    assert client.get("/maps/glasgow/search", params={"q": "x"}).status_code == 400
+
+
+def test_benchmarks_are_the_nations_own_sums(client, demo_db):
+    from geo_cs.store import Store
+
+    cfg = page(client, "nottingham")
+    # the IoD 2019 edition (the series goes on to IoD 2025, carried onto the 2011 LSOAs)
+    [imd2019] = [p for p in cfg["periods"] if p["id"] == "imd2019"]
+    latest = {b["group"]: b for b in imd2019["benchmarks"]}
+    # IMD is England's own index: no Welsh figure, and so no separate GB one
+    assert set(latest) == {"England"}
+    # independently: Σ employment-deprived / Σ working-age population over the LSOAs held
+    with Store.open(demo_db, read_only=True) as store:
+        rate, n = store.sql("""
+            SELECT 100 * sum(c.value) / sum(d.value), count(*)
+            FROM observations c JOIN observations d USING (set_id, code)
+            WHERE c.set_id = 'lsoa2011' AND c.indicator_id = 'imd2019_indicators.employment_deprived'
+              AND d.indicator_id = 'population2019_lsoa11.working_age_population'
+              AND c.value IS NOT NULL AND d.value > 0 AND left(code, 1) = 'E'""").fetchone()
+    assert latest["England"]["rate"] == pytest.approx(rate, abs=1e-3) and latest["England"]["areas"] == n
+    # a set of one nation has no separate GB figure
+    assert {b["group"] for b in page(client)["periods"][-1]["benchmarks"]} == {"Scotland"}
+
+
+def test_the_picker_offers_every_map_in_words_and_the_reference_layer_is_named(client):
+    html = client.get("/maps/nottingham").text
+    options = re.findall(r"<option value=\"\d+\"[^>]*>([^<]+)</option>", html)
+    assert "Employment-deprived people, % of working-age population (16-64)" in options
+    assert not [o for o in options if re.search(r"\w+\.\w+", o)], options
+    assert re.search(r'<optgroup label="Lower layer Super Output Areas, 2011">', html)
+    cfg = read_page_config(html)
+    assert {line["layer"] for line in cfg["reference"]["lines"]} >= {"lad2013"}
+    assert "Nottingham" in {label["name"] for label in cfg["reference"]["labels"]}
+
+
+def test_the_map_png_is_the_view_drawn(client):
+    from PIL import Image
+
+    response = client.get("/maps/glasgow/map.png", params={"period": "simd2016", "k": 4})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert 'filename="glasgow_simd2016_employment_deprived.png"' in response.headers["content-disposition"]
+    import io
+
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert image.width > 500 and image.height > 500
