@@ -8,10 +8,19 @@ DWP convention:
 - rates, their intervals and gaps are **recomputed from the rounded figures**, so that a
   published rate times its published denominator gives back the published count (a rate from
   the unrounded count would let a reader undo the rounding);
-- a rate whose (unrounded) count is **below ``min_count``** is suppressed: value, interval and
-  baseline are withheld (null) and ``suppressed`` is true. A suppressed area is drawn as
-  "no data" on maps and tiles, and its count is still included, rounded, in the totals of the
-  groups it belongs to — the group's own count is what is tested.
+- a rate whose (unrounded) count is **below ``min_count``** is suppressed: value, interval,
+  baseline, **count and denominator** are withheld (null) and ``suppressed`` is true — a
+  rounded count and denominator published beside a withheld rate would give it back. A
+  suppressed area is drawn as "no data" on maps and tiles, and its count is still included in
+  the totals of the groups it belongs to (summed exactly, then rounded) — the group's own count
+  is what is tested;
+- everything **derived** from the rates is derived from the published ones: an area's baseline
+  rate is the mean of its published rates, the worst-performing flag compares that with the
+  threshold (an area with a withheld baseline period is not classified and counts with the
+  rest), and classes, ranks, gaps and the cohort of NI 153 tables follow from those. Asking for
+  many thresholds then brackets the published baseline rate, never the exact one;
+- counts published on their own (a population, a number of claimants with no denominator) are
+  rounded too.
 
 Analyses run by an analyst (``geo-cs analyse``) work on the exact figures; the option applies
 where figures leave the building. Rounding each area's count before summing would add up to
@@ -67,28 +76,61 @@ class DisclosureControl:
         rate, low, high = (np.where(small, np.nan, a) for a in (rate, low, high))
         return rounded_count, rounded_den, rate, low, high, small
 
-    def area_values(self, frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    def area_values(self, frame: pd.DataFrame, confidence: float = 0.95,
+                    baseline: tuple[str, ...] | None = None, threshold: float | None = None,
+                    counts: bool = False) -> pd.DataFrame:
         """A :data:`geo_cs.layers.COLUMNS` frame as published: see the module doc.
 
-        Rows without a count (scores, ranks, rates published without their counts) are left
-        as they are: there is no count to round or test.
+        With ``baseline`` and ``threshold``, the baseline rates and worst-performing flags are
+        recomputed from the published rates (:meth:`published_cohort`). ``counts``: the values
+        are themselves counts of people (a population), rounded like any count. Rows without a
+        count (scores, ranks, rates published without their counts) are otherwise left as they
+        are: there is no count to round or test.
         """
         frame = frame.copy()
-        has_count = frame["count"].notna().to_numpy()
         frame["suppressed"] = False
+        if counts:
+            frame["value"] = self.round(frame["value"])
+            for column in ("value_low", "value_high"):
+                frame[column] = np.nan     # an interval around an exact count would give it back
+        has_count = frame["count"].notna().to_numpy()
         if not has_count.any():
             return frame
         rows = frame.loc[has_count]
         count, den, rate, low, high, small = self._rates(rows["count"], rows["denominator"],
                                                          confidence)
-        frame.loc[has_count, "count"] = count
-        frame.loc[has_count, "denominator"] = den
+        frame.loc[has_count, "count"] = np.where(small, np.nan, count)
+        frame.loc[has_count, "denominator"] = np.where(small, np.nan, den)
         frame.loc[has_count, "value"] = rate
         frame.loc[has_count, "value_low"] = low
         frame.loc[has_count, "value_high"] = high
         frame.loc[has_count, "suppressed"] = small
         frame.loc[frame["suppressed"], "baseline_value"] = np.nan
+        if baseline is not None and threshold is not None:
+            cohort = self.published_cohort(frame, baseline, threshold)
+            frame = frame.drop(columns=["baseline_value", "worst"]).merge(cohort, on="code", how="left")
         return frame
+
+    @staticmethod
+    def published_cohort(frame: pd.DataFrame, baseline: tuple[str, ...], threshold: float) -> pd.DataFrame:
+        """code, baseline_value and worst from a published area frame: the baseline rate is the
+        mean of the area's published rates over ``baseline`` (as
+        :func:`geo_cs.analysis.worst_cohort` does with exact ones), and an area is worst when it
+        exceeds ``threshold``; an area with a baseline period missing or withheld is not
+        classified (NA)."""
+        from geo_cs.analysis import THRESHOLD_EPSILON
+
+        base = frame[frame["period_id"].isin(baseline)]
+        per_code = base.groupby("code").agg(baseline_value=("value", "mean"),
+                                            n=("value", "count"))
+        complete = per_code["n"] == len(baseline)
+        worst = pd.array([pd.NA] * len(per_code), dtype="boolean")
+        worst[complete.to_numpy()] = (per_code.loc[complete, "baseline_value"]
+                                      > threshold + THRESHOLD_EPSILON).to_numpy()
+        out = pd.DataFrame({"code": per_code.index, "worst": worst,
+                            "baseline_value": per_code["baseline_value"].where(complete).to_numpy()})
+        codes = pd.DataFrame({"code": frame["code"].unique()})
+        return codes.merge(out, on="code", how="left")
 
     def rate_table(self, table: pd.DataFrame, prefix: str = "", confidence: float = 0.95
                    ) -> pd.DataFrame:

@@ -171,8 +171,8 @@ def area_values(
 
     ``baseline`` defaults to the report's four quarters when the series has them, else its first
     four periods (or first one): see :func:`geo_cs.analysis.default_baseline`. With
-    ``disclosure``, counts are rounded and small rates suppressed (column ``suppressed``); the
-    worst-performing cohort is still chosen on the exact figures.
+    ``disclosure``, counts are rounded and small rates suppressed (column ``suppressed``), and
+    the worst-performing cohort is chosen on the published rates (see :mod:`geo_cs.disclosure`).
     """
     if measure.is_rate:
         panel = measure_panel(store, measure)
@@ -184,20 +184,21 @@ def area_values(
                 params = MethodParams(threshold=threshold, baseline=chosen, confidence=confidence)
                 cohort = worst_cohort(panel, params)
                 frame = _rate_frame(rates, cohort, confidence)
-                return AreaValues(measure, _published(frame[COLUMNS], disclosure, confidence),
-                                  periods, chosen, threshold, disclosure)
+                published = _published(frame[COLUMNS], disclosure, confidence, chosen, threshold)
+                return AreaValues(measure, published, periods, chosen, threshold, disclosure)
         finally:
             panel.drop()
     frame, periods = _plain_values(store, measure)
-    return AreaValues(measure, _published(frame[COLUMNS], disclosure, confidence), periods, (),
-                      threshold, disclosure)
+    published = _published(frame[COLUMNS], disclosure, confidence, counts=measure.kind == "count")
+    return AreaValues(measure, published, periods, (), threshold, disclosure)
 
 
-def _published(frame: pd.DataFrame, disclosure: DisclosureControl | None,
-               confidence: float) -> pd.DataFrame:
+def _published(frame: pd.DataFrame, disclosure: DisclosureControl | None, confidence: float,
+               baseline: tuple[str, ...] | None = None, threshold: float | None = None,
+               counts: bool = False) -> pd.DataFrame:
     if disclosure is None:
         return frame.assign(suppressed=False)
-    return disclosure.area_values(frame, confidence)
+    return disclosure.area_values(frame, confidence, baseline, threshold, counts=counts)
 
 
 def _rate_frame(rates: pd.DataFrame, cohort: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -364,8 +365,14 @@ def partnership_gap(
     try:
         chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
         params = MethodParams(threshold=threshold, baseline=chosen)
-        table = ni153(store, panel, [partnership], params=params)
-        return table if disclosure is None else disclosure.gap_table(table, params.confidence)
+        if disclosure is None:
+            return ni153(store, panel, [partnership], params=params)
+        # the cohort of what is published: chosen on the published rates, not the exact ones
+        published = area_values(store, measure, baseline=chosen, threshold=threshold,
+                                confidence=params.confidence, disclosure=disclosure).frame
+        cohort = published.drop_duplicates("code")[["code", "worst"]]
+        table = ni153(store, panel, [partnership], params=params, cohort=cohort)
+        return disclosure.gap_table(table, params.confidence)
     finally:
         panel.drop()
 

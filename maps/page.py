@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from geo_cs import features, layers, places, tiles
@@ -153,6 +154,12 @@ def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | 
             hit = gap[gap["period_id"] == period]
             if not hit.empty:
                 g = hit.iloc[0]
+                # the partnership's own totals (every area's count, withheld ones included, summed
+                # and then rounded under disclosure control) rather than a sum of published areas
+                total = np.nansum([g["cohort_count"], g["rest_count"]])
+                total_den = np.nansum([g["cohort_denominator"], g["rest_denominator"]])
+                if total_den > 0:
+                    summary["partnership_value"] = _number(100 * total / total_den)
                 summary.update({k: _number(g[k]) for k in (
                     "cohort_rate", "rest_rate", "gap", "gap_low", "gap_high", "cohort_share")})
                 summary["n_cohort"] = int(g["n_cohort"])

@@ -38,13 +38,35 @@ def test_area_rates_are_recomputed_from_rounded_counts_and_small_ones_suppressed
     published = CONTROL.area_values(frame)
     a, b, c = (published.iloc[i] for i in range(3))
     assert a["suppressed"] and np.isnan(a["value"]) and np.isnan(a["baseline_value"])
-    assert a["count"] == 5 and a["denominator"] == 900
+    # a withheld rate's count and denominator are withheld too: together they would give it back
+    assert np.isnan(a["count"]) and np.isnan(a["denominator"])
     assert not b["suppressed"] and (b["count"], b["denominator"]) == (40, 1000)
     assert b["value"] == pytest.approx(4.0)       # 40 / 1000, not 42 / 1001
     assert b["value_low"] < 4.0 < b["value_high"]
     # a value with no count (a published rate or a score) is left as it was
     assert not c["suppressed"] and c["value"] == 50.0
-    assert bool(a["worst"])                          # the cohort is chosen on exact figures
+
+
+def test_the_cohort_is_chosen_on_the_published_rates():
+    # b's exact baseline (4.196%) is above 4.1, its published one (40 / 1000 = 4.0%) is not
+    frame = pd.DataFrame({
+        "code": ["a", "b"], "period_id": "p", "value": [0.333, 4.196], "value_low": 0.0,
+        "value_high": 1.0, "count": [3.0, 42.0], "denominator": [900.0, 1001.0],
+        "worst": [True, True], "baseline_value": [30.0, 4.196], "estimated_share": 0.0})
+    published = CONTROL.area_values(frame, baseline=("p",), threshold=4.1).set_index("code")
+    assert published.loc["b", "baseline_value"] == pytest.approx(4.0) and not published.loc["b", "worst"]
+    assert published.loc["b", "count"] == 40
+    # a withheld baseline classifies nothing: a (suppressed) is neither worst nor not
+    assert pd.isna(published.loc["a", "worst"]) and np.isnan(published.loc["a", "baseline_value"])
+    assert CONTROL.area_values(frame, baseline=("p",), threshold=3.9).set_index("code").loc["b", "worst"]
+
+
+def test_counts_published_alone_are_rounded():
+    frame = pd.DataFrame({"code": ["a", "b", "c"], "period_id": "p", "value": [539.0, 0.0, 2.0],
+                          "value_low": np.nan, "value_high": np.nan, "count": np.nan,
+                          "denominator": np.nan, "worst": None, "baseline_value": np.nan,
+                          "estimated_share": 0.0})
+    assert CONTROL.area_values(frame, counts=True)["value"].tolist() == [540.0, 0.0, 0.0]
 
 
 def test_a_gap_is_suppressed_with_either_of_its_rates():
@@ -77,9 +99,10 @@ def published_items(client) -> dict[str, dict]:
 def test_api_items_carry_rounded_counts_and_suppress_small_rates(published_items):
     props = [p for p in published_items.values() if p["count"] is not None]
     assert props and all(p["count"] % 5 == 0 and p["denominator"] % 5 == 0 for p in props)
-    suppressed = [p for p in props if p["suppressed"]]
+    suppressed = [p for p in published_items.values() if p["suppressed"]]
     assert suppressed, "the demo's data zones have counts under 10"
-    assert all(p["value"] is None and p["value_low"] is None for p in suppressed)
+    assert all(p["value"] is None and p["value_low"] is None and p["count"] is None
+               and p["denominator"] is None for p in suppressed)
     for p in props:
         if not p["suppressed"] and p["denominator"]:
             assert p["value"] == pytest.approx(p["count"] / p["denominator"] * 100, abs=1e-4)
