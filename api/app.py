@@ -20,13 +20,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 import geo_cs
 from api import problems
 from api.deps import LRUCache, ServedStore, StoreDep, approx_bytes
-from api.headers import SecurityHeaders
+from api.docs_page import render_docs
+from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import SizeLimits
 from api.routers import admin, maps, ogc, tiles
 from geo_cs.config import Settings
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Worklessness analysis and mapping for local employment partnerships: "
                     "OGC API - Features, vector tiles and a web map. " + OGL_ATTRIBUTION,
         lifespan=lifespan,
+        # /docs is the service's own page (api.docs_page): Swagger UI and ReDoc come from a CDN
+        docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
     # a measure's values, map pages, selections, outlines: bounded in count and in bytes
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     size_of=lambda pair: len(pair[0]) + len(pair[1]))
     problems.install(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadLikeGet)
     app.add_middleware(SizeLimits, max_url_bytes=settings.max_url_kb * 1024,
                        max_request_bytes=settings.max_request_kb * 1024,
                        max_response_bytes=settings.max_response_mb * 1_000_000)
@@ -90,6 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             areas=store.sql("SELECT count(*) FROM areas").fetchone()[0],
             attribution=OGL_ATTRIBUTION,
         )
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(render_docs(app.openapi()))
 
     app.include_router(ogc.router)
     app.include_router(tiles.router)

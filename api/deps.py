@@ -298,6 +298,14 @@ class ServedStore:
         self.snapshot.close()
 
 
+def public_base(request: Request) -> str:
+    """The service's own address for absolute links: the configured ``base_url`` (behind a
+    reverse proxy), else the address the request came to. With a base URL set, a forged Host
+    header cannot point clients elsewhere."""
+    configured = request.app.state.settings.base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
 def snapshot(request: Request) -> Snapshot:
     """The request's snapshot of the served data, taken at its first use and kept."""
     taken = getattr(request.state, "geo_cs_snapshot", None)

@@ -21,12 +21,9 @@ class SecurityHeaders:
     """Adds ``Content-Security-Policy`` to HTML responses and ``X-Content-Type-Options:
     nosniff`` to every response."""
 
-    def __init__(self, app: ASGIApp, policy: str = CONTENT_SECURITY_POLICY_HEADER,
-                 exempt: tuple[str, ...] = ("/docs", "/redoc")) -> None:
+    def __init__(self, app: ASGIApp, policy: str = CONTENT_SECURITY_POLICY_HEADER) -> None:
         self.app = app
         self.policy = policy
-        # FastAPI's own documentation pages start Swagger UI / ReDoc with an inline script
-        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,9 +34,31 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
-                if (headers.get("content-type", "").startswith("text/html")
-                        and not scope["path"].startswith(self.exempt)):
+                if headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("Content-Security-Policy", self.policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HeadLikeGet:
+    """Answers ``HEAD`` wherever ``GET`` is answered (RFC 9110 §9.3.2): the same status and
+    headers, no body. GDAL's ``/vsicurl/`` and link checkers ask HEAD first; FastAPI's GET
+    routes alone answer it 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return                     # a streamed body: its chunks are dropped
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)

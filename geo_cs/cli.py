@@ -719,12 +719,14 @@ def demo(
         _serve(host="127.0.0.1", port=port, workers=1)
 
 
-def _serve(host: str, port: int, workers: int) -> None:
+def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> None:
     import os
 
     import uvicorn
 
     os.environ["GEO_CS_DB"] = str(state.db.resolve())
+    if base_url:
+        os.environ["GEO_CS_BASE_URL"] = base_url
     # printed even with --quiet: without it nobody knows where to point the browser
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     err.print(f"serving {state.db} read-only: the map at http://{shown}:{port}/maps/ , "
@@ -739,6 +741,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    base_url: Annotated[str | None, typer.Option(
+        help="The service's public address behind a reverse proxy (https://maps.example.gov.uk/geo-cs): "
+             "absolute links are built from it, not from the Host header.")] = None,
 ) -> None:
     """Serve the database read-only: web map, OGC API Features (GeoJSON, CSV) and vector tiles."""
     from geo_cs.store import Store
@@ -750,7 +755,7 @@ def serve(
     if unprepared and not state.quiet:
         err.print(f"tiles of {', '.join(unprepared)} are clipped per request; `geo-cs tiles prepare` "
                   "makes them several times faster", soft_wrap=True, markup=False, highlight=False)
-    _serve(host, port, workers)
+    _serve(host, port, workers, base_url)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     #: Key for the service's operations that change its state (POST /admin/…): sent as
     #: "Authorization: Bearer KEY" or "X-API-Key: KEY". Without a key those operations are off.
     api_key: SecretStr | None = None
+    #: The service's public address (``https://maps.example.gov.uk/geo-cs``) when it runs
+    #: behind a reverse proxy: absolute links in OGC responses and TileJSON are built from it
+    #: rather than from the request's Host header. GEO_CS_BASE_URL, or ``serve --base-url``.
+    base_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$")
 
     def disclosure(self) -> DisclosureControl | None:
         """The disclosure control to apply to published figures, or None when it is off."""

@@ -24,6 +24,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
 import pandas as pd
 import pyproj
@@ -43,25 +44,45 @@ PARTNERSHIPS = "partnerships"
 
 #: Geometry expression per output CRS. Coordinates go out as stored (shortest round-trip
 #: decimals): rounding them in SQL (ST_ReducePrecision) costs ten times the GeoJSON writing.
+# Every area is sent as a MultiPolygon (ST_Multi): a client that types a layer from its first
+# features (GDAL, QGIS) must not call it Polygon and then meet MultiPolygons further on.
 _GEOMETRY = {
-    CRS84: "geom_4326",
-    EPSG4326: "ST_FlipCoordinates(geom_4326)",
-    EPSG27700: "geom_27700",
+    CRS84: "ST_Multi(geom_4326)",
+    EPSG4326: "ST_Multi(ST_FlipCoordinates(geom_4326))",
+    EPSG27700: "ST_Multi(geom_27700)",
 }
+#: The geometry type of every collection's features (the collections say so).
+GEOMETRY_TYPE = "MultiPolygon"
 
 BASE_PROPERTIES = ("code", "name", "nation", "geography", "vintage", "area_km2")
 VALUE_PROPERTIES = ("indicator", "period", "value", "value_low", "value_high", "count",
                     "denominator", "worst", "estimated_share", "suppressed")
 
 
+#: Other ways clients write the supported CRSs (upper-cased): short codes, OGC URNs, https.
+CRS_ALIASES = {
+    "CRS84": CRS84, "OGC:CRS84": CRS84, "URN:OGC:DEF:CRS:OGC:1.3:CRS84": CRS84,
+    "URN:OGC:DEF:CRS:OGC::CRS84": CRS84,
+    "EPSG:4326": EPSG4326, "URN:OGC:DEF:CRS:EPSG::4326": EPSG4326,
+    "EPSG:27700": EPSG27700, "URN:OGC:DEF:CRS:EPSG::27700": EPSG27700,
+    **{uri.upper(): uri for uri in SUPPORTED_CRS},
+    **{uri.replace("http://", "https://").upper(): uri for uri in SUPPORTED_CRS},
+}
+
+
 def crs_from_param(value: str | None, parameter: str) -> str:
-    """A supported CRS URI (CRS84 when None); short forms EPSG:27700 and CRS84 are accepted."""
+    """A supported CRS URI (CRS84 when None): the URIs themselves, the short forms EPSG:27700
+    and CRS84, and the OGC URNs (``urn:ogc:def:crs:EPSG::27700``) are accepted.
+
+    >>> crs_from_param("urn:ogc:def:crs:EPSG::27700", "crs") == EPSG27700
+    True
+    """
     if value is None or value == "":
         return CRS84
-    aliases = {"CRS84": CRS84, "OGC:CRS84": CRS84, "EPSG:4326": EPSG4326, "EPSG:27700": EPSG27700}
-    uri = aliases.get(value.strip().upper(), value.strip())
-    if uri not in SUPPORTED_CRS:
-        raise InputError(f"{parameter}={value!r}: expected one of {', '.join(SUPPORTED_CRS)}")
+    uri = CRS_ALIASES.get(value.strip().upper())
+    if uri is None:
+        raise InputError(f"{parameter}={value!r}: expected one of {', '.join(SUPPORTED_CRS)} "
+                         "(or EPSG:27700, EPSG:4326, CRS84, urn:ogc:def:crs:EPSG::27700)")
     return uri
 
 
@@ -74,6 +95,9 @@ def bbox_to_lonlat(bbox: tuple[float, ...], bbox_crs: str) -> tuple[float, float
     a, b, c, d = bbox
     if bbox_crs == EPSG4326:          # lat/lon axis order
         a, b, c, d = b, a, d, c
+    # one rule for every CRS, on the numbers as given (a transformed box is always "ordered")
+    if a > c or b > d:
+        raise InputError(f"bbox={','.join(map(str, bbox))}: min must not exceed max")
     if bbox_crs == EPSG27700:
         to_lonlat = pyproj.Transformer.from_crs("EPSG:27700", "OGC:CRS84", always_xy=True)
         a, b, c, d = to_lonlat.transform_bounds(a, b, c, d, densify_pts=21)
@@ -82,6 +106,49 @@ def bbox_to_lonlat(bbox: tuple[float, ...], bbox_crs: str) -> tuple[float, float
     if a > c or b > d:
         raise InputError(f"bbox={','.join(map(str, bbox))}: min must not exceed max")
     return a, b, c, d
+
+
+# -- datetime (OGC API - Features Part 1) ---------------------------------------------------------
+
+def _datetime_bound(text: str, parameter: str) -> date | None:
+    text = text.strip()
+    if text in ("", ".."):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise InputError(f"{parameter}={text!r}: expected an RFC 3339 date or date-time (2016-06-01, "
+                         "2016-06-01T00:00:00Z) or an interval of them (2014-01-01/..)") from None
+
+
+_PERIOD_DATES_SQL = """
+SELECT period_id, label, start_date, end_date FROM periods
+WHERE list_contains($ids, period_id) ORDER BY start_date
+"""
+
+
+def period_for_datetime(store: Store, period_ids: list[str], text: str,
+                        parameter: str = "datetime") -> str:
+    """The one period of ``period_ids`` whose dates meet ``text`` (an instant or an interval,
+    ``..`` for an open end): the items of a measure are per period, so a ``datetime`` that meets
+    none or several of them is refused, naming them with their dates."""
+    if "/" in text:
+        first, _, last = text.partition("/")
+        start, end = _datetime_bound(first, parameter), _datetime_bound(last, parameter)
+    else:
+        start = end = _datetime_bound(text, parameter)
+        if start is None:
+            raise InputError(f"{parameter}=..: an open end needs an interval, e.g. 2014-01-01/..")
+    rows = store.sql(_PERIOD_DATES_SQL, {"ids": list(period_ids)}).fetchall()
+    hits = [r for r in rows if (end is None or r[2] <= end) and (start is None or r[3] >= start)]
+    listing = "; ".join(f"{pid} ({label}: {s} to {e})" for pid, label, s, e in rows)
+    if not hits:
+        raise NotFoundError(f"{parameter}={text!r} meets no period of this measure; it has {listing}")
+    if len(hits) > 1:
+        raise InputError(f"{parameter}={text!r} meets {len(hits)} periods ({', '.join(h[0] for h in hits)}); "
+                         "items come one period at a time: give an instant or a narrower interval, "
+                         "or period=")
+    return hits[0][0]
 
 
 # -- collections -------------------------------------------------------------------------------
@@ -93,7 +160,20 @@ class Collection:
     description: str
     bbox: tuple[float, float, float, float]
     count: int
-    kind: str                       # "geography" or "analysis"
+    kind: str                       # "geography", "measure" (one indicator on one set) or "analysis"
+    set_id: str | None = None       # a measure collection's boundary set
+    indicator: str | None = None    # … its measure
+    denominator: str | None = None  # … and the denominator that makes it a rate, if any
+
+    @property
+    def geography(self) -> str:
+        """The boundary set whose areas are this collection's items."""
+        return self.set_id or self.id
+
+
+def measure_collection_id(set_id: str, measure: str, denominator: str | None) -> str:
+    """``lsoa2011_employment_deprived`` (the count) or ``…_rate`` (over its denominator)."""
+    return f"{set_id}_{measure}" + ("_rate" if denominator else "")
 
 
 _COLLECTIONS_SQL = """
@@ -110,6 +190,19 @@ def list_collections(store: Store) -> list[Collection]:
         Collection(set_id, label, f"{label}: {n:,} areas with boundaries", (w, s, e, n_), n, "geography")
         for set_id, label, n, w, s, e, n_ in store.sql(_COLLECTIONS_SQL).fetchall()
     ]
+    # one collection per map a GIS officer would pick from a list: "LSOA 2011 — IMD employment
+    # deprivation", with its indicator fixed (QGIS's OAPIF dialog cannot add query parameters)
+    from geo_cs.layers import view_choices
+
+    sets = {c.id: c for c in out}
+    for choice in view_choices(store, list(sets)):
+        geo = sets[choice.geography]
+        out.append(Collection(
+            measure_collection_id(choice.geography, choice.indicator, choice.denominator),
+            f"{choice.geography_label} — {choice.label}",
+            f"{choice.label} for each of {geo.count:,} areas ({choice.geography_label}); one period "
+            "per request (period= or datetime=, default the latest)",
+            geo.bbox, geo.count, "measure", choice.geography, choice.indicator, choice.denominator))
     outline_set = partnership_outline_set(store)
     if outline_set is not None:
         from geo_cs.partnerships import load_partnerships
@@ -433,7 +526,7 @@ def partnership_outline_set(store: Store, member_set: str | None = None) -> str 
 
 
 _OUTLINE_SQL = """
-SELECT ST_AsGeoJSON(ST_Union_Agg({column})),
+SELECT ST_AsGeoJSON(ST_Multi(ST_Union_Agg({column}))),
        min(xmin), min(ymin), max(xmax), max(ymax), count(*)
 FROM areas WHERE set_id = $set_id AND list_contains($codes, code) AND geom_4326 IS NOT NULL
 """

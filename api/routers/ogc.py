@@ -6,6 +6,7 @@ Thin: parse the query, call :mod:`geo_cs.features`, format links and headers.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -21,6 +22,7 @@ from api.deps import (
     cached_values,
     checked_collection,
     open_cursor,
+    public_base,
 )
 from geo_cs import features
 from geo_cs.demo import OGL_ATTRIBUTION
@@ -35,7 +37,31 @@ from geo_cs.features import (
     ItemQuery,
 )
 
-router = APIRouter(tags=["OGC API - Features"], responses=problems.RESPONSES)
+
+def known_parameters_only(request: Request) -> None:
+    """OGC API - Features Part 1 (/req/core/query-param-unknown): a query parameter the route
+    does not define is a 400 naming it and the ones it accepts — never silently ignored, which
+    would answer ``filter=`` or ``code=`` with every feature."""
+    route = request.scope.get("route")
+    if route is None:
+        return
+    known = set(_query_names(route.dependant)) | {"f"}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InputError(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"this request accepts: {', '.join(sorted(known))}")
+
+
+def _query_names(dependant) -> list[str]:
+    names = [p.alias for p in dependant.query_params]
+    for sub in dependant.dependencies:
+        names += _query_names(sub)
+    return names
+
+
+router = APIRouter(tags=["OGC API - Features"], responses=problems.RESPONSES,
+                   dependencies=[Depends(known_parameters_only)])
 
 GEOJSON = "application/geo+json"
 CONFORMANCE = [
@@ -46,8 +72,7 @@ CONFORMANCE = [
 ]
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+_base = public_base
 
 
 @router.get("/", summary="Landing page")
@@ -85,17 +110,21 @@ def api_definition(request: Request) -> JSONResponse:
 
 def _collection_json(c: features.Collection, base: str) -> dict:
     href = f"{base}/collections/{c.id}"
+    measure = {"indicator": c.indicator, **({"denominator": c.denominator} if c.denominator else {})}
+    tiles_query = f"?{urlencode(measure)}" if c.kind == "measure" else ""
     return {
         "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
+        # every feature is a MultiPolygon: said here, and so in GDAL's and QGIS's layer type
+        "geometryType": features.GEOMETRY_TYPE,
         "extent": {"spatial": {"bbox": [list(c.bbox)], "crs": CRS84}},
         "crs": list(SUPPORTED_CRS), "storageCrs": STORAGE_CRS,
         "links": [
             {"href": href, "rel": "self", "type": "application/json"},
             {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
             {"href": f"{href}/items?f=csv", "rel": "items", "type": "text/csv", "title": "Items as CSV"},
-            {"href": f"{base}/tiles/{c.id}/tilejson.json", "rel": "tiles",
+            {"href": f"{base}/tiles/{c.geography}/tilejson.json{tiles_query}", "rel": "tiles",
              "type": "application/json", "title": "Vector tiles (TileJSON)"},
-        ] if c.kind == "geography" else [
+        ] if c.kind in ("geography", "measure") else [
             {"href": href, "rel": "self", "type": "application/json"},
             {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
         ],
@@ -140,8 +169,12 @@ class ItemParams:
         partnership: Annotated[str | None, Query(max_length=64,
                                                  description="Only the areas of this partnership.")] = None,
         f: Annotated[Literal["json", "geojson", "csv"], Query(description="Output format.")] = "json",
+        datetime: Annotated[str | None, Query(
+            max_length=100, description="RFC 3339 date, date-time or interval (2016-06-01, "
+                                        "2014-01-01/..): the period of the indicator it meets.")] = None,
     ) -> None:
         self.limit, self.offset, self.partnership, self.f = limit, offset, partnership, f
+        self.datetime = datetime
         self.crs = features.crs_from_param(crs, "crs")
         self.bbox_crs = features.crs_from_param(bbox_crs, "bbox-crs")
         self.bbox = None
@@ -153,14 +186,35 @@ class ItemParams:
             self.bbox = features.bbox_to_lonlat(numbers, self.bbox_crs)
         self.properties = tuple(p.strip() for p in properties.split(",") if p.strip()) if properties else None
         self.raw = {"bbox": bbox, "bbox-crs": bbox_crs, "crs": crs, "properties": properties,
-                    "partnership": partnership}
+                    "partnership": partnership, "datetime": datetime}
+
+
+def _measure_of(c: features.Collection, m: MeasureParams) -> MeasureParams:
+    """A measure collection's own indicator and denominator (a request cannot change them)."""
+    if c.kind != "measure":
+        return m
+    if m.indicator is not None or m.denominator is not None:
+        raise InputError(f"collection {c.id} is {c.indicator}"
+                         f"{' over ' + c.denominator if c.denominator else ''}: it takes no "
+                         f"indicator= or denominator= (use collection {c.geography} for others)")
+    return MeasureParams(c.indicator, m.period, c.denominator,
+                         ",".join(m.baseline) if m.baseline else None, m.threshold)
 
 
 def _item_query(request: Request, store, collection_id: str, p: ItemParams, m: MeasureParams,
                 **overrides) -> ItemQuery:
-    checked_collection(request, store, collection_id)
+    c = checked_collection(request, store, collection_id)
+    collection_id = c.geography
+    m = _measure_of(c, m)
     values = cached_values(request, store, collection_id, m)
-    period = values.check_period(m.period) if values is not None else None
+    if p.datetime is not None:
+        if values is None:
+            raise InputError("datetime needs an indicator: boundaries have no time of their own")
+        if m.period is not None:
+            raise InputError("give period= or datetime=, not both")
+        period = features.period_for_datetime(store, values.period_ids, p.datetime)
+    else:
+        period = values.check_period(m.period) if values is not None else None
     args = {
         "limit": p.limit, "offset": p.offset, "bbox": p.bbox, "crs": p.crs,
         "codes": cached_codes(request, store, p.partnership, collection_id),
@@ -204,7 +258,8 @@ def items(
     if p.f == "csv":
         return StreamingResponse(
             _stream(request, lambda cursor: features.iter_csv(cursor, q)), media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{collection_id}.csv"'})
+            headers={"Content-Disposition":
+                     f'attachment; filename="{collection_id}{"_" + q.period if q.period else ""}.csv"'})
     matched = features.count_items(store, q)
     params = {k: v for k, v in {**p.raw, **m.query()}.items() if v}
     links = features.page_links(f"{_base(request)}/collections/{collection_id}/items", params, q,

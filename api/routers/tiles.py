@@ -26,6 +26,7 @@ from api.deps import (
     cached_values,
     data_version,
     open_cursor,
+    public_base,
 )
 from geo_cs import tiles
 from geo_cs.demo import OGL_ATTRIBUTION
@@ -51,7 +52,7 @@ def _layer(store, layer: str) -> dict:
 
 @router.get("", summary="Tile layers")
 def tile_layers(request: Request, store: StoreDep) -> dict:
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     return {"layers": [
         {"id": r.set_id, "title": r.label, "areas": int(r.areas),
          "tilejson": f"{base}/tiles/{r.set_id}/tilejson.json"}
@@ -74,7 +75,7 @@ def tilejson(layer: LayerId, request: Request, store: StoreDep,
     from urllib.parse import urlencode
 
     suffix = f"?{urlencode(query)}" if query else ""
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     bounds = [info["west"], info["south"], info["east"], info["north"]]
     fields = {**FIELDS_BASE, **(FIELDS_VALUES if values is not None else {})}
     body = {
