@@ -233,6 +233,8 @@ class ServedStore:
     ``check_seconds``) and opens it. Requests already running keep their snapshot; an old one is
     closed once it is a minute old and no cursor uses it. Caches and ETags are keyed by the data
     version, so they move on too. If the new file cannot be opened, the old one goes on serving.
+    Disk: the served file, at most one superseded version still open (its hard link), and the
+    working copy of an update in progress — about three times the database at the peak.
     """
 
     def __init__(self, path: Path, check_seconds: float = 0.5) -> None:
@@ -286,8 +288,11 @@ class ServedStore:
                     old.retired_at = now
                     self._retired.append(old)
                     log.info("reopened %s: data version %s", self.path, fresh.data_version)
+            # At most one superseded version stays on disk: the newest is kept a minute for
+            # requests that took it just before the swap; any older one goes once idle.
             for old in list(self._retired):
-                if now - (old.retired_at or now) > 60 and old.idle():
+                newest = old is self._retired[-1]
+                if old.idle() and (not newest or now - (old.retired_at or now) > 60):
                     old.close()
                     self._retired.remove(old)
             return self.snapshot

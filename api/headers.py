@@ -44,7 +44,12 @@ class SecurityHeaders:
 class HeadLikeGet:
     """Answers ``HEAD`` wherever ``GET`` is answered (RFC 9110 §9.3.2): the same status and
     headers, no body. GDAL's ``/vsicurl/`` and link checkers ask HEAD first; FastAPI's GET
-    routes alone answer it 405."""
+    routes alone answer it 405.
+
+    A streamed response (GeoJSON and CSV pages) has no length until it is written, and
+    ``/vsicurl/`` needs one: for HEAD the body is produced, counted and dropped, so the
+    ``Content-Length`` is the one a GET sends.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,12 +58,24 @@ class HeadLikeGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        start: dict = {}
+        length = 0
 
-        async def send_headers_only(message: Message) -> None:
+        async def count_body(message: Message) -> None:
+            nonlocal length
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
             if message["type"] == "http.response.body":
+                length += len(message.get("body", b""))
                 if message.get("more_body", False):
-                    return                     # a streamed body: its chunks are dropped
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
+                    return
+                headers = MutableHeaders(scope=start)
+                if "content-length" not in headers:
+                    headers["content-length"] = str(length)
+                await send(start)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        await self.app({**scope, "method": "GET"}, receive, count_body)

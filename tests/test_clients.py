@@ -103,6 +103,31 @@ def test_gdal_reads_indicator_values_for_a_partnership(server):
 
 
 @needs_gdal
+def test_gdal_lists_one_layer_per_map_and_types_them_truthfully(server, tmp_path):
+    listing = _ogrinfo("-so", f"OAPIF:{server}")
+    assert re.search(r"^\d+: lsoa2011_employment_deprived_rate \(title: Lower layer Super Output Areas, "
+                     r"2011 — Employment-deprived people, % of working-age population \(16-64\)\)", listing, re.M)
+    summary = _ogrinfo("-so", f"OAPIF:{server}", "datazone2011_employment_deprived")
+    assert "Geometry: Multi Polygon" in summary and "value: Real" in summary
+    # a GeoPackage written from it: no "MULTIPOLYGON inserted into layer of type POLYGON"
+    gpkg = tmp_path / "glasgow.gpkg"
+    result = subprocess.run(["ogr2ogr", "-f", "GPKG", str(gpkg), "-oo", "PAGE_SIZE=1000",
+                             f"OAPIF:{server}/collections/datazone2011_employment_deprived?partnership=glasgow"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "inserted into layer of type" not in result.stderr, result.stderr
+    info = _ogrinfo("-so", str(gpkg))
+    assert "Multi Polygon" in info
+    assert "Feature Count: 746" in _ogrinfo("-so", str(gpkg), "datazone2011_employment_deprived")
+
+
+@needs_gdal
+def test_gdal_reads_over_vsicurl_which_asks_head_first(server):
+    url = f"/vsicurl/{server}/collections/datazone2011/items?limit=5&f=json"
+    listing = _ogrinfo("-al", "-so", url)
+    assert "Feature Count: 5" in listing
+
+
+@needs_gdal
 def test_gdal_mvt_driver_decodes_a_tile(server, tmp_path):
     z, x, y = 12, *tiles.lonlat_to_tile(-4.25, 55.86, 12)
     response = httpx.get(f"{server}/tiles/datazone2011/{z}/{x}/{y}.mvt",

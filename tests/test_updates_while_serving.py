@@ -140,3 +140,36 @@ def test_two_updates_at_once_both_land(demo_db, tmp_path):
         assert store.data_version() == before + 2
         assert store.sql("SELECT count(*) FROM observations WHERE indicator_id IN ('q0.claimants', "
                          "'q1.claimants')").fetchone()[0] == 2
+
+
+def test_serving_through_many_updates_keeps_at_most_one_superseded_version(tmp_path):
+    """Three updates in a row while serving: the served file, one superseded version (kept a
+    minute for requests that took it just before the swap) and nothing else stays on disk."""
+    from api.deps import ServedStore
+    from geo_cs.store import Store, updating
+
+    db = tmp_path / "served.duckdb"
+    with Store.open(db) as store:
+        store.sql("CREATE TABLE t AS SELECT range AS i FROM range(1000)")
+    served = ServedStore(db, check_seconds=0)
+    try:
+        versions = []
+        for n in range(3):
+            with updating(db) as store:
+                store.sql("INSERT INTO t VALUES (?)", [10_000 + n])
+            snapshot = served.current(check_now=True)
+            versions.append(snapshot.store.sql("SELECT count(*) FROM t").fetchone()[0])
+            # the served version's own link is the served file (same inode): only others take room
+            superseded = {p.stat().st_ino for p in tmp_path.glob(f".{db.name}.served-*")} - {db.stat().st_ino}
+            assert len(served._retired) <= 1 and len(superseded) <= 1, (n, superseded)
+        assert versions == [1001, 1002, 1003]
+        # a superseded version still in use by a request stays until the request ends
+        cursor = served.snapshot.cursor()
+        with updating(db) as store:
+            store.sql("INSERT INTO t VALUES (1)")
+        served.current(check_now=True)
+        assert cursor.sql("SELECT count(*) FROM t").fetchone()[0] == 1003
+        cursor.close()
+    finally:
+        served.close()
+    assert not list(tmp_path.glob(f".{db.name}.served-*"))

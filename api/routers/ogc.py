@@ -5,6 +5,7 @@ Thin: parse the query, call :mod:`geo_cs.features`, format links and headers.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -39,18 +40,28 @@ from geo_cs.features import (
 
 
 def known_parameters_only(request: Request) -> None:
-    """OGC API - Features Part 1 (/req/core/query-param-unknown): a query parameter the route
-    does not define is a 400 naming it and the ones it accepts — never silently ignored, which
-    would answer ``filter=`` or ``code=`` with every feature."""
-    route = request.scope.get("route")
-    if route is None:
-        return
-    known = set(_query_names(route.dependant)) | {"f"}
-    unknown = sorted(set(request.query_params) - known)
+    """OGC API - Features Part 1 (/req/core/query-param-unknown): a query parameter the API does
+    not define is a 400 naming it and the ones it accepts — never silently ignored, which would
+    answer ``filter=`` or ``code=`` with every feature.
+
+    The parameters of items (``indicator=``, ``period=``…) are accepted on every route of the
+    API, not only on items: GDAL and QGIS repeat a layer URL's query string on each request they
+    make (landing page, API definition, collection), so refusing them there would break the way
+    GIS officers open a layer with an indicator.
+    """
+    unknown = sorted(set(request.query_params) - _known_parameters())
     if unknown:
         raise InputError(
             f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-            f"this request accepts: {', '.join(sorted(known))}")
+            f"this API accepts: {', '.join(sorted(_known_parameters()))}")
+
+
+@cache
+def _known_parameters() -> frozenset[str]:
+    names = {"f"}
+    for route in router.routes:
+        names.update(_query_names(route.dependant))
+    return frozenset(names)
 
 
 def _query_names(dependant) -> list[str]:
