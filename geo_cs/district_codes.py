@@ -48,6 +48,7 @@ from geo_cs.codehistory import (
 )
 from geo_cs.config import boundaries_dir
 from geo_cs.errors import NotFoundError
+from geo_cs.geography import registry as geography_registry
 from geo_cs.store import Store
 
 #: Geographies whose areas are the small areas districts are made of.
@@ -106,6 +107,12 @@ FROM areas s JOIN areas d ON ST_Contains(d.geom_27700, ST_PointOnSurface(s.geom_
 WHERE s.set_id = $small AND d.set_id = $district
   AND s.geom_27700 IS NOT NULL AND d.geom_27700 IS NOT NULL
 GROUP BY s.code
+"""
+
+# What the areas of two sets are, for caching (a rolled-back ingest may reuse an ingest id)
+_AREAS_STAMP = """
+SELECT count(*), sum(area_m2), max(ingest_id), string_agg(DISTINCT set_id ORDER BY set_id)
+FROM areas WHERE set_id IN ($small, $district)
 """
 
 _NAMES = "SELECT code, name FROM areas WHERE set_id = ? AND name IS NOT NULL"
@@ -221,11 +228,12 @@ class _Memberships:
     def get(self, district_set: str, small_set: str, how: str) -> Membership | None:
         key = (district_set, small_set)
         if key not in self._cache:
-            sql = _LOOKUP_MEMBERSHIP if how == "lookup" else _GEOMETRY_MEMBERSHIP
             params = {"small": small_set, "district": district_set}
             if how == "lookup":
                 params["geographies"] = list(SMALL_AREA_GEOGRAPHIES)
-            members = self.store.sql(sql, params).df()
+                members = self.store.sql(_LOOKUP_MEMBERSHIP, params).df()
+            else:
+                members = self._by_geometry(params)
             if members.empty:
                 self._cache[key] = None
             else:
@@ -234,6 +242,16 @@ class _Memberships:
                 self._cache[key] = Membership(district_set, self._vintage[district_set],
                                               small_set, how, members)
         return self._cache[key]
+
+    def _by_geometry(self, params: dict[str, str]) -> pd.DataFrame:
+        # the point-on-surface join is the slow part (1-2 s for every LSOA 2011 in the 2013
+        # districts) and its areas rarely change between the ingests that rebuild the
+        # registry: keep it on the store, keyed by what the two sets' areas are
+        stamp = tuple(self.store.sql(_AREAS_STAMP, params).fetchone())
+        key = ("district_codes.geometry", params["small"], params["district"], stamp)
+        if key not in self.store.cache:
+            self.store.cache[key] = self.store.sql(_GEOMETRY_MEMBERSHIP, params).df()
+        return self.store.cache[key].copy()
 
 
 def _comparison(store: Store, old: dict[str, str], new: dict[str, str]) -> tuple[str, str] | None:
@@ -253,7 +271,9 @@ def infer_from_store(store: Store) -> tuple[pd.DataFrame, CodeHistoryReport]:
     """The registry as the store's lookups and boundaries show it (without user overrides)."""
     report = CodeHistoryReport()
     memberships = _Memberships(store)
-    editions = [(s, v, tuple(n)) for s, v, n in store.sql(_DISTRICT_SETS).fetchall()]
+    reg = geography_registry()
+    editions = [(s, v, tuple(n)) for s, v, n in store.sql(_DISTRICT_SETS).fetchall()
+                if s not in reg.sets or reg.sets[s].one_edition]
     available = {s: memberships.available(s, v) for s, v, _ in editions}
     pairs: list[tuple[str, str, tuple[str, str]]] = []
     for i, (new_set, new_vintage, nations) in enumerate(editions):
