@@ -266,6 +266,40 @@ def combine(inferred: list[pd.DataFrame], official: pd.DataFrame | None = None) 
     return _typed(merged[COLUMNS])
 
 
+def narrow_years(registry: pd.DataFrame, editions: dict[str, tuple[int, frozenset[str]]]) -> pd.DataFrame:
+    """Bracket each inferred change between the closest editions whose codes show it: the last
+    edition holding the old code and not the new, the first holding the new and not the old.
+
+    ``editions`` maps each district set to (vintage, its codes). Membership may only be
+    comparable between 2011 and 2019 while the 2013 districts' codes (from their boundaries)
+    already show Gateshead as E08000037: the change is then dated 2011-2013.
+
+    >>> reg = pd.DataFrame({"old_code": ["E08000020"], "new_code": ["E08000037"], "year_from": [2011],
+    ...                     "year_to": [2019], "basis": ["inferred"], "evidence": ["inferred: …"]})
+    >>> eds = {"lad2013": (2013, frozenset({"E08000037"})), "lad2011": (2011, frozenset({"E08000020"}))}
+    >>> narrow_years(reg, eds)[["year_from", "year_to"]].values.tolist()
+    [[2011, 2013]]
+    """
+    out = registry.copy()
+    for i, row in out[out["basis"] == "inferred"].iterrows():
+        low, high = int(row["year_from"]), int(row["year_to"])
+        shown = []
+        for set_id, (vintage, codes) in sorted(editions.items(), key=lambda e: e[1][0]):
+            if not low < vintage < high:
+                continue
+            if row["new_code"] in codes and row["old_code"] not in codes:
+                high = vintage
+                shown.append(set_id)
+                break
+            if row["old_code"] in codes and row["new_code"] not in codes:
+                low = vintage
+                shown.append(set_id)
+        if shown:
+            out.loc[i, ["year_from", "year_to"]] = [low, high]
+            out.loc[i, "evidence"] = f"{row['evidence']}; dated by the codes of {', '.join(shown)}"
+    return out
+
+
 # -- user additions and vetoes ------------------------------------------------------------------
 
 @dataclass(frozen=True)

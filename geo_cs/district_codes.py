@@ -42,6 +42,7 @@ from geo_cs.codehistory import (
     equivalent_codes,
     infer_changes,
     load_overrides,
+    narrow_years,
     official_changes,
     related_changes,
     years_label,
@@ -311,7 +312,9 @@ def infer_from_store(store: Store) -> tuple[pd.DataFrame, CodeHistoryReport]:
         source = Path(str(sources.iloc[0])).name if len(sources) else "district changes lookup"
         official = official_changes(rows, source)
         report.official_rows = len(official)
-    registry = combine(inferred, official)
+    codes_by_edition = {s: (v, frozenset(r[0] for r in store.sql(_CODES, [s]).fetchall()))
+                        for s, v, _ in editions}
+    registry = combine([narrow_years(f, codes_by_edition) for f in inferred], official)
     names = dict(store.sql(_DISTRICT_NAMES).fetchall())
     registry["old_name"] = registry["old_name"].fillna(registry["old_code"].map(names))
     registry["new_name"] = registry["new_name"].fillna(registry["new_code"].map(names))

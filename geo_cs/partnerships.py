@@ -196,17 +196,21 @@ class Resolution:
 
 
 # Small area -> member through one or two lookup hops (LSOA -> district; LSOA -> ward -> district).
+# With $native, a hop through another edition of the small areas (LSOA 2011 -> LSOA 2021 ->
+# district 2022) is left out: that edition's links are best fit across its own boundary changes.
 _LOOKUP_MEMBERS = """
-WITH members AS (SELECT unnest(?::VARCHAR[]) AS member)
+WITH members AS (SELECT unnest($members::VARCHAR[]) AS member)
 SELECT DISTINCT l.from_code AS code, l.to_code AS member
 FROM lookup_links l JOIN members m ON l.to_code = m.member
-WHERE l.from_set = ? AND l.to_set = ?
+WHERE l.from_set = $small AND l.to_set = $target
 UNION
 SELECT DISTINCT l1.from_code, l2.to_code
 FROM lookup_links l1
 JOIN lookup_links l2 ON l2.from_set = l1.to_set AND l2.from_code = l1.to_code
 JOIN members m ON l2.to_code = m.member
-WHERE l1.from_set = ? AND l2.to_set = ?
+JOIN geography_sets g ON g.set_id = l1.to_set
+WHERE l1.from_set = $small AND l2.to_set = $target
+  AND NOT ($native AND g.geography = $small_geography)
 """
 
 # Candidate target sets of the members' geography that lookups reach from the small-area set.
@@ -296,7 +300,12 @@ def _resolve(
     best: tuple[int, str, pd.DataFrame, dict[str, list[str]]] | None = None
     passed_over: dict[str, str] = {}
     reg = registry()
-    for target in sorted(targets):
+    small_geography = reg.get(set_id).geography if set_id in reg.sets else None
+    # lookups of the small areas' own edition first; through another edition only if none
+    # of those knows every member
+    for native, target in [(n, t) for n in (True, False) for t in sorted(targets)]:
+        if not native and best is not None:
+            break
         # members given in one edition may carry other codes in the lookup's edition (Gateshead
         # E08000037 was E08000020 in 2011; Glasgow S12000046 is S12000049 from 2019): translate
         # them through the district code history
@@ -311,7 +320,8 @@ def _resolve(
         for member in sorted(members):
             for code in renamed[member]:
                 back.setdefault(code, member)
-        found = store.sql(_LOOKUP_MEMBERS, [list(back), set_id, target, set_id, target]).df()
+        found = store.sql(_LOOKUP_MEMBERS, {"members": list(back), "small": set_id, "target": target,
+                                            "native": native, "small_geography": small_geography}).df()
         found["member"] = found["member"].map(back)
         if set(found["member"]) == set(members):
             # a best-fit lookup assigns each small area to one member; keep the first if not
