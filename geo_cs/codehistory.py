@@ -244,26 +244,20 @@ def combine(inferred: list[pd.DataFrame], official: pd.DataFrame | None = None) 
                           .drop_duplicates(["old_code", "new_code"]).drop(columns="width"))
     if official is None or official.empty:
         return registry
-    merged = official.merge(registry, on=["old_code", "new_code"], how="outer",
-                            suffixes=("", "_inf"), indicator=True)
-    both = merged["_merge"] == "both"
-    only_inf = merged["_merge"] == "right_only"
-    for column in ("old_name", "new_name", "kind", "year_from", "year_to", "basis", "vetoed",
-                   "shared_members", "share_of_old", "share_of_new", "area_change", "evidence", "note"):
-        inf = f"{column}_inf"
-        if column in ("shared_members", "share_of_old", "share_of_new", "area_change", "year_from"):
-            merged[column] = merged[column].where(~(both | only_inf), merged[inf])
-        elif column in ("old_name", "new_name"):
-            merged[column] = merged[column].fillna(merged[inf])
-        elif column == "evidence":
-            merged[column] = merged[column].where(~both, merged[column] + "; " + merged[inf])
-            merged[column] = merged[column].where(~only_inf, merged[inf])
-        else:
-            merged[column] = merged[column].where(~only_inf, merged[inf])
-    merged.loc[both, "basis"] = "official+inferred"
-    # the official list dates the change exactly; the editions only bracket it
-    merged.loc[both, "year_from"] = pd.NA
-    return _typed(merged[COLUMNS])
+    key = ["old_code", "new_code"]
+    official, inferred = official.set_index(key), registry.set_index(key)
+    both = official.index.intersection(inferred.index)
+    confirmed = official.loc[both].copy()
+    # the membership evidence of the inference; the year of the official list, which dates the
+    # change exactly where the editions only bracket it
+    for column in ("kind", "shared_members", "share_of_old", "share_of_new", "area_change"):
+        confirmed[column] = inferred.loc[both, column]
+    for column in ("old_name", "new_name"):
+        confirmed[column] = confirmed[column].fillna(inferred.loc[both, column])
+    confirmed["evidence"] = confirmed["evidence"] + "; " + inferred.loc[both, "evidence"]
+    confirmed["basis"] = "official+inferred"
+    parts = [official.drop(both), confirmed, inferred.drop(both)]
+    return _typed(pd.concat([p for p in parts if not p.empty]).reset_index())
 
 
 def narrow_years(registry: pd.DataFrame, editions: dict[str, tuple[int, frozenset[str]]]) -> pd.DataFrame:
