@@ -86,9 +86,18 @@ def _global(
                           "in exports and the served API, tiles and maps [env GEO_CS_DISCLOSURE_CONTROL].",
                      show_default=False),
     ] = False,
+    code_changes: Annotated[
+        Path | None,
+        typer.Option("--code-changes",
+                     help="YAML of district code changes to add or veto [env GEO_CS_CODE_CHANGES; "
+                          "default boundaries/code_changes.yaml].", show_default=False),
+    ] = None,
 ) -> None:
     import os
 
+    if code_changes is not None:
+        # the environment carries it to the server's worker processes too
+        os.environ["GEO_CS_CODE_CHANGES"] = str(code_changes)
     if disclosure_control:
         # the environment carries it to the server's worker processes too
         os.environ["GEO_CS_DISCLOSURE_CONTROL"] = "1"
@@ -625,6 +634,50 @@ def crosswalk_build(
             reports = [first, second, chain_crosswalks(store, first.crosswalk_id, second.crosswalk_id)]
     for report in reports:
         _print_report(report, as_json)
+
+
+@crosswalk_app.command("codes")
+def crosswalk_codes(
+    district: Annotated[list[str] | None, typer.Option("--district", "-d", help="Only the changes linked to this district code (repeatable), followed both ways along the chain.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The district code history: which district codes replaced which, when, and the evidence
+    (shared unchanged small areas, their share of the old and new district, the area change),
+    inferred from the lookups and boundaries held and read from the official changes list, with
+    the additions and vetoes of boundaries/code_changes.yaml applied."""
+    from geo_cs.codehistory import COLUMNS
+    from geo_cs.district_codes import district_history
+    from geo_cs.store import Store
+
+    with Store.open(state.db, read_only=True) as store:
+        history = district_history(store, district)
+    if district and history.empty:
+        raise InputError(f"--district {', '.join(district)}: no code change recorded for it "
+                         "(its code did not change in the editions and lists held)")
+    if as_json:
+        records = history[[*COLUMNS, "years"]].astype(object).where(history.notna(), None)
+        out.print_json(json.dumps(records.to_dict("records"), default=str))
+        return
+    table = Table(title=f"District code changes in {state.db} ({len(history):,})")
+    for col in ("old code", "old name", "new code", "new name", "kind", "years", "basis",
+                "shared", "of old", "of new", "area change", "evidence"):
+        table.add_column(col, justify="right" if col in ("shared", "of old", "of new", "area change") else "left")
+
+    import pandas as pd
+
+    def shown(value: Any, form: str = "{}") -> str:
+        return "" if pd.isna(value) else form.format(value)
+
+    for row in history.itertuples(index=False):
+        basis = f"{row.basis} (vetoed)" if row.vetoed else row.basis
+        table.add_row(
+            row.old_code, shown(row.old_name), row.new_code, shown(row.new_name), row.kind,
+            row.years, basis, shown(row.shared_members, "{:,}"),
+            shown(100 * row.share_of_old, "{:.1f}%"), shown(100 * row.share_of_new, "{:.1f}%"),
+            shown(100 * row.area_change, "{:+.1f}%"),
+            row.evidence + shown(row.note, " — {}"),
+        )
+    out.print(table)
 
 
 tiles_app = typer.Typer(help="Vector tiles: prepare them for fast serving.", no_args_is_help=True)

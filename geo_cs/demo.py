@@ -22,6 +22,7 @@ from typing import Any
 
 from geo_cs.config import boundaries_dir
 from geo_cs.crosswalk import build_crosswalk, harmonise
+from geo_cs.district_codes import refresh_code_history
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
 from geo_cs.progress import Progress, SilentProgress
@@ -103,9 +104,11 @@ def build_demo(
                 set_id=step.get("set"),
                 layer=step.get("layer"),
                 progress=progress,
+                refresh_codes=False,
             )
         elif kind == "lookup":
-            report = ingest_lookup(store, manifest.root / step["path"], progress=progress)
+            report = ingest_lookup(store, manifest.root / step["path"], progress=progress,
+                                   refresh_codes=False)
         elif kind == "indicator":
             spec = load_spec(step["spec"]) if "spec" in step else None
             report = ingest_indicator(store, manifest.root / step["path"], spec, progress=progress)
@@ -116,5 +119,8 @@ def build_demo(
         else:
             raise InputError(f"{manifest.root / 'manifest.toml'}: unknown step kind {kind!r}")
         results.append((step, report))
+    # the district code history once, from every lookup and boundary set (not after each)
+    with store.transaction():
+        results.append(({"kind": "code_history"}, refresh_code_history(store)))
     store.sql("INSERT OR REPLACE INTO meta VALUES ('built_by', 'demo')")
     return results

@@ -47,6 +47,9 @@ class GeographySet:
     name_columns: tuple[str, ...]
     expected_count: int | None = None
     expected_codes_file: Path | None = None
+    #: False for a set that mixes editions (the 2014-2025 UK districts with start/end years):
+    #: it cannot stand for one year's codes, so the district code history leaves it out
+    one_edition: bool = True
 
     def expected_codes(self) -> frozenset[str] | None:
         """Every code of the complete set, when the registry ships a list for it."""
@@ -145,6 +148,7 @@ def _parse(raw: dict[str, Any], root: Path) -> Registry:
                 name_columns=tuple(spec.get("name_columns", [])),
                 expected_count=spec.get("expected_count"),
                 expected_codes_file=(root / codes_file) if codes_file else None,
+                one_edition=bool(spec.get("one_edition", True)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"registry.yaml, set {set_id!r}: missing or bad field {exc}") from exc

@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from geo_cs.config import boundaries_dir
+from geo_cs.district_codes import codes_in_edition, current_overrides
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import registry
 from geo_cs.store import Store
@@ -183,6 +184,11 @@ class Resolution:
     areas: pd.DataFrame                      # code, member
     straddling: pd.DataFrame = field(default_factory=pd.DataFrame)  # code, member, share_inside
     lookup_set: str | None = None
+    #: members whose code differs in the lookup's edition: member -> the codes used there
+    #: (Gateshead E08000037 -> E08000020 for a 2011 lookup), from the district code history
+    renamed: dict[str, list[str]] = field(default_factory=dict)
+    #: lookups passed over, and why (a member merged into a district with non-members)
+    passed_over: dict[str, str] = field(default_factory=dict)
 
     @property
     def codes(self) -> list[str]:
@@ -190,17 +196,21 @@ class Resolution:
 
 
 # Small area -> member through one or two lookup hops (LSOA -> district; LSOA -> ward -> district).
+# With $native, a hop through another edition of the small areas (LSOA 2011 -> LSOA 2021 ->
+# district 2022) is left out: that edition's links are best fit across its own boundary changes.
 _LOOKUP_MEMBERS = """
-WITH members AS (SELECT unnest(?::VARCHAR[]) AS member)
+WITH members AS (SELECT unnest($members::VARCHAR[]) AS member)
 SELECT DISTINCT l.from_code AS code, l.to_code AS member
 FROM lookup_links l JOIN members m ON l.to_code = m.member
-WHERE l.from_set = ? AND l.to_set = ?
+WHERE l.from_set = $small AND l.to_set = $target
 UNION
 SELECT DISTINCT l1.from_code, l2.to_code
 FROM lookup_links l1
 JOIN lookup_links l2 ON l2.from_set = l1.to_set AND l2.from_code = l1.to_code
 JOIN members m ON l2.to_code = m.member
-WHERE l1.from_set = ? AND l2.to_set = ?
+JOIN geography_sets g ON g.set_id = l1.to_set
+WHERE l1.from_set = $small AND l2.to_set = $target
+  AND NOT ($native AND g.geography = $small_geography)
 """
 
 # Candidate target sets of the members' geography that lookups reach from the small-area set.
@@ -252,10 +262,29 @@ def resolve(
     otherwise member and small-area geometries are overlaid in EPSG:27700.
     """
     phase = partnership.phase_at(when)
-    key = ("resolve", partnership, phase, set_id, tolerance, store.data_version())
+    # the district code history's user additions and vetoes change what members translate to
+    key = ("resolve", partnership, phase, set_id, tolerance, store.data_version(),
+           current_overrides().fingerprint)
     if key not in store.cache:
         store.cache[key] = _resolve(store, partnership, phase, set_id, tolerance)
     return store.cache[key]
+
+
+def _district_codes_in(
+    store: Store, members: list[str], member_year: int, target_year: int
+) -> tuple[dict[str, list[str]], str]:
+    """The members' codes in the ``target_year`` edition, and why that edition cannot stand for
+    them (empty when it can): a member merged, by then, with a district that is not a member
+    would bring in the non-member's small areas."""
+    renamed = codes_in_edition(store, members, member_year, target_year)
+    if target_year > member_year:
+        targets = sorted({c for codes in renamed.values() for c in codes})
+        for target, before in codes_in_edition(store, targets, target_year, member_year).items():
+            outsiders = sorted(set(before) - set(members))
+            if outsiders:
+                return renamed, (f"{target} (in {target_year}) also covers {', '.join(outsiders)}, "
+                                 "which is not a member")
+    return renamed, ""
 
 
 def _resolve(
@@ -268,18 +297,31 @@ def _resolve(
         areas = pd.DataFrame({"code": members, "member": members})
         return Resolution(partnership, phase, set_id, "lookup", areas, lookup_set=set_id)
     targets = [r[0] for r in store.sql(_LOOKUP_TARGETS, [member_geography, set_id, set_id]).fetchall()]
-    best: tuple[int, str, pd.DataFrame] | None = None
+    best: tuple[int, str, pd.DataFrame, dict[str, list[str]]] | None = None
+    passed_over: dict[str, str] = {}
     reg = registry()
-    for target in sorted(targets):
-        # members given in one vintage may carry other codes in the lookup's vintage (Glasgow
-        # S12000046 is S12000049 from 2019): follow the official district changes
-        renamed = {m: m for m in members}
+    small_geography = reg.get(set_id).geography if set_id in reg.sets else None
+    # lookups of the small areas' own edition first; through another edition only if none
+    # of those knows every member
+    for native, target in [(n, t) for n in (True, False) for t in sorted(targets)]:
+        if not native and best is not None:
+            break
+        # members given in one edition may carry other codes in the lookup's edition (Gateshead
+        # E08000037 was E08000020 in 2011; Glasgow S12000046 is S12000049 from 2019): translate
+        # them through the district code history
+        renamed = {m: [m] for m in members}
         if member_geography == "lad" and target in reg.sets:
-            from geo_cs.crosswalk import district_successors
-
-            renamed = district_successors(store, members, reg.get(target).vintage)
-        found = store.sql(_LOOKUP_MEMBERS, [list(renamed.values()), set_id, target, set_id, target]).df()
-        back = {new: old for old, new in renamed.items()}
+            renamed, why = _district_codes_in(store, members, reg.get(partnership.member_set).vintage,
+                                              reg.get(target).vintage)
+            if why:
+                passed_over[target] = why
+                continue
+        back: dict[str, str] = {}
+        for member in sorted(members):
+            for code in renamed[member]:
+                back.setdefault(code, member)
+        found = store.sql(_LOOKUP_MEMBERS, {"members": list(back), "small": set_id, "target": target,
+                                            "native": native, "small_geography": small_geography}).df()
         found["member"] = found["member"].map(back)
         if set(found["member"]) == set(members):
             # a best-fit lookup assigns each small area to one member; keep the first if not
@@ -287,10 +329,11 @@ def _resolve(
             # lookups can miss codes (the ONS LSOA 2001->2011 file lacks 4 LSOAs of 2011), so
             # of the lookups that know every member, take the one reaching the most areas
             if best is None or len(found) > best[0]:
-                best = (len(found), target, found)
+                best = (len(found), target, found, renamed)
     if best is not None:
+        renamed = {m: codes for m, codes in best[3].items() if codes != [m]}
         return Resolution(partnership, phase, set_id, "lookup", best[2].reset_index(drop=True),
-                          lookup_set=best[1])
+                          lookup_set=best[1], renamed=renamed, passed_over=passed_over)
     check_members(store, partnership, phase)
     overlay = store.sql(_GEOMETRY_MEMBERS, [partnership.member_set, members, set_id]).df()
     if overlay.empty:

@@ -173,7 +173,9 @@ def main() -> None:
     gpd.GeoDataFrame(pd.concat(dz01_frames, ignore_index=True)).to_parquet(
         dst, compression="zstd", index=False
     )
-    for lad in sorted(d for d in districts if d[0] in "WS"):
+    # 2013 wards of every partnership district (England too, ~0.7 MB), so that every
+    # partnership resolves on ward2013 as well as on the small areas
+    for lad in sorted(districts):
         src = shared / "boundaries" / "wards13_topo_by_lad" / f"{lad}.json"
         if src.exists():
             dst = OUT / "boundaries" / "ward2013" / f"{lad}.json"

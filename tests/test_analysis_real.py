@@ -40,7 +40,9 @@ def test_partnerships_resolve_through_lookups_and_geometry(store: Store):
     assert notts_2008.method == "lookup" and len(notts_2008.areas) == 182  # Nottingham's LSOAs
     assert len(notts_2010.areas) > 600  # with Nottinghamshire from April 2009
     gateshead = resolve(store, ps["tyne_and_wear"], "lsoa2011")
-    assert gateshead.method == "lookup" and gateshead.lookup_set == "lad2019"  # E08000037 is a 2013+ code
+    # E08000037 is a 2013+ code: the 2011 lookup knows Gateshead as E08000020 (code history)
+    assert gateshead.method == "lookup" and gateshead.lookup_set == "lad2011"
+    assert gateshead.renamed == {"E08000037": ["E08000020"]} and len(gateshead.areas) == 719
     assert notts_2008.lookup_set == "lad2019"  # reaches E01032522, which the 2001->2011 lookup lacks
     glasgow = resolve(store, ps["glasgow"], "datazone2001")
     assert glasgow.method == "geometry" and len(glasgow.areas) == 690

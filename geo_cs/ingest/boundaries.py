@@ -31,6 +31,7 @@ import pyogrio.raw
 import pyproj
 import shapely
 
+from geo_cs.district_codes import SMALL_AREA_GEOGRAPHIES, refresh_code_history
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import GeographySet, nation_of, registry
 from geo_cs.ingest.csvfile import decode_text
@@ -514,8 +515,13 @@ def ingest_boundaries(
     on_duplicate: OnDuplicate = "error",
     allow_unlisted: bool = False,
     progress: Progress | None = None,
+    refresh_codes: bool = True,
 ) -> BoundaryReport:
     """Read, validate and store boundary files as one transaction; return the report.
+
+    Boundaries of districts or small areas rebuild the district code-history registry in the
+    same transaction (unless ``refresh_codes`` is false: a caller loading many sets rebuilds
+    it once at the end).
 
     Areas already in the store with the same set and code are replaced, so a set can be
     loaded district by district. On any error nothing is written. Codes missing from the set's
@@ -585,6 +591,9 @@ def ingest_boundaries(
         report.ingest_id = ingest_id
         write_tile_geometries(store, geo_set.set_id, tile_rows)
         _check_coverage(store, geo_set, report)
+        if refresh_codes and geo_set.geography in ("lad", *SMALL_AREA_GEOGRAPHIES):
+            progress.note("rebuilding the district code history")
+            refresh_code_history(store)
         store.finish_ingest(ingest_id, report.to_dict())
     return report
 

@@ -37,6 +37,7 @@ from geo_cs.ingest.csvfile import (
     read_csv_text,
     recoding_note,
 )
+from geo_cs.ingest.ward_editions import match_ward_editions
 from geo_cs.periods import Period, PeriodKind, edition, parse_period, year
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -301,6 +302,8 @@ class IndicatorReport:
     skipped_rows: int = 0
     excluded_rows: int = 0
     recoded_lines: int = 0
+    #: notes on the geography the codes were matched to (geo_cs.ingest.ward_editions)
+    geography_notes: list[str] = field(default_factory=list)
     measures: dict[str, int] = field(default_factory=dict)
     periods: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
@@ -334,6 +337,7 @@ class IndicatorReport:
             out.append(f"  rows matching no measure of the spec, skipped: {self.skipped_rows:,}")
         if note := recoding_note(self.recoded_lines):
             out.append(f"  {note}")
+        out += [f"  {note}" for note in self.geography_notes]
         return out
 
 
@@ -740,6 +744,7 @@ def ingest_indicator(
     report = IndicatorReport(source_id=spec.source_id, source=str(path), layout=spec.layout)
     progress.note(f"reading {path.name} with spec {spec.source_id}")
     cells, periods = read_indicator_cells(path, spec, report)
+    report.geography_notes = match_ward_editions(store, cells, spec.code_column, path)
     by_measure = {m.measure: m for m in spec.measures}
     reg = registry()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from geo_cs.district_codes import refresh_code_history
 from geo_cs.errors import InputError
 from geo_cs.geography import LookupFormat, registry
 from geo_cs.ingest.csvfile import file_row, read_csv_text, recoding_note
@@ -129,10 +130,13 @@ def ingest_lookup(
     lookup_id: str | None = None,
     allow_unlisted: bool = False,
     progress: Progress | None = None,
+    refresh_codes: bool = True,
 ) -> LookupReport:
     """Read one lookup CSV and store its links as one transaction (replacing an earlier copy).
 
-    A code missing from its set's official list is refused unless ``allow_unlisted``."""
+    A code missing from its set's official list is refused unless ``allow_unlisted``. The
+    district code-history registry is rebuilt in the same transaction unless ``refresh_codes``
+    is false (a caller ingesting many lookups rebuilds it once at the end)."""
     progress = progress or SilentProgress()
     path = Path(path)
     frame = read_csv_text(path)
@@ -240,5 +244,8 @@ def ingest_lookup(
                 reg.get(set_id), named["code"].tolist(), named["name"].tolist(), str(path), ingest_id
             )
         report.ingest_id = ingest_id
+        if refresh_codes:
+            progress.note("rebuilding the district code history")
+            refresh_code_history(store)
         store.finish_ingest(ingest_id, report.to_dict())
     return report

@@ -139,3 +139,27 @@ CREATE TABLE IF NOT EXISTS tile_pieces (
     area_m2 DOUBLE NOT NULL,
     geom    GEOMETRY NOT NULL          -- tile units: 0-4096 across the tile, y down
 );
+
+-- The district code-history registry (geo_cs/district_codes.py, geo_cs/codehistory.py): which
+-- district code replaced which, inferred from unchanged small-area membership of consecutive
+-- district editions and read from the official changes list; rebuilt by every lookup and
+-- boundaries ingest. User additions and vetoes (boundaries/code_changes.yaml) are applied when
+-- it is read, not stored.
+CREATE TABLE IF NOT EXISTS district_code_changes (
+    old_code       VARCHAR NOT NULL,
+    old_name       VARCHAR,
+    new_code       VARCHAR NOT NULL,
+    new_name       VARCHAR,
+    kind           VARCHAR NOT NULL,   -- recode, merger, split
+    year_from      INTEGER,            -- the edition last seen with the old code (NULL when dated)
+    year_to        INTEGER NOT NULL,   -- the first edition (or official year) with the new code
+    basis          VARCHAR NOT NULL,   -- inferred, official, official+inferred
+    vetoed         BOOLEAN NOT NULL,
+    shared_members INTEGER,            -- unchanged small areas in both the old and the new district
+    share_of_old   DOUBLE,             -- ... as a share of the old district's comparable small areas
+    share_of_new   DOUBLE,             -- ... and of the new district's
+    area_change    DOUBLE,             -- area of the new district's small areas / the old's - 1
+    evidence       VARCHAR NOT NULL,   -- which editions, small areas and lookups showed it
+    note           VARCHAR,
+    built_from     VARCHAR NOT NULL    -- the last lookup/boundaries ingest it was built after
+);
