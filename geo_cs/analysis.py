@@ -41,6 +41,7 @@ import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
+from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
     change_interval,
     difference_interval,
@@ -56,18 +57,39 @@ THRESHOLD_EPSILON = 1e-9
 NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
-def default_baseline(period_ids: list[str]) -> tuple[str, ...]:
-    """The report's baseline quarters when a series has them, else its first four periods
-    (or its first, for editions of an index): the cohort is fixed on the earliest data.
+def default_baseline(period_ids: list[str], kind: str | None = None) -> tuple[str, ...]:
+    """The report's baseline quarters when a series has them, else its first year of periods:
+    the first 12 of a monthly series, the first four of a quarterly one (or the first period,
+    for editions of an index): the cohort is fixed on the earliest data.
 
     >>> default_baseline(["2010-05", "2010-08", "2010-11", "2011-02", "2011-05"])
     ('2010-05', '2010-08', '2010-11', '2011-02')
     >>> default_baseline(["simd2012", "simd2016"])
     ('simd2012',)
+    >>> len(default_baseline([f"2015m{m:02d}" for m in range(1, 13)] + ["2016m01"], "month"))
+    12
     """
+    if kind == "month":
+        return tuple(period_ids[:12])
     if set(REPORT_BASELINE) <= set(period_ids):
         return REPORT_BASELINE
     return tuple(period_ids[:4]) if len(period_ids) >= 4 else tuple(period_ids[:1])
+
+
+def resolve_baseline(panel: Panel, baseline: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The baseline period ids of ``panel``'s series: ``baseline`` as the user wrote it (ids,
+    period texts and ``A..B`` ranges read in the series' own frequency, see
+    :func:`geo_cs.periods.select_periods`), or the default for its frequency.
+
+    Raises :class:`InputError` naming the parameter and value when a period cannot be read.
+    """
+    if not baseline:
+        return default_baseline(panel.period_ids(), panel.kind)
+    try:
+        return select_periods(baseline, panel.period_objects())
+    except ValueError as exc:
+        shown = baseline if isinstance(baseline, str) else ",".join(baseline)
+        raise InputError(f"baseline {shown!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -205,6 +227,7 @@ class Panel:
                     f"no observations of {indicator} on {source.set_id}; indicators on "
                     f"{source.set_id}: {', '.join(known) or 'none'}"
                 )
+        _check_one_frequency(store, source)
         sql = _PANEL_SQL if source.denominator else _PANEL_SQL_OWN_DENOMINATORS
         params = {"counts": source.counts, "set_id": source.set_id, "is_rate": source.count_is_rate,
                   "periods": periods}
@@ -212,7 +235,7 @@ class Panel:
             params["den"] = source.denominator
         store.sql(sql.format(name=self.name), params)
         self._periods = store.sql(
-            f"SELECT period_id, p.label AS period_label, p.start_date "
+            f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
             f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
             f"ORDER BY p.start_date"
         ).df()
@@ -225,6 +248,19 @@ class Panel:
 
     def period_ids(self) -> list[str]:
         return self.periods()["period_id"].tolist()
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of the panel's periods (month, quarter, year, edition; one frequency)."""
+        kinds = self._periods["period_kind"].unique().tolist()
+        return kinds[0] if len(kinds) == 1 else None
+
+    def period_objects(self) -> list[Period]:
+        """The panel's periods as :class:`~geo_cs.periods.Period` objects, in time order."""
+        rows = self.store.sql(
+            "SELECT period_id, kind, label, start_date, end_date, data_year FROM periods "
+            "WHERE list_contains(?, period_id) ORDER BY start_date", [self.period_ids()]).fetchall()
+        return [Period(*row) for row in rows]
 
     def codes(self) -> list[str]:
         return list(self._codes)
@@ -274,6 +310,23 @@ class Panel:
                     return
                 del self.store.cache[key]
         self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
+
+
+def _check_one_frequency(store: Store, source: RateSource) -> None:
+    """Refuse a series whose count indicators come at different frequencies (a monthly claimant
+    count added to a quarterly one): analysis never mixes them silently."""
+    kinds = store.sql(
+        "SELECT o.indicator_id, list(DISTINCT p.kind ORDER BY p.kind) FROM observations o "
+        "JOIN periods p USING (period_id) WHERE list_contains(?, o.indicator_id) AND o.set_id = ? "
+        "GROUP BY 1 ORDER BY 1", [source.counts, source.set_id]).fetchall()
+    frequencies = {FREQUENCY.get(k, k) for _, ks in kinds for k in ks}
+    if len(frequencies) > 1:
+        listing = "; ".join(f"{ind}: {', '.join(FREQUENCY.get(k, k) for k in ks)}" for ind, ks in kinds)
+        raise InputError(
+            f"{source.label} on {source.set_id} mixes frequencies ({listing}); analyse one "
+            "frequency at a time (name one indicator), or aggregate the monthly series to quarters "
+            "first"
+        )
 
 
 # -- rates of groups ----------------------------------------------------------------------------

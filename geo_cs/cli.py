@@ -220,7 +220,7 @@ DenominatorOpt = Annotated[str | None, typer.Option(help="Indicator id of the de
 IsRateOpt = Annotated[bool, typer.Option("--count-is-rate", help="The indicator holds rates (%); counts = rate × denominator.")]
 PartnershipOpt = Annotated[list[str] | None, typer.Option("--partnership", "-p", help="Partnership id (repeat; default: all that lie in the geography's nations).")]
 ThresholdOpt = Annotated[float, typer.Option(help="Worst-performing when the baseline rate exceeds this (%).")]
-BaselineOpt = Annotated[str | None, typer.Option(help="Baseline periods, comma-separated (default: May 2006-Feb 2007, else the first four periods).")]
+BaselineOpt = Annotated[str | None, typer.Option(help="Baseline periods in the series' own frequency: comma-separated, or a range such as 2015-01..2015-12 (default: May 2006-Feb 2007, else the first four quarters, the first 12 months, or the first edition).")]
 ToleranceOpt = Annotated[float, typer.Option(help="Changes smaller than this (points) count as unchanged.")]
 ConfidenceOpt = Annotated[float, typer.Option(help="Confidence level of the intervals.")]
 WhenOpt = Annotated[str | None, typer.Option("--definition-date", help="Partnership definitions in force at this date (YYYY-MM-DD; default: the final ones).")]
@@ -229,12 +229,9 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tabl
 
 def _params(panel: Any, threshold: float, baseline: str | None, tolerance: float,
             confidence: float) -> Any:
-    from geo_cs.analysis import MethodParams, default_baseline
+    from geo_cs.analysis import MethodParams, resolve_baseline
 
-    if baseline:
-        chosen = tuple(p.strip() for p in baseline.split(",") if p.strip())
-    else:
-        chosen = default_baseline(panel.period_ids())
+    chosen = resolve_baseline(panel, baseline)
     return MethodParams(threshold=threshold, baseline=chosen, tolerance_pp=tolerance,
                         confidence=confidence)
 

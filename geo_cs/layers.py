@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo_cs.analysis import MethodParams, Panel, RateSource, default_baseline, worst_cohort
+from geo_cs.analysis import MethodParams, Panel, RateSource, resolve_baseline, worst_cohort
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
+from geo_cs.periods import parse_period
 from geo_cs.stats import wilson_interval
 from geo_cs.store import Store
 
@@ -148,6 +149,15 @@ class AreaValues:
         if period is None:
             return self.period_ids[-1]
         if period not in self.period_ids:
+            # the user's own way of writing one of the series' periods (2017-10 for 2017m10)
+            kinds = set(self.periods["period_kind"]) if "period_kind" in self.periods else set()
+            if len(kinds) == 1 and kinds <= {"month", "quarter", "year"}:
+                try:
+                    canonical = parse_period(period, next(iter(kinds))).period_id
+                except ValueError:
+                    canonical = None
+                if canonical in self.period_ids:
+                    return canonical
             raise NotFoundError(
                 f"period {period!r} not in {self.measure.name} on {self.measure.set_id}; valid: "
                 f"{', '.join(self.period_ids)}"
@@ -167,8 +177,9 @@ def area_values(
 ) -> AreaValues:
     """Values, intervals, cohort flags and estimated shares of ``measure`` for every area and period.
 
-    ``baseline`` defaults to the report's four quarters when the series has them, else its first
-    four periods (or first one): see :func:`geo_cs.analysis.default_baseline`. With
+    ``baseline`` (ids, texts or ``A..B`` ranges in the series' own frequency) defaults to the
+    report's four quarters when the series has them, else its first four quarters, 12 months or
+    first edition: see :func:`geo_cs.analysis.resolve_baseline`. With
     ``disclosure``, counts are rounded and small rates suppressed (column ``suppressed``); the
     worst-performing cohort is still chosen on the exact figures.
     """
@@ -178,7 +189,7 @@ def area_values(
             rates = panel.area_rates(with_estimated_share=True)
             periods = panel.periods()
             if rates["denominator"].notna().any() or measure.kind == "rate":
-                chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
+                chosen = resolve_baseline(panel, baseline)
                 params = MethodParams(threshold=threshold, baseline=chosen, confidence=confidence)
                 cohort = worst_cohort(panel, params)
                 frame = _rate_frame(rates, cohort, confidence)
@@ -215,7 +226,7 @@ WHERE list_contains($indicators, o.indicator_id) AND o.set_id = $set_id AND o.va
 """
 
 _PERIODS_SQL = """
-SELECT period_id, label AS period_label, start_date FROM periods
+SELECT period_id, label AS period_label, kind AS period_kind, start_date FROM periods
 WHERE period_id IN (SELECT DISTINCT period_id FROM observations
                     WHERE list_contains($indicators, indicator_id) AND set_id = $set_id)
 ORDER BY start_date
@@ -296,7 +307,7 @@ def partnership_gap(
     partnership = get_partnerships([partnership_id])[0]
     panel = measure_panel(store, measure)
     try:
-        chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
+        chosen = resolve_baseline(panel, baseline)
         params = MethodParams(threshold=threshold, baseline=chosen)
         table = ni153(store, panel, [partnership], params=params)
         return table if disclosure is None else disclosure.gap_table(table, params.confidence)
