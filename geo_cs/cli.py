@@ -186,6 +186,12 @@ def ingest_indicator_cmd(
     source_id: Annotated[str | None, typer.Option("--source-id", help="Without a spec: a short id for this source (default: file name).")] = None,
     measure: Annotated[str | None, typer.Option(help="Without a spec: measure name (statxplore: required; nomis: keep rows of this MEASURES_NAME).")] = None,
     kind: Annotated[list[str] | None, typer.Option(help="Without a spec: count, rate, score, rank or decile, for every measure or as MEASURE=KIND (repeat).")] = None,
+    frequency: Annotated[str | None, typer.Option(help="Without a spec: month or quarter (default: monthly when the file has months other than Feb/May/Aug/Nov).")] = None,
+    code_col: Annotated[str | None, typer.Option("--code-col", help="Without a spec: the area code column (default: recognised, e.g. lsoa11cd, GEOGRAPHY_CODE).")] = None,
+    period_col: Annotated[str | None, typer.Option("--period-col", help="Without a spec: the period column (default: recognised, e.g. date, DATE, period).")] = None,
+    value_col: Annotated[str | None, typer.Option("--value-col", help="Without a spec: the value column (default: value, OBS_VALUE).")] = None,
+    absent: Annotated[str | None, typer.Option(help="Without a spec: an area absent in a period it is otherwise listed for: unknown (default) or zero.")] = None,
+    denominator_from_rate: Annotated[list[str] | None, typer.Option("--denominator-from-rate", help="Without a spec (long): COUNT=RATE measures; the count's denominator is derived as count / rate × 100 (repeat).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load area statistics, validated against a declarative spec."""
@@ -197,8 +203,10 @@ def ingest_indicator_cmd(
     elif layout is not None:
         if set_id is None:
             raise InputError("--layout needs --set (the geography set of the area codes)")
-        parsed = spec_from_options(path, layout, set_id, source_id=source_id, measure=measure,
-                                   kinds=kind)
+        parsed = spec_from_options(
+            path, layout, set_id, source_id=source_id, measure=measure, kinds=kind,
+            frequency=frequency, absent=absent, derive=denominator_from_rate,
+            columns={"code_column": code_col, "period_column": period_col, "value_column": value_col})
     else:
         parsed = spec_for_file(path)
     with _open_store() as store:
@@ -237,9 +245,13 @@ def _params(panel: Any, threshold: float, baseline: str | None, tolerance: float
 
 
 def _panel(store: Any, indicator: str, geography: str, denominator: str | None, is_rate: bool) -> Any:
-    from geo_cs.analysis import Panel, RateSource
+    from geo_cs.analysis import Panel, rate_source
 
-    return Panel(store, RateSource(indicator, geography, denominator, is_rate))
+    source, notes = rate_source(store, indicator, geography, denominator, is_rate)
+    if not state.quiet:
+        for note in notes:
+            err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    return Panel(store, source)
 
 
 def _when(text: str | None) -> Any:
@@ -377,7 +389,13 @@ def analyse_ni153(
     _emit(table, out_path, ["partnership", "period_label", "cohort_rate", "rest_rate", "gap",
                             "gap_low", "gap_high", "n_cohort", "cohort_share"],
           f"NI 153: {indicator}, baseline {', '.join(params.baseline)}, threshold {params.threshold:g}%")
-    first, last = from_period or periods[0], to_period or periods[-1]
+    if table.empty:
+        return  # no coverage: the notes say why
+    from geo_cs.analysis import resolve_baseline
+
+    # --from/--to as the user writes them (2017-10 for the month 2017m10)
+    first = resolve_baseline(panel, from_period)[0] if from_period else periods[0]
+    last = resolve_baseline(panel, to_period)[-1] if to_period else periods[-1]
     if first != last:
         changes = classify_changes(table, first, last, params)
         if changes_out is not None:

@@ -310,6 +310,8 @@ def partnership_gap(
         chosen = resolve_baseline(panel, baseline)
         params = MethodParams(threshold=threshold, baseline=chosen)
         table = ni153(store, panel, [partnership], params=params)
+        if table.empty:  # no coverage: the data hold none of the partnership's nations
+            return table
         return table if disclosure is None else disclosure.gap_table(table, params.confidence)
     finally:
         panel.drop()

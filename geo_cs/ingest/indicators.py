@@ -592,7 +592,7 @@ def _match_measures(frame: pd.DataFrame, spec: IndicatorSpec, path: Path) -> tup
     if not spec.measures:
         if spec.default_kind is None:
             raise InputError(f"{spec.spec_path}: list [[measures]] or give default_kind")
-        return frame[spec.measure_column].str.strip(), 0
+        return frame[spec.measure_column].map(measure_id), 0
     measure = pd.Series(None, index=frame.index, dtype=object)
     for m in spec.measures:
         match = m.match or {spec.measure_column: m.measure}
@@ -611,8 +611,21 @@ def _match_measures(frame: pd.DataFrame, spec: IndicatorSpec, path: Path) -> tup
     if spec.default_kind is not None and spec.measure_column in frame:
         # measures the spec does not list keep their own name and take the default kind
         unmatched = measure.isna()
-        measure[unmatched] = frame.loc[unmatched, spec.measure_column].str.strip()
+        measure[unmatched] = frame.loc[unmatched, spec.measure_column].map(measure_id)
     return measure, int(measure.isna().sum())
+
+
+def measure_id(name: str) -> str:
+    """A measure name as published, as an indicator id part: kept when it is already an
+    identifier, else lower-cased with runs of other characters as ``_``.
+
+    >>> measure_id("claimants"), measure_id("Claimant count"), measure_id("JSA")
+    ('claimants', 'claimant_count', 'JSA')
+    """
+    name = str(name).strip()
+    if re.fullmatch(r"[A-Za-z0-9_]+", name):
+        return name
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or name
 
 
 def _cells_long(
