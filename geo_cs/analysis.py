@@ -167,8 +167,9 @@ def rate_source(
     the count of the same domain. Without such a partner the error names what to give
     (``--denominator``), rather than an analysis of no rows.
 
-    >>> source, notes = rate_source(store, "imd2025_indicators.employment_deprived", "lsoa2021")  # doctest: +SKIP
-    >>> source.denominator                                                                      # doctest: +SKIP
+    >>> source, notes = rate_source(store, "imd2025_indicators.employment_deprived",
+    ...                             "lsoa2021")           # doctest: +SKIP
+    >>> source.denominator                                # doctest: +SKIP
     'imd2025.employment_rate'
     """
     plain = RateSource(indicator, set_id, denominator, count_is_rate)

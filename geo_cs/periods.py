@@ -23,8 +23,9 @@ spec's ``[period] frequency = "month"`` (or ``"quarter"``) forces it; otherwise 
 whole file as monthly when its periods include months other than February, May, August and
 November (:func:`infer_kind`: two such months, or only such months) — a monthly series holds
 Feb/May/Aug/Nov too, so one text alone cannot tell; a single odd month among quarters is refused
-as a slip ("March 2006 is not a DWP quarter"). :func:`parse_period` on its own, without a kind, keeps reading month-and-year texts
-as DWP quarters (and refuses ``2006-03``), except the month id form ``2017m10``.
+as a slip ("March 2006 is not a DWP quarter"). :func:`parse_period` on its own, without a
+kind, keeps reading month-and-year texts as DWP quarters (and refuses ``2006-03``), except
+the month id form ``2017m10``.
 
 Example
 -------

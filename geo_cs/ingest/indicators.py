@@ -295,7 +295,7 @@ def spec_from_options(
         raw["default_kind"] = default_kind
         # listed measures take their kind; the others the default
         raw["measures"] = [{"id": m, "kind": k} for m, k in per_measure.items()]
-        for count, rate in derived.items():
+        for rate in derived.values():
             per_measure.setdefault(rate, "rate")
         listed = {m["id"] for m in raw["measures"]}
         raw["measures"] += [{"id": m, "kind": per_measure.get(m, default_kind)}
