@@ -253,16 +253,15 @@ WITH c AS (
     GROUP BY o.code, o.period_id
 ),
 d AS (
-    SELECT o.code, p.start_date, o.value AS den
-    FROM observations o JOIN periods p USING (period_id)
+    SELECT o.code, o.period_id AS den_period, o.value AS den
+    FROM observations o
     WHERE o.indicator_id = $den AND o.set_id = $set_id AND o.value IS NOT NULL
 ),
-d_first AS (SELECT code, arg_min(den, start_date) AS den FROM d GROUP BY code),
+nearest AS ({nearest}),
 matched AS (
-    SELECT c.*, coalesce(d.den, f.den) AS ind_den
-    FROM c
-    ASOF LEFT JOIN d ON c.code = d.code AND c.start_date >= d.start_date
-    LEFT JOIN d_first f ON f.code = c.code
+    SELECT c.*, d.den AS ind_den
+    FROM c LEFT JOIN nearest n USING (period_id)
+    LEFT JOIN d ON d.code = c.code AND d.den_period = n.den_period
 )
 SELECT code, period_id,
        CASE WHEN $is_rate THEN value / 100 * coalesce(ind_den, row_den) ELSE value END AS count,
@@ -272,6 +271,24 @@ SELECT code, period_id,
        estimated_share,
        CAST(NULL AS DOUBLE) AS den_var
 FROM matched
+"""
+
+# Each count period's denominator period: the one whose midpoint is nearest the count period's
+# (a mid-year estimate is a year whose midpoint is 1 July), the earlier on a tie. Computed over
+# the distinct periods, then joined by code, so it costs nothing per area.
+_NEAREST_SQL = """
+    SELECT cp.period_id,
+           arg_min(dp.period_id, 2 * abs(epoch(dp.start_date) + epoch(dp.end_date)
+                                         - epoch(cp.start_date) - epoch(cp.end_date))
+                                 + CASE WHEN dp.start_date > cp.start_date THEN 1 ELSE 0 END
+           ) AS den_period
+    FROM (SELECT * FROM periods WHERE period_id IN (
+              SELECT DISTINCT period_id FROM observations
+              WHERE list_contains($counts, indicator_id) AND set_id = $set_id)) cp,
+         (SELECT * FROM periods WHERE period_id IN (
+              SELECT DISTINCT period_id FROM observations
+              WHERE indicator_id = $den AND set_id = $set_id AND value IS NOT NULL)) dp
+    GROUP BY cp.period_id
 """
 
 # The denominator derived from a rate indicator of the same areas and periods (IoD 2025 gives
@@ -352,7 +369,7 @@ class Panel:
             sql = _PANEL_SQL_OWN_DENOMINATORS
             step = _derived_rounding(store, source)
             params["half"] = step / 2 if step is not None else None
-        store.sql(sql.format(name=self.name), params)
+        store.sql(sql.format(name=self.name, nearest=_NEAREST_SQL), params)
         self._periods = store.sql(
             f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
             f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
@@ -477,11 +494,15 @@ def _denominator_note(store: Store, source: RateSource) -> str:
                 f"rounded to {step:g}; intervals widened for it)")
     if source.denominator:
         rows = store.sql(
-            "SELECT p.label FROM periods p WHERE p.period_id IN (SELECT DISTINCT period_id FROM "
-            "observations WHERE indicator_id = ? AND set_id = ?) ORDER BY p.start_date",
-            [source.denominator, source.set_id]).fetchall()
-        return (f"{source.denominator} ({', '.join(r[0] for r in rows)}), matched to each period "
-                "by the latest at or before it, else the earliest after")
+            f"SELECT d.label, min(c.start_date), max(c.start_date), arg_min(c.label, c.start_date), "
+            f"arg_max(c.label, c.start_date) FROM ({_NEAREST_SQL}) n "
+            "JOIN periods c USING (period_id) JOIN periods d ON d.period_id = n.den_period "
+            "GROUP BY d.label ORDER BY 2",
+            {"counts": source.counts, "set_id": source.set_id, "den": source.denominator}).fetchall()
+        used = "; ".join(f"{den} for {first}" + (f" – {last}" if last != first else "")
+                         for den, _, _, first, last in rows)
+        return (f"{source.denominator}, the estimate nearest each period (mid-year estimates "
+                f"refer to 30 June): {used or 'none'}")
     step = _derived_rounding(store, source)
     if step is not None:
         return (f"the rows' own, derived at ingest as count / rate × 100 (the rate rounded to "
@@ -732,7 +753,7 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
     ``params.threshold``. Areas lacking any baseline period are not classified (``worst`` is
     NA) and are counted with the rest. The cohort is fixed: later periods never change it.
     """
-    params = params or MethodParams()
+    params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
     missing = [p for p in params.baseline if p not in set(panel.period_ids())]
     if missing:
         raise NotFoundError(
@@ -776,7 +797,7 @@ def ni153(
     (cohort − rest, points, + interval), n_cohort, n_rest, cohort_share (of the working-age
     population), flags, provenance.
     """
-    params = params or MethodParams()
+    params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
     partnerships = _applicable(partnerships, panel)
     if not partnerships:
         return _no_rows(panel, params)
@@ -904,7 +925,7 @@ def nation_comparison(
 ) -> pd.DataFrame:
     """Per nation and period: worst-performing vs other neighbourhoods, inside partnership
     areas and outside them, with the gap between the two in each."""
-    params = params or MethodParams()
+    params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
     partnerships = _applicable(partnerships, panel)
     if not partnerships:
         raise InputError(f"no coverage: none of the partnerships lies in the nations of "

@@ -383,3 +383,22 @@ def test_api_items_take_months_as_users_write_them(tmp_path, mixed_store):
         bad = client.get("/collections/lsoa2011/items", params={
             "indicator": "ccm.claimants", "baseline": "2018-01..soon"})
         assert bad.status_code == 400 and "baseline" in bad.json()["detail"]
+
+
+def test_a_population_file_is_matched_by_the_nearest_mid_year_estimate(tmp_path, grid_store):
+    counts = _csv(tmp_path, "cc.csv", nomis_long(_months((2017, 10), 6)))
+    ingest_indicator(grid_store, counts, spec_from_options(counts, "long", "lsoa2011", source_id="cc"))
+    # one indicator holding both years
+    both = _csv(tmp_path, "pop.csv", "year,code,pop\n" + "".join(
+        f"{y},{c},{n}\n" for y, n in ((2017, 1000), (2018, 2000)) for c in GRID_CODES))
+    ingest_indicator(grid_store, both, spec_from_dict({
+        "id": "mye", "layout": "wide", "geography": "lsoa2011", "code_column": "code",
+        "period": {"column": "year", "kind": "year"},
+        "measures": [{"id": "working_age", "column": "pop"}]}))
+    panel = Panel(grid_store, RateSource("cc.claimant_count", "lsoa2011", "mye.working_age"))
+    dens = panel.area_rates().groupby("period_id")["denominator"].first().to_dict()
+    assert dens == {"2017m10": 1000, "2017m11": 1000, "2017m12": 1000,
+                    "2018m01": 2000, "2018m02": 2000, "2018m03": 2000}
+    assert panel.denominator_note == (
+        "mye.working_age, the estimate nearest each period (mid-year estimates refer to 30 June): "
+        "2017 for October 2017 – December 2017; 2018 for January 2018 – March 2018")

@@ -27,7 +27,7 @@ def test_ni153_from_iod2025_counts_and_rates_for_all_17_partnerships(demo_db):
     it is now derived from imd2025.employment_rate; IoD 2025 covers England only, so the
     Scottish and Welsh partnerships are reported as having no coverage."""
     with Store.open(demo_db, read_only=True) as store:
-        source, notes = rate_source(store, "imd2025_indicators.employment_deprived", "lsoa2021")
+        source, _ = rate_source(store, "imd2025_indicators.employment_deprived", "lsoa2021")
         assert source.denominator == "imd2025.employment_rate"
         panel = Panel(store, source)
         partnerships = get_partnerships()
@@ -48,9 +48,11 @@ def test_derived_iod2025_denominator_matches_the_published_numerator_and_score(d
     employment_domain_numerator divided by the published Employment_score."""
     folder = REPO / "boundaries" / "demo" / "indicators"
     with open(folder / "imd2025_england_lsoa21_indicators.csv", encoding="utf-8-sig") as fh:
-        numerators = {r["lsoa21_code"]: float(r["employment_domain_numerator"]) for r in csv.DictReader(fh)}
+        numerators = {r["lsoa21_code"]: float(r["employment_domain_numerator"])
+                      for r in csv.DictReader(fh) if r["employment_domain_numerator"]}
     with open(folder / "imd2025_england_lsoa21.csv", encoding="utf-8-sig") as fh:
-        scores = {r["lsoa21_code"]: float(r["Employment_score"]) for r in csv.DictReader(fh)}
+        scores = {r["lsoa21_code"]: float(r["Employment_score"])
+                  for r in csv.DictReader(fh) if r["Employment_score"]}
     code = sorted(c for c in numerators if scores.get(c, 0) > 0)[0]
     with Store.open(demo_db, read_only=True) as store:
         source, _ = rate_source(store, "imd2025_indicators.employment_deprived", "lsoa2021")
