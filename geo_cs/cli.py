@@ -363,7 +363,14 @@ def analyse_ni153(
     """Worst-performing neighbourhoods vs the rest of each partnership over time (figure 4.7)."""
     import pandas as pd
 
-    from geo_cs.analysis import carry_cohort, classify_changes, ni153, summarise_changes, worst_cohort
+    from geo_cs.analysis import (
+        carry_cohort,
+        classify_changes,
+        ni153,
+        resolve_baseline,
+        summarise_changes,
+        worst_cohort,
+    )
     from geo_cs.output import write_table
     from geo_cs.store import Store
 
@@ -383,7 +390,11 @@ def analyse_ni153(
                     cohort = carry_cohort(store, cohort, f"{cohort_geography}->{set_id}")
             tables.append(ni153(store, panel, _partnerships(partnership), params=params,
                                 when=_when(definition_date), cohort=cohort))
-            periods = periods or panel.period_ids()
+            if not periods:
+                periods = panel.period_ids()
+                # --from/--to as the user writes them (2017-10 for the month 2017m10)
+                first = resolve_baseline(panel, from_period)[0] if from_period else periods[0]
+                last = resolve_baseline(panel, to_period)[-1] if to_period else periods[-1]
     table = pd.concat(tables, ignore_index=True)
     table.attrs["notes"] = [n for t in tables for n in t.attrs.get("notes", [])]
     _emit(table, out_path, ["partnership", "period_label", "cohort_rate", "rest_rate", "gap",
@@ -391,11 +402,7 @@ def analyse_ni153(
           f"NI 153: {indicator}, baseline {', '.join(params.baseline)}, threshold {params.threshold:g}%")
     if table.empty:
         return  # no coverage: the notes say why
-    from geo_cs.analysis import resolve_baseline
-
-    # --from/--to as the user writes them (2017-10 for the month 2017m10)
-    first = resolve_baseline(panel, from_period)[0] if from_period else periods[0]
-    last = resolve_baseline(panel, to_period)[-1] if to_period else periods[-1]
+    labels = dict(zip(table["period_id"], table["period_label"], strict=True))
     if first != last:
         changes = classify_changes(table, first, last, params)
         if changes_out is not None:
@@ -403,7 +410,7 @@ def analyse_ni153(
         if not state.quiet:
             _emit(changes, None, ["partnership", "gap_from", "gap_to", "gap_change", "gap_change_low",
                                   "gap_change_high", "gap_direction", "cohort_rate_direction"],
-                  f"Change {first} → {last}")
+                  f"Change {labels.get(first, first)} → {labels.get(last, last)}")
             out.print(summarise_changes(changes))
 
 

@@ -402,3 +402,39 @@ def test_a_population_file_is_matched_by_the_nearest_mid_year_estimate(tmp_path,
     assert panel.denominator_note == (
         "mye.working_age, the estimate nearest each period (mid-year estimates refer to 30 June): "
         "2017 for October 2017 – December 2017; 2018 for January 2018 – March 2018")
+
+
+def test_nomis_ward_spec_of_the_readme_count_rate_and_absent_zero(tmp_path, store):
+    """boundaries/README.md's example: a Nomis claimant count by ward with the count and the
+    rate per 100 residents aged 16-64 as two MEASURE_NAMEs, monthly, absent meaning zero."""
+    from geo_cs.geography import registry
+
+    wards = ["E05001577", "E05001578", "E05001579"]
+    store.register_set(registry().get("ward2019"))
+    store.register_codes(registry().get("ward2019"), wards, None, "test", 0)
+    header = "DATE,DATE_NAME,GEOGRAPHY_CODE,GEOGRAPHY_NAME,MEASURE_NAME,MEASURES_NAME,OBS_VALUE\n"
+    rows = []
+    for m in (10, 11, 12):
+        for i, code in enumerate(wards):
+            if (i, m) == (2, 11):
+                continue          # no claimants in November: absent from the download
+            rows.append(f"2017-{m:02d},October 2017,{code},x,Claimant count,Value,{20 + i}\n")
+            rows.append(f"2017-{m:02d},October 2017,{code},x,Claimants as a proportion of "
+                        f"residents aged 16-64,Value,{round(100 * (20 + i) / 1000, 1)}\n")
+    path = _csv(tmp_path, "nomis_wards.csv", header + "".join(rows))
+    spec = spec_from_dict({
+        "id": "cc_wards", "layout": "nomis", "geography": "ward2019", "absent": "zero",
+        "period": {"frequency": "month"},
+        "measures": [
+            {"id": "claimants", "kind": "count", "denominator_from_rate": "claimant_rate",
+             "rate_rounding": 0.1, "match": {"MEASURES_NAME": "Value", "MEASURE_NAME": "Claimant count"}},
+            {"id": "claimant_rate", "kind": "rate", "match": {
+                "MEASURES_NAME": "Value",
+                "MEASURE_NAME": "Claimants as a proportion of residents aged 16-64"}}]})
+    report = ingest_indicator(store, path, spec)
+    assert report.periods == ["2017m10", "2017m11", "2017m12"]
+    assert report.absent_filled == 1                      # the count only: a rate is not filled
+    rows = store.sql("SELECT code, period_id, value, denominator FROM observations "
+                     "WHERE indicator_id = 'cc_wards.claimants' ORDER BY 1, 2").fetchall()
+    assert (wards[2], "2017m11", 0.0, None) in rows
+    assert rows[0] == (wards[0], "2017m10", 20.0, pytest.approx(1000.0))
