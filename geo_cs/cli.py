@@ -702,11 +702,11 @@ def info() -> None:
             table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", row[4] or "")
         out.print(table)
         table = Table(title="Indicators")
-        for col in ("indicator", "geography", "observations", "with value", "periods"):
+        for col in ("indicator", "geography", "observations", "with value", "periods", "period kind"):
             table.add_column(col, no_wrap=col == "indicator")
         for row in inds:
             periods = row[4] if row[6] == 1 else f"{row[4]} – {row[5]} ({row[6]})"
-            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods)
+            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods, row[7] or "")
         out.print(table)
 
 

@@ -965,8 +965,9 @@ def _derive_denominators(cells: pd.DataFrame, spec: IndicatorSpec, path: Path,
             continue
         indicator = f"{spec.source_id}.{m.measure}"
         if spec.layout == "wide":
-            cells.loc[cells["measure"] == m.measure, "den_derived"] = True
-            report.derived_denominators[indicator] = (
+            set_id = m.set_id or spec.set_id
+            cells.loc[(cells["measure"] == m.measure) & (cells["set_id"] == set_id), "den_derived"] = True
+            report.derived_denominators[f"{indicator} on {set_id}"] = (
                 f"count / {m.denominator_from_rate} × 100 (the rate rounded to "
                 f"{m.rate_rounding:g}; intervals widened for it)")
             continue
@@ -1103,9 +1104,10 @@ def ingest_indicator(
             store.sql("INSERT INTO observations SELECT *, ?, NULL FROM new_obs", [ingest_id])
         finally:
             store.con.unregister("new_obs")
+        by_measure_set = {(m.measure, m.set_id or spec.set_id): m for m in spec.measures}
         for measure, set_id in cells.loc[cells["den_derived"], ["measure", "set_id"]].drop_duplicates(
                 ).itertuples(index=False):
-            m = by_measure[measure]
+            m = by_measure_set[(measure, set_id)]
             store.sql("INSERT OR REPLACE INTO derived_denominators VALUES (?, ?, ?, ?, ?, ?)",
                       [f"{spec.source_id}.{measure}", set_id,
                        f"count / {m.denominator_from_rate} × 100", m.denominator_from_rate,
