@@ -114,3 +114,35 @@ def test_the_map_slider_and_the_api_show_months(demo_db):
         mixed = client.get("/collections/wpc2010/items", params={"indicator": "claimants",
                                                                  "period": "2010-05"})
         assert mixed.status_code == 200   # the quarterly measure stays its own series
+
+
+def test_tiles_and_print_maps_take_and_label_months(demo_db):
+    from geo_cs.export.maps import partnership_map
+
+    with TestClient(create_app(Settings(db=demo_db))) as client:
+        tilejson = client.get("/tiles/wpc2010/tilejson.json",
+                              params={"indicator": "claimants_monthly", "period": "2010-06"})
+        assert tilejson.status_code == 200, tilejson.text
+        assert all("period=2010m06" in url for url in tilejson.json()["tiles"])
+    with Store.open(demo_db, read_only=True) as store:
+        figure = partnership_map(store, "nottingham", geography="wpc2010", indicator="claimants_monthly",
+                                 periods=["2010-06", "2011-06"])
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert any("June 2010" in t for t in titles) and any("June 2011" in t for t in titles)
+
+
+def test_api_derives_a_denominator_from_a_rate_indicator(demo_db):
+    """`denominator=` naming a rate indicator derives count / rate × 100 (the API only passes
+    it through): each area's value is then the published rate again."""
+    params = {"indicator": "imd2025_indicators.employment_deprived",
+              "denominator": "imd2025.employment_rate", "limit": 50}
+    with TestClient(create_app(Settings(db=demo_db))) as client:
+        body = client.get("/collections/lsoa2021/items", params=params)
+        assert body.status_code == 200, body.text
+        rates = client.get("/collections/lsoa2021/items",
+                           params={"indicator": "imd2025.employment_rate", "limit": 50}).json()
+    derived = {f["properties"]["code"]: f["properties"]["value"] for f in body.json()["features"]}
+    published = {f["properties"]["code"]: f["properties"]["value"] for f in rates["features"]}
+    shared = [c for c in derived if derived[c] is not None and published.get(c) is not None]
+    assert len(shared) > 20
+    assert all(abs(derived[c] - published[c]) < 0.051 for c in shared)
