@@ -26,6 +26,7 @@ from pydantic import BaseModel
 import geo_cs
 from api import problems
 from api.deps import LRUCache, ServedStore, StoreDep, approx_bytes
+from api.headers import SecurityHeaders
 from api.limits import SizeLimits
 from api.routers import admin, maps, ogc, tiles
 from geo_cs.config import Settings
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tile_cache = LRUCache(settings.tile_cache_items, settings.tile_cache_mb * 1_000_000,
                                     size_of=lambda pair: len(pair[0]) + len(pair[1]))
     problems.install(app)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(SizeLimits, max_url_bytes=settings.max_url_kb * 1024,
                        max_request_bytes=settings.max_request_kb * 1024,
                        max_response_bytes=settings.max_response_mb * 1_000_000)

@@ -25,7 +25,7 @@ from api.problems import QueryTimeout
 from geo_cs.layers import AreaValues, area_values, resolve_measure
 from geo_cs.store import Store
 from geo_cs.tiles import TileIndex, TileValues
-from maps.page import MapRequest, MapSources
+from maps.page import MapRequest, MapSources, gather_map, render_map_page, view_figures
 
 T = TypeVar("T")
 log = logging.getLogger("geo_cs.api")
@@ -465,22 +465,45 @@ class CachedMapSources(MapSources):
                values.threshold)
         return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).gap(values, partnership))
 
-    def view(self, req: MapRequest) -> MapRequest:
-        key = (data_version(self.request), "view", req.partnership, req.geography, req.indicator,
-               req.denominator)
-        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).view(req))
+    def choices(self, partnership: str) -> list:
+        key = (data_version(self.request), "map-choices", partnership)
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).choices(partnership))
+
+    def areas(self, set_id: str, codes: list[str]) -> pd.DataFrame:
+        key = (data_version(self.request), "map-areas", set_id, tuple(codes))
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).areas(set_id, codes))
+
+    def labels(self, bounds: list[float] | None) -> pd.DataFrame:
+        key = (data_version(self.request), "map-labels", tuple(bounds or ()))
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).labels(bounds))
+
+    def view_of(self, partnership: str, geography: str | None, indicator: str | None,
+                denominator: str | None) -> tuple[str, str, str | None]:
+        # only the completed view is cached under its four inputs: the request's period, classes,
+        # baseline and threshold are never part of what is kept (one visitor's choices must not
+        # become the next visitor's page)
+        key = (data_version(self.request), "view", partnership, geography, indicator, denominator)
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).view_of(
+            partnership, geography, indicator, denominator))
 
 
 def cached_map_page(request: Request, store: Store, req: MapRequest) -> str:
-    """The HTML of a partnership's map page, cached per data version: a page is the same for
-    everyone who asks for the same view (~60 ms to draw, a millisecond to serve)."""
-    from maps.page import gather_map, render_map_page
-
+    """The HTML of a partnership's map page, cached per data version under the whole request
+    (every parameter changes the page): the same for everyone who asks for the same view
+    (~60 ms to draw, a millisecond to serve)."""
     def draw() -> str:
-        data = gather_map(CachedMapSources(request, store), req)
-        return render_map_page(data.req, data.values, data.codes, data.outline, data.gap, data.name,
-                               data.measures, data.min_zoom)
+        return render_map_page(gather_map(CachedMapSources(request, store), req))
 
     cache: LRUCache = request.app.state.values_cache
     return cache.get_or_make((data_version(request), "map-page", req), draw)
+
+
+def cached_map_figures(request: Request, store: Store, req: MapRequest) -> dict:
+    """What the page's baseline and threshold controls fetch (:func:`maps.page.view_figures`),
+    cached like the page, under the whole request."""
+    def figures() -> dict:
+        return view_figures(gather_map(CachedMapSources(request, store), req))
+
+    cache: LRUCache = request.app.state.values_cache
+    return cache.get_or_make((data_version(request), "map-figures", req), figures)
 

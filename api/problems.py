@@ -7,11 +7,12 @@ import logging
 import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
+from maps.page import render_error_page
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("geo_cs.api")
@@ -55,8 +56,20 @@ RESPONSES: dict[int | str, dict] = {
 }
 
 
-def problem(status: int, detail: str, request: Request, **extra: object) -> JSONResponse:
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status,
+def wants_a_page(request: Request) -> bool:
+    """Whether the error goes to a person: a browser (it accepts HTML) asking for a map page.
+    GIS clients, scripts and the map's own images get problem+json as before."""
+    path = request.url.path
+    return (path.startswith("/maps") and not path.endswith(".svg")
+            and "text/html" in request.headers.get("accept", ""))
+
+
+def problem(status: int, detail: str, request: Request, **extra: object) -> Response:
+    title = _TITLES.get(status, "Error")
+    if wants_a_page(request):
+        return HTMLResponse(render_error_page(status, title, detail, request.url.path),
+                            status_code=status)
+    body = {"type": "about:blank", "title": title, "status": status,
             "detail": detail, "instance": str(request.url.path), **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
@@ -65,30 +78,30 @@ def install(app: FastAPI) -> None:
     """Register the problem+json handlers on ``app``."""
 
     @app.exception_handler(GeoCsError)
-    async def geo_cs_error(request: Request, exc: GeoCsError) -> JSONResponse:
+    async def geo_cs_error(request: Request, exc: GeoCsError) -> Response:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
         return problem(status, str(exc), request)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_parameter(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"parameter": ".".join(str(p) for p in e["loc"][1:]) or e["loc"][0],
                    "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['parameter']}: {e['message']}" for e in errors)
         return problem(400, detail, request, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = problem(exc.status_code, str(exc.detail), request)
         response.headers.update(exc.headers or {})
         return response
 
     @app.exception_handler(duckdb.InterruptException)
-    async def interrupted(request: Request, exc: duckdb.InterruptException) -> JSONResponse:
+    async def interrupted(request: Request, exc: duckdb.InterruptException) -> Response:
         # a query interrupted by the watchdog outside a cursor's own sql() (a lazy fetch)
         seconds = request.app.state.settings.query_timeout_s
         return problem(503, str(QueryTimeout(seconds)), request)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
         return problem(500, "an unexpected error occurred; it has been logged", request)

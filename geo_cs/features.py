@@ -29,6 +29,7 @@ import pandas as pd
 import pyproj
 
 from geo_cs.errors import InputError, NotFoundError
+from geo_cs.spreadsheet import neutralise
 from geo_cs.store import Store
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -337,7 +338,8 @@ def iter_csv(store: Store, q: ItemQuery) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for i, row in enumerate(_rows(store, q, with_geometry=False), start=1):
-        writer.writerow({k: ("" if v is None or v is pd.NA else v) for k, v in _properties(row, q).items()})
+        writer.writerow({k: ("" if v is None or v is pd.NA else neutralise(v))
+                         for k, v in _properties(row, q).items()})
         if i % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -412,7 +414,7 @@ def properties_csv(features: list[dict], columns: tuple[str, ...]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for feature in features:
-        writer.writerow({k: "" if v is None else v for k, v in feature["properties"].items()})
+        writer.writerow({k: "" if v is None else neutralise(v) for k, v in feature["properties"].items()})
     return buffer.getvalue()
 
 

@@ -23,6 +23,8 @@ Example
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,6 +249,70 @@ def _plain_values(store: Store, measure: Measure) -> tuple[pd.DataFrame, pd.Data
 SCHEMES = ("quantiles", "fisher_jenks", "equal_interval", "own")
 
 
+#: At most this many own breaks (the palette has 9 colours; the data's maximum may add one class).
+MAX_OWN_BREAKS = 8
+
+
+def check_breaks(breaks: list[float] | tuple[float, ...]) -> list[float]:
+    """Own class breaks as given, or InputError saying what is wrong with them: they must be
+    finite numbers, strictly increasing, at most :data:`MAX_OWN_BREAKS`.
+
+    >>> check_breaks([10, 20, 30])
+    [10.0, 20.0, 30.0]
+    >>> check_breaks([10, 10, 10])
+    Traceback (most recent call last):
+    ...
+    geo_cs.errors.InputError: breaks=10,10,10: each break must be above the one before (10 is not above 10)
+    """
+    bounds = [float(b) for b in breaks]
+    shown = ",".join(f"{b:g}" for b in bounds)
+    bad = [b for b in bounds if not math.isfinite(b)]
+    if bad:
+        raise InputError(f"breaks={shown}: expected finite numbers, not {bad[0]:g}")
+    if not bounds:
+        raise InputError("breaks: expected at least one number, e.g. breaks=10,20,30")
+    if len(bounds) > MAX_OWN_BREAKS:
+        raise InputError(f"breaks={shown}: at most {MAX_OWN_BREAKS} breaks (9 classes with the maximum)")
+    for low, high in itertools.pairwise(bounds):
+        if not high > low:
+            raise InputError(f"breaks={shown}: each break must be above the one before "
+                             f"({high:g} is not above {low:g})")
+    return bounds
+
+
+def parse_breaks(text: str | None) -> tuple[float, ...] | None:
+    """Own breaks from a query parameter or option (``"10,20,30"``), checked by
+    :func:`check_breaks`; None for none.
+
+    >>> parse_breaks("10, 20,30")
+    (10.0, 20.0, 30.0)
+    """
+    if text is None or not text.strip():
+        return None
+    try:
+        numbers = [float(b) for b in text.split(",") if b.strip()]
+    except ValueError as exc:
+        raise InputError(f"breaks={text!r}: expected comma-separated numbers, e.g. 10,20,30") from exc
+    return tuple(check_breaks(numbers))
+
+
+def breaks_note(breaks: list[float], values: np.ndarray | pd.Series) -> str | None:
+    """A sentence for the page when own breaks do not fit the data (all above or below every
+    value, so one class holds every area), else None."""
+    data = pd.Series(values, dtype=float).dropna()
+    if data.empty:
+        return None
+    low, high = float(data.min()), float(data.max())
+    shown = ",".join(f"{b:g}" for b in breaks)
+    if breaks[0] >= high:
+        return (f"Your breaks ({shown}) are all at or above the highest value ({high:.1f}): "
+                "every area falls in the first class.")
+    if breaks[-1] < low:
+        return (f"Your breaks ({shown}) are all below the lowest value ({low:.1f}): "
+                "every area falls in the last class.")
+    return None
+
+
 def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: int = 5,
                  own: list[float] | None = None) -> list[float]:
     """Upper bounds of ``k`` classes of ``values`` (pooled across periods) by mapclassify.
@@ -271,7 +337,7 @@ def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: i
     if scheme == "own":
         if not own:
             raise InputError("scheme 'own' needs breaks, e.g. breaks=10,20,30")
-        bounds = sorted(float(b) for b in own)
+        bounds = check_breaks(own)
         return bounds if bounds[-1] >= data.max() else [*bounds, float(data.max())]
     k = min(k, len(np.unique(data)))
     if k < 2:
@@ -363,3 +429,77 @@ def store_view(store: Store, partnership: str, geography: str | None = None, ind
             [set_id, list(measure.indicators), sorted(codes[set_id])]).fetchone()[0])
 
     return default_view(partnership, geography, indicator, denominator, has_areas, has_measure)
+
+
+# -- what a map page offers and shows beside its figures ----------------------------------------
+
+NATIONS = {"E": "England", "W": "Wales", "S": "Scotland"}
+
+
+@dataclass(frozen=True)
+class ViewChoice:
+    """One map a partnership can be shown as, in plain words: which areas, which measure."""
+
+    geography: str
+    geography_label: str
+    indicator: str                 # a measure name (its editions form one series)
+    denominator: str | None
+    label: str                     # e.g. "Employment-deprived people, % of working-age population"
+
+
+def view_choices(store: Store, set_ids: list[str]) -> list[ViewChoice]:
+    """The maps worth offering on ``set_ids`` (those a partnership has areas in): every measure
+    with observations, its rate over the working-age population first where the defaults give
+    one (:data:`DEFAULT_VIEWS`), labelled in words rather than ids."""
+    labels = dict(store.sql("SELECT set_id, label FROM geography_sets").fetchall())
+    out: list[ViewChoice] = []
+    for set_id in set_ids:
+        known = available_measures(store, set_id)
+        if known.empty:
+            continue
+        geography_label = labels.get(set_id, set_id)
+        for view_set, measure, denominator in DEFAULT_VIEWS:
+            if view_set == set_id and denominator and (known["measure"] == measure).any() and (
+                    known["indicator_id"] == denominator).any():
+                label = resolve_measure(store, set_id, measure).label
+                den_label = known.loc[known["indicator_id"] == denominator, "label"].iloc[0]
+                out.append(ViewChoice(set_id, geography_label, measure, denominator,
+                                      f"{label}, % of {den_label[0].lower()}{den_label[1:]}"))
+        with_denominators = {r[0] for r in store.sql(
+            "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? AND denominator IS NOT NULL",
+            [set_id]).fetchall()}
+        for measure in sorted(set(known["measure"])):
+            m = resolve_measure(store, set_id, measure)
+            if m.kind == "count" and with_denominators.intersection(m.indicators):
+                suffix = ", % of working-age people"   # counts published with their population
+            else:
+                suffix = " (number)" if m.kind == "count" else ""
+            out.append(ViewChoice(set_id, geography_label, measure, None, f"{m.label}{suffix}"))
+    return out
+
+
+def area_index(store: Store, set_id: str, codes: list[str]) -> pd.DataFrame:
+    """code, name and lon/lat bounds (west, south, east, north) of ``codes`` in ``set_id``."""
+    return store.sql(
+        "SELECT code, name, xmin AS west, ymin AS south, xmax AS east, ymax AS north FROM areas "
+        "WHERE set_id = ? AND list_contains(?, code) ORDER BY code", [set_id, sorted(codes)]).df()
+
+
+def benchmarks(values: AreaValues) -> pd.DataFrame:
+    """Per period, the rate of every area held in each nation and, for a set covering more than
+    one nation, in Great Britain (Σ counts / Σ denominators): period_id, group, rate, n_areas.
+    Empty for measures that are not rates. ``n_areas`` says how many areas the figure covers:
+    a store may hold only part of a nation (the demo holds the partnerships' districts)."""
+    frame = values.frame
+    if values.unit != "%" or frame.empty:
+        return pd.DataFrame(columns=["period_id", "group", "rate", "n_areas"])
+    ok = frame[frame["count"].notna() & (frame["denominator"] > 0)]
+    ok = ok.assign(group=ok["code"].str[0].map(NATIONS))
+    sums = {"count": ("count", "sum"), "denominator": ("denominator", "sum"), "n_areas": ("code", "nunique")}
+    by_nation = ok.groupby(["period_id", "group"]).agg(**sums).reset_index()
+    frames = [by_nation]
+    if ok["group"].nunique() > 1:   # a set of one nation (data zones): its GB figure is the same
+        frames.append(ok.groupby("period_id").agg(**sums).reset_index().assign(group="Great Britain"))
+    out = pd.concat(frames, ignore_index=True)
+    out["rate"] = 100 * out["count"] / out["denominator"]
+    return out[["period_id", "group", "rate", "n_areas"]]

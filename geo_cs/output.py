@@ -10,6 +10,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from geo_cs.errors import InputError
+from geo_cs.spreadsheet import write_csv
 
 FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".arrow": "Arrow IPC", ".feather": "Arrow IPC",
            ".json": "JSON (records)"}
@@ -23,7 +24,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         raise InputError(f"--out {path}: unknown format {suffix!r}; use one of {', '.join(FORMATS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        frame.to_csv(path, index=False)
+        write_csv(frame, path)   # text cells that a spreadsheet would run are neutralised
     elif suffix == ".json":
         frame.to_json(path, orient="records", indent=1, date_format="iso")
     else:

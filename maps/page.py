@@ -1,10 +1,15 @@
-"""The partnership map page, built with folium over the project's own vector tiles.
+"""The partnership map page: one Jinja template and one script over the project's vector tiles.
 
-One page per partnership and measure: a choropleth of every small area (VectorGrid drawing
+One page per partnership and measure: a choropleth of every small area (Leaflet.VectorGrid drawing
 ``/tiles/{set}/{z}/{x}/{y}.mvt``), classes pooled across periods so the legend stays put as the
 period slider moves, the worst-performing neighbourhoods outlined, areas estimated through a
 boundary change hatched, the partnership's outline, and beside the map the gap chart (figure 4.7
 for this partnership), the period's figures and links to the GeoJSON and CSV of what is shown.
+
+The page holds no script of its own: its data travel as JSON in a ``<script
+type="application/json">`` data block (never executed, every ``<`` escaped) that
+``static/geo-cs/map.js`` reads, so a Content-Security-Policy without ``'unsafe-inline'``
+(:data:`maps.CONTENT_SECURITY_POLICY`) holds and a name from a data file can only ever be text.
 
 :func:`render_map_page` only formats: the caller passes the values, codes, outline and gap table
 (the API takes them from its caches; a script can take them from :mod:`geo_cs.layers`).
@@ -14,45 +19,59 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode
 
-import folium
 import jinja2
 import pandas as pd
-from branca.element import Element, MacroElement
-from folium.plugins import VectorGridProtobuf
-from folium.template import Template
 
-from geo_cs import features, layers, tiles
+from geo_cs import features, layers, places, tiles
+from geo_cs.analysis import MethodParams
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
-from geo_cs.errors import NotFoundError
-from geo_cs.layers import AreaValues, class_breaks
+from geo_cs.errors import GeoCsError, NotFoundError
+
+# the print maps' classes and colours: a colour means the same on the page and on paper
+from geo_cs.export.maps import NO_DATA, palette
+from geo_cs.layers import AreaValues, breaks_note, class_breaks
+from geo_cs.narrative import gap_sentence, threshold_hint
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
-from maps import STATIC_URL, vendor_url
+from maps import CONTENT_SECURITY_POLICY, STATIC_URL, vendor_url
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
+    autoescape=True,
 )
 
-#: ColorBrewer YlOrRd, 9 classes; k classes take an even spread of it.
-PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026",
-           "#800026"]
-NO_DATA = "#d9d9d9"
+#: The most detailed zoom the tiles carry; Leaflet overzooms them beyond it.
+MAX_NATIVE_ZOOM = 14
 
-#: Folium's default assets, by folium's own names: served from the vendored npm packages, or
-#: dropped (jQuery, Bootstrap and the marker fonts are for folium features this page does not use).
-_ASSETS = {
-    "leaflet": ("leaflet", "dist/leaflet.js"),
-    "leaflet_css": ("leaflet", "dist/leaflet.css"),
-    "vectorGrid": ("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js"),
-}
-_DROPPED = {"jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css",
-            "awesome_markers_font_css", "awesome_markers_css", "awesome_rotate_css"}
+
+def json_for_html(value: object) -> str:
+    """``value`` as JSON that is safe inside an HTML element: ``<``, ``>`` and ``&`` are written
+    as ``\\u00XX`` escapes, so no string in it (an area's name, say) can close the element or open
+    a comment, and ``JSON.parse`` reads back exactly the same value.
+
+    >>> print(json_for_html({"name": "</script><b>"}))
+    {"name": "\\u003c/script\\u003e\\u003cb\\u003e"}
+    """
+    text = json.dumps(value, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_CONFIG_BLOCK = re.compile(r'<script type="application/json" id="geo-cs-config">(.*?)</script>', re.S)
+
+
+def read_page_config(html: str) -> dict:
+    """The data block of a rendered map page, parsed (what ``map.js`` reads): for tests and
+    scripts that check a page's figures without a browser."""
+    found = _CONFIG_BLOCK.search(html)
+    if found is None:
+        raise ValueError("not a geo-cs map page: no geo-cs-config data block")
+    return json.loads(found.group(1))
 
 
 @dataclass(frozen=True)
@@ -114,12 +133,6 @@ class StaticSiteUrls(PageUrls):
         return "gap.svg"
 
 
-def _palette(k: int) -> list[str]:
-    if k <= 1:
-        return [PALETTE[-3]]
-    return [PALETTE[round(i * (len(PALETTE) - 1) / (k - 1))] for i in range(k)]
-
-
 def _number(value: object) -> float | None:
     if value is None or value is pd.NA:
         return None
@@ -144,79 +157,147 @@ def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | 
                     "cohort_rate", "rest_rate", "gap", "gap_low", "gap_high", "cohort_share")})
                 summary["n_cohort"] = int(g["n_cohort"])
                 summary["n_rest"] = int(g["n_rest"])
+        # more claimants than people: not a figure to show, whatever the arithmetic gives
+        summary["invalid"] = any((summary.get(k) or 0) > 100
+                                 for k in ("partnership_value", "cohort_rate", "rest_rate"))
         out[period] = summary
     return out
 
 
-def page_config(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                gap: pd.DataFrame | None, partnership_name: str, urls: PageUrls | None = None) -> dict:
-    """Everything the page's script needs, as JSON-able data."""
+def _invalid_rates(mine: pd.DataFrame) -> int:
+    """How many of the partnership's area-periods have a rate that cannot be right: over 100%
+    (more claimants than people: the denominator does not fit the count) or outside its own
+    interval. The page flags and explains them instead of showing them as figures."""
+    if mine.empty:
+        return 0
+    value = mine["value"].astype(float)
+    over = value > 100
+    low, high = mine["value_low"].astype(float), mine["value_high"].astype(float)
+    outside = (value < low - 1e-9) | (value > high + 1e-9)
+    return int((over | outside).sum())
+
+
+def _areas_table(data: MapData) -> dict:
+    """The partnership's areas for the ranked list, the search and the area profiles, as
+    columns: code, name, lon/lat bounds, the value in each period, the worst flag, the largest
+    estimated share, and whether a figure is not a valid rate."""
+    values, index = data.values, data.areas
+    mine = values.frame[values.frame["code"].isin(data.codes)]
+    wide = mine.pivot_table(index="code", columns="period_id", values="value", aggfunc="first")
+    wide = wide.reindex(index=index["code"], columns=values.period_ids)
+    per_code = mine.groupby("code").agg(worst=("worst", "max"), estimated=("estimated_share", "max"))
+    per_code = per_code.reindex(index["code"])
+    invalid = set()
+    if values.unit == "%":
+        bad = (mine["value"] > 100) | (mine["value"] < mine["value_low"] - 1e-9) | (
+            mine["value"] > mine["value_high"] + 1e-9)
+        invalid = set(mine.loc[bad.fillna(False), "code"])
+    return {
+        "code": index["code"].tolist(),
+        "name": [n if isinstance(n, str) else None for n in index["name"]],
+        "bounds": [[_number(r.west), _number(r.south), _number(r.east), _number(r.north)]
+                   for r in index.itertuples()],
+        "values": [[_number(v) for v in row] for row in wide.to_numpy()],
+        "worst": per_code["worst"].astype("boolean").fillna(False).astype(bool).tolist(),
+        "estimated": [_number(e) or 0 for e in per_code["estimated"]],
+        "invalid": [c in invalid for c in index["code"]],
+    }
+
+
+def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
+    """What depends on the period, baseline and threshold of a view: the periods with their
+    tiles, downloads and figures, the answer in words, the areas. The page's controls fetch
+    this again (``/maps/{partnership}/figures.json``) when staff change the baseline or
+    threshold, and nothing else of the page is redrawn."""
     urls = urls or PageUrls()
+    req, values, codes, gap = data.req, data.values, data.codes, data.gap
     mine = values.frame[values.frame["code"].isin(codes)]
-    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
     period = values.check_period(req.period)
     summaries = _period_summaries(values, codes, gap)
     set_id = values.measure.set_id
+    labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
+    bench = layers.benchmarks(values)
     periods = []
     for row in values.periods.itertuples():
         q = req.measure_query(row.period_id)
         selection = {**q, "partnership": req.partnership, "limit": 10000}
+        here = bench[bench["period_id"] == row.period_id]
         periods.append({
             "id": row.period_id, "label": row.period_label,
             "tiles": urls.tiles(set_id, row.period_id, q),
             "geojson": urls.items(set_id, row.period_id, selection, "geojson"),
             "csv": urls.items(set_id, row.period_id, selection, "csv"),
             "summary": summaries[row.period_id],
+            "benchmarks": [{"group": b.group, "rate": _number(b.rate), "areas": int(b.n_areas)}
+                           for b in here.itertuples()],
             "estimated": bool((mine.loc[mine["period_id"] == row.period_id, "estimated_share"] > 0).any()),
         })
+    notes = []
+    if req.scheme == "own" and req.breaks:
+        note = breaks_note(list(req.breaks), mine["value"])
+        if note:
+            notes.append(note)
+    invalid = _invalid_rates(mine) if values.unit == "%" else 0
+    if invalid:
+        notes.append(
+            f"{invalid} of the partnership's area figures are not valid rates (over 100%, or outside "
+            "their own 95% interval): the denominator does not fit the count. They are shown as "
+            "'not a valid rate' and left uncoloured; choose the indicator's own denominator.")
+    sentence, hint = None, None
+    if gap is not None:
+        params = MethodParams(threshold=values.threshold, baseline=values.baseline)
+        if int(gap["n_cohort"].max() if len(gap) else 0) == 0:
+            baseline_rates = mine.drop_duplicates("code")["baseline_value"]
+            found = threshold_hint(baseline_rates)
+            hint = None if found is None else {"threshold": found.suggested, "areas": found.n_at_suggested,
+                                               "highest": found.highest}
+        else:
+            found = None
+        sentence = gap_sentence(gap, data.name, params, found)
     chart_query = {"geography": set_id, **req.measure_query()}
     return {
-        "layer": set_id, "partnership": req.partnership, "partnershipName": partnership_name,
-        "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
-        "breaks": breaks, "colours": _palette(len(breaks)), "noData": NO_DATA,
         "periods": periods, "start": values.period_ids.index(period),
-        "codes": sorted(codes), "bounds": outline.get("bbox"),
-        "baseline": list(values.baseline), "threshold": values.threshold,
+        # the period in the address only when one was asked for: a link without it follows the latest
+        "periodInAddress": req.period is not None,
+        "baseline": list(values.baseline),
+        "baselineLabels": [labels.get(b, b) for b in values.baseline], "threshold": values.threshold,
         "chart": urls.chart(req.partnership, chart_query) if gap is not None else None,
-        "standalone": urls.standalone,
-        "attribution": OGL_ATTRIBUTION,
-        "disclosure": values.disclosure.note if values.disclosure else None,
-        "minCount": values.disclosure.min_count if values.disclosure else None,
+        "notes": notes, "sentence": sentence, "thresholdHint": hint,
+        "areas": _areas_table(data),
     }
 
 
-def _localise_assets(element, static: str = STATIC_URL) -> None:
-    """Point every folium asset at the app's vendored copy; refuse any this page cannot serve."""
-    for child in [element, *element._children.values()]:
-        for attr, kind in (("default_js", "js"), ("default_css", "css")):
-            assets = getattr(child, attr, None)
-            if not assets:
-                continue
-            local = []
-            for name, _url in assets:
-                if name in _DROPPED:
-                    continue
-                if name not in _ASSETS:
-                    raise RuntimeError(f"folium asset {name!r} ({kind}) is not vendored")
-                local.append((name, vendor_url(*_ASSETS[name], static)))
-            setattr(child, attr, local)
-        if child is not element:
-            _localise_assets(child, static)
-
-
-class _PageScript(MacroElement):
-    """Starts the page's script once the map and both tile layers exist."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-        geoCs.init({{ this.map.get_name() }}, {{ this.choropleth.get_name() }},
-                   {{ this.hatch.get_name() }}, {{ this.outline.get_name() }});
-        {% endmacro %}
-    """)
-
-    def __init__(self, map_: folium.Map, choropleth, hatch, outline) -> None:
-        super().__init__()
-        self.map, self.choropleth, self.hatch, self.outline = map_, choropleth, hatch, outline
+def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
+    """Everything the page's script needs, as JSON-able data: :func:`view_figures` and what
+    does not depend on the period, baseline or threshold (classes, outline, choices)."""
+    urls = urls or PageUrls()
+    req, values = data.req, data.values
+    mine = values.frame[values.frame["code"].isin(data.codes)]
+    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
+    return {
+        "layer": values.measure.set_id, "partnership": req.partnership, "partnershipName": data.name,
+        "indicator": req.indicator,
+        "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
+        "breaks": breaks, "colours": palette(len(breaks)), "noData": NO_DATA,
+        "codes": sorted(data.codes), "bounds": data.outline.get("bbox"), "outline": data.outline,
+        "minZoom": data.min_zoom, "maxNativeZoom": MAX_NATIVE_ZOOM,
+        "standalone": urls.standalone,
+        # the light reference layer: district and ward lines from the store's own tiles (a
+        # static site has none), and their names
+        "reference": {
+            "lines": [] if urls.standalone else [
+                {"layer": s, "tiles": urls.tiles(s, "", {}), "minZoom": places.REFERENCE_SETS[s] - 1}
+                for s in data.reference_sets],
+            "labels": [{"name": r.name, "lon": _number(r.lon), "lat": _number(r.lat),
+                        "minZoom": int(r.min_zoom),
+                        "kind": "district" if r.set_id.startswith("lad") else "ward"}
+                       for r in data.labels.itertuples()],
+        },
+        "attribution": OGL_ATTRIBUTION,
+        "disclosure": values.disclosure.note if values.disclosure else None,
+        "minCount": values.disclosure.min_count if values.disclosure else None,
+        **view_figures(data, urls),
+    }
 
 
 class MapSources:
@@ -243,9 +324,39 @@ class MapSources:
         return layers.partnership_gap(self.store, values.measure, partnership, baseline=values.baseline,
                                       threshold=values.threshold, disclosure=self.disclosure)
 
+    def choices(self, partnership: str) -> list[layers.ViewChoice]:
+        """The maps the partnership can be shown as: every measure on every tiled set it has
+        areas in."""
+        sets = []
+        for set_id in tiles.tile_sets(self.store)["set_id"]:
+            try:
+                if self.codes(partnership, set_id):
+                    sets.append(set_id)
+            except GeoCsError:
+                continue   # the partnership cannot be resolved on that set: not a choice
+        return layers.view_choices(self.store, sets)
+
+    def areas(self, set_id: str, codes: list[str]) -> pd.DataFrame:
+        return layers.area_index(self.store, set_id, codes)
+
+    def labels(self, bounds: list[float] | None) -> pd.DataFrame:
+        """District and ward names around ``bounds`` for the reference layer (a margin of
+        about 10 km each side, so the neighbours are named too)."""
+        if not bounds:
+            return places.reference_labels(self.store, (0, 0, 0, 0), {})
+        west, south, east, north = bounds
+        return places.reference_labels(self.store, (west - 0.15, south - 0.1, east + 0.15, north + 0.1))
+
+    def view_of(self, partnership: str, geography: str | None, indicator: str | None,
+                denominator: str | None) -> tuple[str, str, str | None]:
+        """(geography, indicator, denominator) of a map: what was asked, completed from the
+        defaults. It depends on these four only, so it is what a cache may keep for them."""
+        return layers.store_view(self.store, partnership, geography, indicator, denominator)
+
     def view(self, req: MapRequest) -> MapRequest:
-        geography, indicator, denominator = layers.store_view(
-            self.store, req.partnership, req.geography, req.indicator, req.denominator)
+        """``req`` with its view completed; every other parameter is the request's own."""
+        geography, indicator, denominator = self.view_of(
+            req.partnership, req.geography, req.indicator, req.denominator)
         return replace(req, geography=geography, indicator=indicator, denominator=denominator)
 
 
@@ -259,13 +370,17 @@ class MapData:
     outline: dict
     gap: pd.DataFrame | None
     name: str
-    measures: list[str]
+    choices: list[layers.ViewChoice]
     min_zoom: int
+    areas: pd.DataFrame            # the partnership's areas: code, name, lon/lat bounds
+    labels: pd.DataFrame           # district and ward names around it (geo_cs.places.reference_labels)
+    reference_sets: list[str]      # of places.REFERENCE_SETS, those with tiles: drawn as lines
 
 
 def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     """The data of ``req``'s map: the view completed from the defaults, the measure's values,
-    the partnership's areas and outline, and its gap table when the measure is a rate."""
+    the partnership's areas and outline, its gap table when the measure is a rate, and the
+    other maps it can be shown as."""
     name = get_partnerships([req.partnership])[0].phase_at(None).name
     req = sources.view(req)
     values = sources.values(req.geography, req.indicator, req.denominator, req.baseline, req.threshold)
@@ -274,72 +389,75 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     # a gap needs a rate, and values for the partnership's areas (IMD covers England only)
     if values.measure.is_rate and values.unit == "%" and values.frame["code"].isin(codes).any():
         gap = sources.gap(values, req.partnership)
-    store = sources.store
-    measures = sorted(set(layers.available_measures(store, req.geography)["measure"]))
-    sets = tiles.tile_sets(store)
+    sets = tiles.tile_sets(sources.store)
     row = sets[sets["set_id"] == req.geography]
     if row.empty:
         raise NotFoundError(f"no {req.geography} boundaries to map; sets with boundaries: "
                             f"{', '.join(sets['set_id'])}")
     min_zoom = int(row["minzoom"].iloc[0])
-    return MapData(req, values, codes, sources.outline(req.partnership), gap, name, measures, min_zoom)
+    outline = sources.outline(req.partnership)
+    reference_sets = [s for s in places.REFERENCE_SETS if s in set(sets["set_id"]) and s != req.geography]
+    return MapData(req, values, codes, outline, gap, name, sources.choices(req.partnership), min_zoom,
+                   sources.areas(req.geography, codes), sources.labels(outline.get("bbox")), reference_sets)
 
 
-def render_map_page(req: MapRequest, values: AreaValues, codes: list[str], outline: dict,
-                    gap: pd.DataFrame | None, partnership_name: str, measures: list[str],
-                    min_zoom: int = 0, urls: PageUrls | None = None) -> str:
-    """The whole HTML page (folium figure, side panel, config) for one partnership map.
+def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
+    """The whole HTML page (map, side panel, data block) for one partnership map.
 
-    ``min_zoom``: the layer's TileJSON minzoom (small areas are not drawn below it).
+    A static site's page (``StaticSiteUrls``) carries its Content-Security-Policy in a
+    ``<meta>``; the service sends it as a header.
     """
     urls = urls or PageUrls()
-    config = page_config(req, values, codes, outline, gap, partnership_name, urls)
-    west, south, east, north = config["bounds"] or (-8.0, 49.9, 1.8, 60.9)
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
-                      control_scale=True, width="100%", height="100%", min_zoom=min_zoom)
-    fmap.fit_bounds([[south, west], [north, east]])
-    layer = config["layer"]
-    common = (f'"maxNativeZoom": 14, "attribution": {json.dumps(OGL_ATTRIBUTION)}, '
-              f'"getFeatureId": function (f) {{ return f.properties.code; }}')
-    start_tiles = config["periods"][config["start"]]["tiles"]
-    choropleth = VectorGridProtobuf(
-        start_tiles, name=values.measure.label,
-        options=f'{{"vectorTileLayerStyles": {{{json.dumps(layer)}: geoCs.choroplethStyle}}, '
-                f'"interactive": true, "rendererFactory": L.canvas.tile, {common}}}')
-    choropleth.add_to(fmap)
-    hatch = VectorGridProtobuf(
-        start_tiles, name="Estimated through a boundary change (hatched)",
-        options=f'{{"vectorTileLayerStyles": {{{json.dumps(layer)}: geoCs.hatchStyle}}, '
-                f'"interactive": false, "className": "geo-cs-hatch", "rendererFactory": L.svg.tile, '
-                f'{common}}}')
-    hatch.add_to(fmap)
-    outline_layer = folium.GeoJson(
-        outline, name=f"{partnership_name} (outline)",
-        style_function=lambda _f: {"color": "#1f3a93", "weight": 3, "fill": False, "dashArray": "6 4"},
-        interactive=False)
-    outline_layer.add_to(fmap)
-    folium.LayerControl(collapsed=True).add_to(fmap)
-
-    root = fmap.get_root()
-    # a static site reads its tiles from PMTiles archives: the reader, vendored like Leaflet
-    pmtiles_reader = (f'<script src="{vendor_url("pmtiles", "dist/pmtiles.js", urls.static)}"></script>'
-                      if urls.standalone else "")
-    root.header.add_child(Element(
-        # no favicon request to 404 on (a static host has none; the service neither)
-        '<link rel="icon" href="data:,"/>'
-        f'<link rel="stylesheet" href="{urls.static}/geo-cs/map.css"/>'
-        f'<script>window.geoCsConfig = {json.dumps(config)};</script>{pmtiles_reader}'
-        f'<script src="{urls.static}/geo-cs/map.js"></script>'), name="geo_cs_head")
-    root.html.add_child(Element(TEMPLATES.get_template("panel.html").render(
-        config=config, req=req, measures=measures, schemes=("quantiles", "fisher_jenks",
-                                                            "equal_interval", "own"))),
-        name="geo_cs_panel")
-    fmap.add_child(_PageScript(fmap, choropleth, hatch, outline_layer))
-    _localise_assets(root, urls.static)
-    return root.render()
+    config = page_config(data, urls)
+    assets = {
+        "leaflet": vendor_url("leaflet", "dist/leaflet.js", urls.static),
+        "leaflet_css": vendor_url("leaflet", "dist/leaflet.css", urls.static),
+        "vectorgrid": vendor_url("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js", urls.static),
+        "pmtiles": vendor_url("pmtiles", "dist/pmtiles.js", urls.static) if urls.standalone else None,
+        "map_js": f"{urls.static}/geo-cs/map.js",
+        "map_css": f"{urls.static}/geo-cs/map.css",
+    }
+    req = data.req
+    chosen = next((i for i, c in enumerate(data.choices) if (c.geography, c.indicator, c.denominator) == (
+        req.geography, req.indicator, req.denominator)), None)
+    return TEMPLATES.get_template("map.html").render(
+        config=config, config_json=json_for_html(config), req=req, choices=data.choices, chosen=chosen,
+        assets=assets, schemes=("quantiles", "fisher_jenks", "equal_interval", "own"),
+        csp_meta=CONTENT_SECURITY_POLICY if urls.standalone else None)
 
 
 def render_index(partnerships: list[dict]) -> str:
     """The list of partnerships, each linking to its map."""
     return TEMPLATES.get_template("index.html").render(partnerships=partnerships,
                                                         attribution=OGL_ATTRIBUTION)
+
+
+def render_error_page(status: int, title: str, detail: str, path: str) -> str:
+    """The page a person sees when a map cannot be drawn: what was wrong, in words, and links
+    back to the partnership's map as it opens by default and to the list of partnerships."""
+    parts = [p for p in path.split("/") if p]
+    back = f"/maps/{parts[1]}" if len(parts) >= 2 and parts[0] == "maps" else None
+    return TEMPLATES.get_template("error.html").render(
+        status=status, title=title, detail=detail, back=back, attribution=OGL_ATTRIBUTION)
+
+
+def download_name(req: MapRequest, extension: str, period: str | None = None, what: str = "") -> str:
+    """The file name of a download from the page, saying what it holds:
+    ``glasgow_simd2020_employment_deprived.csv`` (partnership, period, measure)."""
+    parts = [req.partnership, period or req.period, req.indicator, what]
+    stem = "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in parts if p)
+    return f"{stem}.{extension}"
+
+
+def partnership_map_png(store: Store, req: MapRequest, disclosure: DisclosureControl | None = None,
+                        dpi: int = 150) -> bytes:
+    """The print map (:func:`geo_cs.export.maps.partnership_map`) of the view as the page shows
+    it — its period, classes, baseline and threshold — as PNG bytes."""
+    from geo_cs.export.maps import figure_bytes, partnership_map
+
+    figure = partnership_map(
+        store, req.partnership, geography=req.geography, indicator=req.indicator,
+        denominator=req.denominator, periods=[req.period] if req.period else None, scheme=req.scheme,
+        k=req.k, breaks=list(req.breaks) if req.breaks else None, baseline=req.baseline,
+        threshold=req.threshold, disclosure=disclosure)
+    return figure_bytes(figure, "png", dpi)

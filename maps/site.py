@@ -62,8 +62,7 @@ def export_site(store: Store, req: MapRequest, out_dir: str | Path, *, maxzoom: 
         title = f"{data.name}: {values.measure.label}"
         (out / "gap.svg").write_text(figure_svg(gap_chart(data.gap, title)), encoding="utf-8")
         written.append(out / "gap.svg")
-    html = render_map_page(req, values, codes, data.outline, data.gap, data.name, [indicator],
-                           data.min_zoom, StaticSiteUrls())
+    html = render_map_page(data, StaticSiteUrls())
     (out / "index.html").write_text(html, encoding="utf-8")
     written.append(out / "index.html")
     return written

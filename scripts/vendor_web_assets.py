@@ -143,6 +143,16 @@ PACKAGES: tuple[Package, ...] = (
         licence=("LICENSE",),
         globals=("protomapsL",),
     ),
+    # Not used by any page: the browser tests load it from the app (the pages' Content-Security-
+    # Policy admits only the app's own scripts) to check the map for accessibility (WCAG).
+    Package(
+        name="axe-core",
+        version="4.14.1",
+        integrity="sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        files=("axe.min.js",),
+        licence=("LICENSE",),
+        globals=("axe",),
+    ),
 )
 
 

@@ -161,9 +161,10 @@ def test_nation_comparison_inside_and_outside(toy: Store):
     assert pd.isna(may06.loc["outside", "rest_rate"])
 
 
-def test_comparator_by_rule_reports_its_members(toy: Store):
+def test_comparator_without_district_boundaries_is_refused(toy: Store):
+    # the set is registered but holds no boundaries: the rule cannot pick districts, and says so
+    # (the members a comparator reports are checked on real districts in test_analysis_real.py)
     toy.sql("INSERT INTO geography_sets VALUES ('lad2013', 'lad', 2013, ['E'], 'LAD', NULL)")
-    # two 'districts' made of the toy areas, neither in a partnership (toy's members are LSOAs)
     with pytest.raises(InputError, match="no lad2013 boundaries"):
         comparator_area(toy, _panel(toy), worst_n=1)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import re
 
 import mapbox_vector_tile
@@ -14,6 +13,7 @@ from api.app import create_app
 from geo_cs import tiles
 from geo_cs.config import Settings
 from geo_cs.features import CRS84, EPSG4326, EPSG27700
+from maps.page import read_page_config
 
 GLASGOW_TILE = (12, *tiles.lonlat_to_tile(-4.25, 55.86, 12))
 MEASURE = {"indicator": "employment_deprived"}
@@ -141,8 +141,11 @@ def test_csv_of_the_same_selection(client):
 
 
 def test_one_item_by_code_and_partnership_outlines(client):
+    # a Hounslow LSOA of the demo bundle, by its code
     item = client.get("/collections/lsoa2021/items/E01033000")
-    assert item.status_code in (200, 404)
+    assert item.status_code == 200 and item.json()["id"] == "E01033000"
+    assert problem(client.get("/collections/lsoa2021/items/E01999999"), 404)["detail"].startswith(
+        "no item 'E01999999'")
     code = client.get("/collections/lsoa2021/items", params={"limit": 1}).json()["features"][0]["id"]
     feature = client.get(f"/collections/lsoa2021/items/{code}").json()
     assert feature["id"] == code and feature["properties"]["geography"] == "lsoa"
@@ -265,7 +268,7 @@ def test_map_page_uses_only_the_apps_own_assets(client):
     assert not external, f"external assets: {external}"
     for asset in re.findall(r"""(?:src|href)=["'](/static/[^"']+)["']""", html):
         assert client.get(asset).status_code == 200, asset
-    config = json.loads(re.search(r"window.geoCsConfig = (\{.*?\});</script>", html).group(1))
+    config = read_page_config(html)
     assert config["layer"] == "datazone2011" and [p["id"] for p in config["periods"]] == [
         "simd2012", "simd2016", "simd2020"]
     assert len(config["breaks"]) == 5 and config["breaks"] == sorted(config["breaks"])
@@ -274,7 +277,7 @@ def test_map_page_uses_only_the_apps_own_assets(client):
 
 def test_english_partnership_map_defaults_to_lsoas_with_a_population_denominator(client):
     html = client.get("/maps/nottingham").text
-    config = json.loads(re.search(r"window.geoCsConfig = (\{.*?\});</script>", html).group(1))
+    config = read_page_config(html)
     assert config["layer"] == "lsoa2011" and config["unit"] == "%"
     assert "denominator=population2019_lsoa11.working_age_population" in config["periods"][0]["tiles"]
 

@@ -184,7 +184,7 @@ def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
             except httpx.HTTPError:
                 time.sleep(0.5)
         page = httpx.get(f"http://127.0.0.1:{port}/maps/glasgow", timeout=30)
-        assert page.status_code == 200 and "geoCsConfig" in page.text
+        assert page.status_code == 200 and 'id="geo-cs-config"' in page.text
     finally:
         proc.terminate()
         proc.wait(timeout=30)

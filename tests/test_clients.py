@@ -125,21 +125,42 @@ def test_gdal_mvt_driver_decodes_a_tile(server, tmp_path):
 
 # -- the web map in Chromium ------------------------------------------------------------------
 
+def _launch(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+def watch_console(page) -> list[str]:
+    """Every console error and uncaught exception of ``page`` (a CSP violation is one): a test
+    that uses this fails on any of them."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    return problems
+
+
+def tiles_drawn(page, period: str | None = None, timeout: float = 30_000) -> None:
+    """Wait until the map's tiles (of ``period``) are drawn. A selector, not wait_for_function:
+    that evaluates a string in the page, which the page's Content-Security-Policy forbids."""
+    wanted = f'[data-period="{period}"]' if period else ""
+    page.wait_for_selector(f'body{wanted}[data-tiles="loaded"]', state="attached", timeout=timeout)
+
+
 @needs_chromium
 def test_map_draws_tiles_shows_tooltips_and_follows_the_period_slider(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = _launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 850})
+        console = watch_console(page)
         failures: list[str] = []
         page.on("requestfailed", lambda r: failures.append(r.url))
         page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         page.goto(f"{server}/maps/glasgow")
-        page.wait_for_function("document.body.dataset.tiles === 'loaded'", timeout=30_000)
-        map_box = page.locator(".folium-map").bounding_box()
-        before = page.locator(".folium-map").screenshot()
+        tiles_drawn(page)
+        map_box = page.locator("#geo-cs-map").bounding_box()
+        before = page.locator("#geo-cs-map").screenshot()
 
         # hover the middle of the city: the tooltip names a data zone with its rate and interval
         page.mouse.move(map_box["x"] + map_box["width"] / 2 - 20, map_box["y"] + map_box["height"] / 2 - 20)
@@ -148,23 +169,86 @@ def test_map_draws_tiles_shows_tooltips_and_follows_the_period_slider(server, tm
         tooltip.wait_for(timeout=10_000)
         text = tooltip.inner_text()
         assert re.search(r"S01\d{6}", text) and "%" in text and "95% interval" in text, text
+        # a click on an area (VectorGrid 1.3 calls L.DomEvent.fakeStop, gone from Leaflet 1.9)
+        page.mouse.click(map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2)
+        page.wait_for_timeout(200)
+        assert not console, console
 
-        # move the slider to the first edition: new tiles, new colours, new figures
+        # move the slider to the first edition: new tiles, new colours, new figures, new address
         page.mouse.move(5, 5)
         page.locator("#geo-cs-period").fill("0")
-        page.wait_for_function(
-            "document.body.dataset.period === 'simd2012' && document.body.dataset.tiles === 'loaded'",
-            timeout=30_000)
+        tiles_drawn(page, period="simd2012")
         page.wait_for_timeout(300)
-        after = page.locator(".folium-map").screenshot()
+        after = page.locator("#geo-cs-map").screenshot()
         assert before != after
         assert page.locator("#geo-cs-period-label").inner_text().startswith("SIMD 2012")
         assert "csv" in page.locator("#geo-cs-csv").get_attribute("href")
         assert "Open Government Licence" in page.locator(".geo-cs-attribution").inner_text()
+        assert page.url.endswith("/maps/glasgow?period=simd2012"), page.url
         page.screenshot(path=str(tmp_path / "glasgow-map.png"))
+
+        # the address, shared, opens what the sender saw: same period, same figures
+        summary = page.locator("#geo-cs-summary").inner_text()
+        other = browser.new_page(viewport={"width": 1400, "height": 850})
+        other_console = watch_console(other)
+        other.goto(page.url)
+        tiles_drawn(other)
+        assert other.evaluate("document.body.dataset.period") == "simd2012"
+        assert other.locator("#geo-cs-period").input_value() == "0"
+        assert other.locator("#geo-cs-summary").inner_text() == summary
+        assert not other_console, other_console
         browser.close()
+    assert not console, console
     assert not [f for f in failures if "favicon" not in f], failures
     assert (tmp_path / "glasgow-map.png").stat().st_size > 50_000
+
+
+@needs_chromium
+def test_own_breaks_entered_on_the_page_and_a_bad_one_explained(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        console = watch_console(page)
+        page.goto(f"{server}/maps/glasgow")
+        tiles_drawn(page)
+        page.fill("input[name=breaks]", "10,20,40")
+        page.get_by_role("button", name="Apply").click()
+        tiles_drawn(page)
+        assert "breaks=10%2C20%2C40" in page.url
+        legend = page.locator("#geo-cs-legend").inner_text()
+        assert "up to 10.0%" in legend and "20.0 – 40.0%" in legend, legend
+        page.fill("input[name=breaks]", "10,10,10")
+        page.get_by_role("button", name="Apply").click()
+        page.wait_for_load_state()
+        assert "each break must be above the one before" in page.locator("[role=alert]").inner_text()
+        page.get_by_role("link", name="Back to the map as it first opens").click()
+        tiles_drawn(page)
+        # the 400 is the error page's own status: the only console line it leaves is the browser's
+        # note of it, which is not a script error
+        assert all("status of 400" in c for c in console), console
+        browser.close()
+
+
+@needs_chromium
+def test_changing_the_indicator_takes_its_own_denominator(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        console = watch_console(page)
+        page.goto(f"{server}/maps/nottingham")
+        tiles_drawn(page)
+        assert page.locator("#geo-cs-denominator").count() == 1
+        page.select_option("#geo-cs-indicator", "total_population")
+        tiles_drawn(page)
+        assert "indicator=total_population" in page.url and "denominator" not in page.url
+        assert page.locator(".geo-cs-note").count() == 0
+        assert "157.8" not in page.locator("#geo-cs-summary").inner_text()
+        browser.close()
+    assert not console, console
 
 
 @needs_chromium
@@ -195,18 +279,19 @@ def test_static_site_works_from_pmtiles_with_no_geo_cs_server(demo_db, tmp_path)
             except httpx.HTTPError:
                 time.sleep(0.2)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = _launch(p)
             page = browser.new_page(viewport={"width": 1400, "height": 850})
+            console = watch_console(page)
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto(f"http://127.0.0.1:{port}/index.html")
-            page.wait_for_function("document.body.dataset.tiles === 'loaded'", timeout=30_000)
-            box = page.locator(".folium-map").bounding_box()
+            tiles_drawn(page)
+            box = page.locator("#geo-cs-map").bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2 - 20, box["y"] + box["height"] / 2 - 20)
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
             page.locator(".leaflet-tooltip").wait_for(timeout=10_000)
             assert re.search(r"S01\d{6}", page.locator(".leaflet-tooltip").inner_text())
+            assert not console, console
             browser.close()
     finally:
         server.terminate()

@@ -3,6 +3,7 @@ small multiples sharing one set of breaks, a reference image, and the charts wit
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -69,12 +70,32 @@ def test_pdf_text_has_title_legend_and_attribution(tmp_path: Path):
         assert expected in text, expected
 
 
+def matches_reference(actual: Path, reference: Path) -> None:
+    """Fail unless ``actual`` looks like the committed ``reference``. A missing reference is a
+    failure, never written here: a test that wrote it would compare the drawing with itself.
+    To make or renew references deliberately, run with GEO_CS_WRITE_REFERENCES=1, look at the
+    images, and commit them."""
+    if os.environ.get("GEO_CS_WRITE_REFERENCES") == "1":
+        reference.parent.mkdir(exist_ok=True)
+        shutil.copy(actual, reference)
+        pytest.fail(f"wrote {reference}: look at it, commit it, and run again without GEO_CS_WRITE_REFERENCES")
+    if not reference.exists():
+        pytest.fail(f"reference image {reference} is missing; to make it deliberately: "
+                    f"GEO_CS_WRITE_REFERENCES=1 pytest {Path(__file__).name}, then look at it and commit it")
+    assert compare_images(str(reference), str(actual), tol=6) is None
+
+
 def test_drawing_matches_the_reference_image(tmp_path: Path):
     actual = save_figure(grid_figure(), tmp_path / "actual.png", dpi=60)
-    if not REFERENCE.exists():  # first run on a new drawing: write it, look at it, commit it
-        REFERENCE.parent.mkdir(exist_ok=True)
-        shutil.copy(actual, REFERENCE)
-    assert compare_images(str(REFERENCE), str(actual), tol=6) is None
+    matches_reference(actual, REFERENCE)
+
+
+def test_a_missing_reference_image_fails_instead_of_being_written(tmp_path: Path):
+    actual = save_figure(grid_figure(), tmp_path / "actual.png", dpi=60)
+    missing = tmp_path / "no_such_reference.png"
+    with pytest.raises(pytest.fail.Exception, match="is missing; to make it deliberately"):
+        matches_reference(actual, missing)
+    assert not missing.exists()
 
 
 def test_unknown_format_and_unwritable_path_are_clear_errors(tmp_path: Path):
@@ -228,10 +249,7 @@ def test_charts_match_their_reference_images(tmp_path: Path, chart: str):
                   gap_low=lambda t: t["cohort_rate"] - t["rest_rate"] - 1,
                   gap_high=lambda t: t["cohort_rate"] - t["rest_rate"] + 1), "Testtown", highlight="p2")}[chart]()
     [actual] = save_chart(figure, tmp_path / chart, formats=("png",), dpi=60)
-    reference = REFERENCE.parent / f"reference_chart_{chart}.png"
-    if not reference.exists():  # first run of a new drawing: written, looked at, committed
-        shutil.copy(actual, reference)
-    assert compare_images(str(reference), str(actual), tol=6) is None
+    matches_reference(actual, REFERENCE.parent / f"reference_chart_{chart}.png")
 
 
 def test_a_failed_pmtiles_build_leaves_the_earlier_archive_and_no_partial_file(

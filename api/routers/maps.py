@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import problems
 from api.deps import (
     CachedMapSources,
     MeasureParams,
     StoreDep,
+    cached_map_figures,
     cached_map_page,
     cached_values,
 )
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
-from geo_cs.layers import SCHEMES
+from geo_cs.layers import SCHEMES, parse_breaks
 from geo_cs.partnerships import get_partnerships, load_partnerships
-from maps.page import MapRequest, render_index
+from geo_cs.places import search_areas, search_note
+from maps.page import MapRequest, download_name, partnership_map_png, render_index
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
 
@@ -33,9 +35,8 @@ def index() -> HTMLResponse:
     return HTMLResponse(render_index(sorted(rows, key=lambda r: r["name"])))
 
 
-@router.get("/{partnership}", response_class=HTMLResponse, summary="A partnership's map")
-def partnership_map(
-    partnership: PartnershipId, request: Request, store: StoreDep,
+def map_request(
+    partnership: PartnershipId,
     geography: Annotated[str | None, Query(max_length=64, description="Boundary set of the map.")] = None,
     indicator: Annotated[str | None, Query(max_length=128)] = None,
     denominator: Annotated[str | None, Query(max_length=128)] = None,
@@ -46,15 +47,50 @@ def partnership_map(
                                         description="Own class breaks, e.g. 10,20,30.")] = None,
     baseline: Annotated[str | None, Query(max_length=200)] = None,
     threshold: Annotated[float, Query(ge=0, le=100)] = 25.0,
-) -> HTMLResponse:
-    try:
-        own = tuple(float(b) for b in breaks.split(",") if b.strip()) if breaks else None
-    except ValueError as exc:
-        raise InputError(f"breaks={breaks!r}: expected comma-separated numbers") from exc
-    req = MapRequest(partnership, geography, indicator, denominator, period,
-                     "own" if own and scheme == "quantiles" else scheme, k, own,
-                     tuple(b.strip() for b in baseline.split(",")) if baseline else None, threshold)
+) -> MapRequest:
+    """The map a page's address asks for (the page, its figures and its PNG share it)."""
+    own = parse_breaks(breaks)
+    return MapRequest(partnership, geography, indicator, denominator, period,
+                      "own" if own and scheme == "quantiles" else scheme, k, own,
+                      tuple(b.strip() for b in baseline.split(",") if b.strip()) if baseline else None,
+                      round(threshold, 1))
+
+
+MapQuery = Annotated[MapRequest, Depends(map_request)]
+
+
+@router.get("/{partnership}", response_class=HTMLResponse, summary="A partnership's map")
+def partnership_map(req: MapQuery, request: Request, store: StoreDep) -> HTMLResponse:
     return HTMLResponse(cached_map_page(request, store, req))
+
+
+@router.get("/{partnership}/figures.json", summary="A map's figures for another baseline or threshold")
+def map_figures(req: MapQuery, request: Request, store: StoreDep) -> JSONResponse:
+    """The periods with their figures, tiles and downloads, the answer in words and the areas
+    (what the page's baseline and threshold controls redraw, without reloading the page)."""
+    return JSONResponse(cached_map_figures(request, store, req))
+
+
+@router.get("/{partnership}/map.png", summary="The map as shown, as a PNG for a report",
+            responses={200: {"content": {"image/png": {}}}})
+def map_png(req: MapQuery, store: StoreDep, request: Request) -> Response:
+    req = CachedMapSources(request, store).view(req)      # the file is named for the view drawn
+    png = partnership_map_png(store, req, disclosure=request.app.state.settings.disclosure())
+    name = download_name(req, "png")
+    return Response(png, media_type="image/png",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "public, max-age=60"})
+
+
+@router.get("/{partnership}/search", summary="Find areas, wards and districts by name or code")
+def search(
+    partnership: PartnershipId, store: StoreDep,
+    q: Annotated[str, Query(min_length=1, max_length=100, description="A name or a code.")],
+) -> JSONResponse:
+    get_partnerships([partnership])
+    found = search_areas(store, q)
+    return JSONResponse({"query": q, "results": found.drop(columns="match_rank").to_dict("records"),
+                         "note": search_note(q, found)})
 
 
 @router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",

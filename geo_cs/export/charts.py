@@ -29,6 +29,7 @@ from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.export.maps import write_figure
+from geo_cs.spreadsheet import write_csv
 from geo_cs.store import Store
 
 COHORT_COLOUR = "#b2182b"
@@ -199,11 +200,11 @@ def partnership_charts(
     pretty = rates.assign(partnership=rates["partnership"].map({p.id: p.phase_at(None).name for p in found}))
     pretty.attrs["notes"] = rates.attrs.get("notes", [])
     stem = out / "fig4_3_index_of_count"
-    rates.to_csv(stem.with_suffix(".csv"), index=False)
+    write_csv(rates, stem.with_suffix(".csv"))
     chart = index_chart(pretty, f"{names}: {label}, index")
     written += [stem.with_suffix(".csv"), *save_chart(chart, stem, formats)]
     stem = out / "fig4_5_rate_and_gap_with_gb"
-    rates.to_csv(stem.with_suffix(".csv"), index=False)
+    write_csv(rates, stem.with_suffix(".csv"))
     written += [stem.with_suffix(".csv"),
                 *save_chart(rate_gap_chart(pretty, f"{names}: {label} and the gap with {reference.upper()}"),
                             stem, formats)]
@@ -217,7 +218,7 @@ def partnership_charts(
             continue
         table = partnership_gap(store, small, p.id, disclosure=disclosure)
         stem = out / f"fig4_7_worst_vs_rest_{p.id}"
-        table.to_csv(stem.with_suffix(".csv"), index=False)
+        write_csv(table, stem.with_suffix(".csv"))
         written += [stem.with_suffix(".csv"),
                     *save_chart(gap_chart(table, f"{p.phase_at(None).name}: {small.label} ({view[0]})"),
                                 stem, formats)]

@@ -15,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +211,18 @@ def write_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:
     except OSError as exc:
         raise InputError(f"{path}: cannot write the file ({exc.strerror})") from exc
     return path
+
+
+def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 150) -> bytes:
+    """``fig`` as PNG, SVG or PDF bytes (for a download from the service), then closed."""
+    if f".{fmt}" not in FORMATS:
+        raise InputError(f"format {fmt!r}: expected png, svg or pdf")
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=fmt, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 300) -> Path:

@@ -226,7 +226,10 @@ def write_pdf(profile: Profile, path: str | Path) -> Path:
 # -- HTML -------------------------------------------------------------------------------------
 
 _HTML = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ p.name }}: partnership profile</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy"
+      content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>{{ p.name }}: partnership profile</title>
 <style>
 body { font-family: system-ui, Arial, sans-serif; max-width: 980px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }

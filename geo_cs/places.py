@@ -1,0 +1,90 @@
+"""Finding places offline, from the areas the store holds: search by name or code, and the
+district and ward labels the web map draws as its light reference layer (no basemap is fetched).
+
+>>> from geo_cs.places import search_areas, reference_labels   # doctest: +SKIP
+>>> search_areas(store, "Govan")[["set_id", "code", "name"]]    # doctest: +SKIP
+      set_id       code   name
+0   ward2013  S13002977  Govan
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from geo_cs.errors import InputError
+from geo_cs.store import Store
+
+#: Which sets a search looks in, most useful first; a set the store does not hold is skipped.
+SEARCH_SETS = ("lad2013", "ward2013", "datazone2011", "lsoa2011", "lsoa2021", "datazone2001", "wpc2010")
+#: The sets of the reference layer's labels, and the least zoom their labels are drawn at.
+REFERENCE_SETS = {"lad2013": 9, "ward2013": 12}
+
+#: A postcode district (outward code): G51, NG7, EC1A, BT9.
+POSTCODE_DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
+
+_SEARCH_SQL = """
+SELECT a.set_id, s.label AS set_label, a.code, a.name, a.xmin AS west, a.ymin AS south,
+       a.xmax AS east, a.ymax AS north,
+       CASE WHEN upper(a.code) = upper($q) THEN 0
+            WHEN lower(a.name) = lower($q) THEN 1
+            WHEN starts_with(lower(a.name), lower($q)) THEN 2 ELSE 3 END AS match_rank
+FROM areas a JOIN geography_sets s USING (set_id)
+WHERE list_contains($sets, a.set_id) AND a.xmin IS NOT NULL
+  AND (upper(a.code) = upper($q) OR contains(lower(a.name), lower($q)))
+ORDER BY match_rank, list_position($sets, a.set_id), a.name, a.code
+LIMIT $limit
+"""
+
+
+def search_areas(store: Store, text: str, limit: int = 12,
+                 sets: tuple[str, ...] = SEARCH_SETS) -> pd.DataFrame:
+    """Areas whose code is ``text`` or whose name contains it (case-insensitive): set_id,
+    set_label, code, name, lon/lat bounds (west, south, east, north), match_rank — exact codes
+    first, then exact names, names starting with it, and names containing it.
+
+    Raises InputError for a query shorter than 2 characters.
+    """
+    query = " ".join(text.split())
+    if len(query) < 2:
+        raise InputError("search: type at least 2 characters of a name or a code")
+    return store.sql(_SEARCH_SQL, {"q": query, "sets": list(sets), "limit": limit}).df()
+
+
+def search_note(text: str, found: pd.DataFrame) -> str | None:
+    """What to tell a person whose search found nothing, when there is more to say than that:
+    a postcode district cannot be found in a store that holds no postcode lookup (rather than
+    answering "nothing found" as if the place did not exist)."""
+    query = " ".join(text.split())
+    if found.empty and POSTCODE_DISTRICT.match(query.upper()):
+        return (f"{query} looks like a postcode district; this store holds no postcode lookup, "
+                "so search by an area, ward or district name or code instead")
+    if found.empty:
+        return f"Nothing found for {query}: try part of a name, or a full code"
+    return None
+
+
+_LABELS_SQL = """
+SELECT a.set_id, a.code, a.name,
+       ST_X(ST_PointOnSurface(a.geom_4326)) AS lon, ST_Y(ST_PointOnSurface(a.geom_4326)) AS lat
+FROM areas a
+WHERE a.set_id = $set_id AND a.geom_4326 IS NOT NULL AND a.name IS NOT NULL
+  AND a.xmax >= $west AND a.xmin <= $east AND a.ymax >= $south AND a.ymin <= $north
+ORDER BY a.name
+"""
+
+
+def reference_labels(store: Store, bounds: list[float] | tuple[float, ...],
+                     sets: dict[str, int] | None = None) -> pd.DataFrame:
+    """The names of the districts and wards around ``bounds`` (west, south, east, north,
+    lon/lat) at a point inside each: set_id, code, name, lon, lat, min_zoom."""
+    sets = REFERENCE_SETS if sets is None else sets
+    west, south, east, north = bounds
+    frames = []
+    for set_id, min_zoom in sets.items():
+        part = store.sql(_LABELS_SQL, {"set_id": set_id, "west": west, "south": south, "east": east,
+                                       "north": north}).df()
+        frames.append(part.assign(min_zoom=min_zoom))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["set_id", "code", "name", "lon", "lat", "min_zoom"])

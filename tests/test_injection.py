@@ -1,0 +1,235 @@
+"""Names from data are never code: an injection corpus through every output people open.
+
+Area names come from boundary files and partnership names from a YAML file that staff edit; either
+can hold ``</script><img src=x onerror=...>``. Here they are put in the way users put them — a
+boundary file ingested with the real CLI, a partnership file in a boundaries folder — and then
+every page is opened in Chromium: the partnership index, the map page with its panel, tooltips and
+layer control, an error page, the static site export and the HTML report. The test fails on any
+script that runs (a dialog, or a ``window.__pwned`` mark), on any console error (a blocked
+script is one: the Content-Security-Policy reports it), and unless the names show as their own
+characters. The CSVs are read back to check that no cell can run as a spreadsheet formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import pytest
+
+from tests.conftest import REPO
+from tests.test_clients import _free_port, _launch, needs_chromium, tiles_drawn, watch_console
+
+#: What a hostile or careless file can carry. Each would set window.__pwned (or open a dialog)
+#: if it ever ran.
+CORPUS = [
+    '</script><img src=x onerror="window.__pwned=1">',
+    '"><svg onload="window.__pwned=2">',
+    "<script>window.__pwned=3</script>",
+    "';window.__pwned=4;'",
+    "--><img src=x onerror=alert(5)><!--",
+    '=HYPERLINK("http://evil.example/","click me")',
+    "+SUM(1,2)",
+    "@cmd",
+    "{{ 7*7 }} ${7*7}",
+    "Café & Bar <b>bold</b> \u2028 end",
+]
+PARTNERSHIP_NAME = '</script><img src=x onerror="window.__pwned=9">Glasgow & "friends"'
+GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
+
+
+@pytest.fixture(scope="module")
+def hostile(demo_db, tmp_path_factory) -> dict[str, Path]:
+    """A copy of the demo database whose data zones 2011 were re-ingested from a file with the
+    corpus as their names, and a boundaries folder whose Glasgow is named PARTNERSHIP_NAME."""
+    root = tmp_path_factory.mktemp("hostile")
+    db = root / "hostile.duckdb"
+    shutil.copy(demo_db, db)
+    zones = gpd.read_parquet(REPO / "boundaries" / "demo" / "boundaries" / "datazone2011.parquet")
+    zones["dz11_name"] = [CORPUS[i % len(CORPUS)] for i in range(len(zones))]
+    source = root / "datazone2011_hostile.parquet"
+    zones.to_parquet(source)
+    result = subprocess.run([*GEO_CS, "--db", str(db), "-q", "ingest", "boundaries", str(source),
+                             "--set", "datazone2011", "--code-col", "dz11_code", "--name-col", "dz11_name"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    boundaries = root / "boundaries"
+    shutil.copytree(REPO / "boundaries", boundaries, ignore=shutil.ignore_patterns("demo"))
+    yaml_file = boundaries / "partnerships" / "city_strategy_partnerships.yaml"
+    text = yaml_file.read_text(encoding="utf-8")
+    quoted = PARTNERSHIP_NAME.replace("'", "''")
+    assert "\n    name: Glasgow\n" in text
+    yaml_file.write_text(text.replace("\n    name: Glasgow\n", f"\n    name: '{quoted}'\n"), encoding="utf-8")
+    return {"db": db, "boundaries": boundaries, "root": root}
+
+
+def _env(hostile) -> dict[str, str]:
+    return {**os.environ, "GEO_CS_DB": str(hostile["db"]), "GEO_CS_BOUNDARIES_DIR": str(hostile["boundaries"])}
+
+
+@pytest.fixture(scope="module")
+def server(hostile):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"], env=_env(hostile), cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("server did not start")
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class Guard:
+    """A browser page watched for anything a name could make run."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.console = watch_console(page)
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+    def check(self, where: str) -> None:
+        pwned = self.page.evaluate("window.__pwned === undefined ? null : String(window.__pwned)")
+        assert pwned is None, f"{where}: a script from a name ran (window.__pwned={pwned})"
+        assert not self.dialogs, f"{where}: a dialog opened: {self.dialogs}"
+        assert not self.console, f"{where}: {self.console}"
+
+
+def _hover_areas(page, box, points: int = 12) -> list[str]:
+    """Tooltips of areas under a grid of points across the map."""
+    seen = []
+    for i in range(points):
+        x = box["x"] + box["width"] * (0.3 + 0.4 * (i % 4) / 3)
+        y = box["y"] + box["height"] * (0.35 + 0.3 * (i // 4) / 2)
+        page.mouse.move(x - 10, y - 10)
+        page.mouse.move(x, y, steps=3)
+        tip = page.locator(".leaflet-tooltip")
+        try:
+            tip.wait_for(timeout=3_000)
+        except Exception:
+            continue
+        seen.append(tip.inner_text())
+    return seen
+
+
+@needs_chromium
+def test_names_show_as_text_on_every_served_page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        guard = Guard(page)
+
+        page.goto(f"{server}/maps/")
+        assert PARTNERSHIP_NAME in page.locator("body").inner_text()
+        guard.check("the partnership index")
+
+        page.goto(f"{server}/maps/glasgow")
+        tiles_drawn(page)
+        assert page.locator("#geo-cs-panel h1").inner_text() == PARTNERSHIP_NAME
+        assert PARTNERSHIP_NAME in page.locator("#geo-cs-chart-img").get_attribute("alt")
+        tooltips = _hover_areas(page, page.locator("#geo-cs-map").bounding_box())
+        assert len(tooltips) >= 4, tooltips
+        shown = [name for name in CORPUS if any(name.replace("\u2028", "").strip()[:12] in t for t in tooltips)]
+        assert shown, f"no corpus name shown as text in the tooltips: {tooltips}"
+        # the tooltips' "gap with" line carries the partnership's name, as text
+        assert any(f"Gap with {PARTNERSHIP_NAME}" in t for t in tooltips), tooltips
+        page.locator(".leaflet-control-layers").hover()
+        assert f"{PARTNERSHIP_NAME} (outline)" in page.locator(".leaflet-control-layers").inner_text()
+        guard.check("the map page")
+
+        page.goto(f"{server}/maps/glasgow?geography=datazone2011&indicator=" + "%3Cimg%20src%3Dx%20onerror%3Dalert(7)%3E")
+        assert "<img src=x onerror=alert(7)>" in page.locator("[role=alert]").inner_text()
+        # the 404 itself is the one console line such a page leaves
+        guard.console[:] = [c for c in guard.console if "status of 404" not in c]
+        guard.check("an error page")
+        browser.close()
+
+
+def test_csv_from_the_service_cannot_run_as_a_formula(server):
+    response = httpx.get(f"{server}/collections/datazone2011/items",
+                         params={"f": "csv", "partnership": "glasgow", "limit": 1000,
+                                 "indicator": "employment_deprived"}, timeout=60)
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    names = {row["name"] for row in rows}
+    assert "'" + CORPUS[5] in names and "'+SUM(1,2)" in names and "'@cmd" in names
+    assert not [n for n in names if n.startswith(("=", "+", "-", "@"))]
+    # numbers stay numbers: a negative value would not be quoted (values here are all positive)
+    assert all(not row["value"].startswith("'") for row in rows)
+    partnerships = httpx.get(f"{server}/collections/partnerships/items", params={"f": "csv"}, timeout=60)
+    assert partnerships.status_code == 200
+    names = {row["id"]: row["name"] for row in csv.DictReader(io.StringIO(partnerships.text))}
+    assert names["glasgow"] == PARTNERSHIP_NAME
+
+
+@needs_chromium
+def test_names_show_as_text_in_the_static_site_and_the_html_report(hostile):
+    from playwright.sync_api import sync_playwright
+
+    site, reports = hostile["root"] / "site", hostile["root"] / "reports"
+    for args in (["export", "site", "-p", "glasgow", "-o", str(site)],
+                 ["export", "report", "-p", "glasgow", "-o", str(reports)]):
+        result = subprocess.run([*GEO_CS, "--db", str(hostile["db"]), "-q", *args], env=_env(hostile),
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+    html = (site / "index.html").read_text(encoding="utf-8")
+    assert 'http-equiv="Content-Security-Policy"' in html and "unsafe-inline" not in html
+    site_csv = next((site / "data").glob("*.csv")).read_text(encoding="utf-8")
+    assert "'" + CORPUS[5].replace('"', '""') in site_csv
+
+    port = _free_port()
+    static = subprocess.Popen(
+        [sys.executable, "-c", "import sys, uvicorn; from starlette.applications import Starlette; "
+         "from starlette.staticfiles import StaticFiles; app = Starlette(); "
+         "app.mount('/', StaticFiles(directory=sys.argv[1], html=True)); "
+         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
+         str(hostile["root"]), str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = _launch(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 850})
+            guard = Guard(page)
+            page.goto(f"http://127.0.0.1:{port}/site/index.html")
+            tiles_drawn(page)
+            assert page.locator("#geo-cs-panel h1").inner_text() == PARTNERSHIP_NAME
+            tooltips = _hover_areas(page, page.locator("#geo-cs-map").bounding_box())
+            assert tooltips and any(n.strip()[:12] in t for n in CORPUS for t in tooltips), tooltips
+            guard.check("the static site")
+
+            page.goto(f"http://127.0.0.1:{port}/reports/glasgow.html")
+            assert page.locator("h1").inner_text() == f"{PARTNERSHIP_NAME}: partnership profile"
+            assert PARTNERSHIP_NAME in page.title()
+            guard.check("the HTML report")
+            browser.close()
+    finally:
+        static.terminate()
+        static.wait(timeout=10)
+

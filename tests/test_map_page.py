@@ -1,0 +1,187 @@
+"""The staff map page against the real service on the demo database: one visitor's choices never
+reach the next, own breaks are checked, a denominator that does not fit is flagged, errors are
+pages for people, and the page holds no script of its own (a strict Content-Security-Policy).
+
+The browser side of the same page is in ``test_clients.py`` and ``test_injection.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from geo_cs.config import Settings
+from geo_cs.errors import InputError
+from geo_cs.layers import breaks_note, check_breaks, parse_breaks
+from maps import CONTENT_SECURITY_POLICY
+from maps.page import json_for_html, read_page_config
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.fixture
+def client(demo_db):
+    """A fresh service per test: what one test's visitors leave in the caches is what the next
+    visitor of the same test meets, never another test's."""
+    with TestClient(create_app(Settings(db=demo_db))) as c:
+        yield c
+
+
+def page(client, partnership: str = "glasgow", **params) -> dict:
+    response = client.get(f"/maps/{partnership}", params=params)
+    assert response.status_code == 200, response.text
+    return read_page_config(response.text)
+
+
+# -- one visitor's choices are not the next one's (the cache key) -------------------------------
+
+@pytest.mark.parametrize("order", [("k3", "k7"), ("k7", "k3")])
+def test_two_visitors_with_different_classes_get_their_own_page_in_either_order(client, order):
+    asked = {"k3": {"k": 3}, "k7": {"k": 7, "scheme": "equal_interval"}}
+    seen = {name: page(client, **asked[name]) for name in order}
+    assert len(seen["k3"]["breaks"]) == 3 and len(seen["k7"]["breaks"]) == 7
+    # equal intervals: the steps between breaks are equal (to the rounding of the breaks)
+    steps = [b - a for a, b in zip(seen["k7"]["breaks"], seen["k7"]["breaks"][1:], strict=False)]
+    assert max(steps) - min(steps) < 1e-3
+    # the first visitor's page is unchanged after the second one's
+    assert page(client, **asked[order[0]])["breaks"] == seen[order[0]]["breaks"]
+
+
+def test_period_threshold_and_baseline_are_each_visitors_own(client):
+    latest = page(client)
+    first = page(client, period="simd2012")
+    assert latest["periods"][latest["start"]]["id"] == "simd2020"
+    assert first["periods"][first["start"]]["id"] == "simd2012"
+    low = page(client, threshold=10)
+    assert low["threshold"] == 10 and latest["threshold"] == 25
+    assert "threshold=10" in low["periods"][0]["tiles"] and "threshold" not in latest["periods"][0]["tiles"]
+    # a lower threshold puts more data zones in the cohort
+    n = lambda cfg: cfg["periods"][0]["summary"]["n_cohort"]  # noqa: E731
+    assert n(low) > n(latest)
+    other = page(client, baseline="simd2016")
+    assert other["baseline"] == ["simd2016"] and latest["baseline"] == ["simd2012"]
+    # and the default page is still the default after all of them
+    assert page(client) == latest
+
+
+def test_an_unknown_period_is_refused_after_a_good_page_and_does_not_poison_it(client):
+    good = page(client)
+    response = client.get("/maps/glasgow", params={"period": "1999"})
+    assert response.status_code == 404 and "simd2012, simd2016, simd2020" in response.json()["detail"]
+    assert page(client) == good
+    # and a refused request first, then good ones
+    fresh_bad = client.get("/maps/dundee", params={"breaks": "10,10,10"})
+    assert fresh_bad.status_code == 400
+    assert page(client, "dundee")["layer"] == "datazone2011"
+
+
+# -- own breaks -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("breaks", "message"), [
+    ("10,10,10", "each break must be above the one before (10 is not above 10)"),
+    ("30,20", "20 is not above 30"),
+    ("nan,inf", "expected finite numbers, not nan"),
+    ("10,inf", "expected finite numbers, not inf"),
+    ("ten,20", "expected comma-separated numbers"),
+    ("1,2,3,4,5,6,7,8,9", "at most 8 breaks"),
+])
+def test_own_breaks_are_checked_with_a_message_naming_the_problem(client, breaks, message):
+    response = client.get("/maps/glasgow", params={"breaks": breaks})
+    assert response.status_code == 400 and message in response.json()["detail"]
+    with pytest.raises(InputError, match=re.escape(message)):
+        parse_breaks(breaks)
+
+
+def test_own_breaks_outside_the_data_are_drawn_and_said_so(client):
+    cfg = page(client, breaks="80,90")
+    assert cfg["breaks"] == [80.0, 90.0]
+    assert "every area falls in the first class" in cfg["notes"][0]
+    html = client.get("/maps/glasgow", params={"breaks": "80,90"}).text
+    assert "every area falls in the first class" in html     # on the page, not only in its data
+    assert page(client, breaks="10,20,30")["notes"] == []
+    assert check_breaks([1, 2.5]) == [1.0, 2.5]
+    assert breaks_note([50.0], [1, 2, 3]) and breaks_note([1.0, 2.0], [10, 20]) and not breaks_note([2.0], [1, 3])
+
+
+# -- the denominator follows the indicator; rates that cannot be right are flagged --------------
+
+def test_a_denominator_that_does_not_fit_the_indicator_is_flagged_not_shown(client):
+    # Nottingham's "total population" over the working-age population: rates of about 158%
+    cfg = page(client, "nottingham", geography="lsoa2011", indicator="total_population",
+               denominator="population2019_lsoa11.working_age_population")
+    assert any("not valid rates" in note for note in cfg["notes"])
+    summary = cfg["periods"][cfg["start"]]["summary"]
+    assert summary["partnership_value"] > 100 and summary["invalid"] is True
+    # chosen afresh, the indicator takes its own default denominator (none: a count)
+    own = page(client, "nottingham", geography="lsoa2011", indicator="total_population")
+    assert own["unit"] != "%" and not own["notes"]
+    assert "denominator" not in own["periods"][0]["tiles"]
+    # the page's default is a valid rate with no such flag
+    default = page(client, "nottingham")
+    assert default["unit"] == "%" and not default["notes"]
+    assert not default["periods"][0]["summary"]["invalid"]
+
+
+# -- errors are pages for people -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("params", "status", "says"), [
+    ({"period": "1999"}, 404, "valid: simd2012, simd2016, simd2020"),
+    ({"breaks": "10,10,10"}, 400, "each break must be above the one before"),
+    ({"k": "12"}, 400, "k"),
+    ({"indicator": "<b>nope</b>"}, 404, "employment_deprived"),
+])
+def test_a_browser_gets_an_html_error_page_with_a_link_back(client, params, status, says):
+    response = client.get("/maps/glasgow", params=params, headers=BROWSER)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert says in html.replace("&#39;", "'")
+    assert 'href="/maps/glasgow"' in html and 'href="/maps/"' in html and '<html lang="en">' in html
+    assert "<b>nope</b>" not in html      # what the request said is shown as text
+    # a GIS client or script asking the same still gets problem details
+    plain = client.get("/maps/glasgow", params=params)
+    assert plain.status_code == status and plain.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unknown_partnership_page_links_to_the_list(client):
+    response = client.get("/maps/nope", headers=BROWSER)
+    assert response.status_code == 404 and "glasgow" in response.text and 'href="/maps/"' in response.text
+
+
+# -- the page holds no script: a strict Content-Security-Policy --------------------------------
+
+def test_every_html_page_carries_a_policy_that_forbids_inline_script(client):
+    for url in ("/maps/", "/maps/glasgow", "/maps/nope"):
+        response = client.get(url, headers=BROWSER)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert CONTENT_SECURITY_POLICY in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+    # data responses are not HTML and carry no policy, but nosniff
+    items = client.get("/collections/datazone2011/items", params={"limit": 1})
+    assert "content-security-policy" not in items.headers and items.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_map_page_has_no_inline_script_and_no_inline_handlers(client):
+    html = client.get("/maps/glasgow").text
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    for attrs, body in scripts:
+        assert "src=" in attrs or 'type="application/json"' in attrs, attrs
+        assert "src=" not in attrs or not body.strip()
+    assert not re.search(r"\son[a-z]+\s*=", html, re.I), "inline event handler"
+    assert not re.search(r"\sstyle\s*=", html, re.I), "inline style attribute (style-src 'self')"
+
+
+@pytest.mark.parametrize("text", [
+    "</script><img src=x onerror=alert(1)>", "<!-- a comment", "a & b > c", "\u2028line\u2029para",
+    "'quotes' \"and\" `backticks`", "]]>", "<\u0000>",
+])
+def test_json_in_a_page_cannot_close_its_element_and_reads_back_unchanged(text):
+    import json
+
+    block = json_for_html({"name": text})
+    assert "<" not in block and ">" not in block and "&" not in block
+    assert json.loads(block) == {"name": text}
