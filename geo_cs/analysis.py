@@ -41,12 +41,14 @@ import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
+from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
     change_interval,
     difference_interval,
     index_interval,
     rate_with_interval,
     rounding_sd,
+    widen_for_denominator,
 )
 from geo_cs.store import Store
 
@@ -56,18 +58,39 @@ THRESHOLD_EPSILON = 1e-9
 NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
-def default_baseline(period_ids: list[str]) -> tuple[str, ...]:
-    """The report's baseline quarters when a series has them, else its first four periods
-    (or its first, for editions of an index): the cohort is fixed on the earliest data.
+def default_baseline(period_ids: list[str], kind: str | None = None) -> tuple[str, ...]:
+    """The report's baseline quarters when a series has them, else its first year of periods:
+    the first 12 of a monthly series, the first four of a quarterly one (or the first period,
+    for editions of an index): the cohort is fixed on the earliest data.
 
     >>> default_baseline(["2010-05", "2010-08", "2010-11", "2011-02", "2011-05"])
     ('2010-05', '2010-08', '2010-11', '2011-02')
     >>> default_baseline(["simd2012", "simd2016"])
     ('simd2012',)
+    >>> len(default_baseline([f"2015m{m:02d}" for m in range(1, 13)] + ["2016m01"], "month"))
+    12
     """
+    if kind == "month":
+        return tuple(period_ids[:12])
     if set(REPORT_BASELINE) <= set(period_ids):
         return REPORT_BASELINE
     return tuple(period_ids[:4]) if len(period_ids) >= 4 else tuple(period_ids[:1])
+
+
+def resolve_baseline(panel: Panel, baseline: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The baseline period ids of ``panel``'s series: ``baseline`` as the user wrote it (ids,
+    period texts and ``A..B`` ranges read in the series' own frequency, see
+    :func:`geo_cs.periods.select_periods`), or the default for its frequency.
+
+    Raises :class:`InputError` naming the parameter and value when a period cannot be read.
+    """
+    if not baseline:
+        return default_baseline(panel.period_ids(), panel.kind)
+    try:
+        return select_periods(baseline, panel.period_objects())
+    except ValueError as exc:
+        shown = baseline if isinstance(baseline, str) else ",".join(baseline)
+        raise InputError(f"baseline {shown!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -119,16 +142,93 @@ class RateSource:
         return f"{numerator} / {den}"
 
 
+_PARTNERS_SQL = """
+SELECT i.indicator_id, i.kind, i.measure
+FROM indicators i
+WHERE i.set_id = $set_id AND i.indicator_id <> $indicator AND i.kind = $kind
+  AND EXISTS (SELECT 1 FROM observations o WHERE o.indicator_id = i.indicator_id
+              AND o.set_id = i.set_id AND o.period_id IN (
+                  SELECT DISTINCT period_id FROM observations
+                  WHERE indicator_id = $indicator AND set_id = $set_id))
+ORDER BY i.indicator_id
+"""
+
+
+def rate_source(
+    store: Store, indicator: str, set_id: str, denominator: str | None = None,
+    count_is_rate: bool = False,
+) -> tuple[RateSource, list[str]]:
+    """The :class:`RateSource` for an indicator as a user names it, completing what is missing,
+    and notes saying what was chosen.
+
+    A count with no denominators of its own (IoD 2025's ``employment_deprived``) takes its
+    denominator from the rate of the same domain, areas and periods (``employment_rate``:
+    count / rate × 100); a rate with no denominators (``--count-is-rate``) takes its counts from
+    the count of the same domain. Without such a partner the error names what to give
+    (``--denominator``), rather than an analysis of no rows.
+
+    >>> source, notes = rate_source(store, "imd2025_indicators.employment_deprived",
+    ...                             "lsoa2021")           # doctest: +SKIP
+    >>> source.denominator                                # doctest: +SKIP
+    'imd2025.employment_rate'
+    """
+    plain = RateSource(indicator, set_id, denominator, count_is_rate)
+    if denominator is not None or not isinstance(indicator, str):
+        return plain, []
+    row = store.sql(
+        "SELECT count(*), count(denominator), any_value(i.measure) FROM observations o "
+        "LEFT JOIN indicators i USING (indicator_id, set_id) "
+        "WHERE o.indicator_id = ? AND o.set_id = ? AND o.value IS NOT NULL",
+        [indicator, set_id]).fetchone()
+    if not row[0] or row[1]:
+        return plain, []  # unknown (the panel says so) or with its own denominators
+    stem = str(row[2] or indicator.rsplit(".", 1)[-1]).split("_")[0]
+    want = "count" if count_is_rate else "rate"
+    partners = store.sql(_PARTNERS_SQL, {"set_id": set_id, "indicator": indicator,
+                                         "kind": want}).fetchall()
+    same_domain = [p for p in partners if p[2].split("_")[0] == stem]
+    if len(same_domain) == 1:
+        partner = same_domain[0][0]
+        if count_is_rate:
+            return (RateSource(partner, set_id, indicator),
+                    [f"{indicator} holds rates with no denominators: counts from {partner}, "
+                     f"denominator derived as {partner} / {indicator} × 100"])
+        return (RateSource(indicator, set_id, partner),
+                [f"{indicator} has no denominators: derived as count / {partner} × 100 "
+                 f"(give --denominator to use a population instead)"])
+    populations = [r[0] for r in store.sql(
+        "SELECT DISTINCT indicator_id FROM indicators WHERE set_id = ? AND kind = 'count' "
+        "AND measure LIKE '%population%' ORDER BY 1", [set_id]).fetchall()]
+    what = "rates (%)" if count_is_rate else "counts"
+    options = [f"--denominator {p}" for p in populations]
+    options += [f"--denominator {p[0]} (a rate: denominator derived as count / rate × 100)"
+                for p in (partners if not count_is_rate else [])]
+    if count_is_rate:
+        options += [f"-i {p[0]} --denominator {indicator}" for p in partners]
+    raise InputError(
+        f"{indicator} on {set_id} holds {what} with no denominators, so no rate of a group of "
+        f"areas can be formed; give one of: {'; '.join(options) or '--denominator POPULATION'}"
+        + (f" (several {want} indicators share its periods: "
+           f"{', '.join(p[0] for p in same_domain)})" if len(same_domain) > 1 else ""))
+
+
 _panel_ids = itertools.count(1)
 
 # Without a separate denominator indicator: the rows' own denominators, no period matching.
+# den_var: the variance of a derived denominator (count / rate × 100) from the rate's rounding
+# to ±$half points: the denominator lies in [100C/(r+h), 100C/(r−h)], a half-width of
+# 100·C·h/(r² − h²), taken as uniform (variance half-width² / 3). NULL when not derived.
 _PANEL_SQL_OWN_DENOMINATORS = """
 CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT code, period_id,
        CASE WHEN $is_rate THEN value / 100 * row_den ELSE value END AS count,
        row_den AS denominator,
        CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(row_den, 0) END AS rate,
-       estimated_share
+       estimated_share,
+       CASE WHEN $half IS NOT NULL AND NOT $is_rate AND row_den > 0
+                 AND 100 * value / row_den > $half
+            THEN power(100 * value * $half / (power(100 * value / row_den, 2) - $half * $half), 2) / 3
+       END AS den_var
 FROM (
     -- several count indicators (benefit groups) add up; a suppressed part makes the sum NULL
     SELECT code, period_id, CASE WHEN count(value) = count(*) THEN sum(value) END AS value,
@@ -153,24 +253,67 @@ WITH c AS (
     GROUP BY o.code, o.period_id
 ),
 d AS (
-    SELECT o.code, p.start_date, o.value AS den
-    FROM observations o JOIN periods p USING (period_id)
+    SELECT o.code, o.period_id AS den_period, o.value AS den
+    FROM observations o
     WHERE o.indicator_id = $den AND o.set_id = $set_id AND o.value IS NOT NULL
 ),
-d_first AS (SELECT code, arg_min(den, start_date) AS den FROM d GROUP BY code),
+nearest AS ({nearest}),
 matched AS (
-    SELECT c.*, coalesce(d.den, f.den) AS ind_den
-    FROM c
-    ASOF LEFT JOIN d ON c.code = d.code AND c.start_date >= d.start_date
-    LEFT JOIN d_first f ON f.code = c.code
+    SELECT c.*, d.den AS ind_den
+    FROM c LEFT JOIN nearest n USING (period_id)
+    LEFT JOIN d ON d.code = c.code AND d.den_period = n.den_period
 )
 SELECT code, period_id,
        CASE WHEN $is_rate THEN value / 100 * coalesce(ind_den, row_den) ELSE value END AS count,
        ind_den AS denominator,
        -- an area's own rate; a published rate stands even where no denominator is known
        CASE WHEN $is_rate THEN value ELSE 100 * value / nullif(ind_den, 0) END AS rate,
-       estimated_share
+       estimated_share,
+       CAST(NULL AS DOUBLE) AS den_var
 FROM matched
+"""
+
+# Each count period's denominator period: the one whose midpoint is nearest the count period's
+# (a mid-year estimate is a year whose midpoint is 1 July), the earlier on a tie. Computed over
+# the distinct periods, then joined by code, so it costs nothing per area.
+_NEAREST_SQL = """
+    SELECT cp.period_id,
+           arg_min(dp.period_id, 2 * abs(epoch(dp.start_date) + epoch(dp.end_date)
+                                         - epoch(cp.start_date) - epoch(cp.end_date))
+                                 + CASE WHEN dp.start_date > cp.start_date THEN 1 ELSE 0 END
+           ) AS den_period
+    FROM (SELECT * FROM periods WHERE period_id IN (
+              SELECT DISTINCT period_id FROM observations
+              WHERE list_contains($counts, indicator_id) AND set_id = $set_id)) cp,
+         (SELECT * FROM periods WHERE period_id IN (
+              SELECT DISTINCT period_id FROM observations
+              WHERE indicator_id = $den AND set_id = $set_id AND value IS NOT NULL)) dp
+    GROUP BY cp.period_id
+"""
+
+# The denominator derived from a rate indicator of the same areas and periods (IoD 2025 gives
+# employment-deprived people in one file and the employment rate in another): count / rate ×
+# 100, with den_var as above. Areas with a rate of 0 have no derivable denominator.
+_PANEL_SQL_DERIVED = """
+CREATE OR REPLACE TEMP TABLE {name} AS
+WITH c AS (
+    SELECT code, period_id, CASE WHEN count(value) = count(*) THEN sum(value) END AS value,
+           max(apportioned_share) AS estimated_share
+    FROM observations
+    WHERE list_contains($counts, indicator_id) AND set_id = $set_id
+      AND ($periods IS NULL OR list_contains($periods, period_id))
+    GROUP BY code, period_id
+),
+r AS (
+    SELECT code, period_id, value AS rate FROM observations
+    WHERE indicator_id = $den AND set_id = $set_id AND value IS NOT NULL
+)
+SELECT c.code, c.period_id, c.value AS count,
+       CASE WHEN r.rate > 0 THEN 100 * c.value / r.rate END AS denominator,
+       r.rate, c.estimated_share,
+       CASE WHEN r.rate > $half
+            THEN power(100 * c.value * $half / (r.rate * r.rate - $half * $half), 2) / 3 END AS den_var
+FROM c LEFT JOIN r USING (code, period_id)
 """
 
 
@@ -190,6 +333,7 @@ class Panel:
         if cached is not None:
             # the same panel of the same data on this connection: reuse it (a "warm" panel)
             self.name, self._periods, self._codes, users = cached
+            self.denominator_note = store.cache.get(("panel_note", self.name), "")
             users.append(self)
             return
         self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
@@ -205,19 +349,35 @@ class Panel:
                     f"no observations of {indicator} on {source.set_id}; indicators on "
                     f"{source.set_id}: {', '.join(known) or 'none'}"
                 )
-        sql = _PANEL_SQL if source.denominator else _PANEL_SQL_OWN_DENOMINATORS
+        _check_one_frequency(store, source)
+        self.denominator_note = _denominator_note(store, source)
         params = {"counts": source.counts, "set_id": source.set_id, "is_rate": source.count_is_rate,
                   "periods": periods}
-        if source.denominator:
+        if source.denominator and _kind_of(store, source.denominator, source.set_id) == "rate":
+            if source.count_is_rate:
+                raise InputError(
+                    f"{source.counts[0]} holds rates and {source.denominator} too: give a count "
+                    "indicator with --indicator, or a population with --denominator")
+            sql = _PANEL_SQL_DERIVED
+            del params["is_rate"]
             params["den"] = source.denominator
-        store.sql(sql.format(name=self.name), params)
+            params["half"] = rate_rounding_step(store, source.denominator, source.set_id) / 2
+        elif source.denominator:
+            sql = _PANEL_SQL
+            params["den"] = source.denominator
+        else:
+            sql = _PANEL_SQL_OWN_DENOMINATORS
+            step = _derived_rounding(store, source)
+            params["half"] = step / 2 if step is not None else None
+        store.sql(sql.format(name=self.name, nearest=_NEAREST_SQL), params)
         self._periods = store.sql(
-            f"SELECT period_id, p.label AS period_label, p.start_date "
+            f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
             f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
             f"ORDER BY p.start_date"
         ).df()
         self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
         store.cache[key] = (self.name, self._periods, self._codes, [self])
+        store.cache[("panel_note", self.name)] = self.denominator_note
 
     def periods(self) -> pd.DataFrame:
         """Periods in the panel, in time order, with their labels."""
@@ -225,6 +385,19 @@ class Panel:
 
     def period_ids(self) -> list[str]:
         return self.periods()["period_id"].tolist()
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of the panel's periods (month, quarter, year, edition; one frequency)."""
+        kinds = self._periods["period_kind"].unique().tolist()
+        return kinds[0] if len(kinds) == 1 else None
+
+    def period_objects(self) -> list[Period]:
+        """The panel's periods as :class:`~geo_cs.periods.Period` objects, in time order."""
+        rows = self.store.sql(
+            "SELECT period_id, kind, label, start_date, end_date, data_year FROM periods "
+            "WHERE list_contains(?, period_id) ORDER BY start_date", [self.period_ids()]).fetchall()
+        return [Period(*row) for row in rows]
 
     def codes(self) -> list[str]:
         return list(self._codes)
@@ -241,6 +414,7 @@ class Panel:
                 SELECT g."group", p.period_id, sum(p.count) FILTER (WHERE ok) AS count,
                        sum(p.denominator) FILTER (WHERE ok) AS denominator,
                        count(*) FILTER (WHERE ok) AS n_areas,
+                       sum(p.den_var) FILTER (WHERE ok) AS den_var,
                        count(*) FILTER (WHERE NOT ok) AS n_missing,
                        -- share of the count estimated through boundary changes (harmonised data)
                        coalesce(sum(p.count * coalesce(p.estimated_share, 0)) FILTER (WHERE ok)
@@ -276,6 +450,83 @@ class Panel:
         self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
 
 
+def _kind_of(store: Store, indicator: str, set_id: str) -> str | None:
+    row = store.sql("SELECT kind FROM indicators WHERE indicator_id = ? AND set_id = ?",
+                    [indicator, set_id]).fetchone()
+    return row[0] if row else None
+
+
+def rate_rounding_step(store: Store, indicator: str, set_id: str) -> float:
+    """The step a published rate indicator is rounded to, in points: the finest decimal place
+    its values use (0.1 for IoD 2025's three-decimal fractions × 100 and for DWP's rates).
+
+    Read from up to 20,000 distinct values; a rate with 6 or more decimals counts as unrounded
+    (step 1e-6).
+    """
+    values = np.array([r[0] for r in store.sql(
+        "SELECT DISTINCT value FROM observations WHERE indicator_id = ? AND set_id = ? "
+        "AND value IS NOT NULL LIMIT 20000", [indicator, set_id]).fetchall()], dtype=float)
+    for decimals in range(0, 6):
+        scaled = values * 10 ** decimals
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6 * np.maximum(1, np.abs(scaled))):
+            return 10.0 ** -decimals
+    return 1e-6
+
+
+def _derived_rounding(store: Store, source: RateSource) -> float | None:
+    """The rounding step of the rate the count indicators' own denominators were derived from
+    at ingest (table derived_denominators), or None when they were read, not derived."""
+    has_table = store.sql("SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_name = 'derived_denominators'").fetchone()[0]
+    if not has_table or source.count_is_rate:
+        return None
+    row = store.sql("SELECT max(rate_rounding) FROM derived_denominators "
+                    "WHERE list_contains(?, indicator_id) AND set_id = ?",
+                    [source.counts, source.set_id]).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def _denominator_note(store: Store, source: RateSource) -> str:
+    """Where the panel's denominators come from, as every output row states it."""
+    if source.denominator and _kind_of(store, source.denominator, source.set_id) == "rate":
+        step = rate_rounding_step(store, source.denominator, source.set_id)
+        return (f"derived: count / {source.denominator} × 100, same area and period (the rate "
+                f"rounded to {step:g}; intervals widened for it)")
+    if source.denominator:
+        rows = store.sql(
+            f"SELECT d.label, min(c.start_date), max(c.start_date), arg_min(c.label, c.start_date), "
+            f"arg_max(c.label, c.start_date) FROM ({_NEAREST_SQL}) n "
+            "JOIN periods c USING (period_id) JOIN periods d ON d.period_id = n.den_period "
+            "GROUP BY d.label ORDER BY 2",
+            {"counts": source.counts, "set_id": source.set_id, "den": source.denominator}).fetchall()
+        used = "; ".join(f"{den} for {first}" + (f" – {last}" if last != first else "")
+                         for den, _, _, first, last in rows)
+        return (f"{source.denominator}, the estimate nearest each period (mid-year estimates "
+                f"refer to 30 June): {used or 'none'}")
+    step = _derived_rounding(store, source)
+    if step is not None:
+        return (f"the rows' own, derived at ingest as count / rate × 100 (the rate rounded to "
+                f"{step:g}; intervals widened for it)")
+    return "the rows' own (published with the counts)"
+
+
+def _check_one_frequency(store: Store, source: RateSource) -> None:
+    """Refuse a series whose count indicators come at different frequencies (a monthly claimant
+    count added to a quarterly one): analysis never mixes them silently."""
+    kinds = store.sql(
+        "SELECT o.indicator_id, list(DISTINCT p.kind ORDER BY p.kind) FROM observations o "
+        "JOIN periods p USING (period_id) WHERE list_contains(?, o.indicator_id) AND o.set_id = ? "
+        "GROUP BY 1 ORDER BY 1", [source.counts, source.set_id]).fetchall()
+    frequencies = {FREQUENCY.get(k, k) for _, ks in kinds for k in ks}
+    if len(frequencies) > 1:
+        listing = "; ".join(f"{ind}: {', '.join(FREQUENCY.get(k, k) for k in ks)}" for ind, ks in kinds)
+        raise InputError(
+            f"{source.label} on {source.set_id} mixes frequencies ({listing}); analyse one "
+            "frequency at a time (name one indicator), or aggregate the monthly series to quarters "
+            "first"
+        )
+
+
 # -- rates of groups ----------------------------------------------------------------------------
 
 def add_rates(frame: pd.DataFrame, params: MethodParams) -> pd.DataFrame:
@@ -283,6 +534,14 @@ def add_rates(frame: pd.DataFrame, params: MethodParams) -> pd.DataFrame:
     out = frame.copy()
     out["rate"], out["rate_low"], out["rate_high"] = rate_with_interval(
         out["count"], out["denominator"], params.confidence)
+    if "den_var" in out and out["den_var"].notna().any():
+        # a derived denominator is uncertain by its rate's rounding: widen (stats docstring)
+        out["rate_low"], out["rate_high"] = widen_for_denominator(
+            out["rate"], out["rate_low"], out["rate_high"], out["denominator"], out["den_var"],
+            params.confidence)
+        out["denominator_sd"] = np.sqrt(out.pop("den_var"))
+    else:
+        out = out.drop(columns="den_var", errors="ignore")
     if "n_areas" in out:
         out["rounding_sd"] = rounding_sd(out["n_areas"], params.rounding_step)
     out["small"] = (out["count"] < params.small_count) | (out["denominator"] < params.small_denominator)
@@ -300,6 +559,7 @@ def _provenance(frame: pd.DataFrame, panel: Panel, params: MethodParams, **extra
     out = frame.copy()
     out["indicator"] = panel.source.label
     out["geography"] = panel.source.set_id
+    out["denominator_source"] = getattr(panel, "denominator_note", "")
     for key, value in extra.items():
         out[key] = value
     out["method"] = params.to_json()
@@ -424,6 +684,8 @@ def partnership_rates(
     """Figures 4.3-4.6 for each partnership: rate, index of the count, gap with the reference."""
     params = params or MethodParams()
     partnerships = _applicable(partnerships, panel)
+    if not partnerships:
+        return _no_rows(panel, params)
     groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
     rates = group_rates(panel, groups, params)
     base_period = base_period or panel.period_ids()[0]
@@ -432,7 +694,8 @@ def partnership_rates(
     rates["partnership_version"] = rates["group"].map(
         {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
     rates = rates.rename(columns={"group": "partnership"})
-    rates.attrs["notes"] = _empty_notes(resolutions, panel)
+    rates.attrs["notes"] = _empty_notes(resolutions, panel) + _coverage_notes(panel)
+    rates.attrs["no_coverage"] = sorted(panel.no_coverage)
     return rates
 
 
@@ -450,17 +713,31 @@ def _empty_notes(resolutions: dict[str, Resolution], panel: Panel) -> list[str]:
 
 
 def _applicable(partnerships: list[Partnership] | None, panel: Panel) -> list[Partnership]:
-    """Partnerships whose nation the panel's geography covers."""
+    """Partnerships whose nation the panel's data cover; the others are set aside as having
+    *no coverage* (``panel.no_coverage``, reported in the notes): IoD 2025 covers England only,
+    so the Scottish and Welsh partnerships have no figures from it — no rows, and a note."""
     partnerships = partnerships if partnerships is not None else get_partnerships()
     nations = {c[0] for c in panel.codes()}
     chosen = [p for p in partnerships
               if not p.nations or {NATION_CODE.get(n, n) for n in p.nations} & nations]
-    if not chosen:
-        raise InputError(
-            f"none of the partnerships lies in the nations of {panel.source.set_id} "
-            f"({', '.join(sorted(nations))})"
-        )
+    panel.no_coverage = {p.id: ", ".join(p.nations) for p in partnerships if p not in chosen}
     return chosen
+
+
+def _coverage_notes(panel: Panel) -> list[str]:
+    covered = ", ".join(NATION_NAMES.get(n, n) for n in sorted({c[0] for c in panel.codes()}))
+    return [f"{pid}: no coverage — {panel.source.label} on {panel.source.set_id} has areas in "
+            f"{covered or 'no nation'} only, not in {nations}; it has no rows"
+            for pid, nations in getattr(panel, "no_coverage", {}).items()]
+
+
+def _no_rows(panel: Panel, params: MethodParams) -> pd.DataFrame:
+    """The (empty) table of an analysis none of whose partnerships the data cover."""
+    table = _provenance(pd.DataFrame(columns=["partnership", "period_id", "period_label"]),
+                        panel, params)
+    table.attrs["notes"] = _coverage_notes(panel)
+    table.attrs["no_coverage"] = sorted(getattr(panel, "no_coverage", {}))
+    return table
 
 
 NATION_CODE = {v: k for k, v in NATION_NAMES.items()}
@@ -476,7 +753,7 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
     ``params.threshold``. Areas lacking any baseline period are not classified (``worst`` is
     NA) and are counted with the rest. The cohort is fixed: later periods never change it.
     """
-    params = params or MethodParams()
+    params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
     missing = [p for p in params.baseline if p not in set(panel.period_ids())]
     if missing:
         raise NotFoundError(
@@ -520,8 +797,10 @@ def ni153(
     (cohort − rest, points, + interval), n_cohort, n_rest, cohort_share (of the working-age
     population), flags, provenance.
     """
-    params = params or MethodParams()
+    params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
     partnerships = _applicable(partnerships, panel)
+    if not partnerships:
+        return _no_rows(panel, params)
     cohort = cohort if cohort is not None else worst_cohort(panel, params)
     groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
     worst = set(cohort.loc[cohort["worst"].fillna(False).astype(bool), "code"])
@@ -548,7 +827,8 @@ def ni153(
     wide["partnership_version"] = wide["partnership"].map(
         {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
     result = _provenance(_with_periods(wide, panel), panel, params)
-    result.attrs["notes"] = _empty_notes(resolutions, panel)
+    result.attrs["notes"] = _empty_notes(resolutions, panel) + _coverage_notes(panel)
+    result.attrs["no_coverage"] = sorted(panel.no_coverage)
     return result
 
 
@@ -645,8 +925,11 @@ def nation_comparison(
 ) -> pd.DataFrame:
     """Per nation and period: worst-performing vs other neighbourhoods, inside partnership
     areas and outside them, with the gap between the two in each."""
-    params = params or MethodParams()
+    params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
     partnerships = _applicable(partnerships, panel)
+    if not partnerships:
+        raise InputError(f"no coverage: none of the partnerships lies in the nations of "
+                         f"{panel.source.label} on {panel.source.set_id}")
     cohort = worst_cohort(panel, params)
     groups, _ = partnership_groups(store, partnerships, panel.source.set_id, when)
     inside = set(groups["code"])

@@ -195,6 +195,12 @@ def ingest_indicator_cmd(
     source_id: Annotated[str | None, typer.Option("--source-id", help="Without a spec: a short id for this source (default: file name).")] = None,
     measure: Annotated[str | None, typer.Option(help="Without a spec: measure name (statxplore: required; nomis: keep rows of this MEASURES_NAME).")] = None,
     kind: Annotated[list[str] | None, typer.Option(help="Without a spec: count, rate, score, rank or decile, for every measure or as MEASURE=KIND (repeat).")] = None,
+    frequency: Annotated[str | None, typer.Option(help="Without a spec: month or quarter (default: monthly when the file has months other than Feb/May/Aug/Nov).")] = None,
+    code_col: Annotated[str | None, typer.Option("--code-col", help="Without a spec: the area code column (default: recognised, e.g. lsoa11cd, GEOGRAPHY_CODE).")] = None,
+    period_col: Annotated[str | None, typer.Option("--period-col", help="Without a spec: the period column (default: recognised, e.g. date, DATE, period).")] = None,
+    value_col: Annotated[str | None, typer.Option("--value-col", help="Without a spec: the value column (default: value, OBS_VALUE).")] = None,
+    absent: Annotated[str | None, typer.Option(help="Without a spec: an area absent in a period it is otherwise listed for: unknown (default) or zero.")] = None,
+    denominator_from_rate: Annotated[list[str] | None, typer.Option("--denominator-from-rate", help="Without a spec (long): COUNT=RATE measures; the count's denominator is derived as count / rate × 100 (repeat).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load area statistics, validated against a declarative spec."""
@@ -206,8 +212,10 @@ def ingest_indicator_cmd(
     elif layout is not None:
         if set_id is None:
             raise InputError("--layout needs --set (the geography set of the area codes)")
-        parsed = spec_from_options(path, layout, set_id, source_id=source_id, measure=measure,
-                                   kinds=kind)
+        parsed = spec_from_options(
+            path, layout, set_id, source_id=source_id, measure=measure, kinds=kind,
+            frequency=frequency, absent=absent, derive=denominator_from_rate,
+            columns={"code_column": code_col, "period_column": period_col, "value_column": value_col})
     else:
         parsed = spec_for_file(path)
     with _open_store() as store:
@@ -229,7 +237,7 @@ DenominatorOpt = Annotated[str | None, typer.Option(help="Indicator id of the de
 IsRateOpt = Annotated[bool, typer.Option("--count-is-rate", help="The indicator holds rates (%); counts = rate × denominator.")]
 PartnershipOpt = Annotated[list[str] | None, typer.Option("--partnership", "-p", help="Partnership id (repeat; default: all that lie in the geography's nations).")]
 ThresholdOpt = Annotated[float, typer.Option(help="Worst-performing when the baseline rate exceeds this (%).")]
-BaselineOpt = Annotated[str | None, typer.Option(help="Baseline periods, comma-separated (default: May 2006-Feb 2007, else the first four periods).")]
+BaselineOpt = Annotated[str | None, typer.Option(help="Baseline periods in the series' own frequency: comma-separated, or a range such as 2015-01..2015-12 (default: May 2006-Feb 2007, else the first four quarters, the first 12 months, or the first edition).")]
 ToleranceOpt = Annotated[float, typer.Option(help="Changes smaller than this (points) count as unchanged.")]
 ConfidenceOpt = Annotated[float, typer.Option(help="Confidence level of the intervals.")]
 WhenOpt = Annotated[str | None, typer.Option("--definition-date", help="Partnership definitions in force at this date (YYYY-MM-DD; default: the final ones).")]
@@ -238,20 +246,21 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tabl
 
 def _params(panel: Any, threshold: float, baseline: str | None, tolerance: float,
             confidence: float) -> Any:
-    from geo_cs.analysis import MethodParams, default_baseline
+    from geo_cs.analysis import MethodParams, resolve_baseline
 
-    if baseline:
-        chosen = tuple(p.strip() for p in baseline.split(",") if p.strip())
-    else:
-        chosen = default_baseline(panel.period_ids())
+    chosen = resolve_baseline(panel, baseline)
     return MethodParams(threshold=threshold, baseline=chosen, tolerance_pp=tolerance,
                         confidence=confidence)
 
 
 def _panel(store: Any, indicator: str, geography: str, denominator: str | None, is_rate: bool) -> Any:
-    from geo_cs.analysis import Panel, RateSource
+    from geo_cs.analysis import Panel, rate_source
 
-    return Panel(store, RateSource(indicator, geography, denominator, is_rate))
+    source, notes = rate_source(store, indicator, geography, denominator, is_rate)
+    if not state.quiet:
+        for note in notes:
+            err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    return Panel(store, source)
 
 
 def _when(text: str | None) -> Any:
@@ -363,7 +372,14 @@ def analyse_ni153(
     """Worst-performing neighbourhoods vs the rest of each partnership over time (figure 4.7)."""
     import pandas as pd
 
-    from geo_cs.analysis import carry_cohort, classify_changes, ni153, summarise_changes, worst_cohort
+    from geo_cs.analysis import (
+        carry_cohort,
+        classify_changes,
+        ni153,
+        resolve_baseline,
+        summarise_changes,
+        worst_cohort,
+    )
     from geo_cs.output import write_table
     from geo_cs.store import Store
 
@@ -383,13 +399,19 @@ def analyse_ni153(
                     cohort = carry_cohort(store, cohort, f"{cohort_geography}->{set_id}")
             tables.append(ni153(store, panel, _partnerships(partnership), params=params,
                                 when=_when(definition_date), cohort=cohort))
-            periods = periods or panel.period_ids()
+            if not periods:
+                periods = panel.period_ids()
+                # --from/--to as the user writes them (2017-10 for the month 2017m10)
+                first = resolve_baseline(panel, from_period)[0] if from_period else periods[0]
+                last = resolve_baseline(panel, to_period)[-1] if to_period else periods[-1]
     table = pd.concat(tables, ignore_index=True)
     table.attrs["notes"] = [n for t in tables for n in t.attrs.get("notes", [])]
     _emit(table, out_path, ["partnership", "period_label", "cohort_rate", "rest_rate", "gap",
                             "gap_low", "gap_high", "n_cohort", "cohort_share"],
           f"NI 153: {indicator}, baseline {', '.join(params.baseline)}, threshold {params.threshold:g}%")
-    first, last = from_period or periods[0], to_period or periods[-1]
+    if table.empty:
+        return  # no coverage: the notes say why
+    labels = dict(zip(table["period_id"], table["period_label"], strict=True))
     if first != last:
         changes = classify_changes(table, first, last, params)
         if changes_out is not None:
@@ -397,7 +419,7 @@ def analyse_ni153(
         if not state.quiet:
             _emit(changes, None, ["partnership", "gap_from", "gap_to", "gap_change", "gap_change_low",
                                   "gap_change_high", "gap_direction", "cohort_rate_direction"],
-                  f"Change {first} → {last}")
+                  f"Change {labels.get(first, first)} → {labels.get(last, last)}")
             out.print(summarise_changes(changes))
 
 
@@ -733,11 +755,11 @@ def info() -> None:
             table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", row[4] or "")
         out.print(table)
         table = Table(title="Indicators")
-        for col in ("indicator", "geography", "observations", "with value", "periods"):
+        for col in ("indicator", "geography", "observations", "with value", "periods", "period kind"):
             table.add_column(col, no_wrap=col == "indicator")
         for row in inds:
             periods = row[4] if row[6] == 1 else f"{row[4]} – {row[5]} ({row[6]})"
-            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods)
+            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods, row[7] or "")
         out.print(table)
 
 

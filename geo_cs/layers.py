@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo_cs.analysis import MethodParams, Panel, RateSource, default_baseline, worst_cohort
+from geo_cs.analysis import MethodParams, Panel, RateSource, resolve_baseline, worst_cohort
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
+from geo_cs.periods import parse_period
 from geo_cs.stats import wilson_interval
 from geo_cs.store import Store
 
@@ -150,6 +151,15 @@ class AreaValues:
         if period is None:
             return self.period_ids[-1]
         if period not in self.period_ids:
+            # the user's own way of writing one of the series' periods (2017-10 for 2017m10)
+            kinds = set(self.periods["period_kind"]) if "period_kind" in self.periods else set()
+            if len(kinds) == 1 and kinds <= {"month", "quarter", "year"}:
+                try:
+                    canonical = parse_period(period, next(iter(kinds))).period_id
+                except ValueError:
+                    canonical = None
+                if canonical in self.period_ids:
+                    return canonical
             raise NotFoundError(
                 f"period {period!r} not in {self.measure.name} on {self.measure.set_id}; valid: "
                 f"{', '.join(self.period_ids)}"
@@ -169,10 +179,11 @@ def area_values(
 ) -> AreaValues:
     """Values, intervals, cohort flags and estimated shares of ``measure`` for every area and period.
 
-    ``baseline`` defaults to the report's four quarters when the series has them, else its first
-    four periods (or first one): see :func:`geo_cs.analysis.default_baseline`. With
-    ``disclosure``, counts are rounded and small rates suppressed (column ``suppressed``), and
-    the worst-performing cohort is chosen on the published rates (see :mod:`geo_cs.disclosure`).
+    ``baseline`` (ids, texts or ``A..B`` ranges in the series' own frequency) defaults to the
+    report's four quarters when the series has them, else its first four quarters, 12 months or
+    first edition: see :func:`geo_cs.analysis.resolve_baseline`. With ``disclosure``, counts are
+    rounded and small rates suppressed (column ``suppressed``), and the worst-performing cohort
+    is chosen on the published rates (see :mod:`geo_cs.disclosure`).
     """
     if measure.is_rate:
         panel = measure_panel(store, measure)
@@ -180,7 +191,7 @@ def area_values(
             rates = panel.area_rates(with_estimated_share=True)
             periods = panel.periods()
             if rates["denominator"].notna().any() or measure.kind == "rate":
-                chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
+                chosen = resolve_baseline(panel, baseline)
                 params = MethodParams(threshold=threshold, baseline=chosen, confidence=confidence)
                 cohort = worst_cohort(panel, params)
                 frame = _rate_frame(rates, cohort, confidence)
@@ -218,7 +229,7 @@ WHERE list_contains($indicators, o.indicator_id) AND o.set_id = $set_id AND o.va
 """
 
 _PERIODS_SQL = """
-SELECT period_id, label AS period_label, start_date FROM periods
+SELECT period_id, label AS period_label, kind AS period_kind, start_date FROM periods
 WHERE period_id IN (SELECT DISTINCT period_id FROM observations
                     WHERE list_contains($indicators, indicator_id) AND set_id = $set_id)
 ORDER BY start_date
@@ -363,7 +374,7 @@ def partnership_gap(
     partnership = get_partnerships([partnership_id])[0]
     panel = measure_panel(store, measure)
     try:
-        chosen = tuple(baseline) if baseline else default_baseline(panel.period_ids())
+        chosen = resolve_baseline(panel, baseline)
         params = MethodParams(threshold=threshold, baseline=chosen)
         if disclosure is None:
             return ni153(store, panel, [partnership], params=params)
@@ -372,6 +383,8 @@ def partnership_gap(
                                 confidence=params.confidence, disclosure=disclosure).frame
         cohort = published.drop_duplicates("code")[["code", "worst"]]
         table = ni153(store, panel, [partnership], params=params, cohort=cohort)
+        if table.empty:  # no coverage: the data hold none of the partnership's nations
+            return table
         return disclosure.gap_table(table, params.confidence)
     finally:
         panel.drop()

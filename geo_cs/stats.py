@@ -119,3 +119,25 @@ def index_interval(
 def rounding_sd(n_areas: ArrayLike, step: float = 5.0) -> np.ndarray:
     """SD of the error in a sum of ``n_areas`` counts each rounded to ``step``: step·√(n/12)."""
     return step * np.sqrt(np.asarray(n_areas, dtype=float) / 12)
+
+
+def widen_for_denominator(
+    rate: ArrayLike, low: ArrayLike, high: ArrayLike, denominator: ArrayLike,
+    denominator_variance: ArrayLike, confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A rate's interval widened for the uncertainty of a derived denominator.
+
+    The rate is R = 100·C/D; an error in D moves it by −R·dD/D, so the denominator adds a term
+    of z·R·SD(D)/D, combined with the sampling interval in quadrature (the two are
+    independent). ``denominator_variance`` is Var(D); NaN leaves the interval as it was.
+
+    >>> low, high = widen_for_denominator([10.0], [9.0], [11.0], [1000.0], [100.0])
+    >>> round(float(low[0]), 3), round(float(high[0]), 3)
+    (8.981, 11.019)
+    """
+    r, lo, hi, d, var = (np.asarray(a, dtype=float) for a in
+                         (rate, low, high, denominator, denominator_variance))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        extra = np.where(np.isfinite(var) & (d > 0), z * r * np.sqrt(np.maximum(var, 0)) / d, 0.0)
+    return r - np.hypot(r - lo, extra), r + np.hypot(hi - r, extra)

@@ -214,7 +214,7 @@ class Store:
     def summary(self) -> tuple[list[tuple], list[tuple]]:
         """What the store holds: per boundary set (set, label, codes, with boundaries, nations)
         and per indicator and geography (indicator, set, observations, with value, first
-        period, last period, number of periods)."""
+        period, last period, number of periods, kinds of period: month, quarter…)."""
         sets = self.sql(
             """
             SELECT a.set_id, any_value(g.label), count(*), count(a.geom_27700),
@@ -227,7 +227,7 @@ class Store:
             """
             SELECT o.indicator_id, o.set_id, count(*), count(o.value),
                    arg_min(p.label, p.start_date), arg_max(p.label, p.start_date),
-                   count(DISTINCT p.period_id)
+                   count(DISTINCT p.period_id), string_agg(DISTINCT p.kind, ', ' ORDER BY p.kind)
             FROM observations o JOIN periods p USING (period_id)
             GROUP BY ALL ORDER BY 1, 2
             """

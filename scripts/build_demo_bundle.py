@@ -8,7 +8,13 @@ their published formats and quirks (TopoJSON without a CRS, byte-order marks, su
 so that `geo-cs demo` goes through the same readers as users' own files; CSVs are cut to the
 bundle's areas line by line, never rewritten.
 
+One file is *made*, not cut: ``indicators/synthetic_claimants_monthly_wpc10.csv``, a SYNTHETIC
+monthly series (May 2010 - February 2012) interpolated from the real DWP quarterly constituency
+series, so the map's period slider has months to show (see :func:`synthetic_monthly`). It is
+labelled synthetic in its spec, its title and PROVENANCE.tsv; it is not published data.
+
     python scripts/build_demo_bundle.py [--shared ../shared/data]
+    python scripts/build_demo_bundle.py --monthly-only    # (re)write just the synthetic series
 """
 
 from __future__ import annotations
@@ -137,11 +143,64 @@ def copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+SYNTHETIC_MONTHLY = "synthetic_claimants_monthly_wpc10.csv"
+SYNTHETIC_HOW = ("SYNTHETIC, not published: monthly values linearly interpolated between the real "
+                 "DWP quarters (ConstLevel, and the denominator ConstLevel / ConstRate × 100), "
+                 "counts rounded to 5; quarter months keep the real figures")
+
+
+def synthetic_monthly(src: Path, dst: Path) -> int:
+    """Write the synthetic monthly claimant series of every GB constituency from the real
+    quarterly one (deterministic): the quarters' months (Feb, May, Aug, Nov) keep the real
+    level and implied working-age denominator; the two months between are interpolated
+    linearly, counts rounded to 5 as DWP rounds them. A suppressed quarter leaves its
+    neighbouring months blank. Returns the number of rows written.
+
+    >>> # python scripts/build_demo_bundle.py --monthly-only   # doctest: +SKIP
+    """
+    frame = pd.read_csv(src, dtype=str, keep_default_na=False)
+    frame = frame[frame["RegionID"] != "N92000002"]
+    frame["when"] = pd.to_datetime(frame["Date"], format="%Y/%m/%d")
+    level = pd.to_numeric(frame["ConstLevel"], errors="coerce")
+    rate = pd.to_numeric(frame["ConstRate"], errors="coerce")
+    frame["level"], frame["den"] = level, level * 100 / rate.where(rate > 0)
+    rows = []
+    for code, g in frame.sort_values("when").groupby("ONSConstID", sort=True):
+        g = g.reset_index(drop=True)
+        for i in range(len(g)):
+            steps = 1 if i == len(g) - 1 else 3
+            for k in range(steps):
+                when = g.at[i, "when"] + pd.DateOffset(months=k)
+                if k == 0:
+                    count, den = g.at[i, "level"], g.at[i, "den"]
+                else:
+                    w = k / 3
+                    count = (1 - w) * g.at[i, "level"] + w * g.at[i + 1, "level"]
+                    den = (1 - w) * g.at[i, "den"] + w * g.at[i + 1, "den"]
+                    count = 5 * round(count / 5) if pd.notna(count) else count
+                rows.append((f"{when:%Y-%m}", code,
+                             "" if pd.isna(count) else f"{count:.0f}",
+                             "" if pd.isna(den) else f"{den:.0f}"))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["date", "ONSConstID", "claimants", "working_age_population"])
+        writer.writerows(rows)
+    return len(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--monthly-only", action="store_true",
+                        help="Only (re)write the synthetic monthly series into the bundle.")
     args = parser.parse_args()
     shared: Path = args.shared
+    quarterly = shared / "indicators" / "out_of_work_benefits_wpc10_2010q2_2012q1.csv"
+    if args.monthly_only:
+        n = synthetic_monthly(quarterly, OUT / "indicators" / SYNTHETIC_MONTHLY)
+        print(f"{SYNTHETIC_MONTHLY}: {n:,} rows")
+        return
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
@@ -257,6 +316,8 @@ def main() -> None:
         src = shared / "indicators" / name
         copy(src, OUT / "indicators" / name)
         record(OUT / "indicators" / name, src, "copied")
+    synthetic_monthly(quarterly, OUT / "indicators" / SYNTHETIC_MONTHLY)
+    record(OUT / "indicators" / SYNTHETIC_MONTHLY, quarterly, SYNTHETIC_HOW)
 
     dst = OUT / "partnerships" / partnerships_src.name
     copy(partnerships_src, dst)
@@ -301,7 +362,7 @@ def write_manifest(ew: list[str], scot: list[str]) -> None:
                  "simd2012_scotland_dz01_indicators.csv", "simd2016_scotland_dz11_indicators.csv",
                  "simd2020_scotland_dz11_indicators.csv", "population2019_lsoa11_ew.csv",
                  "population2020_dz11_scotland.csv", "out_of_work_benefits_wpc10_2010q2_2012q1.csv",
-                 "population_wpc10_2002_2010.csv"):
+                 "population_wpc10_2002_2010.csv", SYNTHETIC_MONTHLY):
         steps.append(("indicator", f'path = "indicators/{name}"'))
     # Series across boundary changes, so the web map's period slider has more than one edition:
     # SIMD 2012 carried from 2001 onto 2011 data zones, IMD 2025 from LSOA 2021 onto LSOA 2011.

@@ -250,8 +250,7 @@ def partnership_map(
     measure = resolve_measure(store, geography, indicator, denominator)
     values = area_values(store, measure, baseline=baseline, threshold=threshold, disclosure=disclosure)
     chosen = periods or sorted({values.period_ids[0], values.period_ids[-1]}, key=values.period_ids.index)
-    for period in chosen:
-        values.check_period(period)
+    chosen = [values.check_period(period) for period in chosen]  # 2017-10 -> 2017m10
     codes = resolve(store, found, geography).codes
     areas = area_frame(store, geography, codes)
     mine = values.frame[values.frame["code"].isin(codes)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,11 +38,24 @@ from geo_cs.ingest.csvfile import (
     recoding_note,
 )
 from geo_cs.ingest.ward_editions import match_ward_editions
-from geo_cs.periods import Period, PeriodKind, edition, parse_period, year
+from geo_cs.periods import (
+    FREQUENCY,
+    Period,
+    PeriodKind,
+    edition,
+    infer_kind,
+    normalise_kind,
+    parse_period,
+    year,
+)
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
 Layout = Literal["wide", "long", "nomis", "statxplore"]
+#: What an area missing from a long/Nomis/Stat-Xplore file in one of its periods means:
+#: ``unknown`` (no observation stored; analysis counts the area as missing) or ``zero`` (a count
+#: of 0: many downloads leave out areas with no claimants). See :func:`_fill_absent`.
+Absent = Literal["unknown", "zero"]
 MeasureKind = Literal["count", "rate", "score", "rank", "decile"]
 DEFAULT_MARKERS = ("*", "-", "..", "!", "")
 #: Valid ranges by kind; a spec may narrow or replace them.
@@ -68,7 +81,9 @@ class MeasureSpec:
     column: str | None = None                   # wide: the column holding the value
     sum_columns: tuple[str, str] | None = None  # wide: sum the columns from..to (inclusive)
     denominator: str | None = None              # wide: a column holding its denominator
-    denominator_from_rate: str | None = None    # wide: implied denominator = value / (rate %/100)
+    denominator_from_rate: str | None = None    # implied denominator = value / (rate %/100): wide:
+    #                                             a column; long/nomis: a rate measure of the file
+    rate_rounding: float = 0.1                  # step the published rate is rounded to (points)
     scale: float = 1.0                          # multiply published values (fraction -> %)
     unit: str | None = None
     value_range: tuple[float | None, float | None] | None = None
@@ -109,6 +124,9 @@ class IndicatorSpec:
     suppression_markers: tuple[str, ...] = DEFAULT_MARKERS
     default_kind: MeasureKind | None = None     # long: measures not listed take this kind
     spec_path: str | None = None
+    #: columns the spec or command line named (the others may be recognised from usual names)
+    given_columns: frozenset[str] = frozenset()
+    absent: Absent = "unknown"
 
 
 def _period_from_spec(raw: dict[str, Any], where: str) -> tuple[Period | None, str | None, Any]:
@@ -120,9 +138,16 @@ def _period_from_spec(raw: dict[str, Any], where: str) -> tuple[Period | None, s
         return year(int(raw["year"])), None, None
     if "quarter" in raw:
         return parse_period(str(raw["quarter"]), "quarter"), None, None
-    if "column" in raw:
-        return None, raw["column"], raw.get("kind")
-    raise InputError(f"{where}: [period] needs edition+data_year, year, quarter or column")
+    try:
+        kind = normalise_kind(raw.get("frequency", raw.get("kind")))
+    except ValueError as exc:
+        raise InputError(f"{where}: [period] {exc}") from None
+    if "month" in raw:
+        return parse_period(str(raw["month"]), "month"), None, None
+    if "column" in raw or kind is not None:
+        return None, raw.get("column"), kind
+    raise InputError(f"{where}: [period] needs edition+data_year, year, quarter, month, column "
+                     "or frequency")
 
 
 def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
@@ -139,10 +164,16 @@ def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
             fixed, period_column, period_kind = None, None, None
         else:
             fixed, period_column, period_kind = _period_from_spec(period_raw, where)
+        given = {key for key in ("code_column", "value_column", "measure_column") if key in raw}
+        if period_column:
+            given.add("period_column")
         if layout == "nomis":
             period_column = period_column or "DATE"
         if layout == "long":
             period_column = period_column or "period"
+        absent = raw.get("absent", "unknown")
+        if absent not in ("unknown", "zero"):
+            raise InputError(f"{where}: absent {absent!r}; expected unknown or zero")
         measures = []
         for i, m in enumerate(raw.get("measures", [])):
             kind = m.get("kind", "count")
@@ -162,6 +193,7 @@ def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
                     sum_columns=tuple(m["sum_columns"]) if "sum_columns" in m else None,
                     denominator=m.get("denominator"),
                     denominator_from_rate=m.get("denominator_from_rate"),
+                    rate_rounding=float(m.get("rate_rounding", 0.1)),
                     scale=float(m.get("scale", 1.0)),
                     unit=m.get("unit", "%" if kind == "rate" else None),
                     value_range=tuple(value_range) if value_range else None,
@@ -205,6 +237,8 @@ def spec_from_dict(raw: dict[str, Any], where: str = "spec") -> IndicatorSpec:
             suppression_markers=tuple(raw.get("suppression_markers", DEFAULT_MARKERS)),
             default_kind=raw.get("default_kind"),
             spec_path=where,
+            given_columns=frozenset(given),
+            absent=absent,
         )
     except KeyError as exc:
         raise InputError(f"{where}: missing required field {exc.args[0]!r}") from exc
@@ -217,12 +251,18 @@ def _default_code_column(layout: str) -> str:
 def spec_from_options(
     path: Path, layout: str, set_id: str, *, source_id: str | None = None,
     measure: str | None = None, kinds: list[str] | None = None,
+    frequency: str | None = None, columns: dict[str, str] | None = None,
+    absent: str | None = None, derive: list[str] | None = None,
 ) -> IndicatorSpec:
     """A spec for a long, Nomis or Stat-Xplore file described on the command line.
 
     ``kinds`` are ``KIND`` (every measure) or ``MEASURE=KIND`` (one measure), so a long file with
     claimants and a claimant rate is read as ``--kind claimants=count --kind claimant_rate=rate``.
-    A long file's ``denominator`` column is used when present.
+    A long file's ``denominator`` column is used when present. ``frequency`` forces the periods'
+    kind (``month``); ``columns`` names the code/period/value/measure columns
+    (``{"code_column": "lsoa11cd"}``; otherwise recognised from usual names); ``absent`` is
+    ``unknown`` or ``zero``; ``derive`` are ``COUNT=RATE`` measure pairs whose denominator is
+    derived as count / rate × 100.
     """
     default_kind = "count"
     per_measure: dict[str, str] = {}
@@ -233,6 +273,22 @@ def spec_from_options(
         else:
             default_kind = kind
     raw: dict[str, Any] = {"id": source_id or path.stem, "layout": layout, "geography": set_id}
+    raw.update({k: v for k, v in (columns or {}).items() if v and k != "period_column"})
+    period: dict[str, Any] = {}
+    if columns and columns.get("period_column"):
+        period["column"] = columns["period_column"]
+    if frequency:
+        period["frequency"] = frequency
+    if period:
+        raw["period"] = period
+    if absent:
+        raw["absent"] = absent
+    derived: dict[str, str] = {}
+    for item in derive or []:
+        count, sep, rate = item.partition("=")
+        if not sep or not count or not rate:
+            raise InputError(f"--denominator-from-rate {item!r}: expected COUNT=RATE (measure names)")
+        derived[count.strip()] = rate.strip()
     if layout == "long":
         header = read_csv_header(path) if path.is_file() else []
         if "denominator" in header:
@@ -240,6 +296,16 @@ def spec_from_options(
         raw["default_kind"] = default_kind
         # listed measures take their kind; the others the default
         raw["measures"] = [{"id": m, "kind": k} for m, k in per_measure.items()]
+        for rate in derived.values():
+            per_measure.setdefault(rate, "rate")
+        listed = {m["id"] for m in raw["measures"]}
+        raw["measures"] += [{"id": m, "kind": per_measure.get(m, default_kind)}
+                            for m in [*derived, *derived.values()] if m not in listed]
+        for m in raw["measures"]:
+            if m["id"] in derived:
+                m["denominator_from_rate"] = derived[m["id"]]
+            if m["id"] in derived.values():
+                m["kind"] = "rate"
     elif layout == "nomis":
         if measure:
             name = re.sub(r"[^a-z0-9]+", "_", measure.lower()).strip("_")
@@ -308,6 +374,14 @@ class IndicatorReport:
     periods: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
     ingest_id: int | None = None
+    frequency: str | None = None                # monthly, quarterly, annual
+    frequency_note: str | None = None           # how it was decided
+    columns: dict[str, str] = field(default_factory=dict)   # role -> column used
+    recognised_columns: list[str] = field(default_factory=list)  # roles found by usual names
+    derived_denominators: dict[str, str] = field(default_factory=dict)  # indicator -> how
+    absent: str = "unknown"
+    absent_filled: int = 0                      # zeros written for absent rows (absent = zero)
+    absent_rows: int = 0                        # area-periods absent (absent = unknown)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -338,6 +412,20 @@ class IndicatorReport:
         if note := recoding_note(self.recoded_lines):
             out.append(f"  {note}")
         out += [f"  {note}" for note in self.geography_notes]
+        if self.frequency:
+            out.append(f"  periods: {self.frequency}" + (f" ({self.frequency_note})"
+                                                        if self.frequency_note else ""))
+        if self.recognised_columns:
+            picked = ", ".join(f"{role} = {self.columns[role]!r}" for role in self.recognised_columns)
+            out.append(f"  columns recognised by their usual names: {picked} "
+                       "(override with the spec or --code-col/--period-col/--value-col)")
+        for indicator, how in self.derived_denominators.items():
+            out.append(f"  {indicator}: denominator derived, {how}")
+        if self.absent_filled:
+            out.append(f"  absent area-periods stored as 0 (absent = zero): {self.absent_filled:,}")
+        elif self.absent_rows:
+            out.append(f"  absent area-periods left unknown (absent = unknown; no row stored): "
+                       f"{self.absent_rows:,}")
         return out
 
 
@@ -351,6 +439,68 @@ def _require_columns(frame: pd.DataFrame, columns: list[str | None], path: Path)
             f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; "
             f"the file has {', '.join(frame.columns[:30])}"
         )
+
+
+#: Usual names of the columns of long and Nomis tables, tried (case, spaces and underscores
+#: aside) when the spec or command line did not name the column and the default is absent.
+#: Code columns are also recognised from every set's ``code_columns`` in the registry.
+USUAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "code_column": ("area_code", "GEOGRAPHY_CODE", "geography code", "geography_code", "geogcode",
+                    "area code", "areacd", "code", "DataZone", "datazone_code", "data_zone"),
+    "period_column": ("period", "DATE", "date", "date_code", "month", "quarter", "time",
+                      "DATE_NAME"),
+    "value_column": ("value", "OBS_VALUE", "obs_value", "count"),
+    "measure_column": ("measure", "MEASURES_NAME", "measures_name", "measure_name"),
+}
+_CODE_PATTERN = re.compile(r"^(lsoa|msoa|wd|ward|lad|dz|datazone|iz|pcon|wpc)\d{2,4}_?(cd|code)$")
+
+
+def _norm(column: str) -> str:
+    return re.sub(r"[\s_]+", "_", column.strip().lower())
+
+
+def recognise_columns(
+    columns: list[str], spec: IndicatorSpec, report: IndicatorReport | None = None
+) -> IndicatorSpec:
+    """``spec`` with its code, period, value and measure columns found in ``columns``.
+
+    A column the spec (or command line) named is used as named. Otherwise the default name is
+    used when the file has it, else the first usual name present (:data:`USUAL_COLUMNS`, any
+    set's code columns in the registry, ``lsoa11cd``-like names), and the report says which.
+
+    >>> spec = spec_from_dict({"id": "cc", "layout": "long", "geography": "lsoa2011"})
+    >>> picked = recognise_columns(["date", "LSOA11CD", "measure", "value"], spec)
+    >>> picked.code_column, picked.period_column
+    ('LSOA11CD', 'date')
+    """
+    if spec.layout not in ("long", "nomis"):
+        return spec
+    by_norm = {_norm(c): c for c in columns}
+    changes: dict[str, str] = {}
+    for role, usual in USUAL_COLUMNS.items():
+        current = getattr(spec, role)
+        if role == "period_column" and spec.fixed_period is not None:
+            continue
+        if role == "measure_column" and spec.measures and all(m.match for m in spec.measures):
+            continue
+        if role in spec.given_columns or current in columns:
+            if report is not None and current in columns:
+                report.columns[role.removesuffix("_column")] = current
+            continue
+        candidates = list(usual)
+        if role == "code_column":
+            own = registry().get(spec.set_id).code_columns
+            candidates = [*own, *candidates,
+                          *[c for s in registry().sets.values() for c in s.code_columns]]
+        found = next((by_norm[_norm(c)] for c in candidates if _norm(c) in by_norm), None)
+        if found is None and role == "code_column":
+            found = next((c for c in columns if _CODE_PATTERN.match(_norm(c))), None)
+        if found is not None:
+            changes[role] = found
+            if report is not None:
+                report.columns[role.removesuffix("_column")] = found
+                report.recognised_columns.append(role.removesuffix("_column"))
+    return replace(spec, **changes) if changes else spec
 
 
 def _apply_filters(
@@ -446,7 +596,7 @@ def _match_measures(frame: pd.DataFrame, spec: IndicatorSpec, path: Path) -> tup
     if not spec.measures:
         if spec.default_kind is None:
             raise InputError(f"{spec.spec_path}: list [[measures]] or give default_kind")
-        return frame[spec.measure_column].str.strip(), 0
+        return frame[spec.measure_column].map(measure_id), 0
     measure = pd.Series(None, index=frame.index, dtype=object)
     for m in spec.measures:
         match = m.match or {spec.measure_column: m.measure}
@@ -465,8 +615,21 @@ def _match_measures(frame: pd.DataFrame, spec: IndicatorSpec, path: Path) -> tup
     if spec.default_kind is not None and spec.measure_column in frame:
         # measures the spec does not list keep their own name and take the default kind
         unmatched = measure.isna()
-        measure[unmatched] = frame.loc[unmatched, spec.measure_column].str.strip()
+        measure[unmatched] = frame.loc[unmatched, spec.measure_column].map(measure_id)
     return measure, int(measure.isna().sum())
+
+
+def measure_id(name: str) -> str:
+    """A measure name as published, as an indicator id part: kept when it is already an
+    identifier, else lower-cased with runs of other characters as ``_``.
+
+    >>> measure_id("claimants"), measure_id("Claimant count"), measure_id("JSA")
+    ('claimants', 'claimant_count', 'JSA')
+    """
+    name = str(name).strip()
+    if re.fullmatch(r"[A-Za-z0-9_]+", name):
+        return name
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or name
 
 
 def _cells_long(
@@ -508,7 +671,8 @@ def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
         found = {}
         for j, cell in enumerate(row):
             try:
-                found[j] = parse_period(cell, spec.period_kind) if cell.strip() else None
+                # read as months to find the header; the file's frequency is decided below
+                found[j] = parse_period(cell, spec.period_kind or "month") if cell.strip() else None
             except ValueError:
                 continue
         found = {j: p for j, p in found.items() if p is not None}
@@ -520,6 +684,12 @@ def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
             f"{path}: no header row of periods found (expected a Stat-Xplore table with "
             "quarters such as 'May-06' or 'May 2006' across the top)"
         )
+    texts = [rows[header_at][j] for j in period_cols]
+    kind = spec.period_kind or infer_kind(texts)
+    try:
+        period_cols = {j: parse_period(rows[header_at][j], kind) for j in period_cols}
+    except ValueError as exc:
+        raise InputError(f"{path}, line {header_at + 1}: {exc}") from None
     m = spec.measures[0]
     records = []
     for n in range(header_at + 1, len(rows)):
@@ -549,6 +719,7 @@ def _cells_statxplore(path: Path, spec: IndicatorSpec) -> pd.DataFrame:
         columns=["set_id", "code", "name", "period", "measure", "value", "denominator", "row", "column"],
     )
     cells.attrs["recoded_lines"] = recoded
+    cells.attrs["period_kind"] = kind
     return cells
 
 
@@ -656,12 +827,52 @@ def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: P
         unknown = (~codes.isin(known)).to_numpy()  # hash lookup; np.isin on strings is quadratic
         if unknown.any():
             i = index[int(np.flatnonzero(unknown)[0])]
-            count = codes[unknown].nunique()
+            first_codes = list(dict.fromkeys(codes[unknown]))
+            count = len(first_codes)
             raise InputError(
                 f"{path}, row {cells['row'].iat[i]}, column {spec.code_column!r}: area code "
                 f"{cells['code'].iat[i]!r} is not a {set_id} code in the store "
-                f"({count:,} unknown code{'s' if count != 1 else ''} in all)"
+                f"({count:,} unknown code{'s' if count != 1 else ''} in all); the first: "
+                f"{', '.join(first_codes[:5])}{' …' if count > 5 else ''}"
+                + _belongs_hint(store, first_codes[:20], set_id)
             )
+
+
+#: GSS entity codes (the first three characters) of the geographies users bring most.
+GSS_ENTITIES = {
+    "E00": "output area", "W00": "output area", "E01": "LSOA", "W01": "LSOA", "E02": "MSOA",
+    "W02": "MSOA", "S00": "output area", "S01": "data zone", "S02": "intermediate zone",
+    "E05": "electoral ward", "W05": "electoral ward", "S13": "electoral ward",
+    "E06": "unitary authority", "E07": "non-metropolitan district", "E08": "metropolitan district",
+    "E09": "London borough", "W06": "unitary authority", "S12": "council area",
+    "E14": "Westminster constituency", "W07": "Westminster constituency",
+    "S14": "Westminster constituency", "E12": "region", "E92": "country", "W92": "country",
+    "S92": "country", "K03": "Great Britain", "K04": "England and Wales",
+}
+
+
+def _belongs_hint(store: Store, codes: list[str], set_id: str) -> str:
+    """Where refused codes belong: the official lists of the registry, then the sets in the store,
+    then the kind of GSS code (a ward code given for LSOAs) — the usual cause is a wrong --set."""
+    reg = registry()
+    for code in codes:
+        listed = reg.sets_listing(code, besides=set_id)
+        if listed:
+            return (f"; {code} is on the official list of {', '.join(listed)}: the file's codes "
+                    f"belong to another set (use --set {listed[0]} or that spec's geography)")
+    held = store.sql(
+        "SELECT set_id, count(*) FROM areas WHERE list_contains(?, code) AND set_id <> ? "
+        "GROUP BY 1 ORDER BY 2 DESC", [codes, set_id]).fetchall()
+    if held:
+        return (f"; these codes are {held[0][0]} codes in the store ({held[0][1]} of the first "
+                f"{len(codes)}): use --set {held[0][0]}")
+    entities = {GSS_ENTITIES.get(c[:3]) for c in codes} - {None}
+    official = reg.get(set_id).expected_codes() or ()
+    expected = {GSS_ENTITIES.get(c[:3]) for c in {c[:3] for c in official}}
+    if entities and not (entities & expected):
+        return (f"; they are {' and '.join(sorted(entities))} codes ({codes[0][:3]}…), not "
+                f"{reg.get(set_id).label} codes: the file belongs to another geography set")
+    return ""
 
 
 def _parse_periods(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> dict[str, Period]:
@@ -669,9 +880,12 @@ def _parse_periods(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> dict
         cells["period_id"] = spec.fixed_period.period_id
         return {spec.fixed_period.period_id: spec.fixed_period}
     parsed: dict[str, Period] = {}
-    for text in cells["period"].unique():
+    texts = cells["period"].unique()
+    # a monthly file holds Feb/May/Aug/Nov too: one month outside those makes the file monthly
+    kind = spec.period_kind or infer_kind(texts)
+    for text in texts:
         try:
-            parsed[text] = parse_period(text, spec.period_kind)
+            parsed[text] = parse_period(text, kind)
         except ValueError as exc:
             i = int(np.flatnonzero((cells["period"] == text).to_numpy())[0])
             raise InputError(
@@ -685,8 +899,9 @@ def _parse_periods(cells: pd.DataFrame, spec: IndicatorSpec, path: Path) -> dict
 
 def read_indicator_cells(
     path: Path, spec: IndicatorSpec, report: IndicatorReport
-) -> tuple[pd.DataFrame, dict[str, Period]]:
-    """Read and validate a file into long cells with numeric ``value``/``denominator``."""
+) -> tuple[pd.DataFrame, dict[str, Period], IndicatorSpec]:
+    """Read and validate a file into long cells with numeric ``value``/``denominator``; the spec
+    is returned with the columns it recognised (:func:`recognise_columns`)."""
     if spec.layout == "statxplore":
         cells = _cells_statxplore(path, spec)
         report.rows_read = int(cells["row"].nunique())
@@ -695,6 +910,7 @@ def read_indicator_cells(
         frame = read_csv_text(path)
         report.rows_read = len(frame)
         report.recoded_lines = frame.attrs["recoded_lines"]
+        spec = recognise_columns(list(frame.columns), spec, report)
         if spec.layout == "wide":
             cells = _cells_wide(frame, spec, path, report)
         else:
@@ -706,6 +922,7 @@ def read_indicator_cells(
         i = int(np.flatnonzero(blank.to_numpy())[0])
         raise InputError(f"{path}, row {cells['row'].iat[i]}: empty area code")
     periods = _parse_periods(cells, spec, path)
+    _note_frequency(periods, spec, report)
     cells["value_num"] = _numbers(cells, "value", spec, path, report)
     has_den = cells["denominator"].notna().any()
     cells["den_num"] = _numbers(cells, "denominator", spec, path, None) if has_den else np.nan
@@ -722,7 +939,100 @@ def read_indicator_cells(
             )
     cells = _collapse_repeated(cells, spec, path)
     _check_duplicates(cells, path)
-    return cells, periods
+    cells = _derive_denominators(cells, spec, path, report)
+    cells = _fill_absent(cells, spec, report)
+    return cells, periods, spec
+
+
+def _note_frequency(periods: dict[str, Period], spec: IndicatorSpec, report: IndicatorReport) -> None:
+    kinds = {p.kind for p in periods.values()}
+    report.frequency = ", ".join(sorted({FREQUENCY[k] for k in kinds}))
+    if spec.period_kind is not None:
+        report.frequency_note = f"the spec's frequency = {spec.period_kind!r}"
+    elif "month" in kinds:
+        report.frequency_note = ("inferred: the file has months other than February, May, August "
+                                 "and November, so every period is read as a month")
+
+
+def _derive_denominators(cells: pd.DataFrame, spec: IndicatorSpec, path: Path,
+                         report: IndicatorReport) -> pd.DataFrame:
+    """Long/Nomis/Stat-Xplore files: a count measure's denominator from a rate measure of the
+    same file, area and period (``denominator_from_rate``): count / rate × 100.
+
+    Where the rate is 0 or missing the denominator stays unknown. Wide files derive it while
+    reading (:func:`_implied_denominator`); both are recorded as derived, with the rate's rounding
+    step, so analysis can widen intervals for it (see ``README`` method notes).
+    """
+    cells["den_derived"] = False
+    for m in spec.measures:
+        if not m.denominator_from_rate:
+            continue
+        indicator = f"{spec.source_id}.{m.measure}"
+        if spec.layout == "wide":
+            set_id = m.set_id or spec.set_id
+            cells.loc[(cells["measure"] == m.measure) & (cells["set_id"] == set_id), "den_derived"] = True
+            report.derived_denominators[f"{indicator} on {set_id}"] = (
+                f"count / {m.denominator_from_rate} × 100 (the rate rounded to "
+                f"{m.rate_rounding:g}; intervals widened for it)")
+            continue
+        key = ["set_id", "code", "period_id"]
+        rates = cells.loc[cells["measure"] == m.denominator_from_rate, [*key, "value_num"]]
+        if rates.empty:
+            raise InputError(
+                f"{path}: measure {m.measure!r} takes its denominator from rate measure "
+                f"{m.denominator_from_rate!r}, which has no rows in the file; measures found: "
+                f"{', '.join(sorted(cells['measure'].unique()))}")
+        is_count = (cells["measure"] == m.measure).to_numpy()
+        matched = cells.loc[is_count, key].merge(
+            rates.rename(columns={"value_num": "rate"}), on=key, how="left")["rate"].to_numpy()
+        count = cells.loc[is_count, "value_num"].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            den = np.where(matched > 0, count * 100 / matched, np.nan)
+        cells.loc[is_count, "den_num"] = den
+        cells.loc[is_count, "den_derived"] = True
+        report.derived_denominators[indicator] = (
+            f"count / {m.denominator_from_rate} × 100 (the rate rounded to {m.rate_rounding:g}; "
+            f"intervals widened for it); {int(np.isfinite(den).sum()):,} of {len(den):,} derived, "
+            "the others have no rate above 0")
+    return cells
+
+
+def _fill_absent(cells: pd.DataFrame, spec: IndicatorSpec, report: IndicatorReport) -> pd.DataFrame:
+    """Areas the file lists in some period but not in another: with ``absent = "zero"`` each
+    such count measure gets a 0 there (downloads that leave out areas with no claimants);
+    with ``absent = "unknown"`` (the default) nothing is stored and the report counts them.
+
+    Only areas the file lists at least once are filled: an area never in the file may lie
+    outside the download's coverage, and stays unknown either way.
+    """
+    if spec.layout == "wide" or cells["period_id"].nunique() < 2:
+        return cells
+    by_measure = {m.measure: m for m in spec.measures}
+    own = cells[cells["set_id"] == spec.set_id]
+    present = own[["code", "period_id", "measure"]].drop_duplicates()
+    fills = []
+    for measure, rows in present.groupby("measure"):
+        m = by_measure.get(measure)
+        kind = m.kind if m else spec.default_kind
+        grid = pd.MultiIndex.from_product([rows["code"].unique(), rows["period_id"].unique()],
+                                          names=["code", "period_id"])
+        missing = grid.difference(pd.MultiIndex.from_frame(rows[["code", "period_id"]]))
+        if not len(missing):
+            continue
+        report.absent_rows += len(missing)
+        if spec.absent == "zero" and kind == "count":
+            fills.append(pd.DataFrame({
+                "set_id": spec.set_id, "code": missing.get_level_values(0),
+                "name": None, "period": None, "period_id": missing.get_level_values(1),
+                "measure": measure, "value": "0", "denominator": None, "row": 0,
+                "column": "(absent: zero)", "value_num": 0.0, "den_num": np.nan,
+                "den_derived": False}))
+    report.absent = spec.absent
+    if not fills:
+        return cells
+    filled = pd.concat(fills, ignore_index=True)
+    report.absent_filled = len(filled)
+    return pd.concat([cells, filled], ignore_index=True)
 
 
 def ingest_indicator(
@@ -743,7 +1053,7 @@ def ingest_indicator(
     spec = spec or spec_for_file(path)
     report = IndicatorReport(source_id=spec.source_id, source=str(path), layout=spec.layout)
     progress.note(f"reading {path.name} with spec {spec.source_id}")
-    cells, periods = read_indicator_cells(path, spec, report)
+    cells, periods, spec = read_indicator_cells(path, spec, report)
     report.geography_notes = match_ward_editions(store, cells, spec.code_column, path)
     by_measure = {m.measure: m for m in spec.measures}
     reg = registry()
@@ -799,6 +1109,14 @@ def ingest_indicator(
             store.sql("INSERT INTO observations SELECT *, ?, NULL FROM new_obs", [ingest_id])
         finally:
             store.con.unregister("new_obs")
+        by_measure_set = {(m.measure, m.set_id or spec.set_id): m for m in spec.measures}
+        for measure, set_id in cells.loc[cells["den_derived"], ["measure", "set_id"]].drop_duplicates(
+                ).itertuples(index=False):
+            m = by_measure_set[(measure, set_id)]
+            store.sql("INSERT OR REPLACE INTO derived_denominators VALUES (?, ?, ?, ?, ?, ?)",
+                      [f"{spec.source_id}.{measure}", set_id,
+                       f"count / {m.denominator_from_rate} × 100", m.denominator_from_rate,
+                       m.rate_rounding, ingest_id])
         report.observations = len(cells)
         counts = cells["indicator_id"].value_counts().sort_index()
         report.measures = {str(k): int(v) for k, v in counts.items()}

@@ -163,3 +163,16 @@ CREATE TABLE IF NOT EXISTS district_code_changes (
     note           VARCHAR,
     built_from     VARCHAR NOT NULL    -- the last lookup/boundaries ingest it was built after
 );
+
+-- Denominators geo-cs derived rather than read: count / rate × 100 from a published rate rounded
+-- to rate_rounding points. Analysis widens the intervals of rates that use them (README, method
+-- notes: derived denominators). One row per (count) indicator and set.
+CREATE TABLE IF NOT EXISTS derived_denominators (
+    indicator_id  VARCHAR NOT NULL,
+    set_id        VARCHAR NOT NULL,
+    method        VARCHAR NOT NULL,   -- e.g. count / ConstRate × 100
+    rate_source   VARCHAR,            -- the rate column or measure it came from
+    rate_rounding DOUBLE NOT NULL,    -- step the published rate is rounded to (points)
+    ingest_id     INTEGER NOT NULL,
+    PRIMARY KEY (indicator_id, set_id)
+);
