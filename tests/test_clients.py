@@ -30,6 +30,19 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                     reason="Debian chromium not installed (apt-get install chromium)")
 
 
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def _has_pyqgis() -> bool:
+    if not Path(DEBIAN_PYTHON).exists():
+        return False
+    return subprocess.run([DEBIAN_PYTHON, "-c", "import qgis.core"], capture_output=True).returncode == 0
+
+
+needs_pyqgis = pytest.mark.skipif(not _has_pyqgis(), reason="PyQGIS not installed for Debian's python3 "
+                                                            "(apt-get install python3-qgis qgis-providers)")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,6 +131,22 @@ def test_gdal_lists_one_layer_per_map_and_types_them_truthfully(server, tmp_path
     info = _ogrinfo("-so", str(gpkg))
     assert "Multi Polygon" in info
     assert "Feature Count: 746" in _ogrinfo("-so", str(gpkg), "datazone2011_employment_deprived")
+
+
+@needs_pyqgis
+def test_qgis_adds_a_map_layer_from_the_list_and_the_vector_tiles(server):
+    import json
+
+    result = subprocess.run([DEBIAN_PYTHON, str(Path(__file__).with_name("qgis_client.py")), server],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["valid"] and seen["features"] == 1535
+    assert seen["wkb_type"] == 6, "QGIS must see MultiPolygon (6)"
+    assert {"code", "name", "value", "worst", "period"} <= set(seen["fields"])
+    assert seen["values"] > 1500 and 0 < seen["max_value"] <= 100
+    assert seen["tiles_valid"]
 
 
 @needs_gdal
