@@ -38,7 +38,9 @@ EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 EPSG27700 = "http://www.opengis.net/def/crs/EPSG/0/27700"
 SUPPORTED_CRS = (CRS84, EPSG4326, EPSG27700)
 STORAGE_CRS = EPSG27700
-DEFAULT_LIMIT = 100
+#: Items per page when a client does not say: QGIS pages at the API's advertised default, so
+#: 1,000 (not 10 or 100) lets a GIS officer pull every LSOA in tens of requests, not hundreds.
+DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 10_000
 PARTNERSHIPS = "partnerships"
 

@@ -150,3 +150,12 @@ def test_one_collection_per_map_with_its_indicator_fixed(client):
     assert refused.status_code == 400 and "takes no indicator=" in refused.json()["detail"]
     csv = client.get("/collections/lsoa2011_employment_deprived_rate/items", params={"f": "csv", "limit": 1})
     assert 'filename="lsoa2011_employment_deprived_rate_imd2025.csv"' in csv.headers["content-disposition"]
+
+
+def test_the_api_advertises_large_pages_for_gis_clients(client):
+    """QGIS pages by the ``limit`` default the API definition gives (measured: 16 requests of 100
+    for 1,535 data zones before, 2 of 1,000 now); GDAL 3.8+ by its maximum."""
+    limit = next(p for p in client.get("/api").json()["paths"]["/collections/{collection_id}/items"]["get"][
+        "parameters"] if p["name"] == "limit")
+    assert limit["schema"]["default"] == 1000 and limit["schema"]["maximum"] == 10_000
+    assert client.get(ITEMS).json()["numberReturned"] == 1000
