@@ -181,8 +181,10 @@
   function showPeriod(index, layers, fromUser) {
     current = index;
     var period = cfg.periods[index];
-    layers.choropleth.setUrl(period.tiles);
-    layers.hatch.setUrl(period.tiles);
+    // VectorGrid's setUrl redraws even when the URL is the same: every tile would be fetched,
+    // decoded and drawn twice on opening
+    if (layers.choropleth._url !== period.tiles) { layers.choropleth.setUrl(period.tiles); }
+    if (layers.hatch._url !== period.tiles) { layers.hatch.setUrl(period.tiles); }
     document.getElementById("geo-cs-period-label").textContent = period.label;
     document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
     replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
