@@ -8,6 +8,11 @@ map pages in ``maps``). What it serves:
 * ``/maps/`` — the web map for partnership staff, its assets under ``/static``;
 * ``/health``; ``POST /admin/refresh`` behind the API key.
 
+Every text response (HTML, JS, CSS, JSON, GeoJSON, CSV, SVG) is gzipped for a client that
+accepts it, streamed ones chunk by chunk (:data:`GZIP_LEVEL`); tiles come gzipped from their
+cache and are left alone. Static assets are named by their content and cached for a year
+(:mod:`api.static`).
+
 Limits (``geo_cs.config.Settings``): URL and body sizes (:mod:`api.limits`), response size,
 query time (:class:`api.deps.QueryWatchdog`), ``limit``/``bbox``/zoom bounds on the routes.
 
@@ -21,8 +26,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 import geo_cs
 from api import problems
@@ -31,9 +36,20 @@ from api.docs_page import render_docs
 from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import SizeLimits
 from api.routers import admin, maps, ogc, tiles
+from api.static import AssetFiles
 from geo_cs.config import Settings
 from geo_cs.demo import OGL_ATTRIBUTION
 from maps import STATIC_DIR
+
+#: zlib level 6: within a few per cent of 9's size at about a third of its CPU (the level tiles
+#: are cached at); a 90 MB GeoJSON page is compressed as it streams.
+GZIP_LEVEL = 6
+#: Bodies under this are sent as they are: gzip's header and a round trip cost more than it saves.
+GZIP_MIN_BYTES = 500
+#: Already compressed, or not worth compressing: images, archives and vector tiles (which the
+#: tile route gzips itself, from its cache, when the client accepts it).
+GZIP_EXCLUDED_TYPES = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.mapbox-vector-tile",
+                       "application/vnd.pmtiles")
 
 
 class Health(BaseModel):
@@ -74,11 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tile_cache = LRUCache(settings.tile_cache_items, settings.tile_cache_mb * 1_000_000,
                                     size_of=lambda pair: len(pair[0]) + len(pair[1]))
     problems.install(app)
+    # The last added is the outermost. SizeLimits sits inside GZip, so its response cap counts
+    # the bytes the app produced (not what compression left of them) and a response it cuts
+    # still ends with a well-formed gzip stream.
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(HeadLikeGet)
     app.add_middleware(SizeLimits, max_url_bytes=settings.max_url_kb * 1024,
                        max_request_bytes=settings.max_request_kb * 1024,
                        max_response_bytes=settings.max_response_mb * 1_000_000)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
+                       exclude_content_types=GZIP_EXCLUDED_TYPES)
+    # outside GZip: a HEAD is answered with the headers (and length) of the GET it stands for,
+    # compressed as that GET would be
+    app.add_middleware(HeadLikeGet)
     if settings.cors_origins:
         # read-only service: GET (and the preflight) only; ETag readable for client caches
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"],
@@ -105,5 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(admin.router)
     # StaticFiles resolves paths inside its folder only: ../ cannot escape it
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", AssetFiles(directory=STATIC_DIR), name="static")
     return app

@@ -36,6 +36,7 @@ HEADLINES = {
     "api_fuzz": (("results", "requests"), "schemathesis requests over HTTP"),
     "soak": (("results", "overall", "p99_ms"), "p99 ms over all requests, 100 clients 5 min"),
     "exports": (("pmtiles", "ratio_server_fetch_over_build"), "server one-by-one / PMTiles build"),
+    "map_slider": (("ratio_warm_over_uncached",), "warm slider step / the step in a new view"),
 }
 
 

@@ -40,7 +40,7 @@ from geo_cs.layers import AreaValues, breaks_note, class_breaks
 from geo_cs.narrative import gap_sentence, threshold_hint
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
-from maps import CONTENT_SECURITY_POLICY, STATIC_URL, vendor_url
+from maps import CONTENT_SECURITY_POLICY, STATIC_URL, asset_url, vendor_url
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -421,8 +421,8 @@ def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
         "leaflet_css": vendor_url("leaflet", "dist/leaflet.css", urls.static),
         "vectorgrid": vendor_url("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js", urls.static),
         "pmtiles": vendor_url("pmtiles", "dist/pmtiles.js", urls.static) if urls.standalone else None,
-        "map_js": f"{urls.static}/geo-cs/map.js",
-        "map_css": f"{urls.static}/geo-cs/map.css",
+        "map_js": asset_url("geo-cs/map.js", urls.static, in_path=not urls.standalone),
+        "map_css": asset_url("geo-cs/map.css", urls.static, in_path=not urls.standalone),
     }
     req = data.req
     chosen = next((i for i, c in enumerate(data.choices) if (c.geography, c.indicator, c.denominator) == (

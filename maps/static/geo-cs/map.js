@@ -83,7 +83,8 @@
     },
     // Only areas with a share estimated through a boundary change are drawn, hatched.
     hatchStyle: function (p) {
-      if (!(p.estimated_share > 0)) { return { fill: false, stroke: false, weight: 0 }; }
+      // no style at all (not an invisible one): VectorGrid then makes no SVG path for the area
+      if (!(p.estimated_share > 0)) { return []; }
       return { fill: true, fillColor: "url(#geo-cs-hatch)", fillOpacity: Math.min(1, 0.35 + p.estimated_share),
                stroke: false, weight: 0 };
     }
@@ -201,8 +202,10 @@
   function showPeriod(index, layers, fromUser) {
     current = index;
     var period = cfg.periods[index];
-    layers.choropleth.setUrl(period.tiles);
-    layers.hatch.setUrl(period.tiles);
+    // VectorGrid's setUrl redraws even when the URL is the same: every tile would be fetched,
+    // decoded and drawn twice on opening
+    if (layers.choropleth._url !== period.tiles) { layers.choropleth.setUrl(period.tiles); }
+    if (layers.hatch._url !== period.tiles) { layers.hatch.setUrl(period.tiles); }
     document.getElementById("geo-cs-period-label").textContent = period.label;
     document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
     replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
@@ -627,6 +630,30 @@
     return cfg.start;
   }
 
+  // Both tile layers (colours on canvas, hatching on SVG) draw the same tiles, and the slider
+  // returns to periods already drawn: each tile is fetched and decoded once per view and shared.
+  // VectorGrid only reads a decoded tile (its symbolizers copy the points), so sharing is safe.
+  // The most recently used TILE_MEMORY tiles are kept (a view is some 25 tiles a period).
+  var TILE_MEMORY = 256;
+  var decodedTiles = new Map();
+  function shareDecodedTiles(layer) {
+    var fetchAndDecode = layer._getVectorTilePromise;
+    layer._getVectorTilePromise = function (coords, tile) {
+      var key = this._url + " " + coords.z + "/" + coords.x + "/" + coords.y;
+      var found = decodedTiles.get(key);
+      if (found) {
+        decodedTiles.delete(key);     // re-inserted below: the Map's order is the use order
+      } else {
+        found = fetchAndDecode.call(this, coords, tile);
+        found.catch(function () { decodedTiles.delete(key); });
+      }
+      decodedTiles.set(key, found);
+      if (decodedTiles.size > TILE_MEMORY) { decodedTiles.delete(decodedTiles.keys().next().value); }
+      return found;
+    };
+    return layer;
+  }
+
   function init() {
     var bounds = cfg.bounds || [-8.0, 49.9, 1.8, 60.9];
     var map = L.map("geo-cs-map", { minZoom: cfg.minZoom, maxZoom: cfg.maxNativeZoom + 2 });
@@ -638,14 +665,14 @@
     hatchStyles[cfg.layer] = geoCs.hatchStyle;
     var start = cfg.periods[current].tiles;
     var common = { maxNativeZoom: cfg.maxNativeZoom, getFeatureId: function (f) { return f.properties.code; } };
-    var choropleth = L.vectorGrid.protobuf(start, L.extend({
+    var choropleth = shareDecodedTiles(L.vectorGrid.protobuf(start, L.extend({
       vectorTileLayerStyles: styles, interactive: true, rendererFactory: L.canvas.tile,
       attribution: cfg.attribution
-    }, common)).addTo(map);
-    var hatch = L.vectorGrid.protobuf(start, L.extend({
+    }, common))).addTo(map);
+    var hatch = shareDecodedTiles(L.vectorGrid.protobuf(start, L.extend({
       vectorTileLayerStyles: hatchStyles, interactive: false, className: "geo-cs-hatch",
       rendererFactory: L.svg.tile
-    }, common)).addTo(map);
+    }, common))).addTo(map);
     var outline = L.geoJSON(cfg.outline, {
       style: function () { return { color: "#1f3a93", weight: 3, fill: false, dashArray: "6 4" }; },
       interactive: false
