@@ -153,8 +153,9 @@ def test_one_collection_per_map_with_its_indicator_fixed(client):
 
 
 def test_the_api_advertises_large_pages_for_gis_clients(client):
-    """QGIS pages by the ``limit`` default the API definition gives (measured: 16 requests of 100
-    for 1,535 data zones before, 2 of 1,000 now); GDAL 3.8+ by its maximum."""
+    """A client that does not choose gets pages of 1,000; GDAL 3.8+ pages by the maximum the API
+    definition gives. (QGIS 3.22 pages by its connection's own page size, 100 unless set: the
+    README says where to set it; GDAL 3.6 by PAGE_SIZE, default 10.)"""
     limit = next(p for p in client.get("/api").json()["paths"]["/collections/{collection_id}/items"]["get"][
         "parameters"] if p["name"] == "limit")
     assert limit["schema"]["default"] == 1000 and limit["schema"]["maximum"] == 10_000

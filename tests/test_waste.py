@@ -198,8 +198,7 @@ def test_plain_and_stale_asset_names_get_a_short_lifetime(client):
 def test_a_static_site_names_its_assets_by_query_so_any_host_serves_them(demo_db):
     with Store.open(demo_db, read_only=True) as store:
         data = gather_map(MapSources(store), MapRequest("glasgow"))
-        html = render_map_page(data.req, data.values, data.codes, data.outline, data.gap, data.name,
-                               [data.req.indicator], data.min_zoom, StaticSiteUrls())
+        html = render_map_page(data, StaticSiteUrls())
     named = re.findall(r'(?:src|href)="(static/geo-cs/[^"]+)"', html)
     assert len(named) == 2, named
     for url in named:
