@@ -736,9 +736,18 @@
       var match = /^pmtiles:\/\/(.+)\/(\d+)\/(\d+)\/(\d+)$/.exec(url);
       if (!match) { return plainFetch(input, init); }
       var archive = archives[match[1]] || (archives[match[1]] = new pmtiles.PMTiles(match[1]));
-      return archive.getZxy(Number(match[2]), Number(match[3]), Number(match[4])).then(function (tile) {
-        return tile ? new Response(tile.data, { status: 200 }) : new Response(null, { status: 204 });
-      });
+      // A byte range read can fail on a busy host or a flaky network ("Failed to fetch"): it is
+      // tried twice more before the tile counts as failed.
+      function read(attempt) {
+        return archive.getZxy(Number(match[2]), Number(match[3]), Number(match[4])).then(function (tile) {
+          return tile ? new Response(tile.data, { status: 200 }) : new Response(null, { status: 204 });
+        }, function (error) {
+          if (attempt >= 2) { throw error; }
+          return new Promise(function (resolve) { setTimeout(resolve, 200 * (attempt + 1)); })
+            .then(function () { return read(attempt + 1); });
+        });
+      }
+      return read(0);
     };
   }
 
