@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from geo_cs.store import Store
+from tests.servers import free_port
 
 GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
 
@@ -58,15 +59,9 @@ def test_bad_input_exits_3_with_the_message_and_writes_nothing(tmp_path: Path, g
         assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve_banner(db: Path) -> str:
     """What ``geo-cs serve`` prints before it listens (the server is stopped once it does)."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*GEO_CS, "--db", str(db), "serve", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -170,7 +165,7 @@ def test_info_on_a_foreign_duckdb_file_exits_4(tmp_path: Path):
 def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
     import httpx
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "demo.log"
     with log.open("w") as err:
         proc = subprocess.Popen([*GEO_CS, "--db", str(tmp_path / "demo.duckdb"), "-q", "demo", "--port", str(port)],

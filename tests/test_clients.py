@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +20,7 @@ import mapbox_vector_tile
 import pytest
 
 from geo_cs import tiles
+from tests.servers import running_service, static_host
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None,
@@ -43,38 +42,12 @@ needs_pyqgis = pytest.mark.skipif(not _has_pyqgis(), reason="PyQGIS not installe
                                                             "(apt-get install python3-qgis qgis-providers)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(demo_db, tmp_path_factory):
     """``uvicorn api.app:create_app --factory`` on the demo database; yields its base URL."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("server") / "uvicorn.log"
-    env = {**os.environ, "GEO_CS_DB": str(demo_db)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+    with running_service({"GEO_CS_DB": str(demo_db)}, log) as base:
         yield base
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _ogrinfo(*args: str) -> str:
@@ -321,38 +294,20 @@ def test_static_site_works_from_pmtiles_with_no_geo_cs_server(demo_db, tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (site / "tiles").iterdir()) == [
         "simd2012.pmtiles", "simd2016.pmtiles", "simd2020.pmtiles"]
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", "import sys, uvicorn; from starlette.applications import Starlette; "
-         "from starlette.staticfiles import StaticFiles; app = Starlette(); "
-         "app.mount('/', StaticFiles(directory=sys.argv[1], html=True)); "
-         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
-         str(site), str(port)])
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        with sync_playwright() as p:
-            browser = _launch(p)
-            page = browser.new_page(viewport={"width": 1400, "height": 850})
-            console = watch_console(page)
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(f"http://127.0.0.1:{port}/index.html")
-            tiles_drawn(page)
-            box = page.locator("#geo-cs-map").bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2 - 20, box["y"] + box["height"] / 2 - 20)
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
-            page.locator(".leaflet-tooltip").wait_for(timeout=10_000)
-            assert re.search(r"S01\d{6}", page.locator(".leaflet-tooltip").inner_text())
-            assert not console, console
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with static_host(site) as host, sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        console = watch_console(page)
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{host}/index.html")
+        tiles_drawn(page)
+        box = page.locator("#geo-cs-map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2 - 20, box["y"] + box["height"] / 2 - 20)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+        page.locator(".leaflet-tooltip").wait_for(timeout=10_000)
+        assert re.search(r"S01\d{6}", page.locator(".leaflet-tooltip").inner_text())
+        assert not console, console
+        browser.close()
     assert any(url.endswith(".pmtiles") for url in requests)
-    assert all(url.startswith(f"http://127.0.0.1:{port}/") for url in requests), "only the static host"
+    assert all(url.startswith(f"{host}/") for url in requests), "only the static host"

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,7 +25,8 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.test_clients import _free_port, _launch, needs_chromium, tiles_drawn, watch_console
+from tests.servers import running_service, static_host
+from tests.test_clients import _launch, needs_chromium, tiles_drawn, watch_console
 
 #: What a hostile or careless file can carry. Each would set window.__pwned (or open a dialog)
 #: if it ever ran.
@@ -77,25 +77,8 @@ def _env(hostile) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(hostile):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], env=_env(hostile), cwd=REPO)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("server did not start")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_service(_env(hostile), hostile["root"] / "uvicorn.log") as base:
+        yield base
 
 
 class Guard:
@@ -210,38 +193,20 @@ def test_names_show_as_text_in_the_static_site_and_the_html_report(hostile):
     site_csv = next((site / "data").glob("*.csv")).read_text(encoding="utf-8")
     assert "'" + CORPUS[5].replace('"', '""') in site_csv
 
-    port = _free_port()
-    static = subprocess.Popen(
-        [sys.executable, "-c", "import sys, uvicorn; from starlette.applications import Starlette; "
-         "from starlette.staticfiles import StaticFiles; app = Starlette(); "
-         "app.mount('/', StaticFiles(directory=sys.argv[1], html=True)); "
-         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
-         str(hostile["root"]), str(port)])
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        with sync_playwright() as p:
-            browser = _launch(p)
-            page = browser.new_page(viewport={"width": 1400, "height": 850})
-            guard = Guard(page)
-            page.goto(f"http://127.0.0.1:{port}/site/index.html")
-            tiles_drawn(page)
-            assert page.locator("#geo-cs-panel h1").inner_text() == PARTNERSHIP_NAME
-            tooltips = _hover_areas(page, page.locator("#geo-cs-map").bounding_box())
-            assert tooltips and any(n.strip()[:12] in t for n in CORPUS for t in tooltips), tooltips
-            guard.check("the static site")
+    with static_host(hostile["root"]) as host, sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 850})
+        guard = Guard(page)
+        page.goto(f"{host}/site/index.html")
+        tiles_drawn(page)
+        assert page.locator("#geo-cs-panel h1").inner_text() == PARTNERSHIP_NAME
+        tooltips = _hover_areas(page, page.locator("#geo-cs-map").bounding_box())
+        assert tooltips and any(n.strip()[:12] in t for n in CORPUS for t in tooltips), tooltips
+        guard.check("the static site")
 
-            page.goto(f"http://127.0.0.1:{port}/reports/glasgow.html")
-            assert page.locator("h1").inner_text() == f"{PARTNERSHIP_NAME}: partnership profile"
-            assert PARTNERSHIP_NAME in page.title()
-            guard.check("the HTML report")
-            browser.close()
-    finally:
-        static.terminate()
-        static.wait(timeout=10)
+        page.goto(f"{host}/reports/glasgow.html")
+        assert page.locator("h1").inner_text() == f"{PARTNERSHIP_NAME}: partnership profile"
+        assert PARTNERSHIP_NAME in page.title()
+        guard.check("the HTML report")
+        browser.close()
 

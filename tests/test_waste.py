@@ -13,17 +13,12 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import zlib
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import anyio
-import httpx
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
@@ -35,8 +30,8 @@ from geo_cs.config import Settings
 from geo_cs.store import Store
 from maps import STATIC_DIR, asset_url, split_fingerprint
 from maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_map_page
-from tests.conftest import REPO
-from tests.test_clients import _free_port, _launch, needs_chromium, tiles_drawn, watch_console
+from tests.servers import running_service
+from tests.test_clients import _launch, needs_chromium, tiles_drawn, watch_console
 
 GZIP = {"Accept-Encoding": "gzip"}
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -212,29 +207,9 @@ def test_a_static_site_names_its_assets_by_query_so_any_host_serves_them(demo_db
 @pytest.fixture(scope="module")
 def logged_server(demo_db, tmp_path_factory):
     """uvicorn on the demo database with its access log on: (base URL, log file)."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("access") / "uvicorn.log"
-    env = {**os.environ, "GEO_CS_DB": str(demo_db), "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "info", "--access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+    with running_service({"GEO_CS_DB": str(demo_db)}, log, access_log=True) as base:
         yield base, log
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _served(log: Path, start: int) -> collections.Counter:
