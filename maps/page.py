@@ -171,17 +171,14 @@ def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | 
     return out
 
 
-def _invalid_rates(mine: pd.DataFrame) -> int:
-    """How many of the partnership's area-periods have a rate that cannot be right: over 100%
+def _invalid_rates(mine: pd.DataFrame) -> pd.Series:
+    """Which of the partnership's area-periods have a rate that cannot be right: over 100%
     (more claimants than people: the denominator does not fit the count) or outside its own
-    interval. The page flags and explains them instead of showing them as figures."""
-    if mine.empty:
-        return 0
+    interval. The page flags and explains them instead of showing them as figures (``map.js``'s
+    ``invalidRate`` applies the same rule to the tiles' values)."""
     value = mine["value"].astype(float)
-    over = value > 100
     low, high = mine["value_low"].astype(float), mine["value_high"].astype(float)
-    outside = (value < low - 1e-9) | (value > high + 1e-9)
-    return int((over | outside).sum())
+    return (value > 100) | (value < low - 1e-9) | (value > high + 1e-9)
 
 
 def _areas_table(data: MapData) -> dict:
@@ -194,11 +191,7 @@ def _areas_table(data: MapData) -> dict:
     wide = wide.reindex(index=index["code"], columns=values.period_ids)
     per_code = mine.groupby("code").agg(worst=("worst", "max"), estimated=("estimated_share", "max"))
     per_code = per_code.reindex(index["code"])
-    invalid = set()
-    if values.unit == "%":
-        bad = (mine["value"] > 100) | (mine["value"] < mine["value_low"] - 1e-9) | (
-            mine["value"] > mine["value_high"] + 1e-9)
-        invalid = set(mine.loc[bad.fillna(False), "code"])
+    invalid = set(mine.loc[_invalid_rates(mine), "code"]) if values.unit == "%" else set()
     return {
         "code": index["code"].tolist(),
         "name": [n if isinstance(n, str) else None for n in index["name"]],
@@ -244,7 +237,7 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
         note = breaks_note(list(req.breaks), mine["value"])
         if note:
             notes.append(note)
-    invalid = _invalid_rates(mine) if values.unit == "%" else 0
+    invalid = int(_invalid_rates(mine).sum()) if values.unit == "%" else 0
     if invalid:
         notes.append(
             f"{invalid} of the partnership's area figures are not valid rates (over 100%, or outside "
