@@ -55,7 +55,7 @@ def test_openapi_publishes_the_default_and_maximum_limit(client):
     assert response.headers["content-type"].startswith("application/vnd.oai.openapi+json")
     items = response.json()["paths"]["/collections/{collection_id}/items"]["get"]
     limit = next(p for p in items["parameters"] if p["name"] == "limit")
-    assert (limit["schema"]["default"], limit["schema"]["maximum"]) == (100, 10_000)
+    assert (limit["schema"]["default"], limit["schema"]["maximum"]) == (1000, 10_000)   # issue 20: large pages
 
 
 def test_collections_are_geography_vintages_and_the_partnerships_layer(client):
