@@ -13,8 +13,9 @@ browser context (an empty HTTP cache):
   period once. The browser has none of those tiles; for the first partnership the server has
   not rendered them either (``server_cache`` says which).
 * **warm**: ``--passes`` (default 5) more passes over every period: each step is to a period
-  this view has already drawn. ``map.js`` keeps the decoded tiles of the view (shared by its two
-  layers), so nothing is fetched: the step is VectorGrid drawing them again.
+  this view has already drawn. ``map.js`` keeps each drawn period's tile layers on the map
+  (hidden when not shown) until the view moves, so nothing is fetched, decoded or painted: the
+  step swaps which period's layers are displayed and rewrites the panel.
 * **peer — uncached**: the same steps, each in a new view (a new browser context: an empty
   HTTP cache and page), the server answering from its warm in-process tile cache: what a step
   costs when its tiles must come over HTTP and be decoded. The ratio warm / uncached is what
@@ -22,8 +23,9 @@ browser context (an empty HTTP cache):
 
 One step is timed inside the page (``performance.now()``, through ``page.evaluate``, which the
 page's Content-Security-Policy does not block): from just before the slider's ``input`` event
-is dispatched to the next animation frame after *both* tile layers (the colours on canvas and
-the hatching on SVG) fired ``load``. For each step the tiles the page asked for and those that
+is dispatched to the next animation frame after the page announced the period drawn (its
+``geo-cs:drawn`` event: *both* tile layers, the colours on canvas and the hatching on SVG,
+loaded). For each step the tiles the page asked for and those that
 reached the network are counted (DevTools: a request that went out on the wire has raw
 response headers, ``Network.responseReceivedExtraInfo``; one answered by the HTTP cache has
 none).
@@ -63,23 +65,20 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TARGET_WARM_P95_MS = 100.0
 
 #: One slider step, timed in the page: resolves with the milliseconds from the input event to
-#: the frame after both layers' ``load``.
+#: the frame after the page announced the period drawn (``geo-cs:drawn``: both tile layers of the
+#: period loaded -- at once for a period this view has drawn, whose layers are kept).
 STEP_JS = """
 (index) => new Promise((resolve, reject) => {
-  const layers = window.geoCs.layers;
   const slider = document.getElementById("geo-cs-period");
-  let pending = 2, t0 = 0, loaded = 0;
+  let t0 = 0;
   const timer = setTimeout(() => reject(new Error("tiles not loaded in 30 s")), 30000);
-  const done = () => {
-    if (--pending > 0) { return; }
-    loaded = performance.now() - t0;
+  document.addEventListener("geo-cs:drawn", () => {
+    const loaded = performance.now() - t0;
     requestAnimationFrame(() => {
       clearTimeout(timer);
       resolve({ frame_ms: performance.now() - t0, loaded_ms: loaded });
     });
-  };
-  layers.choropleth.once("load", done);
-  layers.hatch.once("load", done);
+  }, { once: true });
   slider.value = String(index);
   t0 = performance.now();
   slider.dispatchEvent(new Event("input", { bubbles: true }));
@@ -225,7 +224,9 @@ def run_view(browser, base: str, partnership: str, passes: int, server_cache: st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, help="a geo-cs database (default: build the demo)")
-    parser.add_argument("--partnership", action="append", help="repeatable; default glasgow, nottingham")
+    parser.add_argument("--partnership", action="append",
+                        help="repeatable, with its query if any; default glasgow, nottingham and "
+                             "the demo's monthly series")
     parser.add_argument("--passes", type=int, default=5, help="warm passes over the periods (default 5)")
     args = parser.parse_args(argv)
     console = Console()
@@ -234,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
-    partnerships = args.partnership or ["glasgow", "nottingham"]
+    partnerships = args.partnership or [
+        "glasgow", "nottingham", "nottingham?geography=wpc2010&indicator=claimants_monthly"]
     with tempfile.TemporaryDirectory(prefix="bench-slider-") as tmp:
         workdir = Path(tmp)
         db = args.db or build_demo(workdir, console)

@@ -429,10 +429,11 @@ class Panel:
 
     def area_rates(self, period_ids: list[str] | None = None, *,
                    with_estimated_share: bool = False) -> pd.DataFrame:
-        """Each area's rate per period (for maps and for the cohort baseline)."""
+        """Each area's rate per period (for maps and for the cohort baseline), with ``den_var``:
+        the variance of a denominator derived as count / rate × 100 (NaN where it was read)."""
         extra = ", estimated_share" if with_estimated_share else ""
         return self.store.sql(
-            f"SELECT code, period_id, count, denominator, rate{extra} FROM {self.name} "
+            f"SELECT code, period_id, count, denominator, rate, den_var{extra} FROM {self.name} "
             f"WHERE rate IS NOT NULL AND ($periods IS NULL OR list_contains($periods, period_id))",
             {"periods": period_ids},
         ).df()

@@ -34,7 +34,7 @@ from geo_cs.analysis import MethodParams, Panel, RateSource, resolve_baseline, w
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.periods import parse_period
-from geo_cs.stats import wilson_interval
+from geo_cs.stats import widen_for_denominator, wilson_interval
 from geo_cs.store import Store
 
 RATE_KINDS = ("count", "rate")
@@ -216,6 +216,11 @@ def _rate_frame(rates: pd.DataFrame, cohort: pd.DataFrame, confidence: float) ->
     frame = rates.rename(columns={"rate": "value"})
     frame["value_low"], frame["value_high"] = wilson_interval(frame["count"], frame["denominator"],
                                                               confidence)
+    # a denominator derived from a rounded rate is uncertain by that rounding: each area's
+    # interval is widened as the partnership's are (analysis.add_rates)
+    frame["value_low"], frame["value_high"] = widen_for_denominator(
+        frame["value"], frame["value_low"], frame["value_high"], frame["denominator"],
+        frame.pop("den_var").astype(float), confidence)
     frame = frame.merge(cohort[["code", "baseline_rate", "worst"]].rename(
         columns={"baseline_rate": "baseline_value"}), on="code", how="left")
     frame["estimated_share"] = frame["estimated_share"].fillna(0.0)

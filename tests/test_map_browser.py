@@ -102,6 +102,49 @@ def test_no_worst_areas_says_why_and_offers_a_threshold(page, server):  # noqa: 
     assert page.locator("#geo-cs-sentence").inner_text().startswith("The gap between the")
 
 
+def _hover_middle(page) -> str:
+    box = page.locator("#geo-cs-map").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(5, 5)
+    page.mouse.move(x - 15, y - 15)
+    page.mouse.move(x, y, steps=4)
+    tip = page.locator(".leaflet-tooltip")
+    tip.wait_for(timeout=10_000)
+    return tip.inner_text()
+
+
+def _step(page, index: int, period: str) -> None:
+    page.locator("#geo-cs-period").fill(str(index))
+    tiles_drawn(page, period=period)
+
+
+def test_a_period_drawn_in_this_view_is_swapped_back_not_drawn_again(page, server):  # noqa: F811
+    """The slider keeps each period's layers drawn in the view: a step back swaps them in (no tile
+    asked for, no layer made), the tooltip reads the period shown (a hidden period's layer never
+    answers the mouse), and once the view moves only the period shown is kept."""
+    open_map(page, server, "/maps/glasgow?period=simd2020")
+    first = _hover_middle(page)
+    assert "SIMD 2020" in first, first
+    page.evaluate("() => { window.__firstLayer = geoCs.layers.choropleth; }")
+    _step(page, 0, "simd2012")
+    earlier = _hover_middle(page)
+    assert "SIMD 2012" in earlier and "SIMD 2020" not in earlier, earlier
+    tiles: list[str] = []
+    page.on("request", lambda r: tiles.append(r.url) if "/tiles/" in r.url else None)
+    _step(page, 2, "simd2020")
+    assert page.evaluate("geoCs.layers.choropleth === window.__firstLayer")
+    assert tiles == [], tiles
+    again = _hover_middle(page)
+    assert again == first, (again, first)
+    # two periods kept, one shown
+    shown = "Array.from(document.querySelectorAll('.leaflet-tile-pane > .leaflet-layer'))"
+    assert page.evaluate(f"{shown}.length") == 4, page.evaluate(f"{shown}.length")
+    assert page.evaluate(f"{shown}.filter(e => e.style.display !== 'none').length") == 2
+    page.evaluate("() => { geoCs.map.panBy([120, 0], {animate: false}); }")
+    tiles_drawn(page, period="simd2020")
+    assert page.evaluate(f"{shown}.length") == 2, page.evaluate(f"{shown}.length")
+
+
 def test_ranked_areas_open_a_profile_zoom_and_sort(page, server):  # noqa: F811
     open_map(page, server)
     rows = page.locator("#geo-cs-area-table tbody tr")

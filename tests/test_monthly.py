@@ -259,6 +259,16 @@ def test_denominator_derived_from_a_rounded_rate_is_marked_and_widens_the_interv
     # the denominator's half-range from ±0.05 points covers the true denominators
     true_total = 812 + 1490 + 950 + 2210 + 1333 + 640
     assert abs(derived["denominator"] - true_total) < 3 * derived["denominator_sd"] * np.sqrt(3)
+    # each area's interval (the map's tooltips, tiles and items) is widened the same way: wider
+    # than sampling alone gives the same count and denominator
+    from geo_cs.stats import wilson_interval
+    area = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "wd.claimants")).frame
+    low, high = wilson_interval(area["count"], area["denominator"], 0.95)
+    assert ((area["value_high"] - area["value_low"]) > (high - low) + 1e-6).all()
+    exact_area = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "ex.claimants")).frame
+    low, high = wilson_interval(exact_area["count"], exact_area["denominator"], 0.95)
+    assert np.allclose(exact_area["value_high"] - exact_area["value_low"], high - low)
+    assert (area["value_low"] <= area["value"]).all() and (area["value"] <= area["value_high"]).all()
 
 
 def test_a_count_and_a_rate_in_separate_indicators_make_a_rate(tmp_path, grid_store):

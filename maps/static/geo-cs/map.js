@@ -202,10 +202,7 @@
   function showPeriod(index, layers, fromUser) {
     current = index;
     var period = cfg.periods[index];
-    // VectorGrid's setUrl redraws even when the URL is the same: every tile would be fetched,
-    // decoded and drawn twice on opening
-    if (layers.choropleth._url !== period.tiles) { layers.choropleth.setUrl(period.tiles); }
-    if (layers.hatch._url !== period.tiles) { layers.hatch.setUrl(period.tiles); }
+    layers.show(period.tiles);
     document.getElementById("geo-cs-period-label").textContent = period.label;
     document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
     replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
@@ -472,16 +469,20 @@
     }
   }
 
+  var HIGHLIGHT = { fill: true, fillOpacity: 0.9, stroke: true, color: "#005ea5", weight: 4, opacity: 1 };
+
   function highlight(code) {
     var layer = geoCs.layers && geoCs.layers.choropleth;
     if (!layer) { return; }
     if (highlighted) { layer.resetFeatureStyle(highlighted); }
     highlighted = code;
-    if (code) {
-      var style = L.extend({}, { fill: true, fillOpacity: 0.9, stroke: true, color: "#005ea5", weight: 4, opacity: 1 });
-      layer.setFeatureStyle(code, style);
-    }
+    if (code) { layer.setFeatureStyle(code, L.extend({}, HIGHLIGHT)); }
   }
+  geoCs.rehighlight = function (previous) {
+    if (!highlighted) { return; }
+    if (previous) { previous.resetFeatureStyle(highlighted); }
+    highlight(highlighted);
+  };
 
   function zoomTo(i) {
     var b = cfg.areas.bounds[i];
@@ -654,6 +655,86 @@
     return layer;
   }
 
+  // The slider's periods, each drawn once per view. Each period is a pair of tile layers (the
+  // colours on canvas, the hatching on SVG) kept on the map once drawn; a step back to a period
+  // this view has drawn only swaps which pair is displayed (no tile is decoded or painted
+  // again). A new period's pair is drawn over the one shown, which is hidden once the new one
+  // has loaded, so the map never flashes blank. Pairs other than the one shown are dropped when
+  // the view moves (they would redraw at every pan) and beyond what KEPT_PIXELS_BYTES of canvas
+  // holds (a desktop window keeps some 25 periods, a phone at 3 device pixels a pixel fewer).
+  // ``geoCs.layers.choropleth`` / ``.hatch`` are always the pair shown.
+  var KEPT_PIXELS_BYTES = 160 * 1024 * 1024;
+  function keptPeriodsFor(map) {
+    var size = map.getSize();
+    var tiles = (Math.ceil(size.x / 256) + 1) * (Math.ceil(size.y / 256) + 1);
+    var side = 256 * (window.devicePixelRatio || 1);
+    return Math.max(2, Math.floor(KEPT_PIXELS_BYTES / (tiles * side * side * 4)));
+  }
+  function keptPeriods(map, choroplethGroup, hatchGroup, makePair) {
+    var kept = new Map();   // tile URL -> { choropleth, hatch, loaded }, in the order of use
+    var layers = { choropleth: null, hatch: null, url: null };
+
+    function display(pair, on) {
+      [pair.choropleth, pair.hatch].forEach(function (layer) {
+        var box = layer.getContainer && layer.getContainer();
+        if (box) { box.style.display = on ? "" : "none"; }
+      });
+    }
+    function drop(url) {
+      var pair = kept.get(url);
+      kept.delete(url);
+      choroplethGroup.removeLayer(pair.choropleth);
+      hatchGroup.removeLayer(pair.hatch);
+    }
+    function dropHidden() {
+      Array.from(kept.keys()).forEach(function (url) { if (url !== layers.url) { drop(url); } });
+    }
+    function announce(pair) {
+      if (layers.url !== pair.url) { return; }
+      var complete = pair.loaded.choropleth && pair.loaded.hatch;
+      document.body.dataset.tiles = complete ? "loaded" : "loading";
+      if (complete) {
+        // hide the pair this one was drawn over, now that it is complete
+        kept.forEach(function (other) { if (other !== pair) { display(other, false); } });
+        document.dispatchEvent(new CustomEvent("geo-cs:drawn", { detail: { tiles: pair.url } }));
+      }
+    }
+
+    layers.show = function (url) {
+      if (layers.url === url) { return; }
+      var previous = layers.choropleth;
+      var pair = kept.get(url);
+      if (pair) {
+        kept.delete(url);
+      } else {
+        pair = makePair(url);
+        pair.url = url;
+        pair.loaded = { choropleth: false, hatch: false };
+        ["choropleth", "hatch"].forEach(function (name) {
+          pair[name].on("loading", function () { pair.loaded[name] = false; announce(pair); });
+          pair[name].on("load", function () { pair.loaded[name] = true; announce(pair); });
+        });
+        choroplethGroup.addLayer(pair.choropleth);
+        hatchGroup.addLayer(pair.hatch);
+      }
+      kept.set(url, pair);
+      layers.url = url;
+      layers.choropleth = pair.choropleth;
+      layers.hatch = pair.hatch;
+      display(pair, true);
+      // the cohort's threshold or baseline changed: other URLs are of figures no longer shown
+      var wanted = new Set(cfg.periods.map(function (p) { return p.tiles; }));
+      Array.from(kept.keys()).forEach(function (other) {
+        if (other !== url && (!wanted.has(other) || kept.size > keptPeriodsFor(map))) { drop(other); }
+      });
+      geoCs.rehighlight(previous);
+      announce(pair);
+    };
+    map.on("movestart zoomstart", dropHidden);
+    map.on("overlayremove", dropHidden);
+    return layers;
+  }
+
   function init() {
     var bounds = cfg.bounds || [-8.0, 49.9, 1.8, 60.9];
     var map = L.map("geo-cs-map", { minZoom: cfg.minZoom, maxZoom: cfg.maxNativeZoom + 2 });
@@ -663,23 +744,33 @@
     var hatchStyles = {};
     styles[cfg.layer] = geoCs.choroplethStyle;
     hatchStyles[cfg.layer] = geoCs.hatchStyle;
-    var start = cfg.periods[current].tiles;
     var common = { maxNativeZoom: cfg.maxNativeZoom, getFeatureId: function (f) { return f.properties.code; } };
-    var choropleth = shareDecodedTiles(L.vectorGrid.protobuf(start, L.extend({
-      vectorTileLayerStyles: styles, interactive: true, rendererFactory: L.canvas.tile,
-      attribution: cfg.attribution
-    }, common))).addTo(map);
-    var hatch = shareDecodedTiles(L.vectorGrid.protobuf(start, L.extend({
-      vectorTileLayerStyles: hatchStyles, interactive: false, className: "geo-cs-hatch",
-      rendererFactory: L.svg.tile
-    }, common))).addTo(map);
+    var tip = L.tooltip({ sticky: true, className: "geo-cs-tooltip", direction: "top", offset: [0, -8] });
+    var choroplethGroup = L.layerGroup().addTo(map);
+    var hatchGroup = L.layerGroup().addTo(map);
+    var layers = keptPeriods(map, choroplethGroup, hatchGroup, function (url) {
+      var choropleth = shareDecodedTiles(L.vectorGrid.protobuf(url, L.extend({
+        vectorTileLayerStyles: styles, interactive: true, rendererFactory: L.canvas.tile,
+        attribution: cfg.attribution
+      }, common)));
+      choropleth.on("mouseover", function (e) {
+        tip.setLatLng(e.latlng).setContent(tooltipContent(e.layer.properties));
+        map.openTooltip(tip);
+      });
+      choropleth.on("mouseout", function () { map.closeTooltip(tip); });
+      var hatch = shareDecodedTiles(L.vectorGrid.protobuf(url, L.extend({
+        vectorTileLayerStyles: hatchStyles, interactive: false, className: "geo-cs-hatch",
+        rendererFactory: L.svg.tile
+      }, common)));
+      return { choropleth: choropleth, hatch: hatch };
+    });
     var outline = L.geoJSON(cfg.outline, {
       style: function () { return { color: "#1f3a93", weight: 3, fill: false, dashArray: "6 4" }; },
       interactive: false
     }).addTo(map);
     var overlays = {};
-    overlays[cfg.measure] = choropleth;
-    overlays["Estimated through a boundary change (hatched)"] = hatch;
+    overlays[cfg.measure] = choroplethGroup;
+    overlays["Estimated through a boundary change (hatched)"] = hatchGroup;
     overlays[cfg.partnershipName + " (outline)"] = outline;
     // the control writes its labels as HTML: give it text that is already escaped
     var escaped = {};
@@ -690,16 +781,6 @@
     });
     L.control.layers(null, escaped, { collapsed: true }).addTo(map);
 
-    var layers = { choropleth: choropleth, hatch: hatch };
-    var tip = L.tooltip({ sticky: true, className: "geo-cs-tooltip", direction: "top", offset: [0, -8] });
-    choropleth.on("mouseover", function (e) {
-      tip.setLatLng(e.latlng).setContent(tooltipContent(e.layer.properties));
-      map.openTooltip(tip);
-    });
-    choropleth.on("mouseout", function () { map.closeTooltip(tip); });
-    // tests and users can tell when the period's tiles have been drawn
-    choropleth.on("loading", function () { document.body.dataset.tiles = "loading"; });
-    choropleth.on("load", function () { document.body.dataset.tiles = "loaded"; });
     outline.bringToFront();
     replaceChildren(document.getElementById("geo-cs-legend"), legendNodes());
     var slider = document.getElementById("geo-cs-period");
