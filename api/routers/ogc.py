@@ -313,7 +313,18 @@ def queryables(collection_id: CollectionId, request: Request, store: StoreDep,
         if m.indicator is not None:
             cached_values(request, store, c.geography, m)   # an unknown indicator is a 404 here too
         qs = filters.queryables(m.indicator is not None)
-    return JSONResponse(filters.queryables_schema(qs, href, c.title), media_type=SCHEMA_JSON)
+    return JSONResponse(filters.queryables_schema(qs, href, c.title),
+                        media_type=_schema_media_type(request.headers.get("accept", "")),
+                        headers={"Vary": "Accept"})
+
+
+def _schema_media_type(accept: str) -> str:
+    """application/schema+json, as Part 3 says, unless the client asks for application/json
+    and not for it (GDAL 3.6 asks for application/json only, and refuses anything else)."""
+    asked = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if "application/json" in asked and not asked & {SCHEMA_JSON, "*/*", "application/*"}:
+        return "application/json"
+    return SCHEMA_JSON
 
 
 class FilterParams:
@@ -326,9 +337,10 @@ class FilterParams:
             description="A CQL2 text filter over the queryables (/collections/{collectionId}/"
                         "queryables), e.g. value > 20 AND name LIKE 'Glas%', code IN ('S01010206'), "
                         "S_INTERSECTS(geometry, BBOX(-4.3,55.8,-4.2,55.9)).")] = None,
-        filter_lang: Annotated[Literal["cql2-text", "cql-text"] | None, Query(
+        # an enum with a default (not "or null"): GDAL reads schema.enum to see cql-text offered
+        filter_lang: Annotated[Literal["cql2-text", "cql-text"], Query(
             alias="filter-lang",
-            description="cql2-text (default; cql-text, its draft name, is taken too).")] = None,
+            description="cql2-text (cql-text, its draft name, is taken too).")] = "cql2-text",
         filter_crs: Annotated[str | None, Query(
             alias="filter-crs", max_length=100,
             description="CRS of the filter's geometries (default CRS84).")] = None,
@@ -338,10 +350,10 @@ class FilterParams:
     ) -> None:
         self.text, self.lang, self.crs_param, self.sortby = filter, filter_lang, filter_crs, sortby
         self.crs = features.crs_from_param(filter_crs, "filter-crs")
-        if filter is None and (filter_lang is not None or filter_crs is not None):
-            raise InputError("filter-lang and filter-crs need a filter")
-        self.raw = {"filter": filter, "filter-lang": filter_lang, "filter-crs": filter_crs,
-                    "sortby": sortby}
+        if filter is None and filter_crs is not None:
+            raise InputError("filter-crs needs a filter")
+        self.raw = {"filter": filter, "filter-lang": filter_lang if filter is not None else None,
+                    "filter-crs": filter_crs, "sortby": sortby}
 
     def apply(self, q: ItemQuery) -> ItemQuery:
         """``q`` with the filter and sort keys, checked against its queryables."""
