@@ -289,8 +289,17 @@ class _Translator:
             return f"(NOT {self.predicate(args[0])})"
         if op in _COMPARISONS:
             self.arity(op, args, 2)
+            at = [len(self.params)]
             left, lkind = self.scalar(args[0], f"left of {op}")
+            at.append(len(self.params))
             right, rkind = self.scalar(args[1], f"right of {op}")
+            if {lkind, rkind} == {_BOOLEAN, _NUMBER} and op in ("=", "<>"):
+                # GDAL types booleans as integers and sends worst = 1: 0 and 1 mean false and true
+                side = 1 if rkind == _NUMBER else 0
+                literal = args[side]
+                if isinstance(literal, int | float) and not isinstance(literal, bool) and literal in (0, 1):
+                    self.params[at[side]] = bool(literal)
+                    lkind = rkind = _BOOLEAN
             self.same_kind(op, lkind, rkind, args)
             return f"({left} {_COMPARISONS[op]} {right})"
         if op == "like":
@@ -439,7 +448,10 @@ def translate(tree: dict, qs: dict[str, Queryable], spatial: Spatial | None = No
     geo_cs.errors.InputError: filter: unknown property 'colour'; queryables: code, name, ..., geometry
     """
     t = _Translator(qs, spatial or Spatial())
-    sql = t.predicate(tree)
+    try:
+        sql = t.predicate(tree)
+    except RecursionError:   # a guard: check_shape keeps parsed trees far shallower
+        raise InputError(f"filter: nested too deeply; at most {MAX_DEPTH} levels") from None
     return Where(sql, tuple(t.params), t.uses_values)
 
 

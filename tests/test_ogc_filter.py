@@ -103,6 +103,7 @@ CASES = [
     ("NOT (value BETWEEN 10 AND 15)", lambda f: _v(f) is not None and not 10 <= _v(f) <= 15),
     ("value < 2 OR value > 40", lambda f: _v(f) is not None and (_v(f) < 2 or _v(f) > 40)),
     ("worst", lambda f: f["properties"]["worst"] is True),
+    ("worst = 1", lambda f: f["properties"]["worst"] is True),    # as GDAL writes it (Integer(Boolean))
     ("worst = FALSE AND value > 25", lambda f: f["properties"]["worst"] is False and _v(f) > 25),
     ("code IN ('S01010206', 'S01010207', 'S01009999')",
      lambda f: f["properties"]["code"] in ("S01010206", "S01010207", "S01009999")),
