@@ -536,26 +536,28 @@ def iter_csv(store: Store, q: ItemQuery) -> Iterator[str]:
 
 def download_name(collection_id: str, q: ItemQuery, extension: str, partnership: str | None = None,
                   measure_in_id: bool = False) -> str:
-    """A download's file name, for what it holds: the collection, the measure (unless the
-    collection's id names it), the period, the partnership, whether filtered, the first item.
+    """A download's file name, for what it holds. A partnership's areas are named as the map
+    page names its downloads (partnership, period, measure: the same file from either); others
+    by the collection, the measure (unless the collection's id names it) and the period. Then
+    whether it is filtered, and its first item when it is not the first page.
 
-    >>> q = ItemQuery("datazone2011", indicator="simd2020.employment_deprived", period="simd2020")
+    >>> q = ItemQuery("datazone2011", indicator="employment_deprived", period="simd2020")
     >>> download_name("datazone2011", q, "csv", "glasgow")
-    'datazone2011_simd2020_employment_deprived_simd2020_glasgow.csv'
+    'glasgow_simd2020_employment_deprived.csv'
     >>> download_name("lsoa2011_employment_deprived_rate", replace(q, offset=1000), "geojson",
     ...               measure_in_id=True)
     'lsoa2011_employment_deprived_rate_simd2020_from1001.geojson'
     """
-    parts = [collection_id]
-    if q.indicator and not measure_in_id:
-        parts.append(q.indicator)
-    parts += [p for p in (q.period, partnership) if p]
+    if partnership:
+        parts = [partnership, q.period, q.indicator or collection_id]
+    else:
+        parts = [collection_id, None if measure_in_id else q.indicator, q.period]
     if q.where is not None:
         parts.append("filtered")
     if q.offset:
         parts.append(f"from{q.offset + 1}")
-    name = "_".join(parts)
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", name)[:150] + f".{extension}"
+    stem = "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in parts if p)
+    return f"{stem[:150]}.{extension}"
 
 
 def page_links(url: str, params: dict[str, str], q: ItemQuery | PartnershipQuery, matched: int,

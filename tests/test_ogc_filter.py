@@ -299,17 +299,22 @@ def test_any_text_as_filter_or_sortby_is_never_a_500(client, text):
 
 @pytest.mark.parametrize(("url", "params", "disposition"), [
     (ITEMS, {"f": "csv", "period": "simd2016"}, 'attachment; filename="datazone2011_employment_rate_simd2016.csv"'),
+    # a partnership's areas: named as the map page names the same download
     (ITEMS, {"f": "geojson", "filter": "value > 20", "partnership": "glasgow"},
-     'attachment; filename="datazone2011_employment_rate_simd2020_glasgow_filtered.geojson"'),
-    (ITEMS, {"offset": 1000}, 'inline; filename="datazone2011_employment_rate_simd2020_from1001.geojson"'),
+     'attachment; filename="glasgow_simd2020_employment_rate_filtered.geojson"'),
+    (AREAS, {"f": "csv", "indicator": "employment_deprived", "partnership": "glasgow"},
+     'attachment; filename="glasgow_simd2020_employment_deprived.csv"'),
+    (ITEMS, {"f": "geojson", "offset": 1000},
+     'attachment; filename="datazone2011_employment_rate_simd2020_from1001.geojson"'),
     (AREAS, {"f": "csv", "indicator": "simd2016.employment_deprived"},
-     'attachment; filename="datazone2011_simd2016_employment_deprived_simd2016.csv"'),
+     'attachment; filename="datazone2011_simd2016-employment_deprived_simd2016.csv"'),
     (AREAS, {"f": "geojson"}, 'attachment; filename="datazone2011.geojson"'),
+    (AREAS, {}, None),     # GeoJSON for GIS clients (f=json, the default) is not a download
 ])
 def test_downloads_are_named_for_what_they_hold(client, url, params, disposition):
     response = client.get(url, params={"limit": 5, **params})
     assert response.status_code == 200, response.text
-    assert response.headers["content-disposition"] == disposition
+    assert response.headers.get("content-disposition") == disposition
 
 
 # -- paging pinned to a data version ------------------------------------------------------------

@@ -400,11 +400,11 @@ def items(
     links = features.page_links(f"{_base(request)}/collections/{collection_id}/items", params, q,
                                 matched, GEOJSON)
     extra = {"attribution": OGL_ATTRIBUTION}
-    disposition = "attachment" if p.f == "geojson" else "inline"
+    if p.f == "geojson":   # asked for as a file; f=json (GIS clients, the map's own link) is not
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return StreamingResponse(
         _stream(request, lambda cursor: features.feature_collection(cursor, q, links, extra, matched)),
-        media_type=GEOJSON,
-        headers={**headers, "Content-Disposition": f'{disposition}; filename="{name}"'})
+        media_type=GEOJSON, headers=headers)
 
 
 @router.get("/collections/{collectionId}/items/{code}", summary="One item by its code")
