@@ -155,6 +155,31 @@ def check_shape(text: str) -> None:
         raise InputError("filter: a run of minus signs; write a number with one sign")
 
 
+_ILIKE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*|"(?:[^"]|"")+")\s+ILIKE\s*$', re.IGNORECASE)
+
+
+def ilike_as_casei(text: str) -> str:
+    """``name ILIKE 'govan%'`` (what GDAL sends for OGR SQL's ILIKE; not CQL2) written as CQL2,
+    ``CASEI(name) LIKE CASEI('govan%')``. Only a property followed by a string literal is
+    rewritten, never anything inside a string.
+
+    >>> ilike_as_casei("name ILIKE 'a ILIKE b' AND code LIKE 'S%'")
+    "CASEI(name) LIKE CASEI('a ILIKE b') AND code LIKE 'S%'"
+    """
+    out, last = [], 0
+    for literal in _QUOTED.finditer(text):
+        before = text[last:literal.start()]
+        found = _ILIKE.search(before) if literal.group().startswith("'") else None
+        if found:
+            before = f"{before[:found.start()]}CASEI({found.group(1)}) LIKE CASEI({literal.group()})"
+            out.append(before)
+        else:
+            out.append(before + literal.group())
+        last = literal.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 def parse_text(text: str, lang: str | None = None) -> dict:
     """CQL2 text as its CQL2 JSON tree (parsed by ``cql2``), or an InputError saying where the
     text stops making sense.
@@ -173,6 +198,8 @@ def parse_text(text: str, lang: str | None = None) -> dict:
     check_shape(text)
     import cql2
 
+    if re.search(r"\bILIKE\b", text, re.IGNORECASE):
+        text = ilike_as_casei(text)
     try:
         return cql2.Expr(text).to_json()
     except Exception as exc:   # the parser's errors are plain Exceptions with a caret diagram

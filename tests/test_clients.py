@@ -165,6 +165,14 @@ def test_gdal_sends_a_where_to_the_server_as_a_cql2_filter(logged_server, tmp_pa
     assert len(filtered) == -(-matched // 200) and set(pages) == set(filtered), asked
     # ... and the pages after the first are pinned to the data version of the first
     assert all("version=" in r for r in filtered[1:])
+    # OGR SQL's ILIKE, which GDAL sends as it is (not CQL2), is understood too
+    mark = log.stat().st_size
+    govan = _ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{base}", "datazone2011_employment_rate",
+                     "-where", "name ILIKE 'govan%'")
+    names = re.findall(r"^\s+name \(String\) = (.*)$", govan, re.M)
+    assert len(names) == 19 and all(n.lower().startswith("govan") for n in names)
+    time.sleep(0.5)
+    assert any("ILIKE" in r for r in _requests_since(log, mark, items))
     # the same where with ogr2ogr into a GeoPackage
     gpkg = tmp_path / "worst.gpkg"
     result = subprocess.run(["ogr2ogr", "-f", "GPKG", str(gpkg), "-oo", "PAGE_SIZE=1000", f"OAPIF:{base}",

@@ -110,6 +110,8 @@ CASES = [
     ("code NOT IN ('S01010206')", lambda f: f["properties"]["code"] != "S01010206"),
     ("name LIKE 'Govan%'", lambda f: (f["properties"]["name"] or "").startswith("Govan")),
     ("CASEI(name) LIKE 'govan%'", lambda f: (f["properties"]["name"] or "").lower().startswith("govan")),
+    # GDAL sends OGR SQL's ILIKE as it is: taken as CASEI(name) LIKE CASEI('govan%')
+    ("name ILIKE 'GOVAN%'", lambda f: (f["properties"]["name"] or "").lower().startswith("govan")),
     ("name LIKE '% - 0_'", lambda f: re.fullmatch(r".* - 0.", f["properties"]["name"] or "") is not None),
     ("value IS NULL", lambda f: _v(f) is None),
     ("NOT value IS NULL AND area_km2 > 1", lambda f: _v(f) is not None and f["properties"]["area_km2"] > 1),
@@ -354,3 +356,33 @@ def test_a_next_link_gives_the_same_page_after_an_update_lands(demo_db, tmp_path
         gone_page = client.get(ITEMS, params={**params, "version": version - 1})
         assert gone_page.status_code == 410
         assert re.search(r"version=\d+: this data version is no longer served", gone_page.json()["detail"])
+
+
+def test_a_superseded_version_stays_while_it_is_paged_and_goes_after(tmp_path):
+    """ServedStore keeps the superseded version a minute past its last pinned page (not just a
+    minute past the swap), and closes it once nobody has paged it for a minute."""
+    from api.deps import ServedStore
+    from geo_cs.store import Store
+
+    db = tmp_path / "served.duckdb"
+    with Store.open(db) as store:
+        store.sql("CREATE TABLE t AS SELECT 1 AS i")
+        first = store.data_version()
+    served = ServedStore(db, check_seconds=0)
+    try:
+        with updating(db) as store:
+            store.bump_data_version()
+        assert served.current().data_version == first + 1
+        old = served.pinned(first)
+        assert old is not None and old.data_version == first
+        # the swap was two minutes ago, but a page was asked 30 s ago: kept
+        old.retired_at, old.last_pinned = time.monotonic() - 120, time.monotonic() - 30
+        served.current()
+        assert served.pinned(first) is old
+        # nobody has paged it for two minutes: closed, and a link to it is then a 410
+        old.retired_at = old.last_pinned = time.monotonic() - 120
+        served.current()
+        assert served.pinned(first) is None
+        assert served.pinned(first + 1) is served.snapshot
+    finally:
+        served.close()
