@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 from fastapi import Depends, Query, Request
 
-from api.problems import QueryTimeout
+from api.problems import QueryTimeout, VersionGone
 from geo_cs.layers import AreaValues, area_values, resolve_measure
 from geo_cs.store import Store
 from geo_cs.tiles import TileIndex, TileValues
@@ -130,6 +130,8 @@ class Snapshot:
         self.link = link
         self.users = 0
         self.retired_at: float | None = None
+        #: when a request pinned to this version last took it (a client paging with ``version=``)
+        self.last_pinned: float | None = None
         self._lock = threading.Lock()
 
     def cursor(self, timeout: float | None = None) -> Store:
@@ -232,7 +234,10 @@ class ServedStore:
     (:func:`geo_cs.store.updating`); this notices the new file (a ``stat`` at most every
     ``check_seconds``) and opens it. Requests already running keep their snapshot; an old one is
     closed once it is a minute old and no cursor uses it. Caches and ETags are keyed by the data
-    version, so they move on too. If the new file cannot be opened, the old one goes on serving.
+    version, so they move on too. Items' ``next`` links name their data version (``version=``):
+    while a client follows them (a page at least once a minute), the superseded version it pages
+    through stays open (:meth:`pinned`), so its pages are those of one version. If the new file
+    cannot be opened, the old one goes on serving.
     Disk: the served file, at most one superseded version still open (its hard link), and the
     working copy of an update in progress — about three times the database at the peak.
     """
@@ -292,10 +297,26 @@ class ServedStore:
             # requests that took it just before the swap; any older one goes once idle.
             for old in list(self._retired):
                 newest = old is self._retired[-1]
-                if old.idle() and (not newest or now - (old.retired_at or now) > 60):
+                last = max(old.retired_at or now, old.last_pinned or 0.0)
+                if old.idle() and (not newest or now - last > 60):
                     old.close()
                     self._retired.remove(old)
             return self.snapshot
+
+    def pinned(self, version: int) -> Snapshot | None:
+        """The open snapshot of data version ``version`` (the served one or the superseded one
+        still kept), or None when it is gone. Taking a superseded one keeps it another minute."""
+        current = self.current()
+        if version > current.data_version:      # newer than this process has seen: look now
+            current = self.current(check_now=True)
+        if current.data_version == version:
+            return current
+        with self._lock:
+            for old in reversed(self._retired):
+                if old.data_version == version:
+                    old.last_pinned = time.monotonic()
+                    return old
+        return None
 
     def close(self) -> None:
         for old in self._retired:
@@ -318,6 +339,23 @@ def snapshot(request: Request) -> Snapshot:
         taken = request.app.state.served.current()
         request.state.geo_cs_snapshot = taken
     return taken
+
+
+def pin_version(
+    request: Request,
+    version: Annotated[int | None, Query(
+        ge=0, description="The data version to page through: items' next/prev links carry it, so "
+                          "that a page follows from the one before even if an update lands "
+                          "between them (410 once that version is no longer kept).")] = None,
+) -> None:
+    """Take the snapshot of data version ``version`` for this request (before any cursor)."""
+    if version is None:
+        return
+    taken = request.app.state.served.pinned(version)
+    if taken is None:
+        current = request.app.state.served.current().data_version
+        raise VersionGone(version, current)
+    request.state.geo_cs_snapshot = taken
 
 
 def data_version(request: Request) -> int:

@@ -26,9 +26,18 @@ class QueryTimeout(GeoCsError):
             "(GEO_CS_QUERY_TIMEOUT_S); ask for less: a bbox, a partnership or a smaller limit")
 
 
-_STATUS = {InputError: 400, NotFoundError: 404, StoreError: 503, QueryTimeout: 503}
+class VersionGone(GeoCsError):
+    """A page asked of a data version the service no longer keeps open."""
+
+    def __init__(self, version: int, current: int) -> None:
+        super().__init__(
+            f"version={version}: this data version is no longer served (an update replaced it; "
+            f"the service now serves version {current}); page again from the first page")
+
+
+_STATUS = {InputError: 400, NotFoundError: 404, StoreError: 503, QueryTimeout: 503, VersionGone: 410}
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 413: "Content too large", 414: "URI too long",
+           405: "Method not allowed", 410: "Gone", 413: "Content too large", 414: "URI too long",
            422: "Invalid parameter", 500: "Internal server error", 503: "Service unavailable"}
 
 

@@ -22,13 +22,16 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import pandas as pd
 import pyproj
 
+from geo_cs import filters
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.spreadsheet import neutralise
 from geo_cs.store import Store
@@ -237,6 +240,10 @@ class ItemQuery:
     #: (:func:`selection_codes`, cached by servers): the page is then not searched for again.
     page_codes: tuple[str, ...] | None = field(default=None, compare=False, hash=False)
     matched: int | None = None
+    #: A Part 3 filter (:func:`geo_cs.filters.parse_filter`) and sort keys (``sortby``); with
+    #: either, the page is searched in the database (no cached selection).
+    where: filters.Where | None = None
+    sort: tuple[filters.SortKey, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
@@ -254,6 +261,24 @@ class ItemQuery:
     @property
     def available_properties(self) -> tuple[str, ...]:
         return BASE_PROPERTIES + (VALUE_PROPERTIES if self.values is not None else ())
+
+    @property
+    def searched(self) -> bool:
+        """Whether the page is chosen by a filter or a sort in the database."""
+        return self.where is not None or self.sort is not None
+
+    @property
+    def joins_values(self) -> bool:
+        return self.values is not None and (
+            (self.where is not None and self.where.uses_values)
+            or (self.sort is not None and filters.sorts_by_values(self.sort)))
+
+
+def spatial_for(crs: str) -> filters.Spatial:
+    """How a filter's spatial literals in ``crs`` (filter-crs) meet the stored geometry."""
+    if crs == EPSG27700:
+        return filters.Spatial("a.geom_27700", swap_axes=False, lonlat_bounds=False)
+    return filters.Spatial("a.geom_4326", swap_axes=crs == EPSG4326, lonlat_bounds=True)
 
 
 # The page of codes is chosen first, so geometries are converted to GeoJSON for that page only.
@@ -310,6 +335,55 @@ def _items_sql(crs: str, with_values: bool, with_geometry: bool = True, page_giv
     return sql
 
 
+# -- a page chosen by a filter or a sort (OGC API - Features Part 3): ``?`` parameters only; the
+# column names in the filter and ORDER BY come from geo_cs.filters' queryables, never a request.
+
+_SEARCHED_PAGE_SQL = """
+WITH page AS (
+    SELECT a.code FROM areas a{search_join}
+    WHERE {where}
+    ORDER BY {order}
+    LIMIT ? OFFSET ?
+)
+SELECT a.code, a.name, a.nation, a.geography, a.vintage, round(a.area_m2 / 1e6, 4) AS area_km2,
+       {geometry_json} AS geometry{value_columns}
+FROM page JOIN areas a ON a.set_id = ? AND a.code = page.code{value_join}
+ORDER BY {order}
+"""
+
+_SEARCHED_COUNT_SQL = "SELECT count(*) FROM areas a{search_join} WHERE {where}"
+
+_VALUE_JOIN = " LEFT JOIN geo_cs_item_values v ON v.code = a.code"
+
+
+def _search_where(q: ItemQuery) -> tuple[str, list]:
+    clauses, params = ["a.set_id = ?", "a.xmin IS NOT NULL"], [q.set_id]
+    if q.codes is not None:
+        clauses.append("list_contains(?, a.code)")
+        params.append(list(q.codes))
+    if q.bbox is not None:
+        west, south, east, north = q.bbox
+        clauses.append("a.xmax >= ? AND a.xmin <= ? AND a.ymax >= ? AND a.ymin <= ? "
+                       "AND ST_Intersects(a.geom_4326, ST_MakeEnvelope(?, ?, ?, ?))")
+        params += [west, east, south, north, west, south, east, north]
+    if q.where is not None:
+        clauses.append(q.where.sql)
+        params += list(q.where.params)
+    return " AND ".join(clauses), params
+
+
+def _searched_sql(q: ItemQuery, with_geometry: bool) -> tuple[str, list]:
+    where, params = _search_where(q)
+    with_values = q.values is not None
+    sql = _SEARCHED_PAGE_SQL.format(
+        search_join=_VALUE_JOIN if q.joins_values else "", where=where,
+        order=filters.order_by(q.sort or ()),
+        geometry_json=f"ST_AsGeoJSON({_GEOMETRY[q.crs]})" if with_geometry else "NULL",
+        value_columns=_VALUE_COLUMNS if with_values else "",
+        value_join=_VALUE_JOIN if with_values else "")
+    return sql, [*params, q.limit, q.offset, q.set_id]
+
+
 def selection_codes(store: Store, set_id: str, codes: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """The codes of ``set_id`` (among ``codes``, if given) that have a geometry, in page order."""
     rows = store.sql(_SELECTION_SQL, {"set_id": set_id,
@@ -318,9 +392,10 @@ def selection_codes(store: Store, set_id: str, codes: tuple[str, ...] | None = N
 
 
 def with_page_of(q: ItemQuery, selection: tuple[str, ...]) -> ItemQuery:
-    """``q`` with its page taken from ``selection`` (all its codes in order; no bbox)."""
-    if q.bbox is not None:
-        raise ValueError("a bbox selection is searched in the database, not given")
+    """``q`` with its page taken from ``selection`` (all its codes in order; no bbox, filter
+    or sort)."""
+    if q.bbox is not None or q.searched:
+        raise ValueError("a bbox, filter or sort selection is searched in the database, not given")
     return replace(q, page_codes=selection[q.offset:q.offset + q.limit], matched=len(selection))
 
 
@@ -337,27 +412,43 @@ def count_items(store: Store, q: ItemQuery) -> int:
     """How many items the query matches, ignoring limit and offset (numberMatched)."""
     if q.matched is not None:
         return q.matched
+    if q.searched:
+        where, params = _search_where(q)
+        sql = _SEARCHED_COUNT_SQL.format(search_join=_VALUE_JOIN if q.joins_values else "",
+                                         where=where)
+        with _values_registered(store, q, q.values if q.joins_values else None):
+            return int(store.sql(sql, params).fetchone()[0])
     params = {k: v for k, v in _params(q).items() if k not in ("limit", "offset")}
     return int(store.sql(_COUNT_SQL, params).fetchone()[0])
 
 
-def _rows(store: Store, q: ItemQuery, with_geometry: bool = True, batch: int = 1000) -> Iterator[dict]:
-    with_values = q.values is not None
-    if with_values:
-        values = q.values
-        if q.page_codes is not None:  # a page's hundred rows, not the set's 35,000, to scan
-            values = values[values["code"].isin(q.page_codes)]
-        store.con.register("geo_cs_item_values", values)
+@contextmanager
+def _values_registered(store: Store, q: ItemQuery, values: pd.DataFrame | None) -> Iterator[None]:
+    """``values`` readable as ``geo_cs_item_values`` on the store's cursor meanwhile."""
+    if values is None:
+        yield
+        return
+    store.con.register("geo_cs_item_values", values)
     try:
-        cursor = store.sql(_items_sql(q.crs, with_values, with_geometry, q.page_codes is not None),
-                           _params(q))
+        yield
+    finally:
+        store.con.unregister("geo_cs_item_values")
+
+
+def _rows(store: Store, q: ItemQuery, with_geometry: bool = True, batch: int = 1000) -> Iterator[dict]:
+    values = q.values
+    if values is not None and q.page_codes is not None:
+        values = values[values["code"].isin(q.page_codes)]  # a page's rows, not the set's 35,000
+    with _values_registered(store, q, values):
+        if q.searched:
+            cursor = store.sql(*_searched_sql(q, with_geometry))
+        else:
+            cursor = store.sql(_items_sql(q.crs, values is not None, with_geometry,
+                                          q.page_codes is not None), _params(q))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 yield dict(zip(names, row, strict=True))
-    finally:
-        if with_values:
-            store.con.unregister("geo_cs_item_values")
 
 
 def _properties(row: dict, q: ItemQuery) -> dict:
@@ -420,7 +511,8 @@ def feature_collection(
 
 def get_feature(store: Store, q: ItemQuery, code: str) -> str:
     """One feature by code, or NotFoundError."""
-    one = replace(q, codes=(code,), limit=1, offset=0, bbox=None, page_codes=None, matched=None)
+    one = replace(q, codes=(code,), limit=1, offset=0, bbox=None, page_codes=None, matched=None,
+                  where=None, sort=None)
     for feature in iter_features(store, one):
         return feature
     raise NotFoundError(f"no item {code!r} in collection {q.set_id}")
@@ -440,6 +532,32 @@ def iter_csv(store: Store, q: ItemQuery) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def download_name(collection_id: str, q: ItemQuery, extension: str, partnership: str | None = None,
+                  measure_in_id: bool = False) -> str:
+    """A download's file name, for what it holds. A partnership's areas are named as the map
+    page names its downloads (partnership, period, measure: the same file from either); others
+    by the collection, the measure (unless the collection's id names it) and the period. Then
+    whether it is filtered, and its first item when it is not the first page.
+
+    >>> q = ItemQuery("datazone2011", indicator="employment_deprived", period="simd2020")
+    >>> download_name("datazone2011", q, "csv", "glasgow")
+    'glasgow_simd2020_employment_deprived.csv'
+    >>> download_name("lsoa2011_employment_deprived_rate", replace(q, offset=1000), "geojson",
+    ...               measure_in_id=True)
+    'lsoa2011_employment_deprived_rate_simd2020_from1001.geojson'
+    """
+    if partnership:
+        parts = [partnership, q.period, q.indicator or collection_id]
+    else:
+        parts = [collection_id, None if measure_in_id else q.indicator, q.period]
+    if q.where is not None:
+        parts.append("filtered")
+    if q.offset:
+        parts.append(f"from{q.offset + 1}")
+    stem = "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in parts if p)
+    return f"{stem[:150]}.{extension}"
 
 
 def page_links(url: str, params: dict[str, str], q: ItemQuery | PartnershipQuery, matched: int,

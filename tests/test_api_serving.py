@@ -53,7 +53,7 @@ def test_conformance_declares_core_geojson_and_crs(client):
 def test_openapi_publishes_the_default_and_maximum_limit(client):
     response = client.get("/api")
     assert response.headers["content-type"].startswith("application/vnd.oai.openapi+json")
-    items = response.json()["paths"]["/collections/{collection_id}/items"]["get"]
+    items = response.json()["paths"]["/collections/{collectionId}/items"]["get"]
     limit = next(p for p in items["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["default"], limit["schema"]["maximum"]) == (1000, 10_000)   # issue 20: large pages
 

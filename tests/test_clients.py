@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,20 @@ def server(demo_db, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "uvicorn.log"
     with running_service({"GEO_CS_DB": str(demo_db)}, log) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def logged_server(demo_db, tmp_path_factory):
+    """The service with its access log on: yields (base URL, the log's path)."""
+    log = tmp_path_factory.mktemp("logged") / "uvicorn.log"
+    with running_service({"GEO_CS_DB": str(demo_db)}, log, access_log=True) as base:
+        yield base, log
+
+
+def _requests_since(log: Path, mark: int, path: str) -> list[str]:
+    """The request lines for ``path`` the access log has gained since it was ``mark`` bytes."""
+    text = log.read_bytes()[mark:].decode()
+    return re.findall(rf'"GET ({re.escape(path)}[^ ]*) HTTP', text)
 
 
 def _ogrinfo(*args: str) -> str:
@@ -120,6 +135,51 @@ def test_qgis_adds_a_map_layer_from_the_list_and_the_vector_tiles(server):
     assert {"code", "name", "value", "worst", "period"} <= set(seen["fields"])
     assert seen["values"] > 1500 and 0 < seen["max_value"] <= 100
     assert seen["tiles_valid"]
+    # a filtered layer holds what the server's own CQL2 filter selects
+    body = httpx.get(f"{server}/collections/datazone2011_employment_rate/items",
+                     params={"filter": "value > 20 AND nation = 'S'", "limit": 10000}, timeout=60).json()
+    assert seen["subset_ok"] and seen["subset_codes"] == sorted(f["id"] for f in body["features"])
+    assert 100 < len(seen["subset_codes"]) < 1535
+
+
+@needs_gdal
+def test_gdal_sends_a_where_to_the_server_as_a_cql2_filter(logged_server, tmp_path):
+    """GDAL 3.6 reads the filter-lang enum in /api and the queryables, then turns -where into
+    filter=…&filter-lang=cql-text: the server, not GDAL, picks the features."""
+    base, log = logged_server
+    items = "/collections/datazone2011_employment_rate/items"
+    where = "value > 20 AND nation = 'S'"
+    matched = httpx.get(f"{base}{items}", params={"filter": where, "limit": 1}, timeout=60).json()["numberMatched"]
+    assert 100 < matched < 1535
+    mark = log.stat().st_size
+    features = _ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=200", f"OAPIF:{base}", "datazone2011_employment_rate",
+                        "-where", where)
+    values = [float(v) for v in re.findall(r"^\s+value \(Real\) = ([\d.]+)$", features, re.M)]
+    assert len(values) == matched and min(values) > 20
+    time.sleep(0.5)   # the access log is written after the response
+    asked = _requests_since(log, mark, items)
+    filtered = [r for r in asked if "filter=" in r]
+    assert filtered and all("filter-lang=cql-text" in r for r in filtered), asked
+    # every page GDAL read was a filtered one: the features it dropped never left the server
+    pages = [r for r in asked if "offset=" in r or "filter=" in r]
+    assert len(filtered) == -(-matched // 200) and set(pages) == set(filtered), asked
+    # ... and the pages after the first are pinned to the data version of the first
+    assert all("version=" in r for r in filtered[1:])
+    # OGR SQL's ILIKE, which GDAL sends as it is (not CQL2), is understood too
+    mark = log.stat().st_size
+    govan = _ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=1000", f"OAPIF:{base}", "datazone2011_employment_rate",
+                     "-where", "name ILIKE 'govan%'")
+    names = re.findall(r"^\s+name \(String\) = (.*)$", govan, re.M)
+    assert len(names) == 19 and all(n.lower().startswith("govan") for n in names)
+    time.sleep(0.5)
+    assert any("ILIKE" in r for r in _requests_since(log, mark, items))
+    # the same where with ogr2ogr into a GeoPackage
+    gpkg = tmp_path / "worst.gpkg"
+    result = subprocess.run(["ogr2ogr", "-f", "GPKG", str(gpkg), "-oo", "PAGE_SIZE=1000", f"OAPIF:{base}",
+                             "datazone2011_employment_rate", "-where", where],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"Feature Count: {matched}" in _ogrinfo("-so", str(gpkg), "datazone2011_employment_rate")
 
 
 @needs_gdal

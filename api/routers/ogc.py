@@ -1,10 +1,13 @@
-"""OGC API - Features, Part 1 (core, GeoJSON) and Part 2 (CRS by reference).
+"""OGC API - Features, Part 1 (core, GeoJSON), Part 2 (CRS by reference) and Part 3 (queryables,
+CQL2 text filters) with ``sortby``.
 
-Thin: parse the query, call :mod:`geo_cs.features`, format links and headers.
+Thin: parse the query, call :mod:`geo_cs.features` and :mod:`geo_cs.filters`, format links and
+headers.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -22,10 +25,12 @@ from api.deps import (
     cached_selection,
     cached_values,
     checked_collection,
+    data_version,
     open_cursor,
+    pin_version,
     public_base,
 )
-from geo_cs import features
+from geo_cs import features, filters
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.errors import InputError
 from geo_cs.features import (
@@ -49,11 +54,22 @@ def known_parameters_only(request: Request) -> None:
     make (landing page, API definition, collection), so refusing them there would break the way
     GIS officers open a layer with an indicator.
     """
-    unknown = sorted(set(request.query_params) - _known_parameters())
+    known = _known_parameters()
+    route = request.scope.get("route")
+    if getattr(route, "path", None) != ITEMS_PATH:
+        # a filter, a sort or a pinned version means something on items only
+        known = known - ITEMS_ONLY
+    unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise InputError(
             f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-            f"this API accepts: {', '.join(sorted(_known_parameters()))}")
+            f"this {'route' if route is not None else 'API'} accepts: {', '.join(sorted(known))}")
+
+
+ITEMS_PATH = "/collections/{collectionId}/items"
+#: Parameters of items that no other route takes (GDAL repeats a layer URL's measure on every
+#: route, never a filter).
+ITEMS_ONLY = frozenset({"filter", "filter-lang", "filter-crs", "sortby", "version"})
 
 
 @cache
@@ -80,7 +96,22 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    # Part 3: queryables, and filter in CQL2 text on items
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    # sortby=+prop,-prop (the sorting class of OGC API - Records, which Features Part 5 takes up)
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
 ]
+SCHEMA_JSON = "application/schema+json"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 
 
 _base = public_base
@@ -133,6 +164,7 @@ def _collection_json(c: features.Collection, base: str) -> dict:
             {"href": href, "rel": "self", "type": "application/json"},
             {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
             {"href": f"{href}/items?f=csv", "rel": "items", "type": "text/csv", "title": "Items as CSV"},
+            *_queryables_links(href),
             {"href": f"{base}/tiles/{c.geography}/tilejson.json{tiles_query}", "rel": "tiles",
              "type": "application/json", "title": "Vector tiles (TileJSON)"},
         ] if c.kind in ("geography", "measure") else [
@@ -140,6 +172,13 @@ def _collection_json(c: features.Collection, base: str) -> dict:
             {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
         ],
     }
+
+
+def _queryables_links(href: str) -> list[dict]:
+    # the Part 3 relation, and "queryables", the drafts' one that GDAL 3.6 looks for
+    return [{"href": f"{href}/queryables", "rel": rel, "type": SCHEMA_JSON,
+             "title": "Queryables: the properties filter and sortby may name"}
+            for rel in (QUERYABLES_REL, "queryables")]
 
 
 @router.get("/collections", summary="Collections: boundary sets and analysis layers")
@@ -152,11 +191,12 @@ def collections(request: Request, store: StoreDep) -> dict:
     }
 
 
-CollectionId = Annotated[str, Path(description="A boundary set (lsoa2011…) or 'partnerships'.",
+CollectionId = Annotated[str, Path(alias="collectionId",
+                                   description="A boundary set (lsoa2011…), a map or 'partnerships'.",
                                    pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
-@router.get("/collections/{collection_id}", summary="One collection")
+@router.get("/collections/{collectionId}", summary="One collection")
 def collection(collection_id: CollectionId, request: Request, store: StoreDep) -> dict:
     return _collection_json(checked_collection(request, store, collection_id), _base(request))
 
@@ -256,32 +296,118 @@ def _stream(request: Request, make_chunks) -> object:
     return chunks()
 
 
-@router.get("/collections/{collection_id}/items", summary="Items (features) of a collection",
-            responses={200: {"content": {GEOJSON: {}, "text/csv": {}}}})
+@router.get("/collections/{collectionId}/queryables", summary="Queryables: what filter and sortby may name",
+            responses={200: {"content": {SCHEMA_JSON: {}}}})
+def queryables(collection_id: CollectionId, request: Request, store: StoreDep,
+               m: Annotated[MeasureParams, Depends()]) -> JSONResponse:
+    """A JSON Schema of the properties of the collection's items that ``filter`` and
+    ``sortby`` may name, with their types (OGC API - Features Part 3). A boundary set's
+    items carry a measure's properties (``value``…) only with ``indicator=``: so do its
+    queryables."""
+    c = checked_collection(request, store, collection_id)
+    href = f"{_base(request)}/collections/{collection_id}/queryables"
+    if c.kind == "analysis":
+        qs: dict[str, filters.Queryable] = {}
+    else:
+        m = _measure_of(c, m)
+        if m.indicator is not None:
+            cached_values(request, store, c.geography, m)   # an unknown indicator is a 404 here too
+        qs = filters.queryables(m.indicator is not None)
+    return JSONResponse(filters.queryables_schema(qs, href, c.title),
+                        media_type=_schema_media_type(request.headers.get("accept", "")),
+                        headers={"Vary": "Accept"})
+
+
+def _schema_media_type(accept: str) -> str:
+    """application/schema+json, as Part 3 says, unless the client asks for application/json
+    and not for it (GDAL 3.6 asks for application/json only, and refuses anything else)."""
+    asked = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if "application/json" in asked and not asked & {SCHEMA_JSON, "*/*", "application/*"}:
+        return "application/json"
+    return SCHEMA_JSON
+
+
+class FilterParams:
+    """``filter`` (CQL2 text), ``filter-lang``, ``filter-crs`` and ``sortby`` of items."""
+
+    def __init__(
+        self,
+        filter: Annotated[str | None, Query(
+            max_length=filters.MAX_FILTER_CHARS,
+            description="A CQL2 text filter over the queryables (/collections/{collectionId}/"
+                        "queryables), e.g. value > 20 AND name LIKE 'Glas%', code IN ('S01010206'), "
+                        "S_INTERSECTS(geometry, BBOX(-4.3,55.8,-4.2,55.9)).")] = None,
+        # an enum with a default (not "or null"): GDAL reads schema.enum to see cql-text offered
+        filter_lang: Annotated[Literal["cql2-text", "cql-text"], Query(
+            alias="filter-lang",
+            description="cql2-text (cql-text, its draft name, is taken too).")] = "cql2-text",
+        filter_crs: Annotated[str | None, Query(
+            alias="filter-crs", max_length=100,
+            description="CRS of the filter's geometries (default CRS84).")] = None,
+        sortby: Annotated[str | None, Query(
+            max_length=500, description="Comma-separated queryables, - for descending: -value,name. "
+                                        "Ties are ordered by code.")] = None,
+    ) -> None:
+        self.text, self.lang, self.crs_param, self.sortby = filter, filter_lang, filter_crs, sortby
+        self.crs = features.crs_from_param(filter_crs, "filter-crs")
+        if filter is None and filter_crs is not None:
+            raise InputError("filter-crs needs a filter")
+        self.raw = {"filter": filter, "filter-lang": filter_lang if filter is not None else None,
+                    "filter-crs": filter_crs, "sortby": sortby}
+
+    def apply(self, q: ItemQuery) -> ItemQuery:
+        """``q`` with the filter and sort keys, checked against its queryables."""
+        if self.text is None and self.sortby is None:
+            return q
+        qs = filters.queryables(q.values is not None)
+        where = (filters.parse_filter(self.text, qs, self.lang, features.spatial_for(self.crs))
+                 if self.text is not None else None)
+        sort = filters.parse_sortby(self.sortby, qs) if self.sortby is not None else None
+        return replace(q, where=where, sort=sort)
+
+
+@router.get(ITEMS_PATH, summary="Items (features) of a collection",
+            responses={200: {"content": {GEOJSON: {}, "text/csv": {}}},
+                       410: problems.RESPONSES[404] | {
+                           "description": "A page of a data version no longer kept (version=)"}})
 def items(
+    _pin: Annotated[None, Depends(pin_version)],   # first: before any cursor is taken
     collection_id: CollectionId, request: Request, store: StoreDep,
     p: Annotated[ItemParams, Depends()], m: Annotated[MeasureParams, Depends()],
+    fp: Annotated[FilterParams, Depends()],
 ):
     if collection_id == PARTNERSHIPS:
+        if fp.text is not None or fp.sortby is not None:
+            raise InputError(f"collection {PARTNERSHIPS} takes no filter or sortby (it has no "
+                             "queryables); filter the areas of a boundary set with partnership=")
         return _partnership_items(request, store, p)
-    q = _paged(request, store, _item_query(request, store, collection_id, p, m))
+    c = checked_collection(request, store, collection_id)
+    q = fp.apply(_item_query(request, store, collection_id, p, m))
+    if not q.searched:
+        q = _paged(request, store, q)
+    name = features.download_name(collection_id, q, "csv" if p.f == "csv" else "geojson",
+                                  p.partnership, measure_in_id=c.kind == "measure")
     headers = {"Content-Crs": f"<{q.crs}>"}
     if p.f == "csv":
         return StreamingResponse(
             _stream(request, lambda cursor: features.iter_csv(cursor, q)), media_type="text/csv",
-            headers={"Content-Disposition":
-                     f'attachment; filename="{collection_id}{"_" + q.period if q.period else ""}.csv"'})
+            headers={**headers, "Content-Disposition": f'attachment; filename="{name}"'})
     matched = features.count_items(store, q)
-    params = {k: v for k, v in {**p.raw, **m.query()}.items() if v}
+    # every link names the data version: the next page is the next of the same data, even if
+    # an update lands between two requests
+    params = {k: v for k, v in {**p.raw, **m.query(), **fp.raw}.items() if v}
+    params["version"] = str(data_version(request))
     links = features.page_links(f"{_base(request)}/collections/{collection_id}/items", params, q,
                                 matched, GEOJSON)
     extra = {"attribution": OGL_ATTRIBUTION}
+    if p.f == "geojson":   # asked for as a file; f=json (GIS clients, the map's own link) is not
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return StreamingResponse(
         _stream(request, lambda cursor: features.feature_collection(cursor, q, links, extra, matched)),
         media_type=GEOJSON, headers=headers)
 
 
-@router.get("/collections/{collection_id}/items/{code}", summary="One item by its code")
+@router.get("/collections/{collectionId}/items/{code}", summary="One item by its code")
 def item(
     collection_id: CollectionId, code: Annotated[str, Path(max_length=64)], request: Request,
     store: StoreDep, p: Annotated[ItemParams, Depends()], m: Annotated[MeasureParams, Depends()],
