@@ -53,7 +53,7 @@ def _footer(fig: FigureBase, notes: list[str] | None = None) -> None:
     lines = [*(notes or []), OGL_ATTRIBUTION]
     if isinstance(fig, SubFigure):   # on a report page: laid out by the page's engine
         width = fig.bbox.width / 72 if fig.bbox.width > 1 else 7.0
-        wrapped = [w for line in lines for w in textwrap.wrap(line, int(width * 72 / (6.5 * 0.55)))]
+        wrapped = [w for line in lines for w in textwrap.wrap(line, int(width * 72 / (6.5 * 0.6)))]
         fig.supxlabel("\n".join(wrapped), x=0.0, ha="left", fontsize=6.5, color="#444444")
         return
     bottom = 0.035 * (len(lines) + 1)
