@@ -367,18 +367,24 @@ class ReportResult:
     files: list[Path] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    exception: Exception | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return getattr(self.exception, "exit_code", 1)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def reportable_partnerships(store: Store) -> list[str]:
-    """The partnerships the store holds areas for (every one the map index would list)."""
+def reportable_partnerships(store: Store) -> tuple[list[str], list[str]]:
+    """(the partnerships the store holds areas for, those it holds none of: skipped by ``--all``)."""
     from geo_cs.partnerships import get_partnerships, resolve
 
     out = []
-    for p in get_partnerships():
+    every = get_partnerships()
+    for p in every:
         for set_id in ("datazone2011", "lsoa2011", "lsoa2021", "wpc2010"):
             try:
                 if resolve(store, p, set_id).codes:
@@ -386,7 +392,7 @@ def reportable_partnerships(store: Store) -> list[str]:
                     break
             except GeoCsError:
                 continue
-    return out
+    return out, [p.id for p in every if p.id not in out]
 
 
 def write_reports(store: Store, partnerships: list[str], out_dir: str | Path, *,
@@ -405,7 +411,7 @@ def write_reports(store: Store, partnerships: list[str], out_dir: str | Path, *,
         try:
             name = get_partnerships([pid])[0].phase_at(None).name
         except GeoCsError as exc:
-            results.append(ReportResult(pid, pid, error=str(exc)))
+            results.append(ReportResult(pid, pid, error=str(exc), exception=exc))
             continue
         try:
             profile = partnership_profile(store, pid, geography=geography, indicator=indicator,
@@ -413,8 +419,9 @@ def write_reports(store: Store, partnerships: list[str], out_dir: str | Path, *,
             files = write_profile(profile, out_dir, formats)
             results.append(ReportResult(pid, name, files, seconds=time.monotonic() - started))
         except GeoCsError as exc:
-            results.append(ReportResult(pid, name, error=str(exc), seconds=time.monotonic() - started))
+            results.append(ReportResult(pid, name, error=str(exc), seconds=time.monotonic() - started,
+                                        exception=exc))
         except Exception as exc:  # one partnership's failure must not stop the others
             results.append(ReportResult(pid, name, error=f"{type(exc).__name__}: {exc}",
-                                        seconds=time.monotonic() - started))
+                                        seconds=time.monotonic() - started, exception=exc))
     return results
