@@ -260,39 +260,48 @@ def _layout(doc: Document) -> list[list[_Placed]]:
     return [page for page in pages if page]
 
 
-def _cell_widths(frame: pd.DataFrame) -> list[float]:
-    """Each column's share of the table's width: what it needs, the slack shared out evenly."""
+def _cell_widths(frame: pd.DataFrame, width: float = WIDTH) -> list[float]:
+    """Each column's share of the table's ``width`` (inches): what it needs, the slack shared
+    out evenly; when they need more than there is, the widest (a name column) gives it up."""
     needed = _needed_widths(frame)
+    excess = sum(needed) - width
+    if excess > 0:
+        widest = needed.index(max(needed))
+        needed[widest] = max(needed[widest] - excess, 0.5)
     total = sum(needed)
     return [n / total for n in needed]
 
 
 def _draw_table(sub: FigureBase, rect: tuple[float, float, float, float], frame: pd.DataFrame,
                 widths: list[float]) -> None:
+    """A table as text on ruled, striped rows (drawn directly: matplotlib's own table measures
+    every cell and was most of a report's time)."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
     ax = sub.add_axes(rect)
     ax.set_axis_off()
-    cells = frame.astype(str).to_numpy().tolist()
-    header = [str(c) for c in frame.columns]
-    numeric = [bool(frame[c].astype(str).str.fullmatch(r"[-+−]?[\d,.]*%?").all()) for c in frame.columns]
-    table = ax.table(cellText=cells or [[""] * len(header)], colLabels=header, colWidths=widths,
-                     bbox=(0, 0, 1, 1), cellLoc="left")
-    table.auto_set_font_size(False)
-    table.set_fontsize(TABLE_PT)
     lines = _header_lines(frame)
-    for (r, c), cell in table.get_celld().items():
-        if r == 0:
-            cell.set_height(cell.get_height() * lines)
-        cell.set_edgecolor("#bbbbbb")
-        cell.set_linewidth(0.4)
-        cell.PAD = 0.03
-        if numeric[c] and r > 0:
-            cell.set_text_props(ha="right")
-            cell._loc = "right"
-        if r == 0:
-            cell.set_facecolor("#e8eef6")
-            cell.set_text_props(fontweight="bold")
-        elif r % 2 == 0:
-            cell.set_facecolor("#f7f7f7")
+    n = len(frame)
+    total = n + lines
+    ax.set_xlim(0, 1)
+    ax.set_ylim(total, 0)
+    lefts = [sum(widths[:i]) for i in range(len(widths))]
+    numeric = [bool(frame[c].astype(str).str.fullmatch(r"[-+−]?[\d,.]*%?( of [\d,]+)?").all())
+               for c in frame.columns]
+    stripes = [Rectangle((0, 0), 1, lines)] + [Rectangle((0, lines + r), 1, 1) for r in range(1, n, 2)]
+    ax.add_collection(PatchCollection(stripes, facecolors=["#e8eef6"] + ["#f5f5f5"] * (len(stripes) - 1),
+                                      edgecolors="none"))
+    ax.hlines([0, lines, *range(lines + 1, total + 1)], 0, 1, colors="#bbbbbb", linewidth=0.4)
+    ax.vlines([*lefts, 1.0], 0, total, colors="#bbbbbb", linewidth=0.4)
+    pad = 0.06 / (rect[2] * A4[0])   # 0.06 inch, in axes units
+    for c, name in enumerate(frame.columns):
+        x, right = lefts[c] + pad, lefts[c] + widths[c] - pad
+        ax.text(right if numeric[c] else x, lines / 2, str(name), ha="right" if numeric[c] else "left",
+                va="center", fontsize=TABLE_PT, fontweight="bold", linespacing=1.1)
+        for r, value in enumerate(frame.iloc[:, c].astype(str)):
+            ax.text(right if numeric[c] else x, lines + r + 0.5, value, ha="right" if numeric[c] else "left",
+                    va="center", fontsize=TABLE_PT)
 
 
 Drawer = Callable[[FigureBase, float], None]
@@ -344,9 +353,9 @@ def _drawers(item: _Placed) -> list[tuple[float, Drawer | None]]:
         start, end = item.rows
         chunk = block.frame.iloc[start:end]
         per_column = math.ceil(len(chunk) / columns)
-        widths = _cell_widths(block.frame)
         gap = TABLE_GAP
         col_w = (WIDTH - gap * (columns - 1)) / columns
+        widths = _cell_widths(block.frame, col_w)
         for c in range(columns):
             part = chunk.iloc[c * per_column:(c + 1) * per_column]
             if part.empty:
@@ -365,9 +374,12 @@ def _render_page(doc: Document, placed: list[_Placed], number: int, total: int) 
     """One A4 page: the placed blocks as rows of subfigures over the text area (the charts and
     the map inside them are laid out by the page's constrained-layout engine), and the footer."""
     W, H = A4
-    fig = plt.figure(figsize=A4, layout="constrained")
-    fig.get_layout_engine().set(rect=(MARGIN_X / W, MARGIN_BOTTOM / H, WIDTH / W, HEIGHT / H),
-                                w_pad=0.02, h_pad=0.0, hspace=0.0, wspace=0.0)
+    # the layout engine only where a chart or map needs it (it draws the page twice)
+    charts = any(isinstance(item.block, FigureBlock) for item in placed)
+    fig = plt.figure(figsize=A4, layout="constrained" if charts else None)
+    if charts:
+        fig.get_layout_engine().set(rect=(MARGIN_X / W, MARGIN_BOTTOM / H, WIDTH / W, HEIGHT / H),
+                                    w_pad=0.02, h_pad=0.0, hspace=0.0, wspace=0.0)
     rows: list[tuple[float, Drawer | None]] = []
     cursor = 0.0
     for item in placed:
@@ -378,9 +390,14 @@ def _render_page(doc: Document, placed: list[_Placed], number: int, total: int) 
     if HEIGHT - cursor > 1e-6:
         rows.append((HEIGHT - cursor, None))
     rows = [(h, d) for h, d in rows if h > 1e-6]
-    subs = fig.subfigures(len(rows), 1, height_ratios=[h for h, _ in rows], hspace=0.0)
-    subs = [subs] if not isinstance(subs, list | tuple) and not hasattr(subs, "__len__") else list(
-        subs.flat if hasattr(subs, "flat") else subs)
+    heights = [h for h, _ in rows]
+    if charts:   # the engine keeps to its rect (the text area)
+        grid = fig.add_gridspec(len(rows), 1, height_ratios=heights, hspace=0.0)
+        subs = [fig.add_subfigure(grid[i]) for i in range(len(rows))]
+    else:        # subfigures follow their grid's ratios only: the margins are rows and columns
+        grid = fig.add_gridspec(len(rows) + 2, 3, height_ratios=[MARGIN_TOP, *heights, MARGIN_BOTTOM],
+                                width_ratios=[MARGIN_X, WIDTH, MARGIN_X], hspace=0.0, wspace=0.0)
+        subs = [fig.add_subfigure(grid[i + 1, 1]) for i in range(len(rows))]
     for sub, (height, drawer) in zip(subs, rows, strict=True):
         if drawer is not None:
             drawer(sub, height)

@@ -226,8 +226,8 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
                   [["code", "name", "baseline_value", "value_latest"]]
                   .assign(change=lambda t: t["value_latest"] - t["baseline_value"])
                   .sort_values("baseline_value", ascending=False)
-                  .rename(columns={"code": "Code", "name": "Name", "baseline_value": "Baseline rate (%)",
-                                   "value_latest": f"{latest_label} (%)", "change": "Change (points)"}))
+                  .rename(columns={"code": "Code", "name": "Name", "baseline_value": "Baseline\nrate (%)",
+                                   "value_latest": f"{latest_label}\nrate (%)", "change": "Change\n(points)"}))
     try:
         series = resolve_measure(store, "wpc2010", "claimants")
         panel = measure_panel(store, series)
