@@ -61,7 +61,8 @@ class AreaProfile:
 
 def locate(store: Store, code: str) -> tuple[str, str]:
     """(boundary set, name) of an area code: the first of :data:`KINDS` that holds it."""
-    found = dict(store.sql("SELECT set_id, coalesce(name, code) FROM areas WHERE code = ?", [code]).fetchall())
+    found = dict(store.sql("SELECT set_id, coalesce(name, code) FROM areas WHERE code = ?",
+                           [code]).fetchall())
     for set_id in KINDS:
         if set_id in found:
             return set_id, found[set_id]
@@ -203,7 +204,8 @@ def boundary_changes(store: Store, code: str, set_id: str, small_set: str, serie
     out: list[str] = []
     if set_id != small_set:
         out.append(f"Its figures are summed from the {n_members} {small_set} areas placed in it "
-                   f"({'by the official lookups' if how == 'lookup' else 'by where each one’s centre lies'}).")
+                   f"({'by the official lookups' if how == 'lookup' else 'by where each one’s centre lies'})"
+                   ".")
     came = store.sql("SELECT from_set, from_code, weight, link_type, method FROM crosswalks "
                      "WHERE to_set = ? AND to_code = ? ORDER BY weight DESC", [set_id, code]).df()
     if not came.empty:
@@ -211,7 +213,8 @@ def boundary_changes(store: Store, code: str, set_id: str, small_set: str, serie
         more = f" and {len(came) - 6} more" if len(came) > 6 else ""
         method = came["method"].iloc[0]
         how_split = ("unchanged, one to one" if method == "single" else f"split by {method}")
-        out.append(f"Figures published on {came['from_set'].iloc[0]} were carried onto it from {parts}{more}: "
+        out.append(f"Figures published on {came['from_set'].iloc[0]} were carried onto it from "
+                   f"{parts}{more}: "
                    f"{how_split} (lookup change flag {', '.join(sorted(set(came['link_type'])))}).")
     went = store.sql("SELECT to_set, to_code, weight, link_type FROM crosswalks WHERE from_set = ? AND "
                      "from_code = ? ORDER BY weight DESC", [set_id, code]).df()
@@ -235,8 +238,8 @@ def boundary_changes(store: Store, code: str, set_id: str, small_set: str, serie
                        f"({r.new_name or r.old_name or ''}) {since}: {r.kind}; evidence: {r.evidence}.")
     estimated = series[series["estimated_share"] > 0]
     for r in estimated.itertuples():
-        out.append(f"{r.period_label}: {r.estimated_share:.0%} of its figure was estimated through a boundary "
-                   "change (hatched on the map).")
+        out.append(f"{r.period_label}: {r.estimated_share:.0%} of its figure was estimated through a "
+                   "boundary change (hatched on the map).")
     if not out:
         out.append("The store records no change to its boundary: its figures are as published.")
     return out
@@ -262,8 +265,9 @@ def area_sentence(p: AreaProfile) -> str:
             f"{last['n_partnership']:,} in {p.partnership_name} and {_ordinal(last['rank_nation'])} of "
             f"{last['n_nation']:,} in {nation} (1 = the highest rate).")
     if len(p.series) > 1:
-        text += (f" Its rate went from {first['rate']:.1f}% in {first['period_label']} to {last['rate']:.1f}%, "
-                 f"and its gap with the partnership from {_signed(first['gap'])} to {_signed(last['gap'])} points.")
+        text += (f" Its rate went from {first['rate']:.1f}% in {first['period_label']} to "
+                 f"{last['rate']:.1f}%, and its gap with the partnership from {_signed(first['gap'])} to "
+                 f"{_signed(last['gap'])} points.")
     return text
 
 
@@ -315,7 +319,8 @@ def area_document(p: AreaProfile) -> Document:
         Paragraph(area_sentence(p), "lead"),
         Bullets([f"{what} of {p.set_label}; in partnership {p.partnership_name} ({p.partnership}).",
                  f"Measure: {p.measure}, on {p.small_set}"
-                 + (f", summed over its {p.members} {p.small_set} areas." if p.kind != "neighbourhood" else "."),
+                 + (f", summed over its {p.members} {p.small_set} areas." if p.kind != "neighbourhood"
+                    else "."),
                  *p.notes]),
         FigureBlock(f"{p.name}, {p.partnership_name} and {NATIONS.get(p.code[0], 'the nation')}", alt,
                     lambda fig: area_chart(p, fig), height=3.4, min_height=2.8),

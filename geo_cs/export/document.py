@@ -365,7 +365,8 @@ def _drawers(item: _Placed) -> list[tuple[float, Drawer | None]]:
             _draw_table(sub, (left / WIDTH, 1 - (caption_h + height) / h, col_w / WIDTH, height / h), part,
                         widths)
         if block.note and end >= len(block.frame):
-            sub.text(0, 1 - (caption_h + row * (per_column + _header_lines(block.frame)) + 0.04) / h, block.note, fontsize=CAPTION_PT,
+            below = caption_h + row * (per_column + _header_lines(block.frame)) + 0.04
+            sub.text(0, 1 - below / h, block.note, fontsize=CAPTION_PT,
                      va="top", color="#444444")
     return [(item.height, table)]
 

@@ -198,7 +198,8 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
             here = bench[bench["period_id"] == last["period_id"]]
             total = last["cohort_count"] + last["rest_count"]
             total_den = last["cohort_denominator"] + last["rest_denominator"]
-            line = (f"In {last['period_label']}, {_pct(100 * total / total_den) if total_den else 'no figure'} "
+            share = _pct(100 * total / total_den) if total_den else "no figure"
+            line = (f"In {last['period_label']}, {share} "
                     f"of {final.name}'s {small.label[0].lower()}{small.label[1:]}")
             if not here.empty:
                 line += "; " + ", ".join(f"{b.group} {_pct(b.rate)} (over the {int(b.n_areas):,} areas held)"
@@ -207,7 +208,8 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
             key_figures.append(
                 f"The {int(last['n_cohort']):,} worst-performing neighbourhoods (baseline "
                 f"{', '.join(values.baseline)}, above {values.threshold:g}%): {_pct(last['cohort_rate'])} in "
-                f"{last['period_label']}, against {_pct(last['rest_rate'])} in the rest of {final.name}; they "
+                f"{last['period_label']}, against {_pct(last['rest_rate'])} in the rest of {final.name}; "
+                "they "
                 f"hold {last['cohort_share']:.0%} of its working-age people.")
         if gap["cohort_small"].fillna(False).any() or gap["rest_small"].fillna(False).any():
             caveats.append("Some figures rest on small numbers (flagged 'small' in the CSV): read "
@@ -227,7 +229,8 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
                   .assign(change=lambda t: t["value_latest"] - t["baseline_value"])
                   .sort_values("baseline_value", ascending=False)
                   .rename(columns={"code": "Code", "name": "Name", "baseline_value": "Baseline\nrate (%)",
-                                   "value_latest": f"{latest_label}\nrate (%)", "change": "Change\n(points)"}))
+                                   "value_latest": f"{latest_label}\nrate (%)",
+                                   "change": "Change\n(points)"}))
     try:
         series = resolve_measure(store, "wpc2010", "claimants")
         panel = measure_panel(store, series)
@@ -285,7 +288,6 @@ def profile_document(profile: Profile) -> Document:
     if profile.key_figures:
         blocks.append(Bullets(profile.key_figures))
     blocks.append(_figure(profile.map_chart))
-    tables = dict(profile.tables)
     gap_charts = [c for c in profile.charts if c.caption.startswith("Figure 4.7")]
     rate_charts = [c for c in profile.charts if not c.caption.startswith("Figure 4.7")]
     gap_tables = [(t, f) for t, f in profile.tables if t.startswith("Worst-performing")]
@@ -298,7 +300,6 @@ def profile_document(profile: Profile) -> Document:
         blocks.append(Heading("Out-of-work benefits"))
         blocks += [TableBlock(t, f) for t, f in rate_tables]
         blocks += [_figure(c) for c in rate_charts]
-    del tables
     if not profile.cohort.empty:
         blocks.append(Heading(f"The worst-performing neighbourhoods at the baseline ({len(profile.cohort)})"))
         blocks.append(TableBlock("Worst-performing neighbourhoods, highest baseline rate first, with their "
@@ -343,7 +344,8 @@ REPORT_FORMATS = ("pdf", "html", "docx", "odt")
 _WRITERS = {"pdf": write_pdf, "html": write_html, "docx": write_docx, "odt": write_odt}
 
 
-def write_profile(profile: Profile, out_dir: str | Path, formats: tuple[str, ...] = ("pdf", "html")) -> list[Path]:
+def write_profile(profile: Profile, out_dir: str | Path,
+                  formats: tuple[str, ...] = ("pdf", "html")) -> list[Path]:
     """The profile in each of ``formats`` as ``out_dir/PARTNERSHIP.<format>``."""
     check_formats(formats)
     return [_WRITERS[f](profile, Path(out_dir) / f"{profile.partnership}.{f}") for f in formats]
@@ -354,7 +356,8 @@ def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
 
     unknown = [f for f in formats if f not in REPORT_FORMATS]
     if unknown or not formats:
-        raise InputError(f"--format {','.join(formats)!r}: expected one or more of {', '.join(REPORT_FORMATS)}")
+        raise InputError(f"--format {','.join(formats)!r}: expected one or more of "
+                         f"{', '.join(REPORT_FORMATS)}")
     return formats
 
 
