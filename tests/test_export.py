@@ -523,3 +523,22 @@ def test_a_failed_pmtiles_build_leaves_the_earlier_archive_and_no_partial_file(
         pmtiles.write_pmtiles(store, "datazone2011", archive, minzoom=7, maxzoom=11)
     assert archive.read_bytes() == b"the archive of last quarter"
     assert [p.name for p in tmp_path.iterdir()] == ["dz.pmtiles"]
+
+
+@needs_poppler
+def test_document_text_is_text_not_mathtext_and_a_long_table_splits(tmp_path: Path):
+    """Names from data files are drawn as they are ($ is not TeX), and a table longer than a
+    page goes on over pages with its header repeated."""
+    from geo_cs.export.document import Document, Heading, Paragraph, TableBlock, write_pdf
+
+    name = "Costs $5 & $6 _under_ {x}"
+    frame = pd.DataFrame({"Code": [f"E0{i:07d}" for i in range(120)], "Area": [name] * 120,
+                          "Value": [f"{i / 3:.1f}" for i in range(120)], "Other": ["x"] * 120})
+    doc = Document(f"{name}: test", "subtitle", [Heading(name), Paragraph(name), TableBlock("Areas", frame)],
+                   footer="Open Government Licence v3.0")
+    pdf = write_pdf(doc, tmp_path / "t.pdf")
+    texts = pdf_pages_text(pdf)
+    assert len(texts) >= 3 and all(name in " ".join(t.split()) for t in texts)
+    assert all("Code" in t and "Value" in t for t in texts)
+    rows = [t.count(f" {name} ") for t in texts]
+    assert sum(t.count("E0000") for t in texts) == 120 and min(rows) >= 3, rows

@@ -249,6 +249,8 @@ def _layout(doc: Document) -> list[list[_Placed]]:
                     new_page()
                     continue
                 end = min(n, start + max(fits, 1))
+                if 0 < n - end < 3 * columns and end - start > 6 * columns:
+                    end = n - 3 * columns     # no page of a row or two: carry three over
                 per_column = math.ceil((end - start) / columns)
                 height = caption + row * (per_column + _header_lines(block.frame)) + 0.15
                 pages[-1].append(_Placed(block, y, height, (start, end), columns, start > 0))
@@ -298,10 +300,10 @@ def _draw_table(sub: FigureBase, rect: tuple[float, float, float, float], frame:
     for c, name in enumerate(frame.columns):
         x, right = lefts[c] + pad, lefts[c] + widths[c] - pad
         ax.text(right if numeric[c] else x, lines / 2, str(name), ha="right" if numeric[c] else "left",
-                va="center", fontsize=TABLE_PT, fontweight="bold", linespacing=1.1)
+                va="center", fontsize=TABLE_PT, fontweight="bold", linespacing=1.1, parse_math=False)
         for r, value in enumerate(frame.iloc[:, c].astype(str)):
             ax.text(right if numeric[c] else x, lines + r + 0.5, value, ha="right" if numeric[c] else "left",
-                    va="center", fontsize=TABLE_PT)
+                    va="center", fontsize=TABLE_PT, parse_math=False)
 
 
 Drawer = Callable[[FigureBase, float], None]
@@ -311,7 +313,7 @@ def _text_lines(sub: FigureBase, height: float, lines: list[str], points: float,
                 top: float = 0.0, **style) -> float:
     """Lines of text from ``top`` inches down a row ``height`` inches high; returns the next top."""
     for line in lines:
-        sub.text(x / WIDTH, 1 - top / height, line, fontsize=points, va="top", **style)
+        sub.text(x / WIDTH, 1 - top / height, line, fontsize=points, va="top", parse_math=False, **style)
         top += _line(points)
     return top
 
@@ -323,7 +325,7 @@ def _drawers(item: _Placed) -> list[tuple[float, Drawer | None]]:
         size = 15.0 if block.level == 1 else 12.0
         colour = "#1f3a93" if block.level == 1 else "#111111"
         return [(item.height, lambda sub, h: sub.text(0, 0.02, block.text, fontsize=size, fontweight="bold",
-                                                      va="bottom", color=colour))]
+                                                      va="bottom", color=colour, parse_math=False))]
     if isinstance(block, Paragraph):
         points, colour = _PARAGRAPH[block.style]
         return [(item.height, lambda sub, h: _text_lines(sub, h, _wrap(block.text, points), points,
@@ -366,7 +368,7 @@ def _drawers(item: _Placed) -> list[tuple[float, Drawer | None]]:
                         widths)
         if block.note and end >= len(block.frame):
             below = caption_h + row * (per_column + _header_lines(block.frame)) + 0.04
-            sub.text(0, 1 - below / h, block.note, fontsize=CAPTION_PT,
+            sub.text(0, 1 - below / h, block.note, fontsize=CAPTION_PT, parse_math=False,
                      va="top", color="#444444")
     return [(item.height, table)]
 
@@ -403,10 +405,11 @@ def _render_page(doc: Document, placed: list[_Placed], number: int, total: int) 
         if drawer is not None:
             drawer(sub, height)
     footer = f"{doc.title} · {doc.generated} · page {number} of {total}"
-    fig.text(MARGIN_X / W, 0.42 / H, footer, fontsize=FOOTER_PT, color="#444444", va="bottom")
+    fig.text(MARGIN_X / W, 0.42 / H, footer, fontsize=FOOTER_PT, color="#444444", va="bottom",
+             parse_math=False)
     for k, line in enumerate(_wrap(doc.footer, FOOTER_PT - 0.5)):
         fig.text(MARGIN_X / W, (0.30 - k * 0.11) / H, line, fontsize=FOOTER_PT - 0.5, color="#444444",
-                 va="bottom")
+                 va="bottom", parse_math=False)
     return fig
 
 
