@@ -216,22 +216,37 @@ def _layout(doc: Document) -> list[list[_Placed]]:
             height = _line(size) + (0.18 if y > 0 else 0.04)
             # keep a heading with what follows it
             following = blocks[i + 1] if i + 1 < len(blocks) else None
-            need = height + (following.min_height + 0.8 if isinstance(following, FigureBlock) else 1.0)
+            need = height + (following.min_height + 0.8 if isinstance(following, FigureBlock) else 0.6)
             if room() < need and y > 0:
                 new_page()
                 height = _line(size)
             pages[-1].append(_Placed(block, y, height))
             y += height
-        elif isinstance(block, Paragraph | Bullets):
-            points = _PARAGRAPH[block.style][0] if isinstance(block, Paragraph) else BODY_PT
-            lines = (_wrap(block.text, points) if isinstance(block, Paragraph)
-                     else [ln for item in block.items for ln in _wrap(item, points, WIDTH - 0.25)])
-            items = 0 if isinstance(block, Paragraph) else len(block.items)
-            height = len(lines) * _line(points) + 0.04 * items + 0.12
-            if room() < min(height, 3 * _line(points)) and y > 0:
+        elif isinstance(block, Paragraph):
+            points = _PARAGRAPH[block.style][0]
+            height = len(_wrap(block.text, points)) * _line(points) + 0.12
+            if room() < height and y > 0:
                 new_page()
             pages[-1].append(_Placed(block, y, height))
             y += height
+        elif isinstance(block, Bullets):
+            # items go on over pages: as many as fit here, the rest on the next
+            heights = [len(_wrap(item, BODY_PT, WIDTH - 0.25)) * _line(BODY_PT) + 0.04
+                       for item in block.items]
+            start = 0
+            while start < len(heights):
+                end = start
+                while end < len(heights) and sum(heights[start:end + 1]) + 0.12 <= room():
+                    end += 1
+                if end == start:
+                    if y > 0:
+                        new_page()
+                        continue
+                    end = start + 1          # one item taller than a page: let it be
+                height = sum(heights[start:end]) + 0.12
+                pages[-1].append(_Placed(Bullets(block.items[start:end]), y, height))
+                y += height
+                start = end
         elif isinstance(block, FigureBlock):
             caption = (len(_wrap(block.caption, CAPTION_PT)) + len(_wrap(block.alt, CAPTION_PT - 0.5))) \
                 * _line(CAPTION_PT) + 0.15

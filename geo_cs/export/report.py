@@ -341,14 +341,15 @@ def write_odt(profile: Profile, path: str | Path) -> Path:
 
 
 REPORT_FORMATS = ("pdf", "html", "docx", "odt")
-_WRITERS = {"pdf": write_pdf, "html": write_html, "docx": write_docx, "odt": write_odt}
 
 
 def write_profile(profile: Profile, out_dir: str | Path,
                   formats: tuple[str, ...] = ("pdf", "html")) -> list[Path]:
     """The profile in each of ``formats`` as ``out_dir/PARTNERSHIP.<format>``."""
     check_formats(formats)
-    return [_WRITERS[f](profile, Path(out_dir) / f"{profile.partnership}.{f}") for f in formats]
+    # looked up when called, so a wrapper (bench/bench_exports.py times write_pdf) sees the calls
+    writers = {"pdf": write_pdf, "html": write_html, "docx": write_docx, "odt": write_odt}
+    return [writers[f](profile, Path(out_dir) / f"{profile.partnership}.{f}") for f in formats]
 
 
 def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
