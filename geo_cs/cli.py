@@ -468,7 +468,7 @@ def analyse_comparator(
 
 # -- crosswalks and harmonised series ------------------------------------------------------------
 
-export_app = typer.Typer(help="Static exports for reports: maps and charts (PNG, SVG, PDF, with their CSV).",
+export_app = typer.Typer(help="Exports for reports: maps, charts, partnership reports and area profiles (PDF, Word, OpenDocument, HTML).",
                          no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -537,25 +537,69 @@ def export_charts(
 
 @export_app.command("report")
 def export_report(
-    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: PARTNERSHIP.pdf and PARTNERSHIP.html.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: PARTNERSHIP.pdf, .html, .docx, .odt.")],
+    partnership: Annotated[list[str] | None, typer.Option("--partnership", "-p", help="Partnership id (repeat for several).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every partnership the store holds areas for.")] = False,
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: pdf, html, docx, odt.")] = "pdf,html",
     geography: Annotated[str | None, typer.Option("--geography", "-g", help="Small-area geography (default: as the web map).")] = None,
     indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Small-area indicator (default: as the web map).")] = None,
 ) -> None:
-    """A partnership profile as PDF and HTML: map, charts, tables, the baseline cohort, method
-    notes, data vintages and provenance, caveats."""
-    from geo_cs.export.report import partnership_profile, write_html, write_pdf
+    """A partnership profile as PDF, HTML, Word (docx) or OpenDocument (odt): the gap in words,
+    map, charts, tables, the baseline cohort, method notes, data vintages and provenance, caveats.
+    With --all or several -p, a failed partnership is named and the others are still written."""
+    from geo_cs.export.report import check_formats, reportable_partnerships, write_reports
     from geo_cs.store import Store
 
-    progress = _progress()
+    chosen = tuple(_split(formats) or ())
+    check_formats(chosen)
+    if all_ == bool(partnership):
+        raise typer.BadParameter("give --partnership (-p) or --all, not both or neither")
     with Store.open(state.db, read_only=True) as store:
-        progress.note(f"gathering the profile of {partnership}")
-        profile = partnership_profile(store, partnership, geography=geography, indicator=indicator,
-                                      disclosure=state.disclosure)
-    progress.note("writing PDF and HTML")
-    pdf = write_pdf(profile, out_dir / f"{partnership}.pdf")
-    html = write_html(profile, out_dir / f"{partnership}.html")
-    out.print(f"wrote {pdf}\nwrote {html}", highlight=False)
+        ids, skipped = reportable_partnerships(store) if all_ else (list(partnership or []), [])
+        results = write_reports(store, ids, out_dir, formats=chosen, geography=geography, indicator=indicator,
+                                disclosure=state.disclosure, progress=_progress())
+    failed = [r for r in results if not r.ok]
+    if len(results) == 1 and failed:
+        raise failed[0].exception
+    if len(results) == 1:
+        for path in results[0].files:
+            out.print(f"wrote {path}", highlight=False)
+        return
+    table = Table(title=f"Reports in {out_dir}")
+    for column in ("partnership", "name", "files", "seconds", "result"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for r in results:
+        table.add_row(r.partnership, r.name, ", ".join(p.name for p in r.files), f"{r.seconds:.1f}",
+                      Text("written", style="green") if r.ok else Text(f"failed: {r.error}", style="red"))
+    for pid in skipped:
+        table.add_row(pid, "", "", "", Text("skipped: the store holds none of its areas", style="yellow"))
+    out.print(table)
+    for r in failed:
+        err.print(Text("error: ", style="bold red") + Text(f"{r.partnership}: {r.error}"), highlight=False)
+    if failed:
+        raise typer.Exit(max(r.exit_code for r in failed))
+
+
+@export_app.command("profile")
+def export_profile(
+    area: Annotated[str, typer.Option("--area", "-a", help="Area code: a data zone or LSOA, a ward or a district (e.g. S13002645).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: CODE.pdf (and the other formats asked).")],
+    partnership: Annotated[str | None, typer.Option("--partnership", "-p", help="Partnership to rank it in (default: the one it is in).")] = None,
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: pdf, html, docx, odt.")] = "pdf",
+) -> None:
+    """One area's profile: its series with intervals, its rank in the partnership and in its
+    nation, its gap with the partnership, and how its boundary changed."""
+    from geo_cs.export.area import area_document, area_profile
+    from geo_cs.export.document import write_document
+    from geo_cs.export.report import check_formats
+    from geo_cs.store import Store
+
+    chosen = check_formats(tuple(_split(formats) or ()))
+    with Store.open(state.db, read_only=True) as store:
+        _progress().note(f"gathering the profile of {area}")
+        doc = area_document(area_profile(store, area, partnership=partnership, disclosure=state.disclosure))
+    for fmt in chosen:
+        out.print(f"wrote {write_document(doc, out_dir / f'{area.strip()}.{fmt}', fmt)}", highlight=False)
 
 
 @export_app.command("pmtiles")
@@ -839,7 +883,10 @@ def main(argv: list[str] | None = None) -> None:
     ``argv`` defaults to the process's arguments; tests pass their own to run in-process.
     """
     try:
-        app(args=argv, standalone_mode=False)
+        # click returns (rather than raises) a command's typer.Exit code outside standalone mode
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except GeoCsError as exc:
         # the message quotes users' values verbatim: never interpret it as rich markup
         err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)

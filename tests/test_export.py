@@ -159,29 +159,273 @@ def test_export_errors_name_what_is_wrong(demo_db, tmp_path: Path, args, code, m
     assert result.returncode == code and message in result.stderr, result.stderr
 
 
-@pytest.mark.skipif(shutil.which("pdfinfo") is None, reason="poppler-utils (pdfinfo) not installed")
-def test_partnership_report_pdf_and_html(demo_db, tmp_path: Path):
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdfinfo") is None or shutil.which("pdftoppm") is None,
+    reason="poppler-utils (pdfinfo, pdftotext, pdftoppm) not installed")
+
+
+@pytest.fixture(scope="module")
+def glasgow_report(demo_db, tmp_path_factory) -> tuple[Path, float]:
+    """Glasgow's report in every format, written once through the command; and its time."""
     import time
 
+    out = tmp_path_factory.mktemp("report")
     started = time.monotonic()
-    result = run("--db", str(demo_db), "-q", "export", "report", "-p", "glasgow", "-o", str(tmp_path))
-    elapsed = time.monotonic() - started
+    result = run("--db", str(demo_db), "-q", "export", "report", "-p", "glasgow", "--format",
+                 "pdf,docx,odt,html", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    pdf, html = tmp_path / "glasgow.pdf", tmp_path / "glasgow.html"
+    return out, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def glasgow_sentence(demo_db) -> str:
+    """The map's answer in words for Glasgow, computed here from the library, not the report."""
+    from geo_cs.analysis import MethodParams
+    from geo_cs.layers import area_values, partnership_gap, resolve_measure, store_view
+    from geo_cs.narrative import gap_sentence
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        measure = resolve_measure(store, *store_view(store, "glasgow"))
+        values = area_values(store, measure)
+        gap = partnership_gap(store, measure, "glasgow")
+    return gap_sentence(gap, "Glasgow", MethodParams(threshold=values.threshold, baseline=values.baseline))
+
+
+def pdf_pages_text(pdf: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    return text.split("\f")[:-1]
+
+
+def blank_share(png: Path, bands: int = 24) -> float:
+    """Share of a page's horizontal bands with no ink (the page as pdftoppm drew it)."""
+    import numpy as np
+
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("L"))
+    rows = np.array_split(pixels, bands)
+    return sum(1 for band in rows if (band < 200).sum() < 3) / bands
+
+
+@needs_poppler
+def test_report_pdf_uses_every_page_with_legible_tables(glasgow_report, glasgow_sentence, tmp_path: Path):
+    out, elapsed = glasgow_report
+    pdf = out / "glasgow.pdf"
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "Title:           Glasgow: partnership profile" in info
+    assert "A4" in info
     pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
-    # cover, map, figures 4.3, 4.5 and 4.7, two tables, the cohort
-    assert pages == 8
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for expected in ("Glasgow: partnership profile", "Definition", "Method", "Caveats",
-                     "estimated through a", "simd2016.employment_deprived", "Worst-performing neighbourhoods",
-                     "Open Government Licence"):
-        assert expected in text, expected
-    page = html.read_text()
+    # the language: in the XMP packet pdfinfo reads, and in the document catalog
+    meta = subprocess.run(["pdfinfo", "-meta", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "<dc:language><rdf:Bag><rdf:li>en-GB</rdf:li>" in meta
+    assert b"/Lang (en-GB)" in pdf.read_bytes()
+    # no page more than half blank, but the last (the end of the notes)
+    subprocess.run(["pdftoppm", "-r", "24", "-gray", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    images = sorted(tmp_path.glob("page-*.png"), key=lambda p: int(p.stem.split("-")[-1]))
+    assert len(images) == pages
+    shares = [blank_share(p) for p in images]
+    assert all(share <= 0.5 for share in shares[:-1]), shares
+    texts = pdf_pages_text(pdf)
+    assert len(texts) == pages
+    words = " ".join(texts[0].split())
+    # page 1: title block, the same sentence as the map's, the key figures and the map
+    assert "Glasgow: partnership profile" in words
+    assert " ".join(glasgow_sentence.split()) in words
+    assert "out-of-work benefit rate was" in words and "Classes (all periods)" in words
+    # the cohort's table runs over pages, its header repeated on each
+    cohort_pages = [t for t in texts if "highest baseline rate first" in t]
+    assert len(cohort_pages) >= 2
+    assert all("Code" in t and "Name" in t and "Baseline" in t for t in cohort_pages)
+    assert sum("(continued)" in t for t in cohort_pages) == len(cohort_pages) - 1
+    rows = sum(len(re.findall(r"^\s*S010\d{5}\s", t, re.M)) for t in cohort_pages)
+    assert rows == 267   # every cohort neighbourhood, once
+    # tables legible at 100%: their words are at least 8 pt high (pdftotext's boxes)
+    boxes = subprocess.run(["pdftotext", "-bbox", "-f", str(texts.index(cohort_pages[0]) + 1), "-l",
+                            str(texts.index(cohort_pages[0]) + 1), str(pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    heights = [float(y2) - float(y1) for y1, y2, word in re.findall(
+        r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">(S010\d{5})<', boxes)]
+    assert len(heights) > 30 and min(heights) >= 8.0, heights[:5]
+    for expected in ("Definition", "Method", "Caveats", "estimated through a", "simd2016.employment_deprived",
+                     "Worst-performing neighbourhoods", "Open Government Licence", "Okabe-Ito"):
+        assert expected in " ".join(" ".join(texts).split()), expected
+    # each figure's description is printed, as text, under it
+    assert "Map of Glasgow's 746 areas" in words
+    assert elapsed < 120  # the bench times it properly; this only catches a runaway
+
+
+def test_report_docx_reads_back_with_headings_tables_and_alt_text(glasgow_report, glasgow_sentence):
+    import docx
+    from docx.oxml.ns import qn
+
+    document = docx.Document(str(glasgow_report[0] / "glasgow.docx"))
+    assert document.core_properties.title == "Glasgow: partnership profile"
+    assert document.core_properties.language == "en-GB"
+    headings = [(p.style.name, p.text) for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert ("Heading 1", "Worst-performing neighbourhoods and the rest") in headings
+    assert ("Heading 1", "Out-of-work benefits") in headings
+    assert ("Heading 2", "Method") in headings
+    assert any(p.text == glasgow_sentence for p in document.paragraphs)
+    captions = [p.text for p in document.paragraphs if p.style.name == "Caption"]
+    assert sum(c.startswith(("Figure", "Figures")) for c in captions) == 4
+    # tables are Word tables, their header row repeated on every page
+    gap = next(t for t in document.tables if t.rows[0].cells[0].text == "Period" and len(t.rows) == 4)
+    assert [c.text for c in gap.rows[0].cells][:3] == ["Period", "Worst (%)", "Rest (%)"]
+    assert gap.rows[1].cells[0].text == "SIMD 2012 (2010 data)" and float(gap.rows[1].cells[3].text) > 0
+    assert all(t.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None for t in document.tables)
+    cohort = document.tables[-1]
+    assert len(cohort.rows) == 268 and cohort.rows[0].cells[0].text == "Code"
+    # every figure is a picture with alternative text
+    pictures = list(document.element.body.iter(qn("wp:docPr")))
+    assert len(pictures) == 4 == len(document.inline_shapes)
+    assert all(len(p.get("descr", "")) > 60 for p in pictures)
+    assert pictures[0].get("descr").startswith("Map of Glasgow's 746 areas")
+
+
+def test_report_odt_reads_back_with_headings_tables_and_alt_text(glasgow_report):
+    from odf import dc, draw, svg, table, teletype, text
+    from odf.opendocument import load
+
+    document = load(str(glasgow_report[0] / "glasgow.odt"))
+    assert [teletype.extractText(e) for e in document.meta.getElementsByType(dc.Language)] == ["en-GB"]
+    headings = [(h.getAttribute("outlinelevel"), teletype.extractText(h))
+                for h in document.getElementsByType(text.H)]
+    assert ("1", "Out-of-work benefits") in headings and ("2", "Caveats") in headings
+    tables = document.getElementsByType(table.Table)
+    assert len(tables) == 3
+    assert all(len(t.getElementsByType(table.TableHeaderRows)) == 1 for t in tables)
+    first_cells = [teletype.extractText(c) for c in tables[-1].getElementsByType(table.TableCell)[:6]]
+    assert first_cells[:2] == ["Code", "Name"] and re.fullmatch(r"S010\d{5}", first_cells[5])
+    frames = document.getElementsByType(draw.Frame)
+    assert len(frames) == 4
+    for frame in frames:
+        assert frame.getElementsByType(draw.Image)
+        [desc] = frame.getElementsByType(svg.Desc)
+        assert len(teletype.extractText(desc)) > 60
+    assert len(document.Pictures) == 4
+
+
+def test_report_html_is_self_contained_with_described_figures(glasgow_report):
+    page = (glasgow_report[0] / "glasgow.html").read_text()
     # self-contained: figures inline, nothing fetched (SVG namespaces are names, not fetches)
     assert page.count("<svg") == 4 and not re.search(r"""(?:src|href)=["']https?://""", page)
-    assert "Open Government Licence v3.0" in page
-    assert elapsed < 60  # the bench times it properly; this only catches a runaway
+    assert page.count('role="img" aria-label="') == 4 and '<html lang="en-GB">' in page
+    assert "<caption>" in page and "Open Government Licence v3.0" in page
+
+
+def test_report_batch_names_a_failure_and_writes_the_others(demo_db, tmp_path: Path):
+    """--all over a registry of three partnerships: one is written, one fails (its file cannot be
+    written), one is skipped (the store holds none of its areas); the exit code says one failed."""
+    import yaml
+
+    from geo_cs.config import boundaries_dir
+
+    source = boundaries_dir()
+    mine = tmp_path / "boundaries"
+    mine.mkdir()
+    for entry in source.iterdir():
+        if entry.name != "partnerships":
+            (mine / entry.name).symlink_to(entry)
+    (mine / "partnerships").mkdir()
+    defined = yaml.safe_load((source / "partnerships" / "city_strategy_partnerships.yaml").read_text())
+    keep = [p for p in defined["partnerships"] if p["id"] in ("rhyl", "dundee")]
+    keep.append({"id": "nowhere", "name": "Nowhere", "nation": "England", "confidence": "assumed",
+                 "members": ["E06000999"]})
+    (mine / "partnerships" / "test.yaml").write_text(yaml.safe_dump({"partnerships": keep}))
+    out = tmp_path / "out"
+    (out / "rhyl.html").mkdir(parents=True)          # rhyl's report cannot be written
+    result = subprocess.run([*GEO_CS, "--db", str(demo_db), "export", "report", "--all", "--format", "html",
+                             "-o", str(out)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "GEO_CS_BOUNDARIES_DIR": str(mine), "COLUMNS": "250"})
+    assert result.returncode == 3, result.stderr
+    assert (out / "dundee.html").read_text().count("<svg") >= 2
+    summary = " ".join(result.stdout.split())
+    assert re.search(r"dundee │ Dundee │ dundee.html │ [\d.]+ │ written", summary), summary
+    assert "rhyl │ Rhyl │" in summary and "failed:" in summary
+    assert "nowhere" in summary and "skipped" in summary
+    assert "error: rhyl:" in result.stderr and "cannot write" in " ".join(result.stderr.split())
+
+
+def test_report_needs_a_partnership_or_all(demo_db, tmp_path: Path):
+    result = run("--db", str(demo_db), "-q", "export", "report", "-o", str(tmp_path))
+    assert result.returncode == 2 and "--partnership (-p) or --all" in result.stderr
+    result = run("--db", str(demo_db), "-q", "export", "report", "-p", "glasgow", "--format", "rtf",
+                 "-o", str(tmp_path))
+    assert result.returncode == 3 and "pdf, html, docx, odt" in result.stderr
+
+
+# -- area profiles ------------------------------------------------------------------------------
+
+def test_area_profiles_of_a_neighbourhood_a_ward_and_a_district(demo_db):
+    from geo_cs.export.area import area_profile, area_sentence
+    from geo_cs.layers import area_values, resolve_measure, store_view
+    from geo_cs.partnerships import get_partnerships, resolve
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        hood = area_profile(store, "S01009841")          # Govan and Linthouse - 01
+        ward = area_profile(store, "S13002645")          # Govan
+        district = area_profile(store, "S12000046")      # Glasgow City (2013 code)
+        values = area_values(store, resolve_measure(store, *store_view(store, "glasgow"))).frame
+        codes = set(resolve(store, get_partnerships(["glasgow"])[0], "datazone2011").codes)
+    assert (hood.kind, ward.kind, district.kind) == ("neighbourhood", "ward", "district")
+    assert hood.partnership == ward.partnership == district.partnership == "glasgow"
+    # the neighbourhood's rate and ranks, checked against the map's values
+    latest = values[(values["period_id"] == "simd2020") & values["value"].notna()]
+    row = hood.series.set_index("period_id").loc["simd2020"]
+    mine = latest[latest["code"].isin(codes)]
+    assert row["rate"] == pytest.approx(latest.loc[latest["code"] == "S01009841", "value"].iloc[0])
+    assert row["rank_partnership"] == 1 + (mine["value"] > row["rate"]).sum()
+    assert row["n_partnership"] == len(mine) and row["n_nation"] == len(latest)
+    assert row["rate_low"] <= row["rate"] <= row["rate_high"]
+    # Glasgow City is the whole partnership: no gap, first of one
+    assert district.series["gap"].abs().max() < 0.2
+    assert district.series["rank_partnership"].tolist() == [1, 1, 1]
+    assert any("S12000049" in change for change in district.changes)       # recoded in 2019
+    # the ward: summed over its data zones, its rate between theirs
+    assert ward.members > 10 and (ward.series["n_partnership"] > 10).all()
+    member_rates = latest[latest["code"].isin(set(store_members(demo_db, "S13002645")))]["value"]
+    assert member_rates.min() < ward.series["rate"].iloc[-1] < member_rates.max()
+    assert any("summed from" in change for change in ward.changes)
+    assert any("datazone2001" in change for change in hood.changes)   # carried from the 2001 zones
+    assert "ranked" in area_sentence(ward) and "Govan" in area_sentence(ward)
+
+
+def store_members(db: Path, ward: str) -> list[str]:
+    from geo_cs.crosswalk import small_area_membership
+    from geo_cs.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        found, _ = small_area_membership(store, "datazone2011", "ward2013")
+    return found.loc[found["member"] == ward, "code"].tolist()
+
+
+@needs_poppler
+def test_area_profile_command_writes_pdf_and_docx(demo_db, tmp_path: Path):
+    import docx
+    from docx.oxml.ns import qn
+
+    result = run("--db", str(demo_db), "-q", "export", "profile", "--area", "S13002645", "--format", "pdf,docx",
+                 "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    texts = pdf_pages_text(tmp_path / "S13002645.pdf")
+    words = " ".join(" ".join(texts).split())
+    for expected in ("Govan (S13002645): area profile", "Rank in", "How its boundary changed",
+                     "summed from the", "Open Government Licence"):
+        assert expected in words, expected
+    info = subprocess.run(["pdfinfo", str(tmp_path / "S13002645.pdf")], capture_output=True, text=True).stdout
+    assert "Govan (S13002645): area profile" in info
+    document = docx.Document(str(tmp_path / "S13002645.docx"))
+    assert [p.text for p in document.paragraphs if p.style.name == "Heading 1"] == [
+        "Its series, ranks and gap", "How its boundary changed"]
+    series = document.tables[0]
+    assert series.rows[0].cells[0].text == "Period" and series.rows[-1].cells[0].text == "SIMD 2020 (2017 data)"
+    assert re.fullmatch(r"\d+ of \d+", series.rows[-1].cells[6].text)
+    [picture] = document.element.body.iter(qn("wp:docPr"))
+    assert picture.get("descr").startswith("Line chart: Govan's rate went from")
+    result = run("--db", str(demo_db), "-q", "export", "profile", "--area", "X99999999", "-o", str(tmp_path))
+    assert result.returncode == 5 and "no area with this code" in result.stderr
 
 
 def test_pmtiles_archive_reads_back_with_metadata_and_decodable_tiles(demo_db, tmp_path: Path):
@@ -279,3 +523,22 @@ def test_a_failed_pmtiles_build_leaves_the_earlier_archive_and_no_partial_file(
         pmtiles.write_pmtiles(store, "datazone2011", archive, minzoom=7, maxzoom=11)
     assert archive.read_bytes() == b"the archive of last quarter"
     assert [p.name for p in tmp_path.iterdir()] == ["dz.pmtiles"]
+
+
+@needs_poppler
+def test_document_text_is_text_not_mathtext_and_a_long_table_splits(tmp_path: Path):
+    """Names from data files are drawn as they are ($ is not TeX), and a table longer than a
+    page goes on over pages with its header repeated."""
+    from geo_cs.export.document import Document, Heading, Paragraph, TableBlock, write_pdf
+
+    name = "Costs $5 & $6 _under_ {x}"
+    frame = pd.DataFrame({"Code": [f"E0{i:07d}" for i in range(120)], "Area": [name] * 120,
+                          "Value": [f"{i / 3:.1f}" for i in range(120)], "Other": ["x"] * 120})
+    doc = Document(f"{name}: test", "subtitle", [Heading(name), Paragraph(name), TableBlock("Areas", frame)],
+                   footer="Open Government Licence v3.0")
+    pdf = write_pdf(doc, tmp_path / "t.pdf")
+    texts = pdf_pages_text(pdf)
+    assert len(texts) >= 3 and all(name in " ".join(t.split()) for t in texts)
+    assert all("Code" in t and "Value" in t for t in texts)
+    rows = [t.count(f" {name} ") for t in texts]
+    assert sum(t.count("E0000") for t in texts) == 120 and min(rows) >= 3, rows

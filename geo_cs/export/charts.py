@@ -21,9 +21,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase, SubFigure
 
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
@@ -35,22 +37,37 @@ from geo_cs.store import Store
 COHORT_COLOUR = "#b2182b"
 REST_COLOUR = "#2166ac"
 GAP_COLOUR = "#4d4d4d"
+#: Okabe-Ito: told apart with any colour vision (the cohort and the rest above are ColorBrewer's
+#: RdBu ends, which are too); the lines also differ by marker.
+SERIES_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442"]
+SERIES_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
-def _footer(fig: Figure, notes: list[str] | None = None) -> None:
+def _canvas(size: tuple[float, float], fig: FigureBase | None) -> FigureBase:
+    """A new stand-alone figure, or the part of a report page given (``fig``) to draw into."""
+    return plt.figure(figsize=size, layout="constrained") if fig is None else fig
+
+
+def _footer(fig: FigureBase, notes: list[str] | None = None) -> None:
     """The OGL attribution (and any notes) below the axes, clear of the tick labels."""
     lines = [*(notes or []), OGL_ATTRIBUTION]
+    if isinstance(fig, SubFigure):   # on a report page: laid out by the page's engine
+        width = fig.bbox.width / 72 if fig.bbox.width > 1 else 7.0
+        wrapped = [w for line in lines for w in textwrap.wrap(line, int(width * 72 / (6.5 * 0.6)))]
+        fig.supxlabel("\n".join(wrapped), x=0.0, ha="left", fontsize=6.5, color="#444444")
+        return
     bottom = 0.035 * (len(lines) + 1)
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))   # left, bottom, width, height
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=4.5, color="#555555", wrap=True, va="bottom")
 
 
 def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
-              size: tuple[float, float] = (5.2, 4.2)) -> Figure:
+              size: tuple[float, float] = (5.2, 4.2), fig: FigureBase | None = None) -> FigureBase:
     """Figure 4.7 for one partnership: the worst-performing neighbourhoods' rate and the rest's,
-    with 95% intervals, and the gap between them (points) below; ``highlight`` marks a period."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=size, sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 2]}, layout="constrained")
+    with 95% intervals, and the gap between them (points) below; ``highlight`` marks a period.
+    ``fig``: draw into this (part of a report page) instead of a new figure."""
+    fig = _canvas(size, fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = range(len(table))
     for column, colour, label in (("cohort", COHORT_COLOUR, "Worst-performing neighbourhoods"),
                                   ("rest", REST_COLOUR, "Rest of the partnership")):
@@ -77,7 +94,7 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
     return fig
 
 
-def figure_svg(fig: Figure) -> str:
+def figure_svg(fig: FigureBase) -> str:
     """The figure as SVG text (and closed: servers draw many)."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
@@ -98,13 +115,16 @@ def _series(table: pd.DataFrame) -> tuple[list[str], dict[str, pd.DataFrame]]:
                     for pid, rows in table.groupby("partnership", sort=False)}
 
 
-def index_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.4, 4.0)) -> Figure:
+def index_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.4, 4.0),
+                fig: FigureBase | None = None) -> FigureBase:
     """Figures 4.3-4.4: the count as an index of the base period (= 100), with 95% intervals."""
     labels, series = _series(table)
-    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    fig = _canvas(size, fig)
+    ax = fig.subplots()
     x = range(len(labels))
-    for name, rows in series.items():
-        line = ax.plot(x, rows["index"], marker="o", markersize=3, label=name)[0]
+    for i, (name, rows) in enumerate(series.items()):
+        line = ax.plot(x, rows["index"], marker=SERIES_MARKERS[i % 8], markersize=3, label=name,
+                       color=SERIES_COLOURS[i % 8])[0]
         ax.fill_between(x, rows["index_low"], rows["index_high"], color=line.get_color(), alpha=0.15,
                         linewidth=0)
     ax.axhline(100, color="#999999", linewidth=0.8)
@@ -117,20 +137,23 @@ def index_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.
     return fig
 
 
-def rate_gap_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.4, 5.2)) -> Figure:
+def rate_gap_chart(table: pd.DataFrame, title: str, size: tuple[float, float] = (6.4, 5.2),
+                   fig: FigureBase | None = None) -> FigureBase:
     """Figures 4.5-4.6: each partnership's rate against the reference (Great Britain), and the
     gap between them in points, with 95% intervals."""
     labels, series = _series(table)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=size, sharex=True, layout="constrained",
-                                      gridspec_kw={"height_ratios": [3, 2]})
+    fig = _canvas(size, fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = range(len(labels))
     reference = None
-    for name, rows in series.items():
-        line = top.plot(x, rows["rate"], marker="o", markersize=3, label=name)[0]
+    for i, (name, rows) in enumerate(series.items()):
+        line = top.plot(x, rows["rate"], marker=SERIES_MARKERS[i % 8], markersize=3, label=name,
+                        color=SERIES_COLOURS[i % 8])[0]
         top.fill_between(x, rows["rate_low"], rows["rate_high"], color=line.get_color(), alpha=0.15,
                          linewidth=0)
         bottom.errorbar(x, rows["gap"], yerr=[rows["gap"] - rows["gap_low"], rows["gap_high"] - rows["gap"]],
-                        color=line.get_color(), marker="s", markersize=3, capsize=2, label=name)
+                        color=line.get_color(), marker=SERIES_MARKERS[i % 8], markersize=3, capsize=2,
+                        label=name)
         reference = rows
     if reference is not None and "reference_rate" in reference:
         name = str(table["reference"].iloc[0]).upper() if "reference" in table else "reference"

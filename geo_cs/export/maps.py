@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from matplotlib.collections import PathCollection
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.path import Path as MplPath
 
@@ -135,16 +135,20 @@ def _scale_bar_and_north(ax, bounds: tuple[float, float, float, float]) -> None:
 def choropleth_figure(
     panels: list[MapPanel], breaks: list[float], *, title: str, subtitle: str = "",
     unit: str = "", outline: gpd.GeoSeries | None = None, districts: gpd.GeoSeries | None = None,
-    source: str = "", size: tuple[float, float] | None = None,
-) -> Figure:
-    """Small multiples of one choropleth per period, sharing ``breaks`` and one legend."""
+    source: str = "", size: tuple[float, float] | None = None, fig: FigureBase | None = None,
+) -> FigureBase:
+    """Small multiples of one choropleth per period, sharing ``breaks`` and one legend.
+
+    ``fig``: draw into this part of a report page (the page carries the title; the subtitle and
+    source are laid out with the map) instead of a new figure."""
     if not panels:
         raise InputError("no periods to map")
     n = len(panels)
-    cols = min(n, 3)
+    on_page = fig is not None
+    cols = (1 if n <= 2 else 2) if on_page else min(n, 3)   # a portrait page: panels one above another
     rows = math.ceil(n / cols)
     size = size or (3.6 * cols + 2.2, 3.9 * rows + 1.2)
-    fig = plt.figure(figsize=size, layout="constrained")
+    fig = fig if on_page else plt.figure(figsize=size, layout="constrained")
     grid = fig.add_gridspec(rows, cols + 1, width_ratios=[*([1] * cols), 0.55])
     colours = palette(len(breaks))
     bounds = tuple(pd.concat([p.areas.geometry for p in panels]).total_bounds)
@@ -188,8 +192,16 @@ def choropleth_figure(
                 Patch(facecolor="white", edgecolor="#1f3a93", linewidth=1.3, label="Partnership")]
     if districts is not None and not districts.empty:
         handles.append(Patch(facecolor="white", edgecolor="#555555", linestyle=":", label="Districts"))
-    legend_ax.legend(handles=handles, loc="upper left", fontsize=6.5, frameon=False,
-                     title="Classes (all periods)", title_fontsize=7)
+    legend_ax.legend(handles=handles, loc="upper left", fontsize=8 if on_page else 6.5, frameon=False,
+                     title="Classes (all periods)", title_fontsize=8.5 if on_page else 7)
+    if on_page:
+        import textwrap
+
+        fig.suptitle("\n".join(textwrap.wrap(subtitle, 120)), x=0.0, ha="left", fontsize=8,
+                     color="#333333")
+        footer = [*textwrap.wrap(source, 130), *textwrap.wrap(OGL_ATTRIBUTION, 130)]
+        fig.supxlabel("\n".join(footer), x=0.0, ha="left", fontsize=6.5, color="#444444")
+        return fig
     fig.text(0.01, 0.99, title, fontsize=12, ha="left", va="top", fontweight="bold")
     if subtitle:
         fig.text(0.01, 0.95, subtitle, fontsize=7.5, ha="left", va="top", color="#333333", wrap=True)
@@ -238,10 +250,26 @@ def partnership_map(
     denominator: str | None = None, periods: list[str] | None = None, scheme: str = "quantiles",
     k: int = 5, breaks: list[float] | None = None, baseline: tuple[str, ...] | None = None,
     threshold: float = 25.0, disclosure: DisclosureControl | None = None,
-) -> Figure:
+    fig: FigureBase | None = None,
+) -> FigureBase:
     """The print map of a partnership: one panel per period (default: the first and the
     latest), classes pooled over every period of the measure, as on the web map; suppressed
-    rates (under ``disclosure``) are drawn as no data."""
+    rates (under ``disclosure``) are drawn as no data. ``fig``: draw into this part of a page."""
+    inputs = partnership_map_inputs(
+        store, partnership, geography=geography, indicator=indicator, denominator=denominator,
+        periods=periods, scheme=scheme, k=k, breaks=breaks, baseline=baseline, threshold=threshold,
+        disclosure=disclosure)
+    return choropleth_figure(**inputs, fig=fig)
+
+
+def partnership_map_inputs(
+    store: Store, partnership: str, *, geography: str | None = None, indicator: str | None = None,
+    denominator: str | None = None, periods: list[str] | None = None, scheme: str = "quantiles",
+    k: int = 5, breaks: list[float] | None = None, baseline: tuple[str, ...] | None = None,
+    threshold: float = 25.0, disclosure: DisclosureControl | None = None,
+) -> dict:
+    """What :func:`choropleth_figure` draws for :func:`partnership_map` (gathered once, so a
+    report can draw the map again for each of its formats)."""
     from geo_cs.layers import area_values, class_breaks, resolve_measure, store_view
     from geo_cs.partnerships import get_partnerships, resolve
 
@@ -275,8 +303,8 @@ def partnership_map(
     what = f"{measure.label}" + (" (%)" if unit else "")
     cohort = (f"; worst-performing: baseline {', '.join(values.baseline)} above {threshold:g}%"
               if values.baseline else "")
-    return choropleth_figure(
-        panels, pooled, title=f"{found.phase_at(None).name}: {measure.label}",
+    return dict(
+        panels=panels, breaks=pooled, title=f"{found.phase_at(None).name}: {measure.label}",
         subtitle=f"{what}, {', '.join(labels[p] for p in chosen)}; {geography} ({scheme.replace('_', ' ')} "
                  f"classes over all periods){cohort}",
         unit=unit, outline=outline, districts=districts,

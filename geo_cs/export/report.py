@@ -1,40 +1,43 @@
-"""A partnership profile as PDF and HTML: map, charts, tables, the cohort, method and caveats.
+"""A partnership profile as PDF, Word, OpenDocument and HTML: the answer in words, the map,
+the charts and their tables, the baseline cohort, method, data vintages and caveats.
 
-:func:`partnership_profile` gathers the figures once (:class:`Profile`); :func:`write_pdf` lays
-them out as A4 pages with matplotlib, :func:`write_html` as one self-contained page (charts and
-map inline as SVG, no external assets).
+:func:`partnership_profile` gathers the figures once (:class:`Profile`); :func:`profile_document`
+arranges them as a :class:`~geo_cs.export.document.Document`, which
+:mod:`geo_cs.export.document` writes in any of its formats (the PDF laid out on full A4 pages).
+:func:`write_reports` writes several partnerships' reports, going on past a failure.
 
 Example
 -------
 >>> profile = partnership_profile(store, "glasgow")          # doctest: +SKIP
->>> write_pdf(profile, "glasgow.pdf"); write_html(profile, "glasgow.html")   # doctest: +SKIP
+>>> write_pdf(profile, "glasgow.pdf"); write_docx(profile, "glasgow.docx")   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import textwrap
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
+from matplotlib.figure import FigureBase
 
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
-from geo_cs.errors import GeoCsError, InputError
-from geo_cs.export.charts import figure_svg, gap_chart, index_chart, rate_gap_chart
-from geo_cs.export.maps import partnership_map
+from geo_cs.errors import GeoCsError
+from geo_cs.export import document as docs
+from geo_cs.export.charts import gap_chart, index_chart, rate_gap_chart
+from geo_cs.export.document import Bullets, Document, FigureBlock, Heading, Paragraph, TableBlock
+from geo_cs.export.maps import choropleth_figure, partnership_map_inputs
+from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
-A4 = (8.27, 11.69)
+A4 = docs.A4
 
 METHOD_NOTES = [
     "Rates are the sum of counts over the sum of denominators of the areas (never a mean of "
@@ -47,22 +50,38 @@ METHOD_NOTES = [
     "step × sqrt(n/12), reported as rounding_sd in the tables behind the charts.",
     "Values carried across boundary changes (crosswalks from official lookups, split by "
     "population or area) are estimates: the map hatches them and tables give the estimated share.",
+    "Colours: the map's classes are ColorBrewer YlOrRd and the charts' lines Okabe-Ito colours "
+    "with distinct markers, both told apart with any colour vision.",
 ]
 
 
 @dataclass
+class Chart:
+    """A figure of the report: what it shows (caption), its description for readers who cannot
+    see it (alt), and how to draw it, stand-alone (``None``) or into part of a page."""
+
+    caption: str
+    alt: str
+    draw: Callable[[FigureBase | None], FigureBase]
+    height: float = 4.4
+    min_height: float = 3.2
+
+
+@dataclass
 class Profile:
-    """Everything a partnership profile shows, gathered once for both formats."""
+    """Everything a partnership profile shows, gathered once for every format."""
 
     partnership: str
     name: str
     definition: list[str]
-    map_figure: Figure
-    charts: list[tuple[str, Figure]]
+    map_chart: Chart
+    charts: list[Chart]
     tables: list[tuple[str, pd.DataFrame]]
     cohort: pd.DataFrame
     sources: pd.DataFrame
     caveats: list[str] = field(default_factory=list)
+    sentence: str = ""                    # the answer in words, as on the map
+    key_figures: list[str] = field(default_factory=list)
     generated: str = field(default_factory=lambda: date.today().isoformat())
 
 
@@ -74,13 +93,66 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _pct(value: float) -> str:
+    return "no figure" if pd.isna(value) else f"{value:.1f}%"
+
+
+def _map_alt(name: str, inputs: dict, n_areas: int, geography_label: str) -> str:
+    breaks, unit = inputs["breaks"], inputs["unit"]
+    periods = " and ".join(p.label for p in inputs["panels"])
+    low = min(float(p.areas["value"].min()) for p in inputs["panels"])
+    return (f"Map of {name}'s {n_areas:,} areas ({geography_label}), one panel each for {periods}, coloured "
+            f"in {len(breaks)} classes from light yellow (lowest, from {low:,.1f}{unit}) to dark red (up to "
+            f"{breaks[-1]:,.1f}{unit}), the same classes in every panel. The worst-performing "
+            "neighbourhoods are outlined in black, areas estimated through a boundary change are hatched, "
+            "the partnership is outlined in blue and its districts dotted.")
+
+
+def _gap_alt(gap: pd.DataFrame) -> str:
+    first, last = gap.iloc[0], gap.iloc[-1]
+    return (f"Line chart in two panels. Top: the rate of the worst-performing neighbourhoods went from "
+            f"{_pct(first['cohort_rate'])} in {first['period_label']} to {_pct(last['cohort_rate'])} in "
+            f"{last['period_label']}, and the rest of the partnership's from {_pct(first['rest_rate'])} to "
+            f"{_pct(last['rest_rate'])}, with 95% intervals shaded. Bottom: the gap between them, "
+            f"{first['gap']:.1f} then {last['gap']:.1f} points, with 95% intervals as error bars.")
+
+
+def _rates_alt(rates: pd.DataFrame, name: str, what: str) -> str:
+    first, last = rates.iloc[0], rates.iloc[-1]
+    if what == "index":
+        return (f"Line chart of the number of out-of-work benefit claimants in {name} as an index of "
+                f"{first['period_label']} (= 100): {last['index']:.1f} in {last['period_label']} (95% "
+                f"interval {last['index_low']:.1f} to {last['index_high']:.1f}).")
+    return (f"Line chart in two panels. Top: {name}'s out-of-work benefit rate went from "
+            f"{_pct(first['rate'])} in {first['period_label']} to {_pct(last['rate'])} in "
+            f"{last['period_label']}, against Great Britain's {_pct(first['reference_rate'])} and "
+            f"{_pct(last['reference_rate'])} (dashed). Bottom: the gap with Great Britain, "
+            f"{first['gap']:.1f} then {last['gap']:.1f} points, with 95% intervals.")
+
+
+_GAP_COLUMNS = {"period_label": "Period", "cohort_rate": "Worst\n(%)", "rest_rate": "Rest\n(%)",
+                "gap": "Gap\n(points)", "gap_low": "Gap\nlow", "gap_high": "Gap\nhigh",
+                "n_cohort": "Worst\nareas", "n_rest": "Other\nareas",
+                "cohort_share": "Worst share\nof people (%)"}
+_RATE_COLUMNS = {"period_label": "Period", "rate": "Rate (%)", "rate_low": "95% low", "rate_high": "95% high",
+                 "reference_rate": "Great Britain (%)", "gap": "Gap (points)", "index": "Index"}
+
+
 def partnership_profile(store: Store, partnership: str, *, geography: str | None = None,
                         indicator: str | None = None, denominator: str | None = None,
                         disclosure: DisclosureControl | None = None) -> Profile:
     """Gather the profile of one partnership from the store (every figure under ``disclosure``
     control when given)."""
-    from geo_cs.analysis import partnership_rates
-    from geo_cs.layers import measure_panel, partnership_gap, resolve_measure, store_view
+    from geo_cs.analysis import MethodParams, partnership_rates
+    from geo_cs.layers import (
+        area_values,
+        benchmarks,
+        measure_panel,
+        partnership_gap,
+        resolve_measure,
+        store_view,
+    )
+    from geo_cs.narrative import gap_sentence, threshold_hint
     from geo_cs.partnerships import get_partnerships, resolve
 
     found = get_partnerships([partnership])[0]
@@ -92,19 +164,53 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
     caveats: list[str] = [disclosure.note] if disclosure else []
     view = store_view(store, partnership, geography, indicator, denominator)
     small = resolve_measure(store, *view)
-    map_figure = partnership_map(store, partnership, geography=view[0], indicator=view[1],
-                                 denominator=view[2], disclosure=disclosure)
-    charts: list[tuple[str, Figure]] = []
+    inputs = partnership_map_inputs(store, partnership, geography=view[0], indicator=view[1],
+                                    denominator=view[2], disclosure=disclosure)
+    geography_label = store.sql("SELECT label FROM geography_sets WHERE set_id = ?", [view[0]]).fetchone()
+    geography_label = geography_label[0] if geography_label else view[0]
+    codes = resolve(store, found, view[0]).codes
+    map_chart = Chart(
+        f"{inputs['title']}: {', '.join(p.label for p in inputs['panels'])}",
+        _map_alt(final.name, inputs, len(inputs["panels"][0].areas), geography_label),
+        lambda fig: choropleth_figure(**inputs, fig=fig), height=7.2, min_height=5.2)
+    charts: list[Chart] = []
     tables: list[tuple[str, pd.DataFrame]] = []
     cohort = pd.DataFrame()
+    sentence, key_figures = "", []
     if small.is_rate:
         gap = partnership_gap(store, small, partnership, disclosure=disclosure)
-        charts.append(("Figure 4.7: worst-performing neighbourhoods and the rest of the partnership",
-                       gap_chart(gap, f"{final.name}: {small.label} ({view[0]})", size=(6.4, 4.6))))
-        columns = ["period_label", "cohort_rate", "rest_rate", "gap", "gap_low", "gap_high", "n_cohort",
-                   "n_rest", "cohort_share"]
-        tables.append((f"Worst-performing neighbourhoods and the rest ({small.label}, {view[0]}, %)",
-                       _fmt(gap[columns].assign(cohort_share=gap["cohort_share"] * 100))))
+        values = area_values(store, small, disclosure=disclosure)
+        mine = values.frame[values.frame["code"].isin(codes)]
+        params = MethodParams(threshold=values.threshold, baseline=values.baseline)
+        hint = None
+        if int(gap["n_cohort"].max() if len(gap) else 0) == 0:
+            hint = threshold_hint(mine.drop_duplicates("code")["baseline_value"])
+        sentence = gap_sentence(gap, final.name, params, hint)
+        if not gap.empty:
+            title = f"{final.name}: {small.label} ({view[0]})"
+            charts.append(Chart("Figure 4.7: worst-performing neighbourhoods and the rest of the partnership",
+                                _gap_alt(gap), lambda fig: gap_chart(gap, title, size=(6.4, 4.6), fig=fig)))
+            tables.append((f"Worst-performing neighbourhoods and the rest ({small.label}, {view[0]})",
+                           _fmt(gap[list(_GAP_COLUMNS)].assign(cohort_share=gap["cohort_share"] * 100))
+                           .rename(columns=_GAP_COLUMNS)))
+            last = gap.iloc[-1]
+            bench = benchmarks(values)
+            here = bench[bench["period_id"] == last["period_id"]]
+            total = last["cohort_count"] + last["rest_count"]
+            total_den = last["cohort_denominator"] + last["rest_denominator"]
+            share = _pct(100 * total / total_den) if total_den else "no figure"
+            line = (f"In {last['period_label']}, {share} "
+                    f"of {final.name}'s {small.label[0].lower()}{small.label[1:]}")
+            if not here.empty:
+                line += "; " + ", ".join(f"{b.group} {_pct(b.rate)} (over the {int(b.n_areas):,} areas held)"
+                                         for b in here.itertuples())
+            key_figures.append(line + ".")
+            key_figures.append(
+                f"The {int(last['n_cohort']):,} worst-performing neighbourhoods (baseline "
+                f"{', '.join(values.baseline)}, above {values.threshold:g}%): {_pct(last['cohort_rate'])} in "
+                f"{last['period_label']}, against {_pct(last['rest_rate'])} in the rest of {final.name}; "
+                "they "
+                f"hold {last['cohort_share']:.0%} of its working-age people.")
         if gap["cohort_small"].fillna(False).any() or gap["rest_small"].fillna(False).any():
             caveats.append("Some figures rest on small numbers (flagged 'small' in the CSV): read "
                            "their changes with their intervals.")
@@ -113,17 +219,18 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
             if share and share > 0:
                 caveats.append(f"{label}: up to {share:.0%} of the counts were estimated through a "
                                "boundary change (hatched on the map).")
-        from geo_cs.layers import area_values
-
-        values = area_values(store, small, disclosure=disclosure)
-        codes = resolve(store, found, view[0]).codes
-        base = values.frame[(values.frame["period_id"] == values.period_ids[0])
-                            & values.frame["code"].isin(codes) & values.frame["worst"].fillna(False)]
+        base = mine[(mine["period_id"] == values.period_ids[0]) & mine["worst"].fillna(False)]
         names = store.sql("SELECT code, name FROM areas WHERE set_id = ? AND list_contains(?, code)",
                           [view[0], base["code"].tolist()]).df()
-        cohort = (base.merge(names, on="code")[["code", "name", "baseline_value"]]
+        latest = mine[mine["period_id"] == values.period_ids[-1]][["code", "value"]]
+        latest_label = values.periods["period_label"].iloc[-1]
+        cohort = (base.merge(names, on="code").merge(latest, on="code", how="left", suffixes=("", "_latest"))
+                  [["code", "name", "baseline_value", "value_latest"]]
+                  .assign(change=lambda t: t["value_latest"] - t["baseline_value"])
                   .sort_values("baseline_value", ascending=False)
-                  .rename(columns={"baseline_value": "baseline rate (%)"}))
+                  .rename(columns={"code": "Code", "name": "Name", "baseline_value": "Baseline\nrate (%)",
+                                   "value_latest": f"{latest_label}\nrate (%)",
+                                   "change": "Change\n(points)"}))
     try:
         series = resolve_measure(store, "wpc2010", "claimants")
         panel = measure_panel(store, series)
@@ -136,12 +243,22 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
         if not rates.empty:
             named = rates.assign(partnership=final.name)
             named.attrs["notes"] = rates.attrs.get("notes", [])
-            charts.insert(0, ("Figures 4.5-4.6: out-of-work benefit rate and the gap with Great Britain",
-                              rate_gap_chart(named, f"{final.name}: {series.label} (constituencies)")))
-            charts.insert(0, ("Figures 4.3-4.4: index of the number of claimants",
-                              index_chart(named, f"{final.name}: {series.label}, index")))
-            tables.insert(0, ("Out-of-work benefit rate and gap with Great Britain (%)", _fmt(rates[[
-                "period_label", "rate", "rate_low", "rate_high", "reference_rate", "gap", "index"]])))
+            index_title = f"{final.name}: {series.label}, index"
+            rate_title = f"{final.name}: {series.label} (constituencies)"
+            charts.insert(0, Chart("Figures 4.5-4.6: out-of-work benefit rate and the gap with Great Britain",
+                                   _rates_alt(rates, final.name, "rate"),
+                                   lambda fig: rate_gap_chart(named, rate_title, fig=fig), height=4.3))
+            charts.insert(0, Chart("Figures 4.3-4.4: index of the number of claimants",
+                                   _rates_alt(rates, final.name, "index"),
+                                   lambda fig: index_chart(named, index_title, fig=fig), height=3.4,
+                                   min_height=2.8))
+            tables.insert(0, ("Out-of-work benefit rate and gap with Great Britain", _fmt(rates[
+                list(_RATE_COLUMNS)]).rename(columns=_RATE_COLUMNS)))
+            first, last = rates.iloc[0], rates.iloc[-1]
+            key_figures.append(
+                f"The out-of-work benefit rate was {_pct(last['rate'])} in {last['period_label']} (Great "
+                f"Britain {_pct(last['reference_rate'])}), a gap of {last['gap']:.1f} points, against "
+                f"{first['gap']:.1f} in {first['period_label']}.")
         caveats += [n for n in rates.attrs.get("notes", []) if n not in caveats]
     except GeoCsError as exc:
         caveats.append(f"No out-of-work benefit series on constituencies: {exc}")
@@ -153,124 +270,162 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
         WHERE list_contains(?, i.indicator_id) AND i.set_id = ?
         GROUP BY ALL ORDER BY 1
         """, [list(small.indicators), view[0]]).df()
-    return Profile(partnership, final.name, definition, map_figure, charts, tables, cohort, sources,
-                   caveats)
+    return Profile(partnership, final.name, definition, map_chart, charts, tables, cohort, sources,
+                   caveats, sentence, key_figures)
 
 
-# -- PDF --------------------------------------------------------------------------------------
-
-def _text_page(title: str, blocks: list[tuple[str, list[str]]], footer: str) -> Figure:
-    fig = plt.figure(figsize=A4)
-    y = 0.95
-    fig.text(0.07, y, title, fontsize=16, fontweight="bold", va="top")
-    y -= 0.05
-    for heading, lines in blocks:
-        if y < 0.12:
-            break
-        fig.text(0.07, y, heading, fontsize=11, fontweight="bold", va="top")
-        y -= 0.028
-        for line in lines:
-            for wrapped in textwrap.wrap(line, 100) or [""]:
-                fig.text(0.08, y, wrapped, fontsize=8, va="top")
-                y -= 0.018
-            y -= 0.004
-        y -= 0.012
-    fig.text(0.07, 0.03, footer, fontsize=6, color="#444444", wrap=True)
-    return fig
+def _figure(chart: Chart) -> FigureBlock:
+    return FigureBlock(chart.caption, chart.alt, chart.draw, chart.height, chart.min_height)
 
 
-def _table_page(title: str, frame: pd.DataFrame, footer: str) -> Figure:
-    fig = plt.figure(figsize=A4)
-    fig.text(0.07, 0.95, title, fontsize=11, fontweight="bold", va="top")
-    ax = fig.add_axes((0.05, 0.1, 0.9, 0.8))
-    ax.set_axis_off()
-    shown = frame.head(40).astype(str)
-    table = ax.table(cellText=shown.to_numpy(), colLabels=[c.replace("_", " ") for c in shown.columns],
-                     loc="upper center", cellLoc="right")
-    table.auto_set_font_size(False)
-    table.set_fontsize(6.5)
-    table.scale(1, 1.25)
-    if len(frame) > 40:
-        fig.text(0.07, 0.07, f"… and {len(frame) - 40} more rows (see the CSV exports)", fontsize=7)
-    fig.text(0.07, 0.03, footer, fontsize=6, color="#444444", wrap=True)
-    return fig
+def profile_document(profile: Profile) -> Document:
+    """The profile's blocks in reading order: the answer in words and the key figures with the
+    map on the first page, then each chart with its table, the cohort, and what the figures rest
+    on (definition, data, method, caveats)."""
+    blocks: list = []
+    if profile.sentence:
+        blocks.append(Paragraph(profile.sentence, "lead"))
+    if profile.key_figures:
+        blocks.append(Bullets(profile.key_figures))
+    blocks.append(_figure(profile.map_chart))
+    gap_charts = [c for c in profile.charts if c.caption.startswith("Figure 4.7")]
+    rate_charts = [c for c in profile.charts if not c.caption.startswith("Figure 4.7")]
+    gap_tables = [(t, f) for t, f in profile.tables if t.startswith("Worst-performing")]
+    rate_tables = [(t, f) for t, f in profile.tables if not t.startswith("Worst-performing")]
+    if gap_charts or gap_tables:
+        blocks.append(Heading("Worst-performing neighbourhoods and the rest"))
+        blocks += [_figure(c) for c in gap_charts]
+        blocks += [TableBlock(t, f) for t, f in gap_tables]
+    if rate_charts or rate_tables:
+        blocks.append(Heading("Out-of-work benefits"))
+        blocks += [TableBlock(t, f) for t, f in rate_tables]
+        blocks += [_figure(c) for c in rate_charts]
+    if not profile.cohort.empty:
+        blocks.append(Heading(f"The worst-performing neighbourhoods at the baseline ({len(profile.cohort)})"))
+        blocks.append(TableBlock("Worst-performing neighbourhoods, highest baseline rate first, with their "
+                                 "latest rate",
+                                 _fmt(profile.cohort)))
+    blocks += [
+        Heading("What the figures rest on"),
+        Heading("Definition", 2), Bullets(profile.definition),
+        Heading("Data", 2),
+        Bullets([f"{r.indicator}: {r.label} — {r.source or ''} ({r.publisher or ''}, {r.licence or ''}); "
+                 f"periods {r.periods}" for r in profile.sources.itertuples()] or ["No sources recorded."]),
+        Heading("Method", 2), Bullets(METHOD_NOTES),
+        Heading("Caveats", 2), Bullets(profile.caveats or ["None found."]),
+    ]
+    return Document(f"{profile.name}: partnership profile",
+                    f"Worklessness in {profile.name}: the answer in words, the map, the charts and their "
+                    f"tables. Made by geo-cs on {profile.generated}.", blocks,
+                    footer=f"geo-cs partnership profile. {OGL_ATTRIBUTION}", generated=profile.generated)
 
 
 def write_pdf(profile: Profile, path: str | Path) -> Path:
-    """The profile as an A4 PDF: cover and method, map, charts, tables, cohort."""
-    path = Path(path)
-    footer = f"geo-cs partnership profile, {profile.generated}. {OGL_ATTRIBUTION}"
-    cover = _text_page(f"{profile.name}: partnership profile", [
-        ("Definition", profile.definition),
-        ("Data", [f"{r.indicator}: {r.label} — {r.source or ''} ({r.publisher or ''}, {r.licence or ''}); "
-                  f"periods {r.periods}" for r in profile.sources.itertuples()]),
-        ("Method", METHOD_NOTES),
-        ("Caveats", profile.caveats or ["None found."]),
-    ], footer)
-    pages = [cover, profile.map_figure, *(fig for _, fig in profile.charts)]
-    pages += [_table_page(title, frame, footer) for title, frame in profile.tables]
-    if not profile.cohort.empty:
-        title = f"The worst-performing neighbourhoods at the baseline ({len(profile.cohort)})"
-        pages.append(_table_page(title, _fmt(profile.cohort), footer))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {"Title": f"{profile.name}: partnership profile", "Creator": "geo-cs"}
-        with PdfPages(path, metadata=metadata) as pdf:
-            for page in pages:
-                pdf.savefig(page)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the report ({exc.strerror})") from exc
-    return path
-
-
-# -- HTML -------------------------------------------------------------------------------------
-
-_HTML = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy"
-      content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>{{ p.name }}: partnership profile</title>
-<style>
-body { font-family: system-ui, Arial, sans-serif; max-width: 980px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
-td, th { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; }
-.attribution { font-size: 12px; color: #555; }
-</style></head><body>
-<h1>{{ p.name }}: partnership profile</h1>
-<p>Generated {{ p.generated }} by geo-cs.</p>
-<h2>Definition</h2><ul>{% for line in p.definition %}<li>{{ line }}</li>{% endfor %}</ul>
-<h2>Map</h2><figure>{{ map_svg|safe }}</figure>
-{% for title, svg in charts %}<h2>{{ title }}</h2><figure>{{ svg|safe }}</figure>{% endfor %}
-{% for title, table in tables %}<h2>{{ title }}</h2>{{ table|safe }}{% endfor %}
-{% if cohort %}<h2>The worst-performing neighbourhoods at the baseline</h2>{{ cohort|safe }}{% endif %}
-<h2>Data</h2><ul>{% for r in p.sources.itertuples() %}<li>{{ r.indicator }}: {{ r.label }} — {{ r.source }}
-({{ r.publisher }}, {{ r.licence }}); periods {{ r.periods }}</li>{% endfor %}</ul>
-<h2>Method</h2><ul>{% for line in notes %}<li>{{ line }}</li>{% endfor %}</ul>
-<h2>Caveats</h2><ul>{% for line in p.caveats or ["None found."] %}<li>{{ line }}</li>{% endfor %}</ul>
-<p class="attribution">{{ attribution }}</p>
-</body></html>
-""")
+    """The profile as an A4 PDF, every page used (see :mod:`geo_cs.export.document`)."""
+    return docs.write_pdf(profile_document(profile), path)
 
 
 def write_html(profile: Profile, path: str | Path) -> Path:
     """The profile as one self-contained HTML page (figures inline as SVG)."""
-    path = Path(path)
-    html = _HTML.render(
-        p=profile, map_svg=_svg_body(figure_svg(profile.map_figure)),
-        charts=[(title, _svg_body(figure_svg(fig))) for title, fig in profile.charts],
-        tables=[(title, frame.to_html(index=False, border=0)) for title, frame in profile.tables],
-        cohort=_fmt(profile.cohort).to_html(index=False, border=0) if not profile.cohort.empty else "",
-        notes=METHOD_NOTES, attribution=OGL_ATTRIBUTION)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the report ({exc.strerror})") from exc
-    return path
+    return docs.write_html(profile_document(profile), path)
 
 
-def _svg_body(svg: str) -> str:
-    """An SVG document without its XML prolog and DOCTYPE, to sit inside HTML."""
-    return svg[svg.index("<svg"):]
+def write_docx(profile: Profile, path: str | Path) -> Path:
+    """The profile as a Word document (headings, captions, alt text, real tables)."""
+    return docs.write_docx(profile_document(profile), path)
+
+
+def write_odt(profile: Profile, path: str | Path) -> Path:
+    """The profile as an OpenDocument text (LibreOffice Writer)."""
+    return docs.write_odt(profile_document(profile), path)
+
+
+REPORT_FORMATS = ("pdf", "html", "docx", "odt")
+
+
+def write_profile(profile: Profile, out_dir: str | Path,
+                  formats: tuple[str, ...] = ("pdf", "html")) -> list[Path]:
+    """The profile in each of ``formats`` as ``out_dir/PARTNERSHIP.<format>``."""
+    check_formats(formats)
+    # looked up when called, so a wrapper (bench/bench_exports.py times write_pdf) sees the calls
+    writers = {"pdf": write_pdf, "html": write_html, "docx": write_docx, "odt": write_odt}
+    return [writers[f](profile, Path(out_dir) / f"{profile.partnership}.{f}") for f in formats]
+
+
+def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
+    from geo_cs.errors import InputError
+
+    unknown = [f for f in formats if f not in REPORT_FORMATS]
+    if unknown or not formats:
+        raise InputError(f"--format {','.join(formats)!r}: expected one or more of "
+                         f"{', '.join(REPORT_FORMATS)}")
+    return formats
+
+
+@dataclass
+class ReportResult:
+    """One partnership's report in a batch: the files written, or why it failed."""
+
+    partnership: str
+    name: str
+    files: list[Path] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    exception: Exception | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return getattr(self.exception, "exit_code", 1)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def reportable_partnerships(store: Store) -> tuple[list[str], list[str]]:
+    """(the partnerships the store holds areas for, those it holds none of: skipped by ``--all``)."""
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    out = []
+    every = get_partnerships()
+    for p in every:
+        for set_id in ("datazone2011", "lsoa2011", "lsoa2021", "wpc2010"):
+            try:
+                if resolve(store, p, set_id).codes:
+                    out.append(p.id)
+                    break
+            except GeoCsError:
+                continue
+    return out, [p.id for p in every if p.id not in out]
+
+
+def write_reports(store: Store, partnerships: list[str], out_dir: str | Path, *,
+                  formats: tuple[str, ...] = ("pdf", "html"), geography: str | None = None,
+                  indicator: str | None = None, disclosure: DisclosureControl | None = None,
+                  progress: Progress | None = None) -> list[ReportResult]:
+    """Each partnership's report in ``out_dir``; a partnership that fails is recorded with its
+    error (naming it) and the others are still written."""
+    from geo_cs.partnerships import get_partnerships
+
+    check_formats(formats)
+    progress = progress or SilentProgress()
+    results = []
+    for pid in progress.track(partnerships, len(partnerships), "writing reports"):
+        started = time.monotonic()
+        try:
+            name = get_partnerships([pid])[0].phase_at(None).name
+        except GeoCsError as exc:
+            results.append(ReportResult(pid, pid, error=str(exc), exception=exc))
+            continue
+        try:
+            profile = partnership_profile(store, pid, geography=geography, indicator=indicator,
+                                          disclosure=disclosure)
+            files = write_profile(profile, out_dir, formats)
+            results.append(ReportResult(pid, name, files, seconds=time.monotonic() - started))
+        except GeoCsError as exc:
+            results.append(ReportResult(pid, name, error=str(exc), seconds=time.monotonic() - started,
+                                        exception=exc))
+        except Exception as exc:  # one partnership's failure must not stop the others
+            results.append(ReportResult(pid, name, error=f"{type(exc).__name__}: {exc}",
+                                        seconds=time.monotonic() - started, exception=exc))
+    return results
