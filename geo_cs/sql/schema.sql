@@ -176,3 +176,15 @@ CREATE TABLE IF NOT EXISTS derived_denominators (
     ingest_id     INTEGER NOT NULL,
     PRIMARY KEY (indicator_id, set_id)
 );
+
+-- Postcode districts (outward codes: G51, NG7) and the areas their live postcodes are in, one
+-- row per district, set and area, from a postcode directory (ONSPD/NSPL): the web map's search
+-- finds a district with them (geo_cs.ingest.postcodes). Re-ingesting replaces them whole.
+CREATE TABLE IF NOT EXISTS postcode_districts (
+    district   VARCHAR NOT NULL,
+    set_id     VARCHAR NOT NULL,
+    code       VARCHAR NOT NULL,
+    postcodes  INTEGER NOT NULL,
+    ingest_id  INTEGER NOT NULL,
+    PRIMARY KEY (district, set_id, code)
+);
