@@ -139,3 +139,29 @@ def test_the_map_page_data_and_gap_follow_the_published_cohort(client, exact):
     # the cohort count in the figures is the number of flagged areas
     assert cfg["periods"][0]["summary"]["n_cohort"] == sum(areas["worst"])
     assert np.isfinite(cfg["periods"][0]["summary"]["gap"])
+
+
+def test_prepared_tiles_withhold_the_same_values(demo_db, tmp_path):
+    """Tiles prepared with their geometry encoded (``geo-cs tiles prepare``, written in memory
+    per request by geo_cs.mvt) carry exactly the properties of tiles drawn by the database:
+    a withheld rate is still only its flag."""
+    import shutil
+
+    prepared_db = tmp_path / "prepared.duckdb"
+    shutil.copy(demo_db, prepared_db)
+    with Store.open(prepared_db) as store:
+        tiles.prepare_tiles(store, "datazone2011")
+    z, x, y = 12, *tiles.lonlat_to_tile(-2.99, 56.46, 12)
+    url = f"/tiles/datazone2011/{z}/{x}/{y}.mvt"
+    params = {**MEASURE, "period": "simd2012"}
+    decoded = {}
+    for name, db in (("database", demo_db), ("prepared", prepared_db)):
+        with TestClient(create_app(Settings(db=db, disclosure_control=True))) as c:
+            response = c.get(url, params=params)
+            assert response.status_code == 200, response.text
+            features = mapbox_vector_tile.decode(response.content)["datazone2011"]["features"]
+            decoded[name] = {f["properties"]["code"]: f["properties"] for f in features}
+    assert decoded["prepared"] == decoded["database"]
+    hidden = [p for p in decoded["prepared"].values() if p.get("suppressed")]
+    assert WITHHELD in decoded["prepared"] and decoded["prepared"][WITHHELD].get("suppressed") is True
+    assert hidden and all(not ({"value", "value_low", "value_high", "count"} & set(p)) for p in hidden)
