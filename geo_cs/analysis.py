@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
+from geo_cs.panels import DensePanel, load_dense, panel_key, prepared_token
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
 from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
@@ -324,9 +325,22 @@ class Panel:
     >>> panel.periods()                                                          # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None) -> None:
+    def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None, *,
+                 prepared: bool = True) -> None:
         self.store = store
         self.source = source
+        #: the source's analysis-ready panel (geo_cs.panels), when it was prepared: then no
+        #: table is built, and the methods below compute on its arrays
+        self.dense: DensePanel | None = None
+        if prepared and periods is None:
+            key = panel_key(source.set_id, source.counts, source.denominator, source.count_is_rate)
+            token = prepared_token(store, key)
+            if token is not None:
+                self.dense = load_dense(store, key, token)
+                self.name = f"geo_cs_prepared_{token}"  # a cache key only: no such table
+                self._periods, self._codes = self.dense.periods, list(self.dense.codes)
+                self.denominator_note = self.dense.denominator_note
+                return
         # temporary tables belong to one connection, so the cache lives on the Store object
         key = ("panel", source, tuple(periods) if periods else None, store.data_version())
         cached = store.cache.get(key)
@@ -407,6 +421,8 @@ class Panel:
 
         ``groups`` has columns ``group`` and ``code`` (an area may be in several groups).
         """
+        if self.dense is not None:
+            return self.dense.aggregate(groups)
         self.store.con.register("geo_cs_groups", groups[["group", "code"]])
         try:
             return self.store.sql(
@@ -430,6 +446,8 @@ class Panel:
     def area_rates(self, period_ids: list[str] | None = None, *,
                    with_estimated_share: bool = False) -> pd.DataFrame:
         """Each area's rate per period (for maps and for the cohort baseline)."""
+        if self.dense is not None:
+            return self.dense.area_rates(period_ids, with_estimated_share)
         extra = ", estimated_share" if with_estimated_share else ""
         return self.store.sql(
             f"SELECT code, period_id, count, denominator, rate{extra} FROM {self.name} "
@@ -439,6 +457,8 @@ class Panel:
 
     def drop(self) -> None:
         """Release this panel; its table goes when no other Panel of the same data uses it."""
+        if self.dense is not None:
+            return  # a prepared panel's arrays are kept by the process (geo_cs.panels)
         for key, value in list(self.store.cache.items()):
             if key[0] == "panel" and value[0] == self.name:
                 users = value[3]
@@ -765,6 +785,10 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
         return panel.store.cache[key].copy()
     # A rate must exceed the threshold by more than 1e-9 points, so that floating-point error
     # in count / denominator × 100 cannot lift a rate of exactly the threshold over it.
+    if panel.dense is not None:
+        base = panel.dense.cohort(params.baseline, params.threshold + THRESHOLD_EPSILON)
+        panel.store.cache[key] = base
+        return base.copy()
     base = panel.store.sql(
         f"""
         SELECT code, avg(rate) FILTER (WHERE ok) AS baseline_rate,
@@ -804,14 +828,19 @@ def ni153(
     cohort = cohort if cohort is not None else worst_cohort(panel, params)
     groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
     worst = set(cohort.loc[cohort["worst"].fillna(False).astype(bool), "code"])
-    split = groups.assign(role=np.where(groups["code"].isin(worst), "cohort", "rest"))
-    split["group"] = split["group"] + "\x1f" + split["role"]
+    # plain objects: set membership and concatenation of a few thousand codes, not Arrow kernels
+    codes = groups["code"].to_numpy(dtype=object)
+    role = np.where(pd.Index(codes).isin(worst), "cohort", "rest").astype(object)
+    split = pd.DataFrame({"group": groups["group"].to_numpy(dtype=object) + "\x1f" + role, "code": codes})
     agg = panel.aggregate(split)
-    agg[["partnership", "role"]] = agg["group"].str.split("\x1f", expand=True)
+    parts = [g.split("\x1f") for g in agg["group"].tolist()]
+    agg["partnership"] = [p[0] for p in parts]
+    agg["role"] = [p[1] for p in parts]
     agg = add_rates(agg, params)
-    wide = agg.pivot_table(index=["partnership", "period_id"], columns="role",
-                           values=["count", "denominator", "rate", "rate_low", "rate_high",
-                                   "n_areas", "small", "estimated_share"], aggfunc="first")
+    # one row per (partnership, period, role): unstacking is pivot_table's "first", without its
+    # grouping machinery
+    values = ["count", "denominator", "estimated_share", "n_areas", "rate", "rate_high", "rate_low", "small"]
+    wide = agg.set_index(["partnership", "period_id", "role"])[values].unstack("role").sort_index()
     wide.columns = [f"{role}_{value}" for value, role in wide.columns]
     wide = wide.reset_index()
     for role in ("cohort", "rest"):

@@ -165,3 +165,41 @@ def test_prepared_tiles_withhold_the_same_values(demo_db, tmp_path):
     hidden = [p for p in decoded["prepared"].values() if p.get("suppressed")]
     assert WITHHELD in decoded["prepared"] and decoded["prepared"][WITHHELD].get("suppressed") is True
     assert hidden and all(not ({"value", "value_low", "value_high", "count"} & set(p)) for p in hidden)
+
+
+def test_a_prepared_panel_keeps_the_published_cohort(demo_db, tmp_path):
+    """With the measure's panel prepared (geo_cs.panels, ``geo-cs analyse prepare``), the gap
+    under disclosure control is still that of the cohort chosen on the published rates, and the
+    same as from the observations, for every threshold a map's control may send."""
+    import shutil
+
+    from geo_cs.analysis import Panel
+    from geo_cs.disclosure import DisclosureControl
+    from geo_cs.layers import measure_panel, partnership_gap
+    from geo_cs.panels import prepare_panel
+
+    prepared_db = tmp_path / "prepared.duckdb"
+    shutil.copy(demo_db, prepared_db)
+    with Store.open(prepared_db) as store:
+        measure = resolve_measure(store, "datazone2011", "employment_deprived")
+        with store.transaction():
+            panel = Panel(store, measure_panel(store, measure).source, prepared=False)
+            prepare_panel(store, panel)
+            panel.drop()
+    control = DisclosureControl()
+    for threshold in (4.5, 25.0):
+        tables = {}
+        for name, db in (("observations", demo_db), ("prepared", prepared_db)):
+            with Store.open(db, read_only=True) as store:
+                measure = resolve_measure(store, "datazone2011", "employment_deprived")
+                assert (measure_panel(store, measure).dense is not None) == (name == "prepared")
+                tables[name] = partnership_gap(store, measure, "dundee", threshold=threshold,
+                                               disclosure=control)
+        columns = ["period_id", "cohort_rate", "rest_rate", "gap", "n_cohort", "cohort_share"]
+        assert tables["prepared"][columns].equals(tables["observations"][columns]), threshold
+    # the withheld area is never in the published cohort, whatever the threshold
+    with Store.open(prepared_db, read_only=True) as store:
+        measure = resolve_measure(store, "datazone2011", "employment_deprived")
+        published = area_values(store, measure, baseline=("simd2012",), threshold=1.0,
+                                disclosure=control).frame
+        assert not published.loc[published["code"] == WITHHELD, "worst"].fillna(False).any()

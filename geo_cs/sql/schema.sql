@@ -141,9 +141,8 @@ CREATE TABLE IF NOT EXISTS tile_pieces (
 );
 
 -- Analysis-ready panels (geo_cs/panels.py, geo-cs analyse prepare): one per source (counts,
--- denominator, set), one row per area (its position in the panel's sorted codes) with each
--- column as a list over the panel's periods in time order; dropped when the set's observations
--- are written again.
+-- denominator, set), one row per area and period with integer keys; dropped when the set's
+-- observations are written again.
 CREATE TABLE IF NOT EXISTS analysis_panel_index (
     panel_key        VARCHAR PRIMARY KEY,  -- the source, as JSON
     set_id           VARCHAR NOT NULL,
@@ -156,13 +155,13 @@ CREATE TABLE IF NOT EXISTS analysis_panel_index (
 );
 CREATE TABLE IF NOT EXISTS analysis_panels (
     panel_key       VARCHAR NOT NULL,
-    area            INTEGER NOT NULL,
-    present         BOOLEAN[] NOT NULL,
-    count           DOUBLE[] NOT NULL,
-    denominator     DOUBLE[] NOT NULL,
-    rate            DOUBLE[] NOT NULL,
-    estimated_share DOUBLE[] NOT NULL,
-    den_var         DOUBLE[] NOT NULL
+    area            INTEGER NOT NULL,      -- position in the index's codes
+    period          SMALLINT NOT NULL,     -- position in the index's periods (time order)
+    count           DOUBLE,
+    denominator     DOUBLE,
+    rate            DOUBLE,
+    estimated_share DOUBLE,
+    den_var         DOUBLE
 );
 
 -- Prepared tiles' geometry already encoded as MVT (geo_cs/mvt.py), one row per tile: each
