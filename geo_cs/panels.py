@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from geo_cs.store import Store
 
@@ -63,17 +64,27 @@ class DensePanel:
     denominator_note: str
 
     def __post_init__(self) -> None:
-        self.row_of = pd.Index(self.codes)
+        self.row_of = pd.Index(self.codes, dtype=object)
         # count IS NOT NULL AND denominator > 0, as SQL's three-valued logic has it: ``ok`` is
         # true where both hold; ``not_ok`` (counted as missing) where the count is NULL, or
         # present with a denominator <= 0 (a NULL denominator is neither)
         has_count = self.present & ~np.isnan(self.count)
         self.ok = has_count & (self.denominator > 0)
         self.not_ok = self.present & (np.isnan(self.count) | (self.denominator <= 0))
+        # what aggregate sums, ready: masked to the usable rows, as counts where it counts
+        self._count_ok = np.where(self.ok, self.count, 0.0)
+        self._den_ok = np.where(self.ok, self.denominator, 0.0)
+        self._n_ok = self.ok.astype(np.float64)
+        self._n_present = self.present.astype(np.float64)
+        self._n_not_ok = self.not_ok.astype(np.float64)
+        # the codes as a column once (a new frame of them would convert 34,753 strings each time)
+        self._code_column = pd.Series(self.codes).astype("str")
         self._has_den_var = bool((~np.isnan(self.den_var)).any())
         self._has_share = bool((~np.isnan(self.estimated_share)).any())
         self.nbytes = sum(a.nbytes for a in (self.present, self.count, self.denominator, self.rate,
-                                             self.estimated_share, self.den_var, self.ok, self.not_ok))
+                                             self.estimated_share, self.den_var, self.ok, self.not_ok,
+                                             self._count_ok, self._den_ok, self._n_ok, self._n_present,
+                                             self._n_not_ok))
 
     def columns(self, period_ids: list[str]) -> np.ndarray:
         where = {p: i for i, p in enumerate(self.period_ids)}
@@ -93,13 +104,13 @@ class DensePanel:
         mean[n_ok == 0] = np.nan
         worst = pd.array(mean > threshold, dtype="boolean")
         worst[n_ok != len(cols)] = pd.NA
-        return pd.DataFrame({"code": self.codes, "baseline_rate": mean, "n_baseline": n_ok.astype(int),
+        return pd.DataFrame({"code": self._code_column, "baseline_rate": mean, "n_baseline": n_ok.astype(int),
                              "baseline_denominator": mean_den, "worst": worst})
 
     def aggregate(self, groups: pd.DataFrame) -> pd.DataFrame:
         """What ``Panel.aggregate``'s query gives, per group and period: Σ count, Σ denominator,
         the number of areas with both, Σ den_var, the number missing and the estimated share
-        (one ``reduceat`` over the members' rows, sorted by group)."""
+        (a sparse product of the membership and each column's matrix)."""
         columns = ["group", "period_id", "count", "denominator", "n_areas", "den_var", "n_missing",
                    "estimated_share"]
         rows = self.row_of.get_indexer(groups["code"].to_numpy(dtype=object))
@@ -107,41 +118,112 @@ class DensePanel:
         labels, names = pd.factorize(groups["group"].to_numpy(dtype=object)[known])
         if not len(labels):
             return pd.DataFrame(columns=columns)
-        order = np.argsort(labels, kind="stable")
-        rows, labels = rows[known][order], labels[order]
-        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        # one sparse product per column: membership (groups x areas) times the area x period matrix
+        members = sparse.csr_matrix((np.ones(len(labels)), (labels, rows[known])),
+                                    shape=(len(names), len(self.codes)))
 
         def total(a: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(a, starts, axis=0)
+            return np.asarray(members @ a)
 
-        ok = self.ok[rows]
-        count = np.where(ok, self.count[rows], 0.0)
-        n_ok = total(ok.astype(np.int64))
-        sums = total(count)
-        denominator = total(np.where(ok, self.denominator[rows], 0.0))
+        n_ok = np.rint(total(self._n_ok)).astype(np.int64)
+        sums = total(self._count_ok)
+        denominator = total(self._den_ok)
         none = n_ok == 0
         sums[none] = np.nan
         denominator[none] = np.nan
         if self._has_den_var:
-            dv_ok = ok & ~np.isnan(self.den_var[rows])
-            den_var = total(np.where(dv_ok, self.den_var[rows], 0.0))
-            den_var[total(dv_ok.astype(np.int64)) == 0] = np.nan
+            dv_ok = self.ok & ~np.isnan(self.den_var)
+            den_var = total(np.where(dv_ok, self.den_var, 0.0))
+            den_var[total(dv_ok.astype(np.float64)) == 0] = np.nan
         else:
             den_var = np.full(sums.shape, np.nan)
         if self._has_share:
-            weighted = total(count * np.nan_to_num(self.estimated_share[rows]))
+            weighted = total(self._count_ok * np.nan_to_num(self.estimated_share))
             with np.errstate(invalid="ignore", divide="ignore"):
                 estimated = np.where(sums != 0, weighted / np.where(sums != 0, sums, 1.0), 0.0)
             estimated[none] = 0.0
         else:
             estimated = np.zeros(sums.shape)
-        g, t = np.nonzero(total(self.present[rows].astype(np.int64)) > 0)
+        g, t = np.nonzero(total(self._n_present) > 0)
         return pd.DataFrame({
-            "group": np.asarray(names, dtype=object)[labels[starts]][g],
+            "group": np.asarray(names, dtype=object)[g],
             "period_id": np.asarray(self.period_ids, dtype=object)[t],
             "count": sums[g, t], "denominator": denominator[g, t], "n_areas": n_ok[g, t],
-            "den_var": den_var[g, t], "n_missing": total(self.not_ok[rows].astype(np.int64))[g, t],
+            "den_var": den_var[g, t], "n_missing": np.rint(total(self._n_not_ok)[g, t]).astype(np.int64),
             "estimated_share": estimated[g, t]}, columns=columns)
+
+    def _role_sums(self, members: sparse.csr_matrix) -> dict[str, np.ndarray]:
+        """Per group (row of ``members``) and period: what ``aggregate`` sums."""
+        n_ok = np.rint(np.asarray(members @ self._n_ok)).astype(np.int64)
+        count = np.asarray(members @ self._count_ok)
+        denominator = np.asarray(members @ self._den_ok)
+        none = n_ok == 0
+        count[none] = np.nan
+        denominator[none] = np.nan
+        if self._has_den_var:
+            dv_ok = self.ok & ~np.isnan(self.den_var)
+            den_var = np.asarray(members @ np.where(dv_ok, self.den_var, 0.0))
+            den_var[np.asarray(members @ dv_ok.astype(np.float64)) == 0] = np.nan
+        else:
+            den_var = np.full(count.shape, np.nan)
+        if self._has_share:
+            weighted = np.asarray(members @ (self._count_ok * np.nan_to_num(self.estimated_share)))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                estimated = np.where(count != 0, weighted / np.where(count != 0, count, 1.0), 0.0)
+            estimated[none] = 0.0
+        else:
+            estimated = np.zeros(count.shape)
+        return {"has_row": np.asarray(members @ self._n_present) > 0, "count": count,
+                "denominator": denominator, "n_areas": n_ok, "den_var": den_var, "estimated_share": estimated}
+
+    def ni153_wide(self, groups: pd.DataFrame, worst: set, params) -> pd.DataFrame:
+        """The wide table :func:`geo_cs.analysis.ni153` builds from ``aggregate`` (the cohort's
+        and the rest's sums, rates, intervals and flags per partnership and period, columns
+        ``{role}_{value}``), computed on the arrays directly: one sparse product per role and
+        column, no long table to split and unstack."""
+        from geo_cs.stats import rate_with_interval, widen_for_denominator
+
+        rows = self.row_of.get_indexer(groups["code"].to_numpy(dtype=object))
+        known = rows >= 0
+        labels, names = pd.factorize(groups["group"].to_numpy(dtype=object)[known])
+        rows = rows[known]
+        worst_rows = np.zeros(len(self.codes), dtype=bool)
+        found = self.row_of.get_indexer(np.array(list(worst), dtype=object)) if worst else np.zeros(0, int)
+        worst_rows[found[found >= 0]] = True
+        in_cohort = worst_rows[rows]
+        shape = (len(names), len(self.codes))
+        sums = {}
+        for role, chosen in (("cohort", in_cohort), ("rest", ~in_cohort)):
+            members = sparse.csr_matrix((np.ones(int(chosen.sum())), (labels[chosen], rows[chosen])),
+                                        shape=shape)
+            part = self._role_sums(members)
+            part["rate"], part["rate_low"], part["rate_high"] = rate_with_interval(
+                part["count"], part["denominator"], params.confidence)
+            with np.errstate(invalid="ignore"):
+                part["small"] = ((part["count"] < params.small_count)
+                                 | (part["denominator"] < params.small_denominator))
+            sums[role] = part
+        cells = sums["cohort"]["has_row"] | sums["rest"]["has_row"]
+        g, t = np.nonzero(cells)
+        # a derived denominator widens every interval, as add_rates does when any row has one
+        if any((~np.isnan(part["den_var"][g, t]) & part["has_row"][g, t]).any() for part in sums.values()):
+            for part in sums.values():
+                part["rate_low"], part["rate_high"] = widen_for_denominator(
+                    part["rate"], part["rate_low"], part["rate_high"], part["denominator"], part["den_var"],
+                    params.confidence)
+        out: dict[str, np.ndarray] = {"partnership": np.asarray(names, dtype=object)[g],
+                                      "period_id": np.asarray(self.period_ids, dtype=object)[t]}
+        present_roles = [role for role in ("cohort", "rest") if sums[role]["has_row"][g, t].any()]
+        for value in ("count", "denominator", "estimated_share", "n_areas", "rate", "rate_high", "rate_low",
+                      "small"):
+            for role in present_roles:
+                has = sums[role]["has_row"][g, t]
+                column = sums[role][value][g, t]
+                if not has.all():
+                    column = column.astype(object if value == "small" else np.float64)
+                    column[~has] = np.nan
+                out[f"{role}_{value}"] = column
+        return pd.DataFrame(out)
 
     def area_rates(self, period_ids: list[str] | None, with_estimated_share: bool) -> pd.DataFrame:
         """What ``Panel.area_rates``'s query gives: one row per area and period with a rate."""

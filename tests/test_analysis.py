@@ -247,7 +247,7 @@ def test_a_prepared_panel_gives_the_same_figures_for_any_threshold_and_baseline(
     toy.sql("UPDATE observations SET denominator = 0 WHERE code = 'E01000010' AND period_id = '2006-08'")
     before = _panel(toy)
     choices = [MethodParams(), MethodParams(threshold=11.0), MethodParams(baseline=("2011-02",)),
-               MethodParams(threshold=26.0, baseline=("2006-05", "2006-08"))]
+               MethodParams(threshold=26.0, baseline=("2006-05", "2006-08")), MethodParams(threshold=99.0)]
     expected = [(ni153(toy, before, params=p), worst_cohort(before, p)) for p in choices]
     rates = before.area_rates(with_estimated_share=True)
     groups = pd.DataFrame({"group": ["a", "a", "b"], "code": ["E01000001", "E01000010", "E01000005"]})
