@@ -316,6 +316,26 @@ def _partnerships(ids: list[str] | None) -> Any:
     return get_partnerships(ids)
 
 
+@analyse_app.command("prepare")
+def analyse_prepare(
+    indicator: IndicatorOpt, geography: GeographyOpt, denominator: DenominatorOpt = None,
+    count_is_rate: IsRateOpt = False, as_json: JsonOption = False,
+) -> None:
+    """Store the indicator's area × period panel, analysis-ready, so that every analysis of it
+    (and the map's threshold and baseline controls) starts from it instead of the observations.
+    Run after the ingest that brings the data: any later ingest of the geography drops it."""
+    from geo_cs.analysis import Panel, rate_source
+    from geo_cs.panels import prepare_panel
+
+    with _open_store() as store:
+        source, _ = rate_source(store, indicator, geography, denominator, count_is_rate)
+        with store.transaction():
+            panel = Panel(store, source, prepared=False)
+            report = prepare_panel(store, panel)
+            panel.drop()
+    _print_report(report, as_json)
+
+
 @analyse_app.command("rates")
 def analyse_rates(
     indicator: IndicatorOpt, geography: GeographyOpt, denominator: DenominatorOpt = None,
