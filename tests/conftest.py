@@ -16,6 +16,12 @@ from shapely.geometry import Polygon, box, mapping
 from geo_cs.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+
+# pytest-xdist's workers start with COLUMNS=80 in their environment when the run has no terminal;
+# the CLI (in-process and in subprocesses) would then squeeze its tables to 80 columns, as it
+# does for a user who sets COLUMNS. The tests expect what a pipe without COLUMNS gets.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 SHARED_DATA = Path(os.environ.get("GEO_CS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
