@@ -37,6 +37,7 @@ def _fingerprint() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update((REPO / "geo_cs" / "sql" / "schema.sql").read_bytes())
     digest.update((REPO / "geo_cs" / "tiles.py").read_bytes())
+    digest.update((REPO / "geo_cs" / "mvt.py").read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -70,6 +71,10 @@ def gb_store(progress: bool = True) -> Path:
             t0 = time.perf_counter()
             report = prepare_tiles(store, set_id, progress=reporter)
             prepared[set_id] = {**report.to_dict(), "seconds": round(time.perf_counter() - t0, 1)}
+            # the encoded geometry the server loads (geo_cs.mvt), in MB
+            prepared[set_id]["encoded_mb"] = round(store.sql(
+                "SELECT coalesce(sum(octet_length(geometry)), 0) / 1e6 FROM tile_features WHERE set_id = ?",
+                [set_id]).fetchone()[0], 1)
         store.sql("CHECKPOINT")
     info = {"store_mb_before_prepare": round(before_mb, 1),
             "store_mb": round(partial.stat().st_size / 1e6, 1), "prepare_tiles": prepared}

@@ -106,3 +106,55 @@ def ni153_pandas(
     wide["_order"] = wide["period_id"].map(order)
     wide = wide.sort_values(["partnership", "_order"]).reset_index(drop=True)
     return wide[COLUMNS]
+
+
+def ni153_pandas_prepared(
+    panel: pd.DataFrame,
+    codes: Sequence[str],
+    periods: Sequence[str],
+    membership: pd.DataFrame,
+    *,
+    baseline: Sequence[str] = REPORT_BASELINE,
+    threshold: float = THRESHOLD,
+) -> pd.DataFrame:
+    """The same table from the analysis-ready panel geo-cs prepares at ingest (the same input
+    geo-cs reads): ``panel`` has one row per area and period with integer keys ``area`` (the
+    position of its code in ``codes``) and ``period`` (the position of its id in ``periods``,
+    time order), and count, denominator, rate (NaN where not usable). Steps 2-5 above; the sum
+    of benefit groups (step 1) was done when the panel was prepared."""
+    usable = panel["count"].notna() & (panel["denominator"] > 0)
+    panel = panel.assign(count=panel["count"].where(usable), denominator=panel["denominator"].where(usable))
+    position = {period: i for i, period in enumerate(periods)}
+    wanted = [position[p] for p in baseline]
+    in_baseline = panel[panel["period"].isin(wanted) & panel["rate"].notna()]
+    base = in_baseline.groupby("area")["rate"].agg(["mean", "size"])
+    worst = base.index[(base["size"] == len(baseline)) & (base["mean"] > threshold + THRESHOLD_EPSILON)]
+
+    area_of = pd.Series(np.arange(len(codes)), index=pd.Index(codes))
+    roles = membership[["partnership"]].copy()
+    roles["area"] = area_of.reindex(membership["code"]).to_numpy()
+    roles = roles.dropna(subset=["area"]).astype({"area": np.int64})
+    roles["role"] = np.where(roles["area"].isin(worst), "cohort", "rest")
+    joined = roles.merge(panel[["area", "period", "count", "denominator"]], on="area", how="inner")
+
+    grouped = joined.groupby(["partnership", "period", "role"], observed=True)
+    sums = grouped[["count", "denominator"]].sum(min_count=1)
+    sums["n_areas"] = grouped["count"].count()
+    wide = sums.unstack("role")
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    for role in ("cohort", "rest"):
+        for value in ("count", "denominator", "n_areas"):
+            if f"{role}_{value}" not in wide:
+                wide[f"{role}_{value}"] = np.nan
+    wide = wide.reset_index()
+    for role in ("cohort", "rest"):
+        den = wide[f"{role}_denominator"]
+        wide[f"{role}_rate"] = (wide[f"{role}_count"] / den * 100).where(den > 0)
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    cohort_den = wide["cohort_denominator"].fillna(0)
+    total_den = cohort_den + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = cohort_den / total_den.where(total_den > 0)
+    wide["n_cohort"] = wide["cohort_n_areas"].fillna(0).astype(int)
+    wide = wide.sort_values(["partnership", "period"]).reset_index(drop=True)
+    wide["period_id"] = np.asarray(periods, dtype=object)[wide["period"].to_numpy()]
+    return wide[COLUMNS]

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
+from geo_cs.panels import DensePanel, load_dense, panel_key, prepared_token
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
 from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
@@ -325,9 +326,22 @@ class Panel:
     >>> panel.periods()                                                          # doctest: +SKIP
     """
 
-    def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None) -> None:
+    def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None, *,
+                 prepared: bool = True) -> None:
         self.store = store
         self.source = source
+        #: the source's analysis-ready panel (geo_cs.panels), when it was prepared: then no
+        #: table is built, and the methods below compute on its arrays
+        self.dense: DensePanel | None = None
+        if prepared and periods is None:
+            key = panel_key(source.set_id, source.counts, source.denominator, source.count_is_rate)
+            token = prepared_token(store, key)
+            if token is not None:
+                self.dense = load_dense(store, key, token)
+                self.name = f"geo_cs_prepared_{token}"  # a cache key only: no such table
+                self._periods, self._codes = self.dense.periods, list(self.dense.codes)
+                self.denominator_note = self.dense.denominator_note
+                return
         # temporary tables belong to one connection, so the cache lives on the Store object
         key = ("panel", source, tuple(periods) if periods else None, store.data_version())
         cached = store.cache.get(key)
@@ -408,6 +422,8 @@ class Panel:
 
         ``groups`` has columns ``group`` and ``code`` (an area may be in several groups).
         """
+        if self.dense is not None:
+            return self.dense.aggregate(groups)
         self.store.con.register("geo_cs_groups", groups[["group", "code"]])
         try:
             return self.store.sql(
@@ -432,6 +448,8 @@ class Panel:
                    with_estimated_share: bool = False) -> pd.DataFrame:
         """Each area's rate per period (for maps and for the cohort baseline), with ``den_var``:
         the variance of a denominator derived as count / rate × 100 (NaN where it was read)."""
+        if self.dense is not None:
+            return self.dense.area_rates(period_ids, with_estimated_share)
         extra = ", estimated_share" if with_estimated_share else ""
         return self.store.sql(
             f"SELECT code, period_id, count, denominator, rate, den_var{extra} FROM {self.name} "
@@ -441,6 +459,12 @@ class Panel:
 
     def drop(self) -> None:
         """Release this panel; its table goes when no other Panel of the same data uses it."""
+        if self.dense is not None:
+            # a prepared panel's arrays are kept by the process (geo_cs.panels); the cohorts
+            # worked out on it go, as they do with a panel's table
+            for key in [k for k in self.store.cache if k[0] == "cohort" and k[1] == self.name]:
+                del self.store.cache[key]
+            return
         for key, value in list(self.store.cache.items()):
             if key[0] == "panel" and value[0] == self.name:
                 users = value[3]
@@ -552,7 +576,22 @@ def add_rates(frame: pd.DataFrame, params: MethodParams) -> pd.DataFrame:
 
 def _with_periods(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
     """Add period labels and order rows by group (partnership, nation…) then time."""
-    out = frame.merge(panel.periods(), on="period_id", how="left")
+    periods = panel._periods
+    if frame["period_id"].isin(periods["period_id"]).all() and periods["period_id"].is_unique:
+        # the panel's own periods (always, but for hand-made frames): columns by position, not
+        # a merge — the same columns and order at a fraction of the cost
+        at = pd.Index(periods["period_id"]).get_indexer(frame["period_id"])
+        out = frame.reset_index(drop=True)
+        extra = {c: periods[c].to_numpy()[at] for c in periods.columns if c != "period_id"}
+        out = pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+        keys = [c for c in ("partnership", "group", "nation", "area") if c in out]
+        if not any(out[k].isna().any() for k in keys):
+            # the same stable order as sort_values, from integer keys
+            order = np.lexsort((out["start_date"].to_numpy(),
+                                *[pd.factorize(out[k], sort=True)[0] for k in reversed(keys)]))
+            return out.iloc[order].drop(columns="start_date")
+    else:
+        out = frame.merge(panel.periods(), on="period_id", how="left")
     keys = [c for c in ("partnership", "group", "nation", "area") if c in out]
     return out.sort_values([*keys, "start_date"], kind="stable").drop(columns="start_date")
 
@@ -609,13 +648,19 @@ def gap_with(rates: pd.DataFrame, reference: pd.DataFrame, reference_name: str) 
 def partnership_groups(
     store: Store, partnerships: list[Partnership], set_id: str, when: date | None = None
 ) -> tuple[pd.DataFrame, dict[str, Resolution]]:
-    """Membership table (group = partnership id) and each partnership's resolution."""
-    frames, resolutions = [], {}
-    for p in partnerships:
-        r = resolve(store, p, set_id, when)
-        resolutions[p.id] = r
-        frames.append(pd.DataFrame({"group": p.id, "code": r.codes}))
-    return pd.concat(frames, ignore_index=True), resolutions
+    """Membership table (group = partnership id) and each partnership's resolution.
+
+    Kept on the connection with the resolutions it is made of (each is cached by
+    :func:`~geo_cs.partnerships.resolve`): the table is rebuilt only when one of them is."""
+    resolutions = {p.id: resolve(store, p, set_id, when) for p in partnerships}
+    key = ("partnership_groups", tuple(id(r) for r in resolutions.values()), tuple(resolutions))
+    found = store.cache.get(key)
+    if found is None or any(a is not b for a, b in zip(found[1], resolutions.values(), strict=True)):
+        frames = [pd.DataFrame({"group": pid, "code": r.codes}) for pid, r in resolutions.items()]
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["group", "code"])
+        found = (table, list(resolutions.values()))
+        store.cache[key] = found
+    return found[0].copy(), resolutions
 
 
 # Small areas reaching a region through up to three lookup hops (LSOA -> ward -> district -> region).
@@ -714,12 +759,22 @@ def _empty_notes(resolutions: dict[str, Resolution], panel: Panel) -> list[str]:
     return notes
 
 
+def _nations(panel: Panel) -> set[str]:
+    """The nations (first letters of the codes) the panel's areas are in, worked out once."""
+    holder = panel.dense if panel.dense is not None else panel  # a prepared panel's, once per process
+    found = getattr(holder, "_nations_of_codes", None)
+    if found is None:
+        found = {c[0] for c in panel._codes}
+        holder._nations_of_codes = found
+    return found
+
+
 def _applicable(partnerships: list[Partnership] | None, panel: Panel) -> list[Partnership]:
     """Partnerships whose nation the panel's data cover; the others are set aside as having
     *no coverage* (``panel.no_coverage``, reported in the notes): IoD 2025 covers England only,
     so the Scottish and Welsh partnerships have no figures from it — no rows, and a note."""
     partnerships = partnerships if partnerships is not None else get_partnerships()
-    nations = {c[0] for c in panel.codes()}
+    nations = _nations(panel)
     chosen = [p for p in partnerships
               if not p.nations or {NATION_CODE.get(n, n) for n in p.nations} & nations]
     panel.no_coverage = {p.id: ", ".join(p.nations) for p in partnerships if p not in chosen}
@@ -727,7 +782,7 @@ def _applicable(partnerships: list[Partnership] | None, panel: Panel) -> list[Pa
 
 
 def _coverage_notes(panel: Panel) -> list[str]:
-    covered = ", ".join(NATION_NAMES.get(n, n) for n in sorted({c[0] for c in panel.codes()}))
+    covered = ", ".join(NATION_NAMES.get(n, n) for n in sorted(_nations(panel)))
     return [f"{pid}: no coverage — {panel.source.label} on {panel.source.set_id} has areas in "
             f"{covered or 'no nation'} only, not in {nations}; it has no rows"
             for pid, nations in getattr(panel, "no_coverage", {}).items()]
@@ -756,7 +811,8 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
     NA) and are counted with the rest. The cohort is fixed: later periods never change it.
     """
     params = params or MethodParams(baseline=resolve_baseline(panel, None))  # its frequency's default
-    missing = [p for p in params.baseline if p not in set(panel.period_ids())]
+    known = set(panel._periods["period_id"])
+    missing = [p for p in params.baseline if p not in known]
     if missing:
         raise NotFoundError(
             f"baseline period(s) {', '.join(missing)} not in the {panel.source.label} series; "
@@ -767,6 +823,10 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
         return panel.store.cache[key].copy()
     # A rate must exceed the threshold by more than 1e-9 points, so that floating-point error
     # in count / denominator × 100 cannot lift a rate of exactly the threshold over it.
+    if panel.dense is not None:
+        base = panel.dense.cohort(params.baseline, params.threshold + THRESHOLD_EPSILON)
+        panel.store.cache[key] = base
+        return base.copy()
     base = panel.store.sql(
         f"""
         SELECT code, avg(rate) FILTER (WHERE ok) AS baseline_rate,
@@ -805,17 +865,11 @@ def ni153(
         return _no_rows(panel, params)
     cohort = cohort if cohort is not None else worst_cohort(panel, params)
     groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
-    worst = set(cohort.loc[cohort["worst"].fillna(False).astype(bool), "code"])
-    split = groups.assign(role=np.where(groups["code"].isin(worst), "cohort", "rest"))
-    split["group"] = split["group"] + "\x1f" + split["role"]
-    agg = panel.aggregate(split)
-    agg[["partnership", "role"]] = agg["group"].str.split("\x1f", expand=True)
-    agg = add_rates(agg, params)
-    wide = agg.pivot_table(index=["partnership", "period_id"], columns="role",
-                           values=["count", "denominator", "rate", "rate_low", "rate_high",
-                                   "n_areas", "small", "estimated_share"], aggfunc="first")
-    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
-    wide = wide.reset_index()
+    worst = set(cohort["code"].to_numpy(dtype=object)[cohort["worst"].fillna(False).to_numpy(dtype=bool)])
+    if panel.dense is not None:
+        wide = panel.dense.ni153_wide(groups, worst, params)
+    else:
+        wide = _ni153_wide(panel, groups, worst, params)
     for role in ("cohort", "rest"):
         for col in ("count", "denominator", "rate", "rate_low", "rate_high", "n_areas", "small",
                     "estimated_share"):
@@ -832,6 +886,26 @@ def ni153(
     result.attrs["notes"] = _empty_notes(resolutions, panel) + _coverage_notes(panel)
     result.attrs["no_coverage"] = sorted(panel.no_coverage)
     return result
+
+
+def _ni153_wide(panel: Panel, groups: pd.DataFrame, worst: set, params: MethodParams) -> pd.DataFrame:
+    """Per partnership and period the cohort's and the rest's sums, rates, intervals and flags
+    (columns ``{role}_{value}``), from the panel's aggregation of each partnership's two roles."""
+    # plain objects: set membership and concatenation of a few thousand codes, not Arrow kernels
+    codes = groups["code"].to_numpy(dtype=object)
+    role = np.where(pd.Index(codes, dtype=object).isin(worst), "cohort", "rest").astype(object)
+    split = pd.DataFrame({"group": groups["group"].to_numpy(dtype=object) + "\x1f" + role, "code": codes})
+    agg = panel.aggregate(split)
+    parts = [g.split("\x1f") for g in agg["group"].tolist()]
+    agg["partnership"] = [p[0] for p in parts]
+    agg["role"] = [p[1] for p in parts]
+    agg = add_rates(agg, params)
+    # one row per (partnership, period, role): unstacking is pivot_table's "first", without its
+    # grouping machinery
+    values = ["count", "denominator", "estimated_share", "n_areas", "rate", "rate_high", "rate_low", "small"]
+    wide = agg.set_index(["partnership", "period_id", "role"])[values].unstack("role").sort_index()
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    return wide.reset_index()
 
 
 Direction = Literal["closed", "unchanged", "widened"]

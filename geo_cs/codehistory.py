@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -304,8 +305,9 @@ class Overrides:
     add: pd.DataFrame       # registry rows, basis "user"
     veto: pd.DataFrame      # old_code, new_code, note, entry
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        """What the additions and vetoes are, hashed (once: resolutions key their caches on it)."""
         text = self.add.to_csv(index=False) + self.veto.to_csv(index=False)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 

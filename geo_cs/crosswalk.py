@@ -37,6 +37,7 @@ import pandas as pd
 import shapely
 
 from geo_cs.errors import InputError, NotFoundError
+from geo_cs.panels import drop_prepared
 from geo_cs.store import Store
 
 #: Overlaps smaller than this share of the source area are slivers from generalised boundaries.
@@ -596,6 +597,7 @@ def harmonise(
             [to_set, to_set, indicator_id, from_set],
         )
         store.sql("DELETE FROM observations WHERE indicator_id = ? AND set_id = ?", [indicator_id, to_set])
+        drop_prepared(store, to_set)  # its analysis-ready panels are out of date (geo_cs.panels)
         store.con.register("harmonised", result)
         try:
             store.sql(

@@ -22,6 +22,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,11 +143,26 @@ def parse_partnership(raw: dict[str, Any], default_set: str, source: str) -> Par
 
 
 def load_partnerships(paths: list[Path] | None = None) -> dict[str, Partnership]:
-    """Every partnership in ``boundaries/partnerships/*.yaml`` (or the given files), by id."""
+    """Every partnership in ``boundaries/partnerships/*.yaml`` (or the given files), by id.
+
+    Parsed again only when a file changes (its path, modification time and size): an analysis
+    asks for them at every call, and parsing the YAML cost more than the analysis."""
     if paths is None:
         paths = sorted((boundaries_dir() / "partnerships").glob("*.yaml"))
-    result: dict[str, Partnership] = {}
+    stamps = []
     for path in paths:
+        try:
+            stat = Path(path).stat()
+            stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append((str(path), None, None))
+    return dict(_load_partnerships(tuple(stamps)))
+
+
+@lru_cache(maxsize=16)
+def _load_partnerships(stamps: tuple[tuple[str, int | None, int | None], ...]) -> dict[str, Partnership]:
+    result: dict[str, Partnership] = {}
+    for path, _, _ in stamps:
         try:
             raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:

@@ -18,11 +18,26 @@ from geo_cs.store import Store
 
 #: Which sets a search looks in, most useful first; a set the store does not hold is skipped.
 SEARCH_SETS = ("lad2013", "ward2013", "datazone2011", "lsoa2011", "lsoa2021", "datazone2001", "wpc2010")
+#: The sets a postcode district is shown in, finest first: its extent is its small areas'.
+POSTCODE_SETS = ("datazone2011", "lsoa2011", "lsoa2021", "datazone2001", "lsoa2001", "ward2013", "lad2013")
 #: The sets of the reference layer's labels, and the least zoom their labels are drawn at.
 REFERENCE_SETS = {"lad2013": 9, "ward2013": 12}
 
 #: A postcode district (outward code): G51, NG7, EC1A, BT9.
 POSTCODE_DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
+#: A full postcode, one space or none: the district (outward code), then the inward code.
+POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][0-9A-Z]?) ?([0-9][A-Z]{2})$")
+
+
+def outward_code(postcode: str) -> str | None:
+    """The postcode district of a full postcode (any case and spacing), or None if it is not one.
+
+    >>> outward_code("G51 4TP"), outward_code("ng72rd"), outward_code("EC1A 1BB"), outward_code("G51")
+    ('G51', 'NG7', 'EC1A', None)
+    """
+    compact = "".join(str(postcode).upper().split())
+    match = POSTCODE.match(f"{compact[:-3]} {compact[-3:]}")
+    return match.group(1) if match else None
 
 _SEARCH_SQL = """
 SELECT a.set_id, s.label AS set_label, a.code, a.name, a.xmin AS west, a.ymin AS south,
@@ -38,28 +53,80 @@ LIMIT $limit
 """
 
 
+# A postcode district as one hit: the areas of the most useful set holding its live postcodes,
+# with their joint bounds (set_id ``postcode_district``, code = the district).
+_POSTCODE_SQL = """
+SELECT 'postcode_district' AS set_id,
+       'postcode district: ' || sum(p.postcodes) || ' postcodes in ' || count(*) || ' of ' || s.label
+           AS set_label,
+       p.district AS code, p.district || ' postcode district' AS name,
+       min(a.xmin) AS west, min(a.ymin) AS south, max(a.xmax) AS east, max(a.ymax) AS north,
+       -1 AS match_rank, list(p.code ORDER BY p.code) AS codes
+FROM postcode_districts p JOIN areas a USING (set_id, code) JOIN geography_sets s USING (set_id)
+WHERE p.district = $district AND list_contains($sets, p.set_id) AND a.xmin IS NOT NULL
+GROUP BY p.district, p.set_id, s.label
+ORDER BY list_position($sets, p.set_id)
+LIMIT 1
+"""
+
+
+def holds_postcodes(store: Store) -> bool:
+    """Whether the store holds postcode districts (``geo-cs ingest postcodes``)."""
+    return bool(store.sql(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'postcode_districts'"
+    ).fetchone()[0]) and bool(store.sql("SELECT count(*) FROM postcode_districts").fetchone()[0])
+
+
 def search_areas(store: Store, text: str, limit: int = 12,
                  sets: tuple[str, ...] = SEARCH_SETS) -> pd.DataFrame:
     """Areas whose code is ``text`` or whose name contains it (case-insensitive): set_id,
     set_label, code, name, lon/lat bounds (west, south, east, north), match_rank — exact codes
     first, then exact names, names starting with it, and names containing it.
 
+    A postcode district (``G51``), or a full postcode (``G51 4TP``, searched as its district),
+    comes first when the store holds postcode districts: one hit covering the areas its
+    postcodes are in (their codes in column ``codes``).
+
     Raises InputError for a query shorter than 2 characters.
     """
     query = " ".join(text.split())
     if len(query) < 2:
         raise InputError("search: type at least 2 characters of a name or a code")
-    return store.sql(_SEARCH_SQL, {"q": query, "sets": list(sets), "limit": limit}).df()
+    found = store.sql(_SEARCH_SQL, {"q": query, "sets": list(sets), "limit": limit}).df()
+    district = postcode_district(query)
+    if district and holds_postcodes(store):
+        finest_first = [s for s in POSTCODE_SETS if s in sets] + [s for s in sets if s not in POSTCODE_SETS]
+        hit = store.sql(_POSTCODE_SQL, {"district": district, "sets": finest_first}).df()
+        if not hit.empty:
+            hit["codes"] = hit["codes"].map(list)
+            found = pd.concat([hit, found.assign(codes=None)], ignore_index=True).head(limit)
+    return found
 
 
-def search_note(text: str, found: pd.DataFrame) -> str | None:
+def postcode_district(text: str) -> str | None:
+    """``text`` as a postcode district: itself if it is one (``ng7`` -> ``NG7``), the outward
+    code of a full postcode (``G51 4TP`` -> ``G51``), else None."""
+    compact = "".join(text.upper().split())
+    if POSTCODE_DISTRICT.match(compact):
+        return compact
+    return outward_code(compact)
+
+
+def search_note(text: str, found: pd.DataFrame, postcodes_held: bool = False) -> str | None:
     """What to tell a person whose search found nothing, when there is more to say than that:
     a postcode district cannot be found in a store that holds no postcode lookup (rather than
     answering "nothing found" as if the place did not exist)."""
     query = " ".join(text.split())
-    if found.empty and POSTCODE_DISTRICT.match(query.upper()):
-        return (f"{query} looks like a postcode district; this store holds no postcode lookup, "
-                "so search by an area, ward or district name or code instead")
+    district = postcode_district(query)
+    if district and district != query.upper().replace(" ", "") and not found.empty \
+            and found["set_id"].iloc[0] == "postcode_district":
+        return f"{query} is a full postcode: its district, {district}, is shown"
+    if found.empty and district:
+        if postcodes_held:
+            return f"No live postcodes of {district} are in this store's postcode directory"
+        return (f"{query} looks like a postcode; this store holds no postcode directory "
+                "(load one with geo-cs ingest postcodes, e.g. the ONS NSPL), so search by an "
+                "area, ward or district name or code instead")
     if found.empty:
         return f"Nothing found for {query}: try part of a name, or a full code"
     return None

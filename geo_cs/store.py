@@ -83,6 +83,7 @@ class Store:
         #: Derived results on this connection (panels, partnership resolutions), keyed with the
         #: data version so an ingest makes them stale.
         self.cache: dict[tuple, Any] = {}
+        self._data_version: int | None = None
 
     @classmethod
     def open(cls, path: str | Path = ":memory:", *, read_only: bool = False) -> Store:
@@ -201,9 +202,15 @@ class Store:
             self.con.unregister("geo_cs_new_codes")
 
     def data_version(self) -> int:
-        """A counter bumped by every successful ingest; caches (tiles, API) key on it."""
+        """A counter bumped by every successful ingest; caches (tiles, API) key on it. A
+        read-only store's cannot change (an update is a new file), so it is read once."""
+        if self.read_only and self._data_version is not None:
+            return self._data_version
         row = self.con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-        return int(row[0]) if row else 0
+        version = int(row[0]) if row else 0
+        if self.read_only:
+            self._data_version = version
+        return version
 
     def bump_data_version(self) -> None:
         self.con.execute(

@@ -42,6 +42,7 @@ import pyproj
 import shapely
 
 from geo_cs.errors import InputError, NotFoundError
+from geo_cs.mvt import EncodedTiles, encode_prepared, has_encoded, set_codes
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
@@ -217,6 +218,7 @@ def write_tile_geometries(store: Store, set_id: str, rows: pa.Table) -> int:
         )
         # prepared tiles of the set are out of date: served clipped on the fly until prepared again
         store.sql("DELETE FROM tile_pieces WHERE set_id = ?", [set_id])
+        store.sql("DELETE FROM tile_features WHERE set_id = ?", [set_id])
         return int(store.sql(_INSERT_TILE_GEOMS, {"set_id": set_id}).fetchone()[0])
     finally:
         store.con.unregister("geo_cs_new_tile_geoms")
@@ -347,9 +349,44 @@ class TileValues:
         self.columns = {name: values[name].to_numpy(dtype=object if name in _FLAGS else float,
                                                     na_value=None if name in _FLAGS else np.nan)
                         for name in VALUE_PROPERTIES}
+        self._by_layer: dict[tuple[int, int], tuple] = {}
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    def for_codes(self, layer_codes: np.ndarray, code_ids: np.ndarray,
+                  digits: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The values of the areas ``layer_codes[code_ids]`` as :mod:`geo_cs.mvt` encodes them:
+        numbers rounded as :meth:`params` rounds them (NaN: none), and the flags as 1 (true),
+        0 (false) or -1 (left out; ``suppressed`` is sent only where true). Per layer and
+        rounding the whole layer is looked up once and kept."""
+        key = (id(layer_codes), digits)
+        found = self._by_layer.get(key)
+        if found is None or found[0] is not layer_codes:
+            rows = pd.Index(self.codes).get_indexer(layer_codes) if len(self.codes) else \
+                np.full(len(layer_codes), -1)
+            absent = rows < 0
+            rows = np.where(absent, 0, rows)
+            numbers, flags = {}, {}
+            for name, column in self.columns.items():
+                if name in _FLAGS:
+                    picked = column[rows] if len(column) else np.full(len(rows), None, dtype=object)
+                    out = np.array([-1 if v is None or v != v else int(bool(v)) for v in picked.tolist()],
+                                   dtype=np.int8)
+                    if name == "suppressed":
+                        out[out == 0] = -1
+                    out[absent] = -1
+                    flags[name] = out
+                else:
+                    scale = 10.0 ** (2 if name == "estimated_share" else digits)
+                    picked = column[rows] if len(column) else np.full(len(rows), np.nan)
+                    rounded = np.sign(picked) * np.floor(np.abs(picked) * scale + 0.5) / scale
+                    rounded[absent] = np.nan
+                    numbers[name] = rounded
+            found = (layer_codes, numbers, flags)
+            self._by_layer[key] = found
+        _, numbers, flags = found
+        return ({k: v[code_ids] for k, v in numbers.items()}, {k: v[code_ids] for k, v in flags.items()})
 
     def params(self, codes: list[str], digits: int = 2) -> dict[str, list] | None:
         """The query parameters of the values of ``codes`` (None when none has one): rates and
@@ -395,6 +432,20 @@ class TileIndex:
             for band, rows in frame.groupby("band")
         }
         self.nbytes = len(frame) * 120  # codes, boxes and tree nodes, roughly
+        # prepared tiles with their geometry encoded are written without a query (geo_cs.mvt)
+        self.encoded: EncodedTiles | None = None
+        if self.prepared and has_encoded(store, set_id):
+            names = store.sql("SELECT band, code, name FROM tile_geoms WHERE set_id = ? AND name IS NOT NULL",
+                              [set_id]).df()
+            codes = set_codes(store, set_id)
+            position = pd.Index(codes)
+            names_by_band = {}
+            for band, rows in names.groupby("band"):
+                column = np.full(len(codes), None, dtype=object)
+                column[position.get_indexer(rows["code"])] = rows["name"].to_numpy(dtype=object)
+                names_by_band[int(band)] = column
+            self.encoded = EncodedTiles(store, set_id, codes, names_by_band)
+            self.nbytes += self.encoded.nbytes
 
     def codes(self, z: int, x: int, y: int) -> list[str]:
         """Codes of the areas whose envelope meets tile z/x/y with its buffer."""
@@ -422,6 +473,7 @@ def tile_values(values: pd.DataFrame) -> TileValues:
 def render_tile(
     store: Store, set_id: str, z: int, x: int, y: int, values: pd.DataFrame | TileValues | None = None,
     max_bytes: int = MAX_TILE_BYTES, prepared: bool | None = None, index: TileIndex | None = None,
+    report: dict | None = None,
 ) -> bytes:
     """Encode tile z/x/y of ``set_id`` as an MVT; empty bytes when no area touches it.
 
@@ -432,7 +484,10 @@ def render_tile(
     (:func:`prepare_tiles`): their pieces are then read as they are, else the band's geometries
     are clipped and transformed on the fly; both give the same tile. ``index``: the set's
     :func:`tile_index`, which servers keep: it tells ``prepared`` (when not given) and the
-    tile's codes without a query; without it both are looked up.
+    tile's codes without a query; without it both are looked up. With an index of a prepared
+    set whose geometry is encoded (``geo-cs tiles prepare``) the tile is written in memory by
+    :mod:`geo_cs.mvt`, with no query. ``report``: a dict given is filled with ``renders`` (1, or
+    more when the budget left areas out) and ``min_area`` (the smallest area kept, m²; 0: all).
     """
     check_tile(z, x, y)
     if prepared is None:
@@ -450,6 +505,11 @@ def render_tile(
                    "buffer": (xmax - xmin) * BUFFER / EXTENT}
         sql, sql_with_values = _TILE_WITHOUT_VALUES, _TILE_WITH_VALUES
         codes_sql, quantile_sql = _TILE_CODES, _AREA_QUANTILE
+    if prepared and index is not None and index.encoded is not None:
+        # geometry encoded at preparation: the tile is written in memory, no query (geo_cs.mvt)
+        picker = None if values is None else values if isinstance(values, TileValues) else tile_values(values)
+        return index.encoded.render(store, z, x, y, zoom_band(z).band, picker,
+                                    1 if z < DETAIL_ZOOM else 2, max_bytes, report)
     present = index.codes(z, x, y) if index is not None else None
     if present == []:
         return b""  # no area comes near the tile: nothing to ask the database
@@ -464,6 +524,7 @@ def render_tile(
             params |= picked
     row = store.sql(sql, params).fetchone()
     tile = bytes(row[0]) if row and row[1] else b""
+    renders = 1
     while len(tile) > max_bytes:
         # keep the share of areas (largest first) that should fit, with a margin
         # the share is rounded up to a twentieth: DuckDB encodes features in no fixed order, so
@@ -473,6 +534,9 @@ def render_tile(
         params["min_area"] = float(store.sql(quantile_sql, quantile).fetchone()[0])
         row = store.sql(sql, params).fetchone()
         tile = bytes(row[0]) if row and row[1] else b""
+        renders += 1
+    if report is not None:
+        report.update(renders=renders, min_area=float(params["min_area"]))
     # an aggregate over no rows still encodes an empty layer: no features means no tile
     return tile
 
@@ -643,6 +707,7 @@ def prepare_tiles(store: Store, set_id: str, progress: Progress | None = None) -
                 _write_pieces(store, set_id, frame, z, row, tx, ty, pieces)
                 by_zoom[z] = len(row)
                 tiles_total += len(np.unique(tx * 2**z + ty))
+        encode_prepared(store, set_id, sorted(by_zoom))
         report = PreparedTiles(set_id, sum(by_zoom.values()), tiles_total, (MIN_ZOOM, MAX_ZOOM), by_zoom)
         store.finish_ingest(ingest_id, report.to_dict())
     return report

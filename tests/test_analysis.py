@@ -227,3 +227,63 @@ def test_panels_of_the_same_data_share_a_table_until_both_are_dropped(toy: Store
     second.drop()
     third = _panel(toy)
     assert third.name != first.name and len(third.area_rates()) == 30
+
+
+def _prepare(store: Store) -> None:
+    from geo_cs.panels import prepare_panel
+
+    with store.transaction():
+        panel = Panel(store, RateSource("toy.claimants", "lsoa2011"), prepared=False)
+        prepare_panel(store, panel)
+        panel.drop()
+
+
+def test_a_prepared_panel_gives_the_same_figures_for_any_threshold_and_baseline(toy: Store):
+    """The analysis-ready panel (geo_cs.panels) computes on arrays what the panel's table gives."""
+    import numpy as np
+
+    # a missing value and a zero denominator: the rows the table's SQL treats as not usable
+    toy.sql("UPDATE observations SET value = NULL WHERE code = 'E01000005' AND period_id = '2011-02'")
+    toy.sql("UPDATE observations SET denominator = 0 WHERE code = 'E01000010' AND period_id = '2006-08'")
+    before = _panel(toy)
+    choices = [MethodParams(), MethodParams(threshold=11.0), MethodParams(baseline=("2011-02",)),
+               MethodParams(threshold=26.0, baseline=("2006-05", "2006-08")), MethodParams(threshold=99.0)]
+    expected = [(ni153(toy, before, params=p), worst_cohort(before, p)) for p in choices]
+    rates = before.area_rates(with_estimated_share=True)
+    groups = pd.DataFrame({"group": ["a", "a", "b"], "code": ["E01000001", "E01000010", "E01000005"]})
+    aggregated = before.aggregate(groups)
+    before.drop()
+    _prepare(toy)
+    panel = _panel(toy)
+    assert panel.dense is not None and panel.period_ids() == PERIODS
+    for params, (table, cohort) in zip(choices, expected, strict=True):
+        pd.testing.assert_frame_equal(ni153(toy, panel, params=params), table, check_dtype=False)
+        pd.testing.assert_frame_equal(worst_cohort(panel, params), cohort, check_dtype=False)
+    keys = ["code", "period_id"]
+    pd.testing.assert_frame_equal(panel.area_rates(with_estimated_share=True).sort_values(keys).reset_index(drop=True),
+                                  rates.sort_values(keys).reset_index(drop=True), check_dtype=False)
+    keys = ["group", "period_id"]
+    pd.testing.assert_frame_equal(panel.aggregate(groups).sort_values(keys).reset_index(drop=True),
+                                  aggregated.sort_values(keys).reset_index(drop=True), check_dtype=False)
+    assert np.isnan(panel.dense.count[panel.dense.row_of.get_loc("E01000005"), -1])
+
+
+def test_an_ingest_of_the_set_drops_its_prepared_panel(toy: Store, tmp_path: Path):
+    from geo_cs.ingest.indicators import ingest_indicator, spec_from_dict
+    from geo_cs.panels import panel_key, prepared_token
+
+    _prepare(toy)
+    key = panel_key("lsoa2011", ["toy.claimants"], None, False)
+    assert prepared_token(toy, key) is not None and _panel(toy).dense is not None
+    spec = spec_from_dict({"id": "toy", "layout": "long", "geography": "lsoa2011",
+                           "denominator_column": "denominator",
+                           "measures": [{"id": "claimants", "kind": "count"}]})
+    source = tmp_path / "feb2011.csv"
+    source.write_text("area_code,period,measure,value,denominator\nE01000001,2011-02,claimants,900,1000\n")
+    ingest_indicator(toy, source, spec)
+    # a stale panel would keep the old figure: it is dropped, and built from the observations again
+    assert prepared_token(toy, key) is None
+    panel = _panel(toy)
+    assert panel.dense is None
+    rates = panel.area_rates().set_index(["code", "period_id"])["rate"]
+    assert rates[("E01000001", "2011-02")] == pytest.approx(90.0)

@@ -186,3 +186,21 @@ def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
         proc.terminate()
         proc.wait(timeout=30)
     assert f"http://127.0.0.1:{port}/maps/" in log.read_text()
+
+
+def test_analyse_prepare_stores_the_panel_the_analyses_then_use(tmp_path: Path):
+    from geo_cs.analysis import Panel, RateSource
+    from tests.test_analysis import RATES, load_panel_data
+
+    db = tmp_path / "panel.duckdb"
+    with Store.open(db) as store:
+        load_panel_data(store, RATES)
+    result = run("--db", str(db), "analyse", "prepare", "-i", "toy.claimants", "-g", "lsoa2011", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["areas"] == len(RATES) and report["periods"] == 5
+    assert report["source"]["counts"] == ["toy.claimants"]
+    with Store.open(db, read_only=True) as store:
+        assert Panel(store, RateSource("toy.claimants", "lsoa2011")).dense is not None
+    unknown = run("--db", str(db), "analyse", "prepare", "-i", "toy.nothing", "-g", "lsoa2011")
+    assert unknown.returncode != 0 and "toy.nothing" in unknown.stderr

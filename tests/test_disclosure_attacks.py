@@ -139,3 +139,67 @@ def test_the_map_page_data_and_gap_follow_the_published_cohort(client, exact):
     # the cohort count in the figures is the number of flagged areas
     assert cfg["periods"][0]["summary"]["n_cohort"] == sum(areas["worst"])
     assert np.isfinite(cfg["periods"][0]["summary"]["gap"])
+
+
+def test_prepared_tiles_withhold_the_same_values(demo_db, tmp_path):
+    """Tiles prepared with their geometry encoded (``geo-cs tiles prepare``, written in memory
+    per request by geo_cs.mvt) carry exactly the properties of tiles drawn by the database:
+    a withheld rate is still only its flag."""
+    import shutil
+
+    prepared_db = tmp_path / "prepared.duckdb"
+    shutil.copy(demo_db, prepared_db)
+    with Store.open(prepared_db) as store:
+        tiles.prepare_tiles(store, "datazone2011")
+    z, x, y = 12, *tiles.lonlat_to_tile(-2.99, 56.46, 12)
+    url = f"/tiles/datazone2011/{z}/{x}/{y}.mvt"
+    params = {**MEASURE, "period": "simd2012"}
+    decoded = {}
+    for name, db in (("database", demo_db), ("prepared", prepared_db)):
+        with TestClient(create_app(Settings(db=db, disclosure_control=True))) as c:
+            response = c.get(url, params=params)
+            assert response.status_code == 200, response.text
+            features = mapbox_vector_tile.decode(response.content)["datazone2011"]["features"]
+            decoded[name] = {f["properties"]["code"]: f["properties"] for f in features}
+    assert decoded["prepared"] == decoded["database"]
+    hidden = [p for p in decoded["prepared"].values() if p.get("suppressed")]
+    assert WITHHELD in decoded["prepared"] and decoded["prepared"][WITHHELD].get("suppressed") is True
+    assert hidden and all(not ({"value", "value_low", "value_high", "count"} & set(p)) for p in hidden)
+
+
+def test_a_prepared_panel_keeps_the_published_cohort(demo_db, tmp_path):
+    """With the measure's panel prepared (geo_cs.panels, ``geo-cs analyse prepare``), the gap
+    under disclosure control is still that of the cohort chosen on the published rates, and the
+    same as from the observations, for every threshold a map's control may send."""
+    import shutil
+
+    from geo_cs.analysis import Panel
+    from geo_cs.disclosure import DisclosureControl
+    from geo_cs.layers import measure_panel, partnership_gap
+    from geo_cs.panels import prepare_panel
+
+    prepared_db = tmp_path / "prepared.duckdb"
+    shutil.copy(demo_db, prepared_db)
+    with Store.open(prepared_db) as store:
+        measure = resolve_measure(store, "datazone2011", "employment_deprived")
+        with store.transaction():
+            panel = Panel(store, measure_panel(store, measure).source, prepared=False)
+            prepare_panel(store, panel)
+            panel.drop()
+    control = DisclosureControl()
+    for threshold in (4.5, 25.0):
+        tables = {}
+        for name, db in (("observations", demo_db), ("prepared", prepared_db)):
+            with Store.open(db, read_only=True) as store:
+                measure = resolve_measure(store, "datazone2011", "employment_deprived")
+                assert (measure_panel(store, measure).dense is not None) == (name == "prepared")
+                tables[name] = partnership_gap(store, measure, "dundee", threshold=threshold,
+                                               disclosure=control)
+        columns = ["period_id", "cohort_rate", "rest_rate", "gap", "n_cohort", "cohort_share"]
+        assert tables["prepared"][columns].equals(tables["observations"][columns]), threshold
+    # the withheld area is never in the published cohort, whatever the threshold
+    with Store.open(prepared_db, read_only=True) as store:
+        measure = resolve_measure(store, "datazone2011", "employment_deprived")
+        published = area_values(store, measure, baseline=("simd2012",), threshold=1.0,
+                                disclosure=control).frame
+        assert not published.loc[published["code"] == WITHHELD, "worst"].fillna(False).any()

@@ -230,7 +230,8 @@ def test_search_by_name_and_code_and_a_postcode_district(client):
     district = client.get("/maps/glasgow/search", params={"q": "Glasgow City"}).json()["results"][0]
     assert (district["set_id"], district["code"]) == ("lad2013", "S12000046")
     postcode = client.get("/maps/glasgow/search", params={"q": "G51"}).json()
-    assert postcode["results"] == [] and "postcode district" in postcode["note"]
+    assert postcode["results"] == [] and "looks like a postcode" in postcode["note"] \
+        and "geo-cs ingest postcodes" in postcode["note"]
     assert client.get("/maps/glasgow/search", params={"q": "x"}).status_code == 400
 
 

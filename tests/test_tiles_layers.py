@@ -308,3 +308,57 @@ def test_a_database_from_before_prepared_tiles_is_served_clipped(grid_store: Sto
         z, x, y = _grid_tile(12)
         tile = tiles.render_tile(old, "lsoa2011", z, x, y, index=index)
         assert sorted(_features(tile)) == sorted(GRID_CODES)
+
+
+def test_encoded_tiles_equal_the_database_tiles_for_every_period(grid_store: Store):
+    """Prepared tiles are written in memory from their encoded geometry (geo_cs.mvt) with any
+    period's values: the same features, properties and geometry as the database's ST_AsMVT of
+    the same pieces; an area without a value or with a withheld one carries no value."""
+    tiles.prepare_tiles(grid_store, "lsoa2011")
+    index = tiles.tile_index(grid_store, "lsoa2011")
+    assert index.encoded is not None
+    measure = resolve_measure(grid_store, "lsoa2011", "deprived")
+    by_period = {}
+    for period in ("2015", "2019"):
+        frame = area_values(grid_store, measure).at(period).copy()
+        # one area withheld, one without a value at all
+        frame["suppressed"] = frame["code"] == "E01000002"
+        frame.loc[frame["suppressed"], ["value", "value_low", "value_high"]] = np.nan
+        by_period[period] = tiles.tile_values(frame[frame["code"] != "E01000003"])
+    compared = 0
+    for z in range(7, 15):
+        z_, x, y = _grid_tile(z)
+        for period, values in by_period.items():
+            ours = tiles.render_tile(grid_store, "lsoa2011", z_, x, y, values, index=index)
+            theirs = tiles.render_tile(grid_store, "lsoa2011", z_, x, y, values, prepared=True)
+            a = mapbox_vector_tile.decode(ours)["lsoa2011"]["features"]
+            b = mapbox_vector_tile.decode(theirs)["lsoa2011"]["features"]
+            key = lambda f: f["properties"]["code"]  # noqa: E731
+            assert sorted(a, key=key) == sorted(b, key=key), (z, period)
+            props = {f["properties"]["code"]: f["properties"] for f in a}
+            assert props["E01000002"].get("suppressed") is True and "value" not in props["E01000002"]
+            assert "value" not in props["E01000003"] and "suppressed" not in props["E01000003"]
+            compared += len(a)
+        if z >= tiles.NAME_MIN_ZOOM:
+            assert all("name" in f["properties"] for f in a)
+    assert compared >= 8 * 2 * len(GRID_CODES) // 2
+    # boundaries only: codes and names, no values
+    z, x, y = _grid_tile(12)
+    plain = mapbox_vector_tile.decode(tiles.render_tile(grid_store, "lsoa2011", z, x, y, index=index))
+    assert all(set(f["properties"]) == {"code", "name"} for f in plain["lsoa2011"]["features"])
+
+
+def test_an_encoded_tile_over_its_budget_leaves_out_its_smallest_areas(grid_store: Store):
+    tiles.prepare_tiles(grid_store, "lsoa2011")
+    index = tiles.tile_index(grid_store, "lsoa2011")
+    z, x, y = _grid_tile(12)
+    full = tiles.render_tile(grid_store, "lsoa2011", z, x, y, index=index)
+    report: dict = {}
+    cut = tiles.render_tile(grid_store, "lsoa2011", z, x, y, index=index, max_bytes=len(full) - 1,
+                            report=report)
+    assert len(cut) < len(full) and report["renders"] >= 2 and report["min_area"] > 0
+    kept = {f["properties"]["code"] for f in mapbox_vector_tile.decode(cut)["lsoa2011"]["features"]}
+    areas = dict(grid_store.sql("SELECT code, area_m2 FROM tile_pieces WHERE z = ? AND x = ? AND y = ?",
+                                [z, x, y]).fetchall())
+    assert kept and all(areas[c] >= report["min_area"] for c in kept)
+    assert all(areas[c] < report["min_area"] for c in set(areas) - kept)

@@ -20,7 +20,7 @@ from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
 from geo_cs.layers import SCHEMES, parse_breaks
 from geo_cs.partnerships import get_partnerships, load_partnerships
-from geo_cs.places import search_areas, search_note
+from geo_cs.places import holds_postcodes, search_areas, search_note
 from maps.page import MapRequest, download_name, partnership_map_png, render_index
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
@@ -89,8 +89,9 @@ def search(
 ) -> JSONResponse:
     get_partnerships([partnership])
     found = search_areas(store, q)
-    return JSONResponse({"query": q, "results": found.drop(columns="match_rank").to_dict("records"),
-                         "note": search_note(q, found)})
+    results = found.drop(columns="match_rank").astype(object).where(found.notna(), None)
+    return JSONResponse({"query": q, "results": results.to_dict("records"),
+                         "note": search_note(q, found, holds_postcodes(store))})
 
 
 @router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from geo_cs.cli.common import IndicatorOpt, err, out, state
+from geo_cs.cli.common import IndicatorOpt, JsonOption, err, open_store, out, print_report, state
 from geo_cs.errors import InputError
 
 analyse_app = typer.Typer(
@@ -82,6 +82,26 @@ def _partnerships(ids: list[str] | None) -> Any:
     from geo_cs.partnerships import get_partnerships
 
     return get_partnerships(ids)
+
+
+@analyse_app.command("prepare")
+def analyse_prepare(
+    indicator: IndicatorOpt, geography: GeographyOpt, denominator: DenominatorOpt = None,
+    count_is_rate: IsRateOpt = False, as_json: JsonOption = False,
+) -> None:
+    """Store the indicator's area × period panel, analysis-ready, so that every analysis of it
+    (and the map's threshold and baseline controls) starts from it instead of the observations.
+    Run after the ingest that brings the data: any later ingest of the geography drops it."""
+    from geo_cs.analysis import Panel, rate_source
+    from geo_cs.panels import prepare_panel
+
+    with open_store() as store:
+        source, _ = rate_source(store, indicator, geography, denominator, count_is_rate)
+        with store.transaction():
+            panel = Panel(store, source, prepared=False)
+            report = prepare_panel(store, panel)
+            panel.drop()
+    print_report(report, as_json)
 
 
 @analyse_app.command("rates")

@@ -70,6 +70,22 @@ def ingest_lookup_cmd(
     print_report(report, as_json)
 
 
+@ingest_app.command("postcodes")
+def ingest_postcodes_cmd(
+    path: Annotated[Path, typer.Argument(help="A postcode directory CSV (ONS NSPL or ONSPD, or any postcode → area code file).")],
+    postcode_col: Annotated[str | None, typer.Option("--postcode-col", help="The postcode column (default: recognised: pcds, pcd, postcode…).")] = None,
+    include_terminated: Annotated[bool, typer.Option("--include-terminated", help="Keep terminated postcodes (doterm set).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Load postcode districts (G51, NG7) for the map's search, from the areas their postcodes are in."""
+    from geo_cs.ingest.postcodes import ingest_postcodes
+
+    with open_store() as store:
+        report = ingest_postcodes(store, path, postcode_col=postcode_col,
+                                  include_terminated=include_terminated, progress=make_progress())
+    print_report(report, as_json)
+
+
 @ingest_app.command("indicator")
 def ingest_indicator_cmd(
     path: Annotated[Path, typer.Argument(help="A statistics CSV (long, Nomis bulk, Stat-Xplore table or wide).")],

@@ -38,6 +38,7 @@ from geo_cs.ingest.csvfile import (
     recoding_note,
 )
 from geo_cs.ingest.ward_editions import match_ward_editions
+from geo_cs.panels import drop_prepared
 from geo_cs.periods import (
     FREQUENCY,
     Period,
@@ -1107,6 +1108,9 @@ def ingest_indicator(
                 """
             )
             store.sql("INSERT INTO observations SELECT *, ?, NULL FROM new_obs", [ingest_id])
+            # analysis-ready panels of these sets are out of date (geo_cs.panels)
+            for (set_id,) in store.sql("SELECT DISTINCT set_id FROM new_obs").fetchall():
+                drop_prepared(store, set_id)
         finally:
             store.con.unregister("new_obs")
         by_measure_set = {(m.measure, m.set_id or spec.set_id): m for m in spec.measures}

@@ -140,6 +140,46 @@ CREATE TABLE IF NOT EXISTS tile_pieces (
     geom    GEOMETRY NOT NULL          -- tile units: 0-4096 across the tile, y down
 );
 
+-- Analysis-ready panels (geo_cs/panels.py, geo-cs analyse prepare): one per source (counts,
+-- denominator, set), one row per area and period with integer keys; dropped when the set's
+-- observations are written again.
+CREATE TABLE IF NOT EXISTS analysis_panel_index (
+    panel_key        VARCHAR PRIMARY KEY,  -- the source, as JSON
+    set_id           VARCHAR NOT NULL,
+    codes            VARCHAR[] NOT NULL,
+    periods          VARCHAR[] NOT NULL,
+    denominator_note VARCHAR,
+    token            VARCHAR NOT NULL,     -- unique per preparation: what processes cache it by
+    n_areas          INTEGER NOT NULL,
+    built_at         TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS analysis_panels (
+    panel_key       VARCHAR NOT NULL,
+    area            INTEGER NOT NULL,      -- position in the index's codes
+    period          SMALLINT NOT NULL,     -- position in the index's periods (time order)
+    count           DOUBLE,
+    denominator     DOUBLE,
+    rate            DOUBLE,
+    estimated_share DOUBLE,
+    den_var         DOUBLE
+);
+
+-- Prepared tiles' geometry already encoded as MVT (geo_cs/mvt.py), one row per tile: each
+-- feature's code (its position in the set's sorted tile_geoms codes), area, and type and
+-- geometry fields (concatenated in ``geometry``, feature k ending at ends[k]). A server attaches
+-- the values of any indicator and period to them without a query; written by tiles prepare,
+-- deleted with tile_pieces.
+CREATE TABLE IF NOT EXISTS tile_features (
+    set_id   VARCHAR NOT NULL,
+    z        TINYINT NOT NULL,
+    x        INTEGER NOT NULL,
+    y        INTEGER NOT NULL,
+    code_ids INTEGER[] NOT NULL,
+    areas    DOUBLE[] NOT NULL,
+    geometry BLOB NOT NULL,
+    ends     INTEGER[] NOT NULL
+);
+
 -- The district code-history registry (geo_cs/district_codes.py, geo_cs/codehistory.py): which
 -- district code replaced which, inferred from unchanged small-area membership of consecutive
 -- district editions and read from the official changes list; rebuilt by every lookup and
@@ -175,4 +215,16 @@ CREATE TABLE IF NOT EXISTS derived_denominators (
     rate_rounding DOUBLE NOT NULL,    -- step the published rate is rounded to (points)
     ingest_id     INTEGER NOT NULL,
     PRIMARY KEY (indicator_id, set_id)
+);
+
+-- Postcode districts (outward codes: G51, NG7) and the areas their live postcodes are in, one
+-- row per district, set and area, from a postcode directory (ONSPD/NSPL): the web map's search
+-- finds a district with them (geo_cs.ingest.postcodes). Re-ingesting replaces them whole.
+CREATE TABLE IF NOT EXISTS postcode_districts (
+    district   VARCHAR NOT NULL,
+    set_id     VARCHAR NOT NULL,
+    code       VARCHAR NOT NULL,
+    postcodes  INTEGER NOT NULL,
+    ingest_id  INTEGER NOT NULL,
+    PRIMARY KEY (district, set_id, code)
 );

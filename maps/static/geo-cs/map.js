@@ -471,16 +471,18 @@
 
   var HIGHLIGHT = { fill: true, fillOpacity: 0.9, stroke: true, color: "#005ea5", weight: 4, opacity: 1 };
 
-  function highlight(code) {
+  // ``codes``: one area's code, the codes of several (a postcode district's areas), or null
+  function highlight(codes) {
     var layer = geoCs.layers && geoCs.layers.choropleth;
     if (!layer) { return; }
-    if (highlighted) { layer.resetFeatureStyle(highlighted); }
-    highlighted = code;
-    if (code) { layer.setFeatureStyle(code, L.extend({}, HIGHLIGHT)); }
+    (highlighted || []).forEach(function (code) { layer.resetFeatureStyle(code); });
+    highlighted = codes ? [].concat(codes) : null;
+    (highlighted || []).forEach(function (code) { layer.setFeatureStyle(code, L.extend({}, HIGHLIGHT)); });
+    document.body.dataset.highlighted = highlighted ? String(highlighted.length) : "0";
   }
   geoCs.rehighlight = function (previous) {
     if (!highlighted) { return; }
-    if (previous) { previous.resetFeatureStyle(highlighted); }
+    if (previous) { highlighted.forEach(function (code) { previous.resetFeatureStyle(code); }); }
     highlight(highlighted);
   };
 
@@ -549,7 +551,8 @@
               var mine = cfg.areas.code.indexOf(hit.code);
               if (mine >= 0) { zoomTo(mine); showProfile(mine); return; }
               geoCs.map.fitBounds([[hit.south, hit.west], [hit.north, hit.east]], { maxZoom: 14, padding: [30, 30] });
-              highlight(null);
+              // a postcode district: the areas its postcodes are in, where this map shows them
+              highlight(hit.codes && hit.codes.length ? hit.codes : null);
               outlineHit(hit);
             });
             return el("li", {}, [button]);

@@ -1,0 +1,426 @@
+"""Prepared tiles served without a query: geometry encoded once, properties per request.
+
+A tile's geometry is what costs: clipping, moving to tile units and encoding its rings as MVT
+commands. It depends only on the layer and the tile address, never on the indicator or period,
+so :func:`encode_prepared` (run by ``geo-cs tiles prepare``) has DuckDB's ``ST_AsMVT`` encode
+every prepared tile's pieces once, in one grouped query, and stores each feature's encoded
+geometry with its code and area (``tile_features``: one row per tile). A server loads a layer's
+rows zoom by zoom into flat arrays (:class:`EncodedTiles`, kept with the layer's
+:class:`~geo_cs.tiles.TileIndex` per data version) and writes a tile itself
+(:func:`EncodedTiles.render`): the feature's code and name and the period's values — whatever
+indicator, period, denominator, baseline or threshold the request asks for, from the values the
+API already holds — become the MVT keys, values and tags around the stored geometry bytes. No
+SQL runs per tile, which is what DuckDB's fixed cost per query (parse, plan, bind, encode: about
+1.5 ms) made the sparse tiles of z12-z14 pay. A new period or indicator needs nothing
+prepared: its values are attached like any other's.
+
+The MVT written is what ``ST_AsMVT`` writes (version 2, extent 4096, the same geometry bytes,
+the same property types: strings, doubles and booleans; a NULL property left out), so a tile is
+the same whether it comes from here or from the database (``tests/test_tiles_layers.py``).
+
+Example
+-------
+>>> _varint(300)
+b'\\xac\\x02'
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pyarrow as pa
+from numba import njit
+
+from geo_cs.store import Store
+
+#: The properties of a tile's features, in the order of the layer's keys (values come from
+#: :class:`geo_cs.tiles.TileValues`).
+KEYS = ("code", "name", "value", "value_low", "value_high", "worst", "estimated_share", "suppressed")
+_NUMBER_KEYS = {"value": 2, "value_low": 3, "value_high": 4, "estimated_share": 6}
+_MAX_TAGS = 2 * len(KEYS)
+EXTENT = 4096
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return bytes([tag]) + _varint(len(payload)) + payload
+
+
+def _string_value(text: str) -> bytes:
+    """A layer's ``values`` entry (field 4) holding a string."""
+    return _field(0x22, _field(0x0A, text.encode("utf-8")))
+
+
+_KEYS_BYTES = b"".join(_field(0x1A, key.encode()) for key in KEYS)
+_EXTENT_BYTES = b"\x28" + _varint(EXTENT)
+_VERSION_BYTES = b"\x78\x02"
+_TRUE, _FALSE = b"\x22\x02\x38\x01", b"\x22\x02\x38\x00"
+
+
+# -- preparing: every tile's geometry encoded once -------------------------------------------
+
+# The zoom's pieces, numbered: the number is the feature id ST_AsMVT writes, so a parsed feature
+# is matched again to its code and area.
+_PIECES_SQL = """
+CREATE OR REPLACE TEMP TABLE geo_cs_encode_pieces AS
+SELECT (row_number() OVER (ORDER BY p.x, p.y, p.code) - 1)::BIGINT AS pid, p.x, p.y, c.id AS code_id,
+       p.area_m2, p.geom
+FROM tile_pieces p JOIN (
+    SELECT code, (row_number() OVER (ORDER BY code) - 1)::INTEGER AS id
+    FROM (SELECT DISTINCT code FROM tile_geoms WHERE set_id = $set_id)
+) c USING (code)
+WHERE p.set_id = $set_id AND p.z = $z
+"""
+# One grouped query encodes every tile of the zoom (ST_AsMVT is an aggregate).
+_ENCODE_SQL = """
+SELECT x, y, ST_AsMVT({'geom': geom, 'pid': pid}, 'g', 4096, 'geom', 'pid') AS mvt
+FROM geo_cs_encode_pieces GROUP BY x, y ORDER BY x, y
+"""
+
+_INSERT_FEATURES = """
+INSERT INTO tile_features SELECT $set_id, $z, x, y, code_ids, areas, geometry, ends FROM geo_cs_new_features
+"""
+
+
+def set_codes(store: Store, set_id: str) -> np.ndarray:
+    """The codes of ``set_id``'s tile geometries, sorted: a feature's code id is its position."""
+    rows = store.sql("SELECT DISTINCT code FROM tile_geoms WHERE set_id = ? ORDER BY code",
+                     [set_id]).fetchall()
+    return np.array([r[0] for r in rows], dtype=object)
+
+
+def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, i
+        shift += 7
+
+
+def _fields(buf: bytes, start: int, end: int):
+    """(field number, wire type, value or (start, end) of a length-delimited payload)."""
+    i = start
+    while i < end:
+        key, i = _read_varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _read_varint(buf, i)
+            yield number, wire, value
+        elif wire == 2:
+            length, i = _read_varint(buf, i)
+            yield number, wire, (i, i + length)
+            i += length
+        elif wire == 1:
+            yield number, wire, buf[i:i + 8]
+            i += 8
+        elif wire == 5:
+            yield number, wire, buf[i:i + 4]
+            i += 4
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire}")
+
+
+def split_features(tile: bytes) -> tuple[list[int], list[bytes]]:
+    """The feature ids and encoded geometries (type and geometry fields) of a one-layer MVT."""
+    ids: list[int] = []
+    geoms: list[bytes] = []
+    for number, _, span in _fields(tile, 0, len(tile)):
+        if number != 3:
+            continue
+        for field, _, fspan in _fields(tile, *span):
+            if field != 2:
+                continue
+            fid, kind, geometry = None, 3, b""
+            for n, _, value in _fields(tile, *fspan):
+                if n == 1:
+                    fid = value
+                elif n == 3:
+                    kind = value
+                elif n == 4:
+                    geometry = tile[value[0]:value[1]]
+            if fid is None:
+                raise ValueError("a prepared feature has no id")
+            ids.append(fid)
+            geoms.append(b"\x18" + _varint(kind) + _field(0x22, geometry))
+    return ids, geoms
+
+
+def encode_prepared(store: Store, set_id: str, zooms: list[int]) -> int:
+    """Encode the geometry of every prepared tile of ``set_id`` (``tile_pieces``) into
+    ``tile_features``, replacing the set's earlier rows; return the features written. Runs
+    inside :func:`geo_cs.tiles.prepare_tiles`'s transaction."""
+    store.sql("DELETE FROM tile_features WHERE set_id = ?", [set_id])
+    written = 0
+    try:
+        for z in zooms:
+            store.sql(_PIECES_SQL, {"set_id": set_id, "z": z})
+            pieces = store.sql("SELECT code_id, area_m2 FROM geo_cs_encode_pieces ORDER BY pid").fetchnumpy()
+            if not len(pieces["code_id"]):
+                continue
+            piece_code = np.asarray(pieces["code_id"], dtype=np.int32)
+            piece_area = np.asarray(pieces["area_m2"], dtype=np.float64)
+            xs, ys, code_ids, areas, blobs, ends = [], [], [], [], [], []
+            for x, y, mvt in store.sql(_ENCODE_SQL).fetchall():
+                ids, geoms = split_features(bytes(mvt))
+                order = np.asarray(ids, dtype=np.int64)
+                xs.append(x)
+                ys.append(y)
+                code_ids.append(piece_code[order])
+                areas.append(piece_area[order])
+                blobs.append(b"".join(geoms))
+                ends.append(np.cumsum([len(g) for g in geoms], dtype=np.int64).astype(np.int32))
+                written += len(ids)
+            table = pa.table({
+                "x": pa.array(xs, pa.int32()), "y": pa.array(ys, pa.int32()),
+                "code_ids": pa.array(code_ids, pa.list_(pa.int32())),
+                "areas": pa.array(areas, pa.list_(pa.float64())),
+                "geometry": pa.array(blobs, pa.binary()),
+                "ends": pa.array(ends, pa.list_(pa.int32())),
+            })
+            store.con.register("geo_cs_new_features", table)
+            try:
+                store.sql(_INSERT_FEATURES, {"set_id": set_id, "z": z})
+            finally:
+                store.con.unregister("geo_cs_new_features")
+    finally:
+        store.sql("DROP TABLE IF EXISTS geo_cs_encode_pieces")
+    return written
+
+
+def has_encoded(store: Store, set_id: str) -> bool:
+    """Whether ``set_id``'s prepared tiles have their geometry encoded (``tile_features``)."""
+    import duckdb
+
+    try:
+        row = store.sql("SELECT count(*) > 0 FROM (SELECT 1 FROM tile_features WHERE set_id = ? LIMIT 1)",
+                        [set_id]).fetchone()
+    except duckdb.CatalogException:  # a database from before encoded tiles, opened read-only
+        return False
+    return bool(row[0])
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+class _Zoom:
+    """One zoom's encoded tiles as flat arrays: tiles sorted by (x, y), features by tile."""
+
+    def __init__(self, frame: pa.Table) -> None:
+        n = frame.num_rows
+        self.keys = (frame["x"].to_numpy().astype(np.int64) << 32) | frame["y"].to_numpy().astype(np.int64)
+        ids = frame["code_ids"].combine_chunks()
+        #: tile t's features are first[t]..first[t + 1]
+        self.first = ids.offsets.to_numpy().astype(np.int64)
+        self.code_ids = ids.values.to_numpy().astype(np.int64)
+        self.areas = frame["areas"].combine_chunks().values.to_numpy().astype(np.float64)
+        geometry = frame["geometry"].combine_chunks().cast(pa.large_binary())
+        _, offset_buffer, data_buffer = geometry.buffers()
+        offsets = np.frombuffer(offset_buffer, dtype=np.int64)[geometry.offset:geometry.offset + n + 1]
+        self.geometry = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+        tile_start = offsets[:-1] - offsets[0]
+        ends = frame["ends"].combine_chunks().values.to_numpy().astype(np.int64)
+        # each feature's geometry is g_start..g_end in the zoom's buffer
+        counts = np.diff(self.first)
+        base = np.repeat(tile_start, counts)
+        rel_start = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        rel_start[self.first[:-1][counts > 0]] = 0
+        self.g_start, self.g_end = base + rel_start, base + ends
+        self.nbytes = self.geometry.nbytes + 40 * len(ends) + 24 * n
+
+    def features(self, x: int, y: int) -> tuple[int, int] | None:
+        key = (x << 32) | y
+        i = int(np.searchsorted(self.keys, key))
+        if i == len(self.keys) or self.keys[i] != key:
+            return None
+        return int(self.first[i]), int(self.first[i + 1])
+
+
+class EncodedTiles:
+    """A layer's encoded tiles (``tile_features``), loaded zoom by zoom on first use, and the
+    pre-encoded MVT values of its codes and names. Shared by a server's threads."""
+
+    def __init__(self, store: Store, set_id: str, codes: np.ndarray,
+                 names_by_band: dict[int, np.ndarray]) -> None:
+        self.set_id = set_id
+        self.codes = codes
+        self._code_values = [_string_value(c) for c in codes]
+        self._name_values = {band: [None if n is None else _string_value(n) for n in names]
+                             for band, names in names_by_band.items()}
+        self._zooms: dict[int, _Zoom | None] = {}
+        self._lock = threading.Lock()
+        self._layer_name = _field(0x0A, set_id.encode())
+        self.nbytes = int(store.sql(
+            "SELECT coalesce(sum(octet_length(geometry)) + 60 * sum(len(code_ids)), 0) FROM tile_features "
+            "WHERE set_id = ?", [set_id]).fetchone()[0]) + 80 * len(codes)
+
+    def _zoom(self, store: Store, z: int) -> _Zoom | None:
+        if z in self._zooms:
+            return self._zooms[z]
+        with self._lock:
+            if z not in self._zooms:
+                frame = store.sql("SELECT x, y, code_ids, areas, geometry, ends FROM tile_features "
+                                  "WHERE set_id = ? AND z = ? ORDER BY x, y", [self.set_id, z]).arrow()
+                if hasattr(frame, "read_all"):
+                    frame = frame.read_all()
+                self._zooms[z] = _Zoom(frame) if frame.num_rows else None
+        return self._zooms[z]
+
+    def load(self, store: Store) -> None:
+        """Load every zoom now (a server loads each on its first tile)."""
+        for z in range(15):
+            self._zoom(store, z)
+
+    def render(self, store: Store, z: int, x: int, y: int, band: int, values, digits: int,
+               max_bytes: int, report: dict | None = None) -> bytes:
+        """Tile z/x/y with ``values`` (a :class:`geo_cs.tiles.TileValues` or None) as an MVT;
+        empty bytes when no area touches it. A tile over ``max_bytes`` leaves out its smallest
+        areas (by the same rule as the database's tiles) until it fits."""
+        zoom = self._zoom(store, z)
+        span = zoom.features(x, y) if zoom is not None else None
+        if span is None:
+            if report is not None:
+                report.update(renders=0, min_area=0.0)
+            return b""
+        f0, f1 = span
+        code_ids = zoom.code_ids[f0:f1]
+        areas = zoom.areas[f0:f1]
+        g_start, g_end = zoom.g_start[f0:f1], zoom.g_end[f0:f1]
+        numbers, flags = (values.for_codes(self.codes, code_ids, digits) if values is not None
+                          else (None, None))
+        keep = np.ones(len(code_ids), dtype=bool)
+        tile = self._encode(code_ids, band, g_start, g_end, zoom.geometry, numbers, flags, keep)
+        renders, min_area = 1, 0.0
+        while len(tile) > max_bytes:
+            share = min(0.95, math.ceil(20 * (1 - 0.9 * max_bytes / len(tile))) / 20)
+            # quantile_cont over the areas still kept, as the database's tiles do
+            min_area = float(np.quantile(areas[keep], share))
+            keep &= areas >= min_area
+            tile = self._encode(code_ids, band, g_start, g_end, zoom.geometry, numbers, flags, keep)
+            renders += 1
+        if report is not None:
+            report.update(renders=renders, min_area=min_area)
+        return tile
+
+    def _encode(self, code_ids: np.ndarray, band: int, g_start: np.ndarray, g_end: np.ndarray,
+                geometry: np.ndarray, numbers: dict[str, np.ndarray] | None,
+                flags: dict[str, np.ndarray] | None, keep: np.ndarray) -> bytes:
+        picked = np.flatnonzero(keep)
+        n = len(picked)
+        if n == 0:
+            return b""
+        ids = code_ids[picked]
+        tags = np.full((n, _MAX_TAGS), -1, dtype=np.int64)
+        tags[:, 0] = 0
+        tags[:, 1] = np.arange(n)
+        parts = [_VERSION_BYTES, self._layer_name, None, _KEYS_BYTES]
+        parts += [self._code_values[i] for i in ids.tolist()]
+        next_value = n
+        names = self._name_values.get(band)
+        if names is not None:
+            named = [names[i] for i in ids.tolist()]
+            has = np.array([v is not None for v in named], dtype=bool)
+            if has.any():
+                tags[has, 2] = 1
+                tags[has, 3] = next_value + np.arange(int(has.sum()))
+                parts += [v for v in named if v is not None]
+                next_value += int(has.sum())
+        if numbers is not None:
+            stacked = np.stack([numbers[k][picked] for k in _NUMBER_KEYS])
+            present = ~np.isnan(stacked)
+            if present.any():
+                unique, inverse = np.unique(stacked[present], return_inverse=True)
+                index = np.full(stacked.shape, -1, dtype=np.int64)
+                index[present] = next_value + inverse
+                for row, key in enumerate(_NUMBER_KEYS.values()):
+                    column = index[row]
+                    has = column >= 0
+                    tags[has, 2 * key] = key
+                    tags[has, 2 * key + 1] = column[has]
+                encoded = np.empty((len(unique), 11), dtype=np.uint8)
+                encoded[:, :3] = (0x22, 0x09, 0x19)
+                encoded[:, 3:] = unique.astype("<f8").view(np.uint8).reshape(-1, 8)
+                parts.append(encoded.tobytes())
+                next_value += len(unique)
+            true_at, false_at = next_value, next_value + 1
+            used_bool = False
+            for key_name, key in (("worst", 5), ("suppressed", 7)):
+                column = flags[key_name][picked]  # 1 true, 0 false, -1 absent
+                has = column >= 0
+                if has.any():
+                    used_bool = True
+                    tags[has, 2 * key] = key
+                    tags[has, 2 * key + 1] = np.where(column[has] == 1, true_at, false_at)
+            if used_bool:
+                parts += [_TRUE, _FALSE]
+        parts.append(_EXTENT_BYTES)
+        parts[2] = _features(tags, g_start[picked], g_end[picked], geometry).tobytes()
+        layer = b"".join(parts)
+        return b"\x1a" + _varint(len(layer)) + layer
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _varint_len(v: int) -> int:
+    n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put_varint(out: np.ndarray, i: int, v: int) -> int:
+    while v >= 0x80:
+        out[i] = (v & 0x7F) | 0x80
+        v >>= 7
+        i += 1
+    out[i] = v
+    return i + 1
+
+
+@njit(cache=True, nogil=True)
+def _features(tags: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+    """The layer's features (field 2 each): tags (field 2, packed; -1 entries skipped) and the
+    stored type and geometry fields."""
+    n, width = tags.shape
+    tag_len = np.zeros(n, dtype=np.int64)
+    total = 0
+    for f in range(n):
+        t = 0
+        for k in range(width):
+            if tags[f, k] >= 0:
+                t += _varint_len(tags[f, k])
+        tag_len[f] = t
+        body = 1 + _varint_len(t) + t + (g_end[f] - g_start[f])
+        total += 1 + _varint_len(body) + body
+    out = np.empty(total, dtype=np.uint8)
+    i = 0
+    for f in range(n):
+        t = tag_len[f]
+        body = 1 + _varint_len(t) + t + (g_end[f] - g_start[f])
+        out[i] = 0x12
+        i = _put_varint(out, i + 1, body)
+        out[i] = 0x12
+        i = _put_varint(out, i + 1, t)
+        for k in range(width):
+            if tags[f, k] >= 0:
+                i = _put_varint(out, i, tags[f, k])
+        for b in range(g_start[f], g_end[f]):
+            out[i] = geometry[b]
+            i += 1
+    return out
