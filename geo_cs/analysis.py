@@ -44,6 +44,8 @@ from geo_cs.panels import DensePanel, load_dense, panel_key, prepared_token
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
 from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
+    THRESHOLD_EPSILON,
+    add_gap,
     change_interval,
     difference_interval,
     index_interval,
@@ -55,7 +57,6 @@ from geo_cs.store import Store
 
 #: The report's baseline: the four quarters May 2006 - February 2007.
 REPORT_BASELINE = ("2006-05", "2006-08", "2006-11", "2007-02")
-THRESHOLD_EPSILON = 1e-9
 NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
@@ -905,17 +906,6 @@ def _ni153_wide(panel: Panel, groups: pd.DataFrame, worst: set, params: MethodPa
     wide = agg.set_index(["partnership", "period_id", "role"])[values].unstack("role").sort_index()
     wide.columns = [f"{role}_{value}" for value, role in wide.columns]
     return wide.reset_index()
-
-
-def add_gap(wide: pd.DataFrame) -> None:
-    """Add, in place, the cohort's rate minus the rest's (``gap``) with its Newcombe interval,
-    and the cohort's share of the population, from the two roles' columns of an NI 153 table."""
-    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
-    wide["gap_low"], wide["gap_high"] = difference_interval(
-        wide["cohort_rate"], wide["cohort_rate_low"], wide["cohort_rate_high"],
-        wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
-    total_den = wide["cohort_denominator"].fillna(0) + wide["rest_denominator"].fillna(0)
-    wide["cohort_share"] = wide["cohort_denominator"].fillna(0) / total_den.where(total_den > 0)
 
 
 Direction = Literal["closed", "unchanged", "widened"]

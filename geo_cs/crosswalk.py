@@ -451,6 +451,29 @@ FROM contrib GROUP BY ALL
 """
 
 
+def build_crosswalk_via(
+    store: Store,
+    from_set: str,
+    via: str,
+    to_set: str,
+    *,
+    population: str | None = None,
+    basis: Literal["auto", "lookup", "geometry"] = "auto",
+    sliver_tolerance: float = DEFAULT_SLIVER_TOLERANCE,
+) -> list[CrosswalkReport]:
+    """Build ``from_set`` → ``via`` and ``via`` → ``to_set``, then chain them into ``from_set`` →
+    ``to_set``: the three reports in that order. ``population`` weights whichever step ends on
+    the geography it is published for (``via`` when it has values there, else ``to_set``)."""
+    on_via = population is not None and store.sql(
+        "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?",
+        [population, via]).fetchone()[0] > 0
+    first = build_crosswalk(store, from_set, via, population=population if on_via else None,
+                            basis=basis, sliver_tolerance=sliver_tolerance)
+    second = build_crosswalk(store, via, to_set, population=None if on_via else population,
+                             basis=basis, sliver_tolerance=sliver_tolerance)
+    return [first, second, chain_crosswalks(store, first.crosswalk_id, second.crosswalk_id)]
+
+
 def harmonise(
     store: Store,
     indicator_id: str,

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo_cs.stats import rate_with_interval
+from geo_cs.stats import THRESHOLD_EPSILON, add_gap, rate_with_interval
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,6 @@ class DisclosureControl:
         :func:`geo_cs.analysis.worst_cohort` does with exact ones), and an area is worst when it
         exceeds ``threshold``; an area with a baseline period missing or withheld is not
         classified (NA)."""
-        from geo_cs.analysis import THRESHOLD_EPSILON
-
         base = frame[frame["period_id"].isin(baseline)]
         per_code = base.groupby("code").agg(baseline_value=("value", "mean"),
                                             n=("value", "count"))
@@ -153,8 +151,6 @@ class DisclosureControl:
     def gap_table(self, table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         """An NI 153 table (:func:`geo_cs.analysis.ni153`) as published: each role's figures as
         :meth:`rate_table`, and the gap recomputed from them (so suppressed with either)."""
-        from geo_cs.analysis import add_gap  # here: analysis imports settings, which import this
-
         for role in ("cohort", "rest"):
             table = self.rate_table(table, f"{role}_", confidence)
         add_gap(table)

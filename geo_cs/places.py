@@ -155,3 +155,8 @@ def reference_labels(store: Store, bounds: list[float] | tuple[float, ...],
         frames.append(part.assign(min_zoom=min_zoom))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["set_id", "code", "name", "lon", "lat", "min_zoom"])
+
+
+def area_names(store: Store, set_id: str) -> dict[str, str | None]:
+    """Code -> name of every area of ``set_id`` the store holds (None where it has no name)."""
+    return dict(store.sql("SELECT code, name FROM areas WHERE set_id = ?", [set_id]).fetchall())

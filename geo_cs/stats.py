@@ -26,7 +26,11 @@ from __future__ import annotations
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
+
+#: A rate is above a threshold when it exceeds it by more than this (float noise is not "above").
+THRESHOLD_EPSILON = 1e-9
 
 
 def z_value(confidence: float = 0.95) -> float:
@@ -141,3 +145,14 @@ def widen_for_denominator(
     with np.errstate(invalid="ignore", divide="ignore"):
         extra = np.where(np.isfinite(var) & (d > 0), z * r * np.sqrt(np.maximum(var, 0)) / d, 0.0)
     return r - np.hypot(r - lo, extra), r + np.hypot(hi - r, extra)
+
+
+def add_gap(wide: pd.DataFrame) -> None:
+    """Add, in place, the cohort's rate minus the rest's (``gap``) with its Newcombe interval,
+    and the cohort's share of the population, from the two roles' columns of an NI 153 table."""
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    wide["gap_low"], wide["gap_high"] = difference_interval(
+        wide["cohort_rate"], wide["cohort_rate_low"], wide["cohort_rate_high"],
+        wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
+    total_den = wide["cohort_denominator"].fillna(0) + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = wide["cohort_denominator"].fillna(0) / total_den.where(total_den > 0)

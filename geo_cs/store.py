@@ -241,6 +241,12 @@ class Store:
         ).fetchall()
         return sets, indicators
 
+    def totals(self) -> tuple[int, int]:
+        """(areas with boundaries, observations) in the store."""
+        n_areas = self.sql("SELECT count(geom_27700) FROM areas").fetchone()[0]
+        n_obs = self.sql("SELECT count(*) FROM observations").fetchone()[0]
+        return n_areas, n_obs
+
     def close(self) -> None:
         self.con.close()
 

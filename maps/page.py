@@ -33,11 +33,9 @@ from geo_cs.analysis import MethodParams
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, NotFoundError
-
-# the print maps' classes and colours: a colour means the same on the page and on paper
-from geo_cs.export.maps import NO_DATA, palette
 from geo_cs.layers import AreaValues, breaks_note, class_breaks
 from geo_cs.narrative import gap_sentence, threshold_hint
+from geo_cs.palette import NO_DATA, palette  # a colour means the same on the page and on paper
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
 from maps import CONTENT_SECURITY_POLICY, STATIC_URL, asset_url, vendor_url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -15,6 +16,12 @@ from shapely.geometry import Polygon, box, mapping
 from geo_cs.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+
+# pytest-xdist's workers start with COLUMNS=80 in their environment when the run has no terminal;
+# the CLI (in-process and in subprocesses) would then squeeze its tables to 80 columns, as it
+# does for a user who sets COLUMNS. The tests expect what a pipe without COLUMNS gets.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 SHARED_DATA = Path(os.environ.get("GEO_CS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -133,13 +140,29 @@ def snapshot(store: Store) -> dict[str, list]:
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
-    """The demo database, built once from the embedded bundle (real data, ~15 s)."""
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database, built once from the embedded bundle (real data, ~15 s).
+
+    Under pytest-xdist the first worker to ask builds it (the others wait on a lock) and each
+    worker gets its own copy, so a test opening it for writing cannot lock out another worker.
+    """
     from geo_cs.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    with Store.open(path) as store:
-        build_demo(store)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        with Store.open(path) as store:
+            build_demo(store)
+        return path
+    shared = tmp_path_factory.getbasetemp().parent / "demo-shared"   # common to the run's workers
+    shared.mkdir(exist_ok=True)
+    built = shared / "demo.duckdb"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "done").exists():
+            with Store.open(built) as store:
+                build_demo(store)
+            (shared / "done").touch()
+    shutil.copyfile(built, path)
     return path
 
 

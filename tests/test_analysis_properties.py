@@ -42,6 +42,7 @@ def test_aggregating_parts_equals_the_whole(all_rates, data):
     assert np.allclose(expected, total.loc[by_part.index, "rate"])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.lists(series, min_size=2, max_size=6), st.lists(rate, min_size=6, max_size=6))
 def test_the_cohort_never_changes_after_the_baseline(all_rates, later):

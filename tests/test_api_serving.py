@@ -260,6 +260,7 @@ def test_map_index_lists_every_partnership(client):
     assert html.count('href="/maps/') == 17 and "Open Government Licence" in html
 
 
+@pytest.mark.slow
 def test_map_page_uses_only_the_apps_own_assets(client):
     response = client.get("/maps/glasgow")
     assert response.status_code == 200

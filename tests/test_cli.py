@@ -77,6 +77,7 @@ def _serve_banner(db: Path) -> str:
     return stderr
 
 
+@pytest.mark.slow
 def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"
     grid.to_file(path)
@@ -162,6 +163,7 @@ def test_info_on_a_foreign_duckdb_file_exits_4(tmp_path: Path):
     assert result.returncode == 4 and "not a geo-cs database" in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
     import httpx
 

@@ -342,6 +342,7 @@ def test_changing_the_indicator_takes_its_own_denominator(server):
     assert not console, console
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_static_site_works_from_pmtiles_with_no_geo_cs_server(demo_db, tmp_path):
     """`geo-cs export site` output, served by a plain static file server (byte ranges, nothing

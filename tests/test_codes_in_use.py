@@ -126,6 +126,7 @@ def test_ward_file_of_a_later_edition_is_stored_on_the_held_wards_with_a_note(db
     assert "stored on ward2013" in report
 
 
+@pytest.mark.slow
 def test_ward_file_with_codes_no_held_set_has_names_them(db: Path, tmp_path: Path, capsys):
     from conftest import snapshot
 

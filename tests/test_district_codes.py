@@ -200,6 +200,7 @@ def test_an_addition_in_yaml_is_used(demo_db: Path, tmp_path: Path, monkeypatch)
         code_history(store)
 
 
+@pytest.mark.slow
 def test_a_lookup_ingest_rebuilds_the_registry_and_a_failed_one_keeps_it(demo_db: Path, tmp_path: Path):
     from conftest import snapshot
 

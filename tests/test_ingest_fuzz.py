@@ -29,6 +29,9 @@ from geo_cs.ingest.csvfile import read_csv_header, read_csv_text
 from geo_cs.ingest.indicators import spec_from_options
 from geo_cs.store import Store
 
+#: hypothesis over whole ingests: a minute or more; the default run leaves them to CI
+pytestmark = pytest.mark.slow
+
 #: examples per property; CI keeps it small, ``GEO_CS_FUZZ_EXAMPLES=2000`` for a long hunt
 FUZZ = settings(max_examples=int(os.environ.get("GEO_CS_FUZZ_EXAMPLES", "25")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

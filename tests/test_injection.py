@@ -178,6 +178,7 @@ def test_csv_from_the_service_cannot_run_as_a_formula(server):
     assert names["glasgow"] == PARTNERSHIP_NAME
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_names_show_as_text_in_the_static_site_and_the_html_report(hostile):
     from playwright.sync_api import sync_playwright

@@ -37,21 +37,11 @@ from matplotlib.path import Path as MplPath
 from geo_cs.demo import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
+from geo_cs.palette import NO_DATA, palette
 from geo_cs.store import Store
 
 BNG = "EPSG:27700"
-#: ColorBrewer YlOrRd, as on the web map.
-PALETTE = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026",
-           "#800026"]
-NO_DATA = "#d9d9d9"
 FORMATS = {".png", ".svg", ".pdf"}
-
-
-def palette(k: int) -> list[str]:
-    """``k`` colours spread evenly over :data:`PALETTE`."""
-    if k <= 1:
-        return [PALETTE[-3]]
-    return [PALETTE[round(i * (len(PALETTE) - 1) / (k - 1))] for i in range(k)]
 
 
 def area_frame(store: Store, set_id: str, codes: list[str]) -> gpd.GeoDataFrame:

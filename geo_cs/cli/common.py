@@ -1,0 +1,71 @@
+"""What every command group of the CLI shares: the consoles, the global options' state,
+progress, report printing, the read-write store of an ingest and option types used by several groups."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from geo_cs.config import Settings
+from geo_cs.progress import Progress, RichProgress, SilentProgress
+
+# Tables are wide; when output goes to a pipe or file, don't squeeze them to 80 columns.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True)
+
+class State:
+    quiet: bool = False
+    db: Path = Settings().db
+    disclosure: Any = None  # geo_cs.disclosure.DisclosureControl when on
+
+
+state = State()
+
+
+def make_progress() -> Progress:
+    return SilentProgress() if state.quiet else RichProgress()
+
+
+def print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=str))
+    elif not state.quiet:
+        for line in report.lines():
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def open_store() -> Iterator[Any]:
+    """The read-write store for an ingest. An existing database is updated on a copy swapped in
+    atomically (so it can be ingested into while ``geo-cs serve`` serves it); a database file this
+    command created is removed again when the ingest fails, so a typo in --db leaves nothing."""
+    from geo_cs.store import updating
+
+    created = not state.db.exists()
+    try:
+        with updating(state.db) as store:
+            yield store
+    except BaseException:
+        if created:
+            state.db.unlink(missing_ok=True)
+            Path(str(state.db) + ".wal").unlink(missing_ok=True)
+        raise
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+
+#: The count indicator of an analysis or a harmonisation.
+IndicatorOpt = Annotated[str, typer.Option("--indicator", "-i", help="Count indicator id, e.g. dwp_oowb_wpc10.claimants (see geo-cs info).")]
+
+
+def split_list(text: str | None) -> list[str] | None:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else None

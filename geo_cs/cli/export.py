@@ -1,0 +1,198 @@
+"""``geo-cs export``: print maps, charts, reports, area profiles, PMTiles and static sites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from geo_cs.cli.common import err, make_progress, out, split_list, state
+from geo_cs.errors import InputError
+
+export_app = typer.Typer(help="Exports for reports: maps, charts, partnership reports and area profiles (PDF, Word, OpenDocument, HTML).",
+                         no_args_is_help=True)
+
+
+@export_app.command("map")
+def export_map(
+    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id (geo-cs analyse … -p; see /maps/).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file: .png (300 dpi), .svg or .pdf.")],
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Boundary set (default: as the web map).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure (default: as the web map).")] = None,
+    denominator: Annotated[str | None, typer.Option(help="Indicator of denominators, for counts without them.")] = None,
+    period: Annotated[list[str] | None, typer.Option("--period", help="Period to map (repeat for small multiples; default first and latest).")] = None,
+    scheme: Annotated[str, typer.Option(help="quantiles, fisher_jenks, equal_interval or own.")] = "quantiles",
+    k: Annotated[int, typer.Option(help="Number of classes (2-9).")] = 5,
+    breaks: Annotated[str | None, typer.Option(help="Own class breaks, e.g. 10,20,30 (implies --scheme own).")] = None,
+    threshold: Annotated[float, typer.Option(help="Worst-performing threshold, %.")] = 25.0,
+    baseline: Annotated[str | None, typer.Option(help="Comma-separated baseline periods.")] = None,
+    dpi: Annotated[int, typer.Option(help="PNG resolution.")] = 300,
+) -> None:
+    """A print-ready choropleth of a partnership: legend, scale bar, north arrow, outlines,
+    worst-performing neighbourhoods outlined, estimates hatched, OGL attribution."""
+    from geo_cs.export.maps import partnership_map, save_figure
+    from geo_cs.store import Store
+
+    try:
+        own = [float(b) for b in split_list(breaks) or []] or None
+    except ValueError as exc:
+        raise InputError(f"--breaks {breaks!r}: expected comma-separated numbers") from exc
+    with Store.open(state.db, read_only=True) as store:
+        make_progress().note(f"drawing {partnership}")
+        figure = partnership_map(
+            store, partnership, geography=geography, indicator=indicator, denominator=denominator,
+            periods=period, scheme="own" if own else scheme, k=k, breaks=own,
+            baseline=tuple(split_list(baseline) or ()) or None, threshold=threshold,
+            disclosure=state.disclosure)
+        written = save_figure(figure, out_path, dpi=dpi)
+    out.print(f"wrote {written}", highlight=False)
+
+
+@export_app.command("charts")
+def export_charts(
+    partnership: Annotated[list[str], typer.Option("--partnership", "-p", help="Partnership id (repeat for several on one chart).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: png, svg, pdf.")] = "png,svg,pdf",
+    geography: Annotated[str, typer.Option("--geography", "-g", help="Geography of figures 4.3-4.6.")] = "wpc2010",
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator of figures 4.3-4.6.")] = "claimants",
+    reference: Annotated[str, typer.Option(help="gb, nation:E|W|S or region:CODE.")] = "gb",
+) -> None:
+    """The report's figures for partnerships, with intervals, and the CSV behind each:
+    4.3 index of the count, 4.5 rate and gap with GB, 4.7 worst-performing vs the rest."""
+    from geo_cs.export.charts import partnership_charts
+    from geo_cs.store import Store
+
+    with Store.open(state.db, read_only=True) as store:
+        make_progress().note(f"drawing charts for {', '.join(partnership)}")
+        written = partnership_charts(store, partnership, out_dir, formats=tuple(split_list(formats) or ()),
+                                     geography=geography, indicator=indicator, reference=reference,
+                                     disclosure=state.disclosure)
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+
+
+@export_app.command("report")
+def export_report(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: PARTNERSHIP.pdf, .html, .docx, .odt.")],
+    partnership: Annotated[list[str] | None, typer.Option("--partnership", "-p", help="Partnership id (repeat for several).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every partnership the store holds areas for.")] = False,
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: pdf, html, docx, odt.")] = "pdf,html",
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Small-area geography (default: as the web map).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Small-area indicator (default: as the web map).")] = None,
+) -> None:
+    """A partnership profile as PDF, HTML, Word (docx) or OpenDocument (odt): the gap in words,
+    map, charts, tables, the baseline cohort, method notes, data vintages and provenance, caveats.
+    With --all or several -p, a failed partnership is named and the others are still written."""
+    from geo_cs.export.report import check_formats, reportable_partnerships, write_reports
+    from geo_cs.store import Store
+
+    chosen = tuple(split_list(formats) or ())
+    check_formats(chosen)
+    if all_ == bool(partnership):
+        raise typer.BadParameter("give --partnership (-p) or --all, not both or neither")
+    with Store.open(state.db, read_only=True) as store:
+        ids, skipped = reportable_partnerships(store) if all_ else (list(partnership or []), [])
+        results = write_reports(store, ids, out_dir, formats=chosen, geography=geography, indicator=indicator,
+                                disclosure=state.disclosure, progress=make_progress())
+    failed = [r for r in results if not r.ok]
+    if len(results) == 1 and failed:
+        raise failed[0].exception
+    if len(results) == 1:
+        for path in results[0].files:
+            out.print(f"wrote {path}", highlight=False)
+        return
+    table = Table(title=f"Reports in {out_dir}")
+    for column in ("partnership", "name", "files", "seconds", "result"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for r in results:
+        table.add_row(r.partnership, r.name, ", ".join(p.name for p in r.files), f"{r.seconds:.1f}",
+                      Text("written", style="green") if r.ok else Text(f"failed: {r.error}", style="red"))
+    for pid in skipped:
+        table.add_row(pid, "", "", "", Text("skipped: the store holds none of its areas", style="yellow"))
+    out.print(table)
+    for r in failed:
+        err.print(Text("error: ", style="bold red") + Text(f"{r.partnership}: {r.error}"), highlight=False)
+    if failed:
+        raise typer.Exit(max(r.exit_code for r in failed))
+
+
+@export_app.command("profile")
+def export_profile(
+    area: Annotated[str, typer.Option("--area", "-a", help="Area code: a data zone or LSOA, a ward or a district (e.g. S13002645).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: CODE.pdf (and the other formats asked).")],
+    partnership: Annotated[str | None, typer.Option("--partnership", "-p", help="Partnership to rank it in (default: the one it is in).")] = None,
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: pdf, html, docx, odt.")] = "pdf",
+) -> None:
+    """One area's profile: its series with intervals, its rank in the partnership and in its
+    nation, its gap with the partnership, and how its boundary changed."""
+    from geo_cs.export.area import area_document, area_profile
+    from geo_cs.export.document import write_document
+    from geo_cs.export.report import check_formats
+    from geo_cs.store import Store
+
+    chosen = check_formats(tuple(split_list(formats) or ()))
+    with Store.open(state.db, read_only=True) as store:
+        make_progress().note(f"gathering the profile of {area}")
+        doc = area_document(area_profile(store, area, partnership=partnership, disclosure=state.disclosure))
+    for fmt in chosen:
+        out.print(f"wrote {write_document(doc, out_dir / f'{area.strip()}.{fmt}', fmt)}", highlight=False)
+
+
+@export_app.command("pmtiles")
+def export_pmtiles(
+    layer: Annotated[str, typer.Option("--layer", "-l", help="Boundary set to tile, e.g. lsoa2011 (see /tiles).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output .pmtiles file.")],
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure to carry as values.")] = None,
+    period: Annotated[str | None, typer.Option(help="Period of the values (default the latest).")] = None,
+    denominator: Annotated[str | None, typer.Option(help="Indicator of denominators, for counts without them.")] = None,
+    minzoom: Annotated[int, typer.Option(help="First zoom.")] = 4,
+    maxzoom: Annotated[int, typer.Option(help="Last zoom (at most 14).")] = 12,
+    partnership: Annotated[str | None, typer.Option("--partnership", "-p", help="Only this partnership's areas.")] = None,
+) -> None:
+    """A PMTiles v3 archive of a tile layer (the service's tiles, with metadata), for any static
+    host: vector_layers, bounds and the OGL attribution are in its metadata."""
+    from geo_cs.export.pmtiles import write_pmtiles
+    from geo_cs.layers import area_values, resolve_measure
+    from geo_cs.store import Store
+
+    progress = make_progress()
+    with Store.open(state.db, read_only=True) as store:
+        values = None
+        if indicator is not None:
+            measure = resolve_measure(store, layer, indicator, denominator)
+            values = area_values(store, measure, disclosure=state.disclosure).at(period)
+        codes = None
+        if partnership is not None:
+            from geo_cs.partnerships import get_partnerships, resolve
+
+            codes = resolve(store, get_partnerships([partnership])[0], layer).codes
+        report = write_pmtiles(store, layer, out_path, minzoom=minzoom, maxzoom=maxzoom, values=values,
+                               codes=codes, progress=progress)
+    for line in report.lines():
+        out.print(line, highlight=False)
+
+
+@export_app.command("site")
+def export_site_cmd(
+    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the static site.")],
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Boundary set (default: as the web map).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure (default: as the web map).")] = None,
+    scheme: Annotated[str, typer.Option(help="quantiles, fisher_jenks, equal_interval or own.")] = "quantiles",
+    k: Annotated[int, typer.Option(help="Number of classes (2-9).")] = 5,
+) -> None:
+    """The partnership's web map as static files (tiles in PMTiles archives): host the folder on
+    any web server or object store, no Python needed."""
+    from geo_cs.store import Store
+    from maps.page import MapRequest
+    from maps.site import export_site
+
+    progress = make_progress()
+    with Store.open(state.db, read_only=True) as store:
+        written = export_site(store, MapRequest(partnership, geography, indicator, scheme=scheme, k=k),
+                              out_dir, disclosure=state.disclosure, progress=progress)
+    out.print(f"wrote {len(written)} files to {out_dir}: put the folder on any web server or object store "
+              "that serves byte ranges (nginx, Apache, S3) and open index.html there", highlight=False)

@@ -1,0 +1,100 @@
+"""``geo-cs info``, ``geo-cs demo`` and ``geo-cs serve``: what the store holds, the demo store, the service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from geo_cs.cli.common import err, make_progress, out, state
+
+
+def info() -> None:
+    """What the database holds: boundary sets, indicators and periods."""
+    from geo_cs.store import Store
+
+    with Store.open(state.db, read_only=True) as store:
+        sets, inds = store.summary()
+        table = Table(title=f"Boundary sets in {state.db}")
+        for col in ("set", "label", "codes", "with boundaries", "nations"):
+            table.add_column(col)
+        for row in sets:
+            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", row[4] or "")
+        out.print(table)
+        table = Table(title="Indicators")
+        for col in ("indicator", "geography", "observations", "with value", "periods", "period kind"):
+            table.add_column(col, no_wrap=col == "indicator")
+        for row in inds:
+            periods = row[4] if row[6] == 1 else f"{row[4]} – {row[5]} ({row[6]})"
+            table.add_row(row[0], row[1], f"{row[2]:,}", f"{row[3]:,}", periods, row[7] or "")
+        out.print(table)
+
+
+
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo database afterwards and print the map's URL (--no-serve: build only).")] = True,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    force: Annotated[bool, typer.Option("--force", help="Replace a database the demo did not build.")] = False,
+) -> None:
+    """Build the database from the embedded demo bundle (real data for the City Strategy areas)
+    and serve it: the map's URL is printed."""
+    from geo_cs.demo import OGL_ATTRIBUTION, build_demo, load_manifest, reset_demo_database
+    from geo_cs.store import Store
+
+    manifest = load_manifest()
+    reset_demo_database(state.db, force)  # the demo database is rebuilt from scratch every time
+    with Store.open(state.db) as store:
+        results = build_demo(store, progress=make_progress())
+        if not state.quiet:
+            out.print(f"[bold]{manifest.title}[/bold]")
+            for step, report in results:
+                first = report.lines()[0].replace(str(manifest.root) + "/", "")
+                out.print(f"  {step['kind']:<10} {first}", highlight=False, markup=False)
+            n_areas, n_obs = store.totals()
+            out.print(f"\nDatabase {state.db}: {n_areas:,} areas with boundaries, "
+                      f"{n_obs:,} observations.")
+            out.print(f"[dim]{OGL_ATTRIBUTION}[/dim]")
+            if not serve:
+                out.print("Next: geo-cs serve, then open http://127.0.0.1:8000/maps/   |   geo-cs info")
+    if serve:
+        _serve(host="127.0.0.1", port=port, workers=1)
+
+
+def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> None:
+    import os
+
+    import uvicorn
+
+    os.environ["GEO_CS_DB"] = str(state.db.resolve())
+    if base_url:
+        os.environ["GEO_CS_BASE_URL"] = base_url
+    # printed even with --quiet: without it nobody knows where to point the browser
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    err.print(f"serving {state.db} read-only: the map at http://{shown}:{port}/maps/ , "
+              f"OGC API Features at http://{shown}:{port}/collections , "
+              f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)", soft_wrap=True)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning" if state.quiet else "info")
+
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    base_url: Annotated[str | None, typer.Option(
+        help="The service's public address behind a reverse proxy (https://maps.example.gov.uk/geo-cs): "
+             "absolute links are built from it, not from the Host header.")] = None,
+) -> None:
+    """Serve the database read-only: web map, OGC API Features (GeoJSON, CSV) and vector tiles."""
+    from geo_cs.store import Store
+    from geo_cs.tiles import is_prepared, tile_sets
+
+    # fail here, with a clear message, not in a worker
+    with Store.open(state.db, read_only=True) as store:
+        unprepared = [s for s in tile_sets(store)["set_id"] if not is_prepared(store, s)]
+    if unprepared and not state.quiet:
+        err.print(f"tiles of {', '.join(unprepared)} are clipped per request; `geo-cs tiles prepare` "
+                  "makes them several times faster", soft_wrap=True, markup=False, highlight=False)
+    _serve(host, port, workers, base_url)
