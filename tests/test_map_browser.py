@@ -108,6 +108,10 @@ def _hover_middle(page) -> str:
     page.mouse.move(5, 5)
     page.mouse.move(x - 15, y - 15)
     page.mouse.move(x, y, steps=4)
+    # Leaflet throttles the canvas's hit tests: let the last one run on the pointer's final place
+    page.wait_for_timeout(150)
+    page.mouse.move(x + 1, y)
+    page.wait_for_timeout(150)
     tip = page.locator(".leaflet-tooltip")
     tip.wait_for(timeout=10_000)
     return tip.inner_text()
@@ -134,7 +138,14 @@ def test_a_period_drawn_in_this_view_is_swapped_back_not_drawn_again(page, serve
     _step(page, 2, "simd2020")
     assert page.evaluate("geoCs.layers.choropleth === window.__firstLayer")
     assert tiles == [], tiles
-    again = _hover_middle(page)
+    # the hidden 2012 layer never answers; the area under the pointer may come out as a neighbour
+    # (Leaflet throttles canvas hit tests), so hover until it is the first one again
+    for _ in range(5):
+        again = _hover_middle(page)
+        assert "SIMD 2020" in again and "SIMD 2012" not in again, again
+        if again.split("\n")[0] == first.split("\n")[0]:
+            break
+        page.wait_for_timeout(200)
     assert again == first, (again, first)
     # two periods kept, one shown
     shown = "Array.from(document.querySelectorAll('.leaflet-tile-pane > .leaflet-layer'))"

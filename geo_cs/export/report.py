@@ -199,8 +199,10 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
             total = last["cohort_count"] + last["rest_count"]
             total_den = last["cohort_denominator"] + last["rest_denominator"]
             share = _pct(100 * total / total_den) if total_den else "no figure"
-            line = (f"In {last['period_label']}, {share} "
-                    f"of {final.name}'s {small.label[0].lower()}{small.label[1:]}")
+            # "13.3% for Glasgow (employment-deprived people)": the rate, not a share of a group
+            measure = small.label.removesuffix(" (%)")
+            line = (f"In {last['period_label']}, {share} for {final.name} "
+                    f"({measure[0].lower()}{measure[1:]})")
             if not here.empty:
                 line += "; " + ", ".join(f"{b.group} {_pct(b.rate)} (over the {int(b.n_areas):,} areas held)"
                                          for b in here.itertuples())
