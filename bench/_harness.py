@@ -1,15 +1,26 @@
-"""What the benchmarks share: one process per side driven over pipes, memory readings, and
-the commit being measured. Scripts in bench/ import it as a sibling module."""
+"""What the benchmarks share: one process per side driven over pipes, geo-cs served by uvicorn
+on loopback, memory readings, machine facts, the commit being measured and the results file.
+Scripts in bench/ import it as a sibling module."""
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
+import os
+import platform
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+#: where each benchmark writes its JSON (read back by ``python -m bench --table``)
+RESULTS = REPO / "bench" / "results"
 
 
 def proc_status_mb(field: str, pid: int | str = "self") -> float:
@@ -47,6 +58,54 @@ def package_versions(*dists: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "not installed"
     return out
+
+
+def timestamp() -> str:
+    """Now, in UTC, to the second (ISO 8601), for a results file's ``timestamp``."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def memory_gb() -> float:
+    """The machine's physical memory in GB (one decimal)."""
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+
+
+def machine(**facts: Any) -> dict[str, Any]:
+    """A results file's ``machine``: CPU count and platform, then ``facts`` (versions …) in order."""
+    return {"nproc": os.cpu_count(), "platform": platform.platform(), **facts}
+
+
+def warn_if_busy(console: Any, noisy: str = "timings", threshold: float = 0.5) -> tuple[float, float, float]:
+    """The load average now; says so when the 1-minute figure is above ``threshold``."""
+    load = os.getloadavg()
+    if load[0] > threshold:
+        console.print(f"[yellow]the machine is busy (1-min load average {load[0]:.1f} on "
+                      f"{os.cpu_count()} CPUs): {noisy} will be noisy[/]")
+    return load
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(1)``, so the ``finally`` clauses stop what was started here."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+
+
+def parse_with_repeat(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, refusing ``--repeat`` below 1."""
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def workdir_or_temp(workdir: Path | None, prefix: str) -> tuple[tempfile.TemporaryDirectory | None, Path]:
+    """``workdir`` (created when missing), or a new temporary folder named ``prefix…`` and its
+    handle (the caller cleans it up; ``None`` for a given folder)."""
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        return tmp, Path(tmp.name)
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    return None, workdir
 
 
 def write_results(path: Path, results: dict[str, Any], console: Any, suffix: str = "") -> None:
@@ -100,6 +159,21 @@ class Child:
             self._err.close()
 
 
+def finish_children(children: Mapping[str, Child], runs: Mapping[str, list[Any]], loads: list[float],
+                    console: Any, commands: Mapping[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Ask each child for its final figures (``finish``, or ``commands[side]`` = (request, what
+    the status line adds)), wait for it to exit, and merge its ready message, final figures,
+    timed ``runs`` and the ``loads`` seen between rounds into one result per side."""
+    results = {}
+    for side, child in children.items():
+        command, doing = (commands or {}).get(side, ("finish", ""))
+        with console.status(f"{side}: writing results{doing}"):
+            final = child.request(command)
+        child.proc.wait()
+        results[side] = {**child.ready, **final, "runs": runs[side], "loadavg_1min": loads}
+    return results
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     import socket
@@ -135,7 +209,7 @@ class Server:
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, cwd: Path,
                  workdir: Path) -> None:
-        self.name, self.port = name, port
+        self.name, self.port, self.cmd = name, port, cmd
         self.base = f"http://127.0.0.1:{port}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.err_path = workdir / f"server_{name}.err"
@@ -149,13 +223,13 @@ class Server:
         values = [proc_status_mb(field, pid) for pid in self.pids()]
         return round(sum(v for v in values if v == v), 1)
 
-    def wait_ready(self, path: str, timeout: float = 90.0, processes: int = 1) -> None:
-        """Until ``path`` answers 200 (and, with several workers, all ``processes`` are up)."""
-        import time
-
+    def wait_ready(self, path: str = "/health", timeout: float = 90.0, processes: int = 1) -> float:
+        """Until ``path`` answers 200 (and, with several workers, all ``processes`` are up); the
+        seconds that took."""
         import httpx
 
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ChildFailed(f"{self.name} exited ({self.proc.returncode}) at start:\n{self.log_tail()}")
@@ -164,7 +238,7 @@ class Server:
             except httpx.HTTPError:
                 ready = False
             if ready and (processes == 1 or len(self.pids()) > processes):
-                return
+                return time.monotonic() - started
             time.sleep(0.2)
         raise ChildFailed(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
 
@@ -175,6 +249,18 @@ class Server:
     def stop(self) -> None:
         stop_process(self.proc)
         self._err.close()
+
+
+def start_geo_cs(db: Path, workdir: Path, workers: int = 1, access_log: bool = False) -> Server:
+    """geo-cs (:func:`geo_cs_server_command`) serving ``db`` from this checkout, started (not yet
+    ready: call :meth:`Server.wait_ready`); its output in ``workdir/server_geo-cs.err``."""
+    port = free_port()
+    env = {**os.environ, "GEO_CS_DB": str(db),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    cmd = geo_cs_server_command(port, workers)
+    if access_log:
+        cmd.remove("--no-access-log")
+    return Server("geo-cs", cmd, env, port, REPO, workdir)
 
 
 def stop_process(proc: subprocess.Popen) -> None:

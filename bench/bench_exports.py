@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import platform
@@ -71,7 +70,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -80,18 +78,23 @@ from urllib.parse import urlencode
 
 from _gb_store import MEASURES, SHARED, gb_store
 from _harness import (
-    free_port,
+    REPO,
+    RESULTS,
     git_commit,
+    machine,
     package_versions,
     proc_status_mb,
-    stop_process,
+    start_geo_cs,
+    stop_on_sigterm,
+    timestamp,
+    warn_if_busy,
+    workdir_or_temp,
     write_results,
 )
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "bench" / "results" / "exports.json"
+DEFAULT_OUT = RESULTS / "exports.json"
 LAYER = "lsoa2011"
 MINZOOM = 4
 TARGET_REPORT_S = 30.0
@@ -297,27 +300,10 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
     query = urlencode({k: v for k, v in (("indicator", inputs["indicator"]),
                                          ("denominator", inputs["denominator"]),
                                          ("period", inputs["period"])) if v})
-    port = free_port()
-    env = {**os.environ, "GEO_CS_DB": str(db), "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    err_path = workdir / "uvicorn.err"
-    with err_path.open("wb") as err:
-        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=err, stderr=subprocess.STDOUT)
+    server = start_geo_cs(db, workdir)
     try:
-        t0 = time.perf_counter()
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            while True:
-                if server.poll() is not None:
-                    raise RuntimeError(f"uvicorn exited ({server.returncode}):\n"
-                                       f"{err_path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get("/health").status_code == 200:
-                        break
-                if time.perf_counter() - t0 > 120:
-                    raise RuntimeError("uvicorn did not answer /health within 120 s")
-                time.sleep(0.2)
-            startup_s = time.perf_counter() - t0
+        startup_s = server.wait_ready("/health", timeout=120)
+        with httpx.Client(base_url=server.base, timeout=120) as client:
             per_tile: list[tuple[int, float]] = []  # (zoom, seconds)
             statuses: dict[int, int] = {}
             ok_per_zoom: dict[int, int] = {}
@@ -346,9 +332,9 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
                         sampled = True
                         break
             fetch_s = time.perf_counter() - t_start
-        server_peak = proc_status_mb("VmHWM", server.pid)
+        server_peak = proc_status_mb("VmHWM", server.proc.pid)
     finally:
-        stop_process(server)  # the uvicorn started above
+        server.stop()  # the uvicorn started above
     zooms = sorted({z for z, _, _ in addresses})
     addressed = {z: sum(1 for a in addresses if a[0] == z) for z in zooms}
     by_zoom = {z: [s for zz, s in per_tile if zz == z] for z in zooms}
@@ -362,7 +348,7 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
     else:
         total_s = fetch_s
     return {
-        "server": " ".join(cmd[1:]), "startup_s": round(startup_s, 2),
+        "server": " ".join(server.cmd[1:]), "startup_s": round(startup_s, 2),
         "client": "httpx.Client, sequential, keep-alive, Accept-Encoding: gzip",
         "order": f"shuffled (random.Random({seed}))", "sampled": sampled,
         "tiles_fetched": len(per_tile), "tiles_addressed": len(addresses),
@@ -495,22 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         console.print(f"[red]geo-cs cannot be imported[/] ({exc}): run with the project's venv")
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the finally clauses stop uvicorn
-    load_start = os.getloadavg()
-    if load_start[0] > 0.5:
-        console.print(f"[yellow]the machine is busy (1-min load average {load_start[0]:.1f} on "
-                      f"{os.cpu_count()} CPUs): timings will be noisy[/]")
-    tmp = None
-    if args.workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="bench_exports_")
-        workdir = Path(tmp.name)
-    else:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
+    stop_on_sigterm()  # so the finally clauses stop uvicorn
+    load_start = warn_if_busy(console)
+    tmp, workdir = workdir_or_temp(args.workdir, "bench_exports_")
     out: dict[str, Any] = {
         "benchmark": "exports",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), **versions()},
+        "timestamp": timestamp(),
+        "machine": machine(**versions()),
         "commit": git_commit(),
         "loadavg_at_start": list(load_start),
         "targets": {"report_wall_s_max": TARGET_REPORT_S},

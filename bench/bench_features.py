@@ -51,11 +51,9 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -66,20 +64,25 @@ from typing import Any
 import httpx
 from _gb_store import CACHE, SHARED, gb_store
 from _harness import (
+    RESULTS,
     ChildFailed,
     Server,
     free_port,
-    geo_cs_server_command,
     git_commit,
+    machine,
+    memory_gb,
     package_versions,
     proc_status_mb,
+    start_geo_cs,
+    stop_on_sigterm,
+    timestamp,
+    warn_if_busy,
     write_results,
 )
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "bench" / "results" / "features.json"
+DEFAULT_OUT = RESULTS / "features.json"
 WORKDIR = CACHE / "features"
 PYGEOAPI_VENV = CACHE / "pygeoapi-venv"
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # Debian's, with python3-gdal (osgeo) for the OGR provider
@@ -200,12 +203,6 @@ resources:
         id_field: id
         layer: {set_id}
 """
-
-
-def start_geo_cs(store_path: Path) -> Server:
-    port = free_port()
-    env = {**os.environ, "GEO_CS_DB": str(store_path)}
-    return Server("geo-cs", geo_cs_server_command(port), env, port, REPO, WORKDIR)
 
 
 def start_pygeoapi(python: Path, gpkg: Path) -> Server:
@@ -343,7 +340,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers on the way out
+    stop_on_sigterm()  # stop the servers on the way out
     console = Console(width=max(Console().width, 120))
     if not SHARED.exists():
         console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
@@ -358,10 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     store_path = gb_store()
     gpkg = export_gpkg(store_path, console)
-    load = os.getloadavg()
-    if load[0] > 0.5:
-        console.print(f"[yellow]the machine is busy (1-min load average {load[0]:.1f} on {os.cpu_count()} "
-                      "CPUs): timings will be noisy[/]")
+    load = warn_if_busy(console)
 
     servers: dict[str, Server] = {}
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SIDES}
@@ -369,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_start: dict[str, float] = {}
     peak: dict[str, float] = {}
     try:
-        servers["geo-cs"] = start_geo_cs(store_path)
+        servers["geo-cs"] = start_geo_cs(store_path, WORKDIR)
         servers["pygeoapi"] = start_pygeoapi(pygeoapi_python, gpkg)
         with console.status("starting the servers"):
             for s in servers.values():
@@ -444,11 +438,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "features",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "timestamp": timestamp(),
         "commit": git_commit(),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(),
-                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                    **versions(pygeoapi_python)},
+        "machine": machine(memory_gb=memory_gb(), **versions(pygeoapi_python)),
         "inputs": {"store": store_path.name, "collection": SET_ID, "expected_features": EXPECTED,
                    "pygeoapi_source": f"{gpkg.name} (GeoPackage, OGR provider)"},
         "repeat": args.repeat, "limit": args.limit,

@@ -50,11 +50,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
 import platform
 import random
-import signal
 import sys
 import time
 from collections import defaultdict
@@ -65,19 +63,22 @@ import httpx
 import numpy as np
 from _gb_store import CACHE, MEASURES, SHARED, gb_store
 from _harness import (
+    RESULTS,
     ChildFailed,
-    Server,
-    free_port,
-    geo_cs_server_command,
     git_commit,
+    machine,
+    memory_gb,
     package_versions,
+    start_geo_cs,
+    stop_on_sigterm,
+    timestamp,
+    warn_if_busy,
     write_results,
 )
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "bench" / "results" / "load.json"
+DEFAULT_OUT = RESULTS / "load.json"
 WORKDIR = CACHE / "load"
 ZOOMS = range(8, 15)
 WEIGHTS = {"tile_lsoa": 0.45, "tile_datazone": 0.15, "items_offset": 0.20, "items_bbox": 0.12,
@@ -265,7 +266,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out
+    stop_on_sigterm()  # stop the server on the way out
     console = Console(width=max(Console().width, 120))
     if not SHARED.exists():
         console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
@@ -276,14 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"tile set: {len(rs['tiles']['lsoa2011'])} lsoa2011 and {len(rs['tiles']['datazone2011'])} "
                   f"datazone2011 addresses at z{ZOOMS[0]}-{ZOOMS[-1]}; {args.clients} clients, "
                   f"{args.duration:.0f} s, {args.workers} worker(s)")
-    load = os.getloadavg()
-    if load[0] > 0.5:
-        console.print(f"[yellow]the machine is busy (1-min load average {load[0]:.1f} on {os.cpu_count()} "
-                      "CPUs): numbers will be noisy[/]")
-
-    port = free_port()
-    env = {**os.environ, "GEO_CS_DB": str(store_path)}
-    server = Server("geo-cs", geo_cs_server_command(port, args.workers), env, port, REPO, WORKDIR)
+    load = warn_if_busy(console, "numbers")
+    server = start_geo_cs(store_path, WORKDIR, args.workers)
     try:
         with console.status("starting geo-cs"):
             server.wait_ready("/health", processes=args.workers)
@@ -363,11 +358,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "load",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "timestamp": timestamp(),
         "commit": git_commit(),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(),
-                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                    **versions()},
+        "machine": machine(memory_gb=memory_gb(), **versions()),
         "inputs": {"store": store_path.name, "tile_addresses": {k: len(v) for k, v in rs["tiles"].items()},
                    "map_pages": rs["partnerships"],
                    "zooms": [ZOOMS[0], ZOOMS[-1]], "measures": {k: measure_query(k) for k in rs["tiles"]}},

@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime as dt
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,11 +54,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from _harness import REPO, git_commit, package_versions, write_results
+from _harness import (
+    REPO,
+    RESULTS,
+    git_commit,
+    machine,
+    package_versions,
+    start_geo_cs,
+    timestamp,
+    write_results,
+)
 from rich.console import Console
 
-RESULTS = REPO / "bench" / "results" / "map_slider.json"
+DEFAULT_OUT = RESULTS / "map_slider.json"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TARGET_WARM_P95_MS = 100.0
 
@@ -86,12 +92,6 @@ STEP_JS = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _summary(values: list[float]) -> dict[str, float | int]:
     ordered = sorted(values)
     if not ordered:
@@ -107,27 +107,6 @@ def build_demo(workdir: Path, console: Console) -> Path:
     subprocess.run([sys.executable, "-m", "geo_cs.cli", "--db", str(db), "-q", "demo", "--no-serve"],
                    check=True, cwd=REPO)
     return db
-
-
-def start_server(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "GEO_CS_DB": str(db), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server did not start:\n{log.read_text()}")
 
 
 class Counted:
@@ -228,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeatable, with its query if any; default glasgow, nottingham and "
                              "the demo's monthly series")
     parser.add_argument("--passes", type=int, default=5, help="warm passes over the periods (default 5)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     console = Console()
     if not Path(CHROMIUM).exists():
@@ -240,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-slider-") as tmp:
         workdir = Path(tmp)
         db = args.db or build_demo(workdir, console)
-        proc, base = start_server(db, workdir / "uvicorn.log")
+        server = start_geo_cs(db, workdir, access_log=True)
         try:
+            server.wait_ready("/health", timeout=60)
+            base = server.base
             views = []
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -253,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "empty" if i == 0 else "holds other partnerships' tiles"))
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            server.stop()
 
     def pooled(phase: str) -> list[float]:
         return [s["frame_ms"] for v in views for s in v["steps"][phase]]
@@ -263,10 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio = overall["warm"]["median_ms"] / overall["uncached"]["median_ms"]
     results = {
         "benchmark": "map_slider",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "chromium": CHROMIUM,
-                    **package_versions("playwright", "uvicorn", "fastapi", "starlette")},
+        "timestamp": timestamp(),
+        "machine": machine(python=platform.python_version(), chromium=CHROMIUM,
+                           **package_versions("playwright", "uvicorn", "fastapi", "starlette")),
         "commit": git_commit(),
         "loadavg_at_start": os.getloadavg(),
         "method": "slider input event to the next animation frame after both tile layers' load, "
@@ -294,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"uncached {ph['uncached']['tiles_asked_per_step']}"
                       f"/{ph['uncached']['tiles_from_network_per_step']}")
     console.print(f"warm median / uncached median: {ratio:.2f}; targets: {results['pass']}")
-    write_results(RESULTS, results, console)
+    write_results(args.out, results, console)
     return 0
 
 

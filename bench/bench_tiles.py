@@ -92,7 +92,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import platform
@@ -117,18 +116,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from _gb_store import MEASURES, SHARED, gb_store, gb_store_info
 from _harness import (
+    REPO,
+    RESULTS,
     free_port,
     git_commit,
+    machine,
     package_versions,
     proc_status_mb,
-    stop_process,
+    start_geo_cs,
+    stop_on_sigterm,
+    timestamp,
+    warn_if_busy,
     write_results,
 )
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "bench" / "results" / "tiles.json"
+DEFAULT_OUT = RESULTS / "tiles.json"
 
 N_TILES = 500
 ZOOMS = range(5, 15)
@@ -554,28 +558,11 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
              args: argparse.Namespace, workdir: Path, console: Console) -> dict[str, Any]:
     import httpx
 
-    port = free_port()
-    env = {**os.environ, "GEO_CS_DB": str(db),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    err_path = workdir / "uvicorn.err"
-    with err_path.open("wb") as err:
-        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=err, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server = start_geo_cs(db, workdir)
+    base = server.base
     try:
-        deadline = time.monotonic() + 90
+        server.wait_ready("/health", timeout=90)
         with httpx.Client(base_url=base, timeout=60) as client:
-            while True:
-                if server.poll() is not None:
-                    raise RuntimeError(f"uvicorn exited ({server.returncode}):\n"
-                                       f"{err_path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get("/health").status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("uvicorn did not answer /health within 90 s")
-                time.sleep(0.2)
             urls = [tile_url(a, periods) for a in addresses]
             warm_ms, statuses, gz_sizes, wrong = [], {}, [], 0
             differing: dict[int, bytes] = {}  # the first 60 are decoded and compared
@@ -594,14 +581,14 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
                         wrong += 1
                         if len(differing) < 60:
                             differing[i] = r.content
-            warm_rss = proc_status_mb("VmRSS", server.pid)
+            warm_rss = proc_status_mb("VmRSS", server.proc.pid)
             # a second pass, sequential, one connection: cached latency without concurrency
             t0 = time.perf_counter()
             for url in urls:
                 client.get(url, headers={"Accept-Encoding": "gzip"})
             sequential_s = time.perf_counter() - t0
         out: dict[str, Any] = {
-            "server": " ".join(cmd[1:]), "uvicorn_extras": _uvicorn_extras(),
+            "server": " ".join(server.cmd[1:]), "uvicorn_extras": _uvicorn_extras(),
             "warm_pass_ms": {"median": round(statistics.median(warm_ms), 2),
                              "p90": round(float(np.percentile(warm_ms, 90)), 2),
                              "max": round(max(warm_ms), 2), "total_s": round(sum(warm_ms) / 1000, 2)},
@@ -623,15 +610,15 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
         lua.write_text(_WRK_LUA % ", ".join(json.dumps(u) for u in urls))
         profiler = None
         if args.profile:
-            profiler = start_profiler(server.pid, args.duration, workdir, console)
+            profiler = start_profiler(server.proc.pid, args.duration, workdir, console)
         before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        server_cpu0 = cpu_seconds(server.pid)
+        server_cpu0 = cpu_seconds(server.proc.pid)
         t0 = time.perf_counter()
         with console.status(f"HTTP: wrk, {args.connections} connections, {args.duration:g} s"):
             done = subprocess.run([wrk, "-t", "1", "-c", str(args.connections), "-d", f"{args.duration:g}s",
                                    "--timeout", "10s", "-s", str(lua), base], capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        server_cpu = cpu_seconds(server.pid) - server_cpu0
+        server_cpu = cpu_seconds(server.proc.pid) - server_cpu0
         after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         wrk_cpu = (after_children.ru_utime + after_children.ru_stime
                    - before_children.ru_utime - before_children.ru_stime)
@@ -651,13 +638,13 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
             "wrk_cpu_share_of_one_core": round(wrk_cpu / wall, 2),
             "wrk_stdout": done.stdout.strip().splitlines()[:12],
         }
-        out["server_rss_mb_after_load"] = round(proc_status_mb("VmRSS", server.pid), 1)
-        out["server_peak_rss_mb"] = round(proc_status_mb("VmHWM", server.pid), 1)
+        out["server_rss_mb_after_load"] = round(proc_status_mb("VmRSS", server.proc.pid), 1)
+        out["server_peak_rss_mb"] = round(proc_status_mb("VmHWM", server.proc.pid), 1)
         if profiler is not None:
             out["profile"] = finish_profiler(profiler, args.out)
         return out
     finally:
-        stop_process(server)  # the uvicorn started above
+        server.stop()  # the uvicorn started above
 
 
 def _uvicorn_extras() -> dict[str, str]:
@@ -973,13 +960,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         console.print("[red]psycopg 3 is not installed[/]: pip install -r bench/requirements-bench.txt")
         return 2
-    # SIGTERM -> SystemExit, so that the finally clauses stop PostgreSQL and uvicorn
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    load = os.getloadavg()
-    if load[0] > 0.5:
-        console.print(f"[yellow]the machine is busy (1-min load average {load[0]:.1f} on "
-                      f"{os.cpu_count()} CPUs): "
-                      "timings will be noisy[/]")
+    stop_on_sigterm()  # so that the finally clauses stop PostgreSQL and uvicorn
+    load = warn_if_busy(console)
 
     from geo_cs import tiles
     from geo_cs.layers import area_values, resolve_measure
@@ -1043,9 +1025,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "tiles",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "postgresql": pg_version,
-                    "postgis": pg_info["postgis"], **versions()},
+        "timestamp": timestamp(),
+        "machine": machine(postgresql=pg_version, postgis=pg_info["postgis"], **versions()),
         "store": {"path": str(db.relative_to(REPO)), "measures": MEASURES, "periods": periods,
                   "values": values_s, **gb_store_info()},
         "method": {
