@@ -76,25 +76,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import _harness as h
 from _gb_store import MEASURES, SHARED, gb_store
-from _harness import (
-    REPO,
-    RESULTS,
-    git_commit,
-    machine,
-    package_versions,
-    proc_status_mb,
-    start_geo_cs,
-    stop_on_sigterm,
-    timestamp,
-    warn_if_busy,
-    workdir_or_temp,
-    write_results,
-)
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_OUT = RESULTS / "exports.json"
+DEFAULT_OUT = h.RESULTS / "exports.json"
 LAYER = "lsoa2011"
 MINZOOM = 4
 TARGET_REPORT_S = 30.0
@@ -300,7 +287,7 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
     query = urlencode({k: v for k, v in (("indicator", inputs["indicator"]),
                                          ("denominator", inputs["denominator"]),
                                          ("period", inputs["period"])) if v})
-    server = start_geo_cs(db, workdir)
+    server = h.start_geo_cs(db, workdir)
     try:
         startup_s = server.wait_ready("/health", timeout=120)
         with httpx.Client(base_url=server.base, timeout=120) as client:
@@ -332,7 +319,7 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
                         sampled = True
                         break
             fetch_s = time.perf_counter() - t_start
-        server_peak = proc_status_mb("VmHWM", server.proc.pid)
+        server_peak = h.proc_status_mb("VmHWM", server.proc.pid)
     finally:
         server.stop()  # the uvicorn started above
     zooms = sorted({z for z, _, _ in addresses})
@@ -369,8 +356,8 @@ def fetch_from_server(db: Path, inputs: dict[str, Any], workdir: Path, budget_s:
 # -- report -------------------------------------------------------------------------------------
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
-           **package_versions("duckdb", "matplotlib", "pmtiles", "uvicorn", "fastapi", "httpx")}
+    out = {"python": platform.python_version(), "geo_cs_commit": h.git_commit(),
+           **h.package_versions("duckdb", "matplotlib", "pmtiles", "uvicorn", "fastapi", "httpx")}
     pdfinfo = shutil.which("pdfinfo")
     out["pdfinfo"] = pdfinfo or "not installed (page counts not available)"
     return out
@@ -481,14 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         console.print(f"[red]geo-cs cannot be imported[/] ({exc}): run with the project's venv")
         return 2
-    stop_on_sigterm()  # so the finally clauses stop uvicorn
-    load_start = warn_if_busy(console)
-    tmp, workdir = workdir_or_temp(args.workdir, "bench_exports_")
+    h.stop_on_sigterm()  # so the finally clauses stop uvicorn
+    load_start = h.warn_if_busy(console)
+    tmp, workdir = h.workdir_or_temp(args.workdir, "bench_exports_")
     out: dict[str, Any] = {
         "benchmark": "exports",
-        "timestamp": timestamp(),
-        "machine": machine(**versions()),
-        "commit": git_commit(),
+        "timestamp": h.timestamp(),
+        "machine": h.machine(**versions()),
+        "commit": h.git_commit(),
         "loadavg_at_start": list(load_start),
         "targets": {"report_wall_s_max": TARGET_REPORT_S},
     }
@@ -539,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             fetch = fetch_from_server(db, inputs, workdir, args.fetch_budget, args.seed, console)
             ratio = print_pmtiles(console, build, fetch, inputs, args.maxzoom)
             out["pmtiles"] = {
-                "store": str(db.relative_to(REPO)), "layer": LAYER, "areas": inputs["areas"],
+                "store": str(db.relative_to(h.REPO)), "layer": LAYER, "areas": inputs["areas"],
                 "measure": {"indicator": inputs["indicator"], "denominator": inputs["denominator"],
                             "period": inputs["period"]},
                 "minzoom": MINZOOM, "maxzoom": args.maxzoom,
@@ -574,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     out["pass"] = {}
     if "reports" in out:
         out["pass"]["reports_every_partnership_under_30s"] = out["reports"]["target_met"]
-    write_results(args.out, out, console)
+    h.write_results(args.out, out, console)
     return 0
 
 

@@ -61,28 +61,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _harness as h
 import httpx
 from _gb_store import CACHE, SHARED, gb_store
-from _harness import (
-    RESULTS,
-    ChildFailed,
-    Server,
-    free_port,
-    git_commit,
-    machine,
-    memory_gb,
-    package_versions,
-    proc_status_mb,
-    start_geo_cs,
-    stop_on_sigterm,
-    timestamp,
-    warn_if_busy,
-    write_results,
-)
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_OUT = RESULTS / "features.json"
+DEFAULT_OUT = h.RESULTS / "features.json"
 WORKDIR = CACHE / "features"
 PYGEOAPI_VENV = CACHE / "pygeoapi-venv"
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # Debian's, with python3-gdal (osgeo) for the OGR provider
@@ -94,7 +79,7 @@ TARGET_RATIO = 1.0
 SIDES = ("geo-cs", "pygeoapi")
 
 
-class RunFailed(ChildFailed):
+class RunFailed(h.ChildFailed):
     pass
 
 
@@ -205,8 +190,8 @@ resources:
 """
 
 
-def start_pygeoapi(python: Path, gpkg: Path) -> Server:
-    port = free_port()
+def start_pygeoapi(python: Path, gpkg: Path) -> h.Server:
+    port = h.free_port()
     config = WORKDIR / "pygeoapi-config.yml"
     openapi = WORKDIR / "pygeoapi-openapi.yml"
     config.write_text(PYGEOAPI_CONFIG.format(port=port, gpkg=gpkg, set_id=SET_ID))
@@ -218,12 +203,12 @@ def start_pygeoapi(python: Path, gpkg: Path) -> Server:
         raise RunFailed(f"pygeoapi openapi generate failed:\n{done.stderr[-3000:]}")
     cmd = [str(python), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    return Server("pygeoapi", cmd, env, port, WORKDIR, WORKDIR)
+    return h.Server("pygeoapi", cmd, env, port, WORKDIR, WORKDIR)
 
 
 # -- the client ---------------------------------------------------------------------------------
 
-def page_through(client: httpx.Client, server: Server, limit: int, record: bool) -> dict[str, Any]:
+def page_through(client: httpx.Client, server: h.Server, limit: int, record: bool) -> dict[str, Any]:
     """Follow ``next`` links from offset 0 until none; the same loop for both servers."""
     url: str | None = f"{server.base}/collections/{SET_ID}/items?limit={limit}&offset=0"
     pages = n_bytes = n_features = 0
@@ -265,7 +250,7 @@ def page_through(client: httpx.Client, server: Server, limit: int, record: bool)
     seconds = time.perf_counter() - t0
     out = {"seconds": seconds, "http_seconds": http_s, "pages": pages, "bytes": n_bytes,
            "features": n_features, "unique_ids": len(ids), "last_page_size": page_sizes[-1],
-           "rss_mb": round(proc_status_mb("VmRSS", server.proc.pid), 1)}
+           "rss_mb": round(h.proc_status_mb("VmRSS", server.proc.pid), 1)}
     if record:
         out["_seen"] = seen
         out["_ids"] = ids
@@ -302,8 +287,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 # -- report ---------------------------------------------------------------------------------------
 
 def versions(pygeoapi_python: Path) -> dict[str, str]:
-    out = {"python": platform.python_version(), "geo_cs_commit": git_commit(),
-           **package_versions("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn",
+    out = {"python": platform.python_version(), "geo_cs_commit": h.git_commit(),
+           **h.package_versions("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn",
                               "httpx")}
     probe = ("import importlib.metadata as m, platform, osgeo.gdal as g, json; print(json.dumps("
              "{'python': platform.python_version(), 'gdal': g.__version__, **{d: m.version(d) "
@@ -340,7 +325,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop_on_sigterm()  # stop the servers on the way out
+    h.stop_on_sigterm()  # stop the servers on the way out
     console = Console(width=max(Console().width, 120))
     if not SHARED.exists():
         console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
@@ -355,15 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     store_path = gb_store()
     gpkg = export_gpkg(store_path, console)
-    load = warn_if_busy(console)
+    load = h.warn_if_busy(console)
 
-    servers: dict[str, Server] = {}
+    servers: dict[str, h.Server] = {}
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SIDES}
     first: dict[str, dict[str, Any]] = {}
     rss_start: dict[str, float] = {}
     peak: dict[str, float] = {}
     try:
-        servers["geo-cs"] = start_geo_cs(store_path, WORKDIR)
+        servers["geo-cs"] = h.start_geo_cs(store_path, WORKDIR)
         servers["pygeoapi"] = start_pygeoapi(pygeoapi_python, gpkg)
         with console.status("starting the servers"):
             for s in servers.values():
@@ -373,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = client.get(f"{s.base}/collections/{SET_ID}/items?limit={args.limit}&offset=0")
                 if r.status_code != 200:
                     raise RunFailed(f"{name}: warm-up page -> {r.status_code}: {r.text[:500]}")
-                rss_start[name] = round(proc_status_mb("VmRSS", s.proc.pid), 1)
+                rss_start[name] = round(h.proc_status_mb("VmRSS", s.proc.pid), 1)
             for round_ in range(args.repeat):
                 order = SIDES if round_ % 2 == 0 else SIDES[::-1]
                 for name in order:
@@ -386,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                                   f"({result['pages']} pages, {result['features']:,} features, "
                                   f"{result['bytes'] / 1e6:.1f} MB)")
         for name, s in servers.items():
-            peak[name] = round(proc_status_mb("VmHWM", s.proc.pid), 1)
+            peak[name] = round(h.proc_status_mb("VmHWM", s.proc.pid), 1)
             if s.proc.poll() is not None:
                 raise RunFailed(f"{name} died during the run:\n{s.log_tail()}")
     except (RunFailed, httpx.HTTPError) as exc:
@@ -438,9 +423,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "features",
-        "timestamp": timestamp(),
-        "commit": git_commit(),
-        "machine": machine(memory_gb=memory_gb(), **versions(pygeoapi_python)),
+        "timestamp": h.timestamp(),
+        "commit": h.git_commit(),
+        "machine": h.machine(memory_gb=h.memory_gb(), **versions(pygeoapi_python)),
         "inputs": {"store": store_path.name, "collection": SET_ID, "expected_features": EXPECTED,
                    "pygeoapi_source": f"{gpkg.name} (GeoPackage, OGR provider)"},
         "repeat": args.repeat, "limit": args.limit,
@@ -465,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                  "same_ids_and_properties": same_ok, "speed": speed_ok},
         "loadavg_at_start": list(load), "loadavg_at_end": list(os.getloadavg()),
     }
-    write_results(args.out, out, console)
+    h.write_results(args.out, out, console)
     return 0
 
 

@@ -59,26 +59,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import _harness as h
 import httpx
 import numpy as np
 from _gb_store import CACHE, MEASURES, SHARED, gb_store
-from _harness import (
-    RESULTS,
-    ChildFailed,
-    git_commit,
-    machine,
-    memory_gb,
-    package_versions,
-    start_geo_cs,
-    stop_on_sigterm,
-    timestamp,
-    warn_if_busy,
-    write_results,
-)
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_OUT = RESULTS / "load.json"
+DEFAULT_OUT = h.RESULTS / "load.json"
 WORKDIR = CACHE / "load"
 ZOOMS = range(8, 15)
 WEIGHTS = {"tile_lsoa": 0.45, "tile_datazone": 0.15, "items_offset": 0.20, "items_bbox": 0.12,
@@ -94,7 +82,7 @@ TARGET_RSS_GROWTH_SECOND_HALF_MB = 50.0
 SEED = 20260101
 
 
-class RunFailed(ChildFailed):
+class RunFailed(h.ChildFailed):
     pass
 
 
@@ -248,7 +236,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def versions() -> dict[str, str]:
     return {"python": platform.python_version(),
-            **package_versions("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn",
+            **h.package_versions("duckdb", "duckdb-extension-spatial", "fastapi", "starlette", "uvicorn",
                                "httpx")}
 
 
@@ -266,7 +254,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop_on_sigterm()  # stop the server on the way out
+    h.stop_on_sigterm()  # stop the server on the way out
     console = Console(width=max(Console().width, 120))
     if not SHARED.exists():
         console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
@@ -277,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"tile set: {len(rs['tiles']['lsoa2011'])} lsoa2011 and {len(rs['tiles']['datazone2011'])} "
                   f"datazone2011 addresses at z{ZOOMS[0]}-{ZOOMS[-1]}; {args.clients} clients, "
                   f"{args.duration:.0f} s, {args.workers} worker(s)")
-    load = warn_if_busy(console, "numbers")
-    server = start_geo_cs(store_path, WORKDIR, args.workers)
+    load = h.warn_if_busy(console, "numbers")
+    server = h.start_geo_cs(store_path, WORKDIR, args.workers)
     try:
         with console.status("starting geo-cs"):
             server.wait_ready("/health", processes=args.workers)
@@ -358,9 +346,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "load",
-        "timestamp": timestamp(),
-        "commit": git_commit(),
-        "machine": machine(memory_gb=memory_gb(), **versions()),
+        "timestamp": h.timestamp(),
+        "commit": h.git_commit(),
+        "machine": h.machine(memory_gb=h.memory_gb(), **versions()),
         "inputs": {"store": store_path.name, "tile_addresses": {k: len(v) for k, v in rs["tiles"].items()},
                    "map_pages": rs["partnerships"],
                    "zooms": [ZOOMS[0], ZOOMS[-1]], "measures": {k: measure_query(k) for k in rs["tiles"]}},
@@ -387,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "pass": {"errors": errors_ok, "p99": held, "memory_stable": memory_ok},
         "loadavg_at_start": list(load), "loadavg_at_end": list(os.getloadavg()),
     }
-    write_results(args.out, out, console)
+    h.write_results(args.out, out, console)
     return 0
 
 

@@ -54,19 +54,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness import (
-    REPO,
-    RESULTS,
-    git_commit,
-    machine,
-    package_versions,
-    start_geo_cs,
-    timestamp,
-    write_results,
-)
+import _harness as h
 from rich.console import Console
 
-DEFAULT_OUT = RESULTS / "map_slider.json"
+DEFAULT_OUT = h.RESULTS / "map_slider.json"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TARGET_WARM_P95_MS = 100.0
 
@@ -105,7 +96,7 @@ def build_demo(workdir: Path, console: Console) -> Path:
     db = workdir / "demo.duckdb"
     console.print("building the demo database (geo-cs demo --no-serve) …")
     subprocess.run([sys.executable, "-m", "geo_cs.cli", "--db", str(db), "-q", "demo", "--no-serve"],
-                   check=True, cwd=REPO)
+                   check=True, cwd=h.REPO)
     return db
 
 
@@ -220,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-slider-") as tmp:
         workdir = Path(tmp)
         db = args.db or build_demo(workdir, console)
-        server = start_geo_cs(db, workdir, access_log=True)
+        server = h.start_geo_cs(db, workdir, access_log=True)
         try:
             server.wait_ready("/health", timeout=60)
             base = server.base
@@ -244,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     ratio = overall["warm"]["median_ms"] / overall["uncached"]["median_ms"]
     results = {
         "benchmark": "map_slider",
-        "timestamp": timestamp(),
-        "machine": machine(python=platform.python_version(), chromium=CHROMIUM,
-                           **package_versions("playwright", "uvicorn", "fastapi", "starlette")),
-        "commit": git_commit(),
+        "timestamp": h.timestamp(),
+        "machine": h.machine(python=platform.python_version(), chromium=CHROMIUM,
+                           **h.package_versions("playwright", "uvicorn", "fastapi", "starlette")),
+        "commit": h.git_commit(),
         "loadavg_at_start": os.getloadavg(),
         "method": "slider input event to the next animation frame after both tile layers' load, "
                   "timed in the page; warm = periods this view already drew; peer (uncached) = "
@@ -274,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"uncached {ph['uncached']['tiles_asked_per_step']}"
                       f"/{ph['uncached']['tiles_from_network_per_step']}")
     console.print(f"warm median / uncached median: {ratio:.2f}; targets: {results['pass']}")
-    write_results(args.out, results, console)
+    h.write_results(args.out, results, console)
     return 0
 
 

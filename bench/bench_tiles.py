@@ -113,26 +113,13 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _harness as h
 import numpy as np
 from _gb_store import MEASURES, SHARED, gb_store, gb_store_info
-from _harness import (
-    REPO,
-    RESULTS,
-    free_port,
-    git_commit,
-    machine,
-    package_versions,
-    proc_status_mb,
-    start_geo_cs,
-    stop_on_sigterm,
-    timestamp,
-    warn_if_busy,
-    write_results,
-)
 from rich.console import Console
 from rich.table import Table
 
-DEFAULT_OUT = RESULTS / "tiles.json"
+DEFAULT_OUT = h.RESULTS / "tiles.json"
 
 N_TILES = 500
 ZOOMS = range(5, 15)
@@ -200,7 +187,7 @@ class PgCluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench_tiles_pg_"))
         self.data = self.tmp / "data"
         self.log = self.tmp / "postgres.log"
-        self.port = free_port()
+        self.port = h.free_port()
         self.started = False
         self.as_user: str | None = None
         if os.geteuid() == 0:
@@ -558,7 +545,7 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
              args: argparse.Namespace, workdir: Path, console: Console) -> dict[str, Any]:
     import httpx
 
-    server = start_geo_cs(db, workdir)
+    server = h.start_geo_cs(db, workdir)
     base = server.base
     try:
         server.wait_ready("/health", timeout=90)
@@ -581,7 +568,7 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
                         wrong += 1
                         if len(differing) < 60:
                             differing[i] = r.content
-            warm_rss = proc_status_mb("VmRSS", server.proc.pid)
+            warm_rss = h.proc_status_mb("VmRSS", server.proc.pid)
             # a second pass, sequential, one connection: cached latency without concurrency
             t0 = time.perf_counter()
             for url in urls:
@@ -638,8 +625,8 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
             "wrk_cpu_share_of_one_core": round(wrk_cpu / wall, 2),
             "wrk_stdout": done.stdout.strip().splitlines()[:12],
         }
-        out["server_rss_mb_after_load"] = round(proc_status_mb("VmRSS", server.proc.pid), 1)
-        out["server_peak_rss_mb"] = round(proc_status_mb("VmHWM", server.proc.pid), 1)
+        out["server_rss_mb_after_load"] = round(h.proc_status_mb("VmRSS", server.proc.pid), 1)
+        out["server_peak_rss_mb"] = round(h.proc_status_mb("VmHWM", server.proc.pid), 1)
         if profiler is not None:
             out["profile"] = finish_profiler(profiler, args.out)
         return out
@@ -648,7 +635,7 @@ def run_http(db: Path, addresses: list[dict[str, Any]], periods: dict[str, str],
 
 
 def _uvicorn_extras() -> dict[str, str]:
-    return package_versions("uvicorn", "httptools", "uvloop", "h11", "fastapi", "starlette")
+    return h.package_versions("uvicorn", "httptools", "uvloop", "h11", "fastapi", "starlette")
 
 
 def start_profiler(pid: int, duration: float, workdir: Path, console: Console) -> Any:
@@ -732,9 +719,9 @@ def versions() -> dict[str, str]:
     import duckdb
     import shapely
 
-    return {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+    return {"python": platform.python_version(), "geo_cs_commit": h.git_commit(),
             "geos": shapely.geos_version_string, "duckdb": duckdb.__version__,
-            **package_versions("duckdb-extension-spatial", "psycopg", "psycopg-binary",
+            **h.package_versions("duckdb-extension-spatial", "psycopg", "psycopg-binary",
                                "mapbox-vector-tile", "pandas", "numpy", "pyarrow")}
 
 
@@ -960,8 +947,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         console.print("[red]psycopg 3 is not installed[/]: pip install -r bench/requirements-bench.txt")
         return 2
-    stop_on_sigterm()  # so that the finally clauses stop PostgreSQL and uvicorn
-    load = warn_if_busy(console)
+    h.stop_on_sigterm()  # so that the finally clauses stop PostgreSQL and uvicorn
+    load = h.warn_if_busy(console)
 
     from geo_cs import tiles
     from geo_cs.layers import area_values, resolve_measure
@@ -1025,9 +1012,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "tiles",
-        "timestamp": timestamp(),
-        "machine": machine(postgresql=pg_version, postgis=pg_info["postgis"], **versions()),
-        "store": {"path": str(db.relative_to(REPO)), "measures": MEASURES, "periods": periods,
+        "timestamp": h.timestamp(),
+        "machine": h.machine(postgresql=pg_version, postgis=pg_info["postgis"], **versions()),
+        "store": {"path": str(db.relative_to(h.REPO)), "measures": MEASURES, "periods": periods,
                   "values": values_s, **gb_store_info()},
         "method": {
             "geo_cs": "tiles.render_tile(store, layer, z, x, y, values, index=...) in-process, store "
@@ -1071,7 +1058,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_at_end": list(os.getloadavg()),
         "total_seconds": round(time.perf_counter() - t_start, 1),
     }
-    write_results(args.out, out, console, f" ({out['total_seconds']:.0f} s)")
+    h.write_results(args.out, out, console, f" ({out['total_seconds']:.0f} s)")
     return 0
 
 
