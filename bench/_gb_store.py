@@ -41,6 +41,14 @@ def _fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def shared_missing(console: Any) -> bool:
+    """Whether the shared data the GB store is built from is missing (then says so)."""
+    if SHARED.exists():
+        return False
+    console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
+    return True
+
+
 def gb_store(progress: bool = True) -> Path:
     """Path of the GB store, building it first if missing or stale (about a minute)."""
     if not SHARED.exists():

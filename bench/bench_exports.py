@@ -77,7 +77,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import _harness as h
-from _gb_store import MEASURES, SHARED, gb_store
+from _gb_store import MEASURES, gb_store, shared_missing
 from rich.console import Console
 from rich.table import Table
 
@@ -460,8 +460,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 160)
-    if not args.skip_pmtiles and not SHARED.exists():
-        console.print(f"[red]the real data is not at {SHARED}[/]: the GB store is built from it")
+    if not args.skip_pmtiles and shared_missing(console):
         return 2
     try:
         import geo_cs.cli  # noqa: F401

@@ -63,7 +63,7 @@ from typing import Any
 
 import _harness as h
 import httpx
-from _gb_store import CACHE, SHARED, gb_store
+from _gb_store import CACHE, gb_store, shared_missing
 from rich.console import Console
 from rich.table import Table
 
@@ -325,10 +325,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    h.stop_on_sigterm()  # stop the servers on the way out
     console = Console(width=max(Console().width, 120))
-    if not SHARED.exists():
-        console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
+    if shared_missing(console):
         return 2
     try:
         pygeoapi_python = ensure_pygeoapi(console)
@@ -341,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     store_path = gb_store()
     gpkg = export_gpkg(store_path, console)
     load = h.warn_if_busy(console)
+    h.stop_on_sigterm()  # stop the servers on the way out
 
     servers: dict[str, h.Server] = {}
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SIDES}

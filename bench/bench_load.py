@@ -62,7 +62,7 @@ from typing import Any
 import _harness as h
 import httpx
 import numpy as np
-from _gb_store import CACHE, MEASURES, SHARED, gb_store
+from _gb_store import CACHE, MEASURES, gb_store, shared_missing
 from rich.console import Console
 from rich.table import Table
 
@@ -256,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     h.stop_on_sigterm()  # stop the server on the way out
     console = Console(width=max(Console().width, 120))
-    if not SHARED.exists():
-        console.print(f"[red]shared data missing:[/] {SHARED} (needed to build the GB store)")
+    if shared_missing(console):
         return 2
     store_path = gb_store()
     with console.status("drawing the tile addresses and bbox centres from the store"):

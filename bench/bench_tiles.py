@@ -115,7 +115,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _harness as h
 import numpy as np
-from _gb_store import MEASURES, SHARED, gb_store, gb_store_info
+from _gb_store import MEASURES, gb_store, gb_store_info, shared_missing
 from rich.console import Console
 from rich.table import Table
 
@@ -934,8 +934,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 132)
-    if not SHARED.exists():
-        console.print(f"[red]the real data is not at {SHARED}[/]: this benchmark builds its GB store from it")
+    if shared_missing(console):
         return 2
     found = find_postgis(args.pg_bin)
     if isinstance(found, str):
