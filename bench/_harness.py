@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,11 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
 
+def add_out(parser: argparse.ArgumentParser, default: Path) -> None:
+    """The ``--out`` option every benchmark has: where its JSON results go."""
+    parser.add_argument("--out", type=Path, default=default, help=f"JSON results (default {default})")
+
+
 def parse_with_repeat(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """``parser.parse_args(argv)``, refusing ``--repeat`` below 1."""
     args = parser.parse_args(argv)
@@ -157,6 +162,30 @@ class Child:
         self.proc.wait()
         if not self._err.closed:
             self._err.close()
+
+
+def alternate_runs(children: Mapping[str, Child], repeat: int, console: Any,
+                   measure: Callable[[dict[str, Any]], Any] | None = None,
+                   report: Callable[[dict[str, list[Any]]], str] | None = None,
+                   ) -> tuple[dict[str, list[Any]], list[float]]:
+    """``repeat`` rounds of one ``run`` request per child, the order of the sides rotated each
+    round (so all meet the same machine conditions as far as possible; the idle ones wait on their
+    pipes and use no CPU). Each answer goes through ``measure`` (default: kept as it is); after a
+    round ``report(runs)`` is logged with the load average. Returns the runs per side and the
+    1-minute load average before each run."""
+    sides = list(children)
+    runs: dict[str, list[Any]] = {side: [] for side in sides}
+    loads: list[float] = []
+    for i in range(repeat):
+        k = i % len(sides)
+        for side in sides[k:] + sides[:k]:
+            loads.append(os.getloadavg()[0])
+            with console.status(f"round {i + 1}/{repeat}: {side}"):
+                answer = children[side].request("run")
+            runs[side].append(measure(answer) if measure else answer)
+        if report is not None:
+            console.log(f"round {i + 1}: {report(runs)} (1-min load average {loads[-1]:.1f})")
+    return runs, loads
 
 
 def finish_children(children: Mapping[str, Child], runs: Mapping[str, list[Any]], loads: list[float],

@@ -76,7 +76,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.metadata
 import importlib.util
 import json
@@ -86,22 +85,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _harness import (
-    Child,
-    ChildFailed,
-    descendants,
-    git_commit,
-    package_versions,
-    proc_status_mb,
-    write_results,
-)
+import _harness as h
 from rich.console import Console
 from rich.table import Table
 
@@ -411,7 +401,7 @@ def serve(side_name: str, workdir: Path) -> int:
         else:
             side = ToblerSide(workdir, n_jobs=-1 if side_name == "tobler-parallel" else 1)
         load_seconds = time.perf_counter() - t0
-        rss_loaded = proc_status_mb("VmRSS")
+        rss_loaded = h.proc_status_mb("VmRSS")
         w0 = time.perf_counter()
         side.one_run()  # warm-up, untimed
         send({"load_seconds": round(load_seconds, 3), "rss_after_load_mb": round(rss_loaded, 1),
@@ -424,8 +414,8 @@ def serve(side_name: str, workdir: Path) -> int:
                 send({"seconds": time.perf_counter() - w0, "cpu_seconds": time.process_time() - c0})
             elif command.startswith("finish"):
                 side.write_result(workdir / f"result_{side_name}.parquet")
-                peak = proc_status_mb("VmHWM")
-                workers = [proc_status_mb("VmHWM", pid) for pid in descendants()]
+                peak = h.proc_status_mb("VmHWM")
+                workers = [h.proc_status_mb("VmHWM", pid) for pid in h.descendants()]
                 workers = [w for w in workers if w == w]  # drop processes gone meanwhile (NaN)
                 extras = side.extras() if command == "finish breakdown" else {}
                 send({**extras, "reports": side.reports, "peak_rss_mb": round(peak, 1),
@@ -449,33 +439,17 @@ def run_rounds(
     far as possible; the idle ones wait on their pipes and use no CPU.
     """
     shutil.copyfile(workdir / "prepared.duckdb", workdir / "geo_cs.duckdb")
-    children: dict[str, Child] = {}
+    children: dict[str, h.Child] = {}
     try:
         for side in sides:
             with console.status(f"{side}: loading and warming up"):
-                children[side] = Child(__file__, side, workdir)
+                children[side] = h.Child(__file__, side, workdir)
             console.log(f"{side}: loaded in {children[side].ready['load_seconds']:.1f} s, "
                         f"warm-up run {children[side].ready['warmup_seconds']:.1f} s")
-        runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
-        loads: list[float] = []
-        for i in range(repeat):
-            order = sides[i % len(sides):] + sides[:i % len(sides)]
-            for side in order:
-                loads.append(os.getloadavg()[0])
-                with console.status(f"round {i + 1}/{repeat}: {side}"):
-                    runs[side].append(children[side].request("run"))
-            console.log(f"round {i + 1}: " + ", ".join(
-                f"{side} {runs[side][-1]['seconds']:.2f} s" for side in sides)
-                + f" (1-min load average {loads[-1]:.1f})")
-        results = {}
-        for side, child in children.items():
-            step = breakdown and side == "geo-cs"
-            doing = f"{side}: writing results" + (", then timing geo-cs's steps" if step else "")
-            with console.status(doing):
-                final = child.request("finish breakdown" if step else "finish")
-            child.proc.wait()
-            results[side] = {**child.ready, **final, "runs": runs[side], "loadavg_1min": loads}
-        return results
+        runs, loads = h.alternate_runs(children, repeat, console, report=lambda runs: ", ".join(
+            f"{side} {runs[side][-1]['seconds']:.2f} s" for side in sides))
+        steps = {"geo-cs": ("finish breakdown", ", then timing geo-cs's steps")} if breakdown else {}
+        return h.finish_children(children, runs, loads, console, steps)
     finally:
         for child in children.values():
             child.close()
@@ -624,9 +598,9 @@ def explain(workdir: Path) -> dict[str, Any]:
 def versions() -> dict[str, str]:
     import shapely
 
-    return {"python": platform.python_version(), "geo_cs_commit": git_commit(),
+    return {"python": platform.python_version(), "geo_cs_commit": h.git_commit(),
             "geos": shapely.geos_version_string,
-            **package_versions("duckdb", "duckdb-extension-spatial", "tobler", "geopandas", "shapely",
+            **h.package_versions("duckdb", "duckdb-extension-spatial", "tobler", "geopandas", "shapely",
                                "scipy", "numpy", "pandas", "pyarrow")}
 
 
@@ -744,8 +718,8 @@ def report(console: Console, args: argparse.Namespace, info: dict[str, Any], res
 
     return {
         "benchmark": "crosswalk_lsoa",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), **versions()},
+        "timestamp": h.timestamp(),
+        "machine": h.machine(**versions()),
         "inputs": {"shared": str(args.shared), "source": SOURCE_BOUNDARIES, "target": TARGET_BOUNDARIES,
                    "values": f"{POPULATION_FILE} ({INDICATOR})", **{k: v for k, v in info.items()
                                                                      if k not in ("version", "shared")}},
@@ -787,7 +761,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep (and reuse) the prepared store and GeoParquet files here "
                              "(default: a temporary folder, removed at the end)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    h.add_out(parser, DEFAULT_OUT)
     parser.add_argument("--no-tobler-parallel", action="store_true",
                         help="do not also time tobler with n_jobs=-1")
     parser.add_argument("--no-breakdown", action="store_true", help="skip geo-cs's step-by-step run")
@@ -795,10 +769,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="skip the untimed float64 overlay that explains per-target differences")
     parser.add_argument("--no-install", action="store_true", help="do not pip-install tobler when missing")
     parser.add_argument("--child", choices=["geo-cs", "tobler", "tobler-parallel"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    return args
+    return h.parse_with_repeat(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -815,18 +786,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not ensure_tobler(console, allow_install=not args.no_install):
         return 1
-    load = os.getloadavg()
-    if load[0] > 0.5:
-        console.print(f"[yellow]the machine is busy (1-min load average {load[0]:.1f} on "
-                      f"{os.cpu_count()} CPUs): timings will be noisy[/]")
-
-    tmp = None
-    if args.workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="bench_crosswalk_")
-        workdir = Path(tmp.name)
-    else:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
+    load = h.warn_if_busy(console)
+    tmp, workdir = h.workdir_or_temp(args.workdir, "bench_crosswalk_")
     try:
         info = prepare(workdir, args.shared, console)
         console.print(f"{info['sources']:,} LSOA 2011 -> {info['targets']:,} LSOA 2021; "
@@ -834,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         sides = ["geo-cs", "tobler"] + ([] if args.no_tobler_parallel else ["tobler-parallel"])
         try:
             results = run_rounds(workdir, sides, args.repeat, not args.no_breakdown, console)
-        except ChildFailed as exc:
+        except h.ChildFailed as exc:
             console.print(f"[red]{exc}[/]")
             return 1
         comparison = compare(workdir, info)
@@ -848,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    write_results(args.out, out, console)
+    h.write_results(args.out, out, console)
     return 0
 
 

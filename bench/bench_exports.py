@@ -450,7 +450,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seed of the fetch order (default 20240601)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep outputs here (default: a temporary folder)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    h.add_out(parser, DEFAULT_OUT)
     args = parser.parse_args(argv)
     if not MINZOOM <= args.maxzoom <= 14:
         parser.error(f"--maxzoom must be between {MINZOOM} and 14")

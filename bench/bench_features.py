@@ -316,7 +316,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per server (default 3)")
     parser.add_argument("--limit", type=int, default=1000, help="items per page (default 1000)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    h.add_out(parser, DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.repeat < 1 or not 1 <= args.limit <= 10_000:
         parser.error("--repeat must be >= 1 and --limit 1-10000")

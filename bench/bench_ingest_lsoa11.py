@@ -36,7 +36,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
@@ -51,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import git_commit, write_results
+from _harness import add_out, git_commit, machine, parse_with_repeat, timestamp, write_results
 from rich.console import Console
 from rich.table import Table
 
@@ -274,12 +273,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER,
                         help=f"folder of per-district TopoJSON files (default {DEFAULT_FOLDER})")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool (default 3)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"JSON results file (default {DEFAULT_OUT})")
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    return args
+    add_out(parser, DEFAULT_OUT)
+    return parse_with_repeat(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {
         "benchmark": "ingest_lsoa11",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), **versions()},
+        "timestamp": timestamp(),
+        "machine": machine(**versions()),
         "folder": str(folder),
         "files": len(files),
         "expected_features": expected,

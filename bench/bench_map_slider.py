@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeatable, with its query if any; default glasgow, nottingham and "
                              "the demo's monthly series")
     parser.add_argument("--passes", type=int, default=5, help="warm passes over the periods (default 5)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    h.add_out(parser, DEFAULT_OUT)
     args = parser.parse_args(argv)
     console = Console()
     if not Path(CHROMIUM).exists():

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import io
 import json
 import os
@@ -66,10 +65,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _harness as h
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from _harness import Child, ChildFailed, git_commit, proc_status_mb, write_results
 from rich.console import Console
 from rich.table import Table
 
@@ -546,7 +545,7 @@ def serve(side_name: str, args: argparse.Namespace) -> int:
     prepared = args.input == "prepared"
     side = GeoCsSide(args.workdir, args.cores, prepared) if side_name == "geo-cs" else PandasSide(
         args.workdir, args.peer_keys, prepared)
-    rss_loaded = proc_status_mb("VmRSS")
+    rss_loaded = h.proc_status_mb("VmRSS")
     side.warm()
     tables: dict[str, pd.DataFrame] = {}
     send({"cpus": cpus, "rss_after_load_mb": round(rss_loaded, 1)})
@@ -562,7 +561,7 @@ def serve(side_name: str, args: argparse.Namespace) -> int:
                     args.workdir / f"result_{tag}_{set_id}.parquet", index=False)
             extras = side.extras(args.profile)
             send({**extras, "result_rows": {k: len(v) for k, v in tables.items()},
-                  "peak_rss_mb": round(proc_status_mb("VmHWM"), 1)})
+                  "peak_rss_mb": round(h.proc_status_mb("VmHWM"), 1)})
             return 0
     return 1
 
@@ -574,33 +573,21 @@ def run_rounds(workdir: Path, args: argparse.Namespace, console: Console) -> dic
     same machine conditions (other processes, thermal state) as far as possible. The idle side
     waits on its pipe and uses no CPU.
     """
-    children: dict[str, Child] = {}
+    children: dict[str, h.Child] = {}
     try:
         for side in ("geo-cs", "pandas"):
             with console.status(f"{side}: loading and warming up"):
-                children[side] = Child(__file__, side, workdir, [
+                children[side] = h.Child(__file__, side, workdir, [
                     "--cores", str(args.cores), "--peer-keys", args.peer_keys, "--input", args.input,
                     *(["--profile"] if args.profile else [])])
-        runs: dict[str, list[dict[str, float]]] = {side: [] for side in children}
-        loads = []
-        for i in range(args.repeat):
-            order = ["geo-cs", "pandas"] if i % 2 == 0 else ["pandas", "geo-cs"]
-            for side in order:
-                loads.append(os.getloadavg()[0])
-                with console.status(f"round {i + 1}/{args.repeat}: {side}"):
-                    seconds = children[side].request("run")
-                seconds["total"] = sum(v for k, v in seconds.items() if k in SETS)
-                runs[side].append(seconds)
-            console.log(f"round {i + 1}: geo-cs {runs['geo-cs'][-1]['total']:.3f} s, "
-                        f"pandas {runs['pandas'][-1]['total']:.3f} s "
-                        f"(1-min load average {loads[-1]:.1f})")
-        results = {}
-        for side, child in children.items():
-            with console.status(f"{side}: writing results"):
-                final = child.request("finish")
-            child.proc.wait()
-            results[side] = {**child.ready, **final, "runs": runs[side], "loadavg_1min": loads}
-        return results
+        def with_total(seconds: dict[str, float]) -> dict[str, float]:
+            return {**seconds, "total": sum(v for k, v in seconds.items() if k in SETS)}
+
+        runs, loads = h.alternate_runs(
+            children, args.repeat, console, measure=with_total,
+            report=lambda runs: f"geo-cs {runs['geo-cs'][-1]['total']:.3f} s, "
+                                f"pandas {runs['pandas'][-1]['total']:.3f} s")
+        return h.finish_children(children, runs, loads, console)
     finally:
         for child in children.values():
             child.close()
@@ -639,7 +626,7 @@ def versions() -> dict[str, str]:
 
     return {"python": platform.python_version(), "duckdb": duckdb.__version__,
             "pandas": pd.__version__, "numpy": np.__version__, "pyarrow": pa.__version__,
-            "geo_cs_commit": git_commit()}
+            "geo_cs_commit": h.git_commit()}
 
 
 def median_of(result: dict[str, Any], key: str) -> float:
@@ -668,11 +655,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also run geo-cs once under cProfile and print the top functions")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the store and inputs here (default: a temporary folder, removed)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    h.add_out(parser, DEFAULT_OUT)
     parser.add_argument("--child", choices=["geo-cs", "pandas"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    args = h.parse_with_repeat(parser, argv)
     if args.cores < 1:
         parser.error("--cores must be at least 1")
     if not 0 <= args.suppressed < 0.5:
@@ -760,8 +745,8 @@ def report(args: argparse.Namespace, console: Console, info: dict[str, Any],
 
     return {
         "benchmark": "ni153",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), **versions()},
+        "timestamp": h.timestamp(),
+        "machine": h.machine(**versions()),
         "setup": info,
         "repeat": args.repeat,
         "cores": args.cores,
@@ -852,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"store {info['store_mb']} MB")
         try:
             sides = run_rounds(workdir, args, console)
-        except ChildFailed as exc:
+        except h.ChildFailed as exc:
             console.print(f"[red]a side failed:[/] {exc}")
             return 1
         rows, problems = compare(workdir)
@@ -864,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
         results = report(args, console, info, sides["geo-cs"], sides["pandas"], rows)
         results["setup_reused_from_workdir"] = reused
 
-    write_results(args.out, results, console)
+    h.write_results(args.out, results, console)
     return 0
 
 

@@ -922,7 +922,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-bin", type=Path, default=None,
                         help="PostgreSQL bin folder (default: the newest "
                              "/usr/lib/postgresql/*/bin with PostGIS)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
+    h.add_out(parser, DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
