@@ -62,6 +62,31 @@ def worst_codes(
     return base.index[worst]
 
 
+def role_table(joined: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Steps 4-5 on ``joined`` (one row per partnership, ``period``, role and area, with count
+    and denominator): one row per partnership and period with the cohort and rest sums, rates,
+    gap, cohort_share and n_cohort (unsorted)."""
+    grouped = joined.groupby(["partnership", period, "role"], observed=True)
+    sums = grouped[["count", "denominator"]].sum(min_count=1)
+    sums["n_areas"] = grouped["count"].count()
+    wide = sums.unstack("role")
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    for role in ("cohort", "rest"):
+        for value in ("count", "denominator", "n_areas"):
+            if f"{role}_{value}" not in wide:
+                wide[f"{role}_{value}"] = np.nan
+    wide = wide.reset_index()
+    for role in ("cohort", "rest"):
+        den = wide[f"{role}_denominator"]
+        wide[f"{role}_rate"] = (wide[f"{role}_count"] / den * 100).where(den > 0)
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    cohort_den = wide["cohort_denominator"].fillna(0)
+    total_den = cohort_den + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = cohort_den / total_den.where(total_den > 0)
+    wide["n_cohort"] = wide["cohort_n_areas"].fillna(0).astype(int)
+    return wide
+
+
 def ni153_pandas(
     observations: pd.DataFrame,
     periods: Sequence[str],
@@ -81,26 +106,7 @@ def ni153_pandas(
     roles = membership[["partnership", "code"]].copy()
     roles["role"] = np.where(roles["code"].isin(worst), "cohort", "rest")
     joined = roles.merge(panel, on="code", how="inner")
-
-    grouped = joined.groupby(["partnership", "period_id", "role"], observed=True)
-    sums = grouped[["count", "denominator"]].sum(min_count=1)
-    sums["n_areas"] = grouped["count"].count()
-    wide = sums.unstack("role")
-    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
-    for role in ("cohort", "rest"):
-        for value in ("count", "denominator", "n_areas"):
-            if f"{role}_{value}" not in wide:
-                wide[f"{role}_{value}"] = np.nan
-    wide = wide.reset_index()
-
-    for role in ("cohort", "rest"):
-        den = wide[f"{role}_denominator"]
-        wide[f"{role}_rate"] = (wide[f"{role}_count"] / den * 100).where(den > 0)
-    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
-    cohort_den = wide["cohort_denominator"].fillna(0)
-    total_den = cohort_den + wide["rest_denominator"].fillna(0)
-    wide["cohort_share"] = cohort_den / total_den.where(total_den > 0)
-    wide["n_cohort"] = wide["cohort_n_areas"].fillna(0).astype(int)
+    wide = role_table(joined, "period_id")
 
     order = {period: i for i, period in enumerate(periods)}
     wide["_order"] = wide["period_id"].map(order)
@@ -136,25 +142,7 @@ def ni153_pandas_prepared(
     roles = roles.dropna(subset=["area"]).astype({"area": np.int64})
     roles["role"] = np.where(roles["area"].isin(worst), "cohort", "rest")
     joined = roles.merge(panel[["area", "period", "count", "denominator"]], on="area", how="inner")
-
-    grouped = joined.groupby(["partnership", "period", "role"], observed=True)
-    sums = grouped[["count", "denominator"]].sum(min_count=1)
-    sums["n_areas"] = grouped["count"].count()
-    wide = sums.unstack("role")
-    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
-    for role in ("cohort", "rest"):
-        for value in ("count", "denominator", "n_areas"):
-            if f"{role}_{value}" not in wide:
-                wide[f"{role}_{value}"] = np.nan
-    wide = wide.reset_index()
-    for role in ("cohort", "rest"):
-        den = wide[f"{role}_denominator"]
-        wide[f"{role}_rate"] = (wide[f"{role}_count"] / den * 100).where(den > 0)
-    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
-    cohort_den = wide["cohort_denominator"].fillna(0)
-    total_den = cohort_den + wide["rest_denominator"].fillna(0)
-    wide["cohort_share"] = cohort_den / total_den.where(total_den > 0)
-    wide["n_cohort"] = wide["cohort_n_areas"].fillna(0).astype(int)
+    wide = role_table(joined, "period")
     wide = wide.sort_values(["partnership", "period"]).reset_index(drop=True)
     wide["period_id"] = np.asarray(periods, dtype=object)[wide["period"].to_numpy()]
     return wide[COLUMNS]
