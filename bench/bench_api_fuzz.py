@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
 
 import schemathesis
-from _harness import Server, free_port, geo_cs_server_command, git_commit, write_results
+from _harness import REPO, RESULTS, git_commit, start_geo_cs, timestamp, write_results
 from hypothesis import HealthCheck, given, seed, settings
 from rich.console import Console
 from rich.progress import Progress
 
-REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / ".cache"
-OUT = REPO / "bench" / "results" / "api_fuzz.json"
+OUT = RESULTS / "api_fuzz.json"
 
 
 def demo_db() -> Path:
@@ -85,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     with console.status("building the demo database (once)"):
         db = demo_db()
-    port = free_port()
-    server = Server("geo-cs", geo_cs_server_command(port, 1), {**os.environ, "GEO_CS_DB": str(db)},
-                    port, REPO, CACHE / "api_fuzz")
+    server = start_geo_cs(db, CACHE / "api_fuzz")
     checks = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
               schemathesis.checks.content_type_conformance,
               schemathesis.checks.response_schema_conformance]
@@ -115,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"  [red]{failure['operation']}[/]: {failure['failure'][:300]}")
     write_results(OUT, {
         "benchmark": "api_fuzz",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "timestamp": timestamp(),
         "commit": git_commit(),
         "settings": {"examples_per_operation": args.examples, "seed": args.seed,
                      "checks": [c.__name__ for c in checks], "database": "demo"},

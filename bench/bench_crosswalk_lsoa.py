@@ -95,9 +95,8 @@ import _harness as h
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SHARED = REPO.parent / "shared" / "data"
-DEFAULT_OUT = REPO / "bench" / "results" / "crosswalk_lsoa.json"
+DEFAULT_SHARED = h.REPO.parent / "shared" / "data"
+DEFAULT_OUT = h.RESULTS / "crosswalk_lsoa.json"
 
 SOURCE_BOUNDARIES = "boundaries/lsoa11_bgc_topo_by_lad"
 TARGET_BOUNDARIES = "boundaries/lsoa21_ew.geojson"

@@ -50,13 +50,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import add_out, git_commit, machine, parse_with_repeat, timestamp, write_results
+from _harness import REPO, RESULTS, add_out, git_commit, machine, parse_with_repeat, timestamp, write_results
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = REPO.parent / "shared" / "data" / "boundaries" / "lsoa11_bgc_topo_by_lad"
-DEFAULT_OUT = REPO / "bench" / "results" / "ingest_lsoa11.json"
+DEFAULT_OUT = RESULTS / "ingest_lsoa11.json"
 TARGET_RATIO = 2.0
 LAYER = "lsoa11"
 

@@ -72,9 +72,8 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SHARED = REPO.parent / "shared" / "data"
-DEFAULT_OUT = REPO / "bench" / "results" / "ni153.json"
+DEFAULT_SHARED = h.REPO.parent / "shared" / "data"
+DEFAULT_OUT = h.RESULTS / "ni153.json"
 
 BOUNDARIES = ["lsoa11_bgc_topo_by_lad", "dz11_scotland.geojson", "lad13_gb.topojson", "wards13_topo_by_lad"]
 LOOKUPS = ["lsoa01_lsoa11_ew.csv", "lsoa11_ward19_lad19_ew.csv", "dz11_iz11_lad20_scotland.csv"]
