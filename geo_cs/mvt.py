@@ -206,14 +206,7 @@ def encode_prepared(store: Store, set_id: str, zooms: list[int]) -> int:
 
 def has_encoded(store: Store, set_id: str) -> bool:
     """Whether ``set_id``'s prepared tiles have their geometry encoded (``tile_features``)."""
-    import duckdb
-
-    try:
-        row = store.sql("SELECT count(*) > 0 FROM (SELECT 1 FROM tile_features WHERE set_id = ? LIMIT 1)",
-                        [set_id]).fetchone()
-    except duckdb.CatalogException:  # a database from before encoded tiles, opened read-only
-        return False
-    return bool(row[0])
+    return store.holds_rows("tile_features", set_id)
 
 
 # -- serving ------------------------------------------------------------------------------------

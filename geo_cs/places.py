@@ -72,9 +72,7 @@ LIMIT 1
 
 def holds_postcodes(store: Store) -> bool:
     """Whether the store holds postcode districts (``geo-cs ingest postcodes``)."""
-    return bool(store.sql(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'postcode_districts'"
-    ).fetchone()[0]) and bool(store.sql("SELECT count(*) FROM postcode_districts").fetchone()[0])
+    return store.holds_rows("postcode_districts")
 
 
 def search_areas(store: Store, text: str, limit: int = 12,

@@ -30,6 +30,9 @@ import duckdb
 from geo_cs.errors import StoreError
 
 SCHEMA_VERSION = "1"
+#: Tables later versions added to the schema: a database opened read-only may lack them.
+LATER_TABLES = frozenset({"tile_pieces", "tile_features", "postcode_districts", "derived_denominators",
+                          "analysis_panels"})
 
 
 def spatial_extension_path() -> Path:
@@ -119,6 +122,19 @@ class Store:
         self.con.execute("INSERT INTO meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
 
     # -- plumbing ---------------------------------------------------------------------------
+    def holds_rows(self, table: str, set_id: str | None = None) -> bool:
+        """Whether ``table`` (one of :data:`LATER_TABLES`) has a row (of ``set_id``): False too for
+        a database written before the table existed, opened read-only (so without it)."""
+        if table not in LATER_TABLES:
+            raise ValueError(f"{table!r} is not one of {sorted(LATER_TABLES)}")
+        where = " WHERE set_id = ?" if set_id is not None else ""
+        try:   # the name is one of LATER_TABLES: never user input
+            row = self.sql(f"SELECT count(*) > 0 FROM (SELECT 1 FROM {table}{where} LIMIT 1)",
+                           [set_id] if set_id is not None else None).fetchone()
+        except duckdb.CatalogException:
+            return False
+        return bool(row[0])
+
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None):
         """Run a parameterised query and return DuckDB's relation/cursor."""
         return self.con.execute(query, params) if params is not None else self.con.execute(query)

@@ -34,7 +34,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -545,12 +544,7 @@ def render_tile(
 
 def is_prepared(store: Store, set_id: str) -> bool:
     """Whether ``set_id`` has prepared tiles (:func:`prepare_tiles`) in this database."""
-    try:
-        row = store.sql("SELECT count(*) > 0 FROM (SELECT 1 FROM tile_pieces WHERE set_id = ? LIMIT 1)",
-                        [set_id]).fetchone()
-    except duckdb.CatalogException:  # a database from before prepared tiles, opened read-only
-        return False
-    return bool(row[0])
+    return store.holds_rows("tile_pieces", set_id)
 
 
 @dataclass(frozen=True)
