@@ -50,13 +50,8 @@ def running_service(env: dict[str, str], log: Path, access_log: bool = False) ->
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), *level],
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(proc, f"{base}/health", 60, log)
+        with _up_until_done(proc, f"http://127.0.0.1:{port}", "/health", 60, log) as base:
             yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -70,9 +65,16 @@ def static_host(folder: Path) -> Iterator[str]:
          "app.mount('/', StaticFiles(directory=sys.argv[1], html=True)); "
          "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
          str(folder), str(port)])
-    base = f"http://127.0.0.1:{port}"
+    with _up_until_done(proc, f"http://127.0.0.1:{port}", "/", 30, None) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _up_until_done(proc: subprocess.Popen, base: str, probe: str, timeout: float,
+                   log: Path | None) -> Iterator[str]:
+    """Wait until ``proc`` answers ``base + probe``, yield ``base``, and stop ``proc`` after."""
     try:
-        _wait_until_up(proc, f"{base}/", 30, None)
+        _wait_until_up(proc, f"{base}{probe}", timeout, log)
         yield base
     finally:
         proc.terminate()

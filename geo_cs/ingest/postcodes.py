@@ -153,11 +153,10 @@ def ingest_postcodes(
             "FROM postcode_rows", {"live": LIVE_POSTCODE}).fetchone()
         store.sql("DELETE FROM postcode_districts")
         for column, set_id in progress.track(pairs, len(pairs), "linking postcode districts"):
-            store.sql(_INSERT_SQL, {"i": columns.index(column) + 1, "set_id": set_id,
-                                    "live": LIVE_POSTCODE, "ingest_id": ingest_id})
-            report.links[f"{column} -> {set_id}"] = int(store.sql(
-                "SELECT count(*) FROM postcode_districts WHERE set_id = ? AND ingest_id = ?",
-                [set_id, ingest_id]).fetchone()[0])
+            # RETURNING: the links this column added (not those another column gave the set)
+            report.links[f"{column} -> {set_id}"] = len(store.sql(_INSERT_SQL, {
+                "i": columns.index(column) + 1, "set_id": set_id, "live": LIVE_POSTCODE,
+                "ingest_id": ingest_id}).fetchall())
         for i, column in enumerate(columns, start=1):
             report.codes_not_held[column] = int(store.sql(_NOT_HELD_SQL, {"i": i}).fetchone()[0])
         # postcodes used: live ones in at least one area the store holds
@@ -186,6 +185,7 @@ FROM postcode_rows r JOIN areas a ON a.code = r.codes[$i] AND a.set_id = $set_id
 WHERE r.term IS NULL AND regexp_full_match(r.pc, $live)
 GROUP BY ALL
 ON CONFLICT DO NOTHING
+RETURNING district
 """
 
 # Distinct codes in area column $i that are no area the store holds (another nation's, an older
