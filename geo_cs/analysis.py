@@ -908,6 +908,133 @@ def _ni153_wide(panel: Panel, groups: pd.DataFrame, worst: set, params: MethodPa
     return wide.reset_index()
 
 
+
+def method_params(panel: Panel, *, threshold: float = 25.0, baseline: str | None = None,
+                  tolerance: float = 0.1, confidence: float = 0.95) -> MethodParams:
+    """The method's parameters for ``panel``, its baseline written as a user writes it.
+
+    ``baseline`` is resolved in the series' own frequency (:func:`resolve_baseline`): a list
+    (``simd2012``), a range (``2015-01..2015-12``) or None for the frequency's default.
+    """
+    return MethodParams(threshold=threshold, baseline=resolve_baseline(panel, baseline),
+                        tolerance_pp=tolerance, confidence=confidence)
+
+
+def worst_table(store: Store, panel: Panel, params: MethodParams, *,
+                all_areas: bool = False) -> pd.DataFrame:
+    """The worst-performing neighbourhoods as a table to read or hand on, worst first.
+
+    :func:`worst_cohort` with each area's name, sorted by baseline rate (highest first), only
+    the cohort unless ``all_areas``, and on every row what decided it: ``baseline`` (the
+    periods, comma-separated), ``threshold``, ``indicator`` and ``geography``.
+
+    Example
+    -------
+    >>> panel = Panel(store, RateSource("simd2016.employment_deprived", "datazone2011"))  # doctest: +SKIP
+    >>> worst_table(store, panel, method_params(panel, baseline="simd2016")).head(3)   # doctest: +SKIP
+    """
+    from geo_cs.places import area_names
+
+    cohort = worst_cohort(panel, params)
+    cohort.insert(1, "name", cohort["code"].map(area_names(store, panel.source.set_id)))
+    cohort = cohort.sort_values("baseline_rate", ascending=False)
+    if not all_areas:
+        cohort = cohort[cohort["worst"].fillna(False).astype(bool)]
+    cohort["baseline"] = ",".join(params.baseline)
+    cohort["threshold"] = params.threshold
+    cohort["indicator"] = panel.source.label
+    cohort["geography"] = panel.source.set_id
+    return cohort
+
+
+@dataclass(frozen=True)
+class CohortSource:
+    """A cohort fixed on another indicator and geography (``imd2010.employment_rate`` on
+    ``lsoa2001``), carried onto each analysed geography through the crosswalk between them."""
+
+    indicator: str
+    set_id: str
+    count_is_rate: bool = False
+
+
+@dataclass
+class NI153Series:
+    """NI 153 over one or more geographies, and how the gap changed between two periods.
+
+    ``table``: :func:`ni153` of every geography, concatenated (its ``attrs["notes"]`` hold what
+    the sources and partnerships noted, in order). ``changes``: :func:`classify_changes` from
+    ``first`` to ``last``, None when they are the same period or the table is empty.
+    """
+
+    table: pd.DataFrame
+    params: MethodParams
+    first: str | None
+    last: str | None
+    changes: pd.DataFrame | None
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.table.attrs.get("notes", []))
+
+    def label(self, period_id: str | None) -> str:
+        """A period's label as the table shows it (``February 2011``), else its id."""
+        labels = dict(zip(self.table["period_id"], self.table["period_label"], strict=True))
+        return str(labels.get(period_id, period_id))
+
+
+def ni153_series(
+    store: Store, indicator: str, geographies: list[str], *, denominator: str | None = None,
+    count_is_rate: bool = False, partnerships: list[Partnership] | None = None,
+    threshold: float = 25.0, baseline: str | None = None, tolerance: float = 0.1,
+    confidence: float = 0.95, when: date | None = None, from_period: str | None = None,
+    to_period: str | None = None, cohort_from: CohortSource | None = None,
+) -> NI153Series:
+    """NI 153 for each partnership on one geography per nation (``["lsoa2011",
+    "datazone2011"]``), the cohort fixed on each geography's own baseline or, with
+    ``cohort_from``, on another indicator's and carried here; then the change in the gap from
+    ``from_period`` to ``to_period`` (default: the first and last periods of the first
+    geography, written as a user writes them: ``2017-10`` for the month ``2017m10``).
+
+    Example
+    -------
+    >>> series = ni153_series(store, "simd2016.employment_deprived", ["datazone2011"],
+    ...                       partnerships=get_partnerships(["glasgow"]))   # doctest: +SKIP
+    >>> series.changes[["partnership", "gap_direction"]]                    # doctest: +SKIP
+    """
+    tables: list[pd.DataFrame] = []
+    source_notes: list[str] = []  # what the sources say comes before what the tables say
+    first = last = None
+    params = MethodParams(threshold=threshold, tolerance_pp=tolerance, confidence=confidence)
+
+    def panel_of(name: str, set_id: str, den: str | None, is_rate: bool) -> Panel:
+        source, said = rate_source(store, name, set_id, den, is_rate)
+        source_notes.extend(said)
+        return Panel(store, source)
+
+    for set_id in geographies:
+        panel = panel_of(indicator, set_id, denominator, count_is_rate)
+        params = method_params(panel, threshold=threshold, baseline=baseline,
+                               tolerance=tolerance, confidence=confidence)
+        cohort = None
+        if cohort_from is not None:
+            source = panel_of(cohort_from.indicator, cohort_from.set_id, None, cohort_from.count_is_rate)
+            cohort = worst_cohort(source, method_params(source, threshold=threshold,
+                                                        tolerance=tolerance, confidence=confidence))
+            if cohort_from.set_id != set_id:
+                cohort = carry_cohort(store, cohort, f"{cohort_from.set_id}->{set_id}")
+        tables.append(ni153(store, panel, partnerships, params=params, when=when, cohort=cohort))
+        if first is None:
+            periods = panel.period_ids()
+            first = resolve_baseline(panel, from_period)[0] if from_period else periods[0]
+            last = resolve_baseline(panel, to_period)[-1] if to_period else periods[-1]
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs["notes"] = source_notes + [n for t in tables for n in t.attrs.get("notes", [])]
+    changes = None
+    if not table.empty and first != last:
+        changes = classify_changes(table, first, last, params)
+    return NI153Series(table=table, params=params, first=first, last=last, changes=changes)
+
+
 Direction = Literal["closed", "unchanged", "widened"]
 
 

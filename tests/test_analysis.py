@@ -26,11 +26,14 @@ from geo_cs.analysis import (
     RateSource,
     classify_changes,
     comparator_area,
+    method_params,
     nation_comparison,
     ni153,
+    ni153_series,
     partnership_rates,
     summarise_changes,
     worst_cohort,
+    worst_table,
 )
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.partnerships import load_partnerships
@@ -123,6 +126,29 @@ def test_a_change_within_noise_is_not_called_closed(toy: Store):
     assert changes["gap_direction"] == "unchanged" and changes["gap_change_within_noise"]
     assert summarise_changes(classify_changes(table, "2006-05", "2011-02", params)).startswith(
         "0 of 1 closed the gap, 1 unchanged, 0 widened")
+
+
+def test_worst_table_lists_the_cohort_worst_first_with_what_decided_it(toy: Store):
+    panel = _panel(toy)
+    params = method_params(panel, threshold=25, baseline="2006-05..2007-02")
+    table = worst_table(toy, panel, params)
+    # A6 (40) before A1 (30) before A3 (27); A2's 25.0 is not over 25
+    assert table["code"].tolist() == ["E01000006", "E01000001", "E01000003"]
+    assert table["baseline"].unique().tolist() == ["2006-05,2006-08,2006-11,2007-02"]
+    assert set(table["geography"]) == {"lsoa2011"} and set(table["threshold"]) == {25}
+    assert len(worst_table(toy, panel, params, all_areas=True)) == 6
+
+
+def test_ni153_series_is_the_table_and_its_change_between_first_and_last(toy: Store):
+    series = ni153_series(toy, "toy.claimants", ["lsoa2011"])
+    params = MethodParams()
+    pd.testing.assert_frame_equal(series.table, ni153(toy, _panel(toy), params=params))
+    assert (series.first, series.last) == ("2006-05", "2011-02")
+    pd.testing.assert_frame_equal(series.changes,
+                                  classify_changes(series.table, "2006-05", "2011-02", params))
+    # a series of one period has no change to classify
+    one = ni153_series(toy, "toy.claimants", ["lsoa2011"], from_period="2011-02", to_period="2011-02")
+    assert one.changes is None and one.label("2011-02") == "February 2011"
 
 
 def test_the_same_change_on_large_populations_closes_the_gap(toy: Store):

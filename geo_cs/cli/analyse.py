@@ -30,11 +30,10 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tabl
 
 def _params(panel: Any, threshold: float, baseline: str | None, tolerance: float,
             confidence: float) -> Any:
-    from geo_cs.analysis import MethodParams, resolve_baseline
+    from geo_cs.analysis import method_params
 
-    chosen = resolve_baseline(panel, baseline)
-    return MethodParams(threshold=threshold, baseline=chosen, tolerance_pp=tolerance,
-                        confidence=confidence)
+    return method_params(panel, threshold=threshold, baseline=baseline, tolerance=tolerance,
+                         confidence=confidence)
 
 
 def _panel(store: Any, indicator: str, geography: str, denominator: str | None, is_rate: bool) -> Any:
@@ -134,23 +133,13 @@ def analyse_worst(
     out_path: OutOpt = None,
 ) -> None:
     """The worst-performing neighbourhoods: baseline rate above the threshold (NI 153 cohort)."""
-    from geo_cs.analysis import worst_cohort
-    from geo_cs.places import area_names
+    from geo_cs.analysis import worst_table
     from geo_cs.store import Store
 
     with Store.open(state.db, read_only=True) as store:
         panel = _panel(store, indicator, geography, denominator, count_is_rate)
         params = _params(panel, threshold, baseline, 0.1, 0.95)
-        cohort = worst_cohort(panel, params)
-        names = area_names(store, geography)
-    cohort.insert(1, "name", cohort["code"].map(names))
-    cohort = cohort.sort_values("baseline_rate", ascending=False)
-    if not all_areas:
-        cohort = cohort[cohort["worst"].fillna(False).astype(bool)]
-    cohort["baseline"] = ",".join(params.baseline)
-    cohort["threshold"] = params.threshold
-    cohort["indicator"] = panel.source.label
-    cohort["geography"] = geography
+        cohort = worst_table(store, panel, params, all_areas=all_areas)
     if not state.quiet:
         err.print(f"{int(cohort['worst'].fillna(False).sum()):,} areas of {geography} exceed "
                   f"{params.threshold:g}% over the baseline {', '.join(params.baseline)}")
@@ -175,57 +164,33 @@ def analyse_ni153(
     out_path: OutOpt = None,
 ) -> None:
     """Worst-performing neighbourhoods vs the rest of each partnership over time (figure 4.7)."""
-    import pandas as pd
-
-    from geo_cs.analysis import (
-        carry_cohort,
-        classify_changes,
-        ni153,
-        resolve_baseline,
-        summarise_changes,
-        worst_cohort,
-    )
+    from geo_cs.analysis import CohortSource, ni153_series, summarise_changes
     from geo_cs.output import write_table
     from geo_cs.store import Store
 
-    tables, periods = [], []
+    if cohort_indicator is not None and cohort_geography is None:
+        raise InputError("--cohort-indicator needs --cohort-geography")
+    cohort_from = (CohortSource(cohort_indicator, cohort_geography, cohort_is_rate)
+                   if cohort_indicator is not None else None)
     with Store.open(state.db, read_only=True) as store:
-        for set_id in geography:
-            panel = _panel(store, indicator, set_id, denominator, count_is_rate)
-            params = _params(panel, threshold, baseline, tolerance, confidence)
-            cohort = None
-            if cohort_indicator is not None:
-                if cohort_geography is None:
-                    raise InputError("--cohort-indicator needs --cohort-geography")
-                source = _panel(store, cohort_indicator, cohort_geography, None, cohort_is_rate)
-                source_params = _params(source, threshold, None, tolerance, confidence)
-                cohort = worst_cohort(source, source_params)
-                if cohort_geography != set_id:
-                    cohort = carry_cohort(store, cohort, f"{cohort_geography}->{set_id}")
-            tables.append(ni153(store, panel, _partnerships(partnership), params=params,
-                                when=_when(definition_date), cohort=cohort))
-            if not periods:
-                periods = panel.period_ids()
-                # --from/--to as the user writes them (2017-10 for the month 2017m10)
-                first = resolve_baseline(panel, from_period)[0] if from_period else periods[0]
-                last = resolve_baseline(panel, to_period)[-1] if to_period else periods[-1]
-    table = pd.concat(tables, ignore_index=True)
-    table.attrs["notes"] = [n for t in tables for n in t.attrs.get("notes", [])]
-    _emit(table, out_path, ["partnership", "period_label", "cohort_rate", "rest_rate", "gap",
-                            "gap_low", "gap_high", "n_cohort", "cohort_share"],
+        series = ni153_series(
+            store, indicator, geography, denominator=denominator, count_is_rate=count_is_rate,
+            partnerships=_partnerships(partnership), threshold=threshold, baseline=baseline,
+            tolerance=tolerance, confidence=confidence, when=_when(definition_date),
+            from_period=from_period, to_period=to_period, cohort_from=cohort_from)
+    params = series.params
+    _emit(series.table, out_path, ["partnership", "period_label", "cohort_rate", "rest_rate", "gap",
+                                   "gap_low", "gap_high", "n_cohort", "cohort_share"],
           f"NI 153: {indicator}, baseline {', '.join(params.baseline)}, threshold {params.threshold:g}%")
-    if table.empty:
-        return  # no coverage: the notes say why
-    labels = dict(zip(table["period_id"], table["period_label"], strict=True))
-    if first != last:
-        changes = classify_changes(table, first, last, params)
-        if changes_out is not None:
-            write_table(changes, changes_out)
-        if not state.quiet:
-            _emit(changes, None, ["partnership", "gap_from", "gap_to", "gap_change", "gap_change_low",
-                                  "gap_change_high", "gap_direction", "cohort_rate_direction"],
-                  f"Change {labels.get(first, first)} → {labels.get(last, last)}")
-            out.print(summarise_changes(changes))
+    if series.changes is None:
+        return  # no coverage (the notes say why), or a single period
+    if changes_out is not None:
+        write_table(series.changes, changes_out)
+    if not state.quiet:
+        _emit(series.changes, None, ["partnership", "gap_from", "gap_to", "gap_change", "gap_change_low",
+                                     "gap_change_high", "gap_direction", "cohort_rate_direction"],
+              f"Change {series.label(series.first)} → {series.label(series.last)}")
+        out.print(summarise_changes(series.changes))
 
 
 @analyse_app.command("nations")
