@@ -68,6 +68,55 @@ def load_spatial(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> No
         raise StoreError(f"cannot load the DuckDB spatial extension from {path}: {exc}") from exc
 
 
+#: The extension files (path, size, mtime, inode) whose DuckDB signature this process checked.
+_signature_checked: set[tuple[str, int, int, int]] = set()
+#: Every store's connection is made with this configuration: DuckDB refuses a second connection
+#: to an open file with another one, so it must not depend on which connection came first.
+_CONFIG = {"allow_unsigned_extensions": "true"}
+
+
+def _file_identity(path: Path) -> tuple[str, int, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def check_signature(extension: Path) -> None:
+    """Have DuckDB check the extension file's signature, once per process and file.
+
+    DuckDB checks it on every new database by hashing the whole 80 MB file, about 0.3 s: more
+    than the rest of opening a store, which a server swapping in a new version, an ingest's
+    working copy and a test suite do many times. The check is made here, on a throwaway
+    in-memory database with DuckDB's default (signed-only) setting; stores then load the same,
+    unchanged file without hashing it again. A changed file (size, time or inode) is checked
+    again, and an unsigned or altered one is refused as before.
+    """
+    identity = _file_identity(extension)
+    if identity in _signature_checked:
+        return
+    probe = duckdb.connect(":memory:")
+    try:
+        load_spatial(probe, extension)
+    finally:
+        probe.close()
+    _signature_checked.add(identity)
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to ``path`` with spatial loaded from its checked package file."""
+    extension = spatial_extension_path()
+    check_signature(extension)
+    try:
+        con = duckdb.connect(path, read_only=read_only, config=_CONFIG)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    try:
+        load_spatial(con, extension)
+    except StoreError:
+        con.close()
+        raise
+    return con
+
+
 def _schema_sql() -> str:
     return resources.files("geo_cs").joinpath("sql/schema.sql").read_text(encoding="utf-8")
 
@@ -97,11 +146,7 @@ class Store:
             )
         if path_str != ":memory:":
             Path(path_str).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(path_str, read_only=read_only)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open database {path_str}: {exc}") from exc
-        load_spatial(con)
+        con = _connect(path_str, read_only)
         # DuckDB's own progress bar would write to stdout under our --json and --quiet output
         con.execute("SET enable_progress_bar = false")
         store = cls(con, path_str, read_only)

@@ -50,3 +50,19 @@ def test_transaction_rolls_back_on_error(store: Store):
         store.sql("INSERT INTO meta VALUES ('k', 'v')")
         raise RuntimeError("boom")
     assert store.sql("SELECT count(*) FROM meta WHERE key = 'k'").fetchone()[0] == 0
+
+
+def test_the_extension_signature_is_checked_once_and_an_altered_file_is_refused(tmp_path: Path):
+    from geo_cs.store import _file_identity, _signature_checked, check_signature, spatial_extension_path
+
+    real = spatial_extension_path()
+    check_signature(real)
+    assert _file_identity(real) in _signature_checked
+    # the same bytes with one changed in the middle: DuckDB's signature check must refuse them
+    altered = tmp_path / "spatial.duckdb_extension"
+    data = bytearray(real.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    altered.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="cannot load the DuckDB spatial extension from"):
+        check_signature(altered)
+    assert _file_identity(altered) not in _signature_checked
