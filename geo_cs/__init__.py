@@ -10,18 +10,40 @@ The public API, in the order a workflow uses it::
     ingest_indicator(store, "population2019_lsoa11_ew.csv")   # spec found by file name
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
-from geo_cs.geography import GeographySet, registry
-from geo_cs.ingest import (
-    ingest_boundaries,
-    ingest_indicator,
-    ingest_lookup,
-    load_spec,
-)
-from geo_cs.periods import Period, parse_period
-from geo_cs.store import Store
+
+if TYPE_CHECKING:
+    from geo_cs.geography import GeographySet, registry
+    from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
+    from geo_cs.periods import Period, parse_period
+    from geo_cs.store import Store
 
 __version__ = "0.1.0"
+
+#: The public names and the module each comes from. They are imported on first use (PEP 562),
+#: so that ``import geo_cs.cli`` — every ``geo-cs`` command, ``--help`` included — does not
+#: pay for pandas, GEOS, DuckDB and numba before it knows which command it runs.
+_LAZY = {
+    "GeographySet": "geo_cs.geography", "registry": "geo_cs.geography",
+    "ingest_boundaries": "geo_cs.ingest", "ingest_indicator": "geo_cs.ingest",
+    "ingest_lookup": "geo_cs.ingest", "load_spec": "geo_cs.ingest",
+    "Period": "geo_cs.periods", "parse_period": "geo_cs.periods",
+    "Store": "geo_cs.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'geo_cs' has no attribute {name!r}")
+
 
 __all__ = [
     "GeoCsError",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import NotFoundError
+
+if TYPE_CHECKING:  # imported when asked for: settings are read by `geo-cs --help`, pandas is not
+    from geo_cs.disclosure import DisclosureControl
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -77,4 +80,6 @@ class Settings(BaseSettings):
         """The disclosure control to apply to published figures, or None when it is off."""
         if not self.disclosure_control:
             return None
+        from geo_cs.disclosure import DisclosureControl
+
         return DisclosureControl(self.disclosure_round_to, self.disclosure_min_count)
