@@ -154,23 +154,13 @@ def export_pmtiles(
 ) -> None:
     """A PMTiles v3 archive of a tile layer (the service's tiles, with metadata), for any static
     host: vector_layers, bounds and the OGL attribution are in its metadata."""
-    from geo_cs.export.pmtiles import write_pmtiles
-    from geo_cs.layers import area_values, resolve_measure
+    from geo_cs.export.pmtiles import write_layer_pmtiles
     from geo_cs.store import Store
 
-    progress = make_progress()
     with Store.open(state.db, read_only=True) as store:
-        values = None
-        if indicator is not None:
-            measure = resolve_measure(store, layer, indicator, denominator)
-            values = area_values(store, measure, disclosure=state.disclosure).at(period)
-        codes = None
-        if partnership is not None:
-            from geo_cs.partnerships import get_partnerships, resolve
-
-            codes = resolve(store, get_partnerships([partnership])[0], layer).codes
-        report = write_pmtiles(store, layer, out_path, minzoom=minzoom, maxzoom=maxzoom, values=values,
-                               codes=codes, progress=progress)
+        report = write_layer_pmtiles(store, layer, out_path, indicator=indicator, period=period,
+                                     denominator=denominator, partnership=partnership, minzoom=minzoom,
+                                     maxzoom=maxzoom, disclosure=state.disclosure, progress=make_progress())
     for line in report.lines():
         out.print(line, highlight=False)
 

@@ -25,6 +25,7 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import InputError
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -163,6 +164,35 @@ def write_pmtiles(
         store.sql(f"SET threads = {int(duckdb_threads)}")
     report.bytes = path.stat().st_size
     return report
+
+
+def write_layer_pmtiles(
+    store: Store, set_id: str, path: str | Path, *, indicator: str | None = None,
+    period: str | None = None, denominator: str | None = None, partnership: str | None = None,
+    minzoom: int = 4, maxzoom: int = 12, disclosure: DisclosureControl | None = None,
+    progress: Progress | None = None,
+) -> PMTilesReport:
+    """A tile layer as the service serves it, into a PMTiles archive: the areas of ``set_id``
+    (only ``partnership``'s, if given) with ``indicator``'s values for ``period`` (the latest by
+    default; counts over ``denominator`` where they need one), under ``disclosure`` control.
+
+    Example
+    -------
+    >>> write_layer_pmtiles(store, "lsoa2011", "lsoa2011.pmtiles", indicator="employment_deprived",
+    ...                     denominator="population2019_lsoa11.working_age_population")  # doctest: +SKIP
+    """
+    from geo_cs.layers import area_values, resolve_measure
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    values = None
+    if indicator is not None:
+        measure = resolve_measure(store, set_id, indicator, denominator)
+        values = area_values(store, measure, disclosure=disclosure).at(period)
+    codes = None
+    if partnership is not None:
+        codes = resolve(store, get_partnerships([partnership])[0], set_id).codes
+    return write_pmtiles(store, set_id, path, minzoom=minzoom, maxzoom=maxzoom, values=values,
+                         codes=codes, progress=progress)
 
 
 def read_metadata(path: str | Path) -> dict:
