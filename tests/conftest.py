@@ -26,12 +26,37 @@ SHARED_DATA = Path(os.environ.get("GEO_CS_SHARED_DATA", REPO.parent / "shared" /
 
 
 def pytest_collection_modifyitems(config, items):
-    if SHARED_DATA.exists():
-        return
-    skip = pytest.mark.skip(reason=f"real data not found at {SHARED_DATA} (set GEO_CS_SHARED_DATA)")
+    if not SHARED_DATA.exists():
+        skip = pytest.mark.skip(reason=f"real data not found at {SHARED_DATA} (set GEO_CS_SHARED_DATA)")
+        for item in items:
+            if "shared_data" in item.keywords:
+                item.add_marker(skip)
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = costliest_files_first(items, workers)
+
+
+#: Seconds per test file in a recent run (``scripts/test_durations.py`` writes it).
+DURATIONS = json.loads((REPO / "tests" / "durations.json").read_text())
+
+
+def costliest_files_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The tests grouped by file, the costliest files first (xdist hands files out in this
+    order: ``--dist loadfile --no-loadscope-reorder``), so that the last files to start are
+    short ones and the workers finish together. While the first worker builds the demo
+    database (``demo_db``, some 20 s), the next ones start on the costliest files that do not
+    need it instead of waiting for it. Every worker computes the same order."""
+    files: dict[str, list[pytest.Item]] = {}
     for item in items:
-        if "shared_data" in item.keywords:
-            item.add_marker(skip)
+        files.setdefault(item.path.name, []).append(item)
+    known = sorted(DURATIONS.values())
+    median = known[len(known) // 2] if known else 1.0
+    order = sorted(files, key=lambda name: (-DURATIONS.get(name, median), name))
+    needs_demo = {name for name, tests in files.items()
+                  if any("demo_db" in getattr(t, "fixturenames", ()) for t in tests)}
+    if order and order[0] in needs_demo:
+        others = [name for name in order if name not in needs_demo][: max(workers - 1, 0)]
+        order = [order[0], *others, *[n for n in order[1:] if n not in others]]
+    return [item for name in order for item in files[name]]
 
 
 @pytest.fixture

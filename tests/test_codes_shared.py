@@ -15,7 +15,7 @@ from geo_cs.ingest import ingest_boundaries, ingest_lookup
 from geo_cs.partnerships import load_partnerships, resolve
 from geo_cs.store import Store
 
-pytestmark = [pytest.mark.shared_data]
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 PARTNERSHIPS = load_partnerships()
 #: The recodes of 2011-2013 that no official list in the data records (ONS code history).

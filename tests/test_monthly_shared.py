@@ -24,7 +24,7 @@ from geo_cs.ingest import ingest_indicator, ingest_lookup
 from geo_cs.ingest.indicators import spec_from_options
 from geo_cs.store import Store
 
-pytestmark = pytest.mark.shared_data
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 MONTHS = [(2019, m) for m in range(1, 13)]
 MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
