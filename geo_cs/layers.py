@@ -319,9 +319,48 @@ def breaks_note(breaks: list[float], values: np.ndarray | pd.Series) -> str | No
     return None
 
 
+def quantile_breaks(data: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` quantile classes: mapclassify's ``Quantiles`` bins (linear
+    interpolation between order statistics; tied bounds collapse, leaving fewer classes).
+
+    mapclassify takes some 5 s to import (it compiles its numba kernels and loads scikit-learn
+    and scipy.stats), which every export command and every server worker's first map would
+    pay; quantiles and equal intervals need neither (tests/test_tiles_layers.py checks these two
+    against mapclassify on random data). Fisher-Jenks still comes from mapclassify.
+    """
+    width = 100.0 / k
+    percents = np.arange(width, 100 + width, width)
+    if percents[-1] > 100.0:
+        percents[-1] = 100.0
+    ordered = np.sort(np.asarray(data, dtype=float))
+    bounds = []
+    # scipy.stats.scoreatpercentile's "fraction" interpolation, operation for operation, so the
+    # bounds are mapclassify's to the last bit (numpy's percentile differs in rounding)
+    for index in percents / 100.0 * (len(ordered) - 1):
+        lower = int(index)
+        if lower == index:
+            bounds.append(ordered[lower])
+            continue
+        below, above = (lower - index) + 1, index - lower
+        bounds.append((ordered[lower] * below + ordered[lower + 1] * above) / (below + above))
+    return np.unique(np.asarray(bounds))
+
+
+def equal_interval_breaks(data: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` classes of equal width: mapclassify's ``EqualInterval`` bins."""
+    low, high = float(np.min(data)), float(np.max(data))
+    width = (high - low) / k
+    cuts = np.arange(low + width, high + width, width)
+    if len(cuts) > k:  # floating point can overshoot by one
+        cuts = cuts[:k]
+    cuts[-1] = high
+    return cuts
+
+
 def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: int = 5,
                  own: list[float] | None = None) -> list[float]:
-    """Upper bounds of ``k`` classes of ``values`` (pooled across periods) by mapclassify.
+    """Upper bounds of ``k`` classes of ``values`` (pooled across periods), as mapclassify
+    draws them.
 
     ``scheme``: quantiles, fisher_jenks, equal_interval, or own (``own`` gives the upper bounds;
     the maximum is appended when the last one is below it).
@@ -329,10 +368,6 @@ def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: i
     >>> class_breaks([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "equal_interval", k=3)
     [4.0, 7.0, 10.0]
     """
-    import warnings
-
-    import mapclassify
-
     data = np.asarray(pd.Series(values, dtype=float).dropna())
     if scheme not in SCHEMES:
         raise InputError(f"scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
@@ -349,17 +384,22 @@ def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: i
     if k < 2:
         return [float(data.max())]
     if scheme == "quantiles":
-        classifier = mapclassify.Quantiles(data, k=k)
+        bins = quantile_breaks(data, k)
     elif scheme == "equal_interval":
-        classifier = mapclassify.EqualInterval(data, k=k)
-    elif data.size > 5000:
-        # exact Fisher-Jenks is quadratic in the number of values; a sample keeps it interactive
-        classifier = mapclassify.FisherJenksSampled(data, k=k, pct=5000 / data.size)
+        bins = equal_interval_breaks(data, k)
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")      # "Numba not installed": the pure version is fine
-            classifier = mapclassify.FisherJenks(data, k=k)
-    return [round(float(b), 6) for b in classifier.bins]
+        import warnings
+
+        import mapclassify
+
+        if data.size > 5000:
+            # exact Fisher-Jenks is quadratic in the number of values; a sample keeps it interactive
+            bins = mapclassify.FisherJenksSampled(data, k=k, pct=5000 / data.size).bins
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Numba not installed": the pure version is fine
+                bins = mapclassify.FisherJenks(data, k=k).bins
+    return [round(float(b), 6) for b in bins]
 
 
 # -- a partnership's worst-performing neighbourhoods over time --------------------------------

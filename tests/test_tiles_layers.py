@@ -9,12 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import Point
 
 from geo_cs import tiles
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.ingest import ingest_boundaries
-from geo_cs.layers import area_values, class_breaks, resolve_measure
+from geo_cs.layers import (
+    area_values,
+    class_breaks,
+    equal_interval_breaks,
+    quantile_breaks,
+    resolve_measure,
+)
 from geo_cs.periods import parse_period
 from geo_cs.stats import wilson_interval
 from geo_cs.store import Store
@@ -186,6 +194,28 @@ def test_class_breaks_by_each_scheme():
         class_breaks(data, "natural")
     with pytest.raises(InputError, match="needs breaks"):
         class_breaks(data, "own")
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(0, 100, allow_nan=False),
+                                 st.sampled_from([0.0, 12.5, 25.0, 100.0])), min_size=2, max_size=60),
+       k=st.integers(2, 9))
+def test_quantiles_and_equal_intervals_are_mapclassifys(values, k):
+    """geo-cs draws these two schemes itself (mapclassify takes seconds to import): the same
+    bins as mapclassify's, ties and all."""
+    import warnings
+
+    import mapclassify
+
+    data = np.asarray(values)
+    k = min(k, len(np.unique(data)))
+    if k < 2:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "not enough unique values": fewer classes, as ours
+        np.testing.assert_array_equal(quantile_breaks(data, k), mapclassify.Quantiles(data, k=k).bins)
+        np.testing.assert_array_equal(equal_interval_breaks(data, k),
+                                      mapclassify.EqualInterval(data, k=k).bins)
 
 
 def test_a_tile_over_the_byte_budget_leaves_out_its_smallest_areas(grid_store: Store):

@@ -77,6 +77,8 @@ class FigureBlock:
     height: float = 5.0        # inches on the page, at the text's width
     min_height: float = 3.5
     size: tuple[float, float] = (7.0, 5.0)   # a stand-alone figure's size (inches)
+    #: PNG drawings by dpi: Word and OpenDocument files of one document embed the same picture
+    rendered: dict[int, bytes] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -126,14 +128,16 @@ def write_document(doc: Document, path: str | Path, fmt: str | None = None) -> P
 
 
 def figure_png(block: FigureBlock, dpi: int = 200) -> bytes:
-    """A figure block drawn stand-alone, as PNG bytes."""
-    fig = block.draw(None)
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
-    return buffer.getvalue()
+    """A figure block drawn stand-alone, as PNG bytes (drawn once per block and dpi)."""
+    if dpi not in block.rendered:
+        fig = block.draw(None)
+        buffer = io.BytesIO()
+        try:
+            fig.savefig(buffer, format="png", dpi=dpi)
+        finally:
+            plt.close(fig)
+        block.rendered[dpi] = buffer.getvalue()
+    return block.rendered[dpi]
 
 
 # -- PDF: a small flow layout on A4 pages ------------------------------------------------------

@@ -83,6 +83,8 @@ class Profile:
     sentence: str = ""                    # the answer in words, as on the map
     key_figures: list[str] = field(default_factory=list)
     generated: str = field(default_factory=lambda: date.today().isoformat())
+    #: the document laid out once for every format, so Word and OpenDocument share its pictures
+    document: Document | None = field(default=None, repr=False, compare=False)
 
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +285,13 @@ def _figure(chart: Chart) -> FigureBlock:
 def profile_document(profile: Profile) -> Document:
     """The profile's blocks in reading order: the answer in words and the key figures with the
     map on the first page, then each chart with its table, the cohort, and what the figures rest
-    on (definition, data, method, caveats)."""
+    on (definition, data, method, caveats). Made once per profile and kept on it."""
+    if profile.document is None:
+        profile.document = _profile_document(profile)
+    return profile.document
+
+
+def _profile_document(profile: Profile) -> Document:
     blocks: list = []
     if profile.sentence:
         blocks.append(Paragraph(profile.sentence, "lead"))
