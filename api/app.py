@@ -37,8 +37,8 @@ from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import SizeLimits
 from api.routers import admin, maps, ogc, tiles
 from api.static import AssetFiles
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import Settings
-from geo_cs.demo import OGL_ATTRIBUTION
 from maps import STATIC_DIR
 
 #: zlib level 6: within a few per cent of 9's size at about a third of its CPU (the level tiles

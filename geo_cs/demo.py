@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import boundaries_dir
 from geo_cs.crosswalk import build_crosswalk, harmonise
 from geo_cs.district_codes import refresh_code_history
@@ -28,12 +29,8 @@ from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, lo
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
-#: Every map and export built from this data must carry this line (Open Government Licence v3.0).
-OGL_ATTRIBUTION = (
-    "Contains National Statistics data © Crown copyright and database right. "
-    "Contains OS data © Crown copyright and database right. "
-    "Contains NRS data © Crown copyright. Open Government Licence v3.0."
-)
+__all__ = ["OGL_ATTRIBUTION", "DemoManifest", "build_demo", "demo_dir", "load_manifest",
+           "reset_demo_database"]
 
 
 def demo_dir() -> Path:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from geo_cs import features, layers, places, tiles
 from geo_cs.analysis import MethodParams
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, NotFoundError
 from geo_cs.layers import AreaValues, breaks_note, class_breaks

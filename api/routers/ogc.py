@@ -31,7 +31,7 @@ from api.deps import (
     public_base,
 )
 from geo_cs import features, filters
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import InputError
 from geo_cs.features import (
     CRS84,

@@ -29,7 +29,7 @@ from api.deps import (
     public_base,
 )
 from geo_cs import tiles
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import NotFoundError
 
 router = APIRouter(prefix="/tiles", tags=["Vector tiles"], responses=problems.RESPONSES)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import FigureBase
 
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.export.document import Bullets, Document, FigureBlock, Heading, Paragraph, TableBlock

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure, FigureBase, SubFigure
 
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.export.maps import write_figure

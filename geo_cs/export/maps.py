@@ -34,7 +34,7 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.palette import NO_DATA, palette

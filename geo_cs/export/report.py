@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import pandas as pd
 from matplotlib.figure import FigureBase
 
-from geo_cs.demo import OGL_ATTRIBUTION
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError
 from geo_cs.export import document as docs
