@@ -291,6 +291,7 @@ def test_map_draws_tiles_shows_tooltips_and_follows_the_period_slider(server, tm
 
 
 @needs_chromium
+@pytest.mark.slow  # a Chromium session entering breaks: ~10 s; .ci/run runs it
 def test_own_breaks_entered_on_the_page_and_a_bad_one_explained(server):
     from playwright.sync_api import sync_playwright
 
@@ -319,6 +320,7 @@ def test_own_breaks_entered_on_the_page_and_a_bad_one_explained(server):
 
 
 @needs_chromium
+@pytest.mark.slow  # a Chromium session over two maps: ~11 s; .ci/run runs it
 def test_changing_the_indicator_takes_its_own_denominator(server):
     from playwright.sync_api import sync_playwright
 

@@ -147,6 +147,7 @@ def test_map_page_states_the_control(client):
     assert CONTROL.note in page.text and '"minCount": 10' in page.text
 
 
+@pytest.mark.slow  # every export format under disclosure control: ~16 s; .ci/run runs it
 def test_exports_are_under_the_control(demo_db: Path, tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setenv("GEO_CS_DISCLOSURE_CONTROL", "0")  # restored after the flag sets it
     result = run_cli(capsys, "--db", str(demo_db), "-q", "--disclosure-control", "export", "charts",

@@ -127,6 +127,7 @@ def test_partnership_map_small_multiples_share_breaks(demo_db, tmp_path: Path):
     assert svg.count("Classes (all periods)") == 1 and ATTRIBUTION in svg
 
 
+@pytest.mark.slow  # two export commands in their own processes: ~14 s; .ci/run runs it
 def test_export_commands_write_maps_and_charts_with_csv(demo_db, tmp_path: Path):
     result = run("--db", str(demo_db), "-q", "export", "map", "-p", "glasgow", "-o", str(tmp_path / "g.png"),
                  "--dpi", "100")
@@ -402,6 +403,7 @@ def store_members(db: Path, ward: str) -> list[str]:
 
 
 @needs_poppler
+@pytest.mark.slow  # three area profiles as PDF and Word: ~10 s; .ci/run runs it
 def test_area_profile_command_writes_pdf_and_docx(demo_db, tmp_path: Path):
     import docx
     from docx.oxml.ns import qn

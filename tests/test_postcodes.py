@@ -132,6 +132,7 @@ def test_without_a_directory_the_note_says_how_to_load_one(demo_db):
         assert "geo-cs ingest postcodes" in search_note("G51", found)
 
 
+@pytest.mark.slow  # a corpus of broken directories, each through the CLI: ~13 s; .ci/run runs it
 def test_bad_directories_name_the_file_and_leave_the_store_as_it_was(demo_db, tmp_path):
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo_db, db)

@@ -51,6 +51,7 @@ def _version(base: str) -> int:
     return httpx.get(f"{base}/health", timeout=10).json()["data_version"]
 
 
+@pytest.mark.slow  # a served store updated under load: ~13 s; .ci/run runs it
 def test_a_new_quarter_goes_live_atomically_while_requests_run(served, tmp_path):
     base, db = served
     before = _version(base)
@@ -90,6 +91,7 @@ def test_a_new_quarter_goes_live_atomically_while_requests_run(served, tmp_path)
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason=f"real data not found at {SHARED_DATA}")
+@pytest.mark.slow  # a real-data ingest killed mid-way under a live server: ~15 s; .ci/run runs it
 def test_an_ingest_killed_midway_leaves_the_served_data_intact(served, tmp_path):
     base, db = served
     before = _version(base)

@@ -224,6 +224,7 @@ def _path(url: str) -> str:
 
 
 @needs_chromium
+@pytest.mark.slow  # a whole browsing session counted in Chromium and the access log: ~15 s; .ci/run runs it
 def test_each_tile_and_asset_reaches_the_network_once_per_view(logged_server):
     """Two layers (colours on canvas, hatching on SVG) draw from the same tile URLs, and the
     slider goes there and back: the page fetches each tile once and shares the decoded tile
