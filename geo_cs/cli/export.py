@@ -86,13 +86,15 @@ def export_report(
     """A partnership profile as PDF, HTML, Word (docx) or OpenDocument (odt): the gap in words,
     map, charts, tables, the baseline cohort, method notes, data vintages and provenance, caveats.
     With --all or several -p, a failed partnership is named and the others are still written."""
-    from geo_cs.export.report import check_formats, reportable_partnerships, write_reports
-    from geo_cs.store import Store
+    from geo_cs.export import check_formats
 
-    chosen = tuple(split_list(formats) or ())
-    check_formats(chosen)
+    chosen = check_formats(tuple(split_list(formats) or ()))
     if all_ == bool(partnership):
         raise typer.BadParameter("give --partnership (-p) or --all, not both or neither")
+    # imported once the options are known to be good: a usage error is told at once
+    from geo_cs.export.report import reportable_partnerships, write_reports
+    from geo_cs.store import Store
+
     with Store.open(state.db, read_only=True) as store:
         ids, skipped = reportable_partnerships(store) if all_ else (list(partnership or []), [])
         results = write_reports(store, ids, out_dir, formats=chosen, geography=geography, indicator=indicator,
@@ -128,12 +130,13 @@ def export_profile(
 ) -> None:
     """One area's profile: its series with intervals, its rank in the partnership and in its
     nation, its gap with the partnership, and how its boundary changed."""
-    from geo_cs.export.area import area_document, area_profile
-    from geo_cs.export.document import write_document
-    from geo_cs.export.report import check_formats
-    from geo_cs.store import Store
+    from geo_cs.export import check_formats
 
     chosen = check_formats(tuple(split_list(formats) or ()))
+    from geo_cs.export.area import area_document, area_profile
+    from geo_cs.export.document import write_document
+    from geo_cs.store import Store
+
     with Store.open(state.db, read_only=True) as store:
         make_progress().note(f"gathering the profile of {area}")
         doc = area_document(area_profile(store, area, partnership=partnership, disclosure=state.disclosure))

@@ -30,6 +30,7 @@ from matplotlib.figure import FigureBase
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError
+from geo_cs.export import check_formats
 from geo_cs.export import document as docs
 from geo_cs.export.charts import gap_chart, index_chart, rate_gap_chart
 from geo_cs.export.document import Bullets, Document, FigureBlock, Heading, Paragraph, TableBlock
@@ -350,9 +351,6 @@ def write_odt(profile: Profile, path: str | Path) -> Path:
     return docs.write_odt(profile_document(profile), path)
 
 
-REPORT_FORMATS = ("pdf", "html", "docx", "odt")
-
-
 def write_profile(profile: Profile, out_dir: str | Path,
                   formats: tuple[str, ...] = ("pdf", "html")) -> list[Path]:
     """The profile in each of ``formats`` as ``out_dir/PARTNERSHIP.<format>``."""
@@ -360,16 +358,6 @@ def write_profile(profile: Profile, out_dir: str | Path,
     # looked up when called, so a wrapper (bench/bench_exports.py times write_pdf) sees the calls
     writers = {"pdf": write_pdf, "html": write_html, "docx": write_docx, "odt": write_odt}
     return [writers[f](profile, Path(out_dir) / f"{profile.partnership}.{f}") for f in formats]
-
-
-def check_formats(formats: tuple[str, ...]) -> tuple[str, ...]:
-    from geo_cs.errors import InputError
-
-    unknown = [f for f in formats if f not in REPORT_FORMATS]
-    if unknown or not formats:
-        raise InputError(f"--format {','.join(formats)!r}: expected one or more of "
-                         f"{', '.join(REPORT_FORMATS)}")
-    return formats
 
 
 @dataclass
