@@ -210,7 +210,6 @@ def blank_share(png: Path, bands: int = 24) -> float:
 
 
 @needs_poppler
-@pytest.mark.slow  # Glasgow's report in four formats through the command (glasgow_report): ~35 s; .ci/run runs it
 def test_report_pdf_uses_every_page_with_legible_tables(glasgow_report, glasgow_sentence, tmp_path: Path):
     out, elapsed = glasgow_report
     pdf = out / "glasgow.pdf"
@@ -257,7 +256,6 @@ def test_report_pdf_uses_every_page_with_legible_tables(glasgow_report, glasgow_
     assert elapsed < 120  # the bench times it properly; this only catches a runaway
 
 
-@pytest.mark.slow  # Glasgow's report in four formats through the command (glasgow_report): ~35 s; .ci/run runs it
 def test_report_docx_reads_back_with_headings_tables_and_alt_text(glasgow_report, glasgow_sentence):
     import docx
     from docx.oxml.ns import qn
@@ -286,7 +284,6 @@ def test_report_docx_reads_back_with_headings_tables_and_alt_text(glasgow_report
     assert pictures[0].get("descr").startswith("Map of Glasgow's 746 areas")
 
 
-@pytest.mark.slow  # Glasgow's report in four formats through the command (glasgow_report): ~35 s; .ci/run runs it
 def test_report_odt_reads_back_with_headings_tables_and_alt_text(glasgow_report):
     from odf import dc, draw, svg, table, teletype, text
     from odf.opendocument import load
@@ -310,7 +307,6 @@ def test_report_odt_reads_back_with_headings_tables_and_alt_text(glasgow_report)
     assert len(document.Pictures) == 4
 
 
-@pytest.mark.slow  # Glasgow's report in four formats through the command (glasgow_report): ~35 s; .ci/run runs it
 def test_report_html_is_self_contained_with_described_figures(glasgow_report):
     page = (glasgow_report[0] / "glasgow.html").read_text()
     # self-contained: figures inline, nothing fetched (SVG namespaces are names, not fetches)
