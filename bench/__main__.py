@@ -32,9 +32,9 @@ HEADLINES = {
     "crosswalk_lsoa": (("speedup_tobler_over_geo_cs",), "tobler time / geo-cs time"),
     "tiles": (("ratio_of_medians",), "geo-cs / PostGIS uncached median"),
     "features": (("ratio_geo_cs_over_pygeoapi",), "geo-cs / pygeoapi paging time"),
-    "load": (("results", "overall", "p99_ms"), "p99 ms over all requests"),
+    "load": (("results", "requests_per_second"), "req/s, 50 clients back to back: capacity"),
     "api_fuzz": (("results", "requests"), "schemathesis requests over HTTP"),
-    "soak": (("results", "overall", "p99_ms"), "p99 ms over all requests, 100 clients 5 min"),
+    "soak": (("results", "per_group", "tiles", "p99_ms"), "tile p99 ms, 100 people for 5 min"),
     "exports": (("pmtiles", "ratio_server_fetch_over_build"), "server one-by-one / PMTiles build"),
     "map_slider": (("ratio_warm_over_uncached",), "warm slider step / the step in a new view"),
 }

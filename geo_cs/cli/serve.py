@@ -71,7 +71,8 @@ def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> N
         os.environ["GEO_CS_BASE_URL"] = base_url
     # printed even with --quiet: without it nobody knows where to point the browser
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    err.print(f"serving {state.db} read-only: the map at http://{shown}:{port}/maps/ , "
+    processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
+    err.print(f"serving {state.db} read-only ({processes}): the map at http://{shown}:{port}/maps/ , "
               f"OGC API Features at http://{shown}:{port}/collections , "
               f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)", soft_wrap=True)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -79,10 +80,30 @@ def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> N
 
 
 
+#: More workers than this cost memory (each holds its own caches, tile indexes and DuckDB buffers,
+#: about 1 GB over a GB store) for little more throughput: a query already uses every core.
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """``serve``'s worker processes unless told: one per CPU this process may run on, at most
+    :data:`MAX_DEFAULT_WORKERS` (2 on a council's 2-core server)."""
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))   # a container's or taskset's CPUs, not the host's
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, show_default=False,
+        help=f"Worker processes [default: one per CPU, at most {MAX_DEFAULT_WORKERS}: "
+             f"{default_workers()} here].")] = None,
     base_url: Annotated[str | None, typer.Option(
         help="The service's public address behind a reverse proxy (https://maps.example.gov.uk/geo-cs): "
              "absolute links are built from it, not from the Host header.")] = None,
@@ -97,4 +118,4 @@ def serve(
     if unprepared and not state.quiet:
         err.print(f"tiles of {', '.join(unprepared)} are clipped per request; `geo-cs tiles prepare` "
                   "makes them several times faster", soft_wrap=True, markup=False, highlight=False)
-    _serve(host, port, workers, base_url)
+    _serve(host, port, workers or default_workers(), base_url)
