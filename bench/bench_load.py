@@ -76,11 +76,13 @@ and of anything else on the machine meanwhile (from /proc).
 Targets (``targets`` and ``pass`` in the JSON): zero errors over the whole run (any status other
 than 200/204/304, any exception such as a timeout, and any text response or tile of 500 bytes or
 more sent without ``Content-Encoding: gzip``); server RSS growth over the second half of the
-measured time <= 50 MB. Users model, the issue's, over the measured time: p99 of every tile
-request (cached and first renders together; each part is reported and held too) <= 100 ms, and
-of every limit-100 items page (offset, bbox, CSV; each kind and together) <= 300 ms; map pages
-<= 1 s (our own yardstick). Closed model: the same p99 figures are recorded as
-``p99_at_saturation`` (a capacity run's latency is its queue, see above).
+measured time <= 50 MB, by the least-squares trend of its 5 s samples (a leak keeps rising; freed
+buffers and transient responses swing single samples by some tens of MB, so the highest sample's
+rise above the first is reported beside it). Users model, the issue's, over the measured time:
+p99 of every tile request (cached and first renders together; each part is reported and held
+too) <= 100 ms, and of every limit-100 items page (offset, bbox, CSV; each kind and together)
+<= 300 ms; map pages <= 1 s (our own yardstick). Closed model: the same p99 figures are
+recorded as ``p99_at_saturation`` (a capacity run's latency is its queue, see above).
 
 Results are printed and written to ``bench/results/load.json``. Exit status: 0 whether or not
 the targets are met, 1 when the run fails (the server does not start or dies), 2 when the shared
@@ -657,6 +659,18 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(a, 99)), 1), "max_ms": round(float(a.max()), 1)}
 
 
+def rss_growth(series: list[tuple[float, float]]) -> tuple[float, float]:
+    """How much the RSS grew over ``series`` (seconds, MB), by its least-squares trend (the line's
+    rise from the first sample to the last: a leak keeps rising, while freed buffers and transient
+    responses swing the samples some tens of MB either way), and the highest sample's rise above
+    the first."""
+    if len(series) < 2:
+        return 0.0, 0.0
+    t, rss = np.asarray(series, dtype=float).T
+    slope = np.polyfit(t, rss, 1)[0]
+    return float(slope * (t[-1] - t[0])), float(rss.max() - rss[0])
+
+
 def p50_p99(values: list[float]) -> dict[str, Any]:
     ps = percentiles(values)
     return {"requests": len(values), "p50_ms": ps["p50_ms"], "p99_ms": ps["p99_ms"]}
@@ -840,12 +854,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{g} {s['requests']:,} p50 {s['p50_ms']:.0f} p99 {s['p99_ms']:.0f} ms"
             for g, s in w.items() if g != "from_s"))
     # memory: the RSS over the second half of the measured time
-    half = [rss for t, rss in rss_series if t >= args.ramp + measured_wall / 2] or [rss_end]
-    rss_mid = half[0]
-    second_half_growth = max(half) - rss_mid
+    mid = args.ramp + measured_wall / 2
+    second_half = [(t, rss) for t, rss in rss_series if t >= mid] or [(wall, rss_end)]
+    rss_mid = second_half[0][1]
+    second_half_growth, second_half_rise = rss_growth(second_half)
     console.print(f"server RSS: {rss_start:.0f} MB before the load, {rss_mid:.0f} MB at half time, "
                   f"{rss_end:.0f} MB at its end (growth {rss_end - rss_start:+.0f} MB; over the second "
-                  f"half {second_half_growth:+.0f} MB), peak {rss_peak:.0f} MB; "
+                  f"half {second_half_growth:+.0f} MB by its trend, its highest sample "
+                  f"{second_half_rise:+.0f} MB above its first), peak {rss_peak:.0f} MB; "
                   f"{stats.wire_bytes / 1e6:.0f} MB received (as sent, mostly gzipped); "
                   f"server CPU {server_cpu:.0f} s ({server_cpu / wall:.2f} of {os.cpu_count()} CPUs), "
                   f"client CPU {client_cpu:.1f} s ({client_cpu / wall:.2f}), anything else "
@@ -873,6 +889,7 @@ def main(argv: list[str] | None = None) -> int:
         passes = {"errors": errors_ok, "gzip": gzip_ok, "p99": p99_pass, "memory_stable": memory_ok}
         targets = {"errors": 0, "gzip": "every text response and tile of >= 500 bytes",
                    "p99_ms_max": limits, "rss_growth_second_half_mb_max": TARGET_RSS_GROWTH_SECOND_HALF_MB,
+                   "rss_growth": "the least-squares trend of the 5 s samples over the second half",
                    "note": "over the measured time after the ramp-up (errors: the whole run). tiles: every "
                            "tile request, cached and first renders (tiles_cached and tiles_first its two "
                            "parts); items: every limit-100 page, GeoJSON by offset or bbox and CSV; "
@@ -935,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
             "server_rss_growth_mb": round(rss_end - rss_start, 1), "server_peak_rss_mb": rss_peak,
             "server_rss_mid_mb": rss_mid,
             "server_rss_growth_second_half_mb": round(second_half_growth, 1),
+            "server_rss_highest_rise_second_half_mb": round(second_half_rise, 1),
             "server_rss_series": rss_series, "map_pages_of": sorted(rs["pages"]),
             "client_cpu_seconds": round(client_cpu, 1), "server_cpu_seconds": round(server_cpu, 1),
             "other_cpu_seconds": round(other_cpu, 1), "error_samples": stats.errors,
