@@ -142,6 +142,18 @@ WEIGHTS = {"tile_lsoa": 0.45, "tile_datazone": 0.15, "items_offset": 0.20, "item
            "map_page": 0.08}
 PER_ZOOM = {"lsoa2011": 60, "datazone2011": 20}
 
+async def monitored(client, clients: int, end: float, record, on_tick, t0: float) -> float:
+    """Run ``client(0..clients-1)`` with the progress ticker and the event-loop lag monitor
+    beside them until ``end``; the wall time since ``t0``."""
+    ticking = asyncio.create_task(ticker(end, record, on_tick))
+    lagging = asyncio.create_task(lag_monitor(end, record))
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    wall = time.perf_counter() - t0
+    ticking.cancel()
+    lagging.cancel()
+    return wall
+
+
 # -- users model -------------------------------------------------------------------------------
 ACTIONS = {"open_map": 0.20, "pan_zoom": 0.40, "gis_pages": 0.25, "csv": 0.15}
 #: think time between two actions of a person: uniform on this interval (locust's between(1, 5))
@@ -458,13 +470,7 @@ async def run_closed(base: str, rs: dict[str, Any], clients: int, duration: floa
                     kind = record.tile_kind(kind, path)
                 await record.get(http, kind, path)
 
-    ticking = asyncio.create_task(ticker(end, record, on_tick))
-    lagging = asyncio.create_task(lag_monitor(end, record))
-    await asyncio.gather(*(client(i) for i in range(clients)))
-    wall = time.perf_counter() - t0
-    ticking.cancel()
-    lagging.cancel()
-    return record, wall
+    return record, await monitored(client, clients, end, record, on_tick, t0)
 
 
 # -- users model --------------------------------------------------------------------------------
@@ -655,13 +661,7 @@ async def run_users(base: str, rs: dict[str, Any], clients: int, duration: float
         async with session(base, BROWSER_CONNECTIONS) as http:
             await Person(i, rs, record, http).run(t0 + ramp * i / clients, end)
 
-    ticking = asyncio.create_task(ticker(end, record, on_tick))
-    lagging = asyncio.create_task(lag_monitor(end, record))
-    await asyncio.gather(*(client(i) for i in range(clients)))
-    wall = time.perf_counter() - t0
-    ticking.cancel()
-    lagging.cancel()
-    return record, wall
+    return record, await monitored(client, clients, end, record, on_tick, t0)
 
 
 # -- the report ---------------------------------------------------------------------------------
