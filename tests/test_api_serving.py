@@ -361,3 +361,36 @@ def test_a_page_from_the_cached_selection_is_the_page_the_database_finds(demo_db
             given = with_page_of(searched, selection_codes(store, "datazone2011"))
             assert list(iter_features(store, given)) == list(iter_features(store, searched))
             assert count_items(store, given) == count_items(store, searched)
+        # a bbox's page and count come from one search of its codes
+        for bbox in [(-4.26, 55.85, -4.2, 55.88), (-4.4, 55.8, -4.1, 55.95), (0.0, 50.0, 0.1, 50.1)]:
+            searched = ItemQuery("datazone2011", limit=20, offset=10, bbox=bbox)
+            given = with_page_of(searched, selection_codes(store, "datazone2011", bbox=bbox))
+            assert list(iter_features(store, given)) == list(iter_features(store, searched))
+            assert count_items(store, given) == count_items(store, searched)
+        assert count_items(store, given) == 0
+
+
+def test_a_given_page_carries_the_values_the_database_join_gives(demo_db):
+    """A page from a selection gets its measure's values by code in Python; a page found in
+    the database joins them there: the same features and the same CSV, areas without a value
+    included (the demo's LSOAs outside the published ones)."""
+    from geo_cs.features import ItemQuery, iter_csv, iter_features, selection_codes, with_page_of
+    from geo_cs.layers import area_values, resolve_measure
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        for set_id, indicator in [("datazone2011", "employment_deprived"),
+                                  ("lsoa2011", "imd2019_indicators.employment_deprived")]:
+            values = area_values(store, resolve_measure(store, set_id, indicator))
+            period = values.check_period(None)
+            at = values.at(period)
+            codes = selection_codes(store, set_id)
+            assert at["code"].nunique() < len(codes) or set_id == "datazone2011"
+            for offset in (0, 37, len(codes) - 5):
+                searched = ItemQuery(set_id, limit=50, offset=offset, values=at, indicator=indicator,
+                                     period=period)
+                given = with_page_of(searched, codes)
+                features_given = list(iter_features(store, given))
+                assert features_given == list(iter_features(store, searched))
+                assert "".join(iter_csv(store, given)) == "".join(iter_csv(store, searched))
+                assert any('"value":' in f and '"value":null' not in f for f in features_given)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api import problems
 from api.deps import (
     CachedMapSources,
-    MeasureParams,
+    MeasureDep,
     StoreDep,
     cached_map_figures,
     cached_map_page,
@@ -99,7 +99,7 @@ def search(
 def gap_svg(
     partnership: PartnershipId, request: Request, store: StoreDep,
     geography: Annotated[str, Query(max_length=64)],
-    m: Annotated[MeasureParams, Depends()],
+    m: MeasureDep,
     highlight: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     get_partnerships([partnership])

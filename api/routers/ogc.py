@@ -13,10 +13,12 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api import problems
 from api.deps import (
+    MeasureDep,
     MeasureParams,
     StoreDep,
     cached_codes,
@@ -27,6 +29,7 @@ from api.deps import (
     checked_collection,
     data_version,
     open_cursor,
+    parsed_on_loop,
     pin_version,
     public_base,
 )
@@ -44,7 +47,7 @@ from geo_cs.features import (
 )
 
 
-def known_parameters_only(request: Request) -> None:
+async def known_parameters_only(request: Request) -> None:
     """OGC API - Features Part 1 (/req/core/query-param-unknown): a query parameter the API does
     not define is a 400 naming it and the ones it accepts — never silently ignored, which would
     answer ``filter=`` or ``code=`` with every feature.
@@ -55,6 +58,7 @@ def known_parameters_only(request: Request) -> None:
     GIS officers open a layer with an indicator.
     """
     known = _known_parameters()
+    # (async: a look at the query string, on the event loop rather than a thread-pool hop)
     route = request.scope.get("route")
     if getattr(route, "path", None) != ITEMS_PATH:
         # a filter, a sort or a pinned version means something on items only
@@ -270,16 +274,26 @@ def _item_query(request: Request, store, collection_id: str, p: ItemParams, m: M
         "limit": p.limit, "offset": p.offset, "bbox": p.bbox, "crs": p.crs,
         "codes": cached_codes(request, store, p.partnership, collection_id),
         "properties": p.properties,
-        "values": values.at(period) if values is not None else None,
+        **_period_values(request, collection_id, m, values, period),
         "indicator": m.indicator, "period": period, **overrides,
     }
     return ItemQuery(collection_id, **args)
 
 
+def _period_values(request: Request, set_id: str, m: MeasureParams, values, period: str | None) -> dict:
+    """A period's values for items, and where each code is in them, cached per data version."""
+    if values is None:
+        return {"values": None}
+    frame, positions = request.app.state.values_cache.get_or_make(
+        (data_version(request), "item-values", set_id, period, *m.key()),
+        lambda: (frame := values.at(period), features.value_positions(frame)))
+    return {"values": frame, "value_positions": positions}
+
+
 def _paged(request: Request, store, q: ItemQuery) -> ItemQuery:
-    """``q`` with its page picked from the cached selection when it has no bbox."""
+    """``q`` with its page picked from its selection: cached without a bbox, else searched."""
     if q.bbox is not None:
-        return q
+        return features.with_page_of(q, features.selection_codes(store, q.set_id, q.codes, q.bbox))
     return features.with_page_of(q, cached_selection(request, store, q.set_id, q.codes))
 
 
@@ -299,7 +313,7 @@ def _stream(request: Request, make_chunks) -> object:
 @router.get("/collections/{collectionId}/queryables", summary="Queryables: what filter and sortby may name",
             responses={200: {"content": {SCHEMA_JSON: {}}}})
 def queryables(collection_id: CollectionId, request: Request, store: StoreDep,
-               m: Annotated[MeasureParams, Depends()]) -> JSONResponse:
+               m: MeasureDep) -> JSONResponse:
     """A JSON Schema of the properties of the collection's items that ``filter`` and
     ``sortby`` may name, with their types (OGC API - Features Part 3). A boundary set's
     items carry a measure's properties (``value``…) only with ``indicator=``: so do its
@@ -366,51 +380,78 @@ class FilterParams:
         return replace(q, where=where, sort=sort)
 
 
+ItemParamsDep = Annotated[ItemParams, Depends(parsed_on_loop(ItemParams))]
+FilterParamsDep = Annotated[FilterParams, Depends(parsed_on_loop(FilterParams))]
+
+#: A page of up to this many items is built whole on one thread-pool hop and sent with its
+#: length; a larger one (a download of a partnership's areas, a GIS client's big pages) is
+#: streamed from the database in chunks, each its own hop.
+WHOLE_PAGE_ITEMS = 1000
+
+
 @router.get(ITEMS_PATH, summary="Items (features) of a collection",
             responses={200: {"content": {GEOJSON: {}, "text/csv": {}}},
                        410: problems.RESPONSES[404] | {
                            "description": "A page of a data version no longer kept (version=)"}})
-def items(
+async def items(
     _pin: Annotated[None, Depends(pin_version)],   # first: before any cursor is taken
-    collection_id: CollectionId, request: Request, store: StoreDep,
-    p: Annotated[ItemParams, Depends()], m: Annotated[MeasureParams, Depends()],
-    fp: Annotated[FilterParams, Depends()],
-):
-    if collection_id == PARTNERSHIPS:
-        if fp.text is not None or fp.sortby is not None:
-            raise InputError(f"collection {PARTNERSHIPS} takes no filter or sortby (it has no "
-                             "queryables); filter the areas of a boundary set with partnership=")
-        return _partnership_items(request, store, p)
-    c = checked_collection(request, store, collection_id)
-    q = fp.apply(_item_query(request, store, collection_id, p, m))
-    if not q.searched:
-        q = _paged(request, store, q)
-    name = features.download_name(collection_id, q, "csv" if p.f == "csv" else "geojson",
-                                  p.partnership, measure_in_id=c.kind == "measure")
-    headers = {"Content-Crs": f"<{q.crs}>"}
-    if p.f == "csv":
-        return StreamingResponse(
-            _stream(request, lambda cursor: features.iter_csv(cursor, q)), media_type="text/csv",
-            headers={**headers, "Content-Disposition": f'attachment; filename="{name}"'})
-    matched = features.count_items(store, q)
-    # every link names the data version: the next page is the next of the same data, even if
-    # an update lands between two requests
-    params = {k: v for k, v in {**p.raw, **m.query(), **fp.raw}.items() if v}
-    params["version"] = str(data_version(request))
-    links = features.page_links(f"{_base(request)}/collections/{collection_id}/items", params, q,
-                                matched, GEOJSON)
-    extra = {"attribution": OGL_ATTRIBUTION}
-    if p.f == "geojson":   # asked for as a file; f=json (GIS clients, the map's own link) is not
-        headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return StreamingResponse(
-        _stream(request, lambda cursor: features.feature_collection(cursor, q, links, extra, matched)),
-        media_type=GEOJSON, headers=headers)
+    collection_id: CollectionId, request: Request,
+    p: ItemParamsDep, m: MeasureDep, fp: FilterParamsDep,
+) -> Response:
+    # Async with parameters parsed on the loop, the page made on one hop of the thread pool:
+    # under load each hop waits behind the worker's other requests (see parsed_on_loop).
+    return await run_in_threadpool(_items, request, collection_id, p, m, fp)
+
+
+def _items(request: Request, collection_id: str, p: ItemParams, m: MeasureParams,
+           fp: FilterParams) -> Response:
+    store = open_cursor(request)
+    try:
+        if collection_id == PARTNERSHIPS:
+            if fp.text is not None or fp.sortby is not None:
+                raise InputError(f"collection {PARTNERSHIPS} takes no filter or sortby (it has no "
+                                 "queryables); filter the areas of a boundary set with partnership=")
+            return _partnership_items(request, store, p)
+        c = checked_collection(request, store, collection_id)
+        q = fp.apply(_item_query(request, store, collection_id, p, m))
+        if not q.searched:
+            q = _paged(request, store, q)
+        name = features.download_name(collection_id, q, "csv" if p.f == "csv" else "geojson",
+                                      p.partnership, measure_in_id=c.kind == "measure")
+        headers = {"Content-Crs": f"<{q.crs}>"}
+        if p.f == "csv":
+            return _body(request, store, q.limit, lambda cursor: features.iter_csv(cursor, q),
+                         "text/csv", {**headers, "Content-Disposition": f'attachment; filename="{name}"'})
+        matched = features.count_items(store, q)
+        # every link names the data version: the next page is the next of the same data, even
+        # if an update lands between two requests
+        params = {k: v for k, v in {**p.raw, **m.query(), **fp.raw}.items() if v}
+        params["version"] = str(data_version(request))
+        links = features.page_links(f"{_base(request)}/collections/{collection_id}/items", params, q,
+                                    matched, GEOJSON)
+        extra = {"attribution": OGL_ATTRIBUTION}
+        if p.f == "geojson":   # asked for as a file; f=json (GIS clients, the map's own link) is not
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return _body(request, store, q.limit,
+                     lambda cursor: features.feature_collection(cursor, q, links, extra, matched),
+                     GEOJSON, headers)
+    finally:
+        store.close()
+
+
+def _body(request: Request, store, limit: int, make_chunks, media_type: str,
+          headers: dict[str, str]) -> Response:
+    """The response of ``make_chunks``: whole, made on this cursor, for a page of up to
+    :data:`WHOLE_PAGE_ITEMS`; else streamed on a cursor of its own."""
+    if limit <= WHOLE_PAGE_ITEMS:
+        return Response("".join(make_chunks(store)), media_type=media_type, headers=headers)
+    return StreamingResponse(_stream(request, make_chunks), media_type=media_type, headers=headers)
 
 
 @router.get("/collections/{collectionId}/items/{code}", summary="One item by its code")
 def item(
     collection_id: CollectionId, code: Annotated[str, Path(max_length=64)], request: Request,
-    store: StoreDep, p: Annotated[ItemParams, Depends()], m: Annotated[MeasureParams, Depends()],
+    store: StoreDep, p: ItemParamsDep, m: MeasureDep,
 ):
     if collection_id == PARTNERSHIPS:
         outline = cached_outline(request, store, code, p.crs)

@@ -10,7 +10,7 @@ import gzip
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -19,6 +19,7 @@ from api.deps import (
     BaselineQuery,
     DenominatorQuery,
     IndicatorQuery,
+    MeasureDep,
     MeasureParams,
     PeriodQuery,
     StoreDep,
@@ -66,7 +67,7 @@ FIELDS_VALUES = tiles.VALUE_FIELDS
 
 @router.get("/{layer}/tilejson.json", summary="TileJSON 3.0 of a layer")
 def tilejson(layer: LayerId, request: Request, store: StoreDep,
-             m: Annotated[MeasureParams, Depends()]) -> dict:
+             m: MeasureDep) -> dict:
     info = _layer(store, layer)
     values = cached_values(request, store, layer, m)
     query = m.query()
