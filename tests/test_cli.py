@@ -1,4 +1,9 @@
-"""The real ``geo-cs`` command in a subprocess: output, exit codes, and what it writes."""
+"""The ``geo-cs`` command: output, exit codes, and what it writes.
+
+The command's own process is run where the process is what is tested (its help, a usage error,
+the server it starts); elsewhere ``main`` runs in this process, as the entry point calls it
+(:func:`conftest.run_cli`): the same parsing, output and exit codes without a second of imports
+per command."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from geo_cs.store import Store
+from tests.conftest import CliResult, run_cli
 from tests.servers import free_port
 
 GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
@@ -19,6 +25,14 @@ GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*GEO_CS, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture):
+    """``cli(*args)``: geo-cs run in this process; its exit code and output."""
+    def run_in_process(*args: str) -> CliResult:
+        return run_cli(capsys, *args)
+    return run_in_process
 
 
 def test_help_explains_where_to_start():
@@ -32,28 +46,28 @@ def test_usage_error_exits_2():
     assert result.returncode == 2
 
 
-def test_ingest_boundaries_then_json_report(tmp_path: Path, grid):
+def test_ingest_boundaries_then_json_report(cli, tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"
     grid.to_file(path)
     db = tmp_path / "cli.duckdb"
-    result = run("--db", str(db), "--quiet", "ingest", "boundaries", str(path), "--json")
-    assert result.returncode == 0, result.stderr
+    result = cli("--db", str(db), "--quiet", "ingest", "boundaries", str(path), "--json")
+    assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["set_id"] == "lsoa2011" and report["areas_written"] == 6
     with Store.open(db, read_only=True) as store:
         assert store.sql("SELECT count(*) FROM areas").fetchone()[0] == 6
 
 
-def test_bad_input_exits_3_with_the_message_and_writes_nothing(tmp_path: Path, grid):
+def test_bad_input_exits_3_with_the_message_and_writes_nothing(cli, tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"
     grid.to_file(path)
     db = tmp_path / "cli.duckdb"
-    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    assert cli("--db", str(db), "-q", "ingest", "boundaries", str(path)).code == 0
     bad = tmp_path / "long.csv"
     bad.write_text("area_code,period,measure,value\nE01000001,May 2006,claimants,-4\n")
-    result = run("--db", str(db), "ingest", "indicator", str(bad), "--layout", "long",
+    result = cli("--db", str(db), "ingest", "indicator", str(bad), "--layout", "long",
                  "--set", "lsoa2011")
-    assert result.returncode == 3
+    assert result.code == 3
     assert "long.csv, row 2, column 'value': value -4 is out of range" in result.stderr
     with Store.open(db, read_only=True) as store:
         assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
@@ -97,15 +111,15 @@ def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Pat
     assert "serving" in banner and "clipped per request" not in banner
 
 
-def test_missing_file_exits_5(tmp_path: Path):
-    result = run("--db", str(tmp_path / "x.duckdb"), "ingest", "lookup", str(tmp_path / "none.csv"))
-    assert result.returncode == 5
+def test_missing_file_exits_5(cli, tmp_path: Path):
+    result = cli("--db", str(tmp_path / "x.duckdb"), "ingest", "lookup", str(tmp_path / "none.csv"))
+    assert result.code == 5
     assert "none.csv: no such file" in result.stderr
 
 
-def test_info_on_a_missing_database_exits_4(tmp_path: Path):
-    result = run("--db", str(tmp_path / "absent.duckdb"), "info")
-    assert result.returncode == 4
+def test_info_on_a_missing_database_exits_4(cli, tmp_path: Path):
+    result = cli("--db", str(tmp_path / "absent.duckdb"), "info")
+    assert result.code == 4
     assert "does not exist; build it first" in result.stderr
 
 
@@ -132,35 +146,35 @@ def test_demo_builds_the_database_from_the_bundle(tmp_path: Path):
     assert info.returncode == 0 and "lsoa2011" in info.stdout
 
 
-def test_error_values_are_printed_verbatim_not_as_markup(tmp_path: Path, grid):
+def test_error_values_are_printed_verbatim_not_as_markup(cli, tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"
     grid.to_file(path)
     db = tmp_path / "m.duckdb"
-    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
+    assert cli("--db", str(db), "-q", "ingest", "boundaries", str(path)).code == 0
     bad = tmp_path / "long.csv"
     bad.write_text("area_code,period,measure,value\nE01000001,May 2006,claimants,[/]\n")
-    result = run("--db", str(db), "ingest", "indicator", str(bad), "--layout", "long", "--set", "lsoa2011")
-    assert result.returncode == 3 and "'[/]' is not a number" in result.stderr
+    result = cli("--db", str(db), "ingest", "indicator", str(bad), "--layout", "long", "--set", "lsoa2011")
+    assert result.code == 3 and "'[/]' is not a number" in result.stderr
 
 
-def test_demo_refuses_to_replace_a_database_it_did_not_build(tmp_path: Path, grid):
+def test_demo_refuses_to_replace_a_database_it_did_not_build(cli, tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"
     grid.to_file(path)
     db = tmp_path / "ours.duckdb"
-    assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
-    result = run("--db", str(db), "demo")
-    assert result.returncode == 3 and "was not built by the demo" in result.stderr
+    assert cli("--db", str(db), "-q", "ingest", "boundaries", str(path)).code == 0
+    result = cli("--db", str(db), "demo")
+    assert result.code == 3 and "was not built by the demo" in result.stderr
     with Store.open(db, read_only=True) as store:
         assert store.sql("SELECT count(*) FROM areas").fetchone()[0] == 6
 
 
-def test_info_on_a_foreign_duckdb_file_exits_4(tmp_path: Path):
+def test_info_on_a_foreign_duckdb_file_exits_4(cli, tmp_path: Path):
     import duckdb
 
     foreign = tmp_path / "other.duckdb"
     duckdb.connect(str(foreign)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
-    result = run("--db", str(foreign), "info")
-    assert result.returncode == 4 and "not a geo-cs database" in result.stderr
+    result = cli("--db", str(foreign), "info")
+    assert result.code == 4 and "not a geo-cs database" in result.stderr
 
 
 @pytest.mark.slow
@@ -188,19 +202,19 @@ def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
     assert f"http://127.0.0.1:{port}/maps/" in log.read_text()
 
 
-def test_analyse_prepare_stores_the_panel_the_analyses_then_use(tmp_path: Path):
+def test_analyse_prepare_stores_the_panel_the_analyses_then_use(cli, tmp_path: Path):
     from geo_cs.analysis import Panel, RateSource
     from tests.test_analysis import RATES, load_panel_data
 
     db = tmp_path / "panel.duckdb"
     with Store.open(db) as store:
         load_panel_data(store, RATES)
-    result = run("--db", str(db), "analyse", "prepare", "-i", "toy.claimants", "-g", "lsoa2011", "--json")
-    assert result.returncode == 0, result.stderr
+    result = cli("--db", str(db), "analyse", "prepare", "-i", "toy.claimants", "-g", "lsoa2011", "--json")
+    assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["areas"] == len(RATES) and report["periods"] == 5
     assert report["source"]["counts"] == ["toy.claimants"]
     with Store.open(db, read_only=True) as store:
         assert Panel(store, RateSource("toy.claimants", "lsoa2011")).dense is not None
-    unknown = run("--db", str(db), "analyse", "prepare", "-i", "toy.nothing", "-g", "lsoa2011")
-    assert unknown.returncode != 0 and "toy.nothing" in unknown.stderr
+    unknown = cli("--db", str(db), "analyse", "prepare", "-i", "toy.nothing", "-g", "lsoa2011")
+    assert unknown.code != 0 and "toy.nothing" in unknown.stderr

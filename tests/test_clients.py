@@ -44,19 +44,18 @@ needs_pyqgis = pytest.mark.skipif(not _has_pyqgis(), reason="PyQGIS not installe
 
 
 @pytest.fixture(scope="module")
-def server(demo_db, tmp_path_factory):
-    """``uvicorn api.app:create_app --factory`` on the demo database; yields its base URL."""
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
-    with running_service({"GEO_CS_DB": str(demo_db)}, log) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
 def logged_server(demo_db, tmp_path_factory):
-    """The service with its access log on: yields (base URL, the log's path)."""
+    """``uvicorn api.app:create_app --factory`` on the demo database with its access log on:
+    yields (base URL, the log's path). One server for the file: a start is seconds of imports."""
     log = tmp_path_factory.mktemp("logged") / "uvicorn.log"
     with running_service({"GEO_CS_DB": str(demo_db)}, log, access_log=True) as base:
         yield base, log
+
+
+@pytest.fixture(scope="module")
+def server(logged_server) -> str:
+    """The service's base URL."""
+    return logged_server[0]
 
 
 def _requests_since(log: Path, mark: int, path: str) -> list[str]:

@@ -17,7 +17,7 @@ from matplotlib.testing.compare import compare_images
 from PIL import Image
 
 from geo_cs.export.maps import MapPanel, choropleth_figure, classify, palette, save_figure
-from tests.conftest import grid_frame
+from tests.conftest import grid_frame, run_cli
 
 REFERENCE = Path(__file__).parent / "data" / "reference_grid_map.png"
 ATTRIBUTION = "Open Government Licence v3.0"
@@ -154,10 +154,11 @@ def test_export_commands_write_maps_and_charts_with_csv(demo_db, tmp_path: Path)
     (["map", "-p", "glasgow", "-i", "nope", "-g", "datazone2011", "-o", "x.png"], 5, "employment_deprived"),
     (["charts", "-p", "glasgow", "-o", "/proc/geo-cs-charts"], 3, "cannot create"),
 ])
-def test_export_errors_name_what_is_wrong(demo_db, tmp_path: Path, args, code, message):
+def test_export_errors_name_what_is_wrong(demo_db, tmp_path: Path, capsys, args, code, message):
+    # in this process (as the entry point runs main): the command's own process is tested above
     args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
-    result = run("--db", str(demo_db), "-q", "export", *args)
-    assert result.returncode == code and message in result.stderr, result.stderr
+    result = run_cli(capsys, "--db", str(demo_db), "-q", "export", *args)
+    assert result.code == code and message in result.stderr, result.stderr
 
 
 needs_poppler = pytest.mark.skipif(
@@ -348,12 +349,12 @@ def test_report_batch_names_a_failure_and_writes_the_others(demo_db, tmp_path: P
     assert "error: rhyl:" in result.stderr and "cannot write" in " ".join(result.stderr.split())
 
 
-def test_report_needs_a_partnership_or_all(demo_db, tmp_path: Path):
-    result = run("--db", str(demo_db), "-q", "export", "report", "-o", str(tmp_path))
-    assert result.returncode == 2 and "--partnership (-p) or --all" in result.stderr
-    result = run("--db", str(demo_db), "-q", "export", "report", "-p", "glasgow", "--format", "rtf",
-                 "-o", str(tmp_path))
-    assert result.returncode == 3 and "pdf, html, docx, odt" in result.stderr
+def test_report_needs_a_partnership_or_all(demo_db, tmp_path: Path, capsys):
+    result = run_cli(capsys, "--db", str(demo_db), "-q", "export", "report", "-o", str(tmp_path))
+    assert result.code == 2 and "--partnership (-p) or --all" in result.stderr
+    result = run_cli(capsys, "--db", str(demo_db), "-q", "export", "report", "-p", "glasgow",
+                     "--format", "rtf", "-o", str(tmp_path))
+    assert result.code == 3 and "pdf, html, docx, odt" in result.stderr
 
 
 # -- area profiles ------------------------------------------------------------------------------

@@ -16,7 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_clients import _launch, needs_chromium, server, tiles_drawn, watch_console  # noqa: F401
+from tests.test_clients import (  # noqa: F401 (fixtures)
+    _launch,
+    logged_server,
+    needs_chromium,
+    server,
+    tiles_drawn,
+    watch_console,
+)
 
 AXE = "/static/vendor/axe-core@4.14.1/axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "images"
@@ -296,6 +303,7 @@ def test_keyboard_reaches_the_controls_and_moves_the_slider(page, server):  # no
     assert focusable > 15
 
 
+@pytest.mark.slow  # a picture for the README, with 4 s of settling: .ci/run makes it
 def test_the_readme_screenshot(page, server, tmp_path):  # noqa: F811
     """The picture in the README's partnership-staff section, made here (GEO_CS_WRITE_SCREENSHOTS=1
     writes it into docs/images/ to be committed)."""

@@ -33,7 +33,7 @@ import shapely
 
 from geo_cs.district_codes import SMALL_AREA_GEOGRAPHIES, refresh_code_history
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.geography import GeographySet, nation_of, registry
+from geo_cs.geography import GeographySet, is_listed, nation_of, registry
 from geo_cs.ingest.csvfile import decode_text
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -294,7 +294,7 @@ def _check_listed(frame: gpd.GeoDataFrame, geo_set: GeographySet) -> None:
     if not expected:
         return
     codes = frame["code"].to_numpy()
-    unlisted = ~frame["code"].isin(expected).to_numpy()
+    unlisted = ~is_listed(frame["code"], expected)
     if not unlisted.any():
         return
     first = int(np.flatnonzero(unlisted)[0])

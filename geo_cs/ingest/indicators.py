@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from geo_cs.config import boundaries_dir
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.geography import registry
+from geo_cs.geography import is_listed, registry
 from geo_cs.ingest.csvfile import (
     file_row,
     read_csv_header,
@@ -825,7 +825,7 @@ def _check_codes(store: Store, cells: pd.DataFrame, spec: IndicatorSpec, path: P
                 f"(geo-cs ingest boundaries) or a lookup that lists its codes first"
             )
         codes = cells["code"].iloc[index]
-        unknown = (~codes.isin(known)).to_numpy()  # hash lookup; np.isin on strings is quadratic
+        unknown = ~is_listed(codes, known)  # a hash look-up; np.isin on strings is quadratic
         if unknown.any():
             i = index[int(np.flatnonzero(unknown)[0])]
             first_codes = list(dict.fromkeys(codes[unknown]))

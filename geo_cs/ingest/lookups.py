@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from geo_cs.district_codes import refresh_code_history
 from geo_cs.errors import InputError
-from geo_cs.geography import LookupFormat, registry
+from geo_cs.geography import LookupFormat, is_listed, registry
 from geo_cs.ingest.csvfile import file_row, read_csv_text, recoding_note
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
@@ -84,7 +84,7 @@ def _require_listed(frame: pd.DataFrame, column: str, set_id: str, path: Path) -
     if not expected:
         return
     codes = frame[column].str.strip()
-    unlisted = ((codes != "") & ~codes.isin(expected)).to_numpy()
+    unlisted = (codes != "").to_numpy() & ~is_listed(codes, expected)
     if unlisted.any():
         position = int(unlisted.nonzero()[0][0])
         code = codes.iloc[position]
