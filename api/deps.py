@@ -353,8 +353,8 @@ async def pin_version(
 ) -> None:
     """Take the snapshot of data version ``version`` for this request (before any cursor).
 
-    On the event loop, as the tile route takes its snapshot: a dictionary look-up, and a
-    ``stat`` at most every half second."""
+    On the event loop, as the tile route takes its snapshot: a dictionary look-up and a
+    ``stat`` at most every half second (and, once per update, opening the new file)."""
     if version is None:
         return
     taken = request.app.state.served.pinned(version)
@@ -393,8 +393,8 @@ def parsed_on_loop(cls: Callable[..., T]) -> Callable[..., Awaitable[T]]:
 
     FastAPI runs a plain class or ``def`` dependency on its thread pool: one hop each, nothing
     alone, but under load every hop waits behind the worker's other requests for the loop and
-    the GIL, and an items page took seven before its query (its p99 under the soak was ten
-    times its p50). Parsing parameters is microseconds of pure Python, so it runs on the loop;
+    the GIL, and an items page took seven before its query, about twelve in all (its p99 under
+    the soak was seven times its p50). Parsing parameters is microseconds of pure Python, so it runs on the loop;
     the signature is ``cls``'s, so OpenAPI and validation are unchanged.
 
     >>> MeasureDep = Annotated[MeasureParams, Depends(parsed_on_loop(MeasureParams))]

@@ -394,3 +394,21 @@ def test_a_given_page_carries_the_values_the_database_join_gives(demo_db):
                 assert features_given == list(iter_features(store, searched))
                 assert "".join(iter_csv(store, given)) == "".join(iter_csv(store, searched))
                 assert any('"value":' in f and '"value":null' not in f for f in features_given)
+
+
+@pytest.mark.parametrize("order", ["forwards", "backwards"])
+def test_items_values_follow_the_period_and_threshold_asked_in_either_order(demo_db, order):
+    """Items' values are cached per period and measure (with where each code is in them): two
+    requests that differ in one parameter get their own figures, whichever came first, and a
+    refused one before them leaves nothing behind."""
+    url = "/collections/datazone2011/items"
+    base = {"indicator": "employment_deprived", "limit": 50, "offset": 100, "f": "csv"}
+    asks = [{**base, "period": "simd2012"}, {**base, "period": "simd2020"},
+            {**base, "period": "simd2020", "threshold": 10}]
+    with TestClient(create_app(Settings(db=demo_db))) as fresh:
+        expected = [fresh.get(url, params=a).text for a in asks]
+    assert len(set(expected)) == 3   # each parameter changes the answer
+    with TestClient(create_app(Settings(db=demo_db))) as c:
+        problem(c.get(url, params={**base, "period": "simd1999"}), 404)
+        for i in (range(3) if order == "forwards" else reversed(range(3))):
+            assert c.get(url, params=asks[i]).text == expected[i]
