@@ -394,8 +394,8 @@ def parsed_on_loop(cls: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     FastAPI runs a plain class or ``def`` dependency on its thread pool: one hop each, nothing
     alone, but under load every hop waits behind the worker's other requests for the loop and
     the GIL, and an items page took seven before its query, about twelve in all (its p99 under
-    the soak was seven times its p50). Parsing parameters is microseconds of pure Python, so it runs on the loop;
-    the signature is ``cls``'s, so OpenAPI and validation are unchanged.
+    the soak was seven times its p50). Parsing parameters is microseconds of pure Python, so it
+    runs on the loop; the signature is ``cls``'s, so OpenAPI and validation are unchanged.
 
     >>> MeasureDep = Annotated[MeasureParams, Depends(parsed_on_loop(MeasureParams))]
     """
