@@ -447,6 +447,44 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else geom
 
 
+def _what_is_left(geom: shapely.Geometry) -> str:
+    """What a repair left of a polygon that is no longer an area, in words for a message."""
+    if geom is None or shapely.is_empty(geom):
+        return "nothing (an empty polygon)"
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return "a polygon of zero area"
+    kinds = sorted({g.geom_type for g in getattr(geom, "geoms", [geom])})
+    return f"only {' and '.join(kinds)} parts"
+
+
+def check_areas_survive(frame: gpd.GeoDataFrame, repaired: list[tuple[np.ndarray, str]]) -> None:
+    """Refuse a feature whose repaired geometry encloses no area, naming its file and feature.
+
+    ``make_valid`` "repairs" a ring whose points are collinear or coincide (a hand-edited
+    GeoJSON, a TopoJSON quantised with ``"scale": [0, 0]``) into ``POLYGON EMPTY``, and a
+    bow-tie of lines into lines or points: stored, such an area replaces a real boundary with
+    nothing (NaN bounds, null extents, an item whose geometry is ``[[]]``, missed by every bbox
+    query). It is refused like a feature with no geometry. ``repaired`` pairs each array of
+    geometries (row for row with ``frame``) with the CRS it is in, for the message; areas are
+    compared in each (British National Grid catches a polygon that collapses when projected).
+    """
+    for geoms, crs in repaired:
+        types = shapely.get_type_id(geoms)
+        bad = ~np.isin(types, _POLYGONAL) | shapely.is_empty(geoms)
+        with np.errstate(invalid="ignore"):
+            bad |= ~(shapely.area(geoms) > 0)
+        if not bad.any():
+            continue
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{frame['source'].iat[row]}, feature {frame['feature'].iat[row]} (code "
+            f"{frame['code'].iat[row]}): the polygon encloses no area in {crs}: its points are "
+            f"collinear or coincide, and repairing it (make_valid) leaves {_what_is_left(geoms[row])}; "
+            f"fix or remove the feature ({int(bad.sum()):,} feature"
+            f"{'s' if bad.sum() != 1 else ''} like it)"
+        )
+
+
 def resolve_duplicates(
     frame: gpd.GeoDataFrame, on_duplicate: OnDuplicate, area_m2: np.ndarray, report: BoundaryReport
 ) -> np.ndarray:
@@ -543,6 +581,7 @@ def ingest_boundaries(
     bng = gpd.GeoSeries(geoms_lonlat, crs=LONLAT).to_crs(BNG).to_numpy()
     # Reprojection can itself produce self-touching rings; repair those too and count them once.
     bng, invalid_bng = repair_geometries(bng)
+    check_areas_survive(frame, [(geoms_lonlat, "lon/lat"), (bng, "British National Grid")])
     repaired = invalid_src | invalid_bng
     area_m2 = shapely.area(bng)
     frame = frame.set_geometry(geoms_lonlat)
