@@ -373,6 +373,7 @@ class Panel:
                 raise InputError(
                     f"{source.counts[0]} holds rates and {source.denominator} too: give a count "
                     "indicator with --indicator, or a population with --denominator")
+            _check_same_periods(store, source, periods)
             sql = _PANEL_SQL_DERIVED
             del params["is_rate"]
             params["den"] = source.denominator
@@ -534,6 +535,35 @@ def _denominator_note(store: Store, source: RateSource) -> str:
         return (f"the rows' own, derived at ingest as count / rate × 100 (the rate rounded to "
                 f"{step:g}; intervals widened for it)")
     return "the rows' own (published with the counts)"
+
+
+_PERIODS_OF_SQL = """
+SELECT list(DISTINCT period_id ORDER BY period_id) FROM observations
+WHERE list_contains($indicators, indicator_id) AND set_id = $set_id AND value IS NOT NULL
+  AND ($periods IS NULL OR list_contains($periods, period_id))
+"""
+
+
+def _check_same_periods(store: Store, source: RateSource, periods: list[str] | None) -> None:
+    """Refuse a denominator derived from a rate (count / rate × 100) that lacks a period of the
+    count. Such a denominator is joined period by period; where it has none, the panel would
+    hold counts with no denominator and a map would show the count itself, as if it were the
+    rate: a figure the user did not ask for (and, under disclosure control, a count in a role
+    the control does not expect)."""
+    def periods_of(indicators: list[str]) -> list[str]:
+        found = store.sql(_PERIODS_OF_SQL, {"indicators": indicators, "set_id": source.set_id,
+                                            "periods": periods}).fetchone()[0]
+        return list(found or [])
+
+    counted = periods_of(source.counts)
+    rated = periods_of([source.denominator])
+    missing = [p for p in counted if p not in set(rated)]
+    if missing:
+        raise InputError(
+            f"denominator={source.denominator} has no values for period "
+            f"{', '.join(missing)} of {' + '.join(source.counts)} on {source.set_id} (its periods: "
+            f"{', '.join(rated) or 'none'}); a denominator derived from a rate must be of the "
+            "same period as the count: name one that is, or no denominator")
 
 
 def _check_one_frequency(store: Store, source: RateSource) -> None:

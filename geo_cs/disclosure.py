@@ -8,9 +8,12 @@ DWP convention:
 - rates, their intervals and gaps are **recomputed from the rounded figures**, so that a
   published rate times its published denominator gives back the published count (a rate from
   the unrounded count would let a reader undo the rounding);
-- a rate whose (unrounded) count is **below ``min_count``** is suppressed: value, interval,
-  baseline, **count and denominator** are withheld (null) and ``suppressed`` is true — a
-  rounded count and denominator published beside a withheld rate would give it back. A
+- a rate whose (unrounded) count **or denominator** is **below ``min_count``** is suppressed:
+  value, interval, baseline, **count and denominator** are withheld (null) and ``suppressed`` is
+  true — a rounded count and denominator published beside a withheld rate would give it back.
+  The rule follows the figure, not its role: a reader who asks for a population *over* a small
+  count (``denominator=`` a count that is withheld as a count) would otherwise read it back as a
+  rounded denominator, or as the rate's ratio. A
   suppressed area is drawn as "no data" on maps and tiles, and its count is still included in
   the totals of the groups it belongs to (summed exactly, then rounded) — the group's own count
   is what is tested;
@@ -20,7 +23,7 @@ DWP convention:
   rest), and classes, ranks, gaps and the cohort of NI 153 tables follow from those. Asking for
   many thresholds then brackets the published baseline rate, never the exact one;
 - counts published on their own (a population, a number of claimants with no denominator) are
-  rounded too.
+  rounded too, and withheld below ``min_count`` like any other count.
 
 Analyses run by an analyst (``geo-cs analyse``) work on the exact figures; the option applies
 where figures leave the building. Rounding each area's count before summing would add up to
@@ -67,10 +70,21 @@ class DisclosureControl:
         v = np.asarray(values, dtype=float)
         return np.sign(v) * np.floor(np.abs(v) / self.round_to + 0.5) * self.round_to
 
+    def withheld(self, counts: pd.Series | np.ndarray) -> np.ndarray:
+        """Which of ``counts`` (unrounded) are below ``min_count`` and so never published, in
+        whatever role they appear (count, denominator or value); NaN is not withheld (there is
+        nothing to publish).
+
+        >>> DisclosureControl(min_count=10).withheld([3.0, 10.0, float("nan")]).tolist()
+        [True, False, False]
+        """
+        return np.asarray(counts, dtype=float) < self.min_count
+
     def _rates(self, count: pd.Series, denominator: pd.Series, confidence: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Rounded count and denominator, the rate and interval from them, and the small mask."""
-        small = np.asarray(count, dtype=float) < self.min_count
+        """Rounded count and denominator, the rate and interval from them, and the small mask
+        (a count or a denominator under the minimum)."""
+        small = self.withheld(count) | self.withheld(denominator)
         rounded_count, rounded_den = self.round(count), self.round(denominator)
         rate, low, high = rate_with_interval(rounded_count, rounded_den, confidence)
         rate, low, high = (np.where(small, np.nan, a) for a in (rate, low, high))
@@ -83,14 +97,17 @@ class DisclosureControl:
 
         With ``baseline`` and ``threshold``, the baseline rates and worst-performing flags are
         recomputed from the published rates (:meth:`published_cohort`). ``counts``: the values
-        are themselves counts of people (a population), rounded like any count. Rows without a
+        are themselves counts of people (a population), rounded like any count and withheld
+        (``suppressed``) below the minimum. Rows without a
         count (scores, ranks, rates published without their counts) are otherwise left as they
         are: there is no count to round or test.
         """
         frame = frame.copy()
         frame["suppressed"] = False
         if counts:
-            frame["value"] = self.round(frame["value"])
+            small = self.withheld(frame["value"])
+            frame["value"] = np.where(small, np.nan, self.round(frame["value"]))
+            frame["suppressed"] = small
             for column in ("value_low", "value_high"):
                 frame[column] = np.nan     # an interval around an exact count would give it back
         has_count = frame["count"].notna().to_numpy()
@@ -104,7 +121,7 @@ class DisclosureControl:
         frame.loc[has_count, "value"] = rate
         frame.loc[has_count, "value_low"] = low
         frame.loc[has_count, "value_high"] = high
-        frame.loc[has_count, "suppressed"] = small
+        frame.loc[has_count, "suppressed"] = frame.loc[has_count, "suppressed"].to_numpy() | small
         frame.loc[frame["suppressed"], "baseline_value"] = np.nan
         if baseline is not None and threshold is not None:
             cohort = self.published_cohort(frame, baseline, threshold)

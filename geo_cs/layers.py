@@ -190,6 +190,12 @@ def area_values(
         try:
             rates = panel.area_rates(with_estimated_share=True)
             periods = panel.periods()
+            if measure.denominator is not None and not rates["denominator"].notna().any():
+                # never fall back to the count's own values: the user asked for a rate
+                raise InputError(
+                    f"denominator={measure.denominator} gives no denominator for any area and "
+                    f"period of {measure.name} on {measure.set_id}: name a denominator of the "
+                    "same areas and periods, or none")
             if rates["denominator"].notna().any() or measure.kind == "rate":
                 chosen = resolve_baseline(panel, baseline)
                 params = MethodParams(threshold=threshold, baseline=chosen, confidence=confidence)

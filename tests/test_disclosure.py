@@ -61,12 +61,29 @@ def test_the_cohort_is_chosen_on_the_published_rates():
     assert CONTROL.area_values(frame, baseline=("p",), threshold=3.9).set_index("code").loc["b", "worst"]
 
 
-def test_counts_published_alone_are_rounded():
-    frame = pd.DataFrame({"code": ["a", "b", "c"], "period_id": "p", "value": [539.0, 0.0, 2.0],
+def test_counts_published_alone_are_rounded_and_small_ones_withheld():
+    frame = pd.DataFrame({"code": ["a", "b", "c", "d"], "period_id": "p",
+                          "value": [539.0, 0.0, 2.0, 10.0],
                           "value_low": np.nan, "value_high": np.nan, "count": np.nan,
                           "denominator": np.nan, "worst": None, "baseline_value": np.nan,
                           "estimated_share": 0.0})
-    assert CONTROL.area_values(frame, counts=True)["value"].tolist() == [540.0, 0.0, 0.0]
+    published = CONTROL.area_values(frame, counts=True)
+    # a count under the minimum is withheld on its own as in a rate (issue 27): 0 and 2 too
+    assert published["value"].tolist()[::3] == [540.0, 10.0]
+    assert published["value"].iloc[1:3].isna().all()
+    assert published["suppressed"].tolist() == [False, True, True, False]
+
+
+def test_a_rate_over_a_small_denominator_is_withheld():
+    """The denominator role: a population over a count of 8 would give the 8 back (issue 27)."""
+    frame = pd.DataFrame({"code": ["a", "b"], "period_id": "p", "value": [3812.5, 50.0],
+                          "value_low": np.nan, "value_high": np.nan, "count": [305.0, 305.0],
+                          "denominator": [8.0, 610.0], "worst": None, "baseline_value": np.nan,
+                          "estimated_share": 0.0})
+    published = CONTROL.area_values(frame)
+    assert published["suppressed"].tolist() == [True, False]
+    assert published.loc[0, ["value", "count", "denominator"]].isna().all()
+    assert published.loc[1, "denominator"] == 610.0
 
 
 def test_a_gap_is_suppressed_with_either_of_its_rates():
