@@ -7,7 +7,7 @@ order through the same ingest functions a user's own data goes through. The bund
 
 Example
 -------
->>> from geo_cs.store import Store
+>>> from geo_cs.store import Store, updating
 >>> from geo_cs.demo import build_demo
 >>> with Store.open(":memory:") as store:        # doctest: +SKIP
 ...     results = build_demo(store)
@@ -15,7 +15,9 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,10 @@ from geo_cs.district_codes import refresh_code_history
 from geo_cs.errors import GeoCsError, InputError, NotFoundError
 from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
 from geo_cs.progress import Progress, SilentProgress
-from geo_cs.store import Store
+from geo_cs.store import Store, updating
 
-__all__ = ["OGL_ATTRIBUTION", "DemoManifest", "build_demo", "demo_dir", "load_manifest",
-           "reset_demo_database"]
+__all__ = ["OGL_ATTRIBUTION", "DemoManifest", "build_demo", "check_demo_replaceable",
+           "demo_database", "demo_dir", "load_manifest"]
 
 
 def demo_dir() -> Path:
@@ -62,27 +64,40 @@ def load_manifest(root: Path | None = None) -> DemoManifest:
     )
 
 
-def reset_demo_database(path: Path, force: bool = False) -> None:
-    """Remove an earlier demo database at ``path`` so the demo starts clean.
-
-    A database that the demo did not build is never deleted unless ``force``: it may hold a
-    partnership's own data.
-    """
-    if not path.exists():
+def check_demo_replaceable(path: Path, force: bool = False) -> None:
+    """Refuse to replace a database at ``path`` that the demo did not build, unless ``force``:
+    it may hold a partnership's own data. Nothing is deleted here (see :func:`demo_database`)."""
+    if not path.exists() or force:
         return
-    if not force:
-        try:
-            with Store.open(path, read_only=True) as store:
-                row = store.sql("SELECT value FROM meta WHERE key = 'built_by'").fetchone()
-        except GeoCsError:
-            row = None
-        if row is None or row[0] != "demo":
-            raise InputError(
-                f"{path} exists and was not built by the demo; choose another --db, or pass "
-                "--force to replace it"
-            )
-    path.unlink()
-    Path(str(path) + ".wal").unlink(missing_ok=True)
+    try:
+        with Store.open(path, read_only=True) as store:
+            row = store.sql("SELECT value FROM meta WHERE key = 'built_by'").fetchone()
+    except GeoCsError:
+        row = None
+    if row is None or row[0] != "demo":
+        raise InputError(
+            f"{path} exists and was not built by the demo; choose another --db, or pass "
+            "--force to replace it"
+        )
+
+
+@contextlib.contextmanager
+def demo_database(path: Path, force: bool = False) -> Iterator[Store]:
+    """An empty store to build the demo into, put at ``path`` only once it is complete.
+
+    The demo is rebuilt from scratch every time, but never where it stands: a server may be
+    serving ``path``, and a build killed part-way must not leave it a partial database (it
+    used to delete the file first and build in place: a kill after 6 s left a 63 MB file the
+    server switched to). The build goes through :func:`geo_cs.store.updating` with
+    ``fresh=True``: a new file beside ``path``, renamed over it when the ``with`` block ends
+    without error, with the old file's owner and mode. Until then ``path`` is untouched;
+    a killed build's file (``.NAME.PID.updating``) is removed by the next update or build.
+    ``force`` allows replacing a database the demo did not build (:func:`check_demo_replaceable`).
+    """
+    path = Path(path)
+    check_demo_replaceable(path, force)
+    with updating(path, fresh=True) as store:
+        yield store
 
 
 def build_demo(

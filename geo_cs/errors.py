@@ -11,6 +11,7 @@ code meaning
 3    invalid input data: a file, row, column or value is not what was expected
 4    the database or its spatial extension cannot be opened or loaded
 5    something asked for does not exist (unknown geography set, spec, file)
+6    disk full: an update ran out of room (or hit a file-size limit or quota); nothing changed
 ==== =====================================================================
 """
 
@@ -39,3 +40,11 @@ class NotFoundError(GeoCsError):
     """A geography set, spec, file or other named thing does not exist."""
 
     exit_code = 5
+
+
+class DiskFullError(StoreError):
+    """An update ran out of room to write its copy of the database (disk full, a file-size
+    limit, a quota). The partial copy has been removed and the database is unchanged; the
+    message says how much room the update needs and where."""
+
+    exit_code = 6

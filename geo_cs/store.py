@@ -15,10 +15,13 @@ Example
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import math
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from datetime import datetime
 from importlib import resources
@@ -27,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from geo_cs.errors import StoreError
+from geo_cs.errors import DiskFullError, StoreError
 
 SCHEMA_VERSION = "1"
 #: Tables later versions added to the schema: a database opened read-only may lack them.
@@ -76,8 +79,8 @@ _CONFIG = {"allow_unsigned_extensions": "true"}
 
 
 def _file_identity(path: Path) -> tuple[str, int, int, int]:
-    stat = path.stat()
-    return str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+    info = path.stat()
+    return str(path), info.st_size, info.st_mtime_ns, info.st_ino
 
 
 def check_signature(extension: Path) -> None:
@@ -319,48 +322,155 @@ class Store:
 
 
 @contextlib.contextmanager
-def updating(path: str | Path) -> Iterator[Store]:
+def updating(path: str | Path, *, fresh: bool = False) -> Iterator[Store]:
     """Write to a database that may be being served: on a copy, put in its place atomically.
 
     A served store is open read-only, which DuckDB's file lock keeps writers out of, and readers
     must never see half an ingest. So the file is copied beside itself, the copy is written,
     checkpointed and closed, and ``os.replace`` swaps it in: one atomic rename. A server notices
     the new file and reopens it (``api.deps.ServedStore``); requests already running finish on
-    the old one. If the writer fails or is killed, the copy is left aside (and removed by the
-    next update) and the served file was never touched.
+    the old one. Every write goes this way, a first ingest into a new file too: nothing but a
+    complete database ever appears at ``path``.
+
+    ``fresh`` starts from an empty database instead of a copy (the demo's rebuild): the file at
+    ``path`` is still replaced only once the new one is complete.
+
+    Contract:
+
+    - If the writer fails or is killed, ``path`` is byte-identical to what it was. On failure the
+      working copy is removed; after a kill it stays aside (``.NAME.PID.updating``) until the
+      next update of ``path``, which removes it before it starts.
+    - The new file keeps the replaced file's mode and owner (user and group). A user who cannot
+      give it that owner is refused (:class:`StoreError`) before anything is written.
+    - A disk that fills (or a file-size limit, or a quota) raises :class:`DiskFullError`
+      saying how much room the update needs; the partial copy is removed first.
     """
     path = Path(path)
-    if not path.exists():
-        with Store.open(path) as store:
-            yield store
-        return
     # one update at a time (cron and a person, say): the second waits for the first, then works
     # on its result rather than on a copy of what the first replaced
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with _updating_locked(path) as store:
+        with _updating_locked(path, fresh) as store:
             yield store
 
 
+def _working_files(copy: Path) -> list[Path]:
+    """The working copy and what DuckDB keeps beside it (write-ahead log, spill folder)."""
+    return [copy, Path(f"{copy}.wal"), Path(f"{copy}.tmp")]
+
+
+def _remove(paths: list[Path]) -> None:
+    for leftover in paths:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _keep_owner_and_mode(copy: Path, original: os.stat_result, path: Path, *, writable: bool) -> None:
+    """Give ``copy`` the owner, group and mode of ``original`` (the file it will replace).
+
+    While the update writes (``writable``) the owner's write bit is kept on, so that a file
+    made read-only (0444) can still be updated by a user other than root; the exact mode is set
+    just before the rename.
+    """
+    current = copy.stat()
+    if (current.st_uid, current.st_gid) != (original.st_uid, original.st_gid):
+        try:
+            os.chown(copy, original.st_uid, original.st_gid)
+        except PermissionError as exc:
+            raise StoreError(
+                f"{path} belongs to user {original.st_uid}, group {original.st_gid}; this process "
+                f"(user {os.geteuid()}) cannot give the updated file that owner, so updating it "
+                "would change who owns it: run the update as that user (or root)"
+            ) from exc
+    mode = stat.S_IMODE(original.st_mode)
+    os.chmod(copy, mode | stat.S_IWUSR if writable else mode)
+
+
+#: errno values of a write that found no room: disk full, file-size limit (``ulimit -f``,
+#: RLIMIT_FSIZE, or the filesystem's largest file), quota exceeded.
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+#: The same, as DuckDB words them in its IOException (it reports no errno).
+_NO_SPACE_TEXTS = tuple(os.strerror(code) for code in sorted(_NO_SPACE_ERRNOS))
+
+
+def _no_space(exc: BaseException) -> str | None:
+    """Why ``exc`` (or an exception it was raised from or while handling) found no room to
+    write, in the system's words, or None. An ingest may wrap the write's error (DuckDB's
+    IOException, a rollback failing after it), so the whole chain is looked at."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE_ERRNOS:
+            return os.strerror(current.errno)
+        if isinstance(current, duckdb.Error):
+            text = str(current)
+            found = next((t for t in _NO_SPACE_TEXTS if t in text), None)
+            if found:
+                return found
+        pending += [current.__cause__, current.__context__]
+    return None
+
+
+def _disk_full(path: Path, reason: str, needed: int, fresh: bool) -> DiskFullError:
+    """The error of an update that ran out of room: what it needs (an estimate), where, and why.
+
+    ``needed`` is the larger of the database's size and what the working copy had reached:
+    the copy needs that much, and an update adds to it, hence half as much again.
+    """
+    folder = path.parent.resolve()
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    needed_mb = math.ceil(needed * 1.5 / 2**20) + 1
+    if reason == os.strerror(errno.EFBIG):   # room on the disk, but not for a file this large
+        reason += ": the file-size limit of this process (ulimit -f) or of the filesystem"
+    kept = f"{path} is unchanged" if path.exists() else f"no database was created at {path}"
+    what = "building" if fresh or not path.exists() else "updating"
+    return DiskFullError(
+        f"disk full: {what} {path} needs about {needed_mb:,} MB free in {folder} for its working "
+        f"copy ({reason}; {free_mb:,.0f} MB free now); the partial copy was removed and {kept}"
+    )
+
+
 @contextlib.contextmanager
-def _updating_locked(path: Path) -> Iterator[Store]:
+def _updating_locked(path: Path, fresh: bool) -> Iterator[Store]:
     for stale in path.parent.glob(f".{path.name}.*.updating*"):
-        stale.unlink(missing_ok=True)   # an update that was killed: none other runs (the lock)
+        _remove([stale])   # an update that was killed: none other runs (the lock)
     copy = path.with_name(f".{path.name}.{os.getpid()}.updating")
-    shutil.copy2(path, copy)
+    working = _working_files(copy)
     wal = Path(f"{path}.wal")
-    if wal.exists():
-        shutil.copy2(wal, Path(f"{copy}.wal"))
-    store = Store.open(copy)
+    original = path.stat() if path.exists() else None
+    needed = (original.st_size if original else 0) + (wal.stat().st_size if wal.exists() else 0)
     try:
-        yield store
-        store.con.execute("CHECKPOINT")
-    except BaseException:
-        store.close()
-        copy.unlink(missing_ok=True)
-        Path(f"{copy}.wal").unlink(missing_ok=True)
+        if original is not None and not fresh:
+            shutil.copy2(path, copy)
+            if wal.exists():
+                shutil.copy2(wal, Path(f"{copy}.wal"))
+            _keep_owner_and_mode(copy, original, path, writable=True)
+        store = Store.open(copy)
+        try:
+            if original is not None and fresh:   # DuckDB makes the file: owned as the original
+                _keep_owner_and_mode(copy, original, path, writable=True)
+            yield store
+            store.con.execute("CHECKPOINT")
+        finally:
+            with contextlib.suppress(duckdb.Error):   # a database invalidated by a failed write
+                store.close()
+        if original is not None:
+            _keep_owner_and_mode(copy, original, path, writable=False)
+        os.replace(copy, path)
+    except BaseException as exc:
+        reason = _no_space(exc)
+        if reason is not None:
+            needed = max(needed, copy.stat().st_size if copy.is_file() else 0)
+        _remove(working)
+        if reason is not None:
+            raise _disk_full(path, reason, needed, fresh) from exc
         raise
-    store.close()
-    os.replace(copy, path)
+    _remove(working[1:])   # DuckDB's own leftovers of the copy, under its old name
     wal.unlink(missing_ok=True)

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import resource
 import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +29,7 @@ from conftest import GRID_CODES, grid_frame, run_cli, write_topojson
 from shapely.geometry import mapping
 
 from geo_cs.ingest import ingest_boundaries
-from geo_cs.store import Store
+from geo_cs.store import Store, updating
 
 
 def sha256(path: Path) -> str:
@@ -123,3 +130,180 @@ def test_a_bow_tie_is_still_repaired_into_two_triangles(
     with Store.open(db, read_only=True) as store:
         area = store.sql("SELECT area_m2 FROM areas WHERE code = ?", [GRID_CODES[0]]).fetchone()[0]
     assert 400_000 < area < 600_000
+
+
+# -- 4. the demo build is never where a served file stands; 5. an update keeps owner and mode -----
+
+GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
+
+
+def _leftovers(db: Path) -> list[Path]:
+    return sorted(db.parent.glob(f".{db.name}.*.updating*"))
+
+
+@pytest.mark.slow  # a demo build started and killed: ~10 s
+def test_a_demo_build_killed_midway_leaves_the_old_file_intact(db: Path):
+    """``geo-cs demo --force`` over a served file, killed with SIGKILL while it builds: the old
+    file is byte-identical (it used to be deleted first and built in place: a server switched
+    to a partial 63 MB file), nothing else is at its path, and the killed build's working file
+    is removed by the next update."""
+    before = sha256(db)
+    with Store.open(db, read_only=True) as served:   # a server's read-only connection
+        proc = subprocess.Popen([*GEO_CS, "--db", str(db), "-q", "demo", "--no-serve", "--force"],
+                                stderr=subprocess.PIPE)
+        identity = (db.stat().st_ino, db.stat().st_mtime_ns)
+
+        def started() -> bool:   # its new file beside the old one, or (before the fix) the old one gone
+            return bool(_leftovers(db)) or not db.exists() or (
+                db.stat().st_ino, db.stat().st_mtime_ns) != identity
+
+        deadline = time.monotonic() + 120
+        while not started() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started(), f"the demo build never started (exit {proc.poll()})"
+        time.sleep(3)   # well into the build: boundaries written, its file tens of MB
+        assert proc.poll() is None, "the demo build ended before it was killed"
+        proc.kill()
+        proc.wait()
+        assert served.sql("SELECT count(*) FROM areas").fetchone()[0] == 6
+    assert db.exists(), "the served file was deleted"
+    assert sha256(db) == before, f"the served file was replaced by a partial one ({db.stat().st_size:,} bytes)"
+    assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
+    killed = _leftovers(db)
+    assert killed and killed[0].stat().st_size > 0   # the killed build's file, aside
+    with updating(db) as store:   # the next update (an ingest, a demo build) removes it
+        store.sql("SELECT 1")
+    assert not _leftovers(db)
+
+
+def test_a_database_the_demo_did_not_build_is_refused_without_touching_it(
+    db: Path, capsys: pytest.CaptureFixture
+):
+    message = refused(capsys, db, "demo", "--no-serve")
+    assert f"{db} exists and was not built by the demo" in message
+    assert not _leftovers(db)
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file another owner needs root")
+@pytest.mark.parametrize("fresh", [False, True], ids=["ingest", "rebuild"])
+def test_an_update_keeps_the_files_owner_and_mode(fresh: bool, db: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture):
+    """The file served by user nobody, mode 0640, updated by root: an ingest (a copy) and a
+    rebuild from scratch (the demo's way) both leave it nobody's, 0640 (an ingest made it
+    root's; a rebuild made it root's and 0644)."""
+    os.chown(db, NOBODY, NOBODY)
+    os.chmod(db, 0o640)
+    if fresh:
+        with updating(db, fresh=True) as store:
+            store.sql("INSERT INTO meta VALUES ('built_by', 'demo')")
+    else:
+        boundaries = _geojson(tmp_path / "areas.geojson", {})
+        assert run_cli(capsys, "--db", str(db), "-q", "ingest", "boundaries", str(boundaries)).code == 0
+    info = db.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (NOBODY, NOBODY, 0o640)
+    assert not _leftovers(db)
+
+
+#: An update by user nobody, who may write the folder: the modules are imported as root first
+#: (the interpreter may live in root's home), then the process becomes nobody.
+AS_NOBODY = """
+import os, sys
+from geo_cs.errors import GeoCsError
+from geo_cs.store import check_signature, spatial_extension_path, updating
+check_signature(spatial_extension_path())
+os.setgid(65534)
+os.setuid(65534)
+try:
+    with updating(sys.argv[1]) as store:
+        store.sql("INSERT INTO meta VALUES ('touched', 'by nobody')")
+except GeoCsError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_an_update_that_would_change_the_owner_is_refused(seeded_db: Path):
+    """A user who may write the folder but cannot give the new file the old one's owner (root)
+    is refused before anything is written, rather than leaving the database theirs."""
+    folder = Path(tempfile.mkdtemp(prefix="geo-cs-owner-"))   # reachable by nobody
+    try:
+        folder.chmod(0o777)
+        db = folder / "geo-cs.duckdb"
+        shutil.copy(seeded_db, db)
+        db.chmod(0o666)
+        before = sha256(db)
+        result = subprocess.run([sys.executable, "-c", AS_NOBODY, str(db)], capture_output=True,
+                                text=True, timeout=120, cwd=folder)
+        assert result.returncode == 4, result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"{db} belongs to user 0, group 0" in message
+        assert "run the update as that user (or root)" in message
+        assert sha256(db) == before and db.stat().st_uid == 0
+        assert not _leftovers(db)
+    finally:
+        shutil.rmtree(folder)
+
+
+# -- 10. a disk that fills during an update ---------------------------------------------------------
+
+def _run_with_file_size_limit(limit: int, *args: str) -> subprocess.CompletedProcess:
+    """``geo-cs ARGS`` in a process that may write no file larger than ``limit`` bytes.
+
+    RLIMIT_FSIZE stands in for a full disk without root-only tricks (a tiny mounted
+    filesystem): a write past it fails with EFBIG (Python ignores SIGXFSZ) as one on a full
+    disk fails with ENOSPC, and both go through the same handling.
+    """
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([*GEO_CS, *args], capture_output=True, text=True, timeout=300,
+                          preexec_fn=limited)
+
+
+def _many_squares(path: Path, n: int) -> Path:
+    """``n`` small squares near Leeds as LSOA 2011 boundaries (codes off the official list)."""
+    side = 0.0005
+    features = [
+        {"type": "Feature", "properties": {"LSOA11CD": f"E0110{i:04d}", "LSOA11NM": f"Square {i}"},
+         "geometry": {"type": "Polygon", "coordinates": [[
+             [x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]]}}
+        for i in range(n)
+        for x, y in [(-1.6 + (i % 100) * side, 53.7 + (i // 100) * side)]
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+@pytest.mark.parametrize("room", [-200_000, 150_000], ids=["while copying", "while writing"])
+def test_a_disk_that_fills_during_an_update_leaves_no_partial_copy(room: int, db: Path, tmp_path: Path):
+    """The update runs out of room copying the database (less room than the file) or writing
+    its ingest into the copy: exit code 6, "disk full" with the room it needs and where, the
+    partial copy removed (it used to stay, keeping the disk full) and the database unchanged."""
+    before = sha256(db)
+    squares = _many_squares(tmp_path / "squares.geojson", 3000)
+    result = _run_with_file_size_limit(db.stat().st_size + room, "--db", str(db), "-q", "ingest",
+                                       "boundaries", str(squares), "--allow-unlisted-codes")
+    assert result.returncode == 6, result.stderr
+    assert "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert message.startswith(f"error: disk full: updating {db} needs about ")
+    assert f"MB free in {db.parent.resolve()} for its working copy (File too large: the " \
+           "file-size limit of this process (ulimit -f)" in message
+    assert f"the partial copy was removed and {db} is unchanged" in message
+    assert sha256(db) == before
+    assert not _leftovers(db)
+
+
+def test_a_first_ingest_that_fills_the_disk_leaves_no_file(tmp_path: Path):
+    """Into a new database: nothing at all is left at its path, nor beside it."""
+    db = tmp_path / "new.duckdb"
+    squares = _many_squares(tmp_path / "squares.geojson", 3000)
+    result = _run_with_file_size_limit(600_000, "--db", str(db), "-q", "ingest", "boundaries",
+                                       str(squares), "--allow-unlisted-codes")
+    assert result.returncode == 6, result.stderr
+    assert f"no database was created at {db}" in " ".join(result.stderr.split())
+    assert not db.exists() and not Path(f"{db}.wal").exists() and not _leftovers(db)

@@ -7,7 +7,7 @@ One module per command group, each a Typer app the root (:mod:`geo_cs.cli.app`) 
 outermost layer: it may import the core, ``api`` and ``maps``; nothing imports it.
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input data, 4 database/extension,
-5 not found (see :mod:`geo_cs.errors`).
+5 not found, 6 disk full (see :mod:`geo_cs.errors`).
 """
 
 from geo_cs.cli.app import app, main

@@ -1,7 +1,7 @@
 """The root of the ``geo-cs`` command line: its help, the global options and every command group.
 
 Exit codes: 0 success, 1 internal error, 2 usage, 3 invalid input data, 4 database/extension,
-5 not found (see :mod:`geo_cs.errors`).
+5 not found, 6 disk full (see :mod:`geo_cs.errors`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ Look:        geo-cs info
 Serve:       geo-cs serve
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input data,
-4 database or spatial extension, 5 not found.
+4 database or spatial extension, 5 not found, 6 disk full.
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,

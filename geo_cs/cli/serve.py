@@ -39,12 +39,11 @@ def demo(
 ) -> None:
     """Build the database from the embedded demo bundle (real data for the City Strategy areas)
     and serve it: the map's URL is printed."""
-    from geo_cs.demo import OGL_ATTRIBUTION, build_demo, load_manifest, reset_demo_database
-    from geo_cs.store import Store
+    from geo_cs.demo import OGL_ATTRIBUTION, build_demo, demo_database, load_manifest
 
     manifest = load_manifest()
-    reset_demo_database(state.db, force)  # the demo database is rebuilt from scratch every time
-    with Store.open(state.db) as store:
+    # rebuilt from scratch every time, beside the file: it replaces it only once complete
+    with demo_database(state.db, force) as store:
         results = build_demo(store, progress=make_progress())
         if not state.quiet:
             out.print(f"[bold]{manifest.title}[/bold]")
