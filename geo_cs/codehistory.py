@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from geo_cs.config import load_yaml
 from geo_cs.errors import InputError
 
 #: A change is inferred when at least this share of the old district's comparable small areas
@@ -385,11 +385,7 @@ def load_overrides(path: Path | None) -> Overrides:
     if path is None or not Path(path).exists():
         return Overrides(str(path or ""), empty_registry(),
                          pd.DataFrame(columns=["old_code", "new_code", "note", "entry"]))
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_overrides(raw, str(path))
+    return parse_overrides(load_yaml(path), str(path))
 
 
 def apply_overrides(registry: pd.DataFrame, overrides: Overrides) -> pd.DataFrame:

@@ -20,9 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from geo_cs.config import boundaries_dir
+from geo_cs.config import boundaries_dir, load_yaml
 from geo_cs.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -183,8 +181,7 @@ def _parse(raw: dict[str, Any], root: Path) -> Registry:
 def load_registry(path: Path | None = None) -> Registry:
     """Read a registry YAML file (default: ``boundaries/registry.yaml``)."""
     path = path or boundaries_dir() / "registry.yaml"
-    with open(path, encoding="utf-8") as fh:
-        return _parse(yaml.safe_load(fh) or {}, path.parent)
+    return _parse(load_yaml(path) or {}, path.parent)
 
 
 def registry() -> Registry:

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 
-from geo_cs.config import boundaries_dir
+from geo_cs.config import boundaries_dir, load_yaml
 from geo_cs.district_codes import codes_in_edition, current_overrides
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import registry
@@ -163,10 +162,7 @@ def load_partnerships(paths: list[Path] | None = None) -> dict[str, Partnership]
 def _load_partnerships(stamps: tuple[tuple[str, int | None, int | None], ...]) -> dict[str, Partnership]:
     result: dict[str, Partnership] = {}
     for path, _, _ in stamps:
-        try:
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}: not valid YAML: {exc}") from exc
+        raw = load_yaml(path) or {}
         default_set = raw.get("member_geography", "lad2013")
         for entry in raw.get("partnerships", []):
             p = parse_partnership(entry, default_set, Path(path).name)

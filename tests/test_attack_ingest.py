@@ -12,7 +12,9 @@ In every refusal the database file is byte-for-byte what it was (its SHA-256 is 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -307,3 +311,120 @@ def test_a_first_ingest_that_fills_the_disk_leaves_no_file(tmp_path: Path):
     assert result.returncode == 6, result.stderr
     assert f"no database was created at {db}" in " ".join(result.stderr.split())
     assert not db.exists() and not Path(f"{db}.wal").exists() and not _leftovers(db)
+
+
+# -- 10. YAML bombs and binary files given for text ------------------------------------------------
+
+def billion_laughs(path: Path) -> Path:
+    """A 457-byte code-changes file whose one note is nine levels of nine aliases: 9^9 (387
+    million) items when expanded. Before the limits, printing it ran 35 s to 1.45 GB and a
+    MemoryError (under a 3 GB limit); the issue saw 90 s and 1.3 GB."""
+    levels = "abcdefghi"
+    lines = ["add:", "  - old: E08000020", "    new: E08000037", "    year: 2013",
+             "    a: &a [" + ",".join(["lol"] * 9) + "]"]
+    lines += [f"    {cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]"
+              for prev, cur in itertools.pairwise(levels)]
+    lines.append("    note: [" + ",".join(["*i"] * 9) + "]")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _bounded(limit_bytes: int) -> None:   # runs in the child: a bomb must not take the machine
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
+def test_a_yaml_billion_laughs_as_code_changes_is_refused_at_once(db: Path, tmp_path: Path):
+    bomb = billion_laughs(tmp_path / "code_changes.yaml")
+    assert bomb.stat().st_size < 500
+    started = time.monotonic()
+    result = subprocess.run(
+        [*GEO_CS, "--db", str(db), "--code-changes", str(bomb), "crosswalk", "codes", "-d", "E08000020"],
+        capture_output=True, text=True, timeout=60, preexec_fn=lambda: _bounded(3 << 30))
+    elapsed = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"{bomb}: its aliases (*name) expand it by more than 100,000 values" in message
+    assert elapsed < 20, elapsed   # about 2 s, most of it the command's imports
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    ("add: [" + ", ".join(["&x 1"] + ["*x"] * 101) + "]\n",
+     ["line 1: more than 100 aliases (*name)"]),
+    ("add: &a [*a]\n", ["line 1: an alias refers to the collection it is in"]),
+    ("add: " + "[" * 5000 + "]" * 5000 + "\n", ["nested too deeply"]),
+    ("# padding\n" * 110_000, ["larger than 1 MB"]),
+    ("add:\n  - [\n", ["not valid YAML"]),
+], ids=["too many aliases", "recursive alias", "deep nesting", "too large", "invalid"])
+def test_a_hostile_yaml_is_refused_naming_the_file(text: str, fragments: list[str], tmp_path: Path):
+    from geo_cs.codehistory import load_overrides
+    from geo_cs.errors import InputError
+
+    path = tmp_path / "code_changes.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_overrides(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    for fragment in fragments:
+        assert fragment in message
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+#: Binary files given for a text file, and what geo-cs must call them.
+BINARIES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "zip": (lambda p: _zip(p, {"data.csv": "area_code,period\r\nE01000001,2006\r\n" * 500}),
+            "is a zip archive, not a {kind} text file: unzip it"),
+    "xlsx": (lambda p: _zip(p, {"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"}),
+             "is an Excel workbook (.xlsx, a zip archive), not a {kind} text file: save the sheet as CSV"),
+    "gzip": (lambda p: p.write_bytes(gzip.compress(b"area_code,period\n" * 500)),
+             "is a gzip-compressed file, not a {kind} text file: decompress it first"),
+    "nul bytes": (lambda p: p.write_bytes(b"area_code: x\n\x00\x01\x02\x03" * 10),
+                  "line 2: not a {readable}{kind} {file}: it holds NUL bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BINARIES))
+@pytest.mark.parametrize("command", [
+    ["ingest", "indicator", "{path}", "--layout", "long", "--set", "lsoa2011"],
+    ["ingest", "lookup", "{path}"],
+    ["ingest", "postcodes", "{path}"],
+], ids=["indicator", "lookup", "postcodes"])
+def test_a_binary_file_given_for_a_csv_is_called_what_it_is(
+    kind: str, command: list[str], db: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    """It used to be read as a header of garbage, a newline error or an internal error."""
+    make, expected = BINARIES[kind]
+    path = tmp_path / "data.csv"
+    make(path)
+    message = refused(capsys, db, *[a.format(path=path) for a in command])
+    assert f"{path}" in message
+    assert expected.format(kind="CSV", readable="readable ", file="file") in message
+
+
+@pytest.mark.parametrize("kind", list(BINARIES))
+def test_a_binary_file_given_for_a_yaml_is_called_what_it_is(kind: str, tmp_path: Path):
+    from geo_cs.errors import InputError
+    from geo_cs.partnerships import load_partnerships
+
+    make, expected = BINARIES[kind]
+    path = tmp_path / "partnerships.yaml"
+    make(path)
+    with pytest.raises(InputError) as caught:
+        load_partnerships([path])
+    assert str(caught.value).startswith(str(path))
+    assert expected.format(kind="YAML", readable="", file="text file") in str(caught.value)
+
+
+def test_yaml_with_a_few_aliases_still_loads(tmp_path: Path):
+    from geo_cs.config import load_yaml
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("base: &base {kind: recode, year: 2013}\nadd:\n  - {<<: *base, old: E1}\n"
+                    "  - {<<: *base, old: E2}\n")
+    assert load_yaml(path)["add"][1] == {"kind": "recode", "year": 2013, "old": "E2"}

@@ -7,10 +7,10 @@ Documented repairs (each is counted in the ingest report):
   read as Windows-1252 (what Excel writes on council PCs). A file pasted together from both
   therefore keeps every accent, where reading it whole in either encoding would garble some.
 
-Refused with the file and line named: an empty file, a binary file (a spreadsheet saved with a
-``.csv`` name, NUL bytes), and a row whose number of fields differs from the header's — a file
-cut short mid-record, or an unquoted thousands separator (``1,200``) that pandas would
-otherwise silently shift into the next column.
+Refused with the file and line named: an empty file, a binary file (a workbook, zip or gzip
+file saved with a ``.csv`` name is called what it is; others by their NUL bytes), and a row
+whose number of fields differs from the header's — a file cut short mid-record, or an unquoted
+thousands separator (``1,200``) that pandas would otherwise silently shift into the next column.
 """
 
 from __future__ import annotations
@@ -22,18 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo_cs.config import sniff_binary
 from geo_cs.errors import InputError, NotFoundError
 
 #: Row numbers in messages are file line numbers: the header is line 1.
 HEADER_LINES = 1
 
-#: Leading bytes of formats people save with a .csv name by mistake.
-_BINARY_SIGNATURES = {
-    b"PK\x03\x04": "a zip archive (an .xlsx workbook?)",
-    b"\xd0\xcf\x11\xe0": "an old-style Excel (.xls) workbook",
-    b"PAR1": "a Parquet file",
-    b"%PDF": "a PDF document",
-}
+#: Bytes looked at to tell what a binary file given for a CSV is (:func:`geo_cs.config.sniff_binary`).
+SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -78,9 +74,18 @@ def read_text(path: str | Path) -> CsvText:
     data = path.read_bytes()
     if not data.strip():
         raise InputError(f"{path}: not a readable CSV file: the file is empty")
-    for signature, what in _BINARY_SIGNATURES.items():
-        if data.startswith(signature):
-            raise InputError(f"{path}: not a readable CSV file: it is {what}; save it as CSV")
+    _refuse_binary(path, data)
+    text, recoded = decode_text(data)
+    return CsvText(path, text, recoded)
+
+
+def _refuse_binary(path: Path, data: bytes) -> None:
+    """Refuse a binary file given for a CSV, saying what it is (a zip archive, a gzip file, an
+    Excel workbook…) or, for an unknown one, where its first NUL byte is. ``data`` is the file,
+    or its first bytes."""
+    sniffed = sniff_binary(data[:SNIFF_BYTES])
+    if sniffed is not None:
+        raise InputError(f"{path} is {sniffed.what}, not a CSV text file: {sniffed.advice}")
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -88,8 +93,6 @@ def read_text(path: str | Path) -> CsvText:
             f"{path}, line {line}: not a readable CSV file: it holds NUL bytes (a binary file, "
             "or a UTF-16 export: save it as CSV UTF-8)"
         )
-    text, recoded = decode_text(data)
-    return CsvText(path, text, recoded)
 
 
 def check_field_counts(source: CsvText, *, skiprows: int = 0) -> None:
@@ -150,7 +153,12 @@ def read_csv_header(path: str | Path) -> list[str]:
     """The column names of a CSV, reading only its first line."""
     path = Path(path)
     with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+        fh.seek(0)
         first = fh.readline(1 << 20)
+    # before parsing: a zip's first "line" is binary, read as a header it gave a newline error
+    # or a header of garbage
+    _refuse_binary(path, head)
     text, _ = decode_text(first)
     try:
         return [c.strip() for c in next(csv.reader([text.rstrip("\r\n")]), [])]
