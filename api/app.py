@@ -34,7 +34,7 @@ from api import problems
 from api.deps import LRUCache, ServedStore, StoreDep, approx_bytes
 from api.docs_page import render_docs
 from api.headers import HeadLikeGet, SecurityHeaders
-from api.limits import SizeLimits
+from api.limits import AdmissionControl, MemoryBudget, SizeLimits
 from api.routers import admin, maps, ogc, tiles
 from api.static import AssetFiles
 from geo_cs.attribution import OGL_ATTRIBUTION
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Worklessness analysis and mapping for local employment partnerships: "
                     "OGC API - Features, vector tiles and a web map. " + OGL_ATTRIBUTION,
         lifespan=lifespan,
+        responses=problems.EVERY_ROUTE,   # 414 and 503 (busy) may answer any path
         # /docs is the service's own page (api.docs_page): Swagger UI and ReDoc come from a CDN
         docs_url=None, redoc_url=None,
     )
@@ -101,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_response_bytes=settings.max_response_mb * 1_000_000)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
                        exclude_content_types=GZIP_EXCLUDED_TYPES)
+    # outside GZip and the size limits: a request waits or is refused before anything of it runs,
+    # and keeps its memory reservation until its compressed response is sent
+    app.state.memory_budget = MemoryBudget(settings.memory_budget_mb * 1_000_000, settings.memory_queue_s)
+    app.add_middleware(AdmissionControl, budget=app.state.memory_budget)
     # outside GZip: a HEAD is answered with the headers (and length) of the GET it stands for,
     # compressed as that GET would be
     app.add_middleware(HeadLikeGet)

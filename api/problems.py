@@ -56,12 +56,24 @@ def _documented(description: str) -> dict:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}}}
 
 
+#: The error responses any request may get, whatever its route, from the service's limits
+#: (api.limits) before any routing: documented on every operation (``FastAPI(responses=…)``).
+EVERY_ROUTE: dict[int | str, dict] = {
+    414: _documented("The URL (path and query) is longer than the service accepts "
+                     "(GEO_CS_MAX_URL_KB, 8 KB by default)"),
+    503: _documented("The service is busy: its requests at once hold all the memory it allows "
+                     "(GEO_CS_MEMORY_BUDGET_MB; Retry-After says when to try again). Or the "
+                     "database is unavailable, or the request's queries ran past the time limit")
+    | {"headers": {"Retry-After": {"description": "Seconds to wait before trying again (when busy)",
+                                   "schema": {"type": "integer"}}}},
+}
+
 #: The error responses every route documents in the OpenAPI definition (routers pass them on).
 RESPONSES: dict[int | str, dict] = {
     400: _documented("Invalid parameter: the detail names it and what was expected"),
     404: _documented("Unknown collection, item, layer, indicator, period or partnership: the detail "
                      "lists the valid values"),
-    503: _documented("The database is unavailable, or the request's queries ran past the time limit"),
+    **EVERY_ROUTE,
 }
 
 
@@ -73,8 +85,13 @@ def wants_a_page(request: Request) -> bool:
             and "text/html" in request.headers.get("accept", ""))
 
 
-def problem(status: int, detail: str, request: Request, **extra: object) -> Response:
-    title = _TITLES.get(status, "Error")
+def problem(status: int, detail: str, request: Request, *, title: str | None = None,
+            **extra: object) -> Response:
+    """The error as problem+json (or, to a person's browser on a map page, as a page).
+
+    ``title`` (default: the status's name) and ``detail`` are plain words for a person;
+    ``extra`` fields carry the technical detail (settings, figures) for a program or a log."""
+    title = title or _TITLES.get(status, "Error")
     if wants_a_page(request):
         return HTMLResponse(render_error_page(status, title, detail, request.url.path),
                             status_code=status)

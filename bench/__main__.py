@@ -37,6 +37,7 @@ HEADLINES = {
     "soak": (("results", "per_group", "tiles", "p99_ms"), "tile p99 ms, 100 people for 5 min"),
     "exports": (("pmtiles", "ratio_server_fetch_over_build"), "server one-by-one / PMTiles build"),
     "map_slider": (("ratio_warm_over_uncached",), "warm slider step / the step in a new view"),
+    "memory": (("results", "peak_rss_mb"), "one worker's peak RSS, MB, 48 pages of 10,000 at once"),
 }
 
 
