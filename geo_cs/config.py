@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geo_cs.errors import NotFoundError
+from geo_cs.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:  # imported when asked for: settings are read by `geo-cs --help`, pandas is not
     from geo_cs.disclosure import DisclosureControl
@@ -89,3 +89,186 @@ class Settings(BaseSettings):
         from geo_cs.disclosure import DisclosureControl
 
         return DisclosureControl(self.disclosure_round_to, self.disclosure_min_count)
+
+
+# -- reading the files people edit: YAML, and telling a binary file from a text one ----------------
+
+#: Leading bytes of the files people give geo-cs by mistake for a text file (CSV, YAML): what
+#: the file is, and what to do. A zip archive is told apart further by :func:`sniff_binary`.
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "a zip archive", "unzip it, or if it is an .xlsx workbook save the sheet as CSV"),
+    (b"PK\x05\x06", "an empty zip archive", "it holds no file"),
+    (b"\x1f\x8b", "a gzip-compressed file", "decompress it first (gunzip)"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first (unxz)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "extract the file first"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Excel workbook (.xls) or other Office file",
+     "save the sheet as CSV"),
+    (b"PAR1", "a Parquet file", "export it as CSV"),
+    (b"%PDF", "a PDF document", "find the data file the document came from"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "is it the right file?"),
+    (b"\xff\xd8\xff", "a JPEG image", "is it the right file?"),
+    (b"SQLite format 3\x00", "an SQLite database (a GeoPackage?)",
+     "boundaries are read with geo-cs ingest boundaries"),
+)
+
+
+class Sniffed(NamedTuple):
+    """What a binary file is, and what its owner can do about it (for a message)."""
+
+    what: str
+    advice: str
+
+
+def sniff_binary(head: bytes) -> Sniffed | None:
+    r"""What a file is, from its first bytes (a few KB), when it is a known binary format, else
+    None. Text in any encoding (UTF-16 included) gives None: the reader explains encodings.
+
+    >>> sniff_binary(b"PK\x03\x04" + bytes(26) + b"[Content_Types].xml").what
+    'an Excel workbook (.xlsx, a zip archive)'
+    >>> sniff_binary(b"area_code,value\n") is None
+    True
+    """
+    if head[8:12] == b"DUCK":
+        return Sniffed("a DuckDB database", "a geo-cs database is opened with --db")
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return Sniffed("a bzip2-compressed file", "decompress it first (bunzip2)")
+    for signature, what, advice in _SIGNATURES:
+        if not head.startswith(signature):
+            continue
+        if signature == b"PK\x03\x04":
+            if b"xl/" in head or b"[Content_Types].xml" in head:
+                return Sniffed("an Excel workbook (.xlsx, a zip archive)", "save the sheet as CSV")
+            if b"opendocument.spreadsheet" in head:
+                return Sniffed("an OpenDocument spreadsheet (.ods, a zip archive)",
+                               "save the sheet as CSV")
+        return Sniffed(what, advice)
+    return None
+
+
+#: The largest YAML file geo-cs reads (registry, partnerships, district code changes): the
+#: shipped ones are under 10 KB, and PyYAML parses about 1 MB a second.
+MAX_YAML_BYTES = 1 << 20
+#: Aliases (``*name``) one YAML document may use: the shipped files use none.
+MAX_YAML_ALIASES = 100
+#: Nodes the aliases of one document may add when expanded: each alias stands for a copy of
+#: what it names, and code that walks, prints or hashes the data walks every copy.
+MAX_YAML_ALIAS_NODES = 100_000
+
+
+@lru_cache(maxsize=1)
+def _limited_loader() -> type:
+    """PyYAML's SafeLoader, counting aliases and what they expand to before anything is built.
+
+    A "billion laughs" (nine levels of nine aliases, 455 bytes) builds quickly, as shared
+    lists, but expands to 9^9 items as soon as anything walks it: geo-cs printing an entry hung
+    90 s at 1.3 GB. Aliases are counted as they are read, and the document's size with every
+    alias expanded is measured on the composed nodes (shared ones once, so it costs what the
+    file holds), before a Python object is made. Defined on first use: yaml loads in ``import``.
+    """
+    import yaml
+
+    class LimitedSafeLoader(yaml.SafeLoader):
+        def __init__(self, stream: str, source: Path) -> None:
+            super().__init__(stream)
+            self.source = source
+            self.aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    line = self.peek_event().start_mark.line + 1
+                    raise InputError(
+                        f"{self.source}, line {line}: more than {MAX_YAML_ALIASES} aliases "
+                        "(*name); geo-cs reads YAML with few or none: write the values out"
+                    )
+            return super().compose_node(parent, index)
+
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if self.aliases:
+                self._check_expansion(node)
+            return node
+
+        def _check_expansion(self, root: Any) -> None:
+            sizes: dict[int, int | None] = {}   # node id -> expanded size; None while inside it
+
+            def size(node: Any) -> int:
+                key = id(node)
+                if key in sizes:
+                    if sizes[key] is None:
+                        line = node.start_mark.line + 1
+                        raise InputError(f"{self.source}, line {line}: an alias refers to the "
+                                         "collection it is in (a recursive structure)")
+                    return sizes[key]
+                sizes[key] = None
+                if isinstance(node, yaml.SequenceNode):
+                    total = 1 + sum(size(child) for child in node.value)
+                elif isinstance(node, yaml.MappingNode):
+                    total = 1 + sum(size(k) + size(v) for k, v in node.value)
+                else:
+                    total = 1
+                # stop as soon as it is too large: the sums grow geometrically
+                if total - len(sizes) > MAX_YAML_ALIAS_NODES:
+                    raise InputError(
+                        f"{self.source}: its aliases (*name) expand it by more than "
+                        f"{MAX_YAML_ALIAS_NODES:,} values (a \"billion laughs\"?); write the "
+                        "values out instead"
+                    )
+                sizes[key] = total
+                return total
+
+            size(root)
+
+    return LimitedSafeLoader
+
+
+def load_yaml(path: str | Path) -> Any:
+    """The data of a YAML file people edit, read safely; None for an empty document.
+
+    Contract: only plain data (PyYAML's safe loader: no Python objects); refused with an
+    :class:`InputError` naming the file (and line where there is one): a file over
+    :data:`MAX_YAML_BYTES`, a binary file (saying what it is: a zip archive, a gzip file…),
+    text that is not UTF-8 (or UTF-16 with a byte-order mark), invalid YAML, more than
+    :data:`MAX_YAML_ALIASES` aliases or aliases that expand it by more than
+    :data:`MAX_YAML_ALIAS_NODES` values, recursive aliases, nesting too deep to read.
+    A missing file is a :class:`NotFoundError`.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_YAML_BYTES + 1)   # no more, whatever the file (or a pipe) holds
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a YAML file") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise InputError(f"{path}: larger than {MAX_YAML_BYTES // 2**20} MB, the most geo-cs reads "
+                         "from a YAML file; is it the right file?")
+    sniffed = sniff_binary(data[:4096])
+    if sniffed is not None:
+        raise InputError(f"{path} is {sniffed.what}, not a YAML text file: {sniffed.advice}")
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    if encoding != "utf-16" and b"\x00" in data:   # UTF-16 text holds NUL bytes; nothing else does
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise InputError(f"{path}, line {line}: not a YAML text file: it holds NUL bytes (a binary "
+                         "file, or UTF-16 without a byte-order mark: save it as UTF-8)")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}, line {line}: not a YAML text file: byte 0x{data[exc.start]:02x} "
+                         "is not UTF-8 (a binary file, or text in another encoding: save it as "
+                         "UTF-8)") from None
+    loader = _limited_loader()(text, path)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to read (thousands of levels of lists or "
+                         "mappings)") from None
+    finally:
+        loader.dispose()
