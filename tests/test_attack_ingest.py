@@ -12,6 +12,7 @@ In every refusal the database file is byte-for-byte what it was (its SHA-256 is 
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import itertools
@@ -428,3 +429,22 @@ def test_yaml_with_a_few_aliases_still_loads(tmp_path: Path):
     path.write_text("base: &base {kind: recode, year: 2013}\nadd:\n  - {<<: *base, old: E1}\n"
                     "  - {<<: *base, old: E2}\n")
     assert load_yaml(path)["add"][1] == {"kind": "recode", "year": 2013, "old": "E2"}
+
+
+def test_a_failed_first_ingest_never_deletes_a_database_another_one_completed(
+    seeded_db: Path, tmp_path: Path
+):
+    """Two first ingests into a new --db: the second waits on the update lock while the first
+    completes the database, then fails on a bad file. It used to delete the path it thought it
+    had created, and so the first one's complete database; now it leaves it byte-identical."""
+    db = tmp_path / "new.duckdb"
+    bad = _geojson(tmp_path / "areas.geojson", {GRID_CODES[0]: COLLINEAR})
+    with open(db.with_name(f".{db.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # the first ingest, still running
+        second = subprocess.Popen([*GEO_CS, "--db", str(db), "-q", "ingest", "boundaries", str(bad)],
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(3)   # the second has started (imports, then the lock) and sees no database
+        shutil.copy(seeded_db, db)   # the first one's result, in place
+    assert second.wait(timeout=120) == 3, second.stderr.read()
+    assert db.exists(), "the failed ingest deleted the database the other one completed"
+    assert sha256(db) == sha256(seeded_db)

@@ -45,20 +45,15 @@ def print_report(report: Any, as_json: bool) -> None:
 
 @contextlib.contextmanager
 def open_store() -> Iterator[Any]:
-    """The read-write store for an ingest. An existing database is updated on a copy swapped in
-    atomically (so it can be ingested into while ``geo-cs serve`` serves it); a database file this
-    command created is removed again when the ingest fails, so a typo in --db leaves nothing."""
+    """The read-write store for an ingest: written on a copy swapped in atomically
+    (:func:`geo_cs.store.updating`), so it can be ingested into while ``geo-cs serve`` serves it,
+    and a failed ingest leaves the database as it was, or none at all for a new one (a typo in
+    --db leaves no database, only the hidden lock file beside it). Nothing is deleted here: a
+    database that appears at --db while this ingest waits for the lock is another's, complete."""
     from geo_cs.store import updating
 
-    created = not state.db.exists()
-    try:
-        with updating(state.db) as store:
-            yield store
-    except BaseException:
-        if created:
-            state.db.unlink(missing_ok=True)
-            Path(str(state.db) + ".wal").unlink(missing_ok=True)
-        raise
+    with updating(state.db) as store:
+        yield store
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
