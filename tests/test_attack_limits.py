@@ -12,11 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from servers import running_service
 
 from api.app import create_app
 from api.limits import BASE_BYTES, MB, SMALL_BYTES, MemoryBudget, request_cost
 from geo_cs.config import Settings
+from geo_cs.ingest import ingest_boundaries, ingest_indicator
+from geo_cs.ingest.indicators import spec_from_dict
+from geo_cs.store import Store
 
 #: The largest page the API gives on the demo's largest collection: 4.5 MB of GeoJSON.
 LARGE_PAGE = "/collections/lsoa2021/items?limit=10000"
@@ -186,7 +190,36 @@ def test_a_request_larger_than_the_budget_runs_alone_and_a_cancelled_wait_holds_
     asyncio.run(scenario())
 
 
-# -- the OpenAPI --------------------------------------------
+# -- the API key, the OpenAPI and long collection ids --------------------------------------------
+
+UTF8_KEY = "clé-à-molette-ß"   # ends in à (C3 A0): U+00A0 is its last byte as Starlette decodes it
+
+
+@pytest.fixture(scope="module")
+def utf8_keyed(demo_db, tmp_path_factory) -> str:
+    """A real server with a UTF-8 key: its headers arrive as the client's bytes (the test
+    client would re-encode them as UTF-8 whatever was sent)."""
+    env = {"GEO_CS_DB": str(demo_db), "GEO_CS_API_KEY": UTF8_KEY}
+    with running_service(env, tmp_path_factory.mktemp("keyed") / "server.log") as base:
+        yield base
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": UTF8_KEY.encode()},
+                                     {"Authorization": b"Bearer " + UTF8_KEY.encode()},
+                                     {"Authorization": b"Bearer \t " + UTF8_KEY.encode()}])
+def test_a_utf8_api_key_matches(utf8_keyed, headers):
+    response = httpx.post(f"{utf8_keyed}/admin/refresh", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("sent", [UTF8_KEY.encode("latin-1"), UTF8_KEY[:-1].encode(),
+                                  "clé-à-molette-ss".encode(), b"cl\xc3\xa9", b"\xff" * 20])
+def test_a_wrong_or_differently_encoded_utf8_key_does_not(utf8_keyed, sent):
+    for headers in ({"X-API-Key": sent}, {"Authorization": b"Bearer " + sent}):
+        response = httpx.post(f"{utf8_keyed}/admin/refresh", headers=headers, timeout=30)
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"] == "Bearer"
+
 
 def test_every_operation_documents_414_and_503_with_retry_after(demo_db):
     spec = create_app(Settings(db=demo_db)).openapi()
@@ -196,3 +229,29 @@ def test_every_operation_documents_414_and_503_with_retry_after(demo_db):
     for path, method, op in operations:
         assert "414" in op["responses"], f"{method.upper()} {path} does not document 414"
         assert "Retry-After" in op["responses"]["503"].get("headers", {}), f"{method.upper()} {path}"
+
+
+LONG_MEASURE = "people_of_working_age_claiming_an_out_of_work_benefit_for_two_years_or_more"
+
+
+def test_a_listed_collection_id_over_64_characters_is_served(tmp_path, grid):
+    db = tmp_path / "long.duckdb"
+    boundaries, values = tmp_path / "grid.geojson", tmp_path / "long.csv"
+    grid.to_file(boundaries)
+    values.write_text("area_code,period,measure,value\n"
+                      + "".join(f"{code},May 2006,{LONG_MEASURE},{10 + i}\n"
+                                for i, code in enumerate(grid["LSOA11CD"])), encoding="utf-8")
+    spec = spec_from_dict({"id": "dwp_long", "layout": "long", "geography": "lsoa2011",
+                           "measures": [{"id": LONG_MEASURE, "kind": "count"}]})
+    with Store.open(db) as store:
+        ingest_boundaries(store, [boundaries])
+        ingest_indicator(store, values, spec)
+    with TestClient(create_app(Settings(db=db))) as client:
+        listed = [c["id"] for c in client.get("/collections").json()["collections"]]
+        long_ids = [i for i in listed if len(i) > 64]
+        assert long_ids, listed
+        for collection_id in long_ids:
+            assert client.get(f"/collections/{collection_id}").status_code == 200
+            items = client.get(f"/collections/{collection_id}/items")
+            assert items.status_code == 200 and items.json()["numberReturned"] == len(grid)
+            assert client.get(f"/collections/{collection_id}/queryables").status_code == 200

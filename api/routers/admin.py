@@ -30,14 +30,20 @@ def require_api_key(
     x_api_key: Annotated[str | None, Header(max_length=512)] = None,
 ) -> None:
     """The request carries the service's API key as ``Authorization: Bearer KEY`` or
-    ``X-API-Key: KEY``."""
+    ``X-API-Key: KEY``, compared as bytes: the key's UTF-8 encoding against the header's bytes
+    as sent (a key may be any text, ``clé-à-molette`` as much as ``s3cret``)."""
     key = request.app.state.settings.api_key
     if key is None:
         raise HTTPException(403, "admin operations are off: start the service with GEO_CS_API_KEY set")
     given = x_api_key
     if given is None and authorization and authorization.lower().startswith("bearer "):
-        given = authorization[7:].strip()
-    if not given or not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+        # ASCII blanks only: str.strip() would also take U+00A0 and U+0085, which are the last
+        # byte of some UTF-8 characters (à is C3 A0) as they arrive here
+        given = authorization[7:].strip(" \t")
+    # Starlette decodes header bytes as latin-1 (one character per byte): encoding back gives
+    # the bytes the client sent, which for a UTF-8 key are its UTF-8 encoding
+    if not given or not hmac.compare_digest(given.encode("latin-1"),
+                                            key.get_secret_value().encode("utf-8")):
         raise HTTPException(401, "a valid API key is needed: 'Authorization: Bearer KEY' or "
                                  "'X-API-Key: KEY'", headers={"WWW-Authenticate": "Bearer"})
 

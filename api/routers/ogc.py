@@ -197,7 +197,7 @@ def collections(request: Request, store: StoreDep) -> dict:
 
 CollectionId = Annotated[str, Path(alias="collectionId",
                                    description="A boundary set (lsoa2011…), a map or 'partnerships'.",
-                                   pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+                                   pattern=r"^[A-Za-z0-9_\-]+$")]  # any length: map ids hold measure names
 
 
 @router.get("/collections/{collectionId}", summary="One collection")
