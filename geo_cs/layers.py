@@ -91,32 +91,73 @@ def resolve_measure(store: Store, set_id: str, name: str, denominator: str | Non
 
     Raises :class:`NotFoundError` naming the valid values when ``name`` is neither.
     """
-    known = available_measures(store, set_id)
-    if (known["indicator_id"] == name).any():
-        rows = known[known["indicator_id"] == name]
-    elif (known["measure"] == name).any():
-        rows = known[known["measure"] == name]
-    else:
+    return measure_from(available_measures(store, set_id), set_id, name, denominator)
+
+
+def measure_from(known: pd.DataFrame, set_id: str, name: str, denominator: str | None = None) -> Measure:
+    """:func:`resolve_measure` over ``known`` (:func:`available_measures` of ``set_id``, read
+    once by the caller).
+
+    >>> known = pd.DataFrame({"indicator_id": ["a.rate"], "measure": ["rate"], "kind": ["rate"],
+    ...                       "unit": ["%"], "label": ["A rate"]})
+    >>> measure_from(known, "lsoa2011", "rate").indicators
+    ('a.rate',)
+    """
+    rows = [r for r in _records(known) if r.indicator_id == name]
+    if not rows:
+        rows = [r for r in _records(known) if r.measure == name]
+    if not rows:
         choices = sorted(set(known["measure"])) + sorted(known["indicator_id"])
         raise NotFoundError(
-            f"indicator {name!r} has no observations on {set_id}; valid: {', '.join(choices) or 'none'}"
-        )
-    kinds = sorted(set(rows["kind"]))
-    if len(kinds) > 1:
-        raise InputError(
-            f"measure {name!r} on {set_id} mixes kinds ({', '.join(kinds)}); name one indicator: "
-            f"{', '.join(rows['indicator_id'])}"
-        )
+            f"indicator {name!r} has no observations on {set_id}; valid: {_listing(choices)}")
     if denominator is not None and not (known["indicator_id"] == denominator).any():
         raise NotFoundError(
             f"denominator {denominator!r} has no observations on {set_id}; valid: "
-            f"{', '.join(sorted(known['indicator_id']))}"
+            f"{_listing(sorted(known['indicator_id']))}"
+        )
+    return _measure(set_id, name, rows, denominator)
+
+
+def measures_of(known: pd.DataFrame, set_id: str) -> dict[str, Measure]:
+    """Every measure of ``known`` (:func:`available_measures` of ``set_id``) by name, made in one
+    pass: a page listing the measures of a set costs one query and one pass however many a
+    file brought (issue 27: 2,000 measures, each resolved by its own query and scan, made
+    ``/collections`` take 25 s and then time out for good). A measure whose editions mix
+    kinds is left out: it can only be named by one of its indicators."""
+    groups: dict[str, list] = {}
+    for row in _records(known):
+        groups.setdefault(row.measure, []).append(row)
+    out = {}
+    for name, rows in groups.items():
+        if len({r.kind for r in rows}) == 1:
+            out[name] = _measure(set_id, name, rows)
+    return out
+
+
+def _records(known: pd.DataFrame) -> list:
+    return list(known[["indicator_id", "measure", "kind", "unit", "label"]].itertuples(index=False))
+
+
+def _listing(names: list[str], most: int = 40) -> str:
+    """Valid values for an error message: all of them, or the first ``most`` and how many more."""
+    if not names:
+        return "none"
+    more = f" … and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _measure(set_id: str, name: str, rows: list, denominator: str | None = None) -> Measure:
+    kinds = sorted({r.kind for r in rows})
+    if len(kinds) > 1:
+        raise InputError(
+            f"measure {name!r} on {set_id} mixes kinds ({', '.join(kinds)}); name one indicator: "
+            f"{', '.join(r.indicator_id for r in rows)}"
         )
     # the latest published (not harmonised) edition's label names the measure best
-    published = rows[~rows["label"].str.contains("harmonised", case=False)]
-    last = (published if len(published) else rows).iloc[-1]
-    return Measure(set_id, name, tuple(rows["indicator_id"]), kinds[0], last["label"],
-                   last["unit"] if isinstance(last["unit"], str) else None, denominator)
+    published = [r for r in rows if "harmonised" not in str(r.label).lower()]
+    last = (published or rows)[-1]
+    return Measure(set_id, name, tuple(r.indicator_id for r in rows), kinds[0], last.label,
+                   last.unit if isinstance(last.unit, str) else None, denominator)
 
 
 def measure_panel(store: Store, measure: Measure) -> Panel:
@@ -516,18 +557,18 @@ def view_choices(store: Store, set_ids: list[str]) -> list[ViewChoice]:
         if known.empty:
             continue
         geography_label = labels.get(set_id, set_id)
+        measures = measures_of(known, set_id)
         for view_set, measure, denominator in DEFAULT_VIEWS:
-            if view_set == set_id and denominator and (known["measure"] == measure).any() and (
+            if view_set == set_id and denominator and measure in measures and (
                     known["indicator_id"] == denominator).any():
-                label = resolve_measure(store, set_id, measure).label
+                label = measures[measure].label
                 den_label = known.loc[known["indicator_id"] == denominator, "label"].iloc[0]
                 out.append(ViewChoice(set_id, geography_label, measure, denominator,
                                       f"{label}, % of {den_label[0].lower()}{den_label[1:]}"))
         with_denominators = {r[0] for r in store.sql(
             "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? AND denominator IS NOT NULL",
             [set_id]).fetchall()}
-        for measure in sorted(set(known["measure"])):
-            m = resolve_measure(store, set_id, measure)
+        for measure, m in sorted(measures.items()):
             if m.kind == "count" and with_denominators.intersection(m.indicators):
                 suffix = ", % of working-age people"   # counts published with their population
             else:
