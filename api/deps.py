@@ -24,8 +24,9 @@ import pandas as pd
 from fastapi import Depends, Query, Request
 
 from api.problems import QueryTimeout, VersionGone
+from geo_cs.errors import StoreError
 from geo_cs.layers import AreaValues, area_values, resolve_measure
-from geo_cs.store import Store
+from geo_cs.store import Store, _connect
 from geo_cs.tiles import TileIndex, TileValues
 from maps.page import MapRequest, MapSources, gather_map, render_map_page, view_figures
 
@@ -120,6 +121,64 @@ class LRUCache:
         return found
 
 
+def open_served(path: Path) -> Store:
+    """The geo-cs database at ``path``, open read-only in an in-memory DuckDB instance of its own
+    that attaches it as its default catalog: the store's connection and every cursor of it read
+    the file's tables by their plain names.
+
+    Contract: needs read access to the file and search access to its folder, nothing more —
+    nothing is written, the folder need not be writable. The returned store holds the file
+    open (its inode) until closed, whatever is renamed over ``path`` meanwhile. Raises
+    :class:`StoreError` saying what is missing when the file cannot be opened.
+
+    Why an instance of its own: DuckDB keeps one database instance per file in a process, found
+    by the file's path with links resolved, so once an update has renamed a new file over the
+    served path, opening that path (or a symlink or ``/proc/self/fd`` link to it) returns the
+    old file's instance. Each in-memory instance attaches whatever file the path names now.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"database {path} does not exist; build it first (geo-cs ingest … or geo-cs demo)")
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"cannot read database {path}: the server needs read access to the file "
+                         "(and search access to its folder); it writes nothing there")
+    con = _connect(":memory:", read_only=False)
+    try:
+        # DuckDB's progress bar would write to the server's stdout
+        con.execute("SET enable_progress_bar = false")
+        # The file takes the place of the instance's empty default catalog, under its name
+        # ("memory"): a cursor is a new connection, which looks its default catalog up by that
+        # name, so it reads the file with no USE of its own (a USE per request would cost as
+        # much as a query, 0.2-0.4 ms). The empty one is detached from a scratch catalog.
+        default = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute("ATTACH ':memory:' AS geo_cs_scratch")
+        con.execute("USE geo_cs_scratch")
+        con.execute(f"DETACH {default}")
+        quoted = str(path).replace("'", "''")   # the operator's path (ATTACH binds no parameter)
+        try:
+            con.execute(f"ATTACH '{quoted}' AS {default} (READ_ONLY)")
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open database {path} read-only: {exc}") from exc
+        con.execute(f"USE {default}")
+        con.execute("DETACH geo_cs_scratch")
+        probe = con.cursor()
+        try:
+            has_meta = probe.execute("SELECT count(*) FROM information_schema.tables "
+                                     "WHERE table_catalog = current_database() AND table_name = 'meta'"
+                                     ).fetchone()[0]
+        except duckdb.Error as exc:   # a DuckDB that no longer finds its default catalog by name
+            raise StoreError(f"cannot serve {path} with DuckDB {duckdb.__version__}: a new cursor "
+                             f"does not read the attached file ({exc})") from exc
+        finally:
+            probe.close()
+        if not has_meta:
+            raise StoreError(f"{path} is a DuckDB file but not a geo-cs database (no meta table)")
+    except BaseException:
+        con.close()
+        raise
+    return Store(con, str(path), read_only=True)
+
+
 class Snapshot:
     """One opened version of the served file: its connection, data version and users.
 
@@ -127,10 +186,9 @@ class Snapshot:
     that request belongs to the same data version, even if an update lands meanwhile.
     """
 
-    def __init__(self, store: Store, link: Path | None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.data_version = store.data_version()
-        self.link = link
         self.users = 0
         self.retired_at: float | None = None
         #: when a request pinned to this version last took it (a client paging with ``version=``)
@@ -153,9 +211,8 @@ class Snapshot:
             return self.users == 0
 
     def close(self) -> None:
+        """Close the version: its file's disk space is freed once no process holds it open."""
         self.store.close()
-        if self.link is not None:
-            self.link.unlink(missing_ok=True)
 
 
 class _SnapshotCursor(Store):
@@ -235,14 +292,21 @@ class ServedStore:
     An open read-only DuckDB file cannot be written by another process, so its data never
     change under a request. Updates write a copy and rename it over the served path
     (:func:`geo_cs.store.updating`); this notices the new file (a ``stat`` at most every
-    ``check_seconds``) and opens it. Requests already running keep their snapshot; an old one is
+    ``check_seconds``) and opens it (:func:`open_served`: read access is all it needs, the
+    folder may be read-only). Requests already running keep their snapshot; an old one is
     closed once it is a minute old and no cursor uses it. Caches and ETags are keyed by the data
     version, so they move on too. Items' ``next`` links name their data version (``version=``):
     while a client follows them (a page at least once a minute), the superseded version it pages
     through stays open (:meth:`pinned`), so its pages are those of one version. If the new file
     cannot be opened, the old one goes on serving.
-    Disk: the served file, at most one superseded version still open (its hard link), and the
-    working copy of an update in progress — about three times the database at the peak.
+
+    A request holds a cursor only while it queries and builds its response on the thread pool
+    (never while its client reads: items pages are built whole before they are sent), so a
+    client that stalls keeps no version open.
+    Disk: the served file, at most one superseded version still open (a deleted file whose
+    space is freed when it is closed) — a second one only while a request that took it before
+    the next update is still running its query — and the working copy of an update in progress:
+    about three times the database at the peak.
     """
 
     def __init__(self, path: Path, check_seconds: float = 0.5) -> None:
@@ -250,28 +314,21 @@ class ServedStore:
         self.check_seconds = check_seconds
         self._lock = threading.Lock()
         self._retired: list[Snapshot] = []
-        for stale in self.path.parent.glob(f".{self.path.name}.served-*"):
-            stale.unlink(missing_ok=True)
+        #: the identity of an updated file that could not be opened (said once, retried)
+        self._failed: tuple[int, int] | None = None
         self.identity = self._identity()
-        self.snapshot = Snapshot(Store.open(self.path, read_only=True), None)
+        self.snapshot = Snapshot(open_served(self.path))
         self.checked = time.monotonic()
 
     def _identity(self) -> tuple[int, int]:
         info = os.stat(self.path)
         return info.st_ino, info.st_mtime_ns
 
-    def _open_new_file(self, identity: tuple[int, int]) -> Snapshot:
-        # DuckDB keeps one database instance per path in a process: opening the same path again
-        # would return the old file's instance. The new file is opened through a hard link of
-        # its own name, removed when that version is retired.
-        link = self.path.with_name(f".{self.path.name}.served-{identity[0]}")
-        link.unlink(missing_ok=True)
-        os.link(self.path, link)
-        try:
-            return Snapshot(Store.open(link, read_only=True), link)
-        except BaseException:
-            link.unlink(missing_ok=True)
-            raise
+    def _open_new_file(self) -> Snapshot:
+        # The identity was taken before the open: if yet another update lands in between, the
+        # newer file is opened under the older identity, and the next check opens it again
+        # (once more than needed, never a file older than the identity says).
+        return Snapshot(open_served(self.path))
 
     def current(self, *, check_now: bool = False) -> Snapshot:
         """The snapshot to serve, after looking for an updated file (at most every
@@ -287,11 +344,17 @@ class ServedStore:
                 identity = self.identity   # mid-rename or removed: keep serving what is open
             if identity != self.identity:
                 try:
-                    fresh = self._open_new_file(identity)
-                except Exception:
-                    log.exception("cannot open the updated %s; still serving data version %s",
-                                  self.path, self.snapshot.data_version)
+                    fresh = self._open_new_file()
+                except Exception as exc:
+                    # tried again at every check; said once per file, a traceback only for the
+                    # unexpected (an unreadable file is the operator's to fix, not a bug)
+                    if self._failed != identity:
+                        self._failed = identity
+                        log.error("cannot open the updated %s (%s); still serving data version %s",
+                                  self.path, exc, self.snapshot.data_version,
+                                  exc_info=not isinstance(exc, StoreError))
                 else:
+                    self._failed = None
                     old, self.snapshot, self.identity = self.snapshot, fresh, identity
                     old.retired_at = now
                     self._retired.append(old)

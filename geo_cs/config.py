@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     max_url_kb: int = Field(8, ge=1)
     max_response_mb: int = Field(512, ge=1)
     query_timeout_s: float = Field(30.0, gt=0)
+    #: A client must take each part of a large items page within send_timeout_s (between two
+    #: writes, as nginx's send_timeout; not for the whole download): one that stops reading is
+    #: cut off, its response left incomplete so that it knows, and what the page held is freed.
+    send_timeout_s: float = Field(60.0, gt=0)
     #: Memory of the requests one worker answers at once (api.limits.MemoryBudget): each
     #: reserves what it may hold (a page of 10,000 items with geometry about 60 MB, a tile or a
     #: page of the map 1 MB) until its response is sent; one that does not fit waits up to

@@ -10,11 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.deps import Snapshot
+from api.deps import Snapshot, open_served
 from api.limits import SizeLimits
 from api.problems import QueryTimeout
 from geo_cs.config import Settings
-from geo_cs.store import Store
 
 MEASURE = {"indicator": "employment_deprived"}
 
@@ -85,7 +84,7 @@ def test_a_request_whose_queries_run_past_the_timeout_is_503(demo_db):
 
 
 def test_a_running_query_is_interrupted_at_the_deadline(demo_db):
-    snapshot = Snapshot(Store.open(demo_db, read_only=True), None)
+    snapshot = Snapshot(open_served(demo_db))
     cursor = snapshot.cursor(timeout=0.3)
     started = time.monotonic()
     try:

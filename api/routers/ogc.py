@@ -7,14 +7,18 @@ headers.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import cache
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
+import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from api import problems
 from api.deps import (
@@ -297,19 +301,6 @@ def _paged(request: Request, store, q: ItemQuery) -> ItemQuery:
     return features.with_page_of(q, cached_selection(request, store, q.set_id, q.codes))
 
 
-def _stream(request: Request, make_chunks) -> object:
-    """Run ``make_chunks(cursor)`` on a cursor owned by the response stream (closed after it)."""
-    cursor = open_cursor(request)
-
-    def chunks():
-        try:
-            yield from make_chunks(cursor)
-        finally:
-            cursor.close()
-
-    return chunks()
-
-
 @router.get("/collections/{collectionId}/queryables", summary="Queryables: what filter and sortby may name",
             responses={200: {"content": {SCHEMA_JSON: {}}}})
 def queryables(collection_id: CollectionId, request: Request, store: StoreDep,
@@ -383,10 +374,61 @@ class FilterParams:
 ItemParamsDep = Annotated[ItemParams, Depends(parsed_on_loop(ItemParams))]
 FilterParamsDep = Annotated[FilterParams, Depends(parsed_on_loop(FilterParams))]
 
-#: A page of up to this many items is built whole on one thread-pool hop and sent with its
-#: length; a larger one (a download of a partnership's areas, a GIS client's big pages) is
-#: streamed from the database in chunks, each its own hop.
-WHOLE_PAGE_ITEMS = 1000
+#: A page of up to this many items is sent in one piece; a larger one (a download of a
+#: partnership's areas, a GIS client's big pages) in parts (:class:`PageResponse`). Either is
+#: built whole first, on the request's one thread-pool hop.
+ONE_PIECE_ITEMS = 1000
+
+log = logging.getLogger("geo_cs.api")
+
+
+class PageResponse(Response):
+    """A page already built, sent in parts, each of which its client must take in time.
+
+    Contract: the body is ``parts`` joined, announced by its Content-Length (a gzipped one goes
+    chunked). Each part must be taken within ``send_timeout`` seconds (GEO_CS_SEND_TIMEOUT_S,
+    like nginx's ``send_timeout``: between two writes, not for the whole download, so a slow
+    reader gets it all). A client that takes nothing for that long is cut off: nothing more is
+    sent and the response is left incomplete — fewer bytes than announced, or a chunked stream
+    without its last chunk — so the client knows it was cut (curl: "transfer closed with
+    outstanding read data remaining"); the server closes the connection once what was written
+    has gone, and the parts not sent are freed. Nothing of the database is held while it is
+    sent: the page was built, and its cursor closed, before the response started, so a stalled
+    client keeps no data version open.
+    """
+
+    def __init__(self, parts: list[bytes], media_type: str, headers: dict[str, str],
+                 send_timeout: float) -> None:
+        length = sum(len(part) for part in parts)
+        super().__init__(b"", media_type=media_type, headers={**headers, "Content-Length": str(length)})
+        self.parts = parts
+        self.send_timeout = send_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts, self.parts = self.parts, []
+        sent = 0
+
+        async def taken(message: dict) -> bool:
+            try:
+                with anyio.fail_after(self.send_timeout):
+                    await send(message)
+                return True
+            except TimeoutError:
+                log.warning("%s: its client took nothing for %g s (GEO_CS_SEND_TIMEOUT_S); its "
+                            "response is cut after %s of %s bytes", scope.get("path"),
+                            self.send_timeout, f"{sent:,}", f"{int(self.headers['content-length']):,}")
+                return False
+
+        if not await taken({"type": "http.response.start", "status": self.status_code,
+                            "headers": self.raw_headers}):
+            return
+        for i in range(len(parts)):
+            # the list lets go of each part as it goes: the page's memory falls as it is sent
+            part, parts[i] = parts[i], b""
+            if not await taken({"type": "http.response.body", "body": part, "more_body": True}):
+                return   # incomplete on purpose: the server closes the connection
+            sent += len(part)
+        await taken({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @router.get(ITEMS_PATH, summary="Items (features) of a collection",
@@ -420,8 +462,8 @@ def _items(request: Request, collection_id: str, p: ItemParams, m: MeasureParams
                                       p.partnership, measure_in_id=c.kind == "measure")
         headers = {"Content-Crs": f"<{q.crs}>"}
         if p.f == "csv":
-            return _body(request, store, q.limit, lambda cursor: features.iter_csv(cursor, q),
-                         "text/csv", {**headers, "Content-Disposition": f'attachment; filename="{name}"'})
+            return _body(request, q.limit, features.iter_csv(store, q), "text/csv",
+                         {**headers, "Content-Disposition": f'attachment; filename="{name}"'})
         matched = features.count_items(store, q)
         # every link names the data version: the next page is the next of the same data, even
         # if an update lands between two requests
@@ -432,20 +474,22 @@ def _items(request: Request, collection_id: str, p: ItemParams, m: MeasureParams
         extra = {"attribution": OGL_ATTRIBUTION}
         if p.f == "geojson":   # asked for as a file; f=json (GIS clients, the map's own link) is not
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        return _body(request, store, q.limit,
-                     lambda cursor: features.feature_collection(cursor, q, links, extra, matched),
+        return _body(request, q.limit, features.feature_collection(store, q, links, extra, matched),
                      GEOJSON, headers)
     finally:
         store.close()
 
 
-def _body(request: Request, store, limit: int, make_chunks, media_type: str,
+def _body(request: Request, limit: int, chunks: Iterable[str], media_type: str,
           headers: dict[str, str]) -> Response:
-    """The response of ``make_chunks``: whole, made on this cursor, for a page of up to
-    :data:`WHOLE_PAGE_ITEMS`; else streamed on a cursor of its own."""
-    if limit <= WHOLE_PAGE_ITEMS:
-        return Response("".join(make_chunks(store)), media_type=media_type, headers=headers)
-    return StreamingResponse(_stream(request, make_chunks), media_type=media_type, headers=headers)
+    """The response of a page whose text is ``chunks``, made here, on the request's thread-pool
+    hop and cursor: its database work ends before anything is sent, under the query limit, and
+    a slow or stalled client then holds no cursor (:class:`PageResponse`). Up to
+    :data:`ONE_PIECE_ITEMS` items in one piece, a larger page in parts."""
+    if limit <= ONE_PIECE_ITEMS:
+        return Response("".join(chunks), media_type=media_type, headers=headers)
+    return PageResponse([chunk.encode() for chunk in chunks], media_type, headers,
+                        request.app.state.settings.send_timeout_s)
 
 
 @router.get("/collections/{collectionId}/items/{code}", summary="One item by its code")
