@@ -123,11 +123,12 @@ async def _problem(send: Send, scope: Scope, status: int, title: str, detail: st
 # -- memory: what the requests of a worker hold at once ------------------------------------------
 
 MB = 1_000_000
-#: What a request holds at most, by kind (bytes; measured with ``bench/bench_memory.py`` and
-#: /proc VmRSS, N pages at once on one worker, the growth divided by N). An item of a GeoJSON
-#: page: a page of 10,000 GB LSOAs is 21 MB of GeoJSON and held 57 MB (DuckDB's result, the
-#: rows, the text and its gzip); the demo's LSOAs, simpler, 12.6 MB. A CSV row (no geometry):
-#: 5.2 MB for 10,000 rows of the demo.
+#: What a request holds at most, by kind (bytes; measured with ``bench/bench_memory.py``: a
+#: worker's VmRSS with N pages at once and no budget, the growth divided by N). An item of a
+#: GeoJSON page: a page of 10,000 GB LSOAs is 17.8 MB of GeoJSON and held 39-43 MB (48 and 16
+#: at once: DuckDB's result, the rows, the text and its gzip); 6 KB an item leaves a margin for
+#: larger geometries. The demo's LSOAs, simpler, held 12.6 MB. A CSV row (no geometry): 5.2 MB
+#: for 10,000 rows of the demo.
 ITEM_BYTES_GEOJSON = 6_000
 ITEM_BYTES_CSV = 1_000
 #: A map drawn as a PNG (matplotlib): 15.5 MB for Dundee's map; larger partnerships more.

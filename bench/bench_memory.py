@@ -7,7 +7,7 @@ store (built into ``--workdir`` by ``geo-cs demo --no-serve`` unless ``--db`` na
 warm-up (one large page, so the collection's selection and caches are built as on any used
 server) this process sends ``N`` requests at once, for each ``N`` of ``--concurrency`` (default
 16 and 48), every one the largest page the API gives: ``/collections/lsoa2021/items?limit=10000``
-(10,000 LSOA 2021 features with their geometry, about 20 MB of GeoJSON; the demo's largest
+(10,000 LSOA 2021 features with their geometry, 4.5 MB of GeoJSON; the demo's largest
 collection), read whole as a GIS client reads it (``Accept-Encoding: gzip``, asyncio + httpx).
 The worker's resident memory (``VmRSS`` of /proc, every 20 ms) gives:
 
@@ -28,8 +28,13 @@ Targets (``targets``/``pass``): no status other than 200 and 503, every 503 with
 ``Retry-After``, and the peak growth over ``rss_before_mb`` within ``--max-growth-mb``
 (default: the budget, 512 MB unless ``--budget-mb``).
 
+``--gb`` serves the Great Britain store of ``bench/_gb_store.py`` instead (built once from
+``../shared/data``) and pages its LSOA 2011 (a page of 10,000 is 21 MB of GeoJSON there, 4.5
+on the demo); its results go to ``bench/results/memory_gb.json``.
+
     python bench/bench_memory.py                      # 16 and 48 at once, bench/results/memory.json
     python bench/bench_memory.py --at HEAD --baseline HEAD~1   # a commit, and the one before
+    python bench/bench_memory.py --gb                 # the GB store: bench/results/memory_gb.json
 """
 
 from __future__ import annotations
@@ -67,7 +72,9 @@ from rich.table import Table
 
 from geo_cs.config import Settings
 
+#: The collection paged: the demo's largest, or with ``--gb`` the GB LSOAs (34,753)
 COLLECTION = "lsoa2021"
+GB_COLLECTION = "lsoa2011"
 PAGE = {"limit": "10000"}
 #: How long after the last response the memory the worker keeps is read.
 SETTLE_SECONDS = 5.0
@@ -142,36 +149,36 @@ async def _one(client: httpx.AsyncClient, url: str) -> tuple[str, bool, int]:
     return str(response.status_code), "retry-after" in response.headers, len(response.content)
 
 
-async def burst(base: str, n: int) -> list[tuple[str, bool, int]]:
+async def burst(base: str, n: int, collection: str) -> list[tuple[str, bool, int]]:
     """``n`` large pages sent at once, each on its own connection."""
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(timeout=600, limits=limits,
                                  headers={"Accept-Encoding": "gzip"}) as client:
-        url = f"{base}/collections/{COLLECTION}/items"
+        url = f"{base}/collections/{collection}/items"
         return await asyncio.gather(*(_one(client, url) for _ in range(n)))
 
 
 def measure(n: int, db: Path, workdir: Path, checkout: Path, budget_mb: int | None,
-            console: Console) -> dict[str, Any]:
-    """One burst of ``n`` large pages against a freshly started worker."""
+            console: Console, collection: str = COLLECTION) -> dict[str, Any]:
+    """One burst of ``n`` large pages of ``collection`` against a freshly started worker."""
     server = start_server(db, workdir, checkout, budget_mb)
     try:
         server.wait_ready()
         pid = server.proc.pid
         # warm-up: the selection, the collections and DuckDB's metadata, as on a server in use
-        warm = httpx.get(f"{server.base}/collections/{COLLECTION}/items", params=PAGE, timeout=300)
+        warm = httpx.get(f"{server.base}/collections/{collection}/items", params=PAGE, timeout=300)
         warm.raise_for_status()
         time.sleep(1)
         before = proc_status_mb("VmRSS", pid)
         started = time.monotonic()
         with Sampler(pid) as sampler, console.status(f"{n} pages of 10,000 items at once"):
-            answers = asyncio.run(burst(server.base, n))
+            answers = asyncio.run(burst(server.base, n, collection))
         seconds = time.monotonic() - started
         time.sleep(SETTLE_SECONDS)
         kept = proc_status_mb("VmRSS", pid)
         hwm = proc_status_mb("VmHWM", pid)
         # the reservations were all released: one more large page is served
-        after = httpx.get(f"{server.base}/collections/{COLLECTION}/items", params=PAGE, timeout=300)
+        after = httpx.get(f"{server.base}/collections/{collection}/items", params=PAGE, timeout=300)
     finally:
         server.stop()
     statuses = Counter(status for status, _, _ in answers)
@@ -191,6 +198,9 @@ def measure(n: int, db: Path, workdir: Path, checkout: Path, budget_mb: int | No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, help="the store to serve (default: the demo, built in --workdir)")
+    parser.add_argument("--gb", action="store_true",
+                        help="serve the GB store (bench/_gb_store.py) and page its LSOAs; results in "
+                             "bench/results/memory_gb.json")
     parser.add_argument("--workdir", type=Path, help="where the demo store and server logs go "
                                                      "(default a temporary folder)")
     parser.add_argument("--concurrency", default="16,48", help="comma-separated burst sizes")
@@ -203,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                              "budget, GEO_CS_MEMORY_BUDGET_MB or its default)")
     add_out(parser, RESULTS / "memory.json")
     args = parser.parse_args(argv)
+    collection = GB_COLLECTION if args.gb else COLLECTION
+    if args.gb and args.out == RESULTS / "memory.json":
+        args.out = RESULTS / "memory_gb.json"
     at_commit = short_commit(args.at) if args.at else git_commit()
     max_growth = args.max_growth_mb or args.budget_mb or Settings.model_fields["memory_budget_mb"].default
     baseline_commit = short_commit(args.baseline) if args.baseline else None
@@ -211,20 +224,26 @@ def main(argv: list[str] | None = None) -> int:
     load = warn_if_busy(console, "memory readings")
     tmp, workdir = workdir_or_temp(args.workdir, "geo-cs-bench-memory-")
     try:
-        db = args.db or workdir / "demo.duckdb"
-        if args.db is None:
-            build_demo(db, console)
+        if args.gb:
+            from _gb_store import gb_store
+
+            db = gb_store()
+        else:
+            db = args.db or workdir / "demo.duckdb"
+            if args.db is None:
+                build_demo(db, console)
         sizes = [int(n) for n in args.concurrency.split(",")]
         checkouts = {"after": REPO if args.at is None else export_commit(args.at, workdir / "at")}
         if args.baseline:
             checkouts["before"] = export_commit(args.baseline, workdir / "baseline")
-        measured = {name: [measure(n, db, workdir, checkout, args.budget_mb, console) for n in sizes]
+        measured = {name: [measure(n, db, workdir, checkout, args.budget_mb, console, collection)
+                           for n in sizes]
                     for name, checkout in checkouts.items()}
     finally:
         if tmp is not None:
             tmp.cleanup()
     runs = measured["after"]
-    table = Table(title=f"One worker, {COLLECTION} pages of 10,000 items at once")
+    table = Table(title=f"One worker, {collection} pages of 10,000 items at once ({db.name})")
     for column in ("server", "at once", "RSS before", "peak", "kept after 5 s", "statuses", "seconds"):
         table.add_column(column, justify="right")
     for name, their_runs in measured.items():
@@ -247,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(loadavg_before=load, **package_versions("duckdb", "uvicorn", "starlette")),
         "targets": {"statuses": "200 or 503 only; 503 with Retry-After; a later page 200",
                     "peak_growth_mb": max_growth},
-        "results": {"collection": COLLECTION, "limit": 10_000,
+        "store": "GB (bench/_gb_store.py)" if args.gb else "demo" if args.db is None else str(args.db),
+        "results": {"collection": collection, "limit": 10_000,
                     # the headline: the peak of the largest burst
                     "peak_rss_mb": max(runs, key=lambda r: r["concurrent"])["rss_peak_mb"],
                     "runs": runs},

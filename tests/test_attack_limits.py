@@ -82,8 +82,9 @@ async def _attack(base: str, n: int) -> tuple[list[httpx.Response], httpx.Respon
 @pytest.mark.slow   # a server, 52 pages of 10,000 items: ~15 s
 def test_many_large_pages_at_once_are_queued_or_refused_within_the_memory_budget(demo_db, tmp_path):
     # The attack of issue 27: 48 pages of 10,000 items at once. Without a budget every one ran at
-    # once: +605 MB on the demo (3.25 GB on the GB store). With 80 MB, one runs at a time (a page
-    # reserves 61 MB), the others wait a second for their turn and are refused.
+    # once: +590-650 MB on the demo (+1.86 GB on the GB store: bench/results/memory_gb.json).
+    # With 80 MB, one runs at a time (a page reserves 61 MB), the others wait a second for their
+    # turn and are refused.
     env = {"GEO_CS_DB": str(demo_db), "GEO_CS_MEMORY_BUDGET_MB": "80", "GEO_CS_MEMORY_QUEUE_S": "1"}
     with running_service(env, tmp_path / "server.log") as base:
         pid = _server_pid(base)
