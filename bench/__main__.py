@@ -38,6 +38,7 @@ HEADLINES = {
     "exports": (("pmtiles", "ratio_server_fetch_over_build"), "server one-by-one / PMTiles build"),
     "map_slider": (("ratio_warm_over_uncached",), "warm slider step / the step in a new view"),
     "memory": (("results", "peak_rss_mb"), "one worker's peak RSS, MB, 48 pages of 10,000 at once"),
+    "memory_gb": (("results", "peak_rss_mb"), "the same on the GB store (bench_memory.py --gb)"),
 }
 
 
