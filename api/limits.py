@@ -6,7 +6,9 @@
 * a response longer than ``max_response_mb`` is cut there and logged. The largest legitimate
   responses are streamed GeoJSON/CSV pages (``limit`` ≤ 10,000 features) whose headers are
   already sent when the cap is reached, so the cap is a guard against a runaway response, not
-  a status code; ``limit`` and the tile size budget keep real responses far below it.
+  a status code; ``limit`` and the tile size budget keep real responses far below it. A cut
+  response is left unfinished (no last part), so the connection closes short of its end and
+  the client sees an incomplete download, never a truncated body that looks whole.
 
 And the memory of the requests a worker answers at once (:class:`MemoryBudget`, applied by
 :class:`AdmissionControl`): each request reserves an estimate of what it will hold
@@ -95,8 +97,11 @@ class SizeLimits:
                 if sent + len(body) > self.max_response:
                     log.warning("response to %s cut at the %s-byte limit (GEO_CS_MAX_RESPONSE_MB)",
                                 scope["path"], f"{self.max_response:,}")
+                    # the cut part goes out as a part, never as the last one: the server then
+                    # closes the connection short of its Content-Length (or of gzip's and
+                    # chunked encoding's ends), so the client knows it was cut (issue 27)
                     await send({"type": "http.response.body",
-                                "body": body[: self.max_response - sent], "more_body": False})
+                                "body": body[: self.max_response - sent], "more_body": True})
                     raise _ResponseCut
                 sent += len(body)
             await send(message)
@@ -104,7 +109,7 @@ class SizeLimits:
         try:
             await self.app(scope, counted_receive, capped_send)
         except _ResponseCut:
-            return  # the response is complete as far as the client knows; the stream is dropped
+            return  # the response is left unfinished: the connection closes without its end
         except _TooLarge:
             if not started:
                 await _problem(send, scope, 413, "Content too large",
