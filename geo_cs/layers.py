@@ -41,13 +41,19 @@ RATE_KINDS = ("count", "rate")
 
 #: What a partnership's map (web or print) shows when the user has not chosen: the first of these whose
 #: geography holds the partnership's areas and the measure. Small areas first (the
-#: neighbourhoods of NI 153), then constituencies, which carry the quarterly benefit series.
-#: A user's own choice (``geography=``, ``indicator=``) overrides this.
+#: neighbourhoods of NI 153, where outreach happens), then constituencies, which carry the
+#: quarterly benefit series. A user's own choice (``geography=``, ``indicator=``) overrides this.
+#:
+#: Every partnership of a nation opens on the same geography (issue 28: Rhyl opened on
+#: neighbourhoods and the other Welsh partnerships on constituencies). Wales has no count of
+#: employment-deprived people per neighbourhood in the store, so its neighbourhoods show the
+#: WIMD employment rank (most deprived darkest); the constituencies' claimant rate, with its
+#: gap, stays one choice away and the page's sentence says so.
 DEFAULT_VIEWS: tuple[tuple[str, str, str | None], ...] = (
     ("datazone2011", "employment_deprived", None),
     ("lsoa2011", "employment_deprived", "population2019_lsoa11.working_age_population"),
+    ("lsoa2011", "employment_rank", None),
     ("wpc2010", "claimants", None),
-    # Welsh areas smaller than a constituency (Rhyl's five wards): the WIMD employment score
     ("lsoa2011", "employment_score", None),
 )
 
@@ -404,16 +410,74 @@ def equal_interval_breaks(data: np.ndarray, k: int) -> np.ndarray:
     return cuts
 
 
+def is_whole(values: np.ndarray | pd.Series) -> bool:
+    """Whether every value is a whole number (ranks, deciles, counts): their classes then get
+    whole-number bounds.
+
+    >>> is_whole([1, 2.0, 30]), is_whole([1, 2.5])
+    (True, False)
+    """
+    data = np.asarray(pd.Series(values, dtype=float).dropna())
+    return bool(data.size) and bool(np.all(data == np.round(data)))
+
+
+def whole_breaks(bounds: list[float], maximum: float) -> list[float]:
+    """Class bounds of whole numbers drawn from ``bounds``: each rounded down (for whole-number
+    values ``v <= 339.8`` is ``v <= 339``, so no value changes class), the last one the data's
+    maximum, bounds that meet merged.
+
+    >>> whole_breaks([339.8, 953.6, 1909.0], 1909.0)
+    [339.0, 953.0, 1909.0]
+    """
+    out: list[float] = []
+    for bound in [*bounds[:-1], maximum]:
+        whole = float(math.floor(bound + 1e-9))
+        if not out or whole > out[-1]:
+            out.append(whole)
+    return out
+
+
+def class_labels(breaks: list[float], unit: str = "", lowest: float | None = None,
+                 whole: bool = False) -> list[str]:
+    """The legend's words for each class (upper bounds ``breaks``): whole-number classes as
+    ``1 – 339``, ``340 – 953`` (thousands separated); others as ``up to 6.6%``, ``6.6 – 12.5%``.
+
+    >>> class_labels([339.0, 953.0], lowest=1, whole=True)
+    ['1 – 339', '340 – 953']
+    >>> class_labels([6.61, 12.5], "%")
+    ['up to 6.6%', '6.6 – 12.5%']
+    """
+    labels, low = [], None
+    for high in breaks:
+        if whole:
+            start = (lowest if low is None else low + 1)
+            if start is None:
+                text = f"up to {high:,.0f}"
+            elif start >= high:
+                text = f"{high:,.0f}"
+            else:
+                text = f"{start:,.0f} – {high:,.0f}"
+        else:
+            text = f"up to {high:,.1f}" if low is None else f"{low:,.1f} – {high:,.1f}"
+        labels.append(text + unit)
+        low = high
+    return labels
+
+
 def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: int = 5,
-                 own: list[float] | None = None) -> list[float]:
+                 own: list[float] | None = None, whole: bool = False) -> list[float]:
     """Upper bounds of ``k`` classes of ``values`` (pooled across periods), as mapclassify
     draws them.
 
     ``scheme``: quantiles, fisher_jenks, equal_interval, or own (``own`` gives the upper bounds;
-    the maximum is appended when the last one is below it).
+    the maximum is appended when the last one is below it). ``whole``: the values are whole
+    numbers (ranks, deciles), so the bounds are too (:func:`whole_breaks`; own breaks are kept
+    as given).
 
     >>> class_breaks([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "equal_interval", k=3)
     [4.0, 7.0, 10.0]
+    >>> class_breaks(range(1, 1001), "quantiles", k=3, whole=True)
+    [334.0, 667.0, 1000.0]
     """
     data = np.asarray(pd.Series(values, dtype=float).dropna())
     if scheme not in SCHEMES:
@@ -446,6 +510,8 @@ def class_breaks(values: np.ndarray | pd.Series, scheme: str = "quantiles", k: i
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Numba not installed": the pure version is fine
                 bins = mapclassify.FisherJenks(data, k=k).bins
+    if whole:
+        return whole_breaks([float(b) for b in bins], float(data.max()))
     return [round(float(b), 6) for b in bins]
 
 
@@ -544,12 +610,52 @@ class ViewChoice:
     indicator: str                 # a measure name (its editions form one series)
     denominator: str | None
     label: str                     # e.g. "Employment-deprived people, % of working-age population"
+    gap: bool = False              # a count over a population: gives the worst areas and the gap
 
 
-def view_choices(store: Store, set_ids: list[str]) -> list[ViewChoice]:
+def sentence_case(text: str) -> str:
+    """``text`` with its first letter a capital (measure labels come from data files, some in
+    lower case: "claimant rate").
+
+    >>> sentence_case("claimant rate"), sentence_case("IMD score")
+    ('Claimant rate', 'IMD score')
+    """
+    return text[:1].upper() + text[1:] if text else text
+
+
+_SOURCES_SQL = ("SELECT indicator_id, source_id, coalesce(source_title, '') AS title FROM indicators "
+                "WHERE set_id = ?")
+
+
+def _same_source(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Whether two indicators come from one publication: the same source, or one title the
+    start of the other's ("English Indices of Deprivation 2025" and its "..., underlying
+    indicators")."""
+    (id_a, title_a), (id_b, title_b) = a, b
+    if id_a == id_b:
+        return True
+    return bool(title_a and title_b) and (title_a.startswith(title_b) or title_b.startswith(title_a))
+
+
+_HELD_SQL = """
+SELECT DISTINCT indicator_id FROM observations
+WHERE set_id = ? AND list_contains(?, code) AND value IS NOT NULL
+"""
+
+
+def view_choices(store: Store, set_ids: list[str],
+                 codes: dict[str, list[str]] | None = None) -> list[ViewChoice]:
     """The maps worth offering on ``set_ids`` (those a partnership has areas in): every measure
     with observations, its rate over the working-age population first where the defaults give
-    one (:data:`DEFAULT_VIEWS`), labelled in words rather than ids."""
+    one (:data:`DEFAULT_VIEWS`), labelled in words rather than ids. With ``codes`` (a
+    partnership's areas per set), only measures with a value for one of them: a Welsh
+    partnership is not offered England's measures, which would draw an empty map.
+
+    A published rate is left out when the same publication's count is offered as a rate of
+    the same areas (SIMD's "employment deprivation rate" beside "employment-deprived people,
+    % of working-age people"; DWP's "claimant rate" beside "claimants, %"): two near-identical
+    entries confuse, and only the count gives the worst-performing neighbourhoods and the gap.
+    The rate stays reachable by its address."""
     labels = dict(store.sql("SELECT set_id, label FROM geography_sets").fetchall())
     out: list[ViewChoice] = []
     for set_id in set_ids:
@@ -558,22 +664,39 @@ def view_choices(store: Store, set_ids: list[str]) -> list[ViewChoice]:
             continue
         geography_label = labels.get(set_id, set_id)
         measures = measures_of(known, set_id)
+        if codes is not None:
+            held = {r[0] for r in store.sql(_HELD_SQL, [set_id, sorted(codes.get(set_id, []))]).fetchall()}
+            measures = {name: m for name, m in measures.items() if held.intersection(m.indicators)}
+        sources = {r[0]: (r[1], r[2]) for r in store.sql(_SOURCES_SQL, [set_id]).fetchall()}
+        as_rates: list[str] = []      # count measures offered as a rate (their indicators)
         for view_set, measure, denominator in DEFAULT_VIEWS:
             if view_set == set_id and denominator and measure in measures and (
                     known["indicator_id"] == denominator).any():
                 label = measures[measure].label
                 den_label = known.loc[known["indicator_id"] == denominator, "label"].iloc[0]
                 out.append(ViewChoice(set_id, geography_label, measure, denominator,
-                                      f"{label}, % of {den_label[0].lower()}{den_label[1:]}"))
+                                      f"{sentence_case(label)}, % of {den_label[0].lower()}{den_label[1:]}",
+                                      gap=True))
+                as_rates += measures[measure].indicators
         with_denominators = {r[0] for r in store.sql(
             "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? AND denominator IS NOT NULL",
             [set_id]).fetchall()}
-        for measure, m in sorted(measures.items()):
-            if m.kind == "count" and with_denominators.intersection(m.indicators):
+        plain: list[tuple[Measure, str, bool]] = []
+        for m in measures.values():
+            gap = m.kind == "count" and bool(with_denominators.intersection(m.indicators))
+            if gap:
                 suffix = ", % of working-age people"   # counts published with their population
+                as_rates += [i for i in m.indicators if i in with_denominators]
             else:
                 suffix = " (number)" if m.kind == "count" else ""
-            out.append(ViewChoice(set_id, geography_label, measure, None, f"{m.label}{suffix}"))
+            plain.append((m, suffix, gap))
+        for m, suffix, gap in sorted(plain, key=lambda entry: entry[0].name):
+            if m.kind == "rate" and all(
+                    any(_same_source(sources.get(i, (i, "")), sources.get(c, (c, ""))) for c in as_rates)
+                    for i in m.indicators):
+                continue   # the same figures as a count offered as a rate: one entry, the one with a gap
+            out.append(ViewChoice(set_id, geography_label, m.name, None, f"{sentence_case(m.label)}{suffix}",
+                                  gap=gap))
     return out
 
 
@@ -602,3 +725,50 @@ def benchmarks(values: AreaValues) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["rate"] = 100 * out["count"] / out["denominator"]
     return out[["period_id", "group", "rate", "n_areas"]]
+
+
+_SOURCES_OF_SQL = """
+SELECT DISTINCT coalesce(i.source_title, i.source_id) AS title, coalesce(i.publisher, '') AS publisher,
+       coalesce(i.licence, '') AS licence
+FROM indicators i
+WHERE i.set_id = $set_id AND list_contains($indicators, i.indicator_id)
+  AND ($codes IS NULL OR EXISTS (
+      SELECT 1 FROM observations o
+      WHERE o.indicator_id = i.indicator_id AND o.set_id = i.set_id AND list_contains($codes, o.code)
+        AND ($periods IS NULL OR list_contains($periods, o.period_id))))
+ORDER BY title
+"""
+
+
+def measure_sources(store: Store, set_id: str, indicator_ids: list[str] | tuple[str, ...],
+                    codes: list[str] | None = None, periods: list[str] | None = None) -> pd.DataFrame:
+    """Where the figures of ``indicator_ids`` on ``set_id`` come from: title, publisher and
+    licence of each source (for a download's source line). With ``codes`` (and ``periods``),
+    only the sources of those areas' figures: a Welsh map names the Welsh index, not England's
+    edition of the same measure."""
+    return store.sql(_SOURCES_OF_SQL, {"set_id": set_id, "indicators": list(indicator_ids),
+                                       "codes": list(codes) if codes is not None else None,
+                                       "periods": list(periods) if periods is not None else None}).df()
+
+
+_CATALOGUE_SQL = """
+WITH held AS (
+    SELECT o.indicator_id, o.set_id, arg_min(p.label, p.start_date) AS first_period,
+           arg_max(p.label, p.start_date) AS last_period, count(DISTINCT o.period_id) AS n_periods
+    FROM observations o JOIN periods p USING (period_id)
+    GROUP BY o.indicator_id, o.set_id
+)
+SELECT i.measure, i.indicator_id, i.kind, coalesce(i.unit, '') AS unit, i.label, i.set_id,
+       coalesce(g.label, i.set_id) AS geography, coalesce(i.source_title, i.source_id) AS source,
+       coalesce(i.publisher, '') AS publisher, coalesce(i.licence, '') AS licence,
+       h.first_period, h.last_period, h.n_periods
+FROM indicators i JOIN held h USING (indicator_id, set_id) LEFT JOIN geography_sets g USING (set_id)
+ORDER BY lower(i.label), i.set_id, i.indicator_id
+"""
+
+
+def indicator_catalogue(store: Store) -> pd.DataFrame:
+    """Every indicator with observations: its measure, kind, unit, label, geography (id and
+    words), source, publisher, licence, and its first and last period in words with their
+    number (the help page's list of data)."""
+    return store.sql(_CATALOGUE_SQL).df()

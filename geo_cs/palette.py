@@ -19,3 +19,16 @@ def palette(k: int) -> list[str]:
     if k <= 1:
         return [PALETTE[-3]]
     return [PALETTE[round(i * (len(PALETTE) - 1) / (k - 1))] for i in range(k)]
+
+
+def class_colours(k: int, low_is_worse: bool = False) -> list[str]:
+    """The colours of ``k`` classes in the order of their values, the worst class darkest:
+    :func:`palette` as it is for measures whose high values are worse (rates of deprivation),
+    reversed for those whose low values are (ranks and deciles, 1 = most deprived), so a dark
+    area means the same thing on every map.
+
+    >>> class_colours(3), class_colours(3, low_is_worse=True)
+    (['#ffffcc', '#fd8d3c', '#800026'], ['#800026', '#fd8d3c', '#ffffcc'])
+    """
+    colours = palette(k)
+    return colours[::-1] if low_is_worse else colours

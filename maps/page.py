@@ -33,9 +33,18 @@ from geo_cs.analysis import MethodParams
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, NotFoundError
-from geo_cs.layers import AreaValues, breaks_note, class_breaks
-from geo_cs.narrative import gap_sentence, threshold_hint
-from geo_cs.palette import NO_DATA, palette  # a colour means the same on the page and on paper
+from geo_cs.layers import AreaValues, breaks_note, class_breaks, class_labels, is_whole, sentence_case
+from geo_cs.narrative import (
+    Alternative,
+    area_words,
+    gap_sentence,
+    gives_gap,
+    legend_title,
+    low_is_worse,
+    no_gap_sentence,
+    threshold_hint,
+)
+from geo_cs.palette import NO_DATA, class_colours  # a colour means the same on the page and on paper
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.store import Store
 from maps import CONTENT_SECURITY_POLICY, STATIC_URL, asset_url, vendor_url
@@ -102,6 +111,7 @@ class PageUrls:
 
     static: str = STATIC_URL
     standalone: bool = False      # a static site: no server to choose another measure from
+    help: str = "/maps/help"      # what the words on the page mean, where the data come from
 
     def tiles(self, set_id: str, period: str, query: dict[str, str]) -> str:
         return f"/tiles/{set_id}/{{z}}/{{x}}/{{y}}.mvt?{urlencode(query)}"
@@ -110,17 +120,19 @@ class PageUrls:
         query = {**selection, "f": "csv"} if fmt == "csv" else selection
         return f"/collections/{set_id}/items?{urlencode(query)}"
 
-    def chart(self, partnership: str, query: dict[str, str]) -> str:
-        return f"/maps/{partnership}/gap.svg?{urlencode(query)}"
+    def chart(self, partnership: str, query: dict[str, str], fmt: str = "svg") -> str:
+        return f"/maps/{partnership}/gap.{fmt}?{urlencode(query)}"
 
 
 @dataclass(frozen=True)
 class StaticSiteUrls(PageUrls):
     """The files of a static site (``geo-cs export site``): a PMTiles archive per period read in
-    the browser, GeoJSON and CSV per period, the chart as SVG, assets beside the page."""
+    the browser, GeoJSON and CSV per period, the chart as SVG, PNG and CSV, the help page,
+    assets beside the page."""
 
     static: str = "static"
     standalone: bool = True
+    help: str = "help.html"
 
     def tiles(self, set_id: str, period: str, query: dict[str, str]) -> str:
         return f"pmtiles://tiles/{period}.pmtiles/{{z}}/{{x}}/{{y}}"
@@ -128,8 +140,8 @@ class StaticSiteUrls(PageUrls):
     def items(self, set_id: str, period: str, selection: dict, fmt: str) -> str:
         return f"data/{period}.{'csv' if fmt == 'csv' else 'geojson'}"
 
-    def chart(self, partnership: str, query: dict[str, str]) -> str:
-        return "gap.svg"
+    def chart(self, partnership: str, query: dict[str, str], fmt: str = "svg") -> str:
+        return f"gap.{fmt}"
 
 
 def _number(value: object) -> float | None:
@@ -139,11 +151,12 @@ def _number(value: object) -> float | None:
     return round(value, 3) if math.isfinite(value) else None
 
 
-def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | None) -> dict:
+def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | None,
+                      period_ids: list[str]) -> dict:
     """Per period: the partnership's rate and its cohort's figures (for the panel and tooltips)."""
     mine = values.frame[values.frame["code"].isin(codes)]
     out: dict[str, dict] = {}
-    for period in values.period_ids:
+    for period in period_ids:
         rows = mine[mine["period_id"] == period]
         ok = rows["count"].notna() & (rows["denominator"] > 0)
         den = rows.loc[ok, "denominator"].sum()
@@ -179,27 +192,90 @@ def _invalid_rates(mine: pd.DataFrame) -> pd.Series:
     return (value > 100) | (value < low - 1e-9) | (value > high + 1e-9)
 
 
-def _areas_table(data: MapData) -> dict:
+def shown_periods(data: MapData) -> list[str]:
+    """The measure's periods in which the partnership has a value (and the one asked for): an
+    edition of another nation (IMD 2019 on a Welsh partnership's rank map) would only draw an
+    empty map."""
+    values = data.values
+    mine = values.frame[values.frame["code"].isin(data.codes) & values.frame["value"].notna()]
+    held = set(mine["period_id"])
+    if data.req.period is not None:
+        held.add(values.check_period(data.req.period))
+    periods = [p for p in values.period_ids if p in held]
+    return periods or values.period_ids
+
+
+def _areas_table(data: MapData, period_ids: list[str], with_worst: bool) -> dict:
     """The partnership's areas for the ranked list, the search and the area profiles, as
-    columns: code, name, lon/lat bounds, the value in each period, the worst flag, the largest
-    estimated share, and whether a figure is not a valid rate."""
+    columns: code, name, lon/lat bounds, the value in each period, the worst flag (null when
+    the measure gives no worst-performing areas), the largest estimated share, and whether a
+    figure is not a valid rate."""
     values, index = data.values, data.areas
     mine = values.frame[values.frame["code"].isin(data.codes)]
     wide = mine.pivot_table(index="code", columns="period_id", values="value", aggfunc="first")
-    wide = wide.reindex(index=index["code"], columns=values.period_ids)
+    wide = wide.reindex(index=index["code"], columns=period_ids)
     per_code = mine.groupby("code").agg(worst=("worst", "max"), estimated=("estimated_share", "max"))
     per_code = per_code.reindex(index["code"])
     invalid = set(mine.loc[_invalid_rates(mine), "code"]) if values.unit == "%" else set()
+    worst = (per_code["worst"].astype("boolean").fillna(False).astype(bool).tolist() if with_worst
+             else [None] * len(index))
     return {
         "code": index["code"].tolist(),
         "name": [n if isinstance(n, str) else None for n in index["name"]],
         "bounds": [[_number(r.west), _number(r.south), _number(r.east), _number(r.north)]
                    for r in index.itertuples()],
         "values": [[_number(v) for v in row] for row in wide.to_numpy()],
-        "worst": per_code["worst"].astype("boolean").fillna(False).astype(bool).tolist(),
+        "worst": worst,
         "estimated": [_number(e) or 0 for e in per_code["estimated"]],
         "invalid": [c in invalid for c in index["code"]],
     }
+
+
+def _nation(codes: list[str]) -> str | None:
+    """The one nation ``codes`` are in (ranks and deciles are within a nation), else None."""
+    nations = {layers.NATIONS.get(c[:1]) for c in codes}
+    return nations.pop() if len(nations) == 1 else None
+
+
+def _alternative(data: MapData) -> Alternative | None:
+    """Another map of the partnership that gives the gap: on the same areas if there is one."""
+    gaps = [c for c in data.choices if c.gap]
+    gaps.sort(key=lambda c: c.geography != data.req.geography)
+    return Alternative(gaps[0].label, gaps[0].geography_label) if gaps else None
+
+
+def _no_gap_words(data: MapData, period: str) -> str:
+    """The sentence of a map that gives no gap (:func:`geo_cs.narrative.no_gap_sentence`)."""
+    values = data.values
+    latest = values.at(period)
+    latest = latest[latest["code"].isin(data.codes)]
+    if values.unit == "%":   # a rate that cannot be right is no one's highest
+        latest = latest.assign(value=latest["value"].mask(_invalid_rates(latest)))
+    named = data.areas[["code", "name"]].merge(latest[["code", "value"]], on="code", how="left")
+    return no_gap_sentence(data.name, values.measure.kind, values.measure.label, values.unit,
+                           area_words(values.measure.set_id), named, nation=_nation(data.codes),
+                           alternative=_alternative(data))
+
+
+def settings_suffix(req: MapRequest) -> list[str]:
+    """The settings of a view that change its figures and are not the defaults, as parts of a
+    file name: ``threshold-20``, ``baseline-simd2016`` (issue 28: a download kept the same name
+    whatever the threshold, so two files of different figures overwrote each other)."""
+    parts = []
+    if req.threshold != 25.0:
+        parts.append(f"threshold-{req.threshold:g}")
+    if req.baseline:
+        parts.append("baseline-" + "-".join(req.baseline))
+    return parts
+
+
+#: How the classes can be drawn, in words (the form's choice of ``scheme``).
+SCHEME_LABELS = {
+    "quantiles": "Same number of areas in each colour",
+    "fisher_jenks": "Natural groups in the values",
+    "equal_interval": "Equal steps of value",
+    "own": "My own class limits",
+}
 
 
 def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
@@ -210,23 +286,32 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
     urls = urls or PageUrls()
     req, values, codes, gap = data.req, data.values, data.codes, data.gap
     mine = values.frame[values.frame["code"].isin(codes)]
-    period = values.check_period(req.period)
-    summaries = _period_summaries(values, codes, gap)
+    period_ids = shown_periods(data)
+    # the latest period with the partnership's values, unless one was asked for
+    period = values.check_period(req.period) if req.period else period_ids[-1]
+    summaries = _period_summaries(values, codes, gap, period_ids)
     set_id = values.measure.set_id
+    one, many = area_words(set_id)
     labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
     bench = layers.benchmarks(values)
+    settings = settings_suffix(req)
     periods = []
-    for row in values.periods.itertuples():
+    for row in values.periods[values.periods["period_id"].isin(period_ids)].itertuples():
         q = req.measure_query(row.period_id)
         selection = {**q, "partnership": req.partnership, "limit": 10000}
         here = bench[bench["period_id"] == row.period_id]
+        name = download_name(req, "csv", row.period_id)
         periods.append({
             "id": row.period_id, "label": row.period_label,
             "tiles": urls.tiles(set_id, row.period_id, q),
             "geojson": urls.items(set_id, row.period_id, selection, "geojson"),
             "csv": urls.items(set_id, row.period_id, selection, "csv"),
+            # the downloads' file names, with the settings that change their figures
+            "csvName": name, "geojsonName": name.removesuffix(".csv") + ".geojson",
             "summary": summaries[row.period_id],
-            "benchmarks": [{"group": b.group, "rate": _number(b.rate), "areas": int(b.n_areas)}
+            "benchmarks": [{"group": b.group, "rate": _number(b.rate), "areas": int(b.n_areas),
+                            "label": f"{b.group} (the {int(b.n_areas):,} "
+                                     f"{_plural_of(int(b.n_areas), one, many)} with data here)"}
                            for b in here.itertuples()],
             "estimated": bool((mine.loc[mine["period_id"] == row.period_id, "estimated_share"] > 0).any()),
         })
@@ -239,30 +324,49 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
     if invalid:
         notes.append(
             f"{invalid} of the partnership's area figures are not valid rates (over 100%, or outside "
-            "their own 95% interval): the denominator does not fit the count. They are shown as "
-            "'not a valid rate' and left uncoloured; choose the indicator's own denominator.")
+            "their own 95% interval): the population they are divided by does not fit the count of "
+            "people. They are shown as 'not a valid rate' and left uncoloured; choose the map again "
+            "under “Map of” to use the measure's own population.")
+    has_gap = gap is not None
     sentence, hint = None, None
-    if gap is not None:
+    if has_gap:
         params = MethodParams(threshold=values.threshold, baseline=values.baseline)
+        found = None
         if int(gap["n_cohort"].max() if len(gap) else 0) == 0:
             baseline_rates = mine.drop_duplicates("code")["baseline_value"]
-            found = threshold_hint(baseline_rates)
+            found = threshold_hint(baseline_rates, below=values.threshold)
             hint = None if found is None else {"threshold": found.suggested, "areas": found.n_at_suggested,
                                                "highest": found.highest}
-        else:
-            found = None
-        sentence = gap_sentence(gap, data.name, params, found)
+        sentence = gap_sentence(gap, data.name, params, found, areas=(one, many))
+    elif not mine.empty:
+        sentence = _no_gap_words(data, period)
+    areas = _areas_table(data, period_ids, with_worst=has_gap)
     chart_query = {"geography": set_id, **req.measure_query()}
+    chart_name = download_name(req, "svg", what="gap").removesuffix(".svg")
     return {
-        "periods": periods, "start": values.period_ids.index(period),
+        "periods": periods, "start": period_ids.index(period),
         # the period in the address only when one was asked for: a link without it follows the latest
         "periodInAddress": req.period is not None,
-        "baseline": list(values.baseline),
-        "baselineLabels": [labels.get(b, b) for b in values.baseline], "threshold": values.threshold,
-        "chart": urls.chart(req.partnership, chart_query) if gap is not None else None,
+        "baseline": list(values.baseline) if has_gap else [],
+        "baselineLabels": [labels.get(b, b) for b in values.baseline] if has_gap else [],
+        "threshold": values.threshold,
+        "hasGap": has_gap,
+        # what the map draws, so the legend lists only that (issue 28: Rhyl's legend showed
+        # outlines and hatching that were not on its map)
+        "hasWorst": has_gap and any(areas["worst"]),
+        "hasEstimates": bool((mine["estimated_share"] > 0).any()),
+        "chart": urls.chart(req.partnership, chart_query) if has_gap else None,
+        "chartDownloads": {fmt: {"url": urls.chart(req.partnership, chart_query, fmt),
+                                 "name": f"{chart_name}.{fmt}"} for fmt in ("png", "svg", "csv")}
+        if has_gap else None,
         "notes": notes, "sentence": sentence, "thresholdHint": hint,
-        "areas": _areas_table(data),
+        "areas": areas,
+        "settings": settings,
     }
+
+
+def _plural_of(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
 
 
 def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
@@ -271,12 +375,31 @@ def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
     urls = urls or PageUrls()
     req, values = data.req, data.values
     mine = values.frame[values.frame["code"].isin(data.codes)]
-    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None)
+    kind = values.measure.kind
+    # ranks, deciles and counts are whole numbers: so are their classes' bounds
+    whole = values.unit != "%" and is_whole(mine["value"])
+    breaks = class_breaks(mine["value"], req.scheme, req.k, list(req.breaks) if req.breaks else None,
+                          whole=whole and req.scheme != "own")
+    unit = "%" if values.unit == "%" else ""
+    lowest = mine["value"].min() if whole and mine["value"].notna().any() else None
+    one, many = area_words(values.measure.set_id)
+    figures = view_figures(data, urls)
     return {
         "layer": values.measure.set_id, "partnership": req.partnership, "partnershipName": data.name,
         "indicator": req.indicator,
-        "measure": values.measure.label, "unit": values.unit, "isRate": values.measure.is_rate,
-        "breaks": breaks, "colours": palette(len(breaks)), "noData": NO_DATA,
+        "measure": sentence_case(values.measure.label), "unit": values.unit, "isRate": values.measure.is_rate,
+        "kind": kind,
+        "breaks": breaks,
+        # the worst class darkest: ranks and deciles (1 = most deprived) take the palette reversed
+        "colours": class_colours(len(breaks), low_is_worse(kind, values.measure.label)),
+        "noData": NO_DATA,
+        "legendTitle": legend_title(kind, values.measure.label, values.unit),
+        "classLabels": class_labels(breaks, unit, None if lowest is None else float(lowest), whole),
+        "legendNote": ("The colours mean the same values in every period, so periods can be compared."
+                       if len(figures["periods"]) > 1 else None),
+        "schemeLabels": SCHEME_LABELS,
+        "areaWords": {"one": one, "many": many},
+        "helpUrl": urls.help,
         "codes": sorted(data.codes), "bounds": data.outline.get("bbox"), "outline": data.outline,
         "minZoom": data.min_zoom, "maxNativeZoom": MAX_NATIVE_ZOOM,
         "standalone": urls.standalone,
@@ -294,7 +417,7 @@ def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
         "attribution": OGL_ATTRIBUTION,
         "disclosure": values.disclosure.note if values.disclosure else None,
         "minCount": values.disclosure.min_count if values.disclosure else None,
-        **view_figures(data, urls),
+        **figures,
     }
 
 
@@ -325,14 +448,16 @@ class MapSources:
     def choices(self, partnership: str) -> list[layers.ViewChoice]:
         """The maps the partnership can be shown as: every measure on every tiled set it has
         areas in."""
-        sets = []
+        held: dict[str, list[str]] = {}
         for set_id in tiles.tile_sets(self.store)["set_id"]:
             try:
-                if self.codes(partnership, set_id):
-                    sets.append(set_id)
+                codes = self.codes(partnership, set_id)
             except GeoCsError:
                 continue   # the partnership cannot be resolved on that set: not a choice
-        return layers.view_choices(self.store, sets)
+            if codes:
+                held[set_id] = codes
+        # only measures with values for the partnership's own areas
+        return layers.view_choices(self.store, list(held), held)
 
     def areas(self, set_id: str, codes: list[str]) -> pd.DataFrame:
         return layers.area_index(self.store, set_id, codes)
@@ -373,6 +498,7 @@ class MapData:
     areas: pd.DataFrame            # the partnership's areas: code, name, lon/lat bounds
     labels: pd.DataFrame           # district and ward names around it (geo_cs.places.reference_labels)
     reference_sets: list[str]      # of places.REFERENCE_SETS, those with tiles: drawn as lines
+    geography_label: str = ""      # the areas in words ("Scottish Data Zones, 2011")
 
 
 def gather_map(sources: MapSources, req: MapRequest) -> MapData:
@@ -383,10 +509,9 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     req = sources.view(req)
     values = sources.values(req.geography, req.indicator, req.denominator, req.baseline, req.threshold)
     codes = sources.codes(req.partnership, req.geography)
-    gap = None
-    # a gap needs a rate, and values for the partnership's areas (IMD covers England only)
-    if values.measure.is_rate and values.unit == "%" and values.frame["code"].isin(codes).any():
-        gap = sources.gap(values, req.partnership)
+    # a gap needs counts over a population for the partnership's areas (IMD covers England
+    # only; a published rate has no counts)
+    gap = sources.gap(values, req.partnership) if gives_gap(values, codes) else None
     sets = tiles.tile_sets(sources.store)
     row = sets[sets["set_id"] == req.geography]
     if row.empty:
@@ -396,7 +521,8 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     outline = sources.outline(req.partnership)
     reference_sets = [s for s in places.REFERENCE_SETS if s in set(sets["set_id"]) and s != req.geography]
     return MapData(req, values, codes, outline, gap, name, sources.choices(req.partnership), min_zoom,
-                   sources.areas(req.geography, codes), sources.labels(outline.get("bbox")), reference_sets)
+                   sources.areas(req.geography, codes), sources.labels(outline.get("bbox")), reference_sets,
+                   str(row["label"].iloc[0] or req.geography))
 
 
 def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
@@ -416,10 +542,18 @@ def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
         "map_css": asset_url("geo-cs/map.css", urls.static, in_path=not urls.standalone),
     }
     req = data.req
-    chosen = next((i for i, c in enumerate(data.choices) if (c.geography, c.indicator, c.denominator) == (
+    choices = data.choices
+    chosen = next((i for i, c in enumerate(choices) if (c.geography, c.indicator, c.denominator) == (
         req.geography, req.indicator, req.denominator)), None)
+    if chosen is None:
+        # a map reached by its address but not offered (a published rate beside its count): the
+        # picker shows it as chosen rather than another map's name
+        choices = [*choices, layers.ViewChoice(req.geography, data.geography_label or req.geography,
+                                               req.indicator, req.denominator, config["measure"],
+                                               gap=config["hasGap"])]
+        chosen = len(choices) - 1
     return TEMPLATES.get_template("map.html").render(
-        config=config, config_json=json_for_html(config), req=req, choices=data.choices, chosen=chosen,
+        config=config, config_json=json_for_html(config), req=req, choices=choices, chosen=chosen,
         assets=assets, schemes=("quantiles", "fisher_jenks", "equal_interval", "own"),
         csp_meta=CONTENT_SECURITY_POLICY if urls.standalone else None)
 

@@ -19,6 +19,7 @@ from api.deps import (
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_chart
 from geo_cs.layers import SCHEMES, parse_breaks
+from geo_cs.narrative import gives_gap
 from geo_cs.partnerships import get_partnerships, load_partnerships
 from geo_cs.places import holds_postcodes, search_areas, search_note
 from maps.page import MapRequest, download_name, partnership_map_png, render_index
@@ -106,9 +107,12 @@ def gap_svg(
     values = cached_values(request, store, geography, m)
     if values is None:
         raise InputError("indicator is required for the gap chart")
-    if not values.measure.is_rate or values.unit != "%":
-        raise InputError(f"{values.measure.name} on {geography} is not a rate: no gap chart")
-    table = CachedMapSources(request, store).gap(values, partnership)
+    sources = CachedMapSources(request, store)
+    if not gives_gap(values, sources.codes(partnership, geography)):
+        # a published rate, score or rank: no worst-performing areas, so no gap to chart
+        raise InputError(f"{values.measure.name} on {geography} is not a count over a population: "
+                         "no worst-performing areas and no gap chart")
+    table = sources.gap(values, partnership)
     title = f"{get_partnerships([partnership])[0].phase_at(None).name}: {values.measure.label}"
     return Response(figure_svg(gap_chart(table, title, highlight)), media_type="image/svg+xml",
                     headers={"Cache-Control": "public, max-age=60"})

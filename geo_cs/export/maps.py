@@ -34,6 +34,7 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.path import Path as MplPath
 
+from geo_cs.analysis import MethodParams
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
@@ -126,11 +127,17 @@ def choropleth_figure(
     panels: list[MapPanel], breaks: list[float], *, title: str, subtitle: str = "",
     unit: str = "", outline: gpd.GeoSeries | None = None, districts: gpd.GeoSeries | None = None,
     source: str = "", size: tuple[float, float] | None = None, fig: FigureBase | None = None,
+    colours: list[str] | None = None, labels: list[str] | None = None,
+    legend_title: str = "Classes (all periods)", sentence: str = "",
 ) -> FigureBase:
     """Small multiples of one choropleth per period, sharing ``breaks`` and one legend.
 
-    ``fig``: draw into this part of a report page (the page carries the title; the subtitle and
-    source are laid out with the map) instead of a new figure."""
+    ``colours`` and ``labels``: the classes' colours (default :func:`palette`, lightest for the
+    lowest values) and words (default ``up to 10.0%``, ``10.0 – 20.0%``); ``sentence``: the
+    answer in words, printed under the subtitle. The legend lists worst-performing outlines
+    and hatching only when some area has them. ``fig``: draw into this part of a report page
+    (the page carries the title and the sentence; the subtitle and source are laid out with the
+    map) instead of a new figure."""
     if not panels:
         raise InputError("no periods to map")
     n = len(panels)
@@ -140,7 +147,7 @@ def choropleth_figure(
     size = size or (3.6 * cols + 2.2, 3.9 * rows + 1.2)
     fig = fig if on_page else plt.figure(figsize=size, layout="constrained")
     grid = fig.add_gridspec(rows, cols + 1, width_ratios=[*([1] * cols), 0.55])
-    colours = palette(len(breaks))
+    colours = colours or palette(len(breaks))
     bounds = tuple(pd.concat([p.areas.geometry for p in panels]).total_bounds)
     pad = 0.03 * max(bounds[2] - bounds[0], bounds[3] - bounds[1])
     for i, panel in enumerate(panels):
@@ -170,20 +177,26 @@ def choropleth_figure(
     legend_ax = fig.add_subplot(grid[:, cols])
     legend_ax.set_axis_off()
     handles, low = [], None
-    for colour, high in zip(colours, breaks, strict=True):
-        text = f"up to {high:,.1f}{unit}" if low is None else f"{low:,.1f} – {high:,.1f}{unit}"
+    for i, (colour, high) in enumerate(zip(colours, breaks, strict=True)):
+        if labels is not None:
+            text = labels[i]
+        else:
+            text = f"up to {high:,.1f}{unit}" if low is None else f"{low:,.1f} – {high:,.1f}{unit}"
         handles.append(Patch(facecolor=colour, edgecolor="#999999", label=text))
         low = high
-    handles += [Patch(facecolor=NO_DATA, edgecolor="#999999", label="No data"),
-                Patch(facecolor="white", edgecolor="#111111", linewidth=1.2,
-                      label="Worst-performing\nneighbourhood"),
-                Patch(facecolor="white", edgecolor="#333333", hatch="//////",
-                      label="Estimated through a\nboundary change"),
-                Patch(facecolor="white", edgecolor="#1f3a93", linewidth=1.3, label="Partnership")]
+    handles.append(Patch(facecolor=NO_DATA, edgecolor="#999999", label="No data"))
+    # only what the map draws (issue 28: a legend listed outlines and hatching that were not there)
+    if any(p.areas["worst"].fillna(False).astype(bool).any() for p in panels):
+        handles.append(Patch(facecolor="white", edgecolor="#111111", linewidth=1.2,
+                             label="Worst-performing\nneighbourhood"))
+    if any((p.areas["estimated_share"].fillna(0) > 0).any() for p in panels):
+        handles.append(Patch(facecolor="white", edgecolor="#333333", hatch="//////",
+                             label="Estimated through a\nboundary change"))
+    handles.append(Patch(facecolor="white", edgecolor="#1f3a93", linewidth=1.3, label="Partnership"))
     if districts is not None and not districts.empty:
         handles.append(Patch(facecolor="white", edgecolor="#555555", linestyle=":", label="Districts"))
     legend_ax.legend(handles=handles, loc="upper left", fontsize=8 if on_page else 6.5, frameon=False,
-                     title="Classes (all periods)", title_fontsize=8.5 if on_page else 7)
+                     title=legend_title, title_fontsize=8.5 if on_page else 7)
     if on_page:
         import textwrap
 
@@ -192,10 +205,22 @@ def choropleth_figure(
         footer = [*textwrap.wrap(source, 130), *textwrap.wrap(OGL_ATTRIBUTION, 130)]
         fig.supxlabel("\n".join(footer), x=0.0, ha="left", fontsize=6.5, color="#444444")
         return fig
+    import textwrap
+
+    width_chars = int(fig.get_figwidth() * 72 / (7.5 * 0.55))   # characters of 7.5 pt on a line
     fig.text(0.01, 0.99, title, fontsize=12, ha="left", va="top", fontweight="bold")
-    if subtitle:
-        fig.text(0.01, 0.95, subtitle, fontsize=7.5, ha="left", va="top", color="#333333", wrap=True)
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.86))
+    lines = textwrap.wrap(subtitle, width_chars) if subtitle else []
+    told = textwrap.wrap(sentence, int(width_chars * 0.85)) if sentence else []   # bold is wider
+    line_height = 7.5 * 1.3 / 72 / fig.get_figheight()               # one line, as a share of the height
+    top = 0.99 - 16 / 72 / fig.get_figheight()                       # below the 12 pt title
+    if lines:
+        fig.text(0.01, top, "\n".join(lines), fontsize=7.5, ha="left", va="top", color="#333333")
+        top -= line_height * (len(lines) + 0.4)
+    if told:
+        fig.text(0.01, top, "\n".join(told), fontsize=7.5, ha="left", va="top", color="#111111",
+                 fontweight="bold")
+        top -= line_height * (len(told) + 0.4)
+    fig.get_layout_engine().set(rect=(0, 0.05, 1, min(0.86, top - 0.01)))
     footer = f"{source}\n{OGL_ATTRIBUTION}" if source else OGL_ATTRIBUTION
     fig.text(0.01, 0.005, footer, fontsize=5.5, color="#444444", ha="left", va="bottom", wrap=True)
     return fig
@@ -259,26 +284,61 @@ def partnership_map_inputs(
     threshold: float = 25.0, disclosure: DisclosureControl | None = None,
 ) -> dict:
     """What :func:`choropleth_figure` draws for :func:`partnership_map` (gathered once, so a
-    report can draw the map again for each of its formats)."""
-    from geo_cs.layers import area_values, class_breaks, resolve_measure, store_view
+    report can draw the map again for each of its formats): the panels, classes with their
+    colours and words (ranks and deciles most deprived darkest, whole-number bounds, as on the
+    web map), a human title and subtitle, the answer in words, and the source by name."""
+    from geo_cs.layers import (
+        area_values,
+        class_breaks,
+        class_labels,
+        is_whole,
+        measure_sources,
+        partnership_gap,
+        resolve_measure,
+        sentence_case,
+        store_view,
+    )
+    from geo_cs.narrative import (
+        area_words,
+        baseline_words,
+        gap_sentence,
+        gives_gap,
+        legend_title,
+        low_is_worse,
+        no_gap_sentence,
+        source_line,
+        threshold_hint,
+    )
+    from geo_cs.palette import class_colours
     from geo_cs.partnerships import get_partnerships, resolve
 
     found = get_partnerships([partnership])[0]
+    name = found.phase_at(None).name
     geography, indicator, denominator = store_view(store, partnership, geography, indicator, denominator)
     measure = resolve_measure(store, geography, indicator, denominator)
     values = area_values(store, measure, baseline=baseline, threshold=threshold, disclosure=disclosure)
-    chosen = periods or sorted({values.period_ids[0], values.period_ids[-1]}, key=values.period_ids.index)
-    chosen = [values.check_period(period) for period in chosen]  # 2017-10 -> 2017m10
     codes = resolve(store, found, geography).codes
-    areas = area_frame(store, geography, codes)
     mine = values.frame[values.frame["code"].isin(codes)]
-    pooled = class_breaks(mine["value"], scheme, k, breaks)
+    # the periods that hold the partnership's values (not another nation's edition)
+    held = [p for p in values.period_ids if p in set(mine.loc[mine["value"].notna(), "period_id"])]
+    held = held or values.period_ids
+    chosen = periods or sorted({held[0], held[-1]}, key=values.period_ids.index)
+    chosen = [values.check_period(period) for period in chosen]  # 2017-10 -> 2017m10
+    areas = area_frame(store, geography, codes)
+    unit = "%" if values.unit == "%" else ""
+    whole = not unit and is_whole(mine["value"])
+    pooled = class_breaks(mine["value"], scheme, k, breaks, whole=whole and scheme != "own")
     if not pooled:
-        raise InputError(f"{measure.name} has no values for {found.phase_at(None).name}'s {geography} "
+        raise InputError(f"{measure.name} has no values for {name}'s {geography} "
                          "areas: choose another indicator or geography")
     labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
-    panels = [MapPanel(labels[p], areas.merge(values.at(p)[["code", "value", "worst", "estimated_share"]],
-                                              on="code", how="left")) for p in chosen]
+    with_gap = gives_gap(values, codes)
+    panels = []
+    for p in chosen:
+        at = values.at(p)[["code", "value", "worst", "estimated_share"]]
+        if not with_gap:   # no cohort without a gap: nothing is outlined as worst
+            at = at.assign(worst=False)
+        panels.append(MapPanel(labels[p], areas.merge(at, on="code", how="left")))
     # generalised boundaries leave hairline gaps between neighbours: close them for the outline
     outline = gpd.GeoSeries([areas.union_all().buffer(5).buffer(-5)], crs=BNG)
     district_set = "lad2013"
@@ -289,15 +349,42 @@ def partnership_map_inputs(
             districts = area_frame(store, district_set, district_codes).geometry
     except GeoCsError:  # district outlines are a courtesy: a store without them still maps
         districts = None
-    unit = "%" if values.unit == "%" else ""
-    what = f"{measure.label}" + (" (%)" if unit else "")
-    cohort = (f"; worst-performing: baseline {', '.join(values.baseline)} above {threshold:g}%"
-              if values.baseline else "")
+    one, many = area_words(geography)
+    label = sentence_case(measure.label)
+    geography_label = store.sql("SELECT label FROM geography_sets WHERE set_id = ?", [geography]).fetchone()
+    geography_label = geography_label[0] if geography_label else geography
+    what = label + (", % of working-age people" if unit and measure.kind == "count" else
+                    " (%)" if unit and "%" not in label else "")
+    when = " and ".join(labels[p] for p in chosen)
+    if with_gap:
+        cohort = (f"; worst-performing {many} outlined: a rate above {threshold:g}% in the baseline, "
+                  f"{baseline_words(values.baseline, labels)}")
+        gap = partnership_gap(store, measure, partnership, baseline=values.baseline, threshold=threshold,
+                              disclosure=disclosure)
+        hint = None
+        if int(gap["n_cohort"].max() if len(gap) else 0) == 0:
+            hint = threshold_hint(mine.drop_duplicates("code")["baseline_value"], below=threshold)
+        sentence = gap_sentence(gap, name, MethodParams(threshold=threshold, baseline=values.baseline), hint,
+                                areas=(one, many))
+    else:
+        cohort = ""
+        latest = values.at(chosen[-1])
+        latest = areas[["code", "name"]].merge(latest[["code", "value"]], on="code", how="left")
+        nations = {c[:1] for c in codes}
+        sentence = no_gap_sentence(name, measure.kind, measure.label, values.unit, (one, many), latest,
+                                   nation={"E": "England", "W": "Wales", "S": "Scotland"}.get(nations.pop())
+                                   if len(nations) == 1 else None, offer=False)
+    indicators = [*measure.indicators, *([denominator] if denominator else [])]
+    source = source_line(measure_sources(store, geography, indicators, codes, chosen)) or "Source: geo-cs"
     return dict(
-        panels=panels, breaks=pooled, title=f"{found.phase_at(None).name}: {measure.label}",
-        subtitle=f"{what}, {', '.join(labels[p] for p in chosen)}; {geography} ({scheme.replace('_', ' ')} "
-                 f"classes over all periods){cohort}",
+        panels=panels, breaks=pooled, title=f"{name}: {label}",
+        subtitle=f"{what}, {when}; {geography_label}{cohort}.",
         unit=unit, outline=outline, districts=districts,
-        source=f"Source: {', '.join(measure.indicators)} on {geography}; geo-cs"
-               + (f". {disclosure.note}" if disclosure else ""),
+        source=source + (f" {disclosure.note}" if disclosure else ""),
+        colours=class_colours(len(pooled), low_is_worse(measure.kind, measure.label)),
+        labels=class_labels(pooled, unit, float(mine["value"].min()) if whole else None, whole),
+        # which way the colours run; and, over several periods, that their classes are shared
+        legend_title=legend_title(measure.kind, measure.label, values.unit).split(": ")[-1].capitalize()
+        + ("\nClasses (all periods)" if len(held) > 1 else ""),
+        sentence=sentence,
     )

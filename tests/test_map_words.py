@@ -1,0 +1,175 @@
+"""What the staff map says and draws, read from the page's config (issue 28): one behaviour per
+kind of measure, ranks coloured the right way round, empty states that say why, plain words,
+the help page, and error pages written for people.
+
+The same pages in a browser are the front-end's tests (``test_map_browser.py``); these read the
+data block that ``map.js`` renders (:func:`maps.page.read_page_config`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from geo_cs.config import Settings
+from geo_cs.narrative import legend_title, low_is_worse
+from geo_cs.palette import PALETTE
+from maps.page import read_page_config
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+WELSH = ("rhyl", "heads_of_the_valleys", "swansea_bay", "mon_menai")
+
+
+@pytest.fixture(scope="module")
+def client(demo_db):
+    """One service for the file: these tests only read."""
+    with TestClient(create_app(Settings(db=demo_db))) as c:
+        yield c
+
+
+def page(client, partnership: str = "glasgow", **params) -> dict:
+    response = client.get(f"/maps/{partnership}", params=params)
+    assert response.status_code == 200, response.text[:500]
+    return read_page_config(response.text)
+
+
+def class_of(value: float, breaks: list[float]) -> int:
+    """``map.js``'s ``classOf``: the first class whose upper bound the value does not exceed."""
+    return next((i for i, b in enumerate(breaks) if value <= b), len(breaks) - 1)
+
+
+# -- point 2: one behaviour per kind of measure ----------------------------------------------------
+
+def test_a_published_rate_gets_a_choropleth_and_a_sentence_not_a_cohort(client):
+    """Glasgow's constituency claimant rate (published without counts): no outlines, no chart, no
+    hint that loops; the sentence says why there is no gap and which map gives one."""
+    cfg = page(client, geography="wpc2010", indicator="claimant_rate", threshold=20)
+    assert cfg["hasGap"] is False and cfg["hasWorst"] is False
+    assert cfg["chart"] is None and cfg["chartDownloads"] is None and cfg["thresholdHint"] is None
+    assert cfg["areas"]["worst"] == [None] * len(cfg["areas"]["code"])
+    sentence = cfg["sentence"]
+    assert "No constituency" not in sentence and "threshold of" not in sentence
+    assert "cannot pick out worst-performing constituencies" in sentence
+    assert "“Claimants, % of working-age people”" in sentence          # what would give one
+    assert "neighbourhood" not in sentence                              # constituencies are not
+    # the highest rate it names is the highest on the map
+    latest = [v[cfg["start"]] for v in cfg["areas"]["values"] if v[cfg["start"]] is not None]
+    assert f"{max(latest):.1f}%" in sentence
+    # another threshold changes nothing: there is no cohort to change
+    again = client.get("/maps/glasgow/figures.json", params={
+        "geography": "wpc2010", "indicator": "claimant_rate", "threshold": 26}).json()
+    assert again["sentence"] == sentence and again["chart"] is None
+
+
+@pytest.mark.parametrize(("partnership", "params", "kind"), [
+    ("glasgow", {}, "count"),
+    ("swansea_bay", {"geography": "wpc2010", "indicator": "claimants"}, "count"),
+    ("glasgow", {"geography": "wpc2010", "indicator": "claimant_rate"}, "rate"),
+    ("rhyl", {"geography": "lsoa2011", "indicator": "employment_score"}, "score"),
+    ("nottingham", {"geography": "lsoa2011", "indicator": "employment_rank"}, "rank"),
+    ("nottingham", {"geography": "lsoa2011", "indicator": "employment_decile"}, "decile"),
+    ("glasgow", {"geography": "datazone2011", "indicator": "total_population"}, "count"),
+])
+def test_each_kind_of_measure_behaves_one_way(client, partnership, params, kind):
+    cfg = page(client, partnership, **params)
+    assert cfg["kind"] == kind
+    gap = cfg["hasGap"]
+    # a gap exactly when the map is a count over a population; then a chart, else none at all
+    assert gap == (kind == "count" and cfg["unit"] == "%")
+    assert (cfg["chart"] is not None) == gap and (cfg["chartDownloads"] is not None) == gap
+    assert cfg["sentence"], "every map says something in words"
+    if not gap:
+        assert set(cfg["areas"]["worst"]) == {None} and cfg["hasWorst"] is False
+        assert cfg["thresholdHint"] is None and cfg["baseline"] == []
+        assert "cannot pick out worst-performing" in cfg["sentence"]
+    else:
+        assert all(isinstance(w, bool) for w in cfg["areas"]["worst"])
+        assert cfg["hasWorst"] == any(cfg["areas"]["worst"])
+        assert "Threshold: a baseline rate above 25%; baseline: " in cfg["sentence"] or "No " in cfg["sentence"]
+
+
+def test_the_gap_chart_of_a_map_without_a_gap_is_refused_in_words(client):
+    response = client.get("/maps/glasgow/gap.svg", params={"geography": "wpc2010", "indicator": "claimant_rate"})
+    assert response.status_code == 400
+    assert "gap" in response.json()["detail"]
+
+
+def test_a_threshold_hint_never_repeats_the_threshold_in_use(client):
+    """A hint is only offered below the threshold the sentence refused, and it picks what it says."""
+    for threshold in (30, 50, 90):
+        cfg = client.get("/maps/east_london/figures.json", params={"threshold": threshold}).json()
+        hint = cfg["thresholdHint"]
+        if hint is not None:
+            assert hint["threshold"] < threshold
+            again = client.get("/maps/east_london/figures.json", params={"threshold": hint["threshold"]}).json()
+            assert sum(again["areas"]["worst"]) == hint["areas"] and again["hasWorst"]
+
+
+# -- point 3: ranks and deciles most deprived darkest, whole-number classes ---------------------------
+
+@pytest.mark.parametrize("indicator", ["employment_rank", "employment_decile"])
+def test_ranks_and_deciles_colour_the_most_deprived_darkest(client, indicator):
+    cfg = page(client, "nottingham", geography="lsoa2011", indicator=indicator)
+    breaks, colours = cfg["breaks"], cfg["colours"]
+    # rank or decile 1, the most deprived, falls in the darkest colour; the largest in the lightest
+    assert colours[class_of(1, breaks)] == PALETTE[-1]
+    assert colours[class_of(breaks[-1], breaks)] == PALETTE[0]
+    # whole-number bounds, and labels without decimals
+    assert all(b == int(b) for b in breaks)
+    assert len(cfg["classLabels"]) == len(breaks)
+    assert not any(re.search(r"\d\.\d", label) for label in cfg["classLabels"]), cfg["classLabels"]
+    lowest = min(v for row in cfg["areas"]["values"] for v in row if v is not None)
+    assert cfg["classLabels"][0].split(" – ")[0] == f"{lowest:,.0f}"     # from the lowest value shown
+    assert cfg["legendTitle"].endswith("darker areas are more deprived")
+
+
+def test_a_rate_keeps_darkest_for_highest_and_says_so(client):
+    cfg = page(client)
+    assert cfg["colours"][class_of(cfg["breaks"][-1], cfg["breaks"])] == PALETTE[-1]
+    assert cfg["legendTitle"] == "Employment-deprived people (%): darker areas are higher"
+    assert cfg["classLabels"][0].startswith("up to ") and cfg["classLabels"][0].endswith("%")
+
+
+def test_a_measure_whose_high_end_is_good_says_so_and_is_drawn_the_other_way_round():
+    assert low_is_worse("rate", "Employment rate (16-64)")
+    assert "higher is better" in legend_title("rate", "Employment rate (16-64)", "%")
+    assert not low_is_worse("rate", "Employment deprivation rate (% of working-age people)")
+    assert "higher is better" not in legend_title("rate", "Employment deprivation rate", "%")
+
+
+def test_print_maps_colour_ranks_the_same_way(demo_db):
+    from geo_cs.export.maps import partnership_map_inputs
+    from geo_cs.store import Store
+
+    with Store.open(demo_db, read_only=True) as store:
+        inputs = partnership_map_inputs(store, "nottingham", geography="lsoa2011", indicator="employment_rank")
+    assert inputs["colours"][0] == PALETTE[-1] and all(b == int(b) for b in inputs["breaks"])
+    assert not any(re.search(r"\d\.\d", label) for label in inputs["labels"]), inputs["labels"]
+
+
+# -- point 11: empty states, what is on the map, the best geography ---------------------------------
+
+def test_rhyl_says_why_and_shows_only_what_is_on_its_map(client):
+    cfg = page(client, "rhyl")
+    assert cfg["sentence"] and "Rhyl" in cfg["sentence"]
+    assert "none is loaded for Rhyl" in cfg["sentence"]          # why, and what would give one
+    assert cfg["hasWorst"] is False and cfg["hasEstimates"] is False
+    # only the periods that hold Rhyl's values: no IMD (England) edition on a Welsh map
+    assert [p["id"] for p in cfg["periods"]] == ["wimd2019"]
+    assert all(p["summary"]["partnership_value"] is None for p in cfg["periods"])
+
+
+def test_welsh_partnerships_open_on_the_same_geography_and_measure(client):
+    views = {p: (cfg["layer"], cfg["indicator"]) for p in WELSH for cfg in [page(client, p)]}
+    assert set(views.values()) == {("lsoa2011", "employment_rank")}, views
+    # those with constituencies are told where their gap is
+    assert "“Claimants, % of working-age people”" in page(client, "heads_of_the_valleys")["sentence"]
+
+
+def test_glasgow_flags_its_worst_areas_and_estimates_on_the_map(client):
+    cfg = page(client)
+    assert cfg["hasWorst"] is True and cfg["hasEstimates"] is True
+    assert cfg["hasEstimates"] == any(p["estimated"] for p in cfg["periods"])
