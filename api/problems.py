@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
-from maps.page import render_error_page
+from maps.page import explain_error, render_error_page
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("geo_cs.api")
@@ -50,6 +50,7 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[dict[str, str]] | None = None  # per parameter, for a 400 on invalid parameters
+    message: str | None = None  # on the map's routes: what a person should do, in words
 
 
 def _documented(description: str) -> dict:
@@ -92,11 +93,17 @@ def problem(status: int, detail: str, request: Request, *, title: str | None = N
     ``title`` (default: the status's name) and ``detail`` are plain words for a person;
     ``extra`` fields carry the technical detail (settings, figures) for a program or a log."""
     title = title or _TITLES.get(status, "Error")
+    path = request.url.path
+    parameters = [str(e["parameter"]) for e in extra.get("errors") or []]  # type: ignore[union-attr]
     if wants_a_page(request):
-        return HTMLResponse(render_error_page(status, title, detail, request.url.path),
-                            status_code=status)
+        return HTMLResponse(render_error_page(status, title, detail, path, dict(request.query_params),
+                                              parameters), status_code=status)
     body = {"type": "about:blank", "title": title, "status": status,
-            "detail": detail, "instance": str(request.url.path), **extra}
+            "detail": detail, "instance": str(path), **extra}
+    if path.startswith("/maps"):
+        # the map page's own requests (figures, search): a sentence for the person beside the
+        # control they used; the detail stays for programs and logs
+        body["message"] = explain_error(status, detail, path, dict(request.query_params), parameters)[1]
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 

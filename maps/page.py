@@ -564,13 +564,117 @@ def render_index(partnerships: list[dict]) -> str:
                                                         attribution=OGL_ATTRIBUTION)
 
 
-def render_error_page(status: int, title: str, detail: str, path: str) -> str:
-    """The page a person sees when a map cannot be drawn: what was wrong, in words, and links
-    back to the partnership's map as it opens by default and to the list of partnerships."""
+#: What each parameter of a map's address is, in words, for an error page.
+_PARAMETER_WORDS: dict[str, tuple[str, str]] = {
+    "partnership": ("We could not find that partnership",
+                    "There is no partnership called “{value}”. Choose yours from the list of partnerships."),
+    "view": ("This map is not available",
+             "{name} has no map of that measure on those areas. Open its map as it first opens and "
+             "choose another under “Map of”."),
+    "period": ("This period is not on the map",
+               "The period in the address (“{value}”) is not one this map covers. Open the map and "
+               "choose a period with the slider."),
+    "baseline": ("This baseline is not available",
+                 "The baseline in the address (“{value}”) is not one of this map's periods. Open the map "
+                 "and choose the baseline under “Worst-performing neighbourhoods”."),
+    "threshold": ("The threshold must be a number",
+                  "The threshold for worst-performing neighbourhoods must be a number from 0 to 100, "
+                  "such as 25."),
+    "k": ("Choose between 2 and 9 colours",
+          "The number of colour classes must be a whole number from 2 to 9."),
+    "breaks": ("Your class limits could not be used",
+               "Your own class limits must be numbers separated by commas, each larger than the one "
+               "before, at most 8 of them: for example 10,20,30."),
+    "scheme": ("Choose how the colours are grouped",
+               "Choose how the colours are grouped from the list on the map."),
+    "chart": ("No chart for this map",
+              "This map's measure does not count people, so it has no worst-performing neighbourhoods "
+              "and no gap to chart."),
+    "q": ("Type something to find",
+          "Type at least one letter or number of a place name, area code or postcode to find it."),
+}
+
+#: The start of a core error's message (geo_cs.errors), and the parameter it is about.
+_DETAIL_PARAMETERS: tuple[tuple[str, str], ...] = (
+    (r"^unknown partnership", "partnership"),
+    (r"^no default map for partnership|^partnership '.*': no \w+ areas|^no \S+ boundaries to map"
+     r"|^indicator\b|^measure\b|^denominator\b|^geography\b", "view"),
+    (r"^period\b", "period"),
+    (r"^baseline\b", "baseline"),
+    (r"^threshold\b", "threshold"),
+    (r"^k\b|^k=", "k"),
+    (r"^breaks\b|^scheme 'own'", "breaks"),
+    (r"^scheme\b", "scheme"),
+    (r"is not a count over a population", "chart"),
+)
+
+#: Words for an error that is not about one parameter, by status.
+_STATUS_WORDS: dict[int, tuple[str, str]] = {
+    404: ("Page not found", "There is no page at this address. Choose a partnership from the list."),
+    410: ("This page is out of date", "The data behind this page have been updated. Open the map again."),
+    413: ("The request is too large", "The request is larger than this service accepts."),
+    414: ("The address is too long", "The address is longer than this service accepts. Open the map "
+                                     "as it first opens and choose again."),
+    500: ("Something went wrong", "Something went wrong while drawing this page. It has been logged; "
+                                  "please try again later."),
+    503: ("The service is busy", "The service is busy or being updated. Please try again in a minute."),
+}
+
+
+def explain_error(status: int, detail: str, path: str, query: dict[str, str] | None = None,
+                  parameters: list[str] | None = None) -> tuple[str, str]:
+    """(title, sentence) for a person who met an error on a map page: what to do, in words
+    about their task, never the service's own terms (issue 28: "threshold: Input should be a
+    valid number", "unknown partnership nowhere; known: …" reached council staff). The
+    technical ``detail`` stays in the API's problem+json (and folded away on the page).
+
+    ``parameters``: the parameters a request's validation refused; otherwise the parameter is
+    read from the start of the core's message.
+
+    >>> explain_error(400, "threshold: Input should be a valid number", "/maps/glasgow",
+    ...               {"threshold": "abc"}, ["threshold"])[1]
+    'The threshold for worst-performing neighbourhoods must be a number from 0 to 100, such as 25.'
+    >>> explain_error(404, "unknown partnership nowhere; known: glasgow", "/maps/nowhere")[1]
+    'There is no partnership called “nowhere”. Choose yours from the list of partnerships.'
+    """
+    query = query or {}
     parts = [p for p in path.split("/") if p]
-    back = f"/maps/{parts[1]}" if len(parts) >= 2 and parts[0] == "maps" else None
+    partnership = parts[1] if len(parts) >= 2 and parts[0] == "maps" else ""
+    found = next((p for p in parameters or [] if p in _PARAMETER_WORDS), None)
+    if found is None and (parameters or [None])[0] == "partnership":
+        found = "partnership"
+    if found is None:
+        found = next((name for pattern, name in _DETAIL_PARAMETERS if re.search(pattern, detail)), None)
+    if found is None or status >= 500:
+        return _STATUS_WORDS.get(status, ("This page could not be shown",
+                                          "The address asks for something the map cannot show. Open the "
+                                          "map as it first opens, or choose a partnership from the list."))
+    title, words = _PARAMETER_WORDS[found]
+    value = partnership if found == "partnership" else query.get(found, "")
+    return title, words.format(value=value[:60], name=_partnership_name(partnership) or "This partnership")
+
+
+def _partnership_name(partnership: str) -> str | None:
+    """The partnership's name, or None for an id no partnership has."""
+    try:
+        return get_partnerships([partnership])[0].phase_at(None).name
+    except GeoCsError:
+        return None
+
+
+def render_error_page(status: int, title: str, detail: str, path: str, query: dict[str, str] | None = None,
+                      parameters: list[str] | None = None, help_url: str = PageUrls.help) -> str:
+    """The page a person sees when a map cannot be drawn: what to do, in words about their task
+    (:func:`explain_error`), links back to the partnership's map as it opens by default (when
+    there is such a partnership), to the list of partnerships and to the help page; the
+    technical detail folded away for whoever supports them."""
+    parts = [p for p in path.split("/") if p]
+    known = len(parts) >= 2 and parts[0] == "maps" and _partnership_name(parts[1]) is not None
+    back = f"/maps/{parts[1]}" if known else None
+    heading, sentence = explain_error(status, detail, path, query, parameters)
     return TEMPLATES.get_template("error.html").render(
-        status=status, title=title, detail=detail, back=back, attribution=OGL_ATTRIBUTION)
+        status=status, title=heading, sentence=sentence, technical_title=title, detail=detail, back=back,
+        help_url=help_url, attribution=OGL_ATTRIBUTION)
 
 
 def download_name(req: MapRequest, extension: str, period: str | None = None, what: str = "") -> str:

@@ -173,3 +173,60 @@ def test_glasgow_flags_its_worst_areas_and_estimates_on_the_map(client):
     cfg = page(client)
     assert cfg["hasWorst"] is True and cfg["hasEstimates"] is True
     assert cfg["hasEstimates"] == any(p["estimated"] for p in cfg["periods"])
+
+
+# -- point 7: errors on pages are written for people ---------------------------------------------------
+
+#: Words of the service's own that a person must never have to read (issue 28, point 7).
+DEVELOPER_WORDS = ("Input should be", "known:", "valid:", "ingest", "lookup", "lsoa2011", "lsoa2021",
+                   "datazone", "parse string", "expected one of", "defaults tried")
+
+
+def person_part(html: str) -> str:
+    """The page as a person reads it at first: without the folded technical detail, tags or
+    the attribution."""
+    html = re.sub(r"<details.*?</details>", "", html, flags=re.S)
+    html = re.sub(r"<footer.*?</footer>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+@pytest.mark.parametrize(("path", "params", "status", "task"), [
+    ("/maps/glasgow", {"threshold": "abc"}, 400, "threshold for worst-performing neighbourhoods must be a number"),
+    ("/maps/nowhere", {}, 404, "no partnership called “nowhere”"),
+    ("/maps/glasgow", {"geography": "lsoa2021", "indicator": "employment_deprived"}, 400, "under “Map of”"),
+    ("/maps/glasgow", {"indicator": "nope"}, 404, "Glasgow has no map of that measure"),
+    ("/maps/glasgow", {"period": "1999"}, 404, "choose a period with the slider"),
+    ("/maps/glasgow", {"baseline": "1999"}, 400, "choose the baseline"),
+    ("/maps/glasgow", {"k": "12"}, 400, "from 2 to 9"),
+    ("/maps/glasgow", {"breaks": "ten,20"}, 400, "for example 10,20,30"),
+    ("/maps/glasgow/no-such-page", {}, 404, "no page at this address"),
+])
+def test_an_error_page_speaks_of_the_task_and_folds_the_technical_detail(client, path, params, status, task):
+    response = client.get(path, params=params, headers=BROWSER)
+    assert response.status_code == status and response.headers["content-type"].startswith("text/html")
+    import html as html_lib
+
+    text = " ".join(html_lib.unescape(person_part(response.text)).split())
+    assert task in text, text
+    leaked = [w for w in DEVELOPER_WORDS if w in text]
+    assert not leaked, (leaked, text)
+    assert 'href="/maps/help"' in response.text and 'href="/maps/"' in response.text
+    # the detail is still there for whoever supports them, and in problem+json for programs
+    assert "<details" in response.text
+    plain = client.get(path, params=params)
+    assert plain.headers["content-type"] == "application/problem+json"
+    assert plain.json()["detail"] and plain.json()["message"]
+
+
+def test_no_link_back_to_a_partnership_that_does_not_exist(client):
+    html = client.get("/maps/nowhere", headers=BROWSER).text
+    assert 'href="/maps/nowhere"' not in html
+    assert 'href="/maps/glasgow"' in client.get("/maps/glasgow", params={"k": "12"}, headers=BROWSER).text
+
+
+def test_the_pages_own_requests_carry_a_sentence_for_the_person(client):
+    """What map.js shows beside the threshold box when the figures are refused."""
+    body = client.get("/maps/glasgow/figures.json", params={"threshold": "abc"}).json()
+    assert body["detail"].startswith("threshold: Input should be a valid number")   # for programs
+    assert body["message"] == ("The threshold for worst-performing neighbourhoods must be a number "
+                               "from 0 to 100, such as 25.")
