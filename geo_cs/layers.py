@@ -364,11 +364,11 @@ def breaks_note(breaks: list[float], values: np.ndarray | pd.Series) -> str | No
     low, high = float(data.min()), float(data.max())
     shown = ",".join(f"{b:g}" for b in breaks)
     if breaks[0] >= high:
-        return (f"Your breaks ({shown}) are all at or above the highest value ({high:.1f}): "
-                "every area falls in the first class.")
+        return (f"Your own class limits ({shown}) are all at or above the highest value ({high:.1f}): "
+                "every area falls in the first class, so the map has one colour.")
     if breaks[-1] < low:
-        return (f"Your breaks ({shown}) are all below the lowest value ({low:.1f}): "
-                "every area falls in the last class.")
+        return (f"Your own class limits ({shown}) are all below the lowest value ({low:.1f}): "
+                "every area falls in the last class, so the map has one colour.")
     return None
 
 
@@ -754,14 +754,15 @@ def measure_sources(store: Store, set_id: str, indicator_ids: list[str] | tuple[
 _CATALOGUE_SQL = """
 WITH held AS (
     SELECT o.indicator_id, o.set_id, arg_min(p.label, p.start_date) AS first_period,
-           arg_max(p.label, p.start_date) AS last_period, count(DISTINCT o.period_id) AS n_periods
+           arg_max(p.label, p.start_date) AS last_period, count(DISTINCT o.period_id) AS n_periods,
+           min(p.start_date) AS first_start, max(p.start_date) AS last_start
     FROM observations o JOIN periods p USING (period_id)
     GROUP BY o.indicator_id, o.set_id
 )
 SELECT i.measure, i.indicator_id, i.kind, coalesce(i.unit, '') AS unit, i.label, i.set_id,
        coalesce(g.label, i.set_id) AS geography, coalesce(i.source_title, i.source_id) AS source,
        coalesce(i.publisher, '') AS publisher, coalesce(i.licence, '') AS licence,
-       h.first_period, h.last_period, h.n_periods
+       h.first_period, h.last_period, h.n_periods, h.first_start, h.last_start
 FROM indicators i JOIN held h USING (indicator_id, set_id) LEFT JOIN geography_sets g USING (set_id)
 ORDER BY lower(i.label), i.set_id, i.indicator_id
 """
@@ -770,5 +771,5 @@ ORDER BY lower(i.label), i.set_id, i.indicator_id
 def indicator_catalogue(store: Store) -> pd.DataFrame:
     """Every indicator with observations: its measure, kind, unit, label, geography (id and
     words), source, publisher, licence, and its first and last period in words with their
-    number (the help page's list of data)."""
+    start dates and number (the help page's list of data)."""
     return store.sql(_CATALOGUE_SQL).df()

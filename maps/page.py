@@ -558,10 +558,80 @@ def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
         csp_meta=CONTENT_SECURITY_POLICY if urls.standalone else None)
 
 
+#: What each kind of measure is, for the help page.
+KIND_WORDS = {
+    "count": "A number of people in each area. Where the area's working-age population is published "
+             "too, the map shows it as a percentage of that population, which gives the worst-performing "
+             "neighbourhoods and the gap.",
+    "rate": "A percentage, as published. Without the numbers of people behind it, it cannot be added up "
+            "over several areas, so it gives no worst-performing neighbourhoods or gap.",
+    "score": "A score from an index of deprivation: it puts areas in order (higher is more deprived) but "
+             "is not a share of people.",
+    "rank": "Each area's place among all the areas of its nation, 1 being the most deprived.",
+    "decile": "Which tenth of all the areas of its nation the area is in, 1 being the most deprived tenth.",
+}
+
+_HARMONISED = re.compile(r"\s*\(harmonised to [^)]*\)", re.I)
+
+
+def help_measures(store: Store) -> list[dict[str, str]]:
+    """The help page's list of data: one row per measure and geography, with what it is, the
+    periods it covers and its sources, from the store's indicators."""
+    from geo_cs.narrative import source_line
+
+    catalogue = layers.indicator_catalogue(store)
+    rows = []
+    for (_, _), group in catalogue.groupby(["measure", "set_id"], sort=False):
+        group = group.sort_values("first_start")
+        published = group[~group["label"].str.contains(_HARMONISED)]
+        named = published if len(published) else group
+        label = sentence_case(_HARMONISED.sub("", str(named["label"].iloc[-1])))
+        kind = str(group["kind"].iloc[0])
+        definition = KIND_WORDS.get(kind, "A figure for each area, as published.")
+        if kind == "rate" and "%" not in label and group["unit"].iloc[0] == "%":
+            label += " (%)"
+        if len(published) < len(group):
+            definition += " Some editions are estimated from earlier boundaries (hatched on the map)."
+        n = int(group["n_periods"].sum())
+        first, last = group["first_period"].iloc[0], group.sort_values("last_start")["last_period"].iloc[-1]
+        periods = str(first) if first == last else f"{first} to {last} ({n} periods)"
+        licences = sorted({str(x) for x in group["licence"] if x})
+        source = source_line(group.rename(columns={"source": "title"})[["title", "publisher"]])
+        source = source.removeprefix("Source: ") + (f" {', '.join(licences)}." if licences else "")
+        geography = str(group["geography"].iloc[0])
+        rows.append({"label": label, "definition": definition, "geography": geography,
+                     "periods": periods, "source": source})
+    return sorted(rows, key=lambda r: (r["label"].lower(), r["geography"]))
+
+
+def render_help(store: Store, urls: PageUrls | None = None) -> str:
+    """The help page (``/maps/help``, ``help.html`` of a static site): what worst-performing
+    means, the baseline, the gap, the interval, boundary-change estimates, the colours, and
+    each measure the store holds with its definition and source. Every map page links to it
+    (``helpUrl`` in its config)."""
+    urls = urls or PageUrls()
+    return TEMPLATES.get_template("help.html").render(
+        measures=help_measures(store), attribution=OGL_ATTRIBUTION,
+        back="index.html" if urls.standalone else "/maps/",
+        back_words="Back to the map" if urls.standalone else "All partnerships",
+        css=asset_url("geo-cs/map.css", urls.static, in_path=not urls.standalone),
+        csp_meta=CONTENT_SECURITY_POLICY if urls.standalone else None)
+
+
+#: The partnerships' kinds and the confidence in their areas, in words (the list of partnerships).
+KIND_NAMES = {"cs": "City Strategy Pathfinder", "daf": "Deprived Areas Fund partnership"}
+CONFIDENCE_WORDS = {"stated": "areas as stated in the evaluation",
+                    "assumed": "areas assumed (the usual definition)",
+                    "partial": "areas known only in part"}
+
+
 def render_index(partnerships: list[dict]) -> str:
-    """The list of partnerships, each linking to its map."""
-    return TEMPLATES.get_template("index.html").render(partnerships=partnerships,
-                                                        attribution=OGL_ATTRIBUTION)
+    """The list of partnerships, each linking to its map; their kind and the confidence in
+    their areas in words ("cs · assumed" meant nothing to staff)."""
+    worded = [{**p, "kind": KIND_NAMES.get(p.get("kind", ""), p.get("kind", "")),
+               "confidence": CONFIDENCE_WORDS.get(p.get("confidence", ""), p.get("confidence", ""))}
+              for p in partnerships]
+    return TEMPLATES.get_template("index.html").render(partnerships=worded, attribution=OGL_ATTRIBUTION)
 
 
 #: What each parameter of a map's address is, in words, for an error page.

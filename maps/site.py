@@ -2,7 +2,7 @@
 
 ``geo-cs export site -p glasgow -o site/`` writes ``index.html``, ``static/`` (the page's own
 script and the vendored Leaflet, VectorGrid and PMTiles reader), ``tiles/<period>.pmtiles``,
-``data/<period>.geojson`` and ``.csv`` and ``gap.svg``: copy the folder to any web host or
+``data/<period>.geojson`` and ``.csv``, ``gap.svg`` and ``help.html``: copy the folder to any web host or
 object store that serves byte ranges (nginx, Apache, S3, GitHub Pages) and the map works with no
 Python running.
 """
@@ -20,7 +20,7 @@ from geo_cs.export.pmtiles import write_pmtiles
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 from maps import STATIC_DIR
-from maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_map_page
+from maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_help, render_map_page
 
 
 def export_site(store: Store, req: MapRequest, out_dir: str | Path, *, maxzoom: int = tiles.MAX_ZOOM,
@@ -65,4 +65,7 @@ def export_site(store: Store, req: MapRequest, out_dir: str | Path, *, maxzoom: 
     html = render_map_page(data, StaticSiteUrls())
     (out / "index.html").write_text(html, encoding="utf-8")
     written.append(out / "index.html")
+    # what the page's words mean and where its data come from (its helpUrl)
+    (out / "help.html").write_text(render_help(store, StaticSiteUrls()), encoding="utf-8")
+    written.append(out / "help.html")
     return written

@@ -230,3 +230,95 @@ def test_the_pages_own_requests_carry_a_sentence_for_the_person(client):
     assert body["detail"].startswith("threshold: Input should be a valid number")   # for programs
     assert body["message"] == ("The threshold for worst-performing neighbourhoods must be a number "
                                "from 0 to 100, such as 25.")
+
+
+# -- point 8: plain words, one help page -----------------------------------------------------------------
+
+JARGON = ("cohort", "denominator", "estimated share", "estimated_share", "pooled", "fisher", "jenks",
+          "areas held", "tolerance", "within the method", "harmonised")
+#: Config keys whose strings are addresses, ids or colours, not words for people.
+NOT_WORDS = {"tiles", "geojson", "csv", "chart", "url", "helpUrl", "layer", "indicator", "partnership", "codes",
+             "outline", "reference", "id", "csvName", "geojsonName", "name", "settings", "noData", "colours",
+             "unit", "kind", "code", "baseline", "group", "attribution", "areas"}
+
+
+def words_of(value, key: str = "") -> list[str]:
+    """Every string for people in a page's config."""
+    if key in NOT_WORDS:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [w for k, v in value.items() for w in words_of(v, k)]
+    if isinstance(value, list):
+        return [w for v in value for w in words_of(v, key)]
+    return []
+
+
+@pytest.mark.parametrize(("partnership", "params"), [
+    ("glasgow", {}), ("glasgow", {"threshold": 90}), ("glasgow", {"breaks": "80,90"}),
+    ("glasgow", {"geography": "wpc2010", "indicator": "claimant_rate"}),
+    ("swansea_bay", {"geography": "wpc2010", "indicator": "claimants"}), ("rhyl", {}),
+    ("nottingham", {"geography": "lsoa2011", "indicator": "total_population",
+                    "denominator": "population2019_lsoa11.working_age_population"}),
+    ("heads_of_the_valleys", {"geography": "wpc2010", "indicator": "claimants"}),
+])
+def test_every_string_the_page_carries_is_in_plain_words(client, partnership, params):
+    cfg = page(client, partnership, **params)
+    words = words_of(cfg)
+    assert cfg["sentence"] in words and cfg["legendTitle"] in words
+    found = [(j, w) for w in words for j in JARGON if j in w.lower()]
+    assert not found, found
+    assert cfg["measure"][0].isupper()
+    assert set(cfg["schemeLabels"]) == {"quantiles", "fisher_jenks", "equal_interval", "own"}
+    # constituencies are called constituencies, wards wards
+    if cfg["layer"] == "wpc2010":
+        assert cfg["areaWords"] == {"one": "constituency", "many": "constituencies"}
+        assert "neighbourhood" not in cfg["sentence"] and "constituenc" in cfg["sentence"]
+
+
+def test_the_sentence_states_its_threshold_and_baseline(client):
+    cfg = page(client, threshold=20, baseline="simd2016")
+    assert "Threshold: a baseline rate above 20%; baseline: SIMD 2016 (2014 data)." in cfg["sentence"]
+    quarterly = page(client, "heads_of_the_valleys", geography="wpc2010", indicator="claimants")
+    assert "above 25%" in quarterly["sentence"] and "May 2010 to February 2011" in quarterly["sentence"]
+
+
+def test_map_of_offers_one_entry_per_measure_each_with_a_capital(client):
+    html = client.get("/maps/glasgow", params={"geography": "wpc2010", "indicator": "claimants"}).text
+    options = re.findall(r"<option value=\"\d+\" data-geography=\"(\w+)\"[^>]*>([^<]+)</option>", html)
+    labels = [label for _, label in options]
+    assert all(label[0].isupper() for label in labels), labels
+    # one claimant rate on constituencies, one employment-deprivation measure on data zones
+    assert sum("laimant" in label and "SYNTHETIC" not in label for g, label in options if g == "wpc2010") == 1
+    assert sum("mployment" in label for g, label in options if g == "datazone2011") == 1
+    # a Welsh partnership is not offered England's measures (an empty map)
+    welsh = client.get("/maps/rhyl").text
+    assert "Employment-deprived people, % of working-age population" not in welsh
+
+
+def test_the_help_page_explains_the_words_and_lists_every_measure_with_its_source(client, demo_db):
+    from geo_cs.store import Store
+
+    cfg = page(client)
+    assert cfg["helpUrl"] == "/maps/help"
+    response = client.get(cfg["helpUrl"], headers=BROWSER)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    import html as html_lib
+
+    text = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+    for heading in ("Worst-performing neighbourhoods", "The baseline", "The gap", "The 95% interval",
+                    "Estimates after boundary changes", "Where the data come from"):
+        assert heading in text, heading
+    with Store.open(demo_db, read_only=True) as store:
+        indicators = store.sql("SELECT DISTINCT label, source_title, publisher FROM indicators i WHERE EXISTS "
+                               "(SELECT 1 FROM observations o WHERE o.indicator_id = i.indicator_id)").fetchall()
+    for label, title, publisher in indicators:
+        plain = re.sub(r"\s*\(harmonised to [^)]*\)", "", label)
+        assert plain[:1].upper() + plain[1:] in text, label
+        assert publisher in text, publisher
+        assert re.sub(r"\s+(19|20)\d\d$", "", title) in text, title
+    assert "harmonised to" not in text and "Open Government Licence" in text
+    # and the list of partnerships says what its partnerships are in words
+    index = client.get("/maps/").text
+    assert "City Strategy Pathfinder" in index and " · cs · " not in index and "assumed</span>" not in index

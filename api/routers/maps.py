@@ -22,7 +22,7 @@ from geo_cs.layers import SCHEMES, parse_breaks
 from geo_cs.narrative import gives_gap
 from geo_cs.partnerships import get_partnerships, load_partnerships
 from geo_cs.places import holds_postcodes, search_areas, search_note
-from maps.page import MapRequest, download_name, partnership_map_png, render_index
+from maps.page import MapRequest, download_name, partnership_map_png, render_help, render_index
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
 
@@ -34,6 +34,13 @@ def index() -> HTMLResponse:
     rows = [{"id": p.id, "name": p.phase_at(None).name, "nations": ", ".join(p.nations), "kind": p.kind,
              "confidence": p.confidence} for p in load_partnerships().values()]
     return HTMLResponse(render_index(sorted(rows, key=lambda r: r["name"])))
+
+
+@router.get("/help", response_class=HTMLResponse,
+            summary="What the map's words mean, and each measure's definition and source")
+def help_page(store: StoreDep) -> HTMLResponse:
+    """The help page every map page links to (``helpUrl`` in its config)."""
+    return HTMLResponse(render_help(store), headers={"Cache-Control": "public, max-age=60"})
 
 
 def map_request(
