@@ -21,8 +21,12 @@ query time (:class:`api.deps.QueryWatchdog`), ``limit``/``bbox``/zoom bounds on 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
@@ -31,7 +35,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 import geo_cs
 from api import problems
-from api.deps import LRUCache, ServedStore, StoreDep, approx_bytes
+from api.deps import WATCHDOG, LRUCache, ServedStore, StoreDep, approx_bytes
 from api.docs_page import render_docs
 from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import AdmissionControl, MemoryBudget, SizeLimits
@@ -53,6 +57,54 @@ GZIP_MIN_BYTES = 500
 GZIP_EXCLUDED_TYPES = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/vnd.mapbox-vector-tile",
                        "application/vnd.pmtiles")
 
+#: At shutdown, how long the served database may take to close once its running queries have
+#: been interrupted (an interrupted query stops at its next chunk of rows, in milliseconds).
+#: Past it the file is left to the process's exit: closing waits for every running query, and
+#: a query that never reaches an interruption point would hold the shutdown for good.
+SHUTDOWN_CLOSE_S = 2.0
+
+log = logging.getLogger("geo_cs.api")
+
+
+def interrupt_queries(served: ServedStore) -> int:
+    """Interrupt the running query of every request cursor on ``served``'s file and refuse
+    their next ones (:class:`~api.problems.QueryTimeout`, 503): the requests end now rather
+    than at their query limit. Returns how many cursors were open. For shutdown.
+
+    Uses ``api.deps.WATCHDOG.expire(path)`` when ``api.deps`` offers it; until then the
+    watchdog's table of open cursors, whose deadline is moved to now (the watchdog then
+    interrupts them again within its period, covering a query started meanwhile).
+    """
+    expire = getattr(WATCHDOG, "expire", None)
+    if expire is not None:
+        return int(expire(str(served.path)))
+    try:
+        with WATCHDOG._lock:
+            cursors = [c for c in WATCHDOG._cursors.values() if str(c.path) == str(served.path)]
+    except AttributeError:   # the watchdog changed shape: queries stop at their own deadline
+        log.warning("cannot interrupt running queries: api.deps.QueryWatchdog has no cursor table")
+        return 0
+    now = time.monotonic()
+    for cursor in cursors:
+        cursor.deadline = now
+        with contextlib.suppress(Exception):   # closed meanwhile: nothing to interrupt
+            cursor.con.interrupt()
+    return len(cursors)
+
+
+async def close_served(served: ServedStore, wait_s: float = SHUTDOWN_CLOSE_S) -> bool:
+    """Close the served database at shutdown, within ``wait_s`` seconds whatever runs on it:
+    running queries are interrupted first (:func:`interrupt_queries`), since DuckDB's close
+    waits for them. Returns whether it closed; if not, the file stays open until the process
+    exits (it is only read: nothing is lost)."""
+    interrupted = interrupt_queries(served)
+    with anyio.move_on_after(wait_s):
+        await anyio.to_thread.run_sync(served.close, abandon_on_cancel=True)
+        return True
+    log.warning("shutdown: %d request(s) still querying %s after %.0f s; left to the process's exit",
+                interrupted, served.path, wait_s)
+    return False
+
 
 class Health(BaseModel):
     status: str
@@ -73,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            app.state.served.close()
+            await close_served(app.state.served)
 
     app = FastAPI(
         title="geo-cs",

@@ -11,13 +11,18 @@ Supported: comparisons (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``), ``AND``, `
 spatial predicates ``S_INTERSECTS`` (``S_WITHIN``, ``S_CONTAINS``, ``S_DISJOINT``…) of the
 ``geometry`` property with a ``BBOX(...)`` or a WKT literal in the ``filter-crs``.
 
+A LIKE pattern is matched by an RE2 regular expression (:func:`like_regex`), in time linear in
+the string and the pattern, never by DuckDB's LIKE: its matcher backtracks, and
+``name LIKE '%_%_%_…'`` (30 pairs) ran past every limit inside one chunk of rows, where the
+query timeout cannot interrupt it.
+
 Example
 -------
 >>> w = translate(parse_text("value > 20 AND name LIKE 'Glas%'"), queryables(True))
 >>> print(w.sql)
-(((CASE WHEN isfinite(v.value) THEN round(v.value, 4) END) > ?) AND (a.name LIKE ? ESCAPE '\'))
+(((CASE WHEN isfinite(v.value) THEN round(v.value, 4) END) > ?) AND regexp_full_match(a.name, ?))
 >>> w.params
-(20.0, 'Glas%')
+(20.0, '(?s)Glas.*')
 >>> order_by(parse_sortby("-value,name", queryables(True)))
 '(CASE WHEN isfinite(v.value) THEN round(v.value, 4) END) DESC NULLS LAST, a.name ASC NULLS LAST, a.code ASC'
 """
@@ -216,6 +221,65 @@ def _parse_message(message: str, text: str) -> str:
             + (f": {expected.group(1)}" if expected else ""))
 
 
+# -- LIKE patterns ---------------------------------------------------------------------------
+
+#: What a LIKE pattern's wildcards become in RE2: ``%`` any run of characters, ``_`` exactly one
+#: character (a code point, as DuckDB's LIKE counts them); with ``(?s)`` both take newlines too.
+_ANY, _ONE = ".*", "."
+
+
+def like_regex(pattern: str) -> str:
+    r"""The RE2 expression whose full match accepts exactly the strings that the CQL2 LIKE
+    ``pattern`` accepts (as DuckDB's ``LIKE pattern ESCAPE '\'`` does): ``%`` any run of
+    characters, ``_`` one character, and a backslash makes the character after it literal
+    (``\%``, ``\_``, ``\\``; before any other character it only drops out, as in DuckDB).
+
+    A run of wildcards is written in one canonical order, its ``_`` first and then one ``%`` if
+    it has any (``%_%_`` is "two characters or more", ``..*``), not as the combinations a
+    backtracking matcher tries. Other characters are literal: ASCII letters and digits as they
+    are, other ASCII characters as ``\x{hh}`` (never syntax, and unchanged by SQL's ``lower``,
+    which CASEI applies to the expression), the rest as they are (RE2's syntax is ASCII). RE2
+    matches in time linear in the string and the expression, whatever the pattern; patterns
+    are as long as a filter may be (:data:`MAX_FILTER_CHARS`) at most.
+
+    A pattern that ends in a lone backslash is an :class:`~geo_cs.errors.InputError`.
+
+    >>> like_regex("Glas%")
+    '(?s)Glas.*'
+    >>> like_regex("%_%_%_")
+    '(?s)....*'
+    >>> print(like_regex(r"50\% of a_b"))
+    (?s)50\x{25}\x{20}of\x{20}a.b
+    >>> like_regex("Ceann a\\")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geo_cs.errors.InputError: filter: LIKE pattern 'Ceann a\\' ends with the escape character \; write ...
+    """
+    out = ["(?s)"]
+    ones = 0            # the run of wildcards being read: how many _, and whether it has a %
+    any_run = False
+    chars = iter(pattern)
+    for char in chars:
+        if char == "%":
+            any_run = True
+            continue
+        if char == "_":
+            ones += 1
+            continue
+        if char == "\\":
+            escaped = next(chars, None)
+            if escaped is None:
+                shown = pattern if len(pattern) <= 60 else "…" + pattern[-59:]
+                raise InputError(f"filter: LIKE pattern {shown!r} ends with the escape "
+                                 "character \\; write \\\\ for a backslash")
+            char = escaped
+        out.append(_ONE * ones + (_ANY if any_run else ""))
+        ones, any_run = 0, False
+        out.append(char if char.isalnum() or not char.isascii() else f"\\x{{{ord(char):x}}}")
+    out.append(_ONE * ones + (_ANY if any_run else ""))
+    return "".join(out)
+
+
 # -- translation -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -332,10 +396,9 @@ class _Translator:
         if op == "like":
             self.arity(op, args, 2)
             left, lkind = self.scalar(args[0], "LIKE")
-            right, rkind = self.scalar(args[1], "LIKE pattern")
-            if lkind != _STRING or rkind != _STRING:
+            if lkind != _STRING:
                 raise InputError("filter: LIKE compares strings (e.g. name LIKE 'Glas%')")
-            return f"({left} LIKE {right} ESCAPE '\\')"
+            return f"regexp_full_match({left}, {self.like_pattern(args[1])})"
         if op == "between":
             self.arity(op, args, 3)
             parts = [self.scalar(a, "BETWEEN") for a in args]
@@ -365,6 +428,27 @@ class _Translator:
         if op in _SPATIAL:
             return self.spatial_predicate(op, args)
         raise InputError(f"filter: operator {op!r} is not supported; supported: {SUPPORTED}")
+
+    def like_pattern(self, node: Any) -> str:
+        """SQL for a LIKE pattern: its RE2 expression (:func:`like_regex`) as a parameter,
+        lower-cased in SQL under each CASEI around it, as the string it is matched with is.
+
+        In CQL2's grammar a pattern is a string literal, perhaps within CASEI (or ACCENTI, not
+        supported): a property's value is never a pattern here, so every pattern that reaches
+        the database is one this module translated."""
+        if isinstance(node, str):
+            self.params.append(like_regex(node))
+            return "?"
+        if isinstance(node, dict) and node.get("op") == "casei":
+            args = node.get("args") or []
+            if len(args) != 1:
+                raise InputError("filter: CASEI takes one argument")
+            return f"lower({self.like_pattern(args[0])})"
+        if isinstance(node, dict) and "property" in node:
+            self.queryable(node["property"])    # an unknown name is named as such
+            raise InputError(f"filter: LIKE takes a pattern written as a string, not property "
+                             f"{node['property']!r}; e.g. name LIKE 'Glas%'")
+        raise InputError("filter: LIKE compares strings (e.g. name LIKE 'Glas%')")
 
     @staticmethod
     def arity(op: str, args: list, n: int) -> None:

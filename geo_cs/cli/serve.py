@@ -60,6 +60,14 @@ def demo(
         _serve(host="127.0.0.1", port=port, workers=1)
 
 
+#: On SIGTERM or Ctrl+C, how long requests under way may take to finish before they are
+#: cancelled and the service closes its database (interrupting any query still running:
+#: ``api.app.close_served``, at most two seconds more). Without it uvicorn waits for every
+#: connection to close, and a client that stops reading, or a query that never returns, held
+#: the shutdown for good. A tile or a page takes milliseconds; a stop takes at most ~5 s.
+GRACEFUL_SHUTDOWN_S = 3
+
+
 def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> None:
     import os
 
@@ -75,7 +83,9 @@ def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> N
               f"OGC API Features at http://{shown}:{port}/collections , "
               f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)", soft_wrap=True)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning" if state.quiet else "info")
+                log_level="warning" if state.quiet else "info",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+
 
 
 
