@@ -21,9 +21,7 @@ query time (:class:`api.deps.QueryWatchdog`), ``limit``/``bbox``/zoom bounds on 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
 from contextlib import asynccontextmanager
 
 import anyio
@@ -69,27 +67,8 @@ log = logging.getLogger("geo_cs.api")
 def interrupt_queries(served: ServedStore) -> int:
     """Interrupt the running query of every request cursor on ``served``'s file and refuse
     their next ones (:class:`~api.problems.QueryTimeout`, 503): the requests end now rather
-    than at their query limit. Returns how many cursors were open. For shutdown.
-
-    Uses ``api.deps.WATCHDOG.expire(path)`` when ``api.deps`` offers it; until then the
-    watchdog's table of open cursors, whose deadline is moved to now (the watchdog then
-    interrupts them again within its period, covering a query started meanwhile).
-    """
-    expire = getattr(WATCHDOG, "expire", None)
-    if expire is not None:
-        return int(expire(str(served.path)))
-    try:
-        with WATCHDOG._lock:
-            cursors = [c for c in WATCHDOG._cursors.values() if str(c.path) == str(served.path)]
-    except AttributeError:   # the watchdog changed shape: queries stop at their own deadline
-        log.warning("cannot interrupt running queries: api.deps.QueryWatchdog has no cursor table")
-        return 0
-    now = time.monotonic()
-    for cursor in cursors:
-        cursor.deadline = now
-        with contextlib.suppress(Exception):   # closed meanwhile: nothing to interrupt
-            cursor.con.interrupt()
-    return len(cursors)
+    than at their query limit. Returns how many cursors were open. For shutdown."""
+    return WATCHDOG.expire(str(served.path))
 
 
 async def close_served(served: ServedStore, wait_s: float = SHUTDOWN_CLOSE_S) -> bool:

@@ -270,6 +270,20 @@ class QueryWatchdog:
         with self._lock:
             self._cursors.pop(id(cursor), None)
 
+    def expire(self, path: str) -> int:
+        """End now the requests whose cursors read ``path``: their deadline is moved to now and
+        their running query interrupted (the watchdog interrupts again within its period, for a
+        query started meanwhile); their next query is refused. Returns how many. For shutdown:
+        DuckDB's close waits for running queries."""
+        now = time.monotonic()
+        with self._lock:
+            cursors = [c for c in self._cursors.values() if str(c.path) == path]
+        for cursor in cursors:
+            cursor.deadline = now
+            with contextlib.suppress(Exception):   # closed meanwhile: nothing to interrupt
+                cursor.con.interrupt()
+        return len(cursors)
+
     def _run(self) -> None:
         while True:
             time.sleep(self.period)
