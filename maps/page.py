@@ -749,8 +749,14 @@ def render_error_page(status: int, title: str, detail: str, path: str, query: di
 
 def download_name(req: MapRequest, extension: str, period: str | None = None, what: str = "") -> str:
     """The file name of a download from the page, saying what it holds:
-    ``glasgow_simd2020_employment_deprived.csv`` (partnership, period, measure)."""
-    parts = [req.partnership, period or req.period, req.indicator, what]
+    ``glasgow_simd2020_employment_deprived.csv`` (partnership, period, measure), then the
+    settings that change its figures when they are not the defaults (:func:`settings_suffix`),
+    so files of different figures never share a name.
+
+    >>> download_name(MapRequest("glasgow", indicator="employment_deprived", threshold=20), "csv", "simd2020")
+    'glasgow_simd2020_employment_deprived_threshold-20.csv'
+    """
+    parts = [req.partnership, period or req.period, req.indicator, what, *settings_suffix(req)]
     stem = "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in parts if p)
     return f"{stem}.{extension}"
 

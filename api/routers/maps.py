@@ -17,7 +17,8 @@ from api.deps import (
     cached_values,
 )
 from geo_cs.errors import InputError
-from geo_cs.export.charts import figure_svg, gap_chart
+from geo_cs.export.charts import figure_svg, gap_about, gap_chart, gap_csv, gap_title
+from geo_cs.export.maps import figure_bytes
 from geo_cs.layers import SCHEMES, parse_breaks
 from geo_cs.narrative import gives_gap
 from geo_cs.partnerships import get_partnerships, load_partnerships
@@ -102,24 +103,65 @@ def search(
                          "note": search_note(q, found, holds_postcodes(store))})
 
 
-@router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",
-            responses={200: {"content": {"image/svg+xml": {}}}})
-def gap_svg(
-    partnership: PartnershipId, request: Request, store: StoreDep,
-    geography: Annotated[str, Query(max_length=64)],
-    m: MeasureDep,
-    highlight: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
-    get_partnerships([partnership])
+def _gap(partnership: str, request: Request, store, geography: str, m) -> tuple:
+    """The gap table of a map and what its downloads need: (values, table, title, codes). A map
+    whose measure gives no gap (a published rate, a score, a rank) is refused in words."""
+    name = get_partnerships([partnership])[0].phase_at(None).name
     values = cached_values(request, store, geography, m)
     if values is None:
         raise InputError("indicator is required for the gap chart")
     sources = CachedMapSources(request, store)
-    if not gives_gap(values, sources.codes(partnership, geography)):
+    codes = sources.codes(partnership, geography)
+    if not gives_gap(values, codes):
         # a published rate, score or rank: no worst-performing areas, so no gap to chart
         raise InputError(f"{values.measure.name} on {geography} is not a count over a population: "
                          "no worst-performing areas and no gap chart")
-    table = sources.gap(values, partnership)
-    title = f"{get_partnerships([partnership])[0].phase_at(None).name}: {values.measure.label}"
-    return Response(figure_svg(gap_chart(table, title, highlight)), media_type="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=60"})
+    return values, sources.gap(values, partnership), gap_title(name, values.measure.label), codes
+
+
+def _gap_headers(partnership: str, geography: str, m, extension: str, how: str = "attachment") -> dict:
+    """A gap download's headers: cached a minute, named as the page names it (with the
+    settings that change its figures)."""
+    req = MapRequest(partnership, geography, m.indicator, m.denominator, baseline=m.baseline,
+                     threshold=m.threshold)
+    return {"Cache-Control": "public, max-age=60",
+            "Content-Disposition": f'{how}; filename="{download_name(req, extension, what="gap")}"'}
+
+
+GapQuery = Annotated[str, Query(max_length=64, description="Boundary set of the map.")]
+HighlightQuery = Annotated[str | None, Query(max_length=64, description="A period to mark.")]
+
+
+@router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",
+            responses={200: {"content": {"image/svg+xml": {}}}})
+def gap_svg(partnership: PartnershipId, request: Request, store: StoreDep, geography: GapQuery,
+            m: MeasureDep, highlight: HighlightQuery = None) -> Response:
+    """The chart drawn for the map's panel: legible at its width, words as text, scaling by its
+    viewBox; with no worst-performing areas, a chart that says so."""
+    _, table, title, _ = _gap(partnership, request, store, geography, m)
+    svg = figure_svg(gap_chart(table, title, highlight, web=True), text=True,
+                     title=f"{title}: worst-performing areas against the rest of the partnership")
+    return Response(svg, media_type="image/svg+xml",
+                    headers=_gap_headers(partnership, geography, m, "svg", "inline"))
+
+
+@router.get("/{partnership}/gap.png", summary="The partnership's gap chart (figure 4.7), PNG",
+            responses={200: {"content": {"image/png": {}}}})
+def gap_png(partnership: PartnershipId, request: Request, store: StoreDep, geography: GapQuery,
+            m: MeasureDep, highlight: HighlightQuery = None) -> Response:
+    """The same chart as a PNG for a report or a slide (200 dpi)."""
+    _, table, title, _ = _gap(partnership, request, store, geography, m)
+    png = figure_bytes(gap_chart(table, title, highlight, web=True), "png", dpi=200)
+    return Response(png, media_type="image/png", headers=_gap_headers(partnership, geography, m, "png"))
+
+
+@router.get("/{partnership}/gap.csv", summary="The figures of the partnership's gap chart, CSV",
+            responses={200: {"content": {"text/csv": {}}}})
+def gap_csv_route(partnership: PartnershipId, request: Request, store: StoreDep, geography: GapQuery,
+                  m: MeasureDep) -> Response:
+    """The chart's figures: each period's rates, gap and 95% intervals, with the source,
+    threshold, baseline and attribution on every row."""
+    values, table, _, codes = _gap(partnership, request, store, geography, m)
+    text = gap_csv(table, gap_about(store, values.measure, table, codes, values.disclosure))
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers=_gap_headers(partnership, geography, m, "csv"))

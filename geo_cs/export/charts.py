@@ -24,6 +24,7 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import textwrap
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure, FigureBase, SubFigure
 
@@ -48,41 +49,126 @@ def _canvas(size: tuple[float, float], fig: FigureBase | None) -> FigureBase:
     return plt.figure(figsize=size, layout="constrained") if fig is None else fig
 
 
-def _footer(fig: FigureBase, notes: list[str] | None = None) -> None:
-    """The OGL attribution (and any notes) below the axes, clear of the tick labels."""
+def _footer(fig: FigureBase, notes: list[str] | None = None, fontsize: float | None = None,
+            top: float = 0.0) -> None:
+    """The OGL attribution (and any notes) below the axes, clear of the tick labels.
+    ``fontsize``: of a chart drawn for a screen, wrapped to its width (default: a print chart's
+    small print); ``top``: the share of the height kept free above the axes."""
     lines = [*(notes or []), OGL_ATTRIBUTION]
     if isinstance(fig, SubFigure):   # on a report page: laid out by the page's engine
         width = fig.bbox.width / 72 if fig.bbox.width > 1 else 7.0
         wrapped = [w for line in lines for w in textwrap.wrap(line, int(width * 72 / (6.5 * 0.6)))]
         fig.supxlabel("\n".join(wrapped), x=0.0, ha="left", fontsize=6.5, color="#444444")
         return
+    if fontsize is not None:
+        chars = int(fig.get_figwidth() * 72 / (fontsize * 0.55))
+        # the licence's name on one line, so it can be found as written
+        keep = "Open Government Licence v3.0."
+        lines = [w.replace("\x00", " ") for line in lines
+                 for w in textwrap.wrap(line.replace(keep, keep.replace(" ", "\x00")), chars)]
+        bottom = (len(lines) * fontsize * 1.25 + 6) / 72 / fig.get_figheight()
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom - top))
+        fig.text(0.01, 0.005, "\n".join(lines), fontsize=fontsize, color="#444444", va="bottom")
+        return
     bottom = 0.035 * (len(lines) + 1)
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))   # left, bottom, width, height
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=4.5, color="#555555", wrap=True, va="bottom")
 
 
+#: The web chart: drawn this size (inches) and shown at the panel's width (~340 px), where a
+#: point is about 1.3 px, so its smallest text (8.5 pt) reads at 11 px (issue 28: a 5.2 in chart
+#: squeezed to 290 px had 5-7 px labels).
+WEB_SIZE = (3.6, 3.9)
+WEB_TEXT = 8.5
+
+
+def has_cohort(table: pd.DataFrame) -> bool:
+    """Whether a gap table has a gap to draw: worst-performing areas with a rate in some period."""
+    return not table.empty and "gap" in table and bool(table["gap"].notna().any())
+
+
+def _empty(fig: FigureBase, title: str, words: str, fontsize: float) -> FigureBase:
+    """A chart with nothing to draw, said in words instead of blank axes."""
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title("\n".join(textwrap.wrap(title, int(fig.get_figwidth() * 72 / (fontsize + 1.5) / 0.55))),
+                 fontsize=fontsize + 1.5, loc="left")
+    ax.text(0.0, 0.8, "\n".join(textwrap.wrap(words, int(fig.get_figwidth() * 72 / fontsize / 0.55))),
+            fontsize=fontsize, va="top", ha="left", transform=ax.transAxes)
+    return fig
+
+
+def _honest(axis, low: float, high: float) -> None:
+    """Limits that include zero (issue 28: a rate axis from 12.6 to 13.4 made noise look like a
+    trend), with a little room above the highest value and below a negative lowest."""
+    low, high = min(0.0, low), max(0.0, high)
+    span = (high - low) or 1.0
+    axis.set_ylim(low - (0.06 * span if low < 0 else 0), high + 0.08 * span)
+
+
 def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
-              size: tuple[float, float] = (5.2, 4.2), fig: FigureBase | None = None) -> FigureBase:
+              size: tuple[float, float] = (5.2, 4.2), fig: FigureBase | None = None, *,
+              web: bool = False) -> FigureBase:
     """Figure 4.7 for one partnership: the worst-performing neighbourhoods' rate and the rest's,
     with 95% intervals, and the gap between them (points) below; ``highlight`` marks a period.
-    ``fig``: draw into this (part of a report page) instead of a new figure."""
-    fig = _canvas(size, fig)
+    Both axes start at zero, so a small change looks small. A table with no worst-performing
+    areas gives a chart that says so in words. ``web``: drawn for the map's panel
+    (:data:`WEB_SIZE`, text of at least :data:`WEB_TEXT` points). ``fig``: draw into this (part
+    of a report page) instead of a new figure."""
+    from geo_cs.narrative import area_words
+
+    text = WEB_TEXT if web else 7.0
+    fig = _canvas(WEB_SIZE if web else size, fig)
+    many = area_words(str(table["geography"].iloc[0]))[1] if "geography" in table and len(table) else (
+        "neighbourhoods")
+    if not has_cohort(table):
+        threshold = _threshold_of(table)
+        at = f" above {threshold:g}%" if threshold is not None else ""
+        _empty(fig, title, f"No worst-performing {many}: no area's baseline rate is{at}, so there is no gap "
+                           "to chart. A lower threshold would pick some.", text + 1)
+        _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None)
+        return fig
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = range(len(table))
-    for column, colour, label in (("cohort", COHORT_COLOUR, "Worst-performing neighbourhoods"),
+    for column, colour, label in (("cohort", COHORT_COLOUR, f"Worst-performing {many}"),
                                   ("rest", REST_COLOUR, "Rest of the partnership")):
         top.plot(x, table[f"{column}_rate"], marker="o", color=colour, label=label)
         top.fill_between(x, table[f"{column}_rate_low"], table[f"{column}_rate_high"],
                          color=colour, alpha=0.2, linewidth=0)
-    top.set_ylabel("Rate (%)")
-    top.set_title(title, fontsize=10, loc="left")
-    top.legend(fontsize=7, frameon=False, loc="best")
+    _honest(top, float(table[["cohort_rate_low", "rest_rate_low"]].min().min()),
+            float(table[["cohort_rate_high", "rest_rate_high"]].max().max()))
+    top.set_ylabel("Rate (%)", fontsize=text + 1 if web else None)
+    reserved = 0.0   # the share of the height above the axes, for the title and the key
+    if web:
+        # the title across the whole chart, and the key under it, above the lines, never over them
+        lines = textwrap.wrap(title, int(WEB_SIZE[0] * 72 / ((text + 1.5) * 0.62)))
+        height = fig.get_figheight() * 72
+        title_h = len(lines) * (text + 1.5) * 1.25 + 4
+        fig.text(0.02, 1 - 3 / height, "\n".join(lines), fontsize=text + 1.5, ha="left", va="top")
+        fig.legend(*top.get_legend_handles_labels(), fontsize=text, frameon=False, loc="upper left",
+                   bbox_to_anchor=(0.0, 1 - title_h / height), bbox_transform=fig.transFigure,
+                   borderaxespad=0.2, handlelength=1.6)
+        reserved = (title_h + 2 * text * 1.5 + 8) / height
+    else:
+        top.set_title(title, fontsize=10, loc="left")
+        top.legend(fontsize=7, frameon=False, loc="best")
     bottom.errorbar(x, table["gap"], yerr=[table["gap"] - table["gap_low"], table["gap_high"] - table["gap"]],
                     color=GAP_COLOUR, marker="s", capsize=3)
-    bottom.set_ylabel("Gap (points)")
+    _honest(bottom, float(table["gap_low"].min()), float(table["gap_high"].max()))
+    bottom.axhline(0, color="#999999", linewidth=0.8)
+    bottom.set_ylabel("Gap (points)", fontsize=text + 1 if web else None)
     labels = table["period_label"].astype(str).tolist()
-    bottom.set_xticks(list(x), labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4
-                      else "center", fontsize=7)
+    # at most five labels on a screen's chart, evenly spread, the first and last always
+    named = ({round(i) for i in np.linspace(0, len(labels) - 1, min(len(labels), 5))} if web
+             else set(range(len(labels))))
+    shown = [label if i in named else "" for i, label in enumerate(labels)]
+    if web and len(named) <= 4:   # a few long labels ("SIMD 2012 (2010 data)"): two lines, level
+        shown = ["\n".join(textwrap.wrap(label, 12)) for label in shown]
+        rotate = False
+    else:
+        rotate = len(labels) > 4
+    bottom.set_xticks(list(x), shown, rotation=30 if rotate else 0, ha="right" if rotate else "center",
+                      fontsize=text)
     if highlight is not None and highlight in set(table["period_id"]):
         at = table["period_id"].tolist().index(highlight)
         for axis in (top, bottom):
@@ -90,16 +176,117 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
     for axis in (top, bottom):
         axis.grid(axis="y", color="#e0e0e0", linewidth=0.6)
         axis.spines[["top", "right"]].set_visible(False)
-    _footer(fig, table.attrs.get("notes"))
+        if web:
+            axis.tick_params(axis="y", labelsize=text)
+    # a screen's chart keeps to the attribution: the caveats are in its CSV and the report
+    _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None, reserved)
     return fig
 
 
-def figure_svg(fig: FigureBase) -> str:
-    """The figure as SVG text (and closed: servers draw many)."""
+def _threshold_of(table: pd.DataFrame) -> float | None:
+    """The threshold a gap table was made with, if it says."""
+    method = _method_of(table)
+    return float(method["threshold"]) if "threshold" in method else None
+
+
+def gap_title(partnership_name: str, measure_label: str) -> str:
+    """The gap chart's title: the partnership and the measure, in words."""
+    from geo_cs.layers import sentence_case
+
+    label = sentence_case(measure_label)
+    return f"{partnership_name}: {label}" + ("" if "%" in label else " (%)")
+
+
+def _method_of(table: pd.DataFrame) -> dict:
+    """The settings a gap table was made with (its ``method`` column: threshold, baseline...)."""
+    import json
+
+    if "method" not in table or table.empty:
+        return {}
+    try:
+        return dict(json.loads(str(table["method"].iloc[0])))
+    except (ValueError, TypeError):
+        return {}
+
+
+def gap_about(store: Store, measure, table: pd.DataFrame, codes: list[str],
+              disclosure: DisclosureControl | None = None) -> dict[str, str]:
+    """Where a gap table's figures come from and the settings they were made with, for its
+    CSV: the measure, threshold, baseline, source and attribution (and the disclosure control
+    when applied), each as a column of its own (:func:`geo_cs.spreadsheet.about_columns`)."""
+    from geo_cs.layers import measure_sources
+    from geo_cs.narrative import baseline_words, source_line
+
+    method = _method_of(table)
+    labels = (dict(zip(table["period_id"], table["period_label"], strict=True))
+              if {"period_id", "period_label"} <= set(table.columns) else {})
+    indicators = [*measure.indicators, *([measure.denominator] if measure.denominator else [])]
+    source = source_line(measure_sources(store, measure.set_id, indicators, codes))
+    about = {
+        "measure": measure.label,
+        "threshold_pct": f"{float(method['threshold']):g}" if "threshold" in method else "",
+        "baseline": baseline_words(method.get("baseline") or (), labels),
+        "source": source.removeprefix("Source: ").removesuffix("."),
+        "attribution": OGL_ATTRIBUTION,
+    }
+    if disclosure is not None:
+        about["disclosure_control"] = disclosure.note
+    return {**about, **gap_notes(table)}
+
+
+def gap_notes(table: pd.DataFrame) -> dict[str, str]:
+    """The gap table's caveats (areas straddling the partnership's boundary...) as one column."""
+    notes = table.attrs.get("notes") or []
+    return {"notes": " ".join(notes)} if notes else {}
+
+
+def figure_svg(fig: FigureBase, text: bool = False, title: str | None = None) -> str:
+    """The figure as SVG text (and closed: servers draw many). ``text``: words as text (found
+    by search and screen readers, sharp at any size) rather than outlines. ``title``: the
+    image's accessible name, as the SVG's ``<title>``. The SVG keeps its ``viewBox``, so it
+    scales to the width it is shown at."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    with matplotlib.rc_context({"svg.fonttype": "none"} if text else {}):
+        fig.savefig(buffer, format="svg")
     plt.close(fig)
-    return buffer.getvalue()
+    svg = buffer.getvalue()
+    if title:
+        from xml.sax.saxutils import escape
+
+        root_end = svg.index(">", svg.index("<svg")) + 1
+        svg = f"{svg[:root_end]}\n <title>{escape(title)}</title>{svg[root_end:]}"
+    return svg
+
+
+#: The gap table's columns for a person's spreadsheet, in words.
+GAP_CSV_COLUMNS = {
+    "period_label": "period", "period_id": "period_code",
+    "cohort_rate": "worst_performing_rate_pct", "cohort_rate_low": "worst_performing_rate_low_95",
+    "cohort_rate_high": "worst_performing_rate_high_95",
+    "rest_rate": "rest_of_partnership_rate_pct", "rest_rate_low": "rest_rate_low_95",
+    "rest_rate_high": "rest_rate_high_95",
+    "gap": "gap_points", "gap_low": "gap_low_95", "gap_high": "gap_high_95",
+    "n_cohort": "worst_performing_areas", "n_rest": "other_areas",
+    "cohort_share": "worst_performing_share_of_working_age_people_pct",
+    "cohort_small": "worst_performing_small_numbers", "rest_small": "rest_small_numbers",
+}
+
+
+def gap_csv(table: pd.DataFrame, about: dict[str, str]) -> str:
+    """The gap chart's figures as CSV for a report: columns in words, rates rounded to 0.01,
+    booleans as true/false, and ``about`` (source, threshold, baseline, attribution...) as
+    columns of their own on every row, so the file says where its figures come from wherever
+    it is copied and still reads as one plain table."""
+    from geo_cs.spreadsheet import about_columns, csv_text
+
+    columns = [c for c in GAP_CSV_COLUMNS if c in table]
+    frame = table[columns].copy()
+    if "cohort_share" in frame:
+        frame["cohort_share"] = 100 * frame["cohort_share"]
+    numeric = [c for c in columns if c not in ("period_label", "period_id", "cohort_small", "rest_small",
+                                               "n_cohort", "n_rest")]
+    frame[numeric] = frame[numeric].astype(float).round(2)
+    return csv_text(about_columns(frame.rename(columns=GAP_CSV_COLUMNS), about))
 
 
 def _axes_for_periods(ax, labels: list[str]) -> None:
@@ -200,8 +387,16 @@ def partnership_charts(
     (SIMD/IMD "employment rates" are deprivation rates): they are not drawn.
     """
     from geo_cs.analysis import partnership_rates
-    from geo_cs.layers import measure_panel, partnership_gap, resolve_measure, store_view
-    from geo_cs.partnerships import get_partnerships
+    from geo_cs.layers import (
+        measure_panel,
+        measure_sources,
+        partnership_gap,
+        resolve_measure,
+        sentence_case,
+        store_view,
+    )
+    from geo_cs.narrative import source_line
+    from geo_cs.partnerships import get_partnerships, resolve
 
     found = get_partnerships(partnerships)
     out = Path(out_dir)
@@ -219,15 +414,23 @@ def partnership_charts(
     if disclosure is not None:
         rates = disclosure.rate_table(rates)
     names = ", ".join(p.phase_at(None).name for p in found)
-    label = f"{measure.label} ({geography})"
+    geography_label = store.sql("SELECT label FROM geography_sets WHERE set_id = ?", [geography]).fetchone()
+    label = f"{sentence_case(measure.label)} ({geography_label[0] if geography_label else geography})"
     pretty = rates.assign(partnership=rates["partnership"].map({p.id: p.phase_at(None).name for p in found}))
     pretty.attrs["notes"] = rates.attrs.get("notes", [])
+    # where the figures come from, on every row of the CSVs (issue 28: they had no source)
+    sources = measure_sources(store, geography, [*measure.indicators,
+                                                 *([measure.denominator] if measure.denominator else [])])
+    about = {"measure": measure.label, "reference": reference.upper(),
+             "source": source_line(sources).removeprefix("Source: ").removesuffix("."),
+             "attribution": OGL_ATTRIBUTION,
+             **({"disclosure_control": disclosure.note} if disclosure is not None else {})}
     stem = out / "fig4_3_index_of_count"
-    write_csv(rates, stem.with_suffix(".csv"))
+    write_csv(rates, stem.with_suffix(".csv"), about)
     chart = index_chart(pretty, f"{names}: {label}, index")
     written += [stem.with_suffix(".csv"), *save_chart(chart, stem, formats)]
     stem = out / "fig4_5_rate_and_gap_with_gb"
-    write_csv(rates, stem.with_suffix(".csv"))
+    write_csv(rates, stem.with_suffix(".csv"), about)
     written += [stem.with_suffix(".csv"),
                 *save_chart(rate_gap_chart(pretty, f"{names}: {label} and the gap with {reference.upper()}"),
                             stem, formats)]
@@ -241,8 +444,8 @@ def partnership_charts(
             continue
         table = partnership_gap(store, small, p.id, disclosure=disclosure)
         stem = out / f"fig4_7_worst_vs_rest_{p.id}"
-        write_csv(table, stem.with_suffix(".csv"))
-        written += [stem.with_suffix(".csv"),
-                    *save_chart(gap_chart(table, f"{p.phase_at(None).name}: {small.label} ({view[0]})"),
-                                stem, formats)]
+        write_csv(table, stem.with_suffix(".csv"),
+                  gap_about(store, small, table, resolve(store, p, view[0]).codes, disclosure))
+        chart = gap_chart(table, gap_title(p.phase_at(None).name, small.label))
+        written += [stem.with_suffix(".csv"), *save_chart(chart, stem, formats)]
     return written
