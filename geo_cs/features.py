@@ -200,7 +200,7 @@ def list_collections(store: Store) -> list[Collection]:
     from geo_cs.layers import view_choices
 
     sets = {c.id: c for c in out}
-    for choice in view_choices(store, list(sets)):
+    for choice in view_choices(store, list(sets), one_per_figure=False):
         geo = sets[choice.geography]
         out.append(Collection(
             measure_collection_id(choice.geography, choice.indicator, choice.denominator),

@@ -638,13 +638,15 @@ def _same_source(a: tuple[str, str], b: tuple[str, str]) -> bool:
 
 
 _HELD_SQL = """
-SELECT DISTINCT indicator_id FROM observations
-WHERE set_id = ? AND list_contains(?, code) AND value IS NOT NULL
+SELECT DISTINCT o.indicator_id
+FROM observations o JOIN (SELECT unnest($codes) AS code) c USING (code)
+WHERE o.set_id = $set_id AND o.value IS NOT NULL
 """
 
 
 def view_choices(store: Store, set_ids: list[str],
-                 codes: dict[str, list[str]] | None = None) -> list[ViewChoice]:
+                 codes: dict[str, list[str]] | None = None, *, one_per_figure: bool = True,
+                 ) -> list[ViewChoice]:
     """The maps worth offering on ``set_ids`` (those a partnership has areas in): every measure
     with observations, its rate over the working-age population first where the defaults give
     one (:data:`DEFAULT_VIEWS`), labelled in words rather than ids. With ``codes`` (a
@@ -655,7 +657,9 @@ def view_choices(store: Store, set_ids: list[str],
     the same areas (SIMD's "employment deprivation rate" beside "employment-deprived people,
     % of working-age people"; DWP's "claimant rate" beside "claimants, %"): two near-identical
     entries confuse, and only the count gives the worst-performing neighbourhoods and the gap.
-    The rate stays reachable by its address."""
+    The rate stays reachable by its address. ``one_per_figure=False`` keeps them all: a GIS
+    officer's list of collections (``/collections``) offers every measure, and a collection
+    once listed stays listed."""
     labels = dict(store.sql("SELECT set_id, label FROM geography_sets").fetchall())
     out: list[ViewChoice] = []
     for set_id in set_ids:
@@ -665,7 +669,8 @@ def view_choices(store: Store, set_ids: list[str],
         geography_label = labels.get(set_id, set_id)
         measures = measures_of(known, set_id)
         if codes is not None:
-            held = {r[0] for r in store.sql(_HELD_SQL, [set_id, sorted(codes.get(set_id, []))]).fetchall()}
+            held = {r[0] for r in store.sql(
+                _HELD_SQL, {"set_id": set_id, "codes": sorted(codes.get(set_id, []))}).fetchall()}
             measures = {name: m for name, m in measures.items() if held.intersection(m.indicators)}
         sources = {r[0]: (r[1], r[2]) for r in store.sql(_SOURCES_SQL, [set_id]).fetchall()}
         as_rates: list[str] = []      # count measures offered as a rate (their indicators)
@@ -691,7 +696,7 @@ def view_choices(store: Store, set_ids: list[str],
                 suffix = " (number)" if m.kind == "count" else ""
             plain.append((m, suffix, gap))
         for m, suffix, gap in sorted(plain, key=lambda entry: entry[0].name):
-            if m.kind == "rate" and all(
+            if one_per_figure and m.kind == "rate" and all(
                     any(_same_source(sources.get(i, (i, "")), sources.get(c, (c, ""))) for c in as_rates)
                     for i in m.indicators):
                 continue   # the same figures as a count offered as a rate: one entry, the one with a gap
