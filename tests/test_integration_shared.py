@@ -13,6 +13,12 @@ from geo_cs.store import Store
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 
+#: The Annual Population Survey's two downloads (a Nomis web table with its preamble and
+#: footer, and the Nomis API's long form): the employment rate of issue 29, whose ingest
+#: without a spec is not built yet. Until it is, they are refused saying so, by name.
+SURVEY_FILES = ("aps_employment_rate_la_2019.csv", "aps_lad_north_2004_2023.csv")
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> tuple[Store, dict]:
     """One store with every real boundary file, lookup and indicator, and each ingest's report."""
@@ -37,6 +43,8 @@ def real(tmp_path_factory) -> tuple[Store, dict]:
     for path in sorted((data / "lookups").glob("*.csv")):
         reports[path.name] = ingest_lookup(store, path)
     for path in sorted((data / "indicators").glob("*.csv")):
+        if path.name in SURVEY_FILES:
+            continue    # tested below: the survey's shapes have no spec yet (issue 29)
         reports[path.name] = ingest_indicator(store, path, spec_for_file(path))
     yield store, reports
     store.close()
@@ -93,7 +101,8 @@ def test_every_real_lookup(real, shared_data: Path):
 def test_every_real_indicator_file_with_its_shipped_spec(real, shared_data: Path):
     real_store, reports = real
     for path in sorted((shared_data / "indicators").glob("*.csv")):
-        assert reports[path.name].observations > 0, path
+        if path.name not in SURVEY_FILES:
+            assert reports[path.name].observations > 0, path
     oowb = reports["out_of_work_benefits_wpc10_2010q2_2012q1.csv"]
     assert oowb.excluded_rows == 144  # the 18 Northern Ireland constituencies x 8 quarters
     rows = dict(real_store.sql(
@@ -184,3 +193,13 @@ def test_worst_neighbourhoods_of_2001_tracked_on_2011_and_2021(real):
                                                    denominator="population2019_lsoa11.working_age_population")),
                     liverpool, params=MethodParams(baseline=("imd2019",)), cohort=cohort11)
     assert on_2019.loc[0, "n_cohort"] > 0 and on_2019.loc[0, "gap"] > 0
+
+
+def test_the_survey_files_are_refused_by_name_until_their_ingest_exists(shared_data: Path):
+    from geo_cs.errors import NotFoundError
+
+    for name in SURVEY_FILES:
+        path = shared_data / "indicators" / name
+        assert path.exists(), path
+        with pytest.raises(NotFoundError, match=name):
+            spec_for_file(path)
