@@ -244,8 +244,9 @@ def _alternative(data: MapData) -> Alternative | None:
     return Alternative(gaps[0].label, gaps[0].geography_label) if gaps else None
 
 
-def _no_gap_words(data: MapData, period: str) -> str:
-    """The sentence of a map that gives no gap (:func:`geo_cs.narrative.no_gap_sentence`)."""
+def _no_gap_words(data: MapData, period: str, offer: bool = True) -> str:
+    """The sentence of a map that gives no gap (:func:`geo_cs.narrative.no_gap_sentence`);
+    ``offer``: whether the page can choose another map (a static site cannot)."""
     values = data.values
     latest = values.at(period)
     latest = latest[latest["code"].isin(data.codes)]
@@ -254,7 +255,7 @@ def _no_gap_words(data: MapData, period: str) -> str:
     named = data.areas[["code", "name"]].merge(latest[["code", "value"]], on="code", how="left")
     return no_gap_sentence(data.name, values.measure.kind, values.measure.label, values.unit,
                            area_words(values.measure.set_id), named, nation=_nation(data.codes),
-                           alternative=_alternative(data))
+                           alternative=_alternative(data), offer=offer)
 
 
 def settings_suffix(req: MapRequest) -> list[str]:
@@ -339,7 +340,7 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
                                                "highest": found.highest}
         sentence = gap_sentence(gap, data.name, params, found, areas=(one, many))
     elif not mine.empty:
-        sentence = _no_gap_words(data, period)
+        sentence = _no_gap_words(data, period, offer=not urls.standalone)
     areas = _areas_table(data, period_ids, with_worst=has_gap)
     chart_query = {"geography": set_id, **req.measure_query()}
     chart_name = download_name(req, "svg", what="gap").removesuffix(".svg")
