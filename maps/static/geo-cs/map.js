@@ -69,24 +69,42 @@
     children.forEach(function (child) { node.appendChild(child); });
   }
 
+  // Areas outside the partnership: one neutral grey, in the legend as such (never a faded class
+  // colour, which the legend cannot explain).
+  var OUTSIDE = "#f2f2f2";
+  // The worst-performing areas' outline: a dark line over a light halo, visible on every fill.
+  var WORST_LINE = "#111111";
+  var WORST_HALO = "#ffffff";
+
+  // Whether the map draws worst-performing areas (a measure with no gap has none).
+  function drawsWorst() { return cfg.hasGap !== false && cfg.hasWorst !== false; }
+
   var geoCs = {
     colour: colour,
     invalidRate: invalidRate,
-    // Areas of the partnership in full colour, the rest faded; the cohort outlined in black.
+    OUTSIDE: OUTSIDE,
+    // Areas of the partnership in their class colour, the rest neutral grey.
     choroplethStyle: function (p) {
       var mine = inPartnership.has(p.code);
       return {
-        fill: true, fillColor: colour(p), fillOpacity: mine ? 0.85 : 0.35,
-        stroke: true, color: p.worst && mine ? "#111111" : "#ffffff",
-        weight: p.worst && mine ? 2.4 : 0.4, opacity: mine ? 1 : 0.5
+        fill: true, fillColor: mine ? colour(p) : OUTSIDE, fillOpacity: mine ? 0.9 : 1,
+        stroke: true, color: "#ffffff", weight: mine ? 0.4 : 0.6, opacity: 1
       };
     },
-    // Only areas with a share estimated through a boundary change are drawn, hatched.
+    // Drawn over the colours (SVG): the worst-performing areas outlined, a light halo under a
+    // dark line, and areas with a share estimated through a boundary change hatched with thin,
+    // sparse lines that leave the colour readable. Only the partnership's areas.
     hatchStyle: function (p) {
       // no style at all (not an invisible one): VectorGrid then makes no SVG path for the area
-      if (!(p.estimated_share > 0)) { return []; }
-      return { fill: true, fillColor: "url(#geo-cs-hatch)", fillOpacity: Math.min(1, 0.35 + p.estimated_share),
-               stroke: false, weight: 0 };
+      if (!inPartnership.has(p.code)) { return []; }
+      var estimated = p.estimated_share > 0;
+      var hatch = { fill: true, fillColor: "url(#geo-cs-hatch)", fillOpacity: 0.85 };
+      if (p.worst && drawsWorst()) {
+        return [{ fill: false, stroke: true, color: WORST_HALO, weight: 5, opacity: 0.95 },
+                L.extend(estimated ? hatch : { fill: false },
+                         { stroke: true, color: WORST_LINE, weight: 2, opacity: 1 })];
+      }
+      return estimated ? L.extend(hatch, { stroke: false, weight: 0 }) : [];
     }
   };
 
@@ -94,55 +112,108 @@
     return cfg.unit === "%" ? "%" : (cfg.unit ? " " + cfg.unit : "");
   }
 
-  function tooltipContent(p) {
-    var period = cfg.periods[current];
-    var unit = unitText();
-    var lines = [[el("strong", {}, [p.name || p.code]), " ", el("span", {}, [p.code])]];
-    var shown;
+  // Whether a point [lon, lat] lies within the partnership's outline (the dashed line): an area
+  // of another partnership may reach inside it where the outline follows other boundaries.
+  function insideOutline(lon, lat) {
+    var geometry = cfg.outline && (cfg.outline.geometry || cfg.outline);
+    if (!geometry || !geometry.coordinates) { return false; }
+    var polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+    function inRing(ring) {
+      var inside = false;
+      for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+        if ((yi > lat) !== (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi) { inside = !inside; }
+      }
+      return inside;
+    }
+    return polygons.some(function (rings) {
+      return inRing(rings[0]) && !rings.slice(1).some(inRing);
+    });
+  }
+
+  // Where an area is, in words that agree with what the map draws: the partnership's areas are
+  // coloured, the rest grey; an area the dashed outline cuts through says so.
+  function outsideWords(p, latlng) {
+    if (latlng && insideOutline(latlng.lng, latlng.lat)) {
+      return "Not one of " + cfg.partnershipName + "'s areas on this map (grey): the dashed outline " +
+        "cuts through it, and most of it lies outside";
+    }
+    return "Outside " + cfg.partnershipName + " (grey: not in its figures)";
+  }
+
+  function valueWords(p) {
     if (p.suppressed) {
       // a value withheld by disclosure control is not missing data: say which it is
-      shown = "withheld (fewer than " + (cfg.minCount || 10) + " people)";
-    } else if (invalidRate(p)) {
-      shown = "not a valid rate (" + fmt(p.value) + "%: the denominator does not fit the count)";
-    } else {
-      shown = fmt(p.value) + unit;
+      return "withheld (fewer than " + (cfg.minCount || 10) + " people)";
     }
-    lines.push([cfg.measure + ", " + period.label + ": ", el("b", {}, [shown])]);
+    if (invalidRate(p)) { return "not a valid rate (" + fmt(p.value) + "%: the denominator does not fit the count)"; }
+    return fmt(p.value) + unitText();
+  }
+
+  function tooltipContent(p, latlng) {
+    var period = cfg.periods[current];
+    var unit = unitText();
+    var mine = inPartnership.has(p.code);
+    var lines = [[el("strong", {}, [p.name || p.code]), " ", el("span", {}, [p.code])]];
+    lines.push([cfg.measure + ", " + period.label + ": ", el("b", {}, [valueWords(p)])]);
     var valid = !p.suppressed && !invalidRate(p);
     if (valid && p.value_low !== undefined && p.value_low !== null) {
       lines.push(["95% interval " + fmt(p.value_low) + "–" + fmt(p.value_high) + unit]);
     }
     var whole = period.summary.partnership_value;
-    if (valid && cfg.isRate && whole !== null && whole !== undefined && p.value !== undefined && p.value !== null) {
+    if (mine && valid && cfg.isRate && whole !== null && whole !== undefined && p.value !== undefined && p.value !== null) {
       lines.push(["Gap with " + cfg.partnershipName + " (" + fmt(whole) + "%): " + signed(p.value - whole) + " points"]);
     }
-    if (p.worst) { lines.push(["Worst-performing neighbourhood (baseline above " + cfg.threshold + "%)"]); }
-    if (p.estimated_share > 0) {
+    if (mine && p.worst && drawsWorst()) {
+      lines.push(["Worst-performing neighbourhood (baseline above " + cfg.threshold + "%)"]);
+    }
+    if (mine && p.estimated_share > 0) {
       lines.push(["Estimated: " + fmt(100 * p.estimated_share, 0) + "% of this value came through a boundary change"]);
     }
-    if (!inPartnership.has(p.code)) { lines.push([el("i", {}, ["Outside " + cfg.partnershipName])]); }
+    if (!mine) { lines.push([el("i", {}, [outsideWords(p, latlng)])]); }
     var box = el("div", { className: "geo-cs-tip" });
     lines.forEach(function (parts) { box.appendChild(el("div", {}, parts)); });
     return box;
   }
 
+  // The legend lists what the map draws, and only that.
   function legendNodes() {
     var unit = cfg.unit === "%" ? "%" : "";
-    var nodes = [el("h2", {}, ["Legend"]),
-                 el("p", {}, ["Classes pooled over all periods, so colours compare across time."])];
+    var nodes = [el("h2", {}, ["Legend"])];
+    if (cfg.legendTitle) { nodes.push(el("p", { className: "geo-cs-legend-title" }, [cfg.legendTitle])); }
+    var note = cfg.legendNote !== undefined ? cfg.legendNote
+      : "Classes pooled over all periods, so colours compare across time.";
+    if (note) { nodes.push(el("p", {}, [note])); }
     var low = null;
-    function row(swatch, label) { return el("div", { className: "row" }, [swatch, label]); }
+    function row(swatch, label, extra) {
+      return el("div", { className: "row" + (extra ? " " + extra : "") }, [swatch, label]);
+    }
     for (var i = 0; i < cfg.breaks.length; i++) {
       var swatch = el("span", { className: "swatch" });
       swatch.style.background = cfg.colours[i];
-      nodes.push(row(swatch, (low === null ? "up to " : fmt(low) + " – ") + fmt(cfg.breaks[i]) + unit));
+      var label = cfg.classLabels && cfg.classLabels[i] !== undefined ? cfg.classLabels[i]
+        : (low === null ? "up to " : fmt(low) + " – ") + fmt(cfg.breaks[i]) + unit;
+      nodes.push(row(swatch, label, "geo-cs-class"));
       low = cfg.breaks[i];
     }
     var none = el("span", { className: "swatch" });
     none.style.background = cfg.noData;
     nodes.push(row(none, cfg.disclosure ? "No data, withheld or not a valid rate" : "No data or not a valid rate"));
-    nodes.push(row(el("span", { className: "swatch worst" }), "Worst-performing neighbourhood"));
-    nodes.push(row(el("span", { className: "swatch hatch" }), "Estimated through a boundary change"));
+    var outside = el("span", { className: "swatch" });
+    outside.style.background = OUTSIDE;
+    nodes.push(row(outside, "Outside " + cfg.partnershipName, "geo-cs-outside"));
+    var outline = el("span", { className: "swatch outline" });
+    nodes.push(row(outline, cfg.partnershipName + "'s boundary"));
+    if (drawsWorst() && cfg.areas && cfg.areas.worst.some(Boolean)) {
+      var worst = el("span", { className: "swatch worst" });
+      worst.style.background = cfg.colours[cfg.colours.length - 1];
+      nodes.push(row(worst, "Worst-performing neighbourhood (outlined)", "geo-cs-worst"));
+    }
+    if (cfg.hasEstimates !== false) {
+      var hatch = el("span", { className: "swatch hatch" });
+      hatch.style.backgroundColor = cfg.colours[Math.floor(cfg.colours.length / 2)];
+      nodes.push(row(hatch, "Estimated through a boundary change (hatched)"));
+    }
     return nodes;
   }
 
@@ -163,12 +234,12 @@
       rows.push(["Cohort's share of working-age people", fmt(100 * s.cohort_share) + "%"]);
     }
     (period.benchmarks || []).forEach(function (b) {
-      rows.push([b.group + " (" + b.areas.toLocaleString("en-GB") + " areas held)", fmt(b.rate)]);
+      rows.push([b.label || b.group + " (" + b.areas.toLocaleString("en-GB") + " areas held)", fmt(b.rate)]);
     });
     var table = el("table", {}, rows.map(function (r) {
       return el("tr", {}, [el("th", { scope: "row" }, [r[0]]), el("td", { className: "num" }, [r[1]])]);
     }));
-    return [el("h2", {}, [period.label + (cfg.unit === "%" ? " (%)" : "")]), table];
+    return [el("h2", {}, ["Key figures, " + period.label + (cfg.unit === "%" ? " (%)" : "")]), table];
   }
 
   // The address says what is shown: a shared link opens the same period (the rest of the view
@@ -206,8 +277,8 @@
     document.getElementById("geo-cs-period-label").textContent = period.label;
     document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
     replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
-    setDownload("geo-cs-geojson", period.geojson, downloadName(period, "geojson"));
-    setDownload("geo-cs-csv", period.csv, downloadName(period, "csv"));
+    setDownload("geo-cs-geojson", period.geojson, period.geojsonName || downloadName(period, "geojson"));
+    setDownload("geo-cs-csv", period.csv, period.csvName || downloadName(period, "csv"));
     var png = document.getElementById("geo-cs-png");
     if (png) { png.href = pngUrl(period); }
     renderAreas();
@@ -225,7 +296,8 @@
   function wireForm() {
     var form = document.getElementById("geo-cs-choose");
     if (!form) { return; }
-    Array.prototype.forEach.call(form.querySelectorAll("[data-submit]"), function (field) {
+    // the class settings sit apart from the form, under "Map style" (form="geo-cs-choose")
+    Array.prototype.forEach.call(document.querySelectorAll("[data-submit]"), function (field) {
       field.addEventListener("change", function () { form.submit(); });
     });
     // another map: its geography, measure and own denominator (or none); periods and baselines
@@ -310,10 +382,68 @@
     replaceChildren(document.getElementById("geo-cs-notes"), (cfg.notes || []).map(function (note) {
       return el("p", { className: "geo-cs-note", role: "note" }, [note]);
     }));
+    replaceChildren(document.getElementById("geo-cs-legend"), legendNodes());
+    updateViewButtons();
+    markStale(false);
     var caption = document.getElementById("geo-cs-chart-caption");
     if (caption) {
       caption.textContent = "Worst-performing neighbourhoods (baseline " + cfg.baselineLabels.join(", ") +
         ", rate above " + cfg.threshold + "%) against the rest of the partnership, with 95% intervals.";
+    }
+  }
+
+  // -- a request that fails: a sentence about the task, next to the control used --------------------
+
+  // The words for a failed request of the page: by its status and the parameter it names (the
+  // problem+json's ``errors``, or its detail's first word), never the detail itself, which is
+  // for programs and logs. ``task``: "figures" or "search".
+  function problemWords(task, status, body) {
+    var named = ((body && body.errors) || []).map(function (e) { return e.parameter; });
+    var first = /^([a-z_]+)\b/.exec((body && body.detail) || "");
+    if (first) { named.push(first[1]); }
+    function names(word) { return named.indexOf(word) >= 0; }
+    if (status === 0) {
+      return task === "search" ? "Search did not reach the server: check the connection and try again."
+        : "The figures could not be updated: check the connection and try again.";
+    }
+    if (status === 503 || status === 429) { return "The service is busy just now: try again in a minute."; }
+    if (status === 410) { return "The data have been updated since this page opened: reload the page."; }
+    if (status === 404) {
+      return "This map is no longer available at this address: reload the page, or choose the partnership again.";
+    }
+    if (status === 400 || status === 422 || status === 414) {
+      if (task === "search") { return "Type at least 2 letters of a place name, or a code such as S01010206."; }
+      if (names("threshold")) { return "Enter the baseline rate as a number from 0 to 100, such as 25."; }
+      if (names("baseline")) { return "Choose baseline periods from the lists: the first no later than the last."; }
+      if (names("period")) { return "That period is not one of this map's: choose one on the slider."; }
+      return "These settings cannot be used on this map: choose another threshold or baseline.";
+    }
+    return task === "search" ? "Search is not working just now: try again later."
+      : "The figures could not be updated just now: try again later.";
+  }
+
+  function showProblem(id, text) {
+    var box = document.getElementById(id);
+    if (!box) { return; }
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  // The answer and figures shown no longer match the settings: marked as such until new ones come.
+  function markStale(stale) {
+    ["geo-cs-answer", "geo-cs-summary"].forEach(function (id) {
+      var node = document.getElementById(id);
+      if (node) { node.classList.toggle("geo-cs-stale", stale); }
+    });
+    var note = document.getElementById("geo-cs-stale-note");
+    if (stale && !note) {
+      note = el("p", { id: "geo-cs-stale-note", className: "geo-cs-stale-note" },
+                ["Not updated: these figures are for the settings before your change (threshold " +
+                 cfg.threshold + "%, baseline " + cfg.baselineLabels.join(", ") + ")."]);
+      var answer = document.getElementById("geo-cs-answer");
+      answer.insertBefore(note, answer.firstChild);
+    } else if (!stale && note) {
+      note.parentNode.removeChild(note);
     }
   }
 
@@ -329,27 +459,45 @@
 
   var pending = null;
 
+  function cohortRefused(words) {
+    if (pending) { pending.abort(); pending = null; }
+    showProblem("geo-cs-cohort-problem", words);
+    markStale(true);
+    document.body.dataset.figures = "refused";
+  }
+
   function refreshCohort(layers) {
-    var threshold = document.getElementById("geo-cs-threshold").value;
+    var field = document.getElementById("geo-cs-threshold");
+    var threshold = field.value.trim();
+    // a number type field reads "" when what is typed is not a number
+    if (threshold === "" || !isFinite(Number(threshold)) || Number(threshold) < 0 || Number(threshold) > 100) {
+      cohortRefused(problemWords("figures", 400, { errors: [{ parameter: "threshold" }] }));
+      return;
+    }
     var baseline = baselineIds().join(",");
     var changes = { threshold: Number(threshold) === 25 ? null : threshold,
                     baseline: baseline === cfg.defaultBaseline ? null : baseline };
     var query = pageQuery(changes);
     if (pending) { pending.abort(); }
-    pending = new AbortController();
+    var mine = pending = new AbortController();
     document.body.dataset.figures = "loading";
     fetch("/maps/" + encodeURIComponent(cfg.partnership) + "/figures.json?" + query,
-          { signal: pending.signal, headers: { Accept: "application/json" } })
+          { signal: mine.signal, headers: { Accept: "application/json" } })
       .then(function (response) {
-        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+        return response.json().then(function (body) { return { ok: response.ok, status: response.status, body: body }; },
+                                    function () { return { ok: false, status: response.status, body: null }; });
+      }, function (error) {
+        if (error.name === "AbortError") { throw error; }
+        return { ok: false, status: 0, body: null };
       })
       .then(function (answer) {
+        if (pending !== mine) { return; }
+        pending = null;
         if (!answer.ok) {
-          replaceChildren(document.getElementById("geo-cs-notes"),
-                          [el("p", { className: "geo-cs-note", role: "alert" }, [answer.body.detail || "Not possible"])]);
-          document.body.dataset.figures = "refused";
+          cohortRefused(problemWords("figures", answer.status, answer.body));
           return;
         }
+        showProblem("geo-cs-cohort-problem", null);
         Object.keys(answer.body).forEach(function (key) {
           if (key !== "start") { cfg[key] = answer.body[key]; }
         });
@@ -387,39 +535,58 @@
     return cfg.areas.invalid[i] ? null : value;
   }
 
-  function ranks(periodIndex) {
-    // rank 1 = the highest value of the partnership's areas in that period (ties share a rank)
-    var order = cfg.areas.code.map(function (_c, i) { return i; })
+  // Whether an area is worst-performing (none are on a map without a gap).
+  function isWorst(i) { return drawsWorst() && Boolean(cfg.areas.worst[i]); }
+
+  // Ranks of ``among`` (area indices; default all the partnership's areas) in a period: 1 = the
+  // worst (the highest value; the lowest where 1 is the most deprived), with no gaps but where
+  // areas tie, which share a rank marked "=" (1, 2=, 2=, 4).
+  function ranks(periodIndex, among) {
+    var sign = cfg.lowIsWorse ? 1 : -1;
+    var order = (among || cfg.areas.code.map(function (_c, i) { return i; }))
       .filter(function (i) { return areaValue(i, periodIndex) !== null; })
-      .sort(function (a, b) { return areaValue(b, periodIndex) - areaValue(a, periodIndex); });
+      .sort(function (a, b) { return sign * (areaValue(a, periodIndex) - areaValue(b, periodIndex)); });
     var out = {};
+    var tied = {};
     var previous = null;
     var rank = 0;
     order.forEach(function (i, position) {
       var v = areaValue(i, periodIndex);
-      if (v !== previous) { rank = position + 1; previous = v; }
+      if (v !== previous) { rank = position + 1; previous = v; } else { tied[rank] = true; }
       out[i] = rank;
     });
-    return { rank: out, of: order.length };
+    var label = {};
+    Object.keys(out).forEach(function (i) { label[i] = out[i] + (tied[out[i]] ? "=" : ""); });
+    return { rank: out, label: label, of: order.length };
   }
 
   function areaLabel(i) { return cfg.areas.name[i] || cfg.areas.code[i]; }
 
   function listedAreas() {
     var which = document.querySelector("input[name=geo-cs-list]:checked");
-    var all = !which || which.value === "all";
-    var r = ranks();
+    var all = !which || which.value === "all" || !drawsWorst();
     var rows = cfg.areas.code.map(function (_c, i) { return i; })
-      .filter(function (i) { return all || cfg.areas.worst[i]; });
+      .filter(function (i) { return all || isWorst(i); });
+    // the ranks are of the areas listed: a list of 14 reads 1 to 14
+    var r = ranks(undefined, rows);
+    var sign = cfg.lowIsWorse ? -1 : 1;
     rows.sort(function (a, b) {
       var x, y;
       if (sortKey === "name") { x = areaLabel(a).toLowerCase(); y = areaLabel(b).toLowerCase(); }
       else if (sortKey === "code") { x = cfg.areas.code[a]; y = cfg.areas.code[b]; }
-      else { x = areaValue(a); y = areaValue(b); x = x === null ? -Infinity : x; y = y === null ? -Infinity : y; }
+      else if (sortKey === "baseline") { x = baselineOf(a); y = baselineOf(b); }
+      else { x = areaValue(a); y = areaValue(b); x = x === null ? null : sign * x; y = y === null ? null : sign * y; }
+      if (x === null || y === null) { return x === y ? 0 : x === null ? 1 : -1; }   // no value: last
       var order = x < y ? -1 : x > y ? 1 : 0;
       return sortDescending ? -order : order;
     });
     return { rows: rows, ranks: r };
+  }
+
+  // An area's baseline value, where the page carries it (``areas.baseline``).
+  function baselineOf(i) {
+    var b = cfg.areas.baseline;
+    return b && b[i] !== undefined ? b[i] : null;
   }
 
   function renderAreas() {
@@ -428,12 +595,14 @@
     var listed = listedAreas();
     var unit = cfg.unit === "%" ? " (%)" : "";
     var headers = [["rank", "Rank"], ["name", "Area"], ["code", "Code"], ["value", cfg.periods[current].label + unit]];
+    var withBaseline = Boolean(cfg.areas.baseline) && drawsWorst();
+    if (withBaseline) { headers.push(["baseline", "Baseline (" + cfg.baselineLabels.join(", ") + ")" + unit]); }
     var head = el("tr", {}, headers.map(function (h) {
       var key = h[0] === "rank" ? "value" : h[0];
       var sorted = sortKey === key && h[0] !== "rank";
       var button = el("button", { type: "button", className: "geo-cs-sort", "data-sort": key }, [h[1]]);
       button.addEventListener("click", function () {
-        sortDescending = sortKey === key ? !sortDescending : key === "value";
+        sortDescending = sortKey === key ? !sortDescending : key === "value" || key === "baseline";
         sortKey = key;
         renderAreas();
       });
@@ -441,25 +610,30 @@
     }));
     var body = listed.rows.map(function (i) {
       var open = el("button", { type: "button", className: "geo-cs-area-link", "data-code": cfg.areas.code[i] }, [areaLabel(i)]);
-      open.addEventListener("click", function () { zoomTo(i); showProfile(i); });
+      open.addEventListener("click", function () { zoomTo(i); showProfile(i, open); });
       var flags = [];
-      if (cfg.areas.worst[i]) { flags.push("worst"); }
+      if (isWorst(i)) { flags.push("worst"); }
       if (cfg.areas.estimated[i] > 0) { flags.push("estimated"); }
       var value = cfg.areas.invalid[i] ? "not valid" : fmt(areaValue(i));
-      return el("tr", { className: flags.join(" ") }, [
-        el("td", { className: "num" }, [listed.ranks.rank[i] ? String(listed.ranks.rank[i]) : "–"]),
-        el("td", {}, [open]), el("td", {}, [cfg.areas.code[i]]), el("td", { className: "num" }, [value])]);
+      var cells = [el("td", { className: "num" }, [listed.ranks.label[i] || "–"]),
+                   el("td", {}, [open]), el("td", {}, [cfg.areas.code[i]]), el("td", { className: "num" }, [value])];
+      if (withBaseline) { cells.push(el("td", { className: "num" }, [fmt(baselineOf(i))])); }
+      return el("tr", { className: flags.join(" ") }, cells);
     });
     if (!listed.rows.length) {
-      body = [el("tr", {}, [el("td", { colspan: "4" }, [
+      body = [el("tr", {}, [el("td", { colspan: String(headers.length) }, [
         "No worst-performing neighbourhoods at this threshold: choose All areas, or a lower threshold."])])];
     }
     replaceChildren(table, [el("thead", {}, [head]), el("tbody", {}, body)]);
     // the table as shown, as CSV
-    var lines = [["rank", "code", "name", cfg.periods[current].id, "worst_performing", "estimated_share"].join(",")];
+    var columns = ["rank", "code", "name", cfg.periods[current].id, "worst_performing", "estimated_share"];
+    if (withBaseline) { columns.push("baseline"); }
+    var lines = [columns.join(",")];
     listed.rows.forEach(function (i) {
-      lines.push([listed.ranks.rank[i] || "", cfg.areas.code[i], cfg.areas.name[i], areaValue(i),
-                  cfg.areas.worst[i], cfg.areas.estimated[i]].map(csvCell).join(","));
+      var cells = [listed.ranks.label[i] || "", cfg.areas.code[i], cfg.areas.name[i], areaValue(i),
+                   isWorst(i) ? "true" : "false", cfg.areas.estimated[i]];
+      if (withBaseline) { cells.push(baselineOf(i)); }
+      lines.push(cells.map(csvCell).join(","));
     });
     var link = document.getElementById("geo-cs-table-csv");
     if (link) {
@@ -477,7 +651,13 @@
     if (!layer) { return; }
     (highlighted || []).forEach(function (code) { layer.resetFeatureStyle(code); });
     highlighted = codes ? [].concat(codes) : null;
-    (highlighted || []).forEach(function (code) { layer.setFeatureStyle(code, L.extend({}, HIGHLIGHT)); });
+    (highlighted || []).forEach(function (code) {
+      // the area keeps its own colour (grey outside the partnership), outlined in blue
+      layer.setFeatureStyle(code, function (p) {
+        var own = geoCs.choroplethStyle(p);
+        return L.extend({}, HIGHLIGHT, { fillColor: own.fillColor });
+      });
+    });
     document.body.dataset.highlighted = highlighted ? String(highlighted.length) : "0";
   }
   geoCs.rehighlight = function (previous) {
@@ -486,70 +666,175 @@
     highlight(highlighted);
   };
 
+  function fitLonLat(boxes, options) {
+    var found = boxes.filter(function (b) { return b && b[0] !== null; });
+    if (!geoCs.map || !found.length) { return; }
+    var bounds = L.latLngBounds([[found[0][1], found[0][0]], [found[0][3], found[0][2]]]);
+    found.forEach(function (b) { bounds.extend([[b[1], b[0]], [b[3], b[2]]]); });
+    geoCs.map.fitBounds(bounds, L.extend({ maxZoom: 14, padding: [30, 30] }, options || {}));
+  }
+
   function zoomTo(i) {
-    var b = cfg.areas.bounds[i];
-    if (geoCs.map && b && b[0] !== null) {
-      geoCs.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 14, padding: [30, 30] });
-    }
+    fitLonLat([cfg.areas.bounds[i]]);
     highlight(cfg.areas.code[i]);
   }
 
-  function showProfile(i) {
-    profileIndex = i;
+  // All the worst-performing neighbourhoods in view, as large as they fit (a few small ones are
+  // specks at the partnership's zoom).
+  function zoomToWorst() {
+    fitLonLat(cfg.areas.bounds.filter(function (_b, i) { return isWorst(i); }), { padding: [20, 20] });
+  }
+
+  function fitPartnership(animate) {
+    var b = cfg.bounds || [-8.0, 49.9, 1.8, 60.9];
+    geoCs.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [8, 8], animate: Boolean(animate) });
+  }
+
+  // The profile shown, and where focus goes back to when it closes.
+  var profileReturn = null;
+
+  function closeProfile() {
     var box = document.getElementById("geo-cs-profile");
+    if (box.hidden) { return; }
+    box.hidden = true;
+    profileIndex = null;
+    highlight(null);
+    document.body.dataset.selected = "";
+    var back = profileReturn;
+    profileReturn = null;
+    if (back && document.body.contains(back) && back.offsetParent !== null) { back.focus(); }
+    else if (geoCs.map) { geoCs.map.getContainer().focus(); }
+  }
+
+  // The profile in view, focus on its heading (a screen reader reads it; Escape closes it).
+  function revealProfile(box, returnTo, moveFocus) {
+    openPanel(true);
+    if (returnTo !== undefined) { profileReturn = returnTo; }
+    var heading = box.querySelector("h2");
+    if (moveFocus !== false && heading) {
+      heading.focus({ preventScroll: true });
+    }
+    box.scrollIntoView({ block: "nearest" });
+  }
+
+  function profileFrame(title, meta, facts, table) {
+    var box = document.getElementById("geo-cs-profile");
+    var close = el("button", { type: "button", className: "geo-cs-close", "aria-label": "Close the profile of " + title },
+                   ["Close"]);
+    close.addEventListener("click", closeProfile);
+    replaceChildren(box, [
+      el("div", { className: "geo-cs-profile-head" }, [el("h2", { tabindex: "-1" }, [title]), close]),
+      el("p", { className: "geo-cs-meta" }, [meta]), el("p", {}, [facts.join(" ")]), table]);
+    box.hidden = false;
+    return box;
+  }
+
+  // ``returnTo``: where focus goes when the profile closes (null: the map), or undefined to keep
+  // the profile where it is (a period changed), focus included.
+  function showProfile(i, returnTo) {
+    profileIndex = i;
     var rows = cfg.periods.map(function (period, p) {
       var r = ranks(p);
       var v = areaValue(i, p);
       var whole = period.summary.partnership_value;
       var gap = v !== null && whole !== null && whole !== undefined && cfg.isRate ? signed(v - whole) : "n/a";
-      return el("tr", {}, [el("th", { scope: "row" }, [period.label]),
-                           el("td", { className: "num" }, [cfg.areas.invalid[i] ? "not valid" : fmt(v)]),
-                           el("td", { className: "num" }, [r.rank[i] ? r.rank[i] + " of " + r.of : "–"]),
-                           el("td", { className: "num" }, [gap])]);
+      return el("tr", p === current ? { className: "geo-cs-current" } : {}, [
+        el("th", { scope: "row" }, [period.label]),
+        el("td", { className: "num" }, [cfg.areas.invalid[i] ? "not valid" : fmt(v)]),
+        el("td", { className: "num" }, [r.rank[i] ? r.label[i] + " of " + r.of : "–"]),
+        el("td", { className: "num" }, [gap])]);
     });
-    var close = el("button", { type: "button", className: "geo-cs-close" }, ["Close"]);
-    close.addEventListener("click", function () { box.hidden = true; profileIndex = null; highlight(null); });
     var facts = [];
-    facts.push(cfg.areas.worst[i] ? "A worst-performing neighbourhood (baseline above " + cfg.threshold + "%)."
-                                   : "Not among the worst-performing neighbourhoods.");
+    if (drawsWorst()) {
+      facts.push(isWorst(i) ? "A worst-performing neighbourhood (baseline above " + cfg.threshold + "%)."
+                            : "Not among the worst-performing neighbourhoods.");
+    }
     if (cfg.areas.estimated[i] > 0) {
       facts.push("Estimated: up to " + fmt(100 * cfg.areas.estimated[i], 0) + "% of a value came through a boundary change.");
     }
     if (cfg.areas.invalid[i]) { facts.push("Its rate is not valid: the denominator does not fit the count."); }
-    replaceChildren(box, [
-      el("h2", {}, [areaLabel(i)]), el("p", { className: "geo-cs-meta" }, [cfg.areas.code[i] + " · " + cfg.measure]),
-      el("p", {}, [facts.join(" ")]),
-      el("table", {}, [el("thead", {}, [el("tr", {}, ["Period", "Value" + (cfg.unit === "%" ? " (%)" : ""),
-                                                      "Rank in partnership", "Gap with partnership"].map(function (h) {
-        return el("th", { scope: "col" }, [h]);
-      }))]), el("tbody", {}, rows)]),
-      close]);
-    box.hidden = false;
+    var table = el("table", {}, [el("thead", {}, [el("tr", {}, ["Period", "Value" + (cfg.unit === "%" ? " (%)" : ""),
+                                                                "Rank in partnership", "Gap with partnership"].map(function (h) {
+      return el("th", { scope: "col" }, [h]);
+    }))]), el("tbody", {}, rows)]);
+    var box = profileFrame(areaLabel(i), cfg.areas.code[i] + " · " + cfg.measure, facts, table);
+    document.body.dataset.selected = cfg.areas.code[i];
+    if (returnTo !== undefined) { revealProfile(box, returnTo); }
   }
 
+  // An area outside the partnership, tapped on the map: what its tile says about it.
+  function showOutsideProfile(p, latlng) {
+    profileIndex = null;
+    var table = el("table", {}, [el("tbody", {}, [el("tr", {}, [
+      el("th", { scope: "row" }, [cfg.periods[current].label]), el("td", { className: "num" }, [valueWords(p)])])])]);
+    var box = profileFrame(p.name || p.code, p.code + " · " + cfg.measure, [outsideWords(p, latlng) + "."], table);
+    document.body.dataset.selected = p.code;
+    revealProfile(box, null);
+  }
+
+  // A click or tap on an area selects it: outlined, its profile in view, focus on the profile.
+  function selectArea(p, latlng) {
+    var i = cfg.areas.code.indexOf(p.code);
+    if (i >= 0) { showProfile(i, null); } else { showOutsideProfile(p, latlng); }
+    highlight(p.code);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" || e.key === "Esc") {
+      var box = document.getElementById("geo-cs-profile");
+      if (box && !box.hidden) { e.preventDefault(); closeProfile(); }
+    }
+  });
+
   // -- search: the partnership's areas at once, then every ward, district and area the store holds --
+
+  // A postcode or a postcode district (G51, G51 4TP): the store may hold no postcodes.
+  var POSTCODE = /^[A-Z]{1,2}[0-9][A-Z0-9]?( ?[0-9][A-Z]{2})?$/i;
 
   function wireSearch() {
     var input = document.getElementById("geo-cs-search");
     if (!input) { return; }
     var results = document.getElementById("geo-cs-search-results");
+    var asked = null;
+    function refused(words) {
+      replaceChildren(results, []);
+      showProblem("geo-cs-search-problem", words);
+      input.setAttribute("aria-invalid", "true");
+      document.body.dataset.search = "refused";
+    }
     function run() {
       var q = input.value.trim();
-      if (q.length < 2) { replaceChildren(results, []); return; }
+      showProblem("geo-cs-search-problem", null);
+      input.removeAttribute("aria-invalid");
+      if (q.length < 2) {
+        if (q.length) { refused(problemWords("search", 400, null)); } else { replaceChildren(results, []); }
+        return;
+      }
+      if (asked) { asked.abort(); }
+      var mine = asked = new AbortController();
+      document.body.dataset.search = "loading";
       fetch("/maps/" + encodeURIComponent(cfg.partnership) + "/search?q=" + encodeURIComponent(q),
-            { headers: { Accept: "application/json" } })
-        .then(function (response) { return response.json().then(function (body) { return { ok: response.ok, body: body }; }); })
+            { signal: mine.signal, headers: { Accept: "application/json" } })
+        .then(function (response) {
+          return response.json().then(function (body) { return { ok: response.ok, status: response.status, body: body }; },
+                                      function () { return { ok: false, status: response.status, body: null }; });
+        }, function (error) {
+          if (error.name === "AbortError") { throw error; }
+          return { ok: false, status: 0, body: null };
+        })
         .then(function (answer) {
-          if (!answer.ok) {
-            replaceChildren(results, [el("li", { role: "status" }, [answer.body.detail || "Nothing found"])]);
+          if (asked !== mine) { return; }
+          asked = null;
+          if (!answer.ok || !answer.body || !answer.body.results) {
+            refused(problemWords("search", answer.status, answer.body));
             return;
           }
           var items = answer.body.results.map(function (hit) {
             var button = el("button", { type: "button", className: "geo-cs-hit" },
                             [(hit.name || hit.code) + " ", el("span", { className: "geo-cs-meta" }, [hit.code + ", " + hit.set_label])]);
             button.addEventListener("click", function () {
-              var mine = cfg.areas.code.indexOf(hit.code);
-              if (mine >= 0) { zoomTo(mine); showProfile(mine); return; }
+              var here = cfg.areas.code.indexOf(hit.code);
+              if (here >= 0) { zoomTo(here); showProfile(here, button); return; }
               geoCs.map.fitBounds([[hit.south, hit.west], [hit.north, hit.east]], { maxZoom: 14, padding: [30, 30] });
               // a postcode district: the areas its postcodes are in, where this map shows them
               highlight(hit.codes && hit.codes.length ? hit.codes : null);
@@ -557,10 +842,17 @@
             });
             return el("li", {}, [button]);
           });
-          replaceChildren(results, items.length ? items
-                                            : [el("li", { role: "status" }, [answer.body.note || "Nothing found for " + q])]);
+          if (!items.length) {
+            // in words of the task, not the server's note (which names its commands)
+            items = [el("li", { role: "status" }, [POSTCODE.test(q)
+              ? "No place found for " + q + ". A postcode is found only where this service holds a postcode " +
+                "list: try the name or code of an area, ward or district instead."
+              : "Nothing found for " + q + ": try part of a name, or a full code."])];
+          }
+          replaceChildren(results, items);
           document.body.dataset.search = "done";
-        });
+        })
+        .catch(function (error) { if (error.name !== "AbortError") { throw error; } });
     }
     document.getElementById("geo-cs-search-go").addEventListener("click", run);
     input.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); run(); } });
@@ -596,33 +888,119 @@
       marker.minZoom = label.minZoom;
       labels.addLayer(marker);
     });
+    // Names shown at their zoom, and none over another: districts first, then wards, those of
+    // the partnership before its neighbours'; a name whose box meets one already placed waits
+    // for a closer zoom.
+    var order = [];
+    labels.eachLayer(function (marker) { order.push(marker); });
+    order.forEach(function (marker) {
+      var at = marker.getLatLng();
+      marker.rank = (marker.options.icon.options.html.className.indexOf("district") >= 0 ? 0 : 2) +
+        (insideOutline(at.lng, at.lat) ? 0 : 1);
+    });
+    order.sort(function (a, b) { return a.rank - b.rank; });
     function showLabels() {
-      var zoom = map.getZoom();
-      labels.eachLayer(function (marker) {
+      // at quarter zoom steps a name shows from half a step before its zoom; collisions still hide it
+      var zoom = map.getZoom() + 0.5;
+      var shown = order.filter(function (marker) {
         var el2 = marker.getElement && marker.getElement();
-        if (el2) { el2.style.display = zoom >= marker.minZoom ? "" : "none"; }
+        if (!el2) { return false; }
+        el2.style.display = zoom >= marker.minZoom ? "" : "none";
+        delete el2.dataset.collides;
+        return zoom >= marker.minZoom;
+      });
+      var boxes = shown.map(function (marker) {
+        var text = marker.getElement().firstChild;
+        text.style.top = "";
+        return text.getBoundingClientRect();
+      });
+      // each name at its place, else just above or below it, else hidden until a closer zoom
+      var placed = [];
+      var gap = 3;
+      function meets(b) {
+        return placed.some(function (p) {
+          return b.left < p.right + gap && p.left < b.right + gap && b.top < p.bottom + gap && p.top < b.bottom + gap;
+        });
+      }
+      shown.forEach(function (marker, k) {
+        var b = boxes[k];
+        var h = b.bottom - b.top;
+        var shifts = [0, -(h + gap), h + gap];
+        for (var j = 0; j < shifts.length; j++) {
+          var moved = { left: b.left, right: b.right, top: b.top + shifts[j], bottom: b.bottom + shifts[j] };
+          if (!meets(moved)) {
+            placed.push(moved);
+            if (shifts[j]) { marker.getElement().firstChild.style.top = shifts[j] + "px"; }
+            return;
+          }
+        }
+        marker.getElement().style.display = "none";
+        marker.getElement().dataset.collides = "1";
       });
     }
     labels.addTo(map);
-    map.on("zoomend", showLabels);
+    map.on("zoomend resize", showLabels);
     showLabels();
+    geoCs.placeLabels = showLabels;
     return labels;
   }
 
-  // -- the panel folds away on a small screen -------------------------------------------------------
+  // -- the period slider's ticks: as many names as fit, none over another ----------------------------
+
+  function layoutTicks() {
+    var box = document.getElementById("geo-cs-ticks");
+    var slider = document.getElementById("geo-cs-period");
+    if (!box || !slider || !box.offsetWidth) { return; }
+    var ticks = Array.prototype.slice.call(box.children);
+    var n = ticks.length;
+    box.classList.add("geo-cs-ticks-placed");
+    var width = box.clientWidth;
+    // the thumb's centre runs from half a thumb in from each end
+    var thumb = 16;
+    var boxes = ticks.map(function (tick, i) {
+      tick.hidden = false;
+      var w = tick.offsetWidth;
+      var centre = n > 1 ? thumb / 2 + i * (width - thumb) / (n - 1) : width / 2;
+      var left = Math.max(0, Math.min(width - w, centre - w / 2));
+      tick.style.left = left + "px";
+      return { left: left, right: left + w };
+    });
+    // the first and the last always; between them each that leaves room on both sides
+    var kept = [0];
+    var last = n - 1;
+    var gap = 10;
+    for (var i = 1; i < last; i++) {
+      var prev = boxes[kept[kept.length - 1]];
+      if (boxes[i].left >= prev.right + gap && boxes[i].right + gap <= boxes[last].left) { kept.push(i); }
+    }
+    if (last > 0) {
+      // the last name has no room beside the first: the first shown alone
+      if (boxes[last].left >= boxes[0].right + gap) { kept.push(last); }
+    }
+    ticks.forEach(function (tick, i) { tick.hidden = kept.indexOf(i) < 0; });
+  }
+
+  // -- the panel: beside the map, or a sheet over its lower half on a phone ---------------------------
+
+  var setPanel = function () {};
+  function openPanel(open) { setPanel(open); }
 
   function wirePanelToggle(map) {
     var toggle = document.getElementById("geo-cs-panel-toggle");
     var body = document.getElementById("geo-cs-panel-body");
-    function set(open) {
+    setPanel = function (open) {
+      if (body.hidden === !open) { return; }
       body.hidden = !open;
       toggle.setAttribute("aria-expanded", String(open));
       toggle.textContent = open ? "Hide panel" : "Show panel";
       document.body.classList.toggle("geo-cs-panel-closed", !open);
-      setTimeout(function () { map.invalidateSize(); }, 50);
-    }
-    toggle.addEventListener("click", function () { set(body.hidden); });
-    if (window.matchMedia && window.matchMedia("(max-width: 600px)").matches) { set(false); }
+      map.invalidateSize({ pan: false });
+      if (open) { layoutTicks(); }
+    };
+    toggle.addEventListener("click", function () { setPanel(body.hidden); });
+    // the skip link opens a folded panel before focus lands in it
+    var skip = document.querySelector(".geo-cs-skip");
+    if (skip) { skip.addEventListener("click", function () { setPanel(true); }); }
   }
 
   function startIndex() {
@@ -738,10 +1116,142 @@
     return layers;
   }
 
+  // Buttons on the map: the worst-performing neighbourhoods as large as they fit, and back to
+  // the whole partnership.
+  function addViewButtons(map) {
+    var Buttons = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd: function () {
+        var worst = el("button", { type: "button", id: "geo-cs-zoom-worst", className: "geo-cs-map-button" },
+                       ["Zoom to worst"]);
+        worst.addEventListener("click", zoomToWorst);
+        var whole = el("button", { type: "button", id: "geo-cs-zoom-whole", className: "geo-cs-map-button" },
+                       ["Whole area"]);
+        whole.setAttribute("aria-label", "Show the whole of " + cfg.partnershipName);
+        whole.addEventListener("click", function () { fitPartnership(true); });
+        var box = el("div", { className: "leaflet-bar geo-cs-view-buttons" }, [worst, whole]);
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      }
+    });
+    new Buttons().addTo(map);
+    updateViewButtons();
+  }
+
+  function updateViewButtons() {
+    var worst = document.getElementById("geo-cs-zoom-worst");
+    if (worst) {
+      worst.hidden = !(drawsWorst() && cfg.areas && cfg.areas.worst.some(Boolean));
+      worst.setAttribute("aria-label", "Zoom to the worst-performing " + ((cfg.areaWords && cfg.areaWords.many) || "neighbourhoods"));
+    }
+  }
+
+  // On paper the map has a fixed size (map.css, @media print): it is drawn at that size to fit
+  // the partnership before printing, and put back as it was after. The size is set on the
+  // element itself too, since a browser prints what is laid out before the page takes print's
+  // styles.
+  var PRINT_MAP_MM = [180, 95];
+  function wirePrint(map) {
+    var before = null;
+    var container = map.getContainer();
+    function toPaper() {
+      if (before) { return; }
+      before = { center: map.getCenter(), zoom: map.getZoom() };
+      container.style.width = Math.round(PRINT_MAP_MM[0] * 96 / 25.4) + "px";
+      container.style.height = Math.round(PRINT_MAP_MM[1] * 96 / 25.4) + "px";
+      map.invalidateSize({ pan: false });
+      fitPartnership(false);
+      document.body.dataset.print = "fitted";
+    }
+    function back() {
+      if (!before) { return; }
+      container.style.width = "";
+      container.style.height = "";
+      map.invalidateSize({ pan: false });
+      map.setView(before.center, before.zoom, { animate: false });
+      before = null;
+      document.body.dataset.print = "";
+    }
+    window.addEventListener("beforeprint", toPaper);
+    window.addEventListener("afterprint", back);
+    if (window.matchMedia) {
+      var paper = window.matchMedia("print");
+      var follow = function (e) { if (e.matches) { toPaper(); } else { back(); } };
+      if (paper.addEventListener) { paper.addEventListener("change", follow); } else if (paper.addListener) { paper.addListener(follow); }
+    }
+  }
+
+  // The area under a point of the map, from the drawn tiles of the period shown. VectorGrid's own
+  // hit test compares map pixels with tile pixels, which differ at fractional zooms and beyond
+  // the tiles' own zoom: there it found nothing, and clicks and tooltips were lost.
+  function areaAt(latlng) {
+    var layer = geoCs.layers && geoCs.layers.choropleth;
+    if (!layer || !layer._map || layer._tileZoom === undefined || !layer._vectorTiles) { return null; }
+    var size = layer.getTileSize();
+    var point = geoCs.map.project(latlng, layer._tileZoom);
+    var coords = point.unscaleBy(size).floor();
+    coords.z = layer._tileZoom;
+    var tile = layer._vectorTiles[layer._tileCoordsToKey(coords)];
+    if (!tile || !tile._features) { return null; }
+    var local = point.subtract(coords.scaleBy(size));
+    var found = null;
+    Object.keys(tile._features).some(function (id) {
+      var feature = tile._features[id].feature;
+      if (!feature._parts || !feature._parts.length) { return false; }
+      if (!feature._pxBounds) { feature._pxBounds = feature._getPixelBounds(); }
+      if (feature._pxBounds.contains(local) && feature._containsPoint(local)) { found = feature; }
+      return found !== null;
+    });
+    return found && found.properties;
+  }
+
+  // A mouse over an area shows its tooltip; a click or a tap selects it. A finger has no hover:
+  // a tap shows the profile, with no tooltip.
+  function followPointer(map, tip) {
+    var container = map.getContainer();
+    var touching = false;
+    container.addEventListener("pointerdown", function (e) { touching = e.pointerType === "touch"; });
+    container.addEventListener("pointermove", function (e) { if (e.pointerType === "mouse") { touching = false; } });
+    var shown = null;
+    var waiting = null;
+    function hide() {
+      shown = null;
+      map.closeTooltip(tip);
+      container.classList.remove("geo-cs-over-area");
+    }
+    function hover(latlng) {
+      var p = touching ? null : areaAt(latlng);
+      if (!p) { hide(); return; }
+      var key = p.code + " " + current + " " + (geoCs.layers && geoCs.layers.url);
+      tip.setLatLng(latlng);
+      if (key !== shown) {
+        shown = key;
+        tip.setContent(tooltipContent(p, latlng));
+      }
+      if (!map.hasLayer(tip)) { map.openTooltip(tip); }
+      container.classList.add("geo-cs-over-area");
+    }
+    map.on("mousemove", function (e) {
+      // once a frame, at the pointer's latest place
+      if (waiting === null) {
+        requestAnimationFrame(function () { var at = waiting; waiting = null; hover(at); });
+      }
+      waiting = e.latlng;
+    });
+    map.on("mouseout movestart zoomstart", hide);
+    map.on("click", function (e) {
+      var p = areaAt(e.latlng);
+      if (!p) { return; }
+      hide();
+      selectArea(p, e.latlng);
+    });
+  }
+
   function init() {
-    var bounds = cfg.bounds || [-8.0, 49.9, 1.8, 60.9];
-    var map = L.map("geo-cs-map", { minZoom: cfg.minZoom, maxZoom: cfg.maxNativeZoom + 2 });
-    map.fitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]]);
+    // quarter zoom steps: the partnership fills the map, whatever the screen
+    var map = L.map("geo-cs-map", { minZoom: cfg.minZoom, maxZoom: cfg.maxNativeZoom + 2, zoomSnap: 0.25 });
+    geoCs.map = map;
+    fitPartnership(false);
     L.control.scale({ imperial: false }).addTo(map);
     var styles = {};
     var hatchStyles = {};
@@ -752,28 +1262,25 @@
     var choroplethGroup = L.layerGroup().addTo(map);
     var hatchGroup = L.layerGroup().addTo(map);
     var layers = keptPeriods(map, choroplethGroup, hatchGroup, function (url) {
+      // the pointer is followed by the page's own hit test (areaAt), not VectorGrid's
       var choropleth = shareDecodedTiles(L.vectorGrid.protobuf(url, L.extend({
-        vectorTileLayerStyles: styles, interactive: true, rendererFactory: L.canvas.tile,
+        vectorTileLayerStyles: styles, interactive: false, rendererFactory: L.canvas.tile,
         attribution: cfg.attribution
       }, common)));
-      choropleth.on("mouseover", function (e) {
-        tip.setLatLng(e.latlng).setContent(tooltipContent(e.layer.properties));
-        map.openTooltip(tip);
-      });
-      choropleth.on("mouseout", function () { map.closeTooltip(tip); });
       var hatch = shareDecodedTiles(L.vectorGrid.protobuf(url, L.extend({
         vectorTileLayerStyles: hatchStyles, interactive: false, className: "geo-cs-hatch",
         rendererFactory: L.svg.tile
       }, common)));
       return { choropleth: choropleth, hatch: hatch };
     });
+    followPointer(map, tip);
     var outline = L.geoJSON(cfg.outline, {
       style: function () { return { color: "#1f3a93", weight: 3, fill: false, dashArray: "6 4" }; },
       interactive: false
     }).addTo(map);
     var overlays = {};
     overlays[cfg.measure] = choroplethGroup;
-    overlays["Estimated through a boundary change (hatched)"] = hatchGroup;
+    overlays["Worst-performing outlines, boundary-change hatching"] = hatchGroup;
     overlays[cfg.partnershipName + " (outline)"] = outline;
     // the control writes its labels as HTML: give it text that is already escaped
     var escaped = {};
@@ -783,12 +1290,11 @@
       escaped[holder.innerHTML] = overlays[name];
     });
     L.control.layers(null, escaped, { collapsed: true }).addTo(map);
+    addViewButtons(map);
 
     outline.bringToFront();
-    replaceChildren(document.getElementById("geo-cs-legend"), legendNodes());
     var slider = document.getElementById("geo-cs-period");
     slider.addEventListener("input", function () { showPeriod(Number(slider.value), layers, true); });
-    geoCs.map = map;
     geoCs.layers = layers;
     geoCs.labels = addReference(map);
     outline.bringToFront();
@@ -800,11 +1306,14 @@
     wireCohort(layers);
     wireSearch();
     wirePanelToggle(map);
+    wirePrint(map);
+    layoutTicks();
+    window.addEventListener("resize", layoutTicks);
     Array.prototype.forEach.call(document.querySelectorAll("input[name=geo-cs-list]"), function (radio) {
       radio.addEventListener("change", renderAreas);
     });
     // no worst areas: the list starts on all of them
-    if (!cfg.areas.worst.some(Boolean)) {
+    if (!drawsWorst() || !cfg.areas.worst.some(Boolean)) {
       var all = document.querySelector("input[name=geo-cs-list][value=all]");
       if (all) { all.checked = true; renderAreas(); }
     }
