@@ -154,7 +154,12 @@ def test_names_show_as_text_on_every_served_page(server):
         guard.check("the map page")
 
         page.goto(f"{server}/maps/glasgow?geography=datazone2011&indicator=" + "%3Cimg%20src%3Dx%20onerror%3Dalert(7)%3E")
-        assert "<img src=x onerror=alert(7)>" in page.locator("[role=alert]").inner_text()
+        # the person reads a sentence about their task; the hostile value they sent is shown,
+        # as text, only in the technical detail folded under it
+        assert "has no map of that measure" in page.locator("[role=alert]").inner_text()
+        page.locator("details.geo-cs-meta summary").click()
+        assert "<img src=x onerror=alert(7)>" in page.locator("details.geo-cs-meta").inner_text()
+        assert page.locator("details.geo-cs-meta img").count() == 0
         # the 404 itself is the one console line such a page leaves
         guard.console[:] = [c for c in guard.console if "status of 404" not in c]
         guard.check("an error page")
