@@ -170,6 +170,35 @@ def test_an_area_outside_the_partnership_says_so_when_tapped(page, staff_server)
     assert page.evaluate("document.body.dataset.selected") not in config(page)["codes"]
 
 
+def test_an_area_the_dashed_outline_crosses_is_not_called_outside_the_partnership(page, staff_server):
+    """Rhyl's outline follows its own boundary, which crosses a neighbourhood of its neighbours:
+    tapped inside the outline, that area is not said to be outside Rhyl, but what it is."""
+    open_map(page, staff_server, "/maps/rhyl")
+    point = page.evaluate("""() => {
+        const c = JSON.parse(document.getElementById('geo-cs-config').textContent);
+        const codes = new Set(c.codes);
+        const m = geoCs.map.getContainer().getBoundingClientRect();
+        const size = geoCs.map.getSize();
+        for (let y = 60; y < size.y - 30; y += 6) {
+            for (let x = 140; x < size.x - 60; x += 6) {
+                const at = geoCs.map.containerPointToLatLng([x, y]);
+                const p = geoCs.areaAt(at);
+                if (p && !codes.has(p.code) && geoCs.insideOutline(at.lng, at.lat)
+                        && document.elementFromPoint(m.left + x, m.top + y) !== null
+                        && document.elementFromPoint(m.left + x, m.top + y).closest('#geo-cs-map')) {
+                    return [m.left + x, m.top + y, p.code];
+                }
+            }
+        }
+        return null;
+    }""")
+    assert point is not None, "no grey area inside Rhyl's outline"
+    tap_or_click(page, point[0], point[1])
+    page.locator("#geo-cs-profile").wait_for()
+    text = page.locator("#geo-cs-profile").inner_text()
+    assert point[2] in text and "Outside Rhyl" not in text and "dashed outline" in text, text
+
+
 def test_the_tooltip_is_readable_near_the_maps_edge(page, staff_server):
     if page.size == "phone":
         pytest.skip("a phone has no hover: a tap opens the profile (tested above)")
@@ -373,7 +402,7 @@ def test_slider_ticks_are_thinned_and_never_run_together(page, staff_server):
         .map(s => { const r = s.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height,
                                                                   text: s.textContent}; })""")
     labels = [p["label"] for p in config(page)["periods"]]
-    assert len(labels) >= 20
+    assert len(labels) >= 20 and ticks
     shown = [t["text"] for t in ticks]
     assert shown[0] == labels[0] and shown[-1] == labels[-1] and 2 <= len(shown) < len(labels), shown
     assert not overlaps(ticks, gap=4), overlaps(ticks, gap=4)

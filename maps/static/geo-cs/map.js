@@ -20,6 +20,10 @@
 
   function fmt(value, digits) {
     if (value === null || value === undefined || Number.isNaN(value)) { return "n/a"; }
+    // ranks, deciles and counts are whole numbers: written as such (12,345, not 12345.0)
+    if (digits === undefined && cfg.unit !== "%" && Number.isInteger(Number(value))) {
+      return Number(value).toLocaleString("en-GB");
+    }
     return Number(value).toFixed(digits === undefined ? 1 : digits);
   }
 
@@ -75,6 +79,15 @@
   // The worst-performing areas' outline: a dark line over a light halo, visible on every fill.
   var WORST_LINE = "#111111";
   var WORST_HALO = "#ffffff";
+
+  // Whether low values are the worse ones (ranks and deciles, 1 = most deprived): from the page's
+  // data, else from its colours, since the worst class is always the darkest.
+  function luminance(hex) {
+    var n = parseInt(String(hex).replace("#", ""), 16);
+    return 0.2126 * ((n >> 16) & 255) + 0.7152 * ((n >> 8) & 255) + 0.0722 * (n & 255);
+  }
+  var lowIsWorse = cfg.lowIsWorse !== undefined ? Boolean(cfg.lowIsWorse)
+    : cfg.colours.length > 1 && luminance(cfg.colours[0]) < luminance(cfg.colours[cfg.colours.length - 1]);
 
   // Whether the map draws worst-performing areas (a measure with no gap has none).
   function drawsWorst() { return cfg.hasGap !== false && cfg.hasWorst !== false; }
@@ -135,8 +148,8 @@
   // coloured, the rest grey; an area the dashed outline cuts through says so.
   function outsideWords(p, latlng) {
     if (latlng && insideOutline(latlng.lng, latlng.lat)) {
-      return "Not one of " + cfg.partnershipName + "'s areas on this map (grey): the dashed outline " +
-        "cuts through it, and most of it lies outside";
+      return "Not one of " + cfg.partnershipName + "'s areas on this map (grey), though the dashed outline " +
+        "of its own boundary crosses it";
     }
     return "Outside " + cfg.partnershipName + " (grey: not in its figures)";
   }
@@ -542,7 +555,7 @@
   // worst (the highest value; the lowest where 1 is the most deprived), with no gaps but where
   // areas tie, which share a rank marked "=" (1, 2=, 2=, 4).
   function ranks(periodIndex, among) {
-    var sign = cfg.lowIsWorse ? 1 : -1;
+    var sign = lowIsWorse ? 1 : -1;
     var order = (among || cfg.areas.code.map(function (_c, i) { return i; }))
       .filter(function (i) { return areaValue(i, periodIndex) !== null; })
       .sort(function (a, b) { return sign * (areaValue(a, periodIndex) - areaValue(b, periodIndex)); });
@@ -569,7 +582,7 @@
       .filter(function (i) { return all || isWorst(i); });
     // the ranks are of the areas listed: a list of 14 reads 1 to 14
     var r = ranks(undefined, rows);
-    var sign = cfg.lowIsWorse ? -1 : 1;
+    var sign = lowIsWorse ? -1 : 1;
     rows.sort(function (a, b) {
       var x, y;
       if (sortKey === "name") { x = areaLabel(a).toLowerCase(); y = areaLabel(b).toLowerCase(); }
@@ -1344,6 +1357,8 @@
     };
   }
 
+  geoCs.areaAt = areaAt;
+  geoCs.insideOutline = insideOutline;
   window.geoCs = geoCs;
   init();
 }());
