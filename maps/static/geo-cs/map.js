@@ -89,6 +89,12 @@
   var lowIsWorse = cfg.lowIsWorse !== undefined ? Boolean(cfg.lowIsWorse)
     : cfg.colours.length > 1 && luminance(cfg.colours[0]) < luminance(cfg.colours[cfg.colours.length - 1]);
 
+  // The areas in words: "neighbourhood(s)", "constituency/constituencies"...
+  function areaWord(plural) {
+    var words = cfg.areaWords || {};
+    return plural ? words.many || "neighbourhoods" : words.one || "neighbourhood";
+  }
+
   // Whether the map draws worst-performing areas (a measure with no gap has none).
   function drawsWorst() { return cfg.hasGap !== false && cfg.hasWorst !== false; }
 
@@ -159,7 +165,7 @@
       // a value withheld by disclosure control is not missing data: say which it is
       return "withheld (fewer than " + (cfg.minCount || 10) + " people)";
     }
-    if (invalidRate(p)) { return "not a valid rate (" + fmt(p.value) + "%: the denominator does not fit the count)"; }
+    if (invalidRate(p)) { return "not a valid rate (" + fmt(p.value) + "%: the population it is divided by does not fit the count)"; }
     return fmt(p.value) + unitText();
   }
 
@@ -178,7 +184,7 @@
       lines.push(["Gap with " + cfg.partnershipName + " (" + fmt(whole) + "%): " + signed(p.value - whole) + " points"]);
     }
     if (mine && p.worst && drawsWorst()) {
-      lines.push(["Worst-performing neighbourhood (baseline above " + cfg.threshold + "%)"]);
+      lines.push(["Worst-performing " + areaWord(false) + " (baseline above " + cfg.threshold + "%)"]);
     }
     if (mine && p.estimated_share > 0) {
       lines.push(["Estimated: " + fmt(100 * p.estimated_share, 0) + "% of this value came through a boundary change"]);
@@ -220,7 +226,7 @@
     if (drawsWorst() && cfg.areas && cfg.areas.worst.some(Boolean)) {
       var worst = el("span", { className: "swatch worst" });
       worst.style.background = cfg.colours[cfg.colours.length - 1];
-      nodes.push(row(worst, "Worst-performing neighbourhood (outlined)", "geo-cs-worst"));
+      nodes.push(row(worst, "Worst-performing " + areaWord(false) + " (outlined)", "geo-cs-worst"));
     }
     if (cfg.hasEstimates !== false) {
       var hatch = el("span", { className: "swatch hatch" });
@@ -241,10 +247,10 @@
     }
     var rows = [["Partnership", fmt(s.partnership_value)]];
     if (s.cohort_rate !== undefined) {
-      rows.push(["Worst-performing neighbourhoods (" + s.n_cohort + ")", fmt(s.cohort_rate)]);
+      rows.push(["Worst-performing " + areaWord(true) + " (" + s.n_cohort + ")", fmt(s.cohort_rate)]);
       rows.push(["Rest of the partnership (" + s.n_rest + ")", fmt(s.rest_rate)]);
       rows.push(["Gap, points (95% interval)", signed(s.gap) + " (" + fmt(s.gap_low) + " to " + fmt(s.gap_high) + ")"]);
-      rows.push(["Cohort's share of working-age people", fmt(100 * s.cohort_share) + "%"]);
+      rows.push(["Their share of the partnership's working-age people", fmt(100 * s.cohort_share) + "%"]);
     }
     (period.benchmarks || []).forEach(function (b) {
       rows.push([b.label || b.group + " (" + b.areas.toLocaleString("en-GB") + " areas held)", fmt(b.rate)]);
@@ -398,9 +404,26 @@
     replaceChildren(document.getElementById("geo-cs-legend"), legendNodes());
     updateViewButtons();
     markStale(false);
+    var links = document.getElementById("geo-cs-chart-links");
+    if (links) {
+      // the chart for a report: a picture in either form, and its figures
+      var kinds = [["png", "PNG"], ["svg", "SVG"], ["csv", "its figures (CSV)"]].filter(function (k) {
+        return cfg.chartDownloads && cfg.chartDownloads[k[0]];
+      });
+      var parts = ["Download the chart: "];
+      kinds.forEach(function (k, n) {
+        if (n) { parts.push(" · "); }
+        var file = cfg.chartDownloads[k[0]];
+        parts.push(el("a", { href: file.url, download: file.name, id: "geo-cs-chart-" + k[0] }, [k[1]]));
+      });
+      replaceChildren(links, kinds.length ? parts.map(function (p) {
+        return typeof p === "string" ? document.createTextNode(p) : p;
+      }) : []);
+      links.hidden = !kinds.length;
+    }
     var caption = document.getElementById("geo-cs-chart-caption");
     if (caption) {
-      caption.textContent = "Worst-performing neighbourhoods (baseline " + cfg.baselineLabels.join(", ") +
+      caption.textContent = "Worst-performing " + areaWord(true) + " (baseline " + cfg.baselineLabels.join(", ") +
         ", rate above " + cfg.threshold + "%) against the rest of the partnership, with 95% intervals.";
     }
   }
@@ -635,7 +658,7 @@
     });
     if (!listed.rows.length) {
       body = [el("tr", {}, [el("td", { colspan: String(headers.length) }, [
-        "No worst-performing neighbourhoods at this threshold: choose All areas, or a lower threshold."])])];
+        "No worst-performing " + areaWord(true) + " at this threshold: choose All areas, or a lower threshold."])])];
     }
     replaceChildren(table, [el("thead", {}, [head]), el("tbody", {}, body)]);
     // the table as shown, as CSV
@@ -759,13 +782,13 @@
     });
     var facts = [];
     if (drawsWorst()) {
-      facts.push(isWorst(i) ? "A worst-performing neighbourhood (baseline above " + cfg.threshold + "%)."
-                            : "Not among the worst-performing neighbourhoods.");
+      facts.push(isWorst(i) ? "A worst-performing " + areaWord(false) + " (baseline above " + cfg.threshold + "%)."
+                            : "Not among the worst-performing " + areaWord(true) + ".");
     }
     if (cfg.areas.estimated[i] > 0) {
       facts.push("Estimated: up to " + fmt(100 * cfg.areas.estimated[i], 0) + "% of a value came through a boundary change.");
     }
-    if (cfg.areas.invalid[i]) { facts.push("Its rate is not valid: the denominator does not fit the count."); }
+    if (cfg.areas.invalid[i]) { facts.push("Its rate is not valid: the population it is divided by does not fit the count."); }
     var table = el("table", {}, [el("thead", {}, [el("tr", {}, ["Period", "Value" + (cfg.unit === "%" ? " (%)" : ""),
                                                                 "Rank in partnership", "Gap with partnership"].map(function (h) {
       return el("th", { scope: "col" }, [h]);
@@ -968,20 +991,38 @@
     var n = ticks.length;
     box.classList.add("geo-cs-ticks-placed");
     var width = box.clientWidth;
+    var gap = 8;
     // the thumb's centre runs from half a thumb in from each end
     var thumb = 16;
-    var boxes = ticks.map(function (tick, i) {
+    var spacing = n > 1 ? (width - thumb) / (n - 1) : width;
+    // a name may take two lines ("November / 2010") when the ticks are close: as wide as lets a
+    // name sit between two others (the first and last are held inside the slider's ends)
+    var widest = Math.max(56, Math.min(140, (spacing + thumb / 2 - gap) * 2 / 3));
+    var tallest = 0;
+    var boxes = ticks.map(function (tick) {
       tick.hidden = false;
-      var w = tick.offsetWidth;
-      var centre = n > 1 ? thumb / 2 + i * (width - thumb) / (n - 1) : width / 2;
+      tick.style.left = "0px";
+      tick.style.width = "";
+      tick.style.maxWidth = widest + "px";
+      // as wide as its longest line, not its limit
+      var range = document.createRange();
+      range.selectNodeContents(tick);
+      var lineWidth = 0;
+      Array.prototype.forEach.call(range.getClientRects(), function (r) { lineWidth = Math.max(lineWidth, r.width); });
+      tick.style.width = Math.ceil(lineWidth || tick.getBoundingClientRect().width) + "px";
+      tallest = Math.max(tallest, tick.offsetHeight);
+      return null;
+    }).map(function (_b, i) {
+      var w = ticks[i].offsetWidth;
+      var centre = n > 1 ? thumb / 2 + i * spacing : width / 2;
       var left = Math.max(0, Math.min(width - w, centre - w / 2));
-      tick.style.left = left + "px";
+      ticks[i].style.left = left + "px";
       return { left: left, right: left + w };
     });
+    box.style.height = tallest + "px";
     // the first and the last always; between them each that leaves room on both sides
     var kept = [0];
     var last = n - 1;
-    var gap = 10;
     for (var i = 1; i < last; i++) {
       var prev = boxes[kept[kept.length - 1]];
       if (boxes[i].left >= prev.right + gap && boxes[i].right + gap <= boxes[last].left) { kept.push(i); }
@@ -1155,7 +1196,7 @@
     var worst = document.getElementById("geo-cs-zoom-worst");
     if (worst) {
       worst.hidden = !(drawsWorst() && cfg.areas && cfg.areas.worst.some(Boolean));
-      worst.setAttribute("aria-label", "Zoom to the worst-performing " + ((cfg.areaWords && cfg.areaWords.many) || "neighbourhoods"));
+      worst.setAttribute("aria-label", "Zoom to the worst-performing " + areaWord(true));
     }
   }
 
