@@ -430,10 +430,12 @@
 
   // -- a request that fails: a sentence about the task, next to the control used --------------------
 
-  // The words for a failed request of the page: by its status and the parameter it names (the
-  // problem+json's ``errors``, or its detail's first word), never the detail itself, which is
-  // for programs and logs. ``task``: "figures" or "search".
+  // The words for a failed request of the page: for the figures, the problem+json's ``message``
+  // (a sentence the service writes for a person about them); else by its status and the
+  // parameter it names (its ``errors``, or its detail's first word). Never the detail itself,
+  // which is for programs and logs. ``task``: "figures" or "search".
   function problemWords(task, status, body) {
+    if (task === "figures" && body && typeof body.message === "string" && body.message) { return body.message; }
     var named = ((body && body.errors) || []).map(function (e) { return e.parameter; });
     var first = /^([a-z_]+)\b/.exec((body && body.detail) || "");
     if (first) { named.push(first[1]); }
