@@ -432,6 +432,16 @@ def test_place_names_are_placed_without_overlap(page, staff_server, path):
                                                                       text: s.textContent}; })""")
         assert len(names) >= 5, names
         assert not overlaps(names), overlaps(names)
+        # none over the map's buttons, scale or credits, none cut by the map's edge
+        controls = page.evaluate("""() => Array.from(document.querySelectorAll('#geo-cs-map .leaflet-control'))
+            .map(c => { const r = c.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height,
+                                                                      text: c.className}; })
+            .filter(r => r.width > 0)""")
+        assert not [o for o in overlaps(names + controls) if "leaflet" in str(o)], overlaps(names + controls)
+        frame = page.locator("#geo-cs-map").bounding_box()
+        for n in names:
+            assert n["x"] >= frame["x"] - 0.5 and n["x"] + n["width"] <= frame["x"] + frame["width"] + 0.5, n
+            assert n["y"] >= frame["y"] - 0.5 and n["y"] + n["height"] <= frame["y"] + frame["height"] + 0.5, n
         # the partnership's own districts are named
         texts = {n["text"] for n in names}
         if step == 0 and path == "/maps/nottingham":

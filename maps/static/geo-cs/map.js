@@ -952,10 +952,15 @@
         text.style.top = "";
         return text.getBoundingClientRect();
       });
-      // each name at its place, else just above or below it, else hidden until a closer zoom
-      var placed = [];
+      // each name at its place, else just above or below it, else hidden until a closer zoom or
+      // another view: never over another name, over the map's buttons and credits, or cut by its edge
+      var frame = map.getContainer().getBoundingClientRect();
+      var placed = Array.prototype.map.call(map.getContainer().querySelectorAll(".leaflet-control"), function (c) {
+        return c.getBoundingClientRect();
+      }).filter(function (r) { return r.width > 0 && r.height > 0; });
       var gap = 3;
       function meets(b) {
+        if (b.left < frame.left || b.right > frame.right || b.top < frame.top || b.bottom > frame.bottom) { return true; }
         return placed.some(function (p) {
           return b.left < p.right + gap && p.left < b.right + gap && b.top < p.bottom + gap && p.top < b.bottom + gap;
         });
@@ -977,7 +982,7 @@
       });
     }
     labels.addTo(map);
-    map.on("zoomend resize", showLabels);
+    map.on("zoomend moveend resize", showLabels);
     showLabels();
     geoCs.placeLabels = showLabels;
     return labels;
@@ -1358,6 +1363,7 @@
     slider.value = String(current);
     renderFigures(layers);
     showPeriod(current, layers, false);
+    geoCs.placeLabels();   // again, clear of the credits the layers have just added
     wireForm();
     wireCohort(layers);
     wireSearch();
