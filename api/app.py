@@ -25,7 +25,7 @@ import logging
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
@@ -33,7 +33,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 import geo_cs
 from api import problems
-from api.deps import WATCHDOG, LRUCache, ServedStore, StoreDep, approx_bytes
+from api.deps import WATCHDOG, LRUCache, MapWarmer, ServedStore, StoreDep, approx_bytes, snapshot
 from api.docs_page import render_docs
 from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import AdmissionControl, MemoryBudget, SizeLimits
@@ -92,18 +92,34 @@ class Health(BaseModel):
     data_version: int
     areas: int
     attribution: str
+    #: every partnership's default map page of this data version is drawn (first visits are
+    #: served from the cache); always true when the warm-up is off (GEO_CS_WARM_MAPS=0)
+    ready: bool
+    #: default map pages drawn ahead of their first visitor for this data version, so far
+    warmed: int
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI application for the store named in ``settings`` (default: env)."""
+    # a server builds its app from the environment: it warms its map pages unless told not to
+    warm_maps = settings is None
     settings = settings or Settings()
+    if settings.warm_maps is not None:
+        warm_maps = settings.warm_maps
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.served = ServedStore(settings.db)
+        # every partnership's default map page drawn in the background, after the start and
+        # after each update (api.deps.MapWarmer): /health says when it is done
+        app.state.map_warmer = MapWarmer(app) if warm_maps else None
+        if app.state.map_warmer is not None:
+            app.state.map_warmer.start()
         try:
             yield
         finally:
+            if app.state.map_warmer is not None:
+                app.state.map_warmer.stop(timeout=0)   # a daemon thread; its query is interrupted
             await close_served(app.state.served)
 
     app = FastAPI(
@@ -117,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
+    app.state.map_warmer = None
     # a measure's values, map pages, selections, outlines: bounded in count and in bytes
     app.state.values_cache = LRUCache(settings.values_cache_items, settings.values_cache_mb * 1_000_000,
                                       size_of=approx_bytes)
@@ -146,8 +163,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["If-None-Match"], expose_headers=["ETag", "Content-Crs"])
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health(store: StoreDep) -> Health:
-        """Whether the service is up, which database it serves and its data version."""
+    def health(store: StoreDep, request: Request) -> Health:
+        """Whether the service is up, which database it serves and its data version, and
+        whether this worker has drawn every partnership's default map page of that version
+        (``ready``: a first visit is then as fast as a repeat one)."""
+        version = snapshot(request).data_version
+        warmer: MapWarmer | None = request.app.state.map_warmer
+        ready = warmer is None or warmer.ready(version)
         return Health(
             status="ok",
             version=geo_cs.__version__,
@@ -155,6 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             data_version=store.data_version(),
             areas=store.sql("SELECT count(*) FROM areas").fetchone()[0],
             attribution=OGL_ATTRIBUTION,
+            ready=ready,
+            warmed=warmer.warmed if warmer is not None and warmer.warming == version else 0,
         )
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)

@@ -55,6 +55,10 @@ def approx_bytes(value: Any) -> int:
     return 1024
 
 
+#: the warm-up thread's: the values cache's generation when its page was begun (:class:`MapWarmer`)
+_warming = threading.local()
+
+
 class LRUCache:
     """A small thread-safe LRU (FastAPI runs sync endpoints on a thread pool)."""
 
@@ -69,6 +73,9 @@ class LRUCache:
         self._lock = threading.Lock()
         self._making: dict[tuple, threading.Lock] = {}
         self.hits = self.misses = 0
+        #: how many times :meth:`clear` has run: what a warm-up begun before a clear drew is
+        #: not kept after it (the cache is empty once a refresh has said so)
+        self.generation = 0
 
     def get(self, key: tuple) -> Any | None:
         with self._lock:
@@ -81,6 +88,9 @@ class LRUCache:
 
     def put(self, key: tuple, value: Any) -> None:
         with self._lock:
+            begun = getattr(_warming, "generation", None)
+            if begun is not None and begun != self.generation:
+                return   # a warm-up's page begun before the latest clear
             if key in self._items and self.size_of is not None:
                 self.bytes -= self.size_of(self._items[key])
             self._items[key] = value
@@ -97,6 +107,7 @@ class LRUCache:
         """Drop every entry; return how many there were."""
         with self._lock:
             dropped = len(self._items)
+            self.generation += 1
             self._items.clear()
             self.bytes = 0
             return dropped
@@ -647,8 +658,11 @@ class CachedMapSources(MapSources):
 def cached_map_page(request: Request, store: Store, req: MapRequest) -> str:
     """The HTML of a partnership's map page, cached per data version under the whole request
     (every parameter changes the page): the same for everyone who asks for the same view
-    (~60 ms to draw, a millisecond to serve)."""
+    (~60 ms to draw, a millisecond to serve). ``request.state.geo_cs_map_drawn`` says whether
+    this request drew it (the route's ``X-Cache``); every default view is drawn ahead of its
+    first visitor (:class:`MapWarmer`)."""
     def draw() -> str:
+        request.state.geo_cs_map_drawn = True
         return render_map_page(gather_map(CachedMapSources(request, store), req))
 
     cache: LRUCache = request.app.state.values_cache
@@ -664,3 +678,126 @@ def cached_map_figures(request: Request, store: Store, req: MapRequest) -> dict:
     cache: LRUCache = request.app.state.values_cache
     return cache.get_or_make((data_version(request), "map-figures", req), figures)
 
+
+def default_map_request(partnership: str) -> MapRequest:
+    """What a bare ``/maps/{partnership}`` asks for: the request (and so the cache key) of a
+    visitor who has chosen nothing yet (``api.routers.maps.map_request`` with no parameters)."""
+    return MapRequest(partnership)
+
+
+class _WarmRequest:
+    """Just enough of a request for the caches (``app.state``, the snapshot taken): the warm-up's
+    pages are stored under the keys a visitor's request looks up."""
+
+    def __init__(self, app: Any, taken: Snapshot) -> None:
+        self.app = app
+        self.state = type("State", (), {})()
+        self.state.geo_cs_snapshot = taken
+
+
+class MapWarmer:
+    """Draws every partnership's default map page in the background, after a start and after
+    each update, so that the first visitor of the morning is served from the cache as a repeat
+    visitor is (issue 28, point 15).
+
+    One thread per worker, one page at a time, with a pause between pages so that requests
+    waiting for the interpreter get it: it costs the machine some CPU after a start or an
+    update, not a visitor's wait. (Its thread is not given a lower OS priority: a descheduled
+    thread holding the GIL would hold up every request of the worker.) A visitor asking for a
+    page being drawn waits for that one drawing (:meth:`LRUCache.get_or_make`), not a second.
+    It looks for an update every ``poll_s`` (as a request would: :meth:`ServedStore.current`),
+    so a new data version is drawn before anyone asks for it. Each worker warms its own cache:
+    pages are not shared between worker processes (a page on disk could outlive the code that
+    drew it, and the cache folder would be one more thing a server must be able to write).
+
+    ``ready`` (reported by ``/health``): every page of the served data version has been tried.
+    An emptying of the caches (``POST /admin/refresh``) ends the pass: what it was drawing is
+    not kept, and the pages are drawn at their visits until the next data version.
+    """
+
+    def __init__(self, app: Any, partnerships: Callable[[], list[str]] | None = None,
+                 poll_s: float = 1.0, pause_s: float = 0.02) -> None:
+        self.app = app
+        self.poll_s = poll_s
+        self.pause_s = pause_s
+        self._partnerships = partnerships
+        #: the data version whose pages are all drawn (or were tried), None before the first
+        self.version: int | None = None
+        #: pages drawn (or found drawn) and pages that could not be drawn, for ``version`` or the
+        #: version being warmed
+        self.warmed = 0
+        self.failed = 0
+        self.seconds: float | None = None
+        #: the data version being warmed (or last warmed)
+        self.warming: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def partnership_ids(self) -> list[str]:
+        if self._partnerships is not None:
+            return list(self._partnerships())
+        from geo_cs.partnerships import load_partnerships
+
+        return list(load_partnerships())
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="geo-cs-warm-maps", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop after the page being drawn (its query is interrupted at shutdown anyway)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def ready(self, version: int) -> bool:
+        """Whether every default page of data version ``version`` has been drawn (or tried)."""
+        return self.version == version
+
+    def _run(self) -> None:
+        served: ServedStore = self.app.state.served
+        while not self._stop.is_set():
+            try:
+                taken = served.current()
+                if taken.data_version != self.version:
+                    self._warm(served, taken)
+            except Exception:   # never let the warm-up end the worker: it tries again
+                log.exception("map warm-up failed; trying again in %.0f s", self.poll_s)
+            self._stop.wait(self.poll_s)
+
+    def _warm(self, served: ServedStore, taken: Snapshot) -> None:
+        from geo_cs.errors import GeoCsError
+
+        started = time.monotonic()
+        self.warmed = self.failed = 0
+        self.warming = taken.data_version
+        settings = self.app.state.settings
+        cache: LRUCache = self.app.state.values_cache
+        generation = cache.generation
+        for partnership in self.partnership_ids():
+            if self._stop.is_set() or served.current().data_version != taken.data_version:
+                return   # stopping, or a newer version came: the loop starts on that one
+            if cache.generation != generation:
+                break    # an operator emptied the caches (POST /admin/refresh): they stay empty
+            cursor = taken.cursor(settings.query_timeout_s)
+            _warming.generation = generation
+            try:
+                cached_map_page(_WarmRequest(self.app, taken), cursor, default_map_request(partnership))
+                self.warmed += 1
+            except GeoCsError as exc:
+                # a partnership whose areas or data this store does not hold: its visitor gets
+                # the same answer, drawn at the visit
+                self.failed += 1
+                log.debug("map warm-up: %s not drawn (%s)", partnership, exc)
+            except Exception:
+                self.failed += 1
+                log.warning("map warm-up: %s not drawn", partnership, exc_info=True)
+            finally:
+                _warming.generation = None
+                cursor.close()
+            self._stop.wait(self.pause_s)
+        self.version = taken.data_version
+        self.seconds = round(time.monotonic() - started, 2)
+        log.info("map warm-up: %d default map page(s) of data version %s drawn in %.1f s%s",
+                 self.warmed, taken.data_version, self.seconds,
+                 f" ({self.failed} not drawn)" if self.failed else "")

@@ -39,6 +39,7 @@ HEADLINES = {
     "map_slider": (("ratio_warm_over_uncached",), "warm slider step / the step in a new view"),
     "memory": (("results", "peak_rss_mb"), "one worker's peak RSS, MB, 48 pages of 10,000 at once"),
     "memory_gb": (("results", "peak_rss_mb"), "the same on the GB store (bench_memory.py --gb)"),
+    "first_visit": (("ratio_cold_peer_over_geo_cs",), "first map visit, no warm-up / warmed, median ms"),
 }
 
 

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     tile_cache_mb: int = 256
     values_cache_items: int = 256
     values_cache_mb: int = 512
+    #: Draw every partnership's default map page in the background after a start and after
+    #: each update (each worker, one page at a time), so that a first visit is as fast as a
+    #: repeat one; /health says ``ready`` once done. Unset: on for a server (the app built from
+    #: the environment: ``geo-cs serve``, ``uvicorn api.app:create_app --factory``), off for an
+    #: app built with explicit settings (tests, scripts). GEO_CS_WARM_MAPS=0/1: off/on.
+    warm_maps: bool | None = None
     #: Disclosure control of everything published (API, tiles, maps, exports): counts rounded
     #: to the nearest ``disclosure_round_to``, rates of counts below ``disclosure_min_count``
     #: suppressed (see geo_cs.disclosure). Off by default; GEO_CS_DISCLOSURE_CONTROL=1.

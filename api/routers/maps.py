@@ -70,7 +70,11 @@ MapQuery = Annotated[MapRequest, Depends(map_request)]
 
 @router.get("/{partnership}", response_class=HTMLResponse, summary="A partnership's map")
 def partnership_map(req: MapQuery, request: Request, store: StoreDep) -> HTMLResponse:
-    return HTMLResponse(cached_map_page(request, store, req))
+    html = cached_map_page(request, store, req)
+    # miss: drawn for this request; hit: from the cache (a default view is drawn ahead of its
+    # first visitor, api.deps.MapWarmer)
+    drawn = getattr(request.state, "geo_cs_map_drawn", False)
+    return HTMLResponse(html, headers={"X-Cache": "miss" if drawn else "hit"})
 
 
 @router.get("/{partnership}/figures.json", summary="A map's figures for another baseline or threshold")
