@@ -21,7 +21,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_clients import _launch, needs_chromium, tiles_drawn, watch_console
+from tests.test_clients import (  # noqa: F401 (the service's fixtures)
+    _launch,
+    logged_server,
+    needs_chromium,
+    server,
+    tiles_drawn,
+    watch_console,
+)
 
 AXE = "/static/vendor/axe-core@4.14.1/axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -65,8 +72,8 @@ def page(request, browser):
     assert not problems, problems
 
 
-def open_map(page, server: str, path: str = "/maps/glasgow") -> None:
-    page.goto(f"{server}{path}")
+def open_map(page, base: str, path: str = "/maps/glasgow") -> None:
+    page.goto(f"{base}{path}")
     tiles_drawn(page)
     page.wait_for_timeout(200)   # labels and ticks placed after the first frame
 
