@@ -233,6 +233,7 @@ def test_the_tooltip_is_readable_near_the_maps_edge(page, staff_server):
 def test_the_answer_and_key_figures_show_on_arrival_and_the_map_fits(page, staff_server):
     open_map(page, staff_server)
     assert page.locator("#geo-cs-panel-body").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page spills sideways"
     assert in_view(page, "#geo-cs-sentence"), "the answer is not in view on arrival"
     assert page.locator("#geo-cs-sentence").inner_text().startswith("The gap between")
     for row in range(1, 5):   # partnership, worst, rest, gap
