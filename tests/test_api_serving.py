@@ -257,7 +257,9 @@ def test_static_paths_cannot_escape_their_folder(client):
 
 def test_map_index_lists_every_partnership(client):
     html = client.get("/maps/").text
-    assert html.count('href="/maps/') == 17 and "Open Government Licence" in html
+    partnerships = set(re.findall(r'href="/maps/([a-z_]+)"', html)) - {"help"}
+    assert len(partnerships) == 17 and "Open Government Licence" in html
+    assert 'href="/maps/help"' in html       # the help page, linked from every page
 
 
 @pytest.mark.slow
