@@ -207,14 +207,15 @@ def shown_periods(data: MapData) -> list[str]:
 
 def _areas_table(data: MapData, period_ids: list[str], with_worst: bool) -> dict:
     """The partnership's areas for the ranked list, the search and the area profiles, as
-    columns: code, name, lon/lat bounds, the value in each period, the worst flag (null when
-    the measure gives no worst-performing areas), the largest estimated share, and whether a
-    figure is not a valid rate."""
+    columns: code, name, lon/lat bounds, the value in each period, the worst flag and the
+    baseline rate (null when the measure gives no worst-performing areas), the largest
+    estimated share, and whether a figure is not a valid rate."""
     values, index = data.values, data.areas
     mine = values.frame[values.frame["code"].isin(data.codes)]
     wide = mine.pivot_table(index="code", columns="period_id", values="value", aggfunc="first")
     wide = wide.reindex(index=index["code"], columns=period_ids)
-    per_code = mine.groupby("code").agg(worst=("worst", "max"), estimated=("estimated_share", "max"))
+    per_code = mine.groupby("code").agg(worst=("worst", "max"), estimated=("estimated_share", "max"),
+                                        baseline=("baseline_value", "first"))
     per_code = per_code.reindex(index["code"])
     invalid = set(mine.loc[_invalid_rates(mine), "code"]) if values.unit == "%" else set()
     worst = (per_code["worst"].astype("boolean").fillna(False).astype(bool).tolist() if with_worst
@@ -226,6 +227,11 @@ def _areas_table(data: MapData, period_ids: list[str], with_worst: bool) -> dict
                    for r in index.itertuples()],
         "values": [[_number(v) for v in row] for row in wide.to_numpy()],
         "worst": worst,
+        # each area's baseline rate (the mean of its published rates over the baseline), which
+        # the worst flag compares with the threshold: the list shows why an area is in it
+        # (issue 28: a 2020 list showed areas at 1.9% without it). Null where there is none.
+        "baseline": ([_number(b) for b in per_code["baseline"]] if with_worst
+                     else [None] * len(index)),
         "estimated": [_number(e) or 0 for e in per_code["estimated"]],
         "invalid": [c in invalid for c in index["code"]],
     }

@@ -342,6 +342,14 @@ def test_the_worst_list_ranks_one_to_n(page, staff_server):
     # a rank skipped only after a tie, which is marked
     for before, after, label in zip(numbers, numbers[1:], ranks[1:], strict=False):
         assert after in (before, before + 1) or ranks[numbers.index(before)].endswith("="), (before, after, label)
+    # each worst area's baseline rate is shown beside it: why it is in the list, in any period
+    headers = page.locator("#geo-cs-area-table thead").inner_text()
+    assert "Baseline" in headers, headers
+    column = 1 + [h.strip() for h in page.locator("#geo-cs-area-table thead th").all_inner_texts()].index(
+        next(h.strip() for h in page.locator("#geo-cs-area-table thead th").all_inner_texts() if "Baseline" in h))
+    shown = page.locator(f"#geo-cs-area-table tbody td:nth-child({column})").all_inner_texts()
+    threshold = config(page)["threshold"]
+    assert len(shown) == n and min(float(v.rstrip("%")) for v in shown) >= threshold, sorted(shown)[:5]
 
 
 def test_hatching_leaves_the_colour_readable(page, staff_server):

@@ -175,6 +175,29 @@ def test_glasgow_flags_its_worst_areas_and_estimates_on_the_map(client):
     assert cfg["hasEstimates"] == any(p["estimated"] for p in cfg["periods"])
 
 
+def test_the_worst_list_carries_each_areas_baseline_and_it_explains_the_flag(client):
+    """Point 9: the list shows why an area is worst-performing: its baseline rate, above the
+    threshold exactly when the area is flagged; a map with no worst areas carries none."""
+    cfg = page(client)
+    areas, threshold = cfg["areas"], cfg["threshold"]
+    flagged = [(w, b) for w, b in zip(areas["worst"], areas["baseline"], strict=True) if b is not None]
+    assert len(flagged) > 100 and any(w for w, _ in flagged)
+    assert all(w == (b > threshold + 0.1) or abs(b - threshold) <= 0.1 for w, b in flagged)
+    rank = page(client, geography="lsoa2011", indicator="employment_rank", partnership="nottingham")
+    assert set(rank["areas"]["baseline"]) == {None}
+
+
+def test_the_baseline_in_the_list_is_the_published_one(demo_db):
+    """Under disclosure control the list's baseline of a withheld area is withheld too."""
+    with TestClient(create_app(Settings(db=demo_db, disclosure_control=True))) as controlled:
+        cfg = page(controlled, "dundee", geography="datazone2011", indicator="employment_deprived")
+    areas = cfg["areas"]
+    first = [values[0] for values in areas["values"]]
+    # a baseline is the mean of published rates: none where the baseline period is withheld
+    withheld = [b for v, b in zip(first, areas["baseline"], strict=True) if v is None]
+    assert withheld and set(withheld) == {None}
+
+
 # -- point 7: errors on pages are written for people ---------------------------------------------------
 
 #: Words of the service's own that a person must never have to read (issue 28, point 7).
