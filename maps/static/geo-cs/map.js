@@ -201,7 +201,7 @@
     var nodes = [el("h2", {}, ["Legend"])];
     if (cfg.legendTitle) { nodes.push(el("p", { className: "geo-cs-legend-title" }, [cfg.legendTitle])); }
     var note = cfg.legendNote !== undefined ? cfg.legendNote
-      : "Classes pooled over all periods, so colours compare across time.";
+      : "The colours mean the same values in every period, so periods can be compared.";
     if (note) { nodes.push(el("p", {}, [note])); }
     var low = null;
     function row(swatch, label, extra) {
@@ -242,8 +242,8 @@
     if (s.invalid) {
       return [el("h2", {}, [period.label]),
               el("p", { className: "geo-cs-note" }, [
-                "No valid figures: the partnership's rate comes out over 100%, so the denominator " +
-                "does not fit this indicator's count. Choose the indicator again to take its own denominator."])];
+                "No valid figures: the partnership's rate comes out over 100%, so the population it is " +
+                "divided by does not fit this measure. Choose the measure again under \u201cMap of\u201d."])];
     }
     var rows = [["Partnership", fmt(s.partnership_value)]];
     if (s.cohort_rate !== undefined) {
@@ -253,7 +253,7 @@
       rows.push(["Their share of the partnership's working-age people", fmt(100 * s.cohort_share) + "%"]);
     }
     (period.benchmarks || []).forEach(function (b) {
-      rows.push([b.label || b.group + " (" + b.areas.toLocaleString("en-GB") + " areas held)", fmt(b.rate)]);
+      rows.push([b.label || b.group + " (the " + b.areas.toLocaleString("en-GB") + " areas with data here)", fmt(b.rate)]);
     });
     var table = el("table", {}, rows.map(function (r) {
       return el("tr", {}, [el("th", { scope: "row" }, [r[0]]), el("td", { className: "num" }, [r[1]])]);
