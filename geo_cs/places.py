@@ -122,9 +122,11 @@ def search_note(text: str, found: pd.DataFrame, postcodes_held: bool = False) ->
     if found.empty and district:
         if postcodes_held:
             return f"No live postcodes of {district} are in this store's postcode directory"
-        return (f"{query} looks like a postcode; this store holds no postcode directory "
-                "(load one with geo-cs ingest postcodes, e.g. the ONS NSPL), so search by an "
-                "area, ward or district name or code instead")
+        # words for the person searching; how to load a directory is the README's, for
+        # whoever runs the server (issue 28: "load one with geo-cs ingest postcodes" reached staff)
+        return (f"{query} looks like a postcode, but postcode search is not set up on this map "
+                "(whoever runs it can load the ONS postcode directory). Search by an area, ward "
+                "or district name or code instead")
     if found.empty:
         return f"Nothing found for {query}: try part of a name, or a full code"
     return None

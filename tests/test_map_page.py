@@ -231,7 +231,7 @@ def test_search_by_name_and_code_and_a_postcode_district(client):
     assert (district["set_id"], district["code"]) == ("lad2013", "S12000046")
     postcode = client.get("/maps/glasgow/search", params={"q": "G51"}).json()
     assert postcode["results"] == [] and "looks like a postcode" in postcode["note"] \
-        and "geo-cs ingest postcodes" in postcode["note"]
+        and "postcode search is not set up" in postcode["note"] and "geo-cs" not in postcode["note"]
     assert client.get("/maps/glasgow/search", params={"q": "x"}).status_code == 400
 
 
