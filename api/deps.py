@@ -641,9 +641,9 @@ class CachedMapSources(MapSources):
         key = (data_version(self.request), "map-areas", set_id, tuple(codes))
         return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).areas(set_id, codes))
 
-    def labels(self, bounds: list[float] | None) -> pd.DataFrame:
-        key = (data_version(self.request), "map-labels", tuple(bounds or ()))
-        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).labels(bounds))
+    def labels(self, bounds: list[float] | None, named: str | None = None) -> pd.DataFrame:
+        key = (data_version(self.request), "map-labels", tuple(bounds or ()), named)
+        return self.cache.get_or_make(key, lambda: super(CachedMapSources, self).labels(bounds, named))
 
     def view_of(self, partnership: str, geography: str | None, indicator: str | None,
                 denominator: str | None) -> tuple[str, str, str | None]:

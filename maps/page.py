@@ -57,6 +57,11 @@ TEMPLATES = jinja2.Environment(
 #: The most detailed zoom the tiles carry; Leaflet overzooms them beyond it.
 MAX_NATIVE_ZOOM = 14
 
+#: Mapped areas named on their own map (their words, :func:`geo_cs.narrative.area_words`), and
+#: from which zoom: constituencies are few enough to name, and no reference layer names them.
+NAMED_AREAS = ("constituency",)
+NAMED_AREA_ZOOM = 8
+
 
 def json_for_html(value: object) -> str:
     """``value`` as JSON that is safe inside an HTML element: ``<``, ``>`` and ``&`` are written
@@ -418,7 +423,8 @@ def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
                 for s in data.reference_sets],
             "labels": [{"name": r.name, "lon": _number(r.lon), "lat": _number(r.lat),
                         "minZoom": int(r.min_zoom),
-                        "kind": "district" if r.set_id.startswith("lad") else "ward"}
+                        "kind": ("district" if r.set_id.startswith("lad") else
+                                 "ward" if r.set_id.startswith("ward") else "area")}
                        for r in data.labels.itertuples()],
         },
         "attribution": OGL_ATTRIBUTION,
@@ -469,13 +475,18 @@ class MapSources:
     def areas(self, set_id: str, codes: list[str]) -> pd.DataFrame:
         return layers.area_index(self.store, set_id, codes)
 
-    def labels(self, bounds: list[float] | None) -> pd.DataFrame:
+    def labels(self, bounds: list[float] | None, named: str | None = None) -> pd.DataFrame:
         """District and ward names around ``bounds`` for the reference layer (a margin of
-        about 10 km each side, so the neighbours are named too)."""
+        about 10 km each side, so the neighbours are named too), and the names of the mapped
+        areas of set ``named`` when they are large enough to carry one (constituencies)."""
         if not bounds:
             return places.reference_labels(self.store, (0, 0, 0, 0), {})
         west, south, east, north = bounds
-        return places.reference_labels(self.store, (west - 0.15, south - 0.1, east + 0.15, north + 0.1))
+        sets = dict(places.REFERENCE_SETS)
+        if named is not None:
+            sets[named] = NAMED_AREA_ZOOM
+        return places.reference_labels(self.store, (west - 0.15, south - 0.1, east + 0.15, north + 0.1),
+                                       sets)
 
     def view_of(self, partnership: str, geography: str | None, indicator: str | None,
                 denominator: str | None) -> tuple[str, str, str | None]:
@@ -527,8 +538,12 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     min_zoom = int(row["minzoom"].iloc[0])
     outline = sources.outline(req.partnership)
     reference_sets = [s for s in places.REFERENCE_SETS if s in set(sets["set_id"]) and s != req.geography]
+    # constituencies are named on their own map (issue 28: a constituency map showed no names);
+    # neighbourhoods are too many to name, wards and districts are named by the reference layer
+    named = req.geography if area_words(req.geography)[0] in NAMED_AREAS else None
     return MapData(req, values, codes, outline, gap, name, sources.choices(req.partnership), min_zoom,
-                   sources.areas(req.geography, codes), sources.labels(outline.get("bbox")), reference_sets,
+                   sources.areas(req.geography, codes), sources.labels(outline.get("bbox"), named),
+                   reference_sets,
                    str(row["label"].iloc[0] or req.geography))
 
 

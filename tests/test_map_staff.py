@@ -462,6 +462,10 @@ def test_place_names_are_placed_without_overlap(page, staff_server, path):
         texts = {n["text"] for n in names}
         if step == 0 and path == "/maps/nottingham":
             assert {"Nottingham", "Mansfield", "Broxtowe"} <= texts, texts
+        if step == 0 and path == MONTHLY:
+            # a constituency map names its constituencies (no reference layer does)
+            areas = {x["name"] for x in config(page)["reference"]["labels"] if x["kind"] == "area"}
+            assert len(texts & areas) >= 2, (texts, areas)
         page.evaluate("geoCs.map.setZoom(geoCs.map.getZoom() + 1, {animate: false})")
         tiles_drawn(page)
         page.wait_for_timeout(300)

@@ -345,3 +345,13 @@ def test_the_help_page_explains_the_words_and_lists_every_measure_with_its_sourc
     # and the list of partnerships says what its partnerships are in words
     index = client.get("/maps/").text
     assert "City Strategy Pathfinder" in index and " · cs · " not in index and "assumed</span>" not in index
+
+
+def test_a_constituency_map_names_its_constituencies(client):
+    """Point 14: constituencies, which no reference layer names, carry their names on their own
+    map; a neighbourhood map does not name its (hundreds of) neighbourhoods."""
+    cfg = page(client, "nottingham", geography="wpc2010", indicator="claimants")
+    named = {label["name"] for label in cfg["reference"]["labels"] if label["kind"] == "area"}
+    assert {"Nottingham East", "Nottingham North", "Nottingham South"} <= named, sorted(named)[:10]
+    small = page(client, "glasgow")
+    assert not [label for label in small["reference"]["labels"] if label["kind"] == "area"]
