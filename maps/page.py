@@ -367,7 +367,8 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
         # outlines and hatching that were not on its map)
         "hasWorst": has_gap and any(areas["worst"]),
         "hasEstimates": bool((mine["estimated_share"] > 0).any()),
-        "chart": urls.chart(req.partnership, chart_query) if has_gap else None,
+        # the panel's chart without its source line: the page carries it once (in print too)
+        "chart": urls.chart(req.partnership, {**chart_query, "source": "false"}) if has_gap else None,
         "chartDownloads": {fmt: {"url": urls.chart(req.partnership, chart_query, fmt),
                                  "name": f"{chart_name}.{fmt}"} for fmt in ("png", "svg", "csv")}
         if has_gap else None,

@@ -54,9 +54,21 @@ def svg_text_sizes(svg: str) -> list[tuple[float, str]]:
 
 # -- point 6: the gap chart ---------------------------------------------------------------------------
 
+def test_the_panels_chart_leaves_the_source_line_to_the_page(client):
+    """Point 12: printed, the page showed its source line and the chart's; the panel's chart is
+    drawn without one (the page carries it), the downloaded chart with it."""
+    cfg = page(client)
+    panel = client.get(cfg["chart"])
+    download = client.get(cfg["chartDownloads"]["svg"]["url"])
+    assert panel.status_code == download.status_code == 200
+    assert "Open Government Licence" not in panel.text and "Worst-performing" in panel.text
+    assert "Open Government Licence" in download.text
+    assert "Open Government Licence" in client.get("/maps/glasgow").text
+
+
 def test_the_gap_chart_is_legible_at_the_panels_width_and_scales(client):
     cfg = page(client)
-    response = client.get(cfg["chart"])
+    response = client.get(cfg["chartDownloads"]["svg"]["url"])   # the panel's, with its source line
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
     svg = response.text
     root = re.search(r"<svg[^>]*>", svg).group(0)

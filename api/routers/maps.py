@@ -134,16 +134,18 @@ def _gap_headers(partnership: str, geography: str, m, extension: str, how: str =
 
 GapQuery = Annotated[str, Query(max_length=64, description="Boundary set of the map.")]
 HighlightQuery = Annotated[str | None, Query(max_length=64, description="A period to mark.")]
+SourceQuery = Annotated[bool, Query(description="The source line under the chart (false for a page "
+                                                "that carries it itself, as the map's panel does).")]
 
 
 @router.get("/{partnership}/gap.svg", summary="The partnership's gap chart (figure 4.7), SVG",
             responses={200: {"content": {"image/svg+xml": {}}}})
 def gap_svg(partnership: PartnershipId, request: Request, store: StoreDep, geography: GapQuery,
-            m: MeasureDep, highlight: HighlightQuery = None) -> Response:
+            m: MeasureDep, highlight: HighlightQuery = None, source: SourceQuery = True) -> Response:
     """The chart drawn for the map's panel: legible at its width, words as text, scaling by its
     viewBox; with no worst-performing areas, a chart that says so."""
     _, table, title, _ = _gap(partnership, request, store, geography, m)
-    svg = figure_svg(gap_chart(table, title, highlight, web=True), text=True,
+    svg = figure_svg(gap_chart(table, title, highlight, web=True, source=source), text=True,
                      title=f"{title}: worst-performing areas against the rest of the partnership")
     return Response(svg, media_type="image/svg+xml",
                     headers=_gap_headers(partnership, geography, m, "svg", "inline"))

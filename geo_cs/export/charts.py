@@ -108,13 +108,14 @@ def _honest(axis, low: float, high: float) -> None:
 
 def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
               size: tuple[float, float] = (5.2, 4.2), fig: FigureBase | None = None, *,
-              web: bool = False) -> FigureBase:
+              web: bool = False, source: bool = True) -> FigureBase:
     """Figure 4.7 for one partnership: the worst-performing neighbourhoods' rate and the rest's,
     with 95% intervals, and the gap between them (points) below; ``highlight`` marks a period.
     Both axes start at zero, so a small change looks small. A table with no worst-performing
     areas gives a chart that says so in words. ``web``: drawn for the map's panel
     (:data:`WEB_SIZE`, text of at least :data:`WEB_TEXT` points). ``fig``: draw into this (part
-    of a report page) instead of a new figure."""
+    of a report page) instead of a new figure. ``source=False``: without the attribution under
+    it, for a page that carries it once itself (the map's panel: printed, it showed twice)."""
     from geo_cs.narrative import area_words
 
     text = WEB_TEXT if web else 7.0
@@ -126,7 +127,8 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
         at = f" above {threshold:g}%" if threshold is not None else ""
         _empty(fig, title, f"No worst-performing {many}: no area's baseline rate is{at}, so there is no gap "
                            "to chart. A lower threshold would pick some.", text + 1)
-        _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None)
+        if source:
+            _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None)
         return fig
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = range(len(table))
@@ -179,7 +181,8 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
         if web:
             axis.tick_params(axis="y", labelsize=text)
     # a screen's chart keeps to the attribution: the caveats are in its CSV and the report
-    _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None, reserved)
+    if source:
+        _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None, reserved)
     return fig
 
 
