@@ -403,6 +403,10 @@ def equal_interval_breaks(data: np.ndarray, k: int) -> np.ndarray:
     """Upper bounds of ``k`` classes of equal width: mapclassify's ``EqualInterval`` bins."""
     low, high = float(np.min(data)), float(np.max(data))
     width = (high - low) / k
+    if not width > 0:
+        # one value, or a range too small to split in floating point (0 and 5e-324: the width
+        # underflows to 0, where mapclassify divides by zero): one class holds them all
+        return np.array([high])
     cuts = np.arange(low + width, high + width, width)
     if len(cuts) > k:  # floating point can overshoot by one
         cuts = cuts[:k]
