@@ -48,7 +48,7 @@ from geo_cs.codehistory import (
     years_label,
 )
 from geo_cs.config import boundaries_dir
-from geo_cs.errors import NotFoundError
+from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import registry as geography_registry
 from geo_cs.store import Store
 
@@ -388,3 +388,69 @@ def codes_in_edition(
     """Each district code of ``from_year`` as the code(s) of ``to_year`` (see
     :func:`geo_cs.codehistory.equivalent_codes`), through the registry of this store."""
     return equivalent_codes(code_history(store), codes, from_year, to_year)
+
+
+@dataclass(frozen=True)
+class DistrictEdition:
+    """The district edition a file's codes belong to, and how that was decided."""
+
+    year: int
+    why: str
+    earliest: int | None = None   # the first edition every code is in (from the code history)
+    latest: int | None = None     # the last one
+
+
+def district_edition(store: Store, codes: list[str], stated: int | None = None,
+                     data_year: int | None = None) -> DistrictEdition:
+    """Which edition of the districts ``codes`` are: ``stated`` when the file says (the Nomis
+    API's "as of April 2021"), checked against the code history; otherwise the first edition
+    in which every code is in use by the history (a file from Nomis uses the codes current when
+    it was downloaded, not those of its data year: the APS 2019 file has Buckinghamshire
+    E06000060, formed in 2020), else ``data_year``.
+
+    A code is in use from the ``year_to`` of the change that made it until the year before the
+    change that replaced it. Raises :class:`InputError` when the codes cannot all be of one
+    edition (a file mixing editions), or when ``stated`` contradicts them.
+    """
+    history = code_history(store)
+    usable = history[history["kind"].isin(("recode", "merger")) & ~history["vetoed"].astype(bool)]
+    wanted = set(codes)
+    made = usable[usable["new_code"].isin(wanted)]
+    ended = usable[usable["old_code"].isin(wanted)]
+    earliest = int(made["year_to"].max()) if len(made) else None
+    latest = int(ended["year_to"].min()) - 1 if len(ended) else None
+    newest = made.loc[made["year_to"].idxmax()] if len(made) else None
+    oldest = ended.loc[ended["year_to"].idxmin()] if len(ended) else None
+    if earliest is not None and latest is not None and earliest > latest:
+        raise InputError(
+            f"the district codes are of more than one edition: "
+            f"{_named(newest['new_code'], newest['new_name'])} is in use from {earliest}, "
+            f"{_named(oldest['old_code'], oldest['old_name'])} only until {latest}")
+    if stated is not None:
+        if (earliest is not None and stated < earliest) or (latest is not None and stated > latest):
+            raise InputError(
+                f"the file says its districts are of {stated}, but by the district code history "
+                f"its codes are in use together only {_span(earliest, latest)}")
+        return DistrictEdition(stated, "as the file says", earliest, latest)
+    if earliest is not None:
+        return DistrictEdition(
+            earliest, f"{_named(newest['new_code'], newest['new_name'])} is in use from "
+            f"{earliest} (district code history)", earliest, latest)
+    if data_year is not None:
+        if latest is not None and data_year > latest:
+            data_year = latest
+        why = ("the data's year" if len(history) else
+               "the data's year; no district code history in the store to check it: ingest the "
+               "district changes lookup, e.g. lad_changes_2014_2025.csv")
+        return DistrictEdition(data_year, why, earliest, latest)
+    raise InputError("cannot tell which edition of the districts the codes are; give --set")
+
+
+def _span(earliest: int | None, latest: int | None) -> str:
+    if earliest is not None and latest is not None:
+        return f"from {earliest} to {latest}"
+    return f"from {earliest}" if earliest is not None else f"until {latest}"
+
+
+def _named(code: str, name: object) -> str:
+    return f"{code} {name}" if isinstance(name, str) and name else str(code)

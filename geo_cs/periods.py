@@ -16,7 +16,13 @@ quarter   ``2006-05``   ``May 2006``         ``2006-05``, ``May-06``, ``2006/05/
 month     ``2017m10``   ``October 2017``     ``2017-10``, ``2017-10-01``, ``Oct-17``…
 year      ``2019``      ``2019``             ``2019``
 edition   ``imd2010``   ``IMD 2010 (2008…)`` a spec's ``[period] edition``
+rolling   ``2019y12``   ``Jan 2019-Dec 2019``  ``Jan 2019-Dec 2019``; a Nomis ``date`` 2019-12
 ========  ============  ===================  =========================================
+
+A *rolling year* is the Annual Population Survey's period: twelve months of interviews, published
+every quarter (Jan-Dec 2019, Apr 2019-Mar 2020, …), so consecutive periods overlap by nine
+months. It is a kind of its own, named by its last month and labelled as Nomis labels it; it is
+never read as a quarter or a calendar year (:func:`rolling_year`, :func:`parse_rolling_year`).
 
 A month-and-year text is the same for a quarter and a month, so the *frequency* decides: a
 spec's ``[period] frequency = "month"`` (or ``"quarter"``) forces it; otherwise the ingest reads a
@@ -40,6 +46,9 @@ Example
 '2017m11'
 >>> edition("IMD 2010", data_year=2008).label
 'IMD 2010 (2008 data)'
+>>> r = parse_rolling_year("Apr 2019-Mar 2020")
+>>> r.period_id, r.kind, r.label, r.start, r.end
+('2020y03', 'rolling_year', 'Apr 2019-Mar 2020', datetime.date(2019, 4, 1), datetime.date(2020, 3, 31))
 """
 
 from __future__ import annotations
@@ -51,10 +60,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-PeriodKind = Literal["quarter", "month", "year", "edition"]
-PERIOD_KINDS: tuple[str, ...] = ("quarter", "month", "year", "edition")
+PeriodKind = Literal["quarter", "month", "year", "edition", "rolling_year"]
+PERIOD_KINDS: tuple[str, ...] = ("quarter", "month", "year", "edition", "rolling_year")
 #: Spec spellings of a frequency: ``[period] frequency = "monthly"`` means kind ``month``.
-_KIND_ALIASES = {"monthly": "month", "quarterly": "quarter", "annual": "year", "yearly": "year"}
+_KIND_ALIASES = {"monthly": "month", "quarterly": "quarter", "annual": "year", "yearly": "year",
+                 "rolling": "rolling_year", "rolling year": "rolling_year"}
 
 #: DWP quarters are named by their last month.
 QUARTER_MONTHS = (2, 5, 8, 11)
@@ -133,6 +143,55 @@ def edition(name: str, data_year: int) -> Period:
     )
 
 
+def rolling_year(year_end: int, month_end: int) -> Period:
+    """The twelve months ending with ``month_end`` of ``year_end`` (id ``2019y12``, label
+    ``Jan 2019-Dec 2019``, as Nomis writes the Annual Population Survey's periods).
+
+    >>> rolling_year(2019, 12).label, rolling_year(2020, 3).start
+    ('Jan 2019-Dec 2019', datetime.date(2019, 4, 1))
+    """
+    if not 1 <= month_end <= 12:
+        raise ValueError(f"month {month_end} of {year_end} is not a month (1-12)")
+    start_year, start_month = divmod(year_end * 12 + month_end - 12, 12)   # 11 months before
+    start_month += 1
+    last = calendar.monthrange(year_end, month_end)[1]
+    label = (f"{calendar.month_abbr[start_month]} {start_year}-"
+             f"{calendar.month_abbr[month_end]} {year_end}")
+    return Period(
+        period_id=f"{year_end:04d}y{month_end:02d}",
+        kind="rolling_year",
+        label=label,
+        start=date(start_year, start_month, 1),
+        end=date(year_end, month_end, last),
+        data_year=year_end,
+    )
+
+
+_ROLLING = re.compile(r"^([A-Za-z]{3,9})\s+(\d{4})\s*-\s*([A-Za-z]{3,9})\s+(\d{4})$")
+_ROLLING_ID = re.compile(r"^(\d{4})y(\d{2})$")
+
+
+def parse_rolling_year(text: str) -> Period:
+    """A rolling year from Nomis's label (``Jan 2019-Dec 2019``), its id (``2019y12``) or the
+    last month alone (``2019-12``, the API's ``date``). ValueError when the text is none of
+    these or its months do not span twelve months."""
+    raw = str(text).strip()
+    if match := _ROLLING_ID.match(raw):
+        return rolling_year(int(match.group(1)), int(match.group(2)))
+    if match := _ROLLING.match(raw):
+        first, last = match.group(1).lower(), match.group(3).lower()
+        if first not in _MONTHS or last not in _MONTHS:
+            raise ValueError(f"{text!r} is not a rolling year (expected e.g. Jan 2019-Dec 2019)")
+        p = rolling_year(int(match.group(4)), _MONTHS[last])
+        if (p.start.year, p.start.month) != (int(match.group(2)), _MONTHS[first]):
+            raise ValueError(f"{text!r} does not span twelve months (expected e.g. Jan 2019-Dec 2019)")
+        return p
+    month_year = _month_and_year(raw)
+    if month_year is None:
+        raise ValueError(f"{text!r} is not a rolling year (expected e.g. Jan 2019-Dec 2019 or 2019-12)")
+    return rolling_year(*month_year)
+
+
 def normalise_kind(kind: str | None) -> PeriodKind | None:
     """A spec's ``kind``/``frequency`` as a period kind (``monthly`` → ``month``), or ValueError.
 
@@ -149,7 +208,8 @@ def normalise_kind(kind: str | None) -> PeriodKind | None:
 
 #: How often a kind of period comes: editions and years are both annual, so they may share a
 #: series; months and quarters may not be mixed with anything else.
-FREQUENCY = {"month": "monthly", "quarter": "quarterly", "year": "annual", "edition": "annual"}
+FREQUENCY = {"month": "monthly", "quarter": "quarterly", "year": "annual", "edition": "annual",
+             "rolling_year": "rolling annual (published quarterly)"}
 
 
 _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})(?:[-/](\d{1,2}))?(?:[T ][\d:.]+)?$")
@@ -170,6 +230,8 @@ def parse_period(text: str, kind: PeriodKind | None = None) -> Period:
     ``ValueError`` with the reason when the text is not a period.
     """
     raw = text.strip()
+    if kind == "rolling_year" or (kind is None and (_ROLLING.match(raw) or _ROLLING_ID.match(raw))):
+        return parse_rolling_year(raw)
     if kind == "year" or (kind is None and _YEAR.match(raw)):
         match = _YEAR.match(raw) or _ISO.match(raw)
         if not match:
@@ -236,7 +298,11 @@ def _month_and_year(raw: str) -> tuple[int, int] | None:
 # -- choosing periods of a series (baselines) ----------------------------------------------------
 
 def next_period(p: Period) -> Period:
-    """The period after ``p`` for months and quarters (ValueError for years and editions)."""
+    """The period after ``p`` for months, quarters and rolling years (published quarterly);
+    ValueError for years and editions."""
+    if p.kind == "rolling_year":
+        y, m = divmod(p.end.year * 12 + p.end.month - 1 + 3, 12)
+        return rolling_year(y, m + 1)
     if p.kind == "month":
         y, m = divmod(p.start.year * 12 + p.start.month, 12)
         return month(y, m + 1)
@@ -276,7 +342,7 @@ def select_periods(text: str | Sequence[str], available: Sequence[Period]) -> tu
             first, last = (_one_period(t, kind, by_id, part) for t in (first_text, last_text))
             if last.start < first.start:
                 raise ValueError(f"period range {part!r}: {last.label} is before {first.label}")
-            if first.kind in ("month", "quarter") and first.kind == last.kind:
+            if first.kind in ("month", "quarter", "rolling_year") and first.kind == last.kind:
                 p = first
                 while p.start <= last.start:
                     chosen.append(p.period_id)

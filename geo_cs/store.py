@@ -35,7 +35,7 @@ from geo_cs.errors import DiskFullError, StoreError
 SCHEMA_VERSION = "1"
 #: Tables later versions added to the schema: a database opened read-only may lack them.
 LATER_TABLES = frozenset({"tile_pieces", "tile_features", "postcode_districts", "derived_denominators",
-                          "analysis_panels"})
+                          "analysis_panels", "survey_estimates"})
 
 
 def spatial_extension_path() -> Path:

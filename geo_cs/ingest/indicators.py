@@ -37,6 +37,7 @@ from geo_cs.ingest.csvfile import (
     read_csv_text,
     recoding_note,
 )
+from geo_cs.ingest.survey import ingest_survey, survey_shape
 from geo_cs.ingest.ward_editions import match_ward_editions
 from geo_cs.panels import drop_prepared
 from geo_cs.periods import (
@@ -351,8 +352,9 @@ def spec_for_file(path: str | Path) -> IndicatorSpec:
         if raw.get("file") == name:
             return spec_from_dict(raw, str(candidate))
     raise NotFoundError(
-        f"{path}: no shipped spec is written for a file of this name; pass --spec FILE.toml "
-        "(see boundaries/sources/ for examples) or --layout long|nomis|statxplore with --set"
+        f"{path}: no shipped spec is written for a file of this name, and it is not a Nomis "
+        "download of the Annual Population Survey; pass --spec FILE.toml (see "
+        "boundaries/sources/ for examples) or --layout long|nomis|statxplore with --set"
     )
 
 
@@ -1046,11 +1048,16 @@ def ingest_indicator(
     """Validate one statistics file against its spec and store it as one transaction.
 
     Observations already stored for the same indicator, geography and period are replaced.
+    Without a spec, a Nomis download of the Annual Population Survey (web or API shape) is
+    recognised by its content and stored as survey estimates (:mod:`geo_cs.ingest.survey`,
+    which returns its own report); any other file needs the shipped spec of its name.
     """
     progress = progress or SilentProgress()
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"{path}: no such file")
+    if spec is None and (shape := survey_shape(path)) is not None:
+        return ingest_survey(store, path, shape=shape, progress=progress)  # type: ignore[return-value]
     spec = spec or spec_for_file(path)
     report = IndicatorReport(source_id=spec.source_id, source=str(path), layout=spec.layout)
     progress.note(f"reading {path.name} with spec {spec.source_id}")

@@ -217,6 +217,24 @@ CREATE TABLE IF NOT EXISTS derived_denominators (
     PRIMARY KEY (indicator_id, set_id)
 );
 
+-- Survey estimates (the Annual Population Survey's employment rate, geo_cs.ingest.survey): the
+-- published rate is the observation's value and its denominator the observation's denominator;
+-- this table keeps what a survey adds. A rate whose interval is "*" (unreliable: sample 3-9)
+-- keeps its value with reliability 'unreliable' and no half-width; a missing one ("-") is an
+-- observation with a NULL value and reliability 'missing'. Never a number for a marker.
+CREATE TABLE IF NOT EXISTS survey_estimates (
+    indicator_id VARCHAR NOT NULL,
+    set_id       VARCHAR NOT NULL,
+    code         VARCHAR NOT NULL,
+    period_id    VARCHAR NOT NULL,
+    numerator    DOUBLE,              -- people (e.g. in employment), as published
+    half_width   DOUBLE,              -- the published 95% confidence interval, +/- points
+    reliability  VARCHAR,             -- NULL (reliable), 'unreliable' or 'missing'
+    denominator_derived BOOLEAN NOT NULL,  -- numerator ÷ rate × 100 (the API's long form)
+    ingest_id    INTEGER NOT NULL,
+    PRIMARY KEY (indicator_id, set_id, code, period_id)
+);
+
 -- Postcode districts (outward codes: G51, NG7) and the areas their live postcodes are in, one
 -- row per district, set and area, from a postcode directory (ONSPD/NSPL): the web map's search
 -- finds a district with them (geo_cs.ingest.postcodes). Re-ingesting replaces them whole.
