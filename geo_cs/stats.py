@@ -156,3 +156,71 @@ def add_gap(wide: pd.DataFrame) -> None:
         wide["rest_rate"], wide["rest_rate_low"], wide["rest_rate_high"])
     total_den = wide["cohort_denominator"].fillna(0) + wide["rest_denominator"].fillna(0)
     wide["cohort_share"] = wide["cohort_denominator"].fillna(0) / total_den.where(total_den > 0)
+
+
+# -- survey estimates (the APS employment rate) ------------------------------------------------
+# A survey's interval reflects its sampling design, not a binomial count, so geo-cs never
+# recomputes one: it combines the intervals ONS publishes. Districts are sampled independently,
+# so the variance of a weighted sum of district rates is the sum of the weighted variances; a
+# published 95% half-width c is z·SE, and the same z carries through, so half-widths combine
+# like standard errors: √Σ (aᵢ·cᵢ)² for any linear combination Σ aᵢ·rᵢ. The weights (each
+# district's share of the denominator) are taken as fixed, though they are survey estimates
+# too: the combined interval is the rate's sampling interval given the population shares.
+
+def linear_half_width(coefficients: ArrayLike, half_widths: ArrayLike) -> float:
+    """Half-width of Σ aᵢ·rᵢ from the rates' half-widths cᵢ (independent samples): √Σ (aᵢ·cᵢ)².
+
+    NaN when any rate that counts (aᵢ ≠ 0) has no published half-width.
+
+    >>> round(linear_half_width([0.5, 0.5], [3.0, 4.0]), 3)
+    2.5
+    >>> linear_half_width([0.0, 1.0], [float("nan"), 2.0])    # a rate that does not count
+    2.0
+    """
+    a = np.asarray(coefficients, dtype=float)
+    c = np.asarray(half_widths, dtype=float)
+    used = a != 0
+    if np.isnan(c[used]).any():
+        return float("nan")
+    return float(np.sqrt(np.sum((a[used] * c[used]) ** 2)))
+
+
+def combine_survey_rates(
+    numerators: ArrayLike, denominators: ArrayLike, half_widths: ArrayLike,
+) -> tuple[float, float]:
+    """An aggregate's rate Σ numerators / Σ denominators × 100 and its 95% half-width
+    √Σ (wᵢ·cᵢ)², wᵢ = denominatorᵢ / Σ denominators (NaN without every half-width).
+
+    Two districts of 100,000 people at 70% ± 3 and 300,000 at 74% ± 2:
+
+    >>> rate, hw = combine_survey_rates([70_000, 222_000], [100_000, 300_000], [3.0, 2.0])
+    >>> round(rate, 2), round(hw, 3)
+    (73.0, 1.677)
+    """
+    n = np.asarray(numerators, dtype=float)
+    d = np.asarray(denominators, dtype=float)
+    total = d.sum()
+    if not total > 0:
+        return float("nan"), float("nan")
+    return float(n.sum() / total * 100), linear_half_width(d / total, half_widths)
+
+
+def survey_difference(rate_a: float, half_width_a: float, rate_b: float,
+                      half_width_b: float) -> tuple[float, float, bool | None]:
+    """``rate_a - rate_b``, its half-width √(cₐ² + c_b²) (independent samples) and whether the
+    difference is real: its interval excludes 0 (None when either has no interval).
+
+    Two periods of one area are not independent samples (the APS interviews a household in up
+    to five waves and rolling years overlap); their covariance is positive, so treating them as
+    independent makes the interval wider, and "real" a cautious verdict.
+
+    >>> survey_difference(67.3, 2.9, 75.1, 3.0)
+    (-7.8, 4.173, True)
+    >>> survey_difference(74.2, 2.8, 71.2, 2.8)[2]
+    False
+    """
+    diff = round(rate_a - rate_b, 6)
+    if any(v is None or np.isnan(v) for v in (half_width_a, half_width_b)):
+        return diff, float("nan"), None
+    hw = round(float(np.hypot(half_width_a, half_width_b)), 3)
+    return diff, hw, bool(abs(diff) > hw)

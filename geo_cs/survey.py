@@ -1,0 +1,334 @@
+"""The survey employment rate of DWP RR 783 (figures 4.1 and 4.2): partnerships, nations,
+regions, Great Britain and a comparator area, from districts' Annual Population Survey estimates.
+
+An aggregate's rate is Σ numerators / Σ denominators of its districts; its 95% interval combines
+the districts' *published* intervals (the districts are independent samples): half-width
+√Σ (wᵢ·cᵢ)², wᵢ = denominatorᵢ / Σ denominators (:func:`geo_cs.stats.combine_survey_rates`).
+Where the file publishes no intervals (the Nomis API extract) a figure says "no interval
+published" and no interval is invented. The gap with the benchmark is the linear combination
+Σ (wᵢᴾ − wᵢᴮ)·rᵢ, so its interval counts each district once even when the partnership is part
+of the benchmark (:func:`geo_cs.stats.linear_half_width`).
+
+Districts marked in the file change a figure, and each figure says how (``note``):
+
+* *unreliable* (``*``: a sample of 3 to 9): its estimate is in the rate, but it has no interval,
+  so the interval leaves it out and is too narrow by its share;
+* *missing* (``-``) or *withheld* (``!``): it is in neither; the figure covers the other districts.
+
+The benchmark is Great Britain when the data hold districts of England, Wales and Scotland, made
+from the districts the file holds (the row says how many); otherwise the nearest the data hold
+(all the file's districts, named by their regions), never a figure the file cannot support.
+
+Example
+-------
+>>> from geo_cs.survey import employment_rates                         # doctest: +SKIP
+>>> table = employment_rates(store, partnerships=["greater_manchester"])  # doctest: +SKIP
+>>> table[["name", "period_label", "rate", "rate_low", "rate_high", "gap"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from geo_cs.district_codes import codes_in_edition
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.geography import registry
+from geo_cs.partnerships import Partnership, get_partnerships
+from geo_cs.stats import combine_survey_rates, linear_half_width
+from geo_cs.store import Store
+
+DEFAULT_INDICATOR = "aps.employment_rate"
+NATIONS = {"E": "England", "W": "Wales", "S": "Scotland"}
+NO_INTERVAL = "no interval published"
+#: How many districts outside every partnership, lowest employment rate first, make the
+#: comparator area by default (RR 783: "non-CSP districts with low employment rates").
+COMPARATOR_SIZE = 20
+
+_ESTIMATES_SQL = """
+SELECT o.code, a.name, o.period_id, p.label AS period_label, p.start_date, o.value AS rate,
+       s.numerator, o.denominator, s.half_width, s.reliability, s.denominator_derived
+FROM observations o
+JOIN survey_estimates s USING (indicator_id, set_id, code, period_id)
+JOIN periods p ON p.period_id = o.period_id
+LEFT JOIN areas a ON a.set_id = o.set_id AND a.code = o.code
+WHERE o.indicator_id = $indicator AND o.set_id = $set_id
+ORDER BY p.start_date, o.code
+"""
+
+_SETS_SQL = """
+SELECT i.set_id, count(DISTINCT o.period_id) AS periods, count(DISTINCT o.code) AS areas
+FROM indicators i JOIN observations o USING (indicator_id, set_id)
+JOIN geography_sets g ON g.set_id = i.set_id
+WHERE i.indicator_id = ? AND i.kind = 'survey' AND g.geography = 'lad'
+GROUP BY i.set_id ORDER BY periods DESC, areas DESC, i.set_id
+"""
+
+_REGIONS_SQL = """
+SELECT DISTINCT l.from_code AS code, l.to_code AS region, coalesce(a.name, l.to_code) AS region_name
+FROM lookup_links l LEFT JOIN areas a ON a.set_id = l.to_set AND a.code = l.to_code
+WHERE l.from_set = 'lad2019' AND l.to_set = 'rgn2019' AND l.to_code IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class SurveyGroup:
+    """An aggregate of districts: a partnership, a nation, a region, GB or the comparator."""
+
+    kind: str              # partnership, benchmark, nation, region, comparator
+    id: str
+    name: str
+    codes: tuple[str, ...]
+
+
+def survey_sets(store: Store, indicator: str = DEFAULT_INDICATOR) -> list[str]:
+    """The district sets holding ``indicator`` as survey estimates, most periods first."""
+    return [r[0] for r in store.sql(_SETS_SQL, [indicator]).fetchall()]
+
+
+def district_estimates(store: Store, indicator: str = DEFAULT_INDICATOR,
+                       set_id: str | None = None) -> pd.DataFrame:
+    """Every district's estimate per period: code, name, period_id, period_label, rate,
+    numerator, denominator, half_width, reliability (None, unreliable, missing, withheld)."""
+    sets = survey_sets(store, indicator)
+    if not sets:
+        raise NotFoundError(
+            f"no survey estimates of {indicator!r} on districts in the store: ingest a Nomis download "
+            "of the Annual Population Survey (geo-cs ingest indicator FILE)")
+    set_id = set_id or sets[0]
+    if set_id not in sets:
+        raise NotFoundError(f"{indicator} has no survey estimates on {set_id}; on: {', '.join(sets)}")
+    frame = store.sql(_ESTIMATES_SQL, {"indicator": indicator, "set_id": set_id}).df()
+    frame.attrs["set_id"] = set_id
+    return frame
+
+
+def _vintage(set_id: str) -> int:
+    return registry().get(set_id).vintage
+
+
+def partnership_members(store: Store, partnership: Partnership, set_id: str,
+                        when: date | None = None) -> tuple[list[str], str]:
+    """The partnership's districts as codes of ``set_id``'s edition (through the district code
+    history: Glasgow City S12000046 is S12000049 from 2019), and a note when a member's
+    district was merged with non-members by then (its figure then covers more than the
+    partnership)."""
+    phase = partnership.phase_at(when)
+    member_year = _vintage(partnership.member_set)
+    target_year = _vintage(set_id)
+    renamed = codes_in_edition(store, list(phase.members), member_year, target_year)
+    codes = sorted({c for cs in renamed.values() for c in cs})
+    note = ""
+    if target_year > member_year:
+        back = codes_in_edition(store, codes, target_year, member_year)
+        outsiders = sorted({c for cs in back.values() for c in cs} - set(phase.members))
+        if outsiders:
+            note = (f"by {target_year} a member's district was merged with {', '.join(outsiders)}, "
+                    "which is not a member: the figure covers them too")
+    return codes, note
+
+
+def _regions(store: Store, codes: list[str], set_id: str) -> dict[str, tuple[str, str]]:
+    """District code -> (region code, name), through the 2019 lookup and the code history."""
+    links = store.sql(_REGIONS_SQL).df()
+    if links.empty:
+        return {}
+    by_2019 = {r.code: (r.region, r.region_name) for r in links.itertuples(index=False)}
+    year = _vintage(set_id)
+    as_2019 = codes_in_edition(store, codes, year, 2019) if year != 2019 else {c: [c] for c in codes}
+    out = {}
+    for code in codes:
+        regions = {by_2019[c] for c in as_2019.get(code, [code]) if c in by_2019}
+        if len(regions) == 1:
+            out[code] = regions.pop()
+    return out
+
+
+def survey_groups(store: Store, estimates: pd.DataFrame,
+                  partnerships: list[Partnership] | None = None, *,
+                  comparator_size: int = COMPARATOR_SIZE, when: date | None = None,
+                  ) -> tuple[list[SurveyGroup], list[str]]:
+    """The aggregates to figure: the partnerships the data cover, the benchmark (GB or the
+    nearest the file holds), each nation and region held, and the comparator area; and notes."""
+    set_id = estimates.attrs["set_id"]
+    held = sorted(estimates["code"].unique())
+    notes: list[str] = []
+    groups: list[SurveyGroup] = []
+    chosen = partnerships if partnerships is not None else get_partnerships()
+    reg = registry()
+    in_any: set[str] = set()
+    for p in get_partnerships():
+        if reg.get(p.member_set).geography == "lad":
+            in_any |= set(partnership_members(store, p, set_id, when)[0])
+    for p in chosen:
+        if reg.get(p.member_set).geography != "lad":
+            notes.append(f"{p.id}: its members are {reg.get(p.member_set).label.lower()}; the survey "
+                         "is published for districts and larger areas only, so it has no figure")
+            continue
+        codes, note = partnership_members(store, p, set_id, when)
+        inside = [c for c in codes if c in set(held)]
+        if not inside:
+            notes.append(f"{p.id}: none of its districts is in the survey file on {set_id}; no rows")
+            continue
+        if len(inside) < len(codes):
+            notes.append(f"{p.id}: {len(codes) - len(inside)} of its {len(codes)} districts are not in "
+                         f"the file ({', '.join(c for c in codes if c not in inside)}): not in its figures")
+        if note:
+            notes.append(f"{p.id}: {note}")
+        groups.append(SurveyGroup("partnership", p.id, p.name, tuple(inside)))
+    nations = sorted({c[0] for c in held})
+    regions = _regions(store, held, set_id)
+    if set(NATIONS) <= set(nations):
+        benchmark = SurveyGroup("benchmark", "gb", "Great Britain", tuple(held))
+    else:
+        region_names = sorted({regions[c][1] for c in held if c in regions})
+        where = (", ".join(region_names[:-1]) + " and " + region_names[-1]) if len(region_names) > 1 \
+            else (region_names[0] if region_names else ", ".join(NATIONS.get(n, n) for n in nations))
+        benchmark = SurveyGroup("benchmark", "file", f"All {len(held)} districts of {where}",
+                                tuple(held))
+        notes.append(f"the file holds districts of {where} only, not all of Great Britain: the "
+                     f"benchmark is those {len(held)} districts")
+    groups.append(benchmark)
+    for n in nations:
+        if n in NATIONS and len(nations) > 1:
+            groups.append(SurveyGroup("nation", n, NATIONS[n], tuple(c for c in held if c[0] == n)))
+    for region, region_name in sorted(set(regions.values())):
+        groups.append(SurveyGroup("region", region, region_name,
+                                  tuple(c for c in held if regions.get(c, ("",))[0] == region)))
+    first = estimates[estimates["period_id"] == estimates.sort_values("start_date")["period_id"].iloc[0]]
+    outside = first[~first["code"].isin(in_any) & first["rate"].notna()].sort_values(["rate", "code"])
+    if comparator_size and len(outside):
+        picked = outside.head(comparator_size)
+        groups.append(SurveyGroup(
+            "comparator", "comparator",
+            f"Comparator: the {len(picked)} districts in no partnership with the lowest rates "
+            f"({first['period_label'].iloc[0]})", tuple(picked["code"])))
+    return groups, notes
+
+
+def _figure(rows: pd.DataFrame, codes: set[str]) -> dict:
+    """One group's figure in one period from its districts' rows (see the module doc)."""
+    mine = rows[rows["code"].isin(codes)]
+    usable = mine[mine["rate"].notna() & mine["numerator"].notna() & mine["denominator"].notna()]
+    unreliable = mine[mine["reliability"] == "unreliable"]
+    absent = mine[mine["rate"].isna() | mine["numerator"].isna() | mine["denominator"].isna()]
+    rate, hw = combine_survey_rates(usable["numerator"], usable["denominator"], usable["half_width"])
+    notes = []
+    if len(absent):
+        notes.append(f"{_names(absent)} {'is' if len(absent) == 1 else 'are'} "
+                     f"{'/'.join(sorted(set(absent['reliability'].fillna('missing'))))}: the figure "
+                     f"covers the other {len(usable)} districts")
+    interval = "published intervals combined"
+    has_any = usable["half_width"].notna().any()
+    if np.isnan(hw) and has_any:
+        # unreliable districts (no interval) are in the rate; the interval leaves them out
+        known = usable[usable["half_width"].notna()]
+        weights = usable["denominator"] / usable["denominator"].sum()
+        hw = linear_half_width(weights[usable["half_width"].notna()], known["half_width"])
+        share = 100 * weights[usable["half_width"].isna()].sum()
+        interval = "published intervals combined, partial"
+        notes.append(f"{_names(unreliable)} {'is' if len(unreliable) == 1 else 'are'} unreliable "
+                     f"(survey sample of 3 to 9): in the rate, but without an interval, so the "
+                     f"interval leaves {'it' if len(unreliable) == 1 else 'them'} out "
+                     f"({share:.1f}% of the population) and is a little too narrow")
+    elif not has_any:
+        hw, interval = float("nan"), NO_INTERVAL
+    if usable["denominator_derived"].any():
+        notes.append("denominators derived as numerator ÷ rate × 100 (the file has none)")
+    return {"rate": rate, "half_width": hw, "numerator": usable["numerator"].sum(),
+            "denominator": usable["denominator"].sum(), "districts": len(mine),
+            "districts_in_figure": len(usable), "unreliable": _names(unreliable),
+            "missing": _names(absent), "interval": interval, "note": "; ".join(notes),
+            "weights": dict(zip(usable["code"], usable["denominator"] / usable["denominator"].sum(),
+                                strict=True)),
+            "half_widths": dict(zip(usable["code"], usable["half_width"], strict=True))}
+
+
+def _names(rows: pd.DataFrame) -> str:
+    return ", ".join(f"{n or c} ({c})" for c, n in zip(rows["code"], rows["name"], strict=True))
+
+
+def _gap(figure: dict, benchmark: dict) -> tuple[float, float]:
+    """The gap in points and its half-width: Σ (wᵢᴾ − wᵢᴮ)·rᵢ, each district once."""
+    codes = sorted(set(figure["weights"]) | set(benchmark["weights"]))
+    coefficients = np.array([figure["weights"].get(c, 0.0) - benchmark["weights"].get(c, 0.0)
+                             for c in codes])
+    half_widths = np.array([figure["half_widths"].get(c, benchmark["half_widths"].get(c))
+                            for c in codes], dtype=float)
+    known = ~np.isnan(half_widths)
+    if not known.any():
+        return figure["rate"] - benchmark["rate"], float("nan")
+    # as for the rates: a district without an interval (unreliable) is left out of it
+    hw = linear_half_width(coefficients[known], half_widths[known])
+    return figure["rate"] - benchmark["rate"], hw
+
+
+COLUMNS = ["group_kind", "group", "name", "period_id", "period_label", "rate", "rate_low",
+           "rate_high", "half_width", "interval", "numerator", "denominator", "districts",
+           "districts_in_figure", "unreliable", "missing", "benchmark", "benchmark_rate", "gap",
+           "gap_low", "gap_high", "gap_real", "note", "indicator", "geography"]
+
+
+def employment_rates(
+    store: Store, indicator: str = DEFAULT_INDICATOR, *, set_id: str | None = None,
+    partnerships: list[str] | None = None, periods: list[str] | None = None,
+    comparator_size: int = COMPARATOR_SIZE, when: date | None = None,
+) -> pd.DataFrame:
+    """Figures 4.1 and 4.2: per group (partnerships, the benchmark, nations, regions, the
+    comparator) and period, the survey rate with its 95% interval and the gap with the
+    benchmark with its interval (``gap_real``: the interval excludes 0; None without one).
+
+    ``set_id`` is the district edition (default: the one with the most periods). Notes on
+    coverage are in ``attrs["notes"]``.
+    """
+    estimates = district_estimates(store, indicator, set_id)
+    set_id = estimates.attrs["set_id"]
+    chosen = get_partnerships(partnerships) if partnerships else None
+    groups, notes = survey_groups(store, estimates, chosen, comparator_size=comparator_size,
+                                  when=when)
+    if periods:
+        unknown = [p for p in periods if p not in set(estimates["period_id"])]
+        if unknown:
+            valid = ", ".join(dict.fromkeys(estimates["period_id"]))
+            raise NotFoundError(f"period {', '.join(unknown)} not in {indicator} on {set_id}; valid: {valid}")
+        estimates = estimates[estimates["period_id"].isin(periods)]
+    benchmark_group = next(g for g in groups if g.kind == "benchmark")
+    rows = []
+    for period_id, in_period in estimates.groupby("period_id", sort=False):
+        label = in_period["period_label"].iloc[0]
+        bench = _figure(in_period, set(benchmark_group.codes))
+        for g in groups:
+            fig = bench if g is benchmark_group else _figure(in_period, set(g.codes))
+            gap, gap_hw = _gap(fig, bench) if g is not benchmark_group else (np.nan, np.nan)
+            rows.append({
+                "group_kind": g.kind, "group": g.id, "name": g.name, "period_id": period_id,
+                "period_label": label, "rate": fig["rate"], "rate_low": fig["rate"] - fig["half_width"],
+                "rate_high": fig["rate"] + fig["half_width"], "half_width": fig["half_width"],
+                "interval": fig["interval"], "numerator": fig["numerator"],
+                "denominator": fig["denominator"], "districts": fig["districts"],
+                "districts_in_figure": fig["districts_in_figure"], "unreliable": fig["unreliable"],
+                "missing": fig["missing"], "benchmark": benchmark_group.name,
+                "benchmark_rate": bench["rate"], "gap": gap, "gap_low": gap - gap_hw,
+                "gap_high": gap + gap_hw,
+                "gap_real": None if np.isnan(gap_hw) else bool(abs(gap) > gap_hw),
+                "note": fig["note"], "indicator": indicator, "geography": set_id})
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    order = {k: i for i, k in enumerate(["partnership", "benchmark", "nation", "region", "comparator"])}
+    table = table.assign(_k=table["group_kind"].map(order)).sort_values(
+        ["_k", "group"], kind="stable").drop(columns="_k").reset_index(drop=True)
+    table.attrs["notes"] = notes
+    table.attrs["benchmark"] = benchmark_group.name
+    return table
+
+
+def check_survey_indicator(store: Store, indicator: str) -> None:
+    """InputError when ``indicator`` is not a survey estimate (the employment analysis combines
+    published intervals; a count or rate of claimants goes through ``analyse rates``)."""
+    kinds = {r[0] for r in store.sql("SELECT DISTINCT kind FROM indicators WHERE indicator_id = ?",
+                                     [indicator]).fetchall()}
+    if kinds and kinds != {"survey"}:
+        raise InputError(f"{indicator} is a {', '.join(sorted(kinds))}, not a survey estimate: use "
+                         "geo-cs analyse rates for it")
