@@ -116,6 +116,12 @@ def measure_from(known: pd.DataFrame, set_id: str, name: str, denominator: str |
         choices = sorted(set(known["measure"])) + sorted(known["indicator_id"])
         raise NotFoundError(
             f"indicator {name!r} has no observations on {set_id}; valid: {_listing(choices)}")
+    if denominator is not None and rows[0].kind == "survey":
+        raise InputError(f"{name} is a survey estimate with its own published denominator; "
+                         "give no denominator")
+    if denominator is not None and (known.loc[known["indicator_id"] == denominator, "kind"]
+                                    == "survey").any():
+        raise InputError(f"denominator {denominator!r} is a survey rate, not a count of people")
     if denominator is not None and not (known["indicator_id"] == denominator).any():
         raise NotFoundError(
             f"denominator {denominator!r} has no observations on {set_id}; valid: "
@@ -232,6 +238,10 @@ def area_values(
     rounded and small rates suppressed (column ``suppressed``), and the worst-performing cohort
     is chosen on the published rates (see :mod:`geo_cs.disclosure`).
     """
+    if measure.kind == "survey":
+        frame, periods = survey_values(store, measure)
+        return AreaValues(measure, _published_survey(frame, disclosure), periods, (), threshold,
+                          disclosure)
     if measure.is_rate:
         panel = measure_panel(store, measure)
         try:
@@ -301,6 +311,47 @@ def _plain_values(store: Store, measure: Measure) -> tuple[pd.DataFrame, pd.Data
         frame[column] = np.nan
     frame["worst"] = pd.array([pd.NA] * len(frame), dtype="boolean")
     return frame, store.sql(_PERIODS_SQL, params).df()
+
+
+_SURVEY_SQL = """
+SELECT o.code, o.period_id, o.value, o.value - s.half_width AS value_low,
+       o.value + s.half_width AS value_high, s.numerator AS count, o.denominator,
+       s.half_width, s.reliability
+FROM observations o JOIN survey_estimates s USING (indicator_id, set_id, code, period_id)
+WHERE list_contains($indicators, o.indicator_id) AND o.set_id = $set_id
+"""
+
+
+def survey_values(store: Store, measure: Measure) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A survey measure's areas as published (:mod:`geo_cs.ingest.survey`): the rate, its
+    published 95% interval (none where none is published), the numerator as ``count``, the
+    denominator, ``half_width`` and ``reliability`` (unreliable, missing, withheld or None).
+    No interval is recomputed: a survey's comes from its design, not from a binomial count."""
+    params = {"indicators": list(measure.indicators), "set_id": measure.set_id}
+    frame = store.sql(_SURVEY_SQL, params).df()
+    frame["worst"] = pd.array([pd.NA] * len(frame), dtype="boolean")
+    frame["baseline_value"] = np.nan
+    frame["estimated_share"] = 0.0
+    return frame, store.sql(_PERIODS_SQL, params).df()
+
+
+def _published_survey(frame: pd.DataFrame, disclosure: DisclosureControl | None) -> pd.DataFrame:
+    """Survey figures as published. ONS has already controlled them (people rounded to the
+    nearest 100, samples under 3 withheld); with disclosure control on, geo-cs also rounds the
+    numerator and denominator (a *derived* denominator is not rounded by ONS) and withholds an
+    area whose numerator or denominator is under the minimum, in every role, as for any rate.
+    The published rate and its interval are kept, not recomputed from the rounded figures."""
+    frame = frame.copy()
+    frame["suppressed"] = False
+    if disclosure is None:
+        return frame
+    small = disclosure.withheld(frame["count"]) | disclosure.withheld(frame["denominator"])
+    frame["count"] = np.where(small, np.nan, disclosure.round(frame["count"]))
+    frame["denominator"] = np.where(small, np.nan, disclosure.round(frame["denominator"]))
+    for column in ("value", "value_low", "value_high", "half_width"):
+        frame.loc[small, column] = np.nan
+    frame["suppressed"] = small
+    return frame
 
 
 # -- classes for the legend -------------------------------------------------------------------
