@@ -35,6 +35,7 @@ def ingest_boundaries_cmd(
     layer: Annotated[str | None, typer.Option(help="Layer to read from a multi-layer file.")] = None,
     on_duplicate: Annotated[OnDuplicateChoice, typer.Option("--on-duplicate", help="Same code with different geometries: refuse (error), keep the first, or keep the largest.")] = OnDuplicateChoice.error,
     allow_unlisted: Annotated[bool, typer.Option("--allow-unlisted-codes", help="Accept codes missing from the set's official list (listed in the report).")] = False,
+    alive_in: Annotated[int | None, typer.Option("--alive-in", metavar="YEAR", help="For a file holding several editions (features with start/end years): keep the features in use in YEAR, leave out those of nations the set does not cover, and store district codes recoded by YEAR under their YEAR code (district code history).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read GeoJSON, TopoJSON, Shapefile, GeoPackage, FlatGeobuf or GeoParquet boundaries."""
@@ -49,7 +50,7 @@ def ingest_boundaries_cmd(
         report = ingest_boundaries(
             store, list(paths), set_id=set_id, code_col=code_col, name_col=name_col,
             layer=layer, on_duplicate=on_duplicate.value, allow_unlisted=allow_unlisted,
-            progress=make_progress(),
+            progress=make_progress(), alive_in=alive_in,
         )
     print_report(report, as_json)
 

@@ -5,6 +5,12 @@ of per-district files; recognises the set from its ONS/NRS code column (or is to
 invalid geometries; drops identical duplicates; refuses conflicting ones unless told how to pick;
 stores each area in EPSG:27700 and EPSG:4326; and reports what it did and which codes are missing.
 
+A file holding several editions of districts at once (``uk_admin_2014_2025.topojson``: each
+feature with optional ``start``/``end`` years) is ingested as one edition with ``alive_in``:
+only the features in use that year are kept, features of nations the set does not cover are
+left out, and a code the district code history says was recoded by then is stored as that
+year's code (the file may predate a recode, as it does Glasgow City's of 2019).
+
 Example
 -------
 >>> >>> from geo_cs.ingest import ingest_boundaries
@@ -31,7 +37,13 @@ import pyogrio.raw
 import pyproj
 import shapely
 
-from geo_cs.district_codes import SMALL_AREA_GEOGRAPHIES, refresh_code_history
+from geo_cs.codehistory import equivalent_codes
+from geo_cs.district_codes import (
+    SMALL_AREA_GEOGRAPHIES,
+    code_history,
+    codes_in_edition,
+    refresh_code_history,
+)
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import GeographySet, is_listed, nation_of, registry
 from geo_cs.ingest.csvfile import decode_text
@@ -51,6 +63,11 @@ _WGS84 = pyproj.CRS("EPSG:4326")
 READ_THREADS = 4
 #: How many conflicting/missing codes an error or report line lists before summarising.
 LIST_LIMIT = 50
+#: The years ``alive_in`` may be: a typo (202, 20200) is refused, not a silently empty set.
+ALIVE_IN_YEARS = (1900, 2100)
+#: The feature properties of a multi-edition file: first and last year a code is in use (inclusive).
+START_PROPERTY, END_PROPERTY = "start", "end"
+_NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
 @dataclass
@@ -73,6 +90,17 @@ class BoundaryReport:
     unexpected_codes: list[str] = field(default_factory=list)
     has_code_list: bool = False
     ingest_id: int | None = None
+    #: the year of ``alive_in`` and what it left out or renamed (all empty without it)
+    alive_in: int | None = None
+    not_alive: int = 0
+    set_nations: list[str] = field(default_factory=list)
+    other_nations: dict[str, list[str]] = field(default_factory=dict)
+    #: (code in the file, its name, code stored) for each code recoded by ``alive_in``
+    renamed: list[tuple[str, str | None, str]] = field(default_factory=list)
+    #: (code, name, code the history gives, why it was kept as it is)
+    not_renamed: list[tuple[str, str | None, str, str]] = field(default_factory=list)
+    #: False when ``alive_in`` found no district code history to rename codes by
+    code_history_held: bool | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,6 +111,7 @@ class BoundaryReport:
             f"{self.set_id}: {self.features_read:,} features read from {self.files:,} "
             f"file{'s' if self.files != 1 else ''}; {self.areas_written:,} areas written",
         ]
+        out += self._alive_lines()
         if self.crs_assumed_files:
             out.append(
                 f"no CRS declared in {len(self.crs_assumed_files):,} file(s); coordinates are "
@@ -128,6 +157,36 @@ class BoundaryReport:
                 f"{self.set_id}: {_short(self.unexpected_codes)}"
             )
         return out
+
+    def _alive_lines(self) -> list[str]:
+        """What ``alive_in`` left out and renamed, one line each."""
+        if self.alive_in is None:
+            return []
+        year = self.alive_in
+        out = [f"{self.not_alive:,} feature{'s' if self.not_alive != 1 else ''} not in use in "
+               f"{year} left out (their start/end years)"]
+        for nation, codes in sorted(self.other_nations.items()):
+            covered = [_NATION_NAMES.get(n, n) for n in self.set_nations]
+            out.append(
+                f"{len(codes):,} feature{'s' if len(codes) != 1 else ''} of "
+                f"{_NATION_NAMES.get(nation, nation)} left out: {self.set_id} covers "
+                f"{_and(covered)} only ({_short(codes)})"
+            )
+        for code, name, new in self.renamed:
+            out.append(f"{code}{f' {name}' if name else ''} stored as {new}, its code in {year} "
+                       "(district code history)")
+        for code, name, other, why in self.not_renamed:
+            out.append(f"{code}{f' {name}' if name else ''} kept under its own code, although the "
+                       f"district code history has it as {other} in {year}: {why}")
+        if self.code_history_held is False:
+            out.append(f"no district code history in the store: codes stored as the file has them, "
+                       f"none renamed to its {year} code (ingest the district changes lookup, "
+                       "lad_changes, first to rename them)")
+        return out
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _short(codes: list[str], limit: int = LIST_LIMIT) -> str:
@@ -251,15 +310,18 @@ GB_LONLAT = (-9.5, 49.0, 2.5, 61.5)
 
 
 def _check_codes_and_types(
-    raw: _RawFile, codes: np.ndarray, code_column: str, geo_set: GeographySet
+    raw: _RawFile, codes: np.ndarray, code_column: str, geo_set: GeographySet,
+    numbers: np.ndarray,
 ) -> None:
-    """Every feature is a polygon and every code a GSS code of one of the set's nations."""
+    """Every feature is a polygon and every code a GSS code of one of the set's nations.
+
+    ``numbers`` are the features' numbers in the file (1-based), for the messages."""
     types = shapely.get_type_id(raw.geoms)
     bad = ~np.isin(types, _POLYGONAL)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{raw.path}, feature {row + 1} (code {codes[row]}): {raw.geoms[row].geom_type} "
+            f"{raw.path}, feature {numbers[row]} (code {codes[row]}): {raw.geoms[row].geom_type} "
             f"geometry; boundaries must be polygons ({int(bad.sum()):,} features are not)"
         )
     if geo_set.nations:
@@ -267,19 +329,19 @@ def _check_codes_and_types(
         if not ok.all():
             row = int(np.flatnonzero(~ok)[0])
             raise InputError(
-                f"{raw.path}, feature {row + 1}, column {code_column!r}: {codes[row]!r} is not a "
+                f"{raw.path}, feature {numbers[row]}, column {code_column!r}: {codes[row]!r} is not a "
                 f"{geo_set.set_id} code (a GSS code starting {'/'.join(geo_set.nations)} and 8 digits)"
             )
 
 
-def _check_finite(raw: _RawFile, codes: np.ndarray) -> None:
+def _check_finite(raw: _RawFile, codes: np.ndarray, numbers: np.ndarray) -> None:
     """No NaN or infinite coordinates (GEOS envelopes skip NaN, so the extent check cannot)."""
     coords, owner = shapely.get_coordinates(raw.geoms, return_index=True)
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
         row = int(owner[np.flatnonzero(bad)[0]])
         raise InputError(
-            f"{raw.path}, feature {row + 1} (code {codes[row]}): coordinates are not finite "
+            f"{raw.path}, feature {numbers[row]} (code {codes[row]}): coordinates are not finite "
             f"(NaN or infinity in {len(np.unique(owner[bad])):,} features)"
         )
 
@@ -335,6 +397,62 @@ def _text_column(table: pa.Table, column: str) -> np.ndarray:
     return np.array([v.strip() if v is not None else None for v in values], dtype=object)
 
 
+def check_alive_in(alive_in: int | None) -> None:
+    """``alive_in`` is None or a plausible year (a typo would leave every dated feature out)."""
+    lo, hi = ALIVE_IN_YEARS
+    if alive_in is not None and not (isinstance(alive_in, int) and lo <= alive_in <= hi):
+        raise InputError(f"--alive-in (alive_in) must be a year from {lo} to {hi}, not {alive_in!r}")
+
+
+def _year_column(table: pa.Table, path: Path, name: str) -> list[int | None] | None:
+    """The ``start`` or ``end`` property as integer years (None where absent); None when the
+    file has no such property. GDAL gives integers for JSON numbers, but a hand-written file
+    may quote them ("2019") or write 2019.0: both are the year; anything else is refused."""
+    column = {c.lower(): c for c in table.column_names}.get(name)
+    if column is None:
+        return None
+    years: list[int | None] = []
+    for row, value in enumerate(table.column(column).to_pylist(), start=1):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            years.append(None)
+            continue
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value.strip() if isinstance(value, str) else value)
+            if number != int(number):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(
+                f"{path}, feature {row}, property {column!r}: {value!r} is not a year"
+            ) from None
+        years.append(int(number))
+    return years
+
+
+def _alive_mask(raw: _RawFile, alive_in: int) -> np.ndarray:
+    """Which features are in use in ``alive_in``: ``start`` <= year <= ``end``, an absent
+    bound being open (a feature with neither is in every edition of the file)."""
+    start = _year_column(raw.table, raw.path, START_PROPERTY)
+    end = _year_column(raw.table, raw.path, END_PROPERTY)
+    if not any(y is not None for y in (start or []) + (end or [])):
+        raise InputError(
+            f"{raw.path}: --alive-in {alive_in} keeps the features in use that year, but the "
+            f"features of this file carry no start/end years (no {START_PROPERTY!r} or "
+            f"{END_PROPERTY!r} property): ingest it without --alive-in"
+        )
+    n = raw.table.num_rows
+    start, end = start or [None] * n, end or [None] * n
+    return np.array([(s is None or s <= alive_in) and (e is None or alive_in <= e)
+                     for s, e in zip(start, end, strict=True)], dtype=bool)
+
+
+def _starts(raw: _RawFile) -> np.ndarray:
+    """Each feature's ``start`` year (None where absent), for renaming by the code history."""
+    years = _year_column(raw.table, raw.path, START_PROPERTY)
+    return np.array(years if years is not None else [None] * raw.table.num_rows, dtype=object)
+
+
 def read_boundary_files(
     paths: list[str | Path],
     *,
@@ -344,17 +462,27 @@ def read_boundary_files(
     layer: str | None = None,
     progress: Progress | None = None,
     report: BoundaryReport | None = None,
+    alive_in: int | None = None,
 ) -> tuple[GeographySet, gpd.GeoDataFrame, BoundaryReport]:
-    """Read boundary files into one lon/lat GeoDataFrame with ``code``, ``name``, ``source``.
+    """Read boundary files into one lon/lat GeoDataFrame with ``code``, ``name``, ``source``
+    and ``feature`` (its number in its file).
 
     Files are read on a small thread pool (GDAL parses outside the GIL), results in order.
     Nothing is validated beyond what reading needs; :func:`ingest_boundaries` does the rest.
+
+    With ``alive_in`` (a year) only the features in use that year by their ``start``/``end``
+    properties are kept, each file must carry such years, features with a GSS code of a nation
+    the set does not cover are left out instead of refused, and the frame has a ``start``
+    column; the report counts what was left out (``features_read`` counts every feature).
     """
+    check_alive_in(alive_in)
     progress = progress or SilentProgress()
     files = expand_paths(paths)
     geo_set: GeographySet | None = None
-    codes, names, geoms, sources, features = [], [], [], [], []
+    codes, names, geoms, sources, features, starts = [], [], [], [], [], []
+    read = 0
     report = report or BoundaryReport(set_id="?")
+    report.alive_in = alive_in
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         raws = pool.map(lambda p: _read_one(p, layer), files)
         for raw in progress.track(raws, len(files), "reading boundaries"):
@@ -380,16 +508,31 @@ def read_boundary_files(
                 raise InputError(f"{path}: no name column {name_col!r}; columns are {', '.join(columns)}")
             name_column = name_col or geo_set.find_column(columns, geo_set.name_columns)
             file_codes = _text_column(raw.table, code_column)
+            read += len(file_codes)
+            numbers = np.arange(1, len(file_codes) + 1)
+            file_starts = None
+            if alive_in is not None:
+                # left out before any check: a feature of another edition or nation is not
+                # ingested, so its faults are not this ingest's
+                keep = _alive_mask(raw, alive_in)
+                report.not_alive += int((~keep).sum())
+                keep &= ~_other_nation(file_codes, geo_set, keep, report)
+                file_starts = _starts(raw)[keep]
+                raw = _RawFile(raw.path, raw.table.filter(pa.array(keep)), raw.geoms[keep], raw.crs)
+                file_codes, numbers = file_codes[keep], numbers[keep]
+                if not keep.any():
+                    report.files += 1
+                    continue
             blank = np.array([c is None or c == "" for c in file_codes])
             if blank.any():
-                row = int(np.flatnonzero(blank)[0]) + 1
-                raise InputError(f"{path}, feature {row}, column {code_column!r}: empty area code")
+                row = int(np.flatnonzero(blank)[0])
+                raise InputError(f"{path}, feature {numbers[row]}, column {code_column!r}: empty area code")
             missing_geom = shapely.is_missing(raw.geoms) | shapely.is_empty(raw.geoms)
             if missing_geom.any():
-                row = int(np.flatnonzero(missing_geom)[0]) + 1
-                raise InputError(f"{path}, feature {row} (code {file_codes[row - 1]}): has no geometry")
-            _check_codes_and_types(raw, file_codes, code_column, geo_set)
-            _check_finite(raw, file_codes)
+                row = int(np.flatnonzero(missing_geom)[0])
+                raise InputError(f"{path}, feature {numbers[row]} (code {file_codes[row]}): has no geometry")
+            _check_codes_and_types(raw, file_codes, code_column, geo_set, numbers)
+            _check_finite(raw, file_codes, numbers)
             lonlat = _lonlat_geometries(raw, report)
             _check_in_great_britain(path, lonlat, geo_set)
             geoms.append(lonlat)
@@ -397,19 +540,120 @@ def read_boundary_files(
             names.append(_text_column(raw.table, name_column) if name_column
                          else np.full(len(file_codes), None, dtype=object))
             sources.append(np.full(len(file_codes), str(path), dtype=object))
-            features.append(np.arange(1, len(file_codes) + 1))
+            features.append(numbers)
+            if file_starts is not None:
+                starts.append(file_starts)
             report.files += 1
     if geo_set is None:
         raise InputError(f"{', '.join(map(str, paths))}: no features to ingest")
     report.set_id = geo_set.set_id
-    combined = gpd.GeoDataFrame(
-        {"code": np.concatenate(codes), "name": np.concatenate(names),
-         "source": np.concatenate(sources), "feature": np.concatenate(features)},
-        geometry=np.concatenate(geoms),
-        crs=LONLAT,
-    )
-    report.features_read = len(combined)
+    report.set_nations = list(geo_set.nations)
+    if not codes:
+        raise InputError(
+            f"{', '.join(map(str, paths))}: no feature of {geo_set.set_id} is in use in {alive_in} "
+            f"by its start/end years ({read:,} features read)"
+        )
+    columns = {"code": np.concatenate(codes), "name": np.concatenate(names),
+               "source": np.concatenate(sources), "feature": np.concatenate(features)}
+    if alive_in is not None:
+        columns["start"] = np.concatenate(starts)
+    combined = gpd.GeoDataFrame(columns, geometry=np.concatenate(geoms), crs=LONLAT)
+    report.features_read = read
     return geo_set, combined, report
+
+
+def _other_nation(
+    codes: np.ndarray, geo_set: GeographySet, alive: np.ndarray, report: BoundaryReport
+) -> np.ndarray:
+    """Features in use whose code is a GSS code of a nation the set does not cover (the
+    Northern Ireland districts of a UK file given to a GB set), recorded in the report.
+
+    Without ``alive_in`` such a code is refused by :func:`_check_codes_and_types` (most often it
+    is the wrong ``--set``). With it, the file is a UK-wide compilation being cut down to one
+    edition of the set: what lies outside the set's nations is left out like the other
+    editions, and reported. Codes that are not GSS codes at all are still refused by that check."""
+    other = np.zeros(len(codes), dtype=bool)
+    if not geo_set.nations:
+        return other
+    for row in np.flatnonzero(alive):
+        code = codes[row]
+        if code and GSS_CODE.match(code) and code[0] not in geo_set.nations:
+            other[row] = True
+            report.other_nations.setdefault(code[0], []).append(code)
+    return other
+
+
+# -- one edition of a multi-edition file -------------------------------------------------------
+
+#: The ``from_year`` of a feature without a ``start`` year: before every change the history holds.
+_BEFORE_ANY_CHANGE = ALIVE_IN_YEARS[0]
+
+
+def rename_to_edition(
+    store: Store, frame: gpd.GeoDataFrame, year: int, report: BoundaryReport
+) -> gpd.GeoDataFrame:
+    """District codes of ``frame`` renamed to their code in ``year`` where the store's district
+    code history says the code was *recoded* (same area, new code) by then; the renames, and
+    the changes not followed, are recorded in ``report``.
+
+    Each code is followed from its feature's ``start`` year (or from before every change, when
+    it has none) to ``year`` (:func:`geo_cs.district_codes.codes_in_edition`). It is renamed
+    only when that gives exactly one other code, reached through recodes alone, that no other
+    feature has: a district that the history says merged into another (or a merger's target
+    the file also holds) must not lend its geometry to a bigger area, nor give one code two
+    geometries; such codes are kept as the file has them and listed. Without any code history
+    in the store nothing is renamed, and the report says so.
+    """
+    history = code_history(store)
+    if history.empty:
+        report.code_history_held = False
+        return frame
+    report.code_history_held = True
+    codes = frame["code"].to_numpy()
+    starts = frame["start"].to_numpy() if "start" in frame else np.full(len(codes), None)
+    from_years = np.array([_BEFORE_ANY_CHANGE if s is None else int(s) for s in starts])
+    wanted: dict[int, str] = {}       # row -> the single code of ``year`` it was recoded to
+    held = set(codes)
+    for from_year in sorted(set(from_years.tolist())):
+        rows = np.flatnonzero(from_years == from_year)
+        group = sorted({codes[r] for r in rows})
+        # the same walk as codes_in_edition, over recodes and mergers and over recodes alone:
+        # where the two differ, a merger is on the way
+        through_all = codes_in_edition(store, group, from_year, year)
+        through_recodes = equivalent_codes(history, group, from_year, year, kinds=("recode",))
+        for row in rows:
+            code, name = codes[row], frame["name"].iat[row]
+            found = through_all[code]
+            if found == [code]:
+                continue
+            other = " / ".join(found)
+            if len(found) != 1:
+                why = "it became several districts"
+            elif through_recodes[code] != found:
+                why = "it was merged into another district, not recoded"
+            elif found[0] in held:
+                why = f"the file also holds {found[0]} in use in {year}"
+            else:
+                wanted[row] = found[0]
+                continue
+            report.not_renamed.append((code, _text(name), other, why))
+    targets = pd.Series(wanted, dtype=object)
+    shared = set(targets[targets.duplicated(keep=False)])
+    renamed = codes.copy()
+    for row, new in wanted.items():
+        code, name = codes[row], _text(frame["name"].iat[row])
+        if new in shared:
+            report.not_renamed.append((code, name, new, f"other features of the file are also {new}"))
+            continue
+        renamed[row] = new
+        report.renamed.append((code, name, new))
+    report.renamed.sort()
+    report.not_renamed.sort()
+    return frame.assign(code=renamed)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -554,6 +798,7 @@ def ingest_boundaries(
     allow_unlisted: bool = False,
     progress: Progress | None = None,
     refresh_codes: bool = True,
+    alive_in: int | None = None,
 ) -> BoundaryReport:
     """Read, validate and store boundary files as one transaction; return the report.
 
@@ -564,15 +809,26 @@ def ingest_boundaries(
     Areas already in the store with the same set and code are replaced, so a set can be
     loaded district by district. On any error nothing is written. Codes missing from the set's
     official list are refused unless ``allow_unlisted`` (then they are listed in the report).
+
+    ``alive_in`` (a year, 1900-2100) ingests one edition of a file holding several, by each
+    feature's ``start``/``end`` years (inclusive; an absent one is open): only features in use
+    that year are kept, those of nations the set does not cover are left out (not refused), and
+    for a district set (geography ``lad``) a code the store's district code history says was
+    recoded by that year to one other code is stored under that code (see
+    :func:`rename_to_edition`). Every feature left out or renamed is counted in the report. A
+    file whose features carry no start/end years is refused.
     """
     if on_duplicate not in ("error", "first", "largest"):
         raise InputError(f"--on-duplicate must be error, first or largest, not {on_duplicate!r}")
+    check_alive_in(alive_in)
     progress = progress or SilentProgress()
     report = BoundaryReport(set_id="?", on_duplicate=on_duplicate)
     geo_set, frame, report = read_boundary_files(
         paths, set_id=set_id, code_col=code_col, name_col=name_col, layer=layer,
-        progress=progress, report=report,
+        progress=progress, report=report, alive_in=alive_in,
     )
+    if alive_in is not None and geo_set.geography == "lad":
+        frame = rename_to_edition(store, frame, alive_in, report)
     if not allow_unlisted:
         _check_listed(frame, geo_set)
 
