@@ -102,12 +102,25 @@ def ingest_indicator_cmd(
     value_col: Annotated[str | None, typer.Option("--value-col", help="Without a spec: the value column (default: value, OBS_VALUE).")] = None,
     absent: Annotated[str | None, typer.Option(help="Without a spec: an area absent in a period it is otherwise listed for: unknown (default) or zero.")] = None,
     denominator_from_rate: Annotated[list[str] | None, typer.Option("--denominator-from-rate", help="Without a spec (long): COUNT=RATE measures; the count's denominator is derived as count / rate × 100 (repeat).")] = None,
+    district_edition: Annotated[int | None, typer.Option("--district-edition", help="A survey file (APS from Nomis): the year of the district codes (default: as the file says, else from the district code history).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load area statistics, validated against a declarative spec."""
+    """Load area statistics, validated against a declarative spec.
+
+    Nomis downloads of the Annual Population Survey (the web download and the API's long
+    form) need no spec: they are recognised by their content and stored as survey estimates.
+    """
     from geo_cs.ingest import ingest_indicator, load_spec
     from geo_cs.ingest.indicators import spec_for_file, spec_from_options
+    from geo_cs.ingest.survey import ingest_survey, survey_shape
 
+    if spec is None and layout is None and survey_shape(path) is not None:
+        with open_store() as store:
+            report = ingest_survey(store, path, set_edition=district_edition, progress=make_progress())
+        print_report(report, as_json)
+        return
+    if district_edition is not None:
+        raise InputError(f"--district-edition is for survey files (APS from Nomis); {path} is not one")
     if spec is not None:
         parsed = load_spec(spec)
     elif layout is not None:
