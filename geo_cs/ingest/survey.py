@@ -393,11 +393,16 @@ def read_nomis_api(path: Path, report: SurveyReport) -> tuple[pd.DataFrame, int 
                                   "kept once")
         keyed = keyed.drop_duplicates(key_cols)
     wide = keyed.pivot(index=[code_col, "period", var_col], columns="part", values=value_col)
-    first_line = keyed.groupby([code_col, "period", var_col])["line"].min()
-    names = keyed.drop_duplicates(code_col).set_index(code_col)
+    first_line = keyed.groupby([code_col, "period", var_col])["line"].min().to_dict()
+    first_rows = keyed.drop_duplicates(code_col)
+    names = dict(zip(first_rows[code_col], first_rows[name_col] if name_col else first_rows[code_col],
+                     strict=True))
+    types = dict(zip(first_rows[code_col], first_rows[type_col] if type_col else [""] * len(first_rows),
+                     strict=True))
     rows = []
-    for (code, period, variable), cells in wide.iterrows():
-        line = int(first_line[(code, period, variable)])
+    for key, cells in zip(wide.index, wide.to_dict("records"), strict=True):
+        code, period, variable = key
+        line = int(first_line[key])
 
         def cell(part: str, column: str, _cells=cells, _line=line) -> tuple[float | None, str | None]:
             text = _cells.get(part)
@@ -414,8 +419,7 @@ def read_nomis_api(path: Path, report: SurveyReport) -> tuple[pd.DataFrame, int 
             rate = (None, "")          # a blank value: missing
         hw = cell("half_width", "value (Confidence)") if "half_width" in wide.columns else None
         est = _estimate(path, line, rate, num, den, hw)
-        rows.append({"code": code.strip(), "name": names.at[code, name_col] if name_col else code,
-                     "area_type": names.at[code, type_col] if type_col else "",
+        rows.append({"code": code.strip(), "name": names[code], "area_type": types[code],
                      "period_id": period.period_id, "period": period,
                      "measure": _measure_name(variable), "label": variable.strip(),
                      "denominator_derived": derived and est["rate"] is not None, "line": line, **est})
