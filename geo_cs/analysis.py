@@ -158,7 +158,7 @@ ORDER BY i.indicator_id
 
 def rate_source(
     store: Store, indicator: str, set_id: str, denominator: str | None = None,
-    count_is_rate: bool = False,
+    count_is_rate: bool = False, *, combine: bool = True,
 ) -> tuple[RateSource, list[str]]:
     """The :class:`RateSource` for an indicator as a user names it, completing what is missing,
     and notes saying what was chosen.
@@ -169,11 +169,25 @@ def rate_source(
     the count of the same domain. Without such a partner the error names what to give
     (``--denominator``), rather than an analysis of no rows.
 
+    ``combine``: whether the analysis combines areas' rates into a group's (a partnership, a
+    nation, the cohort against the rest, a comparator: Σ count / Σ denominator, which needs
+    denominators). Listing areas by their own rate (:func:`worst_cohort`, :func:`worst_table`,
+    the cohort of :class:`CohortSource`) does not: an area's baseline rate is its published rate,
+    or the plain mean of its rates over the baseline periods, never weighted. So with
+    ``combine=False`` a rate with no denominators (IMD 2010 on the 2001 LSOAs) is taken as
+    published, with no counts looked for, and a note says so.
+
+    A survey estimate (kind ``survey``: the Annual Population Survey) is refused, naming
+    ``geo-cs analyse employment``: its groups' rates combine the districts' published intervals
+    (:mod:`geo_cs.survey`), which a claimant panel's binomial intervals would misstate.
+
     >>> source, notes = rate_source(store, "imd2025_indicators.employment_deprived",
     ...                             "lsoa2021")           # doctest: +SKIP
     >>> source.denominator                                # doctest: +SKIP
     'imd2025.employment_rate'
     """
+    _refuse_survey(store, [indicator] if isinstance(indicator, str) else list(indicator),
+                   denominator, set_id)
     plain = RateSource(indicator, set_id, denominator, count_is_rate)
     if denominator is not None or not isinstance(indicator, str):
         return plain, []
@@ -184,6 +198,12 @@ def rate_source(
         [indicator, set_id]).fetchone()
     if not row[0] or row[1]:
         return plain, []  # unknown (the panel says so) or with its own denominators
+    if count_is_rate and not combine:
+        # an area's own rate, as published: listing areas above a threshold adds nothing up
+        return plain, [f"{indicator} on {set_id} holds rates with no denominators: each area is "
+                       "taken at its published rate (a baseline of several periods is the plain "
+                       "mean of its rates); no denominator is needed to list areas, only to "
+                       "combine them into a group's rate"]
     stem = str(row[2] or indicator.rsplit(".", 1)[-1]).split("_")[0]
     want = "count" if count_is_rate else "rate"
     partners = store.sql(_PARTNERS_SQL, {"set_id": set_id, "indicator": indicator,
@@ -207,11 +227,38 @@ def rate_source(
                 for p in (partners if not count_is_rate else [])]
     if count_is_rate:
         options += [f"-i {p[0]} --denominator {indicator}" for p in partners]
+    why = ("this analysis combines areas into groups (Σ count / Σ denominator), so it needs a "
+           "denominator for each area" if count_is_rate else
+           "an area's rate is its count over its denominator")
     raise InputError(
         f"{indicator} on {set_id} holds {what} with no denominators, so no rate of a group of "
-        f"areas can be formed; give one of: {'; '.join(options) or '--denominator POPULATION'}"
+        f"areas can be formed ({why}); give one of: "
+        f"{'; '.join(options) or '--denominator POPULATION'}"
         + (f" (several {want} indicators share its periods: "
-           f"{', '.join(p[0] for p in same_domain)})" if len(same_domain) > 1 else ""))
+           f"{', '.join(p[0] for p in same_domain)})" if len(same_domain) > 1 else "")
+        + (". Listing the areas whose own rate is above a threshold needs none: geo-cs analyse "
+           "worst" if count_is_rate else "")
+        + (f". {indicator} is a rate: add --count-is-rate"
+           if not count_is_rate and _kind_of(store, indicator, set_id) == "rate" else ""))
+
+
+def _refuse_survey(store: Store, counts: list[str], denominator: str | None, set_id: str) -> None:
+    """InputError when a count or the denominator is a survey estimate (on any set): its
+    rates go through ``geo-cs analyse employment``, which combines published intervals."""
+    named = [*counts, *filter(None, [denominator])]
+    rows = store.sql("SELECT DISTINCT indicator_id, set_id FROM indicators "
+                     "WHERE list_contains(?, indicator_id) AND kind = 'survey' ORDER BY 2",
+                     [named]).fetchall()
+    if not rows:
+        return
+    survey = rows[0][0]
+    sets = [s for i, s in rows if i == survey]
+    on = set_id if set_id in sets else sets[0]
+    role = "the denominator " if survey == denominator and survey not in counts else ""
+    raise InputError(
+        f"{role}{survey} is a survey estimate (Annual Population Survey, on {', '.join(sets)}), "
+        "not a count or rate of claimants: a group's rate from it combines the districts' "
+        f"published intervals; use geo-cs analyse employment -i {survey} -g {on}")
 
 
 _panel_ids = itertools.count(1)
@@ -972,8 +1019,11 @@ def worst_table(store: Store, panel: Panel, params: MethodParams, *,
         cohort = cohort[cohort["worst"].fillna(False).astype(bool)]
     cohort["baseline"] = ",".join(params.baseline)
     cohort["threshold"] = params.threshold
-    cohort["indicator"] = panel.source.label
-    cohort["geography"] = panel.source.set_id
+    source = panel.source
+    # an area's rate of a rate indicator is its value as published, whatever its denominators
+    cohort["indicator"] = (f"{' + '.join(source.counts)} (rates as published)"
+                           if source.count_is_rate and not source.denominator else source.label)
+    cohort["geography"] = source.set_id
     return cohort
 
 
@@ -1036,8 +1086,8 @@ def ni153_series(
     first = last = None
     params = MethodParams(threshold=threshold, tolerance_pp=tolerance, confidence=confidence)
 
-    def panel_of(name: str, set_id: str, den: str | None, is_rate: bool) -> Panel:
-        source, said = rate_source(store, name, set_id, den, is_rate)
+    def panel_of(name: str, set_id: str, den: str | None, is_rate: bool, combine: bool = True) -> Panel:
+        source, said = rate_source(store, name, set_id, den, is_rate, combine=combine)
         source_notes.extend(said)
         return Panel(store, source)
 
@@ -1047,7 +1097,9 @@ def ni153_series(
                                tolerance=tolerance, confidence=confidence)
         cohort = None
         if cohort_from is not None:
-            source = panel_of(cohort_from.indicator, cohort_from.set_id, None, cohort_from.count_is_rate)
+            # the cohort is a list of areas by their own rate: no denominator needed
+            source = panel_of(cohort_from.indicator, cohort_from.set_id, None, cohort_from.count_is_rate,
+                              combine=False)
             cohort = worst_cohort(source, method_params(source, threshold=threshold,
                                                         tolerance=tolerance, confidence=confidence))
             if cohort_from.set_id != set_id:

@@ -5,6 +5,13 @@ analysis layer ``partnerships`` (one outline per partnership). Items are GeoJSON
 properties are the area's code, name and geography and, when a measure and period are chosen,
 its value, interval, worst-performing flag and estimated share (:mod:`geo_cs.layers`).
 
+A *survey* measure (the Annual Population Survey's employment rate on the district collections
+``lad2020``/``lad2021``) is served as published: ``value`` the rate, ``value_low``/``value_high``
+its published 95% interval, ``count`` the numerator, ``denominator``, and two more properties,
+``half_width`` (points) and ``reliability`` (``unreliable``: a sample of 3 to 9, no interval;
+``missing``; ``withheld``; null for an estimate published without a marker). A figure that is
+not there is null, never 0 (:data:`SURVEY_PROPERTIES`, :func:`item_queryables`).
+
 Coordinates are served in OGC CRS84 (lon/lat, the default), EPSG:4326 (lat/lon axis order, as
 OGC API - Features Part 2 requires) or EPSG:27700 (British National Grid, the storage CRS). The
 SQL below has one fixed shape per CRS; nothing from a request is ever spliced into it.
@@ -62,6 +69,34 @@ GEOMETRY_TYPE = "MultiPolygon"
 BASE_PROPERTIES = ("code", "name", "nation", "geography", "vintage", "area_km2")
 VALUE_PROPERTIES = ("indicator", "period", "value", "value_low", "value_high", "count",
                     "denominator", "worst", "estimated_share", "suppressed")
+#: The properties a survey measure's items carry besides :data:`VALUE_PROPERTIES`.
+SURVEY_PROPERTIES = ("half_width", "reliability")
+#: … and as queryables (filter, sortby): the SQL reads the period's values (``v.``), rounded as
+#: the features show them.
+SURVEY_QUERYABLES = (
+    filters.Queryable("half_width", "number",
+                      "(CASE WHEN isfinite(v.half_width) THEN round(v.half_width, 4) END)",
+                      "Half-width of the published 95% interval (points)",
+                      "null where the survey publishes none (an unreliable or missing estimate)"),
+    filters.Queryable("reliability", "string", "v.reliability::VARCHAR",
+                      "Reliability of the survey estimate",
+                      "unreliable (a sample of 3 to 9: no interval), missing or withheld, as the "
+                      "publisher marks it; null for an estimate published without a marker"),
+)
+
+
+def item_queryables(with_values: bool, survey: bool = False) -> dict[str, filters.Queryable]:
+    """The queryables of a collection's items (:func:`geo_cs.filters.queryables`), with a survey
+    measure's own (:data:`SURVEY_QUERYABLES`) before the geometry.
+
+    >>> list(item_queryables(True, survey=True))[-3:]
+    ['half_width', 'reliability', 'geometry']
+    """
+    qs = filters.queryables(with_values)
+    if not (with_values and survey):
+        return qs
+    geometry = qs.pop(filters.GEOMETRY.name)
+    return {**qs, **{q.name: q for q in SURVEY_QUERYABLES}, geometry.name: geometry}
 
 
 #: Other ways clients write the supported CRSs (upper-cased): short codes, OGC URNs, https.
@@ -262,8 +297,22 @@ class ItemQuery:
                 )
 
     @property
+    def survey(self) -> bool:
+        """Whether the values are a survey measure's (:data:`SURVEY_PROPERTIES` too)."""
+        return self.values is not None and "reliability" in self.values.columns
+
+    @property
+    def value_keys(self) -> tuple[str, ...]:
+        """The value columns an item takes from the period's values."""
+        if self.values is None:
+            return ()
+        return _VALUE_KEYS + (SURVEY_PROPERTIES if self.survey else ())
+
+    @property
     def available_properties(self) -> tuple[str, ...]:
-        return BASE_PROPERTIES + (VALUE_PROPERTIES if self.values is not None else ())
+        if self.values is None:
+            return BASE_PROPERTIES
+        return BASE_PROPERTIES + VALUE_PROPERTIES + (SURVEY_PROPERTIES if self.survey else ())
 
     @property
     def searched(self) -> bool:
@@ -312,7 +361,11 @@ _COUNT_SQL = "SELECT count(*) FROM areas a" + _SELECTED
 #: The columns of a measure's values on an item (all its value properties but the measure's
 #: indicator and period).
 _VALUE_KEYS = VALUE_PROPERTIES[2:]
-_VALUE_COLUMNS = "".join(f", v.{key}" for key in _VALUE_KEYS)
+
+
+def _value_columns(keys: tuple[str, ...]) -> str:
+    # names from VALUE_PROPERTIES and SURVEY_PROPERTIES only, never from a request
+    return "".join(f", v.{key}" for key in keys)
 
 
 # The page given as its codes: an index join on (set_id, code), no search and no sort of the set.
@@ -324,11 +377,15 @@ _PAGE_GIVEN = "WITH page AS (SELECT unnest($page_codes) AS code)"
 _SELECTION_SQL = "SELECT a.code FROM areas a" + _SELECTED + "ORDER BY a.code"
 
 
-def _items_sql(crs: str, with_values: bool, with_geometry: bool = True, page_given: bool = False) -> str:
+def _items_sql(crs: str, value_keys: tuple[str, ...], with_geometry: bool = True,
+               page_given: bool = False) -> str:
+    """The page's SQL; ``value_keys``: the value columns joined from the period's values (none:
+    no join)."""
+    with_values = bool(value_keys)
     geometry_json = f"ST_AsGeoJSON({_GEOMETRY[crs]})" if with_geometry else "NULL"
     sql = _ITEMS_SQL.format(
         geometry_json=geometry_json,
-        value_columns=_VALUE_COLUMNS if with_values else "",
+        value_columns=_value_columns(value_keys),
         value_join=" LEFT JOIN geo_cs_item_values v ON v.code = a.code" if with_values else "",
     )
     if page_given:
@@ -380,7 +437,7 @@ def _searched_sql(q: ItemQuery, with_geometry: bool) -> tuple[str, list]:
         search_join=_VALUE_JOIN if q.joins_values else "", where=where,
         order=filters.order_by(q.sort or ()),
         geometry_json=f"ST_AsGeoJSON({_GEOMETRY[q.crs]})" if with_geometry else "NULL",
-        value_columns=_VALUE_COLUMNS if with_values else "",
+        value_columns=_value_columns(q.value_keys),
         value_join=_VALUE_JOIN if with_values else "")
     return sql, [*params, q.limit, q.offset, q.set_id]
 
@@ -441,9 +498,6 @@ def _values_registered(store: Store, q: ItemQuery, values: pd.DataFrame | None) 
         store.con.unregister("geo_cs_item_values")
 
 
-_NO_VALUES = dict.fromkeys(_VALUE_KEYS)
-
-
 def value_positions(values: pd.DataFrame) -> dict[str, int]:
     """The row of each code in a period's ``values`` (for :attr:`ItemQuery.value_positions`)."""
     return {code: i for i, code in enumerate(values["code"].tolist())}
@@ -458,7 +512,7 @@ def _page_values(q: ItemQuery, codes: tuple[str, ...]) -> dict[str, dict]:
         page = values.iloc[rows]
     else:   # a search of 35,000 codes: 5 ms
         page = values.loc[values["code"].isin(codes)]
-    return {row.pop("code"): row for row in page[["code", *_VALUE_KEYS]].to_dict("records")}
+    return {row.pop("code"): row for row in page[["code", *q.value_keys]].to_dict("records")}
 
 
 def _rows(store: Store, q: ItemQuery, with_geometry: bool = True, batch: int = 1000) -> Iterator[dict]:
@@ -467,19 +521,20 @@ def _rows(store: Store, q: ItemQuery, with_geometry: bool = True, batch: int = 1
         # A given page's values are looked up here, not joined in DuckDB: registering the
         # period's frame to join 100 rows took 7 ms of a 20 ms CSV page of the GB LSOAs.
         by_code = _page_values(q, q.page_codes)
-        cursor = store.sql(_items_sql(q.crs, False, with_geometry, True), _params(q))
+        no_values = dict.fromkeys(q.value_keys)
+        cursor = store.sql(_items_sql(q.crs, (), with_geometry, True), _params(q))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 item = dict(zip(names, row, strict=True))
-                item.update(by_code.get(item["code"], _NO_VALUES))
+                item.update(by_code.get(item["code"], no_values))
                 yield item
         return
     with _values_registered(store, q, values):
         if q.searched:
             cursor = store.sql(*_searched_sql(q, with_geometry))
         else:
-            cursor = store.sql(_items_sql(q.crs, values is not None, with_geometry,
+            cursor = store.sql(_items_sql(q.crs, q.value_keys, with_geometry,
                                           q.page_codes is not None), _params(q))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
@@ -492,7 +547,7 @@ def _properties(row: dict, q: ItemQuery) -> dict:
     if q.values is not None:
         props["indicator"] = q.indicator
         props["period"] = q.period
-        for key in _VALUE_KEYS:
+        for key in q.value_keys:
             value = row.get(key)
             if isinstance(value, float) and not math.isfinite(value):
                 value = None

@@ -308,16 +308,19 @@ def queryables(collection_id: CollectionId, request: Request, store: StoreDep,
     """A JSON Schema of the properties of the collection's items that ``filter`` and
     ``sortby`` may name, with their types (OGC API - Features Part 3). A boundary set's
     items carry a measure's properties (``value``…) only with ``indicator=``: so do its
-    queryables."""
+    queryables; a survey measure's add ``half_width`` and ``reliability``."""
     c = checked_collection(request, store, collection_id)
     href = f"{_base(request)}/collections/{collection_id}/queryables"
     if c.kind == "analysis":
         qs: dict[str, filters.Queryable] = {}
     else:
         m = _measure_of(c, m)
+        values = None
         if m.indicator is not None:
-            cached_values(request, store, c.geography, m)   # an unknown indicator is a 404 here too
-        qs = filters.queryables(m.indicator is not None)
+            # an unknown indicator is a 404 here too; a survey measure has queryables of its own
+            values = cached_values(request, store, c.geography, m)
+        qs = features.item_queryables(m.indicator is not None,
+                                      survey=values is not None and values.measure.kind == "survey")
     return JSONResponse(filters.queryables_schema(qs, href, c.title),
                         media_type=_schema_media_type(request.headers.get("accept", "")),
                         headers={"Vary": "Accept"})
@@ -364,7 +367,7 @@ class FilterParams:
         """``q`` with the filter and sort keys, checked against its queryables."""
         if self.text is None and self.sortby is None:
             return q
-        qs = filters.queryables(q.values is not None)
+        qs = features.item_queryables(q.values is not None, survey=q.survey)
         where = (filters.parse_filter(self.text, qs, self.lang, features.spatial_for(self.crs))
                  if self.text is not None else None)
         sort = filters.parse_sortby(self.sortby, qs) if self.sortby is not None else None

@@ -36,10 +36,13 @@ def _params(panel: Any, threshold: float, baseline: str | None, tolerance: float
                          confidence=confidence)
 
 
-def _panel(store: Any, indicator: str, geography: str, denominator: str | None, is_rate: bool) -> Any:
+def _panel(store: Any, indicator: str, geography: str, denominator: str | None, is_rate: bool,
+           combine: bool = True) -> Any:
+    """The panel of the indicator; ``combine=False`` where the analysis only lists areas by their
+    own rate (no denominator needed, see :func:`geo_cs.analysis.rate_source`)."""
     from geo_cs.analysis import Panel, rate_source
 
-    source, notes = rate_source(store, indicator, geography, denominator, is_rate)
+    source, notes = rate_source(store, indicator, geography, denominator, is_rate, combine=combine)
     if not state.quiet:
         for note in notes:
             err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
@@ -73,8 +76,15 @@ def _emit(frame: Any, out_path: Path | None, columns: list[str], title: str) -> 
     for col in shown:
         table.add_column(col, justify="left" if frame[col].dtype == object else "right")
     for row in frame[shown].itertuples(index=False):
-        table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     out.print(table)
+
+
+def _cell(value: Any) -> str:
+    """A table cell: numbers to two decimals, nothing for a number that is not there."""
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.2f}"
+    return "" if value is None else str(value)
 
 
 def _partnerships(ids: list[str] | None) -> Any:
@@ -132,12 +142,17 @@ def analyse_worst(
     all_areas: Annotated[bool, typer.Option("--all", help="List every area, not only the cohort.")] = False,
     out_path: OutOpt = None,
 ) -> None:
-    """The worst-performing neighbourhoods: baseline rate above the threshold (NI 153 cohort)."""
+    """The worst-performing neighbourhoods: baseline rate above the threshold (NI 153 cohort).
+
+    Areas are listed by their own rate (the plain mean over the baseline periods), so a rate
+    published without denominators (--count-is-rate, e.g. imd2010.employment_rate on lsoa2001)
+    needs no --denominator here."""
     from geo_cs.analysis import worst_table
     from geo_cs.store import Store
 
     with Store.open(state.db, read_only=True) as store:
-        panel = _panel(store, indicator, geography, denominator, count_is_rate)
+        # listing areas by their own (baseline) rate adds nothing up: no denominator needed
+        panel = _panel(store, indicator, geography, denominator, count_is_rate, combine=False)
         params = _params(panel, threshold, baseline, 0.1, 0.95)
         cohort = worst_table(store, panel, params, all_areas=all_areas)
     if not state.quiet:
@@ -234,3 +249,112 @@ def analyse_comparator(
         _emit(comp.members, None, ["code", "name", "baseline_rate", "rank"], "Comparator members")
     _emit(comp.rates, out_path, ["period_label", "rate", "rate_low", "rate_high", "n_areas"],
           "Comparator rates")
+
+
+NO_INTERVAL = "no interval published"   # geo_cs.survey.NO_INTERVAL, without importing it here
+SURVEY_COLUMNS = {"numerator": "count", "districts_in_figure": "n_areas", "benchmark": "reference",
+                  "benchmark_rate": "reference_rate"}
+#: The columns of ``analyse employment``, named as ``analyse rates`` names its own.
+EMPLOYMENT_COLUMNS = ["partnership", "group_kind", "group", "name", "period_id", "period_label",
+                      "rate", "rate_low", "rate_high", "half_width", "interval", "count",
+                      "denominator", "n_areas", "districts", "unreliable", "missing", "reference",
+                      "reference_rate", "gap", "gap_low", "gap_high", "gap_real", "note",
+                      "indicator", "geography"]
+
+
+def employment_table(table: Any, all_groups: bool = False) -> Any:
+    """:func:`geo_cs.survey.employment_rates` as ``analyse employment`` shows and writes it:
+    columns named as ``analyse rates`` names them (``count`` the numerator, ``n_areas`` the
+    districts in the figure, ``reference`` the benchmark), ``partnership`` set on partnerships'
+    rows; the partnerships and the benchmark only, unless ``all_groups``."""
+    notes = list(table.attrs.get("notes", []))
+    frame = table.rename(columns=SURVEY_COLUMNS)
+    if not all_groups:
+        frame = frame[frame["group_kind"].isin(["partnership", "benchmark"])]
+    frame = frame.assign(partnership=frame["group"].where(frame["group_kind"] == "partnership", ""))
+    frame = frame[EMPLOYMENT_COLUMNS].reset_index(drop=True)
+    for column in ("unreliable", "missing", "note"):
+        frame[column] = frame[column].fillna("")
+    frame.attrs["notes"] = notes + _row_notes(frame)
+    frame.attrs["benchmark"] = table.attrs.get("benchmark")
+    return frame
+
+
+def _row_notes(frame: Any) -> list[str]:
+    """The rows' notes said once each: a note of every group (denominators derived, no interval
+    published) once for all, the others with the groups they are about."""
+    groups: dict[str, list[str]] = {}
+    for name, note, interval in zip(frame["name"], frame["note"], frame["interval"], strict=True):
+        parts = [part for part in str(note).split("; ") if part]
+        if interval == NO_INTERVAL:
+            parts.append("no interval published: the file gives none, and none is made up")
+        for part in parts:
+            names = groups.setdefault(part, [])
+            if name not in names:
+                names.append(name)
+    every = frame["name"].nunique()
+    return [f"{'every figure' if len(names) == every > 1 else ', '.join(names)}: {part}"
+            for part, names in groups.items()]
+
+
+def _periods(store: Any, indicator: str, set_id: str | None, texts: list[str] | None) -> list[str] | None:
+    """The rolling years ``--period`` names (ids 2019y12, labels Jan 2019-Dec 2019, Nomis dates
+    2019-12, ranges A..B, comma lists), among those the indicator holds on the set; a range
+    keeps the held ones, a single period not held is left for the analysis to name."""
+    if not texts:
+        return None
+    from geo_cs.periods import Period, select_periods
+    from geo_cs.survey import survey_sets
+
+    set_id = set_id or next(iter(survey_sets(store, indicator)), None)
+    rows = store.sql(
+        "SELECT DISTINCT p.period_id, p.kind, p.label, p.start_date, p.end_date, p.data_year "
+        "FROM observations o JOIN periods p USING (period_id) WHERE o.indicator_id = ? "
+        "AND o.set_id = ? ORDER BY p.start_date", [indicator, set_id]).fetchall()
+    held = [Period(*row) for row in rows]
+    held_ids = {p.period_id for p in held}
+    chosen: list[str] = []
+    for text in texts:
+        for part in (t.strip() for t in text.split(",") if t.strip()):
+            try:
+                found = select_periods(part, held)
+            except ValueError as exc:
+                raise InputError(f"--period {part!r}: {exc}") from None
+            chosen += [p for p in found if p in held_ids] if ".." in part else list(found)
+    if not chosen:
+        span = f"{held[0].label} to {held[-1].label}" if held else "none"
+        raise InputError(f"--period {', '.join(texts)}: no period of {indicator} on {set_id} in it; "
+                         f"it has {len(held)} ({span})")
+    return list(dict.fromkeys(chosen))
+
+
+@analyse_app.command("employment")
+def analyse_employment(
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Survey indicator id (see geo-cs info).")] = "aps.employment_rate",
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="District edition of the survey file (lad2020 for the 2019 GB download, lad2021 for the API extract; default: the one with the most periods).")] = None,
+    partnership: PartnershipOpt = None,
+    period: Annotated[list[str] | None, typer.Option("--period", help="Rolling years: repeat or comma-separated, ids (2019y12), labels (Jan 2019-Dec 2019) or ranges (2015-12..2019-12); default: all.")] = None,
+    comparator_size: Annotated[int, typer.Option(min=0, help="Districts in no partnership, lowest employment rate first, that make the comparator area (0: none).")] = 20,
+    all_groups: Annotated[bool, typer.Option("--all-groups", help="Also show nations, regions and the comparator area (default: partnerships and the benchmark).")] = False,
+    definition_date: WhenOpt = None, out_path: OutOpt = None,
+) -> None:
+    """Employment rate from the Annual Population Survey per partnership and period, with its 95%
+    interval and the gap with Great Britain (or the benchmark the file holds), figures 4.1-4.2.
+
+    A partnership's rate is Σ numerators / Σ denominators of its districts; its interval combines
+    the districts' published intervals (independent samples). Districts marked unreliable or
+    missing are named, with what they do to the figure."""
+    from geo_cs.store import Store
+    from geo_cs.survey import check_survey_indicator, employment_rates
+
+    with Store.open(state.db, read_only=True) as store:
+        check_survey_indicator(store, indicator)
+        periods = _periods(store, indicator, geography, period)
+        table = employment_rates(store, indicator, set_id=geography, partnerships=partnership or None,
+                                 periods=periods, comparator_size=comparator_size,
+                                 when=_when(definition_date))
+    frame = employment_table(table, all_groups)
+    reference = frame.attrs.get("benchmark") or "the benchmark"
+    _emit(frame, out_path, ["name", "period_label", "rate", "rate_low", "rate_high", "gap", "gap_low",
+                            "gap_high", "n_areas", "unreliable", "missing"],
+          f"{indicator}: survey rate (95% interval) and gap with {reference}")
