@@ -2,7 +2,11 @@
 
 ``boundaries/demo/manifest.toml`` lists ingest steps (boundaries, lookups, indicators, then
 crosswalks and harmonised series) over files in the bundle; :func:`build_demo` runs them in
-order through the same ingest functions a user's own data goes through. The bundle is made by
+order through the same ingest functions a user's own data goes through. A boundaries step takes
+``paths`` and optionally ``set``, ``layer``, ``code_col``, ``name_col``, ``on_duplicate`` and
+``alive_in`` (as ``geo-cs ingest boundaries``); a lookup or indicator step a ``path`` (and an
+indicator an optional ``spec``: without one, a file is read by its shipped spec or, for a Nomis
+download of the Annual Population Survey, as survey estimates). The bundle is made by
 ``scripts/build_demo_bundle.py`` from ``../shared/data``.
 
 Example
@@ -107,9 +111,17 @@ def build_demo(
     progress = progress or SilentProgress()
     manifest = load_manifest(root)
     results = []
-    for step in manifest.steps:
+    # the code history is read by later steps (a survey file's district edition, ward editions):
+    # built once after the last lookup or boundaries step, so they do not each infer it again
+    sources = [i for i, s in enumerate(manifest.steps) if s.get("kind") in ("boundaries", "lookup")]
+    last_source = sources[-1] if sources else -1
+    for index, step in enumerate(manifest.steps):
         kind = step.get("kind")
         if kind == "boundaries":
+            # optional keys as for geo-cs ingest boundaries: one edition of a multi-edition
+            # file (alive_in, after the district changes lookup), its code and name columns
+            options = {key: step[key] for key in ("alive_in", "code_col", "name_col", "on_duplicate")
+                       if key in step}
             report = ingest_boundaries(
                 store,
                 [manifest.root / p for p in step["paths"]],
@@ -117,6 +129,7 @@ def build_demo(
                 layer=step.get("layer"),
                 progress=progress,
                 refresh_codes=False,
+                **options,
             )
         elif kind == "lookup":
             report = ingest_lookup(store, manifest.root / step["path"], progress=progress,
@@ -131,7 +144,10 @@ def build_demo(
         else:
             raise InputError(f"{manifest.root / 'manifest.toml'}: unknown step kind {kind!r}")
         results.append((step, report))
-    # the district code history once, from every lookup and boundary set (not after each)
+        if index == last_source and index < len(manifest.steps) - 1:
+            with store.transaction():
+                refresh_code_history(store)
+    # the district code history, from every lookup and boundary set (not after each)
     with store.transaction():
         results.append(({"kind": "code_history"}, refresh_code_history(store)))
     store.sql("INSERT OR REPLACE INTO meta VALUES ('built_by', 'demo')")

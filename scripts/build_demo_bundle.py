@@ -3,7 +3,9 @@
 The bundle holds, for the districts of the City Strategy and DAF partnerships, real boundaries
 (LSOA 2011 and 2021, Data Zone 2001 and 2011, wards 2013), every employment-deprivation index
 available for them, the lookups they need, the real quarterly constituency out-of-work benefit
-series with constituency and district boundaries, and the partnership definitions. Files keep
+series with constituency and district boundaries, the two Annual Population Survey downloads
+(employment rate of every GB district in 2019; rolling years 2004-2023 of 72 northern districts)
+with the UK district boundaries 2014-2025 they are mapped on, and the partnership definitions. Files keep
 their published formats and quirks (TopoJSON without a CRS, byte-order marks, suppressed cells)
 so that `geo-cs demo` goes through the same readers as users' own files; CSVs are cut to the
 bundle's areas line by line, never rewritten.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -138,12 +141,61 @@ def column_values(path: Path, column: str, where_col: str, keep: Iterable[str]) 
         return {row[column] for row in csv.DictReader(fh) if row[where_col] in keep}
 
 
+def cut_topojson(src: Path, dst: Path, layer: str, code_property: str, keep: set[str]) -> int:
+    """Write a valid TopoJSON holding only ``layer``'s geometries whose ``code_property`` is in
+    ``keep`` (properties unchanged) and the arcs they use (renumbered; arcs themselves, the
+    quantisation and the transform unchanged). Returns the number of geometries kept."""
+    topology = json.loads(src.read_text(encoding="utf-8"))
+    geometries = [g for g in topology["objects"][layer]["geometries"]
+                  if g.get("properties", {}).get(code_property) in keep]
+    used: dict[int, int] = {}
+
+    def collect(arcs: list | int) -> None:
+        if isinstance(arcs, list):
+            for a in arcs:
+                collect(a)
+        else:
+            used.setdefault(arcs if arcs >= 0 else ~arcs, len(used))
+
+    def renumber(arcs: list | int) -> list | int:
+        if isinstance(arcs, list):
+            return [renumber(a) for a in arcs]
+        return used[arcs] if arcs >= 0 else ~used[~arcs]
+
+    for g in geometries:
+        collect(g.get("arcs", []))
+    out = {key: value for key, value in topology.items() if key not in ("arcs", "objects")}
+    out["arcs"] = [topology["arcs"][old] for old in sorted(used, key=used.__getitem__)]
+    out["objects"] = {layer: {**{k: v for k, v in topology["objects"][layer].items()
+                                 if k != "geometries"},
+                              "geometries": [{**g, "arcs": renumber(g["arcs"])} if "arcs" in g else g
+                                             for g in geometries]}}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps(out, separators=(",", ":")), encoding="utf-8")
+    return len(geometries)
+
+
 def copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
 
 
 SYNTHETIC_MONTHLY = "synthetic_claimants_monthly_wpc10.csv"
+#: The two Annual Population Survey downloads (issue 29), copied whole.
+SURVEY_FILES = ("aps_employment_rate_la_2019.csv", "aps_lad_north_2004_2023.csv")
+#: Every UK district 2014-2025 with start/end years: the survey sets' boundaries.
+DISTRICTS_ALL_YEARS = "uk_admin_2014_2025.topojson"
+#: The API extract's districts only (72, "as of April 2021"), cut from DISTRICTS_ALL_YEARS.
+NORTH_DISTRICTS = "uk_admin_2014_2025_ltla_north.topojson"
+#: The district editions of the survey files and the boundaries they are mapped on: the 2019
+#: web download's codes are those of 2020 (Buckinghamshire E06000060), every GB district; the
+#: API extract's are "as of April 2021", the 72 northern districts it holds. Only those: the
+#: demo's small areas cover the partnerships alone, and the district code history, inferring
+#: changes from a district edition with boundaries (points on surface of the small areas) and
+#: the 2022 districts of the LSOA 2021 lookup (the bundle's districts only), would otherwise take
+#: a district outside the bundle with a few border LSOAs for a district merged into its
+#: neighbour (South Staffordshire into Dudley, 2022), which is not so.
+SURVEY_DISTRICT_SETS = (("lad2020", 2020, DISTRICTS_ALL_YEARS), ("lad2021", 2021, NORTH_DISTRICTS))
 SYNTHETIC_HOW = ("SYNTHETIC, not published: monthly values linearly interpolated between the real "
                  "DWP quarters (ConstLevel, and the denominator ConstLevel / ConstRate × 100), "
                  "counts rounded to 5; quarter months keep the real figures")
@@ -240,7 +292,11 @@ def main() -> None:
             dst = OUT / "boundaries" / "ward2013" / f"{lad}.json"
             copy(src, dst)
             record(dst, src, "copied")
-    for name in ("lad13_gb.topojson", "wpc_eng.topojson", "wpc_wal.topojson", "wpc_sco.topojson"):
+    # every UK district 2014-2025 (each feature with its start/end years; layer ltla), whole:
+    # 0.7 MB, and cutting it to its ltla object would save only 0.1 MB. The demo ingests it twice
+    # with --alive-in, as the districts of 2020 and of 2021, for the survey estimates' maps.
+    for name in ("lad13_gb.topojson", "wpc_eng.topojson", "wpc_wal.topojson", "wpc_sco.topojson",
+                 DISTRICTS_ALL_YEARS):
         src = shared / "boundaries" / name
         dst = OUT / "boundaries" / name
         copy(src, dst)
@@ -288,8 +344,11 @@ def main() -> None:
     cut("lookups", "dz01_dz11.csv", "dz01_code", dz01)
     cut("lookups", "dz11_iz11_lad20_scotland.csv", "dz11_code", dz11)
     cut("lookups", "lsoa11_ward19_lad19_ew.csv", "LSOA11CD", lsoa11)
-    ward19 = column_values(lookups / "lsoa11_ward19_lad19_ew.csv", "WD19CD", "LSOA11CD", lsoa11)
-    cut("lookups", "ward19_lad19_rgn19.csv", "WD19CD", ward19)
+    # whole (0.9 MB): the survey estimates' regions (North East, ...) are made of every district
+    # of the region, and a district's region is read from its wards here
+    src = lookups / "ward19_lad19_rgn19.csv"
+    copy(src, OUT / "lookups" / src.name)
+    record(OUT / "lookups" / src.name, src, "copied")
     ward11 = column_values(lookups / "lsoa01_ward11_ew.csv", "WD11CD", "LSOA01CD", lsoa01)
     cut("lookups", "lsoa01_ward11_ew.csv", "LSOA01CD", lsoa01)
     cut("lookups", "ward11_lad11_ew.csv", "WD11CD", ward11)
@@ -316,6 +375,19 @@ def main() -> None:
         src = shared / "indicators" / name
         copy(src, OUT / "indicators" / name)
         record(OUT / "indicators" / name, src, "copied")
+    # the Annual Population Survey as Nomis gives it, whole (every GB district in 2019; 72
+    # northern districts' rolling years 2004-2023), read with no spec (geo_cs.ingest.survey)
+    for name in SURVEY_FILES:
+        src = shared / "indicators" / name
+        copy(src, OUT / "indicators" / name)
+        record(OUT / "indicators" / name, src, "copied")
+    north = column_values(shared / "indicators" / SURVEY_FILES[1], "geography_code",
+                          "measures_name", {"Variable"})
+    src, dst = shared / "boundaries" / DISTRICTS_ALL_YEARS, OUT / "boundaries" / NORTH_DISTRICTS
+    kept = cut_topojson(src, dst, "ltla", "areacd", north)
+    record(dst, src, f"the ltla object's {kept} districts of {SURVEY_FILES[1]} only, with the arcs "
+                     "they use (renumbered; coordinates, properties and transform unchanged)")
+    print(f"  {dst.relative_to(ROOT)}: {kept} districts, {dst.stat().st_size / 1e3:.0f} kB")
     synthetic_monthly(quarterly, OUT / "indicators" / SYNTHETIC_MONTHLY)
     record(OUT / "indicators" / SYNTHETIC_MONTHLY, quarterly, SYNTHETIC_HOW)
 
@@ -356,13 +428,21 @@ def write_manifest(ew: list[str], scot: list[str]) -> None:
                  "dz11_iz11_lad20_scotland.csv", "lsoa11_ward19_lad19_ew.csv", "ward19_lad19_rgn19.csv",
                  "lsoa01_ward11_ew.csv", "ward11_lad11_ew.csv", "lad_changes_2014_2025.csv"):
         steps.append(("lookup", f'path = "lookups/{name}"'))
+    # after the district changes lookup, so a district recoded by then is stored under its code
+    # of that year (Glasgow City S12000046 -> S12000049)
+    for set_id, year, file_name in SURVEY_DISTRICT_SETS:
+        steps.append(("boundaries", f'paths = ["boundaries/{file_name}"]\n'
+                                    f'layer = "ltla"\nset = "{set_id}"\ncode_col = "areacd"\n'
+                                    f'name_col = "areanm"\nalive_in = {year}'))
     for name in ("imd2010_england_lsoa01.csv", "imd2019_england_lsoa11.csv",
                  "imd2019_england_lsoa11_indicators.csv", "imd2025_england_lsoa21.csv",
                  "imd2025_england_lsoa21_indicators.csv", "wimd2019_wales_lsoa11.csv",
                  "simd2012_scotland_dz01_indicators.csv", "simd2016_scotland_dz11_indicators.csv",
                  "simd2020_scotland_dz11_indicators.csv", "population2019_lsoa11_ew.csv",
                  "population2020_dz11_scotland.csv", "out_of_work_benefits_wpc10_2010q2_2012q1.csv",
-                 "population_wpc10_2002_2010.csv", SYNTHETIC_MONTHLY):
+                 "population_wpc10_2002_2010.csv", SYNTHETIC_MONTHLY, *SURVEY_FILES):
+        # the survey files after the lookups: their district edition is decided from the code
+        # history (lad_changes_2014_2025.csv)
         steps.append(("indicator", f'path = "indicators/{name}"'))
     # Series across boundary changes, so the web map's period slider has more than one edition:
     # SIMD 2012 carried from 2001 onto 2011 data zones, IMD 2025 from LSOA 2021 onto LSOA 2011.
