@@ -56,22 +56,46 @@ def export_charts(
     partnership: Annotated[list[str], typer.Option("--partnership", "-p", help="Partnership id (repeat for several on one chart).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     formats: Annotated[str, typer.Option("--format", help="Comma-separated: png, svg, pdf.")] = "png,svg,pdf",
-    geography: Annotated[str, typer.Option("--geography", "-g", help="Geography of figures 4.3-4.6.")] = "wpc2010",
-    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator of figures 4.3-4.6.")] = "claimants",
+    geography: Annotated[str | None, typer.Option("--geography", "-g", help="Geography of figures 4.3-4.6 (default wpc2010).")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator of figures 4.3-4.6 (default claimants).")] = None,
     reference: Annotated[str, typer.Option(help="gb, nation:E|W|S or region:CODE.")] = "gb",
+    survey_geography: Annotated[str | None, typer.Option("--survey-geography", help="District edition(s) of figures 4.1-4.2, comma-separated, e.g. lad2020 (default: every one held).")] = None,
+    survey_period: Annotated[str | None, typer.Option("--survey-period", help="Period of figure 4.2, e.g. 2019y12 (default: the latest).")] = None,
+    no_survey: Annotated[bool, typer.Option("--no-survey", help="Leave out figures 4.1-4.2 (the survey employment rate).")] = False,
 ) -> None:
     """The report's figures for partnerships, with intervals, and the CSV behind each:
+    4.1-4.2 the employment rate from the Annual Population Survey (when the store holds it:
+    the rate over time against GB or the nearest benchmark, and the partnerships side by side),
     4.3 index of the count, 4.5 rate and gap with GB, 4.7 worst-performing vs the rest."""
+    from geo_cs.errors import NotFoundError
     from geo_cs.export.charts import partnership_charts
+    from geo_cs.export.survey_charts import survey_charts
     from geo_cs.store import Store
+    from geo_cs.survey import survey_sets
 
+    if no_survey and (survey_geography or survey_period):
+        raise typer.BadParameter("--no-survey leaves out figures 4.1-4.2: give it without --survey-geography "
+                                 "or --survey-period")
+    chosen = tuple(split_list(formats) or ())
+    written, notes = [], []
     with Store.open(state.db, read_only=True) as store:
         make_progress().note(f"drawing charts for {', '.join(partnership)}")
-        written = partnership_charts(store, partnership, out_dir, formats=tuple(split_list(formats) or ()),
-                                     geography=geography, indicator=indicator, reference=reference,
-                                     disclosure=state.disclosure)
+        if not no_survey and (survey_geography or survey_period or survey_sets(store)):
+            written, notes = survey_charts(store, partnership, out_dir, formats=chosen,
+                                           set_ids=split_list(survey_geography) or None, period=survey_period)
+        try:
+            written += partnership_charts(store, partnership, out_dir, formats=chosen,
+                                          geography=geography or "wpc2010", indicator=indicator or "claimants",
+                                          reference=reference, disclosure=state.disclosure)
+        except NotFoundError as exc:
+            # a store of survey estimates only: figures 4.1-4.2 are what it can give
+            if not written or geography is not None or indicator is not None:
+                raise
+            notes.append(f"figures 4.3-4.7 not drawn: {exc}")
     for path in written:
         out.print(f"wrote {path}", highlight=False)
+    for note in notes:
+        err.print(Text("note: ", style="yellow") + Text(note), highlight=False)
 
 
 @export_app.command("report")

@@ -56,7 +56,8 @@ def _footer(fig: FigureBase, notes: list[str] | None = None, fontsize: float | N
     small print); ``top``: the share of the height kept free above the axes."""
     lines = [*(notes or []), OGL_ATTRIBUTION]
     if isinstance(fig, SubFigure):   # on a report page: laid out by the page's engine
-        width = fig.bbox.width / 72 if fig.bbox.width > 1 else 7.0
+        # the part of the page in inches (its bbox is in pixels at the page's dpi, not points)
+        width = fig.bbox.width / fig.figure.dpi if fig.bbox.width > 1 else 7.0
         wrapped = [w for line in lines for w in textwrap.wrap(line, int(width * 72 / (6.5 * 0.6)))]
         fig.supxlabel("\n".join(wrapped), x=0.0, ha="left", fontsize=6.5, color="#444444")
         return
@@ -386,8 +387,8 @@ def partnership_charts(
     series on constituencies, which has published Great Britain figures); figure 4.7 from the
     partnership's own small areas (:func:`geo_cs.layers.store_view`, or ``small_areas`` =
     geography, indicator, denominator). Figures 4.1-4.2 (the employment rate from the Annual
-    Population Survey) need an employment-rate series, which none of the shipped sources is
-    (SIMD/IMD "employment rates" are deprivation rates): they are not drawn.
+    Population Survey) are :func:`geo_cs.export.survey_charts.survey_charts` (``geo-cs export
+    charts`` draws both).
     """
     from geo_cs.analysis import partnership_rates
     from geo_cs.layers import (

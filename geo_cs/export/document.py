@@ -221,6 +221,9 @@ def _layout(doc: Document) -> list[list[_Placed]]:
             # keep a heading with what follows it
             following = blocks[i + 1] if i + 1 < len(blocks) else None
             need = height + (following.min_height + 0.8 if isinstance(following, FigureBlock) else 0.6)
+            if isinstance(following, Bullets) and following.items:   # at least its first item
+                need = max(need, height + len(_wrap(following.items[0], BODY_PT, WIDTH - 0.25))
+                           * _line(BODY_PT) + 0.16)
             if room() < need and y > 0:
                 new_page()
                 height = _line(size)

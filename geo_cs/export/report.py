@@ -1,5 +1,7 @@
 """A partnership profile as PDF, Word, OpenDocument and HTML: the answer in words, the map,
-the charts and their tables, the baseline cohort, method, data vintages and caveats.
+the charts and their tables, the employment rate from the Annual Population Survey (figures 4.1
+and 4.2, when the store holds survey estimates: :mod:`geo_cs.export.survey_charts`), the
+baseline cohort, method, data vintages and caveats.
 
 :func:`partnership_profile` gathers the figures once (:class:`Profile`); :func:`profile_document`
 arranges them as a :class:`~geo_cs.export.document.Document`, which
@@ -35,6 +37,7 @@ from geo_cs.export import document as docs
 from geo_cs.export.charts import gap_chart, index_chart, rate_gap_chart
 from geo_cs.export.document import Bullets, Document, FigureBlock, Heading, Paragraph, TableBlock
 from geo_cs.export.maps import choropleth_figure, partnership_map_inputs
+from geo_cs.export.survey_charts import survey_report_blocks
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
@@ -83,6 +86,9 @@ class Profile:
     caveats: list[str] = field(default_factory=list)
     sentence: str = ""                    # the answer in words, as on the map
     key_figures: list[str] = field(default_factory=list)
+    #: the section "Employment rate (Annual Population Survey)" (figures 4.1-4.2, its table,
+    #: notes and method); empty when the store holds no survey estimates
+    survey: list = field(default_factory=list)
     generated: str = field(default_factory=lambda: date.today().isoformat())
     #: the document laid out once for every format, so Word and OpenDocument share its pictures
     document: Document | None = field(default=None, repr=False, compare=False)
@@ -267,6 +273,11 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
         caveats += [n for n in rates.attrs.get("notes", []) if n not in caveats]
     except GeoCsError as exc:
         caveats.append(f"No out-of-work benefit series on constituencies: {exc}")
+    survey: list = []
+    try:
+        survey = survey_report_blocks(store, partnership)
+    except GeoCsError as exc:
+        caveats.append(f"No survey employment rate: {exc}")
     sources = store.sql(
         """
         SELECT i.indicator_id AS indicator, i.label, i.source_title AS source, i.publisher, i.licence,
@@ -276,7 +287,7 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
         GROUP BY ALL ORDER BY 1
         """, [list(small.indicators), view[0]]).df()
     return Profile(partnership, final.name, definition, map_chart, charts, tables, cohort, sources,
-                   caveats, sentence, key_figures)
+                   caveats, sentence, key_figures, survey=survey)
 
 
 def _figure(chart: Chart) -> FigureBlock:
@@ -311,6 +322,7 @@ def _profile_document(profile: Profile) -> Document:
         blocks.append(Heading("Out-of-work benefits"))
         blocks += [TableBlock(t, f) for t, f in rate_tables]
         blocks += [_figure(c) for c in rate_charts]
+    blocks += profile.survey     # figures 4.1-4.2: skipped when the store holds no survey estimates
     if not profile.cohort.empty:
         blocks.append(Heading(f"The worst-performing neighbourhoods at the baseline ({len(profile.cohort)})"))
         blocks.append(TableBlock("Worst-performing neighbourhoods, highest baseline rate first, with their "
