@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 
 #: The Annual Population Survey's two downloads (a Nomis web table with its preamble and
-#: footer, and the Nomis API's long form): the employment rate of issue 29, whose ingest
-#: without a spec is not built yet. Until it is, they are refused saying so, by name.
+#: footer, and the Nomis API's long form): the employment rate of issue 29, ingested with no
+#: spec, recognised by their shape (geo_cs.ingest.survey); tests/test_survey_real.py checks
+#: their figures by hand.
 SURVEY_FILES = ("aps_employment_rate_la_2019.csv", "aps_lad_north_2004_2023.csv")
 
 
@@ -43,9 +44,9 @@ def real(tmp_path_factory) -> tuple[Store, dict]:
     for path in sorted((data / "lookups").glob("*.csv")):
         reports[path.name] = ingest_lookup(store, path)
     for path in sorted((data / "indicators").glob("*.csv")):
-        if path.name in SURVEY_FILES:
-            continue    # tested below: the survey's shapes have no spec yet (issue 29)
-        reports[path.name] = ingest_indicator(store, path, spec_for_file(path))
+        # after the lookups: a survey file's district edition is read from the code history
+        spec = None if path.name in SURVEY_FILES else spec_for_file(path)
+        reports[path.name] = ingest_indicator(store, path, spec)
     yield store, reports
     store.close()
 
@@ -195,11 +196,32 @@ def test_worst_neighbourhoods_of_2001_tracked_on_2011_and_2021(real):
     assert on_2019.loc[0, "n_cohort"] > 0 and on_2019.loc[0, "gap"] > 0
 
 
-def test_the_survey_files_are_refused_by_name_until_their_ingest_exists(shared_data: Path):
+def test_the_survey_files_ingested_with_no_spec(real, shared_data: Path):
+    """Both APS downloads as users download them: no spec (none is shipped for them), the shape
+    recognised, every area once on its district edition, the markers kept as words."""
     from geo_cs.errors import NotFoundError
 
+    real_store, reports = real
     for name in SURVEY_FILES:
-        path = shared_data / "indicators" / name
-        assert path.exists(), path
         with pytest.raises(NotFoundError, match=name):
-            spec_for_file(path)
+            spec_for_file(shared_data / "indicators" / name)    # read by shape, not by a spec
+    web, api = (reports[name] for name in SURVEY_FILES)
+    assert (web.shape, web.rows_read, web.estimates) == ("nomis_web", 573, 393)
+    assert web.sets == {"cty2020": 25, "lad2020": 368} and web.duplicates_dropped == 180
+    assert web.period_labels == ["Jan 2019-Dec 2019"] and web.reliability == {"missing": 1, "unreliable": 1}
+    assert web.edition.startswith("2020 edition: E06000060 Buckinghamshire is in use from 2020")
+    assert (api.shape, api.rows_read, api.estimates) == ("nomis_api", 33_264, 72 * 77 * 3)
+    assert api.sets == {"lad2021": 72} and len(api.periods) == 77
+    assert api.measures == {"aps.employment_rate": 5_544, "aps.inactivity_rate": 5_544,
+                            "aps.unemployment_rate": 5_544}
+    assert api.edition == "2021 edition: as the file says"
+    kinds = dict(real_store.sql("SELECT indicator_id || '@' || set_id, kind FROM indicators "
+                                "WHERE source_id = 'aps'").fetchall())
+    assert kinds == {"aps.employment_rate@lad2020": "survey", "aps.employment_rate@cty2020": "survey",
+                     "aps.employment_rate@lad2021": "survey", "aps.unemployment_rate@lad2021": "survey",
+                     "aps.inactivity_rate@lad2021": "survey"}
+    # Glasgow City under its 2019 code in both editions (the district code history)
+    glasgow = real_store.sql("SELECT set_id, value FROM observations WHERE code = 'S12000049' "
+                             "AND indicator_id = 'aps.employment_rate' AND period_id = '2019y12' "
+                             "ORDER BY set_id").fetchall()
+    assert glasgow == [("lad2020", 67.3)]   # the API extract is of northern England only
