@@ -233,7 +233,7 @@ def _figure(rows: pd.DataFrame, codes: set[str]) -> dict:
         notes.append(f"{_names(unreliable)} {'is' if len(unreliable) == 1 else 'are'} unreliable "
                      f"(survey sample of 3 to 9): in the rate, but without an interval, so the "
                      f"interval leaves {'it' if len(unreliable) == 1 else 'them'} out "
-                     f"({share:.1f}% of the population) and is a little too narrow")
+                     f"({_share_words(share)} of the population) and is a little too narrow")
     elif not has_any:
         hw, interval = float("nan"), NO_INTERVAL
     if usable["denominator_derived"].any():
@@ -245,6 +245,15 @@ def _figure(rows: pd.DataFrame, codes: set[str]) -> dict:
             "weights": dict(zip(usable["code"], usable["denominator"] / usable["denominator"].sum(),
                                 strict=True)),
             "half_widths": dict(zip(usable["code"], usable["half_width"], strict=True))}
+
+
+def _share_words(percent: float) -> str:
+    """A small share as a person would say it: 'less than 0.1%' rather than '0.0%'.
+
+    >>> _share_words(0.02), _share_words(2.345)
+    ('less than 0.1%', '2.3%')
+    """
+    return "less than 0.1%" if percent < 0.05 else f"{percent:.1f}%"
 
 
 def _names(rows: pd.DataFrame) -> str:

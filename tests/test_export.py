@@ -138,7 +138,12 @@ def test_export_commands_write_maps_and_charts_with_csv(demo_db, tmp_path: Path)
                  "--format", "svg")
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
-    assert names == ["fig4_3_index_of_count.csv", "fig4_3_index_of_count.svg",
+    # the demo carries the survey employment rate (issue 29): figures 4.1 and 4.2 come first
+    assert names == ["fig4_1_employment_rate_glasgow_lad2020.csv",
+                     "fig4_1_employment_rate_glasgow_lad2020.svg",
+                     "fig4_2_employment_rate_partnerships_lad2020_2019y12.csv",
+                     "fig4_2_employment_rate_partnerships_lad2020_2019y12.svg",
+                     "fig4_3_index_of_count.csv", "fig4_3_index_of_count.svg",
                      "fig4_5_rate_and_gap_with_gb.csv", "fig4_5_rate_and_gap_with_gb.svg",
                      "fig4_7_worst_vs_rest_glasgow.csv", "fig4_7_worst_vs_rest_glasgow.svg"]
     gap = pd.read_csv(tmp_path / "c" / "fig4_7_worst_vs_rest_glasgow.csv")
@@ -270,7 +275,8 @@ def test_report_docx_reads_back_with_headings_tables_and_alt_text(glasgow_report
     assert ("Heading 2", "Method") in headings
     assert any(p.text == glasgow_sentence for p in document.paragraphs)
     captions = [p.text for p in document.paragraphs if p.style.name == "Caption"]
-    assert sum(c.startswith(("Figure", "Figures")) for c in captions) == 4
+    # figures 4.1 and 4.2 (the survey employment rate) beside 4.3-4.7
+    assert sum(c.startswith(("Figure", "Figures")) for c in captions) == 6
     # tables are Word tables, their header row repeated on every page
     gap = next(t for t in document.tables if t.rows[0].cells[0].text == "Period" and len(t.rows) == 4)
     assert [c.text for c in gap.rows[0].cells][:3] == ["Period", "Worst (%)", "Rest (%)"]
@@ -280,7 +286,7 @@ def test_report_docx_reads_back_with_headings_tables_and_alt_text(glasgow_report
     assert len(cohort.rows) == 268 and cohort.rows[0].cells[0].text == "Code"
     # every figure is a picture with alternative text
     pictures = list(document.element.body.iter(qn("wp:docPr")))
-    assert len(pictures) == 4 == len(document.inline_shapes)
+    assert len(pictures) == 6 == len(document.inline_shapes)
     assert all(len(p.get("descr", "")) > 60 for p in pictures)
     assert pictures[0].get("descr").startswith("Map of Glasgow's 746 areas")
 
@@ -295,24 +301,24 @@ def test_report_odt_reads_back_with_headings_tables_and_alt_text(glasgow_report)
                 for h in document.getElementsByType(text.H)]
     assert ("1", "Out-of-work benefits") in headings and ("2", "Caveats") in headings
     tables = document.getElementsByType(table.Table)
-    assert len(tables) == 3
+    assert len(tables) == 4
     assert all(len(t.getElementsByType(table.TableHeaderRows)) == 1 for t in tables)
     first_cells = [teletype.extractText(c) for c in tables[-1].getElementsByType(table.TableCell)[:6]]
     assert first_cells[:2] == ["Code", "Name"] and re.fullmatch(r"S010\d{5}", first_cells[5])
     frames = document.getElementsByType(draw.Frame)
-    assert len(frames) == 4
+    assert len(frames) == 6
     for frame in frames:
         assert frame.getElementsByType(draw.Image)
         [desc] = frame.getElementsByType(svg.Desc)
         assert len(teletype.extractText(desc)) > 60
-    assert len(document.Pictures) == 4
+    assert len(document.Pictures) == 6
 
 
 def test_report_html_is_self_contained_with_described_figures(glasgow_report):
     page = (glasgow_report[0] / "glasgow.html").read_text()
     # self-contained: figures inline, nothing fetched (SVG namespaces are names, not fetches)
-    assert page.count("<svg") == 4 and not re.search(r"""(?:src|href)=["']https?://""", page)
-    assert page.count('role="img" aria-label="') == 4 and '<html lang="en-GB">' in page
+    assert page.count("<svg") == 6 and not re.search(r"""(?:src|href)=["']https?://""", page)
+    assert page.count('role="img" aria-label="') == 6 and '<html lang="en-GB">' in page
     assert "<caption>" in page and "Open Government Licence v3.0" in page
 
 
