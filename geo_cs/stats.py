@@ -224,3 +224,19 @@ def survey_difference(rate_a: float, half_width_a: float, rate_b: float,
         return diff, float("nan"), None
     hw = round(float(np.hypot(half_width_a, half_width_b)), 3)
     return diff, hw, bool(abs(diff) > hw)
+
+
+def known_half_widths(coefficients: ArrayLike, half_widths: ArrayLike) -> np.ndarray:
+    """Row by row, √Σ (aᵢ·cᵢ)² over the rates that have a published half-width: a rate without
+    one (the APS's *unreliable* estimates) is left out, which the caller must say, as the
+    interval is then too narrow by its share. NaN for a row where no rate that counts has one.
+    The row form of :func:`linear_half_width` (which refuses to leave any out).
+
+    >>> known_half_widths([[0.5, 0.5], [0.5, 0.5]], [[3.0, 4.0], [3.0, float("nan")]]).round(3).tolist()
+    [2.5, 1.5]
+    """
+    a = np.atleast_2d(np.asarray(coefficients, dtype=float))
+    c = np.atleast_2d(np.asarray(half_widths, dtype=float))
+    counted = (a != 0) & ~np.isnan(c)
+    squares = np.where(counted, (a * np.where(counted, c, 0.0)) ** 2, 0.0)
+    return np.where(counted.any(axis=1), np.sqrt(squares.sum(axis=1)), np.nan)

@@ -3,11 +3,12 @@ regions, Great Britain and a comparator area, from districts' Annual Population 
 
 An aggregate's rate is Σ numerators / Σ denominators of its districts; its 95% interval combines
 the districts' *published* intervals (the districts are independent samples): half-width
-√Σ (wᵢ·cᵢ)², wᵢ = denominatorᵢ / Σ denominators (:func:`geo_cs.stats.combine_survey_rates`).
+√Σ (wᵢ·cᵢ)², wᵢ = denominatorᵢ / Σ denominators (:func:`geo_cs.stats.combine_survey_rates`,
+:func:`geo_cs.stats.known_half_widths`).
 Where the file publishes no intervals (the Nomis API extract) a figure says "no interval
 published" and no interval is invented. The gap with the benchmark is the linear combination
 Σ (wᵢᴾ − wᵢᴮ)·rᵢ, so its interval counts each district once even when the partnership is part
-of the benchmark (:func:`geo_cs.stats.linear_half_width`).
+of the benchmark.
 
 Districts marked in the file change a figure, and each figure says how (``note``):
 
@@ -38,7 +39,7 @@ from geo_cs.district_codes import codes_in_edition
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import registry
 from geo_cs.partnerships import Partnership, get_partnerships
-from geo_cs.stats import combine_survey_rates, linear_half_width
+from geo_cs.stats import known_half_widths
 from geo_cs.store import Store
 
 DEFAULT_INDICATOR = "aps.employment_rate"
@@ -209,42 +210,106 @@ def survey_groups(store: Store, estimates: pd.DataFrame,
     return groups, notes
 
 
-def _figure(rows: pd.DataFrame, codes: set[str]) -> dict:
-    """One group's figure in one period from its districts' rows (see the module doc)."""
-    mine = rows[rows["code"].isin(codes)]
-    usable = mine[mine["rate"].notna() & mine["numerator"].notna() & mine["denominator"].notna()]
-    unreliable = mine[mine["reliability"] == "unreliable"]
-    absent = mine[mine["rate"].isna() | mine["numerator"].isna() | mine["denominator"].isna()]
-    rate, hw = combine_survey_rates(usable["numerator"], usable["denominator"], usable["half_width"])
-    notes = []
-    if len(absent):
-        notes.append(f"{_names(absent)} {'is' if len(absent) == 1 else 'are'} "
-                     f"{'/'.join(sorted(set(absent['reliability'].fillna('missing'))))}: the figure "
-                     f"covers the other {len(usable)} districts")
-    interval = "published intervals combined"
-    has_any = usable["half_width"].notna().any()
-    if np.isnan(hw) and has_any:
-        # unreliable districts (no interval) are in the rate; the interval leaves them out
-        known = usable[usable["half_width"].notna()]
-        weights = usable["denominator"] / usable["denominator"].sum()
-        hw = linear_half_width(weights[usable["half_width"].notna()], known["half_width"])
-        share = 100 * weights[usable["half_width"].isna()].sum()
-        interval = "published intervals combined, partial"
-        notes.append(f"{_names(unreliable)} {'is' if len(unreliable) == 1 else 'are'} unreliable "
-                     f"(survey sample of 3 to 9): in the rate, but without an interval, so the "
-                     f"interval leaves {'it' if len(unreliable) == 1 else 'them'} out "
-                     f"({_share_words(share)} of the population) and is a little too narrow")
-    elif not has_any:
-        hw, interval = float("nan"), NO_INTERVAL
-    if usable["denominator_derived"].any():
-        notes.append("denominators derived as numerator ÷ rate × 100 (the file has none)")
-    return {"rate": rate, "half_width": hw, "numerator": usable["numerator"].sum(),
-            "denominator": usable["denominator"].sum(), "districts": len(mine),
-            "districts_in_figure": len(usable), "unreliable": _names(unreliable),
-            "missing": _names(absent), "interval": interval, "note": "; ".join(notes),
-            "weights": dict(zip(usable["code"], usable["denominator"] / usable["denominator"].sum(),
-                                strict=True)),
-            "half_widths": dict(zip(usable["code"], usable["half_width"], strict=True))}
+@dataclass
+class _Matrices:
+    """A set's estimates as period × district arrays (rows in time order), so every group's
+    figure in every period is a few array sums rather than a filter per group and period."""
+
+    codes: list[str]
+    names: list[str]
+    period_ids: list[str]
+    period_labels: list[str]
+    numerator: np.ndarray
+    denominator: np.ndarray
+    half_width: np.ndarray
+    reliability: np.ndarray      # object: None, unreliable, missing, withheld
+    derived: np.ndarray          # bool
+    present: np.ndarray          # bool: the district has a row in the period
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.present & ~np.isnan(self.numerator) & ~np.isnan(self.denominator)
+
+    @classmethod
+    def of(cls, estimates: pd.DataFrame) -> _Matrices:
+        periods = estimates.drop_duplicates("period_id").sort_values("start_date")
+        codes = sorted(estimates["code"].unique())
+        names = estimates.drop_duplicates("code").set_index("code")["name"].reindex(codes)
+
+        def grid(column: str, fill: object = np.nan) -> np.ndarray:
+            table = estimates.pivot(index="period_id", columns="code", values=column)
+            return table.reindex(index=periods["period_id"], columns=codes).to_numpy(
+                dtype=object if fill is None else float, na_value=fill)
+
+        present = estimates.assign(one=1.0).pivot(index="period_id", columns="code", values="one")
+        return cls(codes, [n if isinstance(n, str) else c for c, n in zip(codes, names, strict=True)],
+                   periods["period_id"].tolist(), periods["period_label"].tolist(),
+                   grid("numerator"), grid("denominator"), grid("half_width"),
+                   grid("reliability", None),
+                   grid("denominator_derived", 0.0).astype(bool),
+                   present.reindex(index=periods["period_id"], columns=codes).notna().to_numpy())
+
+
+@dataclass
+class _Figures:
+    """One group's figures in every period (arrays over periods) and its notes."""
+
+    rate: np.ndarray
+    half_width: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray
+    weights: np.ndarray          # period × district: the group's denominator shares
+    districts: int
+    in_figure: np.ndarray
+    interval: list[str]
+    unreliable: list[str]
+    missing: list[str]
+    notes: list[str]
+
+
+def _figures(m: _Matrices, members: np.ndarray) -> _Figures:
+    """A group's rate Σn/Σd and the half-width combined from its districts' published ones in
+    every period (:func:`geo_cs.stats.known_half_widths`), with what its marked districts do
+    to it in words (see the module doc). ``members``: a bool mask over ``m.codes``."""
+    usable = m.usable & members
+    num = np.where(usable, m.numerator, 0.0).sum(axis=1)
+    den = np.where(usable, m.denominator, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(den > 0, num / den * 100, np.nan)
+        weights = np.where(usable, m.denominator, 0.0) / np.where(den > 0, den, np.nan)[:, None]
+    half_width = known_half_widths(weights, m.half_width)
+    known = usable & ~np.isnan(m.half_width)
+    all_known = (known == usable).all(axis=1)
+    intervals, unreliable_names, missing_names, notes = [], [], [], []
+    in_figure = usable.sum(axis=1)
+    for i in range(len(m.period_ids)):
+        absent = members & m.present[i] & ~usable[i]
+        unreliable = usable[i] & ~known[i]
+        said = []
+        if absent.any():
+            words = sorted({m.reliability[i, j] or "missing" for j in np.flatnonzero(absent)})
+            said.append(f"{_names(m, absent)} {'is' if absent.sum() == 1 else 'are'} "
+                        f"{'/'.join(words)}: the figure covers the other {in_figure[i]} districts")
+        if np.isnan(half_width[i]):
+            intervals.append(NO_INTERVAL)
+        elif all_known[i]:
+            intervals.append("published intervals combined")
+        else:
+            intervals.append("published intervals combined, partial")
+            share = 100 * weights[i][unreliable].sum()
+            one = unreliable.sum() == 1
+            said.append(f"{_names(m, unreliable)} {'is' if one else 'are'} unreliable (survey sample "
+                        f"of 3 to 9): in the rate, but without an interval, so the interval leaves "
+                        f"{'it' if one else 'them'} out ({_share_words(share)} of the population) "
+                        "and is a little too narrow")
+        if (m.derived[i] & usable[i]).any():
+            said.append("denominators derived as numerator ÷ rate × 100 (the file has none)")
+        marked = m.present[i] & members & (m.reliability[i] == "unreliable")
+        unreliable_names.append(_names(m, marked))
+        missing_names.append(_names(m, absent))
+        notes.append("; ".join(said))
+    return _Figures(rate, half_width, num, den, weights, int(members.sum()), in_figure, intervals,
+                    unreliable_names, missing_names, notes)
 
 
 def _share_words(percent: float) -> str:
@@ -256,23 +321,8 @@ def _share_words(percent: float) -> str:
     return "less than 0.1%" if percent < 0.05 else f"{percent:.1f}%"
 
 
-def _names(rows: pd.DataFrame) -> str:
-    return ", ".join(f"{n or c} ({c})" for c, n in zip(rows["code"], rows["name"], strict=True))
-
-
-def _gap(figure: dict, benchmark: dict) -> tuple[float, float]:
-    """The gap in points and its half-width: Σ (wᵢᴾ − wᵢᴮ)·rᵢ, each district once."""
-    codes = sorted(set(figure["weights"]) | set(benchmark["weights"]))
-    coefficients = np.array([figure["weights"].get(c, 0.0) - benchmark["weights"].get(c, 0.0)
-                             for c in codes])
-    half_widths = np.array([figure["half_widths"].get(c, benchmark["half_widths"].get(c))
-                            for c in codes], dtype=float)
-    known = ~np.isnan(half_widths)
-    if not known.any():
-        return figure["rate"] - benchmark["rate"], float("nan")
-    # as for the rates: a district without an interval (unreliable) is left out of it
-    hw = linear_half_width(coefficients[known], half_widths[known])
-    return figure["rate"] - benchmark["rate"], hw
+def _names(m: _Matrices, mask: np.ndarray) -> str:
+    return ", ".join(f"{m.names[j]} ({m.codes[j]})" for j in np.flatnonzero(mask))
 
 
 COLUMNS = ["group_kind", "group", "name", "period_id", "period_label", "rate", "rate_low",
@@ -290,8 +340,10 @@ def employment_rates(
     comparator) and period, the survey rate with its 95% interval and the gap with the
     benchmark with its interval (``gap_real``: the interval excludes 0; None without one).
 
-    ``set_id`` is the district edition (default: the one with the most periods). Notes on
-    coverage are in ``attrs["notes"]``.
+    The gap is Σ (wᵢᴾ − wᵢᴮ)·rᵢ over the districts, so a district in both the partnership and
+    the benchmark counts once; its half-width leaves out districts without an interval, as the
+    rates' do. ``set_id`` is the district edition (default: the one with the most periods).
+    Notes on coverage are in ``attrs["notes"]``.
     """
     estimates = district_estimates(store, indicator, set_id)
     set_id = estimates.attrs["set_id"]
@@ -304,27 +356,29 @@ def employment_rates(
             valid = ", ".join(dict.fromkeys(estimates["period_id"]))
             raise NotFoundError(f"period {', '.join(unknown)} not in {indicator} on {set_id}; valid: {valid}")
         estimates = estimates[estimates["period_id"].isin(periods)]
+    m = _Matrices.of(estimates)
     benchmark_group = next(g for g in groups if g.kind == "benchmark")
-    rows = []
-    for period_id, in_period in estimates.groupby("period_id", sort=False):
-        label = in_period["period_label"].iloc[0]
-        bench = _figure(in_period, set(benchmark_group.codes))
-        for g in groups:
-            fig = bench if g is benchmark_group else _figure(in_period, set(g.codes))
-            gap, gap_hw = _gap(fig, bench) if g is not benchmark_group else (np.nan, np.nan)
-            rows.append({
-                "group_kind": g.kind, "group": g.id, "name": g.name, "period_id": period_id,
-                "period_label": label, "rate": fig["rate"], "rate_low": fig["rate"] - fig["half_width"],
-                "rate_high": fig["rate"] + fig["half_width"], "half_width": fig["half_width"],
-                "interval": fig["interval"], "numerator": fig["numerator"],
-                "denominator": fig["denominator"], "districts": fig["districts"],
-                "districts_in_figure": fig["districts_in_figure"], "unreliable": fig["unreliable"],
-                "missing": fig["missing"], "benchmark": benchmark_group.name,
-                "benchmark_rate": bench["rate"], "gap": gap, "gap_low": gap - gap_hw,
-                "gap_high": gap + gap_hw,
-                "gap_real": None if np.isnan(gap_hw) else bool(abs(gap) > gap_hw),
-                "note": fig["note"], "indicator": indicator, "geography": set_id})
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    bench = _figures(m, np.isin(m.codes, benchmark_group.codes))
+    frames = []
+    for g in groups:
+        fig = bench if g is benchmark_group else _figures(m, np.isin(m.codes, g.codes))
+        if g is benchmark_group:
+            gap = gap_hw = np.full(len(m.period_ids), np.nan)
+        else:
+            gap = fig.rate - bench.rate
+            gap_hw = known_half_widths(fig.weights - bench.weights, m.half_width)
+        real = [None if np.isnan(h) else bool(abs(d) > h) for d, h in zip(gap, gap_hw, strict=True)]
+        frames.append(pd.DataFrame({
+            "group_kind": g.kind, "group": g.id, "name": g.name, "period_id": m.period_ids,
+            "period_label": m.period_labels, "rate": fig.rate, "rate_low": fig.rate - fig.half_width,
+            "rate_high": fig.rate + fig.half_width, "half_width": fig.half_width,
+            "interval": fig.interval, "numerator": fig.numerator, "denominator": fig.denominator,
+            "districts": fig.districts, "districts_in_figure": fig.in_figure,
+            "unreliable": fig.unreliable, "missing": fig.missing, "benchmark": benchmark_group.name,
+            "benchmark_rate": bench.rate, "gap": gap, "gap_low": gap - gap_hw, "gap_high": gap + gap_hw,
+            "gap_real": pd.array(real, dtype="object"), "note": fig.notes, "indicator": indicator,
+            "geography": set_id}, columns=COLUMNS))
+    table = pd.concat(frames, ignore_index=True)
     order = {k: i for i, k in enumerate(["partnership", "benchmark", "nation", "region", "comparator"])}
     table = table.assign(_k=table["group_kind"].map(order)).sort_values(
         ["_k", "group"], kind="stable").drop(columns="_k").reset_index(drop=True)

@@ -508,7 +508,10 @@ def read_survey(store: Store, path: str | Path, shape: SurveyShape | None = None
     if set_edition is not None:
         edition_year, why = set_edition, "as asked (--district-edition)"
     else:
-        found = district_edition(store, districts, stated=stated, data_year=data_year)
+        try:
+            found = district_edition(store, districts, stated=stated, data_year=data_year)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
         edition_year, why = found.year, found.why
     report.edition = f"{edition_year} edition: {why}"
     estimates["set_id"] = [_set_of(c, edition_year) for c in estimates["code"]]
