@@ -14,6 +14,11 @@ what would give one. The web map and the exports show the same sentences.
 The words for a measure live here too (:func:`area_words`, :func:`legend_title`,
 :func:`low_is_worse`), so the web map and the print map say the same thing.
 
+A survey rate (the Annual Population Survey's employment rate) gets :func:`survey_sentence`:
+the partnership's rate with its 95% interval against the benchmark, and whether the gap is real
+by its interval (no verdict without published intervals); :func:`survey_notes` says what the
+districts marked in the file (unreliable, missing) do to the figure, in words.
+
 >>> import pandas as pd
 >>> table = pd.DataFrame({
 ...     "partnership": ["glasgow", "glasgow"], "period_id": ["2012", "2020"],
@@ -118,9 +123,13 @@ def legend_title(kind: str, label: str, unit: str = "") -> str:
     'Employment rate (%): higher is better, so the darkest areas are the lowest'
     >>> legend_title("count", "claimants", "%")
     'Claimants (%): darker areas are higher'
+    >>> legend_title("survey", "Employment rate - aged 16-64", "%")
+    'Employment rate, % of people aged 16-64: higher is better, so the darkest areas are the lowest'
     """
     name = sentence_case(label)
-    if unit and unit not in name:
+    if kind == "survey":
+        name = survey_label(label)     # what the rate is a share of says its unit
+    elif unit and unit not in name:
         name += f" ({unit})"
     if kind in ("rank", "decile") and low_is_worse(kind, label):
         return f"{name}: darker areas are more deprived"
@@ -357,3 +366,172 @@ def no_gap_sentence(partnership_name: str, kind: str, label: str, unit: str,
         facts.append(f"That needs a count of people (such as benefit claimants) with the working-age "
                      f"population of each {one}, and none is loaded for {partnership_name}.")
     return " ".join(facts)
+
+
+# -- survey estimates (the Annual Population Survey): rates with their published intervals ------
+
+#: What a district's marker in a survey file means, in words (never a number: :mod:`geo_cs.survey`).
+MARKER_WORDS = {
+    "unreliable": "unreliable (survey sample of 3 to 9 people)",
+    "missing": "missing (not published)",
+    "withheld": "withheld (survey sample of 0 to 2 people, not published)",
+}
+
+#: A verdict that needs intervals where at least one is not published.
+CANNOT_SAY = "real or not, cannot say: no interval published"
+
+_AGED = re.compile(r"^\s*(?P<what>.*?)\s*[-–]\s*aged\s+(?P<ages>\d+\s*(?:-|to)\s*\d+|\d+\s*\+)\s*$", re.I)
+
+
+def _survey_parts(label: str) -> tuple[str, str]:
+    """(what, ages) of a Nomis variable's name: ``("Employment rate", "16-64")``; ages "" when
+    the name gives none."""
+    found = _AGED.match(label)
+    if found is None:
+        return label.strip(), ""
+    return found.group("what").strip(), re.sub(r"\s+", "", found.group("ages"))
+
+
+def survey_population(label: str) -> str:
+    """Who a survey rate is a share of, in words: the employment rate and the inactivity rate
+    are shares of everyone of the ages; the unemployment rate is a share of those in work or
+    looking for it (the economically active).
+
+    >>> survey_population("Employment rate - aged 16-64")
+    'people aged 16-64'
+    >>> survey_population("Unemployment rate - aged 16-64")
+    'economically active people aged 16-64'
+    """
+    what, ages = _survey_parts(label)
+    people = f"people aged {ages}" if ages else "people"
+    return f"economically active {people}" if "unemploy" in what.lower() else people
+
+
+def survey_label(label: str) -> str:
+    """A survey rate's name for a legend or a list: what it is and what it is a share of.
+
+    >>> survey_label("Employment rate - aged 16-64")
+    'Employment rate, % of people aged 16-64'
+    >>> survey_label("% who are economically inactive - aged 16-64")
+    'Economically inactive, % of people aged 16-64'
+    """
+    what, _ = _survey_parts(label)
+    what = re.sub(r"^%\s*(who are\s+)?", "", what).strip()
+    return f"{sentence_case(what)}, % of {survey_population(label)}"
+
+
+def percent(value: float) -> str:
+    """A rate in words: one decimal and a per cent sign (``72.7%``)."""
+    return f"{value:.1f}%"
+
+
+def has_interval(half_width: float | None) -> bool:
+    return half_width is not None and not (isinstance(half_width, float) and math.isnan(half_width)) \
+        and not pd.isna(half_width)
+
+
+def interval_words(rate: float, half_width: float | None) -> str:
+    """A survey rate with its 95% interval in words, or saying none is published.
+
+    >>> interval_words(72.6947, 1.0355)
+    '72.7% (95% interval 71.7% to 73.7%)'
+    >>> interval_words(71.9, float("nan"))
+    '71.9% (no interval published)'
+    """
+    if not has_interval(half_width):
+        return f"{percent(rate)} (no interval published)"
+    return f"{percent(rate)} (95% interval {percent(rate - half_width)} to {percent(rate + half_width)})"
+
+
+def _magnitude_interval(diff: float, half_width: float) -> tuple[float, float]:
+    """The interval of a difference in the direction it is told ("3.1 points below": 2.0 to
+    4.1), its low end negative when it includes 0."""
+    size = abs(diff)
+    return size - half_width, size + half_width
+
+
+def difference_verdict(diff: float, half_width: float | None, real: bool | None,
+                       subject: str = "the difference") -> str:
+    """Whether a difference between two survey rates is real, in words: real only when its 95%
+    interval does not include 0 (:func:`geo_cs.stats.survey_difference`); no verdict without
+    intervals. ``map.js``'s ``differenceVerdict`` says the same.
+
+    >>> difference_verdict(-3.064, 1.019, True, "the gap")
+    'the gap is real: its interval, 2.0 to 4.1 points, does not include 0'
+    >>> difference_verdict(1.2, 2.5, False)
+    'the difference is not shown to be real: its interval, -1.3 to 3.7 points, includes 0'
+    >>> difference_verdict(1.2, float("nan"), None)
+    'real or not, cannot say: no interval published'
+    """
+    if real is None or not has_interval(half_width):
+        return CANNOT_SAY
+    low, high = _magnitude_interval(diff, half_width)
+    span = f"its interval, {low:.1f} to {high:.1f} points,"
+    if real:
+        return f"{subject} is real: {span} does not include 0"
+    return f"{subject} is not shown to be real: {span} includes 0"
+
+
+def _against(diff: float, other: str) -> str:
+    """``3.1 points below Great Britain (75.8%)``; level when it rounds to no difference."""
+    size = abs(diff)
+    if round(size, 1) == 0:
+        return f"level with {other}"
+    return f"{size:.1f} points {'below' if diff < 0 else 'above'} {other}"
+
+
+def survey_sentence(partnership_name: str, label: str, period_label: str, rate: float,
+                    half_width: float | None, benchmark: str, benchmark_rate: float,
+                    gap: float, gap_half_width: float | None, gap_real: bool | None) -> str:
+    """The map's answer for a survey rate: the partnership's rate in a period with its 95%
+    interval, against the benchmark (Great Britain, or the nearest the data hold), and whether
+    the gap is real by its interval (:func:`geo_cs.survey.employment_rates`).
+
+    >>> print(survey_sentence("Greater Manchester", "Employment rate - aged 16-64", "Jan 2019-Dec 2019",
+    ...                       72.6947, 1.0355, "Great Britain", 75.7591, -3.0644, 1.0192, True))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    In Jan 2019-Dec 2019, 72.7% of Greater Manchester's people aged 16-64 were in work (95% interval
+    71.7% to 73.7%), 3.1 points below Great Britain (75.8%); the gap is real: its interval, 2.0 to
+    4.1 points, does not include 0.
+    """
+    what, _ = _survey_parts(label)
+    people = survey_population(label)
+    interval = interval_words(rate, half_width).removeprefix(percent(rate) + " ")
+    lowered = what.lower()
+    if "unemploy" not in lowered and "employment rate" in lowered:
+        told = f"{percent(rate)} of {possessive(partnership_name)} {people} were in work {interval}"
+    elif "inactive" in lowered:
+        told = (f"{percent(rate)} of {possessive(partnership_name)} {people} were economically inactive "
+                f"{interval}")
+    else:
+        name = _lower_first(sentence_case(re.sub(r"^%\s*", "", what)))
+        told = f"{possessive(partnership_name)} {name} ({people}) was {percent(rate)} {interval}"
+    # a place keeps its capital; the file's own benchmark ("All 72 districts of ...") runs on
+    against = _against(gap, f"{re.sub(r'^All ', 'all ', benchmark)} ({percent(benchmark_rate)})")
+    return (f"In {period_label}, {told}, {against}; "
+            f"{difference_verdict(gap, gap_half_width, gap_real, 'the gap')}.")
+
+
+def survey_notes(partnership_name: str, marked: list[tuple[str, str]], districts: int) -> list[str]:
+    """What the partnership's districts marked in the survey file do to its figure, in words:
+    ``marked`` is (name, marker) of each, ``districts`` how many it has.
+
+    >>> for note in survey_notes("South Yorkshire", [("Rotherham", "unreliable")], 4):
+    ...     print(note)                                      # doctest: +NORMALIZE_WHITESPACE
+    Rotherham's estimate is unreliable (survey sample of 3 to 9 people), so the map shows no figure
+    for it. It is in South Yorkshire's rate, but not in its interval, which is a little too narrow.
+    """
+    out = []
+    absent = [name for name, marker in marked if marker != "unreliable"]
+    for name, marker in marked:
+        if marker == "unreliable":
+            out.append(f"{possessive(name)} estimate is {MARKER_WORDS[marker]}, so the map shows no figure "
+                       f"for it. It is in {possessive(partnership_name)} rate, but not in its interval, "
+                       "which is a little too narrow.")
+        else:
+            out.append(f"{possessive(name)} figure is {MARKER_WORDS.get(marker, marker)}.")
+    if absent:
+        rest = districts - len(absent)
+        out.append(f"{possessive(partnership_name)} rate covers its other {rest} "
+                   f"{'district' if rest == 1 else 'districts'}.")
+    return out

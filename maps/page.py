@@ -6,6 +6,14 @@ period slider moves, the worst-performing neighbourhoods outlined, areas estimat
 boundary change hatched, the partnership's outline, and beside the map the gap chart (figure 4.7
 for this partnership), the period's figures and links to the GeoJSON and CSV of what is shown.
 
+A survey rate (the Annual Population Survey's employment rate on districts, :mod:`geo_cs.survey`)
+has no worst-performing areas and no gap chart: its page gives each district's published rate
+with its 95% interval, the districts the file marks (unreliable, missing) in words and never as
+a figure, the partnership against the benchmark in a sentence per period, and each district's
+difference from the partnership and the benchmark with whether it is real
+(:func:`_survey_view`); ``map.js`` compares two districts, or two periods of one, with its copy
+of :func:`geo_cs.stats.survey_difference`.
+
 The page holds no script of its own: its data travel as JSON in a ``<script
 type="application/json">`` data block (never executed, every ``<`` escaped) that
 ``static/geo-cs/map.js`` reads, so a Content-Security-Policy without ``'unsafe-inline'``
@@ -42,10 +50,14 @@ from geo_cs.narrative import (
     legend_title,
     low_is_worse,
     no_gap_sentence,
+    survey_label,
+    survey_notes,
+    survey_sentence,
     threshold_hint,
 )
 from geo_cs.palette import NO_DATA, class_colours  # a colour means the same on the page and on paper
 from geo_cs.partnerships import get_partnerships, resolve
+from geo_cs.stats import linear_half_width
 from geo_cs.store import Store
 from maps import CONTENT_SECURITY_POLICY, STATIC_URL, asset_url, vendor_url
 
@@ -301,11 +313,14 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
     period_ids = shown_periods(data)
     # the latest period with the partnership's values, unless one was asked for
     period = values.check_period(req.period) if req.period else period_ids[-1]
-    summaries = _period_summaries(values, codes, gap, period_ids)
+    # a survey rate's figures are the published ones (_survey_view), not sums of the areas'
+    summaries = (_period_summaries(values, codes, gap, period_ids) if data.survey is None
+                 else {p: {} for p in period_ids})
     set_id = values.measure.set_id
     one, many = area_words(set_id)
     labels = dict(zip(values.periods["period_id"], values.periods["period_label"], strict=True))
-    bench = layers.benchmarks(values)
+    # a survey's benchmarks are the published ones (_survey_view)
+    bench = layers.benchmarks(values if data.survey is None else replace(values, frame=values.frame.iloc[:0]))
     settings = settings_suffix(req)
     periods = []
     for row in values.periods[values.periods["period_id"].isin(period_ids)].itertuples():
@@ -341,7 +356,13 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
             "under “Map of” to use the measure's own population.")
     has_gap = gap is not None
     sentence, hint = None, None
-    if has_gap:
+    survey = _survey_view(data, period_ids) if data.survey is not None else None
+    if survey is not None:
+        for entry in periods:
+            entry.update(survey["periods"][entry["id"]])
+        sentence = survey["periods"][period]["sentence"]
+        notes += survey["notes"]
+    elif has_gap:
         params = MethodParams(threshold=values.threshold, baseline=values.baseline)
         found = None
         if int(gap["n_cohort"].max() if len(gap) else 0) == 0:
@@ -353,6 +374,8 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
     elif not mine.empty:
         sentence = _no_gap_words(data, period, offer=not urls.standalone)
     areas = _areas_table(data, period_ids, with_worst=has_gap)
+    if survey is not None:
+        areas["survey"] = survey["areas"]
     chart_query = {"geography": set_id, **req.measure_query()}
     chart_name = download_name(req, "svg", what="gap").removesuffix(".svg")
     return {
@@ -378,8 +401,183 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
     }
 
 
+def _rounded_difference(diff: float, half_width: float) -> list | None:
+    """[difference, half-width, real] as :func:`geo_cs.stats.survey_difference` rounds and
+    decides them (6 and 3 decimals; real when the difference is larger than the half-width),
+    or None without an interval."""
+    if not math.isfinite(diff) or not math.isfinite(half_width):
+        return None
+    diff, half_width = round(diff, 6), round(half_width, 3)
+    return [diff, half_width, bool(abs(diff) > half_width)]
+
+
+def _against_whole(rows: pd.DataFrame | dict, whole: set[str], codes: list[str]) -> dict[str, list | None]:
+    """Each of ``codes`` against a whole it may be part of (its partnership, the benchmark), in
+    one period (``rows``: the districts' estimates, :func:`geo_cs.survey.district_estimates`):
+    the district's published rate minus the whole's (Σ numerators / Σ denominators of the
+    whole's districts), with the 95% half-width of that difference counting each district once,
+    as :mod:`geo_cs.survey` does for the partnership's gap: the difference is the linear
+    combination Σ aᵢ·rᵢ with a = 1 − w for the district and −wᵢ for the whole's other districts
+    (wᵢ: their shares of the whole's people), so its half-width is √Σ (aᵢ·cᵢ)², as
+    :func:`geo_cs.stats.linear_half_width` gives it. Treating the district and the whole as
+    independent samples would count the district twice. Districts without a published interval
+    are left out of it, as they are of the whole's; None when the district has no interval or
+    the whole has none at all."""
+    code = np.asarray(rows["code"], dtype=object)
+    rate, numerator, denominator, half_width = (
+        np.asarray(rows[c], dtype=float) for c in ("rate", "numerator", "denominator", "half_width"))
+    usable = ~(np.isnan(rate) | np.isnan(numerator) | np.isnan(denominator))
+    inside = usable & np.isin(code, list(whole))
+    total = denominator[inside].sum()
+    out: dict[str, list | None] = {c: None for c in codes}
+    known = inside & ~np.isnan(half_width)
+    if not total > 0 or not known.any():
+        return out
+    whole_rate = 100 * numerator[inside].sum() / total
+    weights = denominator[known] / total
+    half_widths = half_width[known]
+    members = {c: j for j, c in enumerate(code[known])}
+    row_of = {c: j for j, c in enumerate(code) if usable[j] and not np.isnan(half_width[j])}
+    asked = [c for c in codes if c in row_of]
+    if not asked:
+        return out
+    for c in asked:
+        # the coefficients: -w over the whole, +1 on the district itself (a term of its own when
+        # it is not part of the whole)
+        coefficients, spreads = np.append(-weights, 0.0), np.append(half_widths, half_width[row_of[c]])
+        coefficients[members.get(c, len(weights))] += 1.0
+        spread = linear_half_width(coefficients, spreads)
+        out[c] = _rounded_difference(float(rate[row_of[c]]) - whole_rate, spread)
+    return out
+
+
+def _year_before(periods: pd.DataFrame, period_ids: list[str]) -> dict[str, int | None]:
+    """For each rolling year shown, the slider's index of the latest earlier one that shares no
+    month with it (a year before, when the series has it): two periods of one district are
+    compared on samples that do not overlap."""
+    shown = periods[periods["period_id"].isin(period_ids)].copy()
+    out: dict[str, int | None] = {p: None for p in period_ids}
+    if "period_kind" not in shown or set(shown["period_kind"]) != {"rolling_year"}:
+        return out
+    starts = pd.to_datetime(shown["start_date"])
+    for pid, start in zip(shown["period_id"], starts, strict=True):
+        earlier = shown[starts <= start - pd.DateOffset(years=1)]
+        if len(earlier):
+            out[pid] = period_ids.index(earlier["period_id"].iloc[-1])
+    return out
+
+
+def _survey_view(data: MapData, period_ids: list[str]) -> dict:
+    """What a survey rate's map shows beside the generic figures, per period and per area:
+    the partnership's rate against the benchmark with their 95% intervals and whether the gap
+    is real, the answer in words (:func:`geo_cs.narrative.survey_sentence`), the districts
+    marked in the file (their words, never a number), each district's published half-width and
+    its difference from the partnership and the benchmark (:func:`_against_whole`)."""
+    survey, values = data.survey, data.values
+    rates, estimates = survey.rates, survey.estimates
+    label = values.measure.label
+    codes = data.areas["code"].tolist()
+    names = dict(zip(data.areas["code"], data.areas["name"], strict=True))
+    mine = set(data.codes)
+    frame = values.frame[values.frame["code"].isin(codes)]
+    suppressed = frame[frame["suppressed"].astype(bool)] if "suppressed" in frame else frame.iloc[0:0]
+    hidden = set(zip(suppressed["code"], suppressed["period_id"], strict=True))
+    wide = frame.pivot_table(index="code", columns="period_id", values="half_width", aggfunc="first",
+                             dropna=False).reindex(index=codes, columns=period_ids)
+    before = _year_before(values.periods, period_ids)
+    benchmark_name = str(survey.rates.attrs.get("benchmark") or "the benchmark")
+    out_periods: dict[str, dict] = {}
+    markers = [[None] * len(period_ids) for _ in codes]
+    versus = {"partnership": [[None] * len(period_ids) for _ in codes],
+              "benchmark": [[None] * len(period_ids) for _ in codes]}
+    columns = {c: estimates[c].to_numpy(dtype=object if c in ("code", "reliability") else float)
+               for c in ("code", "rate", "numerator", "denominator", "half_width", "reliability")}
+    at = estimates.groupby("period_id", sort=False).indices
+    # the partnership, the benchmark and the nations per period, as plain records
+    figures: dict[tuple[str, str], list[dict]] = {}
+    for record in rates.to_dict("records"):
+        figures.setdefault((record["period_id"], record["group_kind"]), []).append(record)
+    for k, period in enumerate(period_ids):
+        rows = {c: v[at[period]] if period in at else v[:0] for c, v in columns.items()}
+        flags = {c: str(m) for c, m in zip(rows["code"], rows["reliability"], strict=True)
+                 if m is not None and m == m}
+        for i, code in enumerate(codes):
+            if code in flags:
+                markers[i][k] = flags[code]
+            elif (code, period) in hidden:
+                markers[i][k] = "suppressed"      # withheld by this service's disclosure control
+        shown = [c for i, c in enumerate(codes) if markers[i][k] is None]
+        for whole, group in (("partnership", mine), ("benchmark", set(rows["code"]))):
+            found = _against_whole(rows, group, shown)
+            for i, code in enumerate(codes):
+                versus[whole][i][k] = found.get(code)
+        own = figures.get((period, "partnership"), [])
+        bench = figures.get((period, "benchmark"), [])
+        nations = figures.get((period, "nation"), [])
+        entry: dict = {"survey": {"marked": flags, "yearBefore": before[period], "benchmark": None,
+                                  "partnership": None, "gap": None}}
+        listed = list(bench[:1]) + (nations if len(nations) > 1 else [])
+        if bench:
+            entry["survey"]["benchmark"] = {"name": benchmark_name, "rate": _number(bench[0]["rate"]),
+                                            "halfWidth": _number(bench[0]["half_width"])}
+        entry["benchmarks"] = [{
+            "group": r["name"], "rate": _number(r["rate"]), "halfWidth": _number(r["half_width"]),
+            "areas": int(r["districts_in_figure"]),
+            "label": (f"{r['name']} ({int(r['districts_in_figure']):,} of its {int(r['districts']):,} "
+                      "districts have a figure)" if r["districts_in_figure"] < r["districts"] else
+                      str(r["name"]) if str(r["name"]).startswith("All ") else
+                      f"{r['name']} ({int(r['districts']):,} districts)")} for r in listed]
+        entry["summary"] = {"partnership_value": None, "invalid": False}
+        notes: list[str] = []
+        if own:
+            o = own[0]
+            gap_hw = o["gap_high"] - o["gap"]
+            real = None if o["gap_real"] is None or pd.isna(o["gap_real"]) else bool(o["gap_real"])
+            entry["summary"]["partnership_value"] = _number(o["rate"])
+            entry["survey"]["partnership"] = {"rate": _number(o["rate"]), "districts": int(o["districts"]),
+                                              "halfWidth": _number(o["half_width"])}
+            entry["survey"]["gap"] = {"diff": _number(o["gap"]), "halfWidth": _number(gap_hw), "real": real}
+            entry["sentence"] = survey_sentence(
+                data.name, label, str(o["period_label"]), float(o["rate"]), float(o["half_width"]),
+                benchmark_name, float(o["benchmark_rate"]), float(o["gap"]), float(gap_hw), real)
+            flagged = [(names.get(c) or c, m) for c, m in flags.items() if c in mine]
+            notes = survey_notes(data.name, flagged, int(o["districts"]))
+        else:
+            entry["sentence"] = (f"The survey gives no figure for {data.name} as a whole in this period: "
+                                 f"none of its {area_words(values.measure.set_id)[1]} has an estimate.")
+        entry["notes"] = notes
+        out_periods[period] = entry
+    page_notes = []
+    for note in survey.notes:
+        prefix = f"{data.req.partnership}: "
+        note = f"{data.name}: {note.removeprefix(prefix)}" if note.startswith(prefix) else note
+        page_notes.append(sentence_case(note).rstrip(".") + ".")
+    return {
+        "periods": out_periods, "notes": page_notes,
+        "areas": {
+            "halfWidth": [[None if (codes[i], p) in hidden else _number(wide.iat[i, k])
+                           for k, p in enumerate(period_ids)] for i in range(len(codes))],
+            "marker": markers,
+            "vsPartnership": versus["partnership"], "vsBenchmark": versus["benchmark"],
+        },
+    }
+
+
 def _plural_of(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
+
+
+def _survey_words(data: MapData) -> dict:
+    """The words a survey rate's page builds its sentences from (``map.js``)."""
+    from geo_cs.narrative import CANNOT_SAY, MARKER_WORDS, survey_population
+
+    return {
+        "benchmark": str(data.survey.rates.attrs.get("benchmark") or "the benchmark"),
+        "population": survey_population(data.values.measure.label),
+        "markers": {**MARKER_WORDS, "suppressed": "withheld (fewer than "
+                    f"{data.values.disclosure.min_count if data.values.disclosure else 10} people)"},
+        "cannotSay": CANNOT_SAY,
+    }
 
 
 def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
@@ -397,11 +595,18 @@ def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
     lowest = mine["value"].min() if whole and mine["value"].notna().any() else None
     one, many = area_words(values.measure.set_id)
     figures = view_figures(data, urls)
+    label = values.measure.label
     return {
         "layer": values.measure.set_id, "partnership": req.partnership, "partnershipName": data.name,
         "indicator": req.indicator,
-        "measure": sentence_case(values.measure.label), "unit": values.unit, "isRate": values.measure.is_rate,
+        # a survey rate says what it is a share of: "Employment rate, % of people aged 16-64"
+        "measure": survey_label(label) if kind == "survey" else sentence_case(label),
+        "unit": values.unit, "isRate": values.measure.is_rate,
         "kind": kind,
+        # which end is worse: the lowest of a rate whose high end is good (an employment rate),
+        # the most deprived rank, else the highest; ranks in the list count from it
+        "lowIsWorse": low_is_worse(kind, label),
+        "survey": _survey_words(data) if data.survey is not None else None,
         "breaks": breaks,
         # the worst class darkest: ranks and deciles (1 = most deprived) take the palette reversed
         "colours": class_colours(len(breaks), low_is_worse(kind, values.measure.label)),
@@ -489,6 +694,25 @@ class MapSources:
         return places.reference_labels(self.store, (west - 0.15, south - 0.1, east + 0.15, north + 0.1),
                                        sets)
 
+    def survey(self, measure: layers.Measure, partnership: str) -> SurveyFigures:
+        """A survey rate's figures beside its map: every district's published estimate and the
+        partnership's, the benchmark's and the nations' rates with their 95% intervals
+        (:func:`geo_cs.survey.employment_rates`)."""
+        from geo_cs import survey
+
+        indicator = measure.indicators[-1]
+        estimates = survey.district_estimates(self.store, indicator, measure.set_id)
+        rates = survey.employment_rates(self.store, indicator, set_id=measure.set_id,
+                                        partnerships=[partnership], comparator_size=0)
+        return SurveyFigures(rates, estimates, list(rates.attrs.get("notes", [])))
+
+    def survey_measures(self) -> set[tuple[str, str]]:
+        """(set, indicator id) and (set, measure name) of every survey estimate the store holds:
+        the page words their choices as survey rates."""
+        rows = self.store.sql(
+            "SELECT set_id, indicator_id, measure FROM indicators WHERE kind = 'survey'").fetchall()
+        return {(r[0], r[1]) for r in rows} | {(r[0], r[2]) for r in rows}
+
     def view_of(self, partnership: str, geography: str | None, indicator: str | None,
                 denominator: str | None) -> tuple[str, str, str | None]:
         """(geography, indicator, denominator) of a map: what was asked, completed from the
@@ -500,6 +724,15 @@ class MapSources:
         geography, indicator, denominator = self.view_of(
             req.partnership, req.geography, req.indicator, req.denominator)
         return replace(req, geography=geography, indicator=indicator, denominator=denominator)
+
+
+@dataclass
+class SurveyFigures:
+    """A survey rate's published figures beside its map (:mod:`geo_cs.survey`)."""
+
+    rates: pd.DataFrame            # employment_rates: the partnership, the benchmark, nations, regions
+    estimates: pd.DataFrame        # district_estimates: every district of the set in every period
+    notes: list[str]               # about the benchmark (a file of part of Great Britain)
 
 
 @dataclass
@@ -518,6 +751,8 @@ class MapData:
     labels: pd.DataFrame           # district and ward names around it (geo_cs.places.reference_labels)
     reference_sets: list[str]      # of places.REFERENCE_SETS, those with tiles: drawn as lines
     geography_label: str = ""      # the areas in words ("Scottish Data Zones, 2011")
+    survey: SurveyFigures | None = None   # a survey rate's published figures (geo_cs.survey)
+    aliases: tuple[str, ...] = ()  # other names of the measure shown (its measure name for an id)
 
 
 def gather_map(sources: MapSources, req: MapRequest) -> MapData:
@@ -528,6 +763,10 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     req = sources.view(req)
     values = sources.values(req.geography, req.indicator, req.denominator, req.baseline, req.threshold)
     codes = sources.codes(req.partnership, req.geography)
+    survey = None
+    if values.measure.kind == "survey":
+        survey = sources.survey(values.measure, req.partnership)
+        values = _unmarked(values)
     # a gap needs counts over a population for the partnership's areas (IMD covers England
     # only; a published rate has no counts)
     gap = sources.gap(values, req.partnership) if gives_gap(values, codes) else None
@@ -542,10 +781,38 @@ def gather_map(sources: MapSources, req: MapRequest) -> MapData:
     # constituencies are named on their own map (issue 28: a constituency map showed no names);
     # neighbourhoods are too many to name, wards and districts are named by the reference layer
     named = req.geography if area_words(req.geography)[0] in NAMED_AREAS else None
-    return MapData(req, values, codes, outline, gap, name, sources.choices(req.partnership), min_zoom,
+    choices = sources.choices(req.partnership)
+    surveys = sources.survey_measures()
+    # a survey rate says what it is a share of ("Employment rate, % of people aged 16-64")
+    choices = [replace(c, label=survey_label(c.label)) if (c.geography, c.indicator) in surveys else c
+               for c in choices]
+    return MapData(req, values, codes, outline, gap, name, choices, min_zoom,
                    sources.areas(req.geography, codes), sources.labels(outline.get("bbox"), named),
                    reference_sets,
-                   str(row["label"].iloc[0] or req.geography))
+                   str(row["label"].iloc[0] or req.geography), survey, _aliases(sources.store, values))
+
+
+def _aliases(store: Store, values: AreaValues) -> tuple[str, ...]:
+    """The measure names that stand for exactly the indicators shown: a map asked for by an
+    indicator id (``aps.employment_rate``) is the choice offered by its measure name
+    (``employment_rate``), and the picker shows that choice as chosen."""
+    known = layers.available_measures(store, values.measure.set_id)
+    shown = set(values.measure.indicators)
+    return tuple(name for name, rows in known.groupby("measure")
+                 if set(rows["indicator_id"]) == shown and name != values.measure.name)
+
+
+def _unmarked(values: AreaValues) -> AreaValues:
+    """A survey measure's values with no number for a district marked in the file: an
+    unreliable estimate (a sample of 3 to 9 people) is published but is neither coloured, ranked
+    nor shown as a figure; the page says it in words. The cached values are left as they are."""
+    frame = values.frame
+    marked = frame["reliability"].notna() if "reliability" in frame else pd.Series(False, frame.index)
+    if not marked.any():
+        return values
+    blank = {c: frame[c].mask(marked) for c in ("value", "value_low", "value_high", "half_width")
+             if c in frame}
+    return replace(values, frame=frame.assign(**blank))
 
 
 def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
@@ -566,8 +833,9 @@ def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
     }
     req = data.req
     choices = data.choices
-    chosen = next((i for i, c in enumerate(choices) if (c.geography, c.indicator, c.denominator) == (
-        req.geography, req.indicator, req.denominator)), None)
+    names = {req.indicator, *data.aliases}
+    chosen = next((i for i, c in enumerate(choices) if c.geography == req.geography
+                   and c.indicator in names and c.denominator == req.denominator), None)
     if chosen is None:
         # a map reached by its address but not offered (a published rate beside its count): the
         # picker shows it as chosen rather than another map's name
@@ -592,6 +860,11 @@ KIND_WORDS = {
              "is not a share of people.",
     "rank": "Each area's place among all the areas of its nation, 1 being the most deprived.",
     "decile": "Which tenth of all the areas of its nation the area is in, 1 being the most deprived tenth.",
+    "survey": "An estimate from a sample survey (the Annual Population Survey), as the Office for National "
+              "Statistics publishes it, with its 95% interval where one is published. A district marked "
+              "unreliable (a survey sample of 3 to 9 people) or missing is shown in words, never as a "
+              "figure. A difference between two districts, or two periods, is called real only when its "
+              "95% interval does not include 0; without published intervals the map cannot say.",
 }
 
 _HARMONISED = re.compile(r"\s*\(harmonised to [^)]*\)", re.I)
@@ -610,6 +883,8 @@ def help_measures(store: Store) -> list[dict[str, str]]:
         named = published if len(published) else group
         label = sentence_case(_HARMONISED.sub("", str(named["label"].iloc[-1])))
         kind = str(group["kind"].iloc[0])
+        if kind == "survey":
+            label = survey_label(label)   # what the rate is a share of
         definition = KIND_WORDS.get(kind, "A figure for each area, as published.")
         if kind == "rate" and "%" not in label and group["unit"].iloc[0] == "%":
             label += " (%)"

@@ -32,6 +32,102 @@
     return (value > 0 ? "+" : "") + fmt(value);
   }
 
+  // -- survey rates (the Annual Population Survey): published intervals, real differences ---------
+  // BEGIN survey-difference. geo_cs.stats.survey_difference, mirrored exactly (tests run both on
+  // the same numbers): the difference rounded to 6 decimals, the half-width of two independent
+  // samples' difference, √(a² + b²), to 3, and real only when the difference is larger than it;
+  // no verdict (null) when either has no published interval.
+  function hasNumber(value) { return typeof value === "number" && isFinite(value); }
+
+  // Python's round(x, digits): the nearest decimal of x's exact binary value, a tie to the even
+  // digit (toFixed gives the nearest too, but a tie away from zero).
+  function roundHalfEven(x, digits) {
+    if (!hasNumber(x) || Math.abs(x) >= 1e21) { return x; }
+    var size = Math.abs(x);
+    var exact = size.toFixed(100);          // every digit of the double (a tie ends in 5 then 0s)
+    var cut = exact.indexOf(".") + 1 + digits;
+    var rest = exact.slice(cut);
+    var rounded = Number(size.toFixed(digits));
+    if (rest.charAt(0) === "5" && /^0*$/.test(rest.slice(1))) {
+      var kept = exact.slice(0, digits > 0 ? cut : cut - 1);
+      if (Number(kept.charAt(kept.length - 1)) % 2 === 0) { rounded = Number(kept); }
+    }
+    return x < 0 ? -rounded : rounded;
+  }
+
+  function surveyDifference(rateA, halfWidthA, rateB, halfWidthB) {
+    var diff = roundHalfEven(rateA - rateB, 6);
+    if (!hasNumber(halfWidthA) || !hasNumber(halfWidthB)) { return { diff: diff, halfWidth: null, real: null }; }
+    var halfWidth = roundHalfEven(Math.hypot(halfWidthA, halfWidthB), 3);
+    return { diff: diff, halfWidth: halfWidth, real: Math.abs(diff) > halfWidth };
+  }
+  // END survey-difference
+
+  // A number to one decimal as Python's f"{x:.1f}" writes it (the narrative's sentences).
+  function oneDecimal(x) {
+    var text = Math.abs(roundHalfEven(x, 1)).toFixed(1);
+    return (x < 0 || Object.is(x, -0) ? "-" : "") + text;
+  }
+
+  function percentWords(rate) { return oneDecimal(rate) + "%"; }
+
+  // "72.7% (95% interval 71.7% to 73.7%)", or none published (geo_cs.narrative.interval_words)
+  function intervalWords(rate, halfWidth) {
+    if (!hasNumber(halfWidth)) { return percentWords(rate) + " (no interval published)"; }
+    return percentWords(rate) + " (95% interval " + percentWords(rate - halfWidth) + " to " +
+      percentWords(rate + halfWidth) + ")";
+  }
+
+  // Whether a difference is real, in words (geo_cs.narrative.difference_verdict).
+  function differenceVerdict(diff, halfWidth, real, subject) {
+    if (real === null || real === undefined || !hasNumber(halfWidth)) { return cfg.survey.cannotSay; }
+    var size = Math.abs(diff);
+    var span = "its interval, " + oneDecimal(size - halfWidth) + " to " + oneDecimal(size + halfWidth) + " points,";
+    return real ? subject + " is real: " + span + " does not include 0"
+                : subject + " is not shown to be real: " + span + " includes 0";
+  }
+
+  // "Against Great Britain (75.8%): 6.9 points lower; the difference is real: ..." (``brief``:
+  // the verdict in a word or two, for a tooltip)
+  function againstWords(who, otherRate, d, brief) {
+    var size = Math.abs(d.diff);
+    var moved = roundHalfEven(size, 1) === 0 ? "level" : oneDecimal(size) + " points " + (d.diff < 0 ? "lower" : "higher");
+    // a place keeps its capital; the file's own benchmark ("All 72 districts of ...") runs on
+    var head = "Against " + who.replace(/^All /, "all ") + " (" + percentWords(otherRate) + "): " + moved;
+    if (brief) {
+      return head + ", " + (d.real === true ? "a real difference" : d.real === false ? "not shown to be real"
+                                                                                    : "cannot say if real: no interval published");
+    }
+    return head + "; " + differenceVerdict(d.diff, d.halfWidth, d.real, "the difference") + ".";
+  }
+
+  // A district's figure in a period: its rate and half-width, or the marker that replaces them.
+  function districtFigure(i, periodIndex) {
+    var k = periodIndex === undefined ? current : periodIndex;
+    var s = cfg.areas.survey;
+    var marker = s.marker[i][k];
+    return { rate: marker ? null : cfg.areas.values[i][k], halfWidth: s.halfWidth[i][k], marker: marker };
+  }
+
+  // An area of a tile (perhaps outside the partnership): its figure in the period shown. The
+  // tiles carry the interval to 2 decimals; the half-width is read back to that.
+  function tileFigure(p) {
+    var here = cfg.areas.code.indexOf(p.code);
+    if (here >= 0) { return districtFigure(here); }
+    var marker = ((cfg.periods[current].survey || {}).marked || {})[p.code] || (p.suppressed ? "suppressed" : null);
+    var halfWidth = hasNumber(p.value_low) && hasNumber(p.value_high) ? roundHalfEven((p.value_high - p.value_low) / 2, 2) : null;
+    return { rate: marker || !hasNumber(p.value) ? null : p.value, halfWidth: halfWidth, marker: marker };
+  }
+
+  function figureWords(f) {
+    if (f.marker) { return cfg.survey.markers[f.marker] || f.marker; }
+    if (!hasNumber(f.rate)) { return "no figure"; }
+    return intervalWords(f.rate, f.halfWidth);
+  }
+
+  // [difference, half-width, real] from the page's data as an object (null: none)
+  function fromTriple(t) { return t ? { diff: t[0], halfWidth: t[1], real: t[2] } : null; }
+
   // A rate that cannot be right: over 100% (more claimants than people) or outside its own
   // interval. It is flagged and explained, never coloured or shown as a figure.
   function invalidRate(p) {
@@ -50,8 +146,14 @@
   }
 
   function colour(p) {
-    var k = invalidRate(p) ? -1 : classOf(p.value);
+    var k = invalidRate(p) || surveyMarker(p) ? -1 : classOf(p.value);
     return k < 0 ? cfg.noData : cfg.colours[k];
+  }
+
+  // A district marked in a survey file (unreliable, missing, withheld): never a coloured figure.
+  function surveyMarker(p) {
+    if (!cfg.survey) { return null; }
+    return ((cfg.periods[current].survey || {}).marked || {})[p.code] || null;
   }
 
   // -- building DOM from data, as text --------------------------------------------------------
@@ -161,6 +263,7 @@
   }
 
   function valueWords(p) {
+    if (cfg.survey) { return figureWords(tileFigure(p)); }
     if (p.suppressed) {
       // a value withheld by disclosure control is not missing data: say which it is
       return "withheld (fewer than " + (cfg.minCount || 10) + " people)";
@@ -169,7 +272,42 @@
     return fmt(p.value) + unitText();
   }
 
+  // A survey rate's tooltip: the district's rate with its 95% interval (or its marker in
+  // words), against the benchmark and the partnership, and against the district selected.
+  function surveyTooltip(p, latlng) {
+    var period = cfg.periods[current];
+    var here = cfg.areas.code.indexOf(p.code);
+    var f = tileFigure(p);
+    var lines = [[el("strong", {}, [p.name || p.code]), " ", el("span", {}, [p.code])]];
+    lines.push([cfg.measure + ", " + period.label + ": ", el("b", {}, [figureWords(f)])]);
+    var s = period.survey || {};
+    if (here >= 0 && hasNumber(f.rate)) {
+      var bench = fromTriple(cfg.areas.survey.vsBenchmark[here][current]);
+      if (s.benchmark && hasNumber(s.benchmark.rate)) {
+        lines.push([againstWords(s.benchmark.name, s.benchmark.rate,
+                                 bench || { diff: f.rate - s.benchmark.rate, halfWidth: null, real: null }, true)]);
+      }
+      var whole = fromTriple(cfg.areas.survey.vsPartnership[here][current]);
+      if (s.partnership && hasNumber(s.partnership.rate)) {
+        lines.push([againstWords(cfg.partnershipName, s.partnership.rate,
+                                 whole || { diff: f.rate - s.partnership.rate, halfWidth: null, real: null }, true)]);
+      }
+    }
+    if (profileIndex !== null && cfg.areas.code[profileIndex] !== p.code && hasNumber(f.rate)) {
+      var chosen = districtFigure(profileIndex);
+      if (hasNumber(chosen.rate)) {
+        lines.push([againstWords(areaLabel(profileIndex) + ", selected", chosen.rate,
+                                 surveyDifference(f.rate, f.halfWidth, chosen.rate, chosen.halfWidth), true)]);
+      }
+    }
+    if (here < 0) { lines.push([el("i", {}, [outsideWords(p, latlng)])]); }
+    var box = el("div", { className: "geo-cs-tip" });
+    lines.forEach(function (parts) { box.appendChild(el("div", {}, parts)); });
+    return box;
+  }
+
   function tooltipContent(p, latlng) {
+    if (cfg.survey) { return surveyTooltip(p, latlng); }
     var period = cfg.periods[current];
     var unit = unitText();
     var mine = inPartnership.has(p.code);
@@ -217,7 +355,8 @@
     }
     var none = el("span", { className: "swatch" });
     none.style.background = cfg.noData;
-    nodes.push(row(none, cfg.disclosure ? "No data, withheld or not a valid rate" : "No data or not a valid rate"));
+    nodes.push(row(none, cfg.survey ? "No figure: unreliable, missing or withheld"
+                                    : cfg.disclosure ? "No data, withheld or not a valid rate" : "No data or not a valid rate"));
     var outside = el("span", { className: "swatch" });
     outside.style.background = OUTSIDE;
     nodes.push(row(outside, "Outside " + cfg.partnershipName, "geo-cs-outside"));
@@ -236,7 +375,37 @@
     return nodes;
   }
 
+  // A survey rate's key figures: the partnership, the benchmark, the gap and whether it is real,
+  // the nations, each with its 95% interval.
+  function surveySummaryNodes() {
+    var period = cfg.periods[current];
+    var s = period.survey || {};
+    function figure(rate, halfWidth) {
+      if (!hasNumber(rate)) { return "n/a"; }
+      return oneDecimal(rate) + (hasNumber(halfWidth) ? " (" + oneDecimal(rate - halfWidth) + " to " +
+                                                        oneDecimal(rate + halfWidth) + ")" : " (no interval)");
+    }
+    var rows = [[cfg.partnershipName, s.partnership ? figure(s.partnership.rate, s.partnership.halfWidth) : "n/a"]];
+    (period.benchmarks || []).forEach(function (b, n) {
+      rows.push([b.label || b.group, figure(b.rate, b.halfWidth)]);
+      if (n === 0 && s.gap && s.benchmark) {
+        var g = s.gap;
+        var verdict = g.real === true ? "real" : g.real === false ? "not shown to be real" : "cannot say if real";
+        rows.push(["Gap with " + s.benchmark.name.replace(/^All /, "all ") + ", points",
+                   (g.diff > 0 ? "+" : "") + oneDecimal(g.diff) +
+                   (hasNumber(g.halfWidth) ? " (" + oneDecimal(g.diff - g.halfWidth) + " to " + oneDecimal(g.diff + g.halfWidth) + ")" : "") +
+                   ", " + verdict]);
+      }
+    });
+    var table = el("table", {}, rows.map(function (r) {
+      return el("tr", {}, [el("th", { scope: "row" }, [r[0]]), el("td", { className: "num" }, [r[1]])]);
+    }));
+    var intervals = s.partnership && hasNumber(s.partnership.halfWidth);
+    return [el("h2", {}, ["Key figures, " + period.label + (intervals ? " (%, with 95% intervals)" : " (%)")]), table];
+  }
+
   function summaryNodes() {
+    if (cfg.survey) { return surveySummaryNodes(); }
     var period = cfg.periods[current];
     var s = period.summary;
     if (s.invalid) {
@@ -296,6 +465,7 @@
     document.getElementById("geo-cs-period-label").textContent = period.label;
     document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
     replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
+    if (cfg.survey) { renderPeriodWords(period); }
     setDownload("geo-cs-geojson", period.geojson, period.geojsonName || downloadName(period, "geojson"));
     setDownload("geo-cs-csv", period.csv, period.csvName || downloadName(period, "csv"));
     var png = document.getElementById("geo-cs-png");
@@ -308,6 +478,15 @@
     }
     if (fromUser) { writeAddress({ period: period.id }); }
     document.body.dataset.period = period.id;
+  }
+
+  // A survey rate's answer is of the period shown: its sentence and its notes on marked districts.
+  function renderPeriodWords(period) {
+    var sentence = document.getElementById("geo-cs-sentence");
+    if (period.sentence) { sentence.textContent = period.sentence; sentence.hidden = false; }
+    replaceChildren(document.getElementById("geo-cs-notes"), (cfg.notes || []).concat(period.notes || []).map(function (note) {
+      return el("p", { className: "geo-cs-note", role: "note" }, [note]);
+    }));
   }
 
   // The form's selects apply at once; the breaks field with its button. A new indicator takes
@@ -632,7 +811,8 @@
     if (!table || !cfg.areas) { return; }
     var listed = listedAreas();
     var unit = cfg.unit === "%" ? " (%)" : "";
-    var headers = [["rank", "Rank"], ["name", "Area"], ["code", "Code"], ["value", cfg.periods[current].label + unit]];
+    var headers = [["rank", "Rank"], ["name", "Area"], ["code", "Code"],
+                   ["value", cfg.periods[current].label + (cfg.survey ? " (%, 95% interval)" : unit)]];
     var withBaseline = Boolean(cfg.areas.baseline) && drawsWorst();
     if (withBaseline) { headers.push(["baseline", "Baseline (" + cfg.baselineLabels.join(", ") + ")" + unit]); }
     var head = el("tr", {}, headers.map(function (h) {
@@ -652,7 +832,7 @@
       var flags = [];
       if (isWorst(i)) { flags.push("worst"); }
       if (cfg.areas.estimated[i] > 0) { flags.push("estimated"); }
-      var value = cfg.areas.invalid[i] ? "not valid" : fmt(areaValue(i));
+      var value = cfg.survey ? surveyCell(i) : cfg.areas.invalid[i] ? "not valid" : fmt(areaValue(i));
       var cells = [el("td", { className: "num" }, [listed.ranks.label[i] || "–"]),
                    el("td", {}, [open]), el("td", {}, [cfg.areas.code[i]]), el("td", { className: "num" }, [value])];
       if (withBaseline) { cells.push(el("td", { className: "num" }, [fmt(baselineOf(i))])); }
@@ -665,11 +845,19 @@
     replaceChildren(table, [el("thead", {}, [head]), el("tbody", {}, body)]);
     // the table as shown, as CSV
     var columns = ["rank", "code", "name", cfg.periods[current].id, "worst_performing", "estimated_share"];
+    if (cfg.survey) { columns = ["rank", "code", "name", cfg.periods[current].id, "interval_low", "interval_high", "note"]; }
     if (withBaseline) { columns.push("baseline"); }
     var lines = [columns.join(",")];
     listed.rows.forEach(function (i) {
       var cells = [listed.ranks.label[i] || "", cfg.areas.code[i], cfg.areas.name[i], areaValue(i),
                    isWorst(i) ? "true" : "false", cfg.areas.estimated[i]];
+      if (cfg.survey) {
+        var f = districtFigure(i);
+        var known = hasNumber(f.rate) && hasNumber(f.halfWidth);
+        cells = [listed.ranks.label[i] || "", cfg.areas.code[i], cfg.areas.name[i], f.rate,
+                 known ? roundHalfEven(f.rate - f.halfWidth, 3) : null, known ? roundHalfEven(f.rate + f.halfWidth, 3) : null,
+                 f.marker ? cfg.survey.markers[f.marker] : (hasNumber(f.rate) && !known ? "no interval published" : "")];
+      }
       if (withBaseline) { cells.push(baselineOf(i)); }
       lines.push(cells.map(csvCell).join(","));
     });
@@ -755,22 +943,101 @@
     box.scrollIntoView({ block: "nearest" });
   }
 
-  function profileFrame(title, meta, facts, table) {
+  // ``list``: the facts one to a line (a survey district's comparisons), else one paragraph
+  function profileFrame(title, meta, facts, table, list) {
     var box = document.getElementById("geo-cs-profile");
     var close = el("button", { type: "button", className: "geo-cs-close", "aria-label": "Close the profile of " + title },
                    ["Close"]);
     close.addEventListener("click", closeProfile);
+    var said = list ? el("ul", { className: "geo-cs-facts" }, facts.map(function (f) { return el("li", {}, [f]); }))
+                    : el("p", {}, [facts.join(" ")]);
     replaceChildren(box, [
       el("div", { className: "geo-cs-profile-head" }, [el("h2", { tabindex: "-1" }, [title]), close]),
-      el("p", { className: "geo-cs-meta" }, [meta]), el("p", {}, [facts.join(" ")]), table]);
+      el("p", { className: "geo-cs-meta" }, [meta]), said, table]);
     box.hidden = false;
     return box;
+  }
+
+  // The district whose profile was shown before the one shown now (compared with it).
+  var lastProfile = null;
+  var previousProfile = null;
+
+  // A district's cell: "68.9 (65.8 to 72.0)", or its marker in a word.
+  function surveyCell(i, periodIndex) {
+    var f = districtFigure(i, periodIndex);
+    if (f.marker) { return (cfg.survey.markers[f.marker] || f.marker).split(" (")[0]; }
+    if (!hasNumber(f.rate)) { return "–"; }
+    return oneDecimal(f.rate) + (hasNumber(f.halfWidth) ? " (" + oneDecimal(f.rate - f.halfWidth) + " to " +
+                                                          oneDecimal(f.rate + f.halfWidth) + ")" : " (no interval)");
+  }
+
+  // A survey district's profile: its rate with its interval in each period, and in the period
+  // shown against the benchmark, the partnership, the district selected before and its own
+  // figure a year before, each called real only when the intervals say so.
+  function showSurveyProfile(i, returnTo) {
+    var period = cfg.periods[current];
+    var s = period.survey || {};
+    var f = districtFigure(i);
+    var facts = [cfg.measure + ", " + period.label + ": " + figureWords(f) + "."];
+    if (f.marker) {
+      facts.push("No figure is shown for it, and no difference with it can be called real.");
+    } else if (hasNumber(f.rate)) {
+      var bench = fromTriple(cfg.areas.survey.vsBenchmark[i][current]);
+      if (s.benchmark && hasNumber(s.benchmark.rate)) {
+        facts.push(againstWords(s.benchmark.name, s.benchmark.rate,
+                                bench || { diff: f.rate - s.benchmark.rate, halfWidth: null, real: null }));
+      }
+      var whole = fromTriple(cfg.areas.survey.vsPartnership[i][current]);
+      if (s.partnership && hasNumber(s.partnership.rate)) {
+        facts.push(againstWords(cfg.partnershipName, s.partnership.rate,
+                                whole || { diff: f.rate - s.partnership.rate, halfWidth: null, real: null }));
+      }
+      if (previousProfile !== null && previousProfile !== i) {
+        var other = districtFigure(previousProfile);
+        if (hasNumber(other.rate)) {
+          facts.push(againstWords(areaLabel(previousProfile) + ", the district you selected before", other.rate,
+                                  surveyDifference(f.rate, f.halfWidth, other.rate, other.halfWidth)));
+        }
+      }
+      var before = s.yearBefore;
+      if (before !== null && before !== undefined) {
+        var then = districtFigure(i, before);
+        if (hasNumber(then.rate)) {
+          facts.push(againstWords("its own figure in " + cfg.periods[before].label, then.rate,
+                                  surveyDifference(f.rate, f.halfWidth, then.rate, then.halfWidth)));
+        }
+      }
+    }
+    var rows = cfg.periods.map(function (p, k) {
+      var r = ranks(k);
+      var vs = fromTriple(cfg.areas.survey.vsPartnership[i][k]);
+      var v = districtFigure(i, k);
+      var gap = "–";
+      if (hasNumber(v.rate) && p.survey && p.survey.partnership && hasNumber(p.survey.partnership.rate)) {
+        var d = vs ? vs.diff : v.rate - p.survey.partnership.rate;
+        gap = (d > 0 ? "+" : "") + oneDecimal(d) + (vs ? (vs.real ? ", real" : ", not shown to be real") : ", cannot say");
+      }
+      return el("tr", k === current ? { className: "geo-cs-current" } : {}, [
+        el("th", { scope: "row" }, [p.label]),
+        el("td", { className: "num" }, [surveyCell(i, k)]),
+        el("td", { className: "num" }, [r.rank[i] ? r.label[i] + " of " + r.of : "–"]),
+        el("td", { className: "num" }, [gap])]);
+    });
+    var table = el("table", {}, [el("thead", {}, [el("tr", {}, [
+      "Period", "Rate, % (95% interval)", "Rank in partnership", "Against " + cfg.partnershipName + ", points"
+    ].map(function (h) { return el("th", { scope: "col" }, [h]); }))]), el("tbody", {}, rows)]);
+    var box = profileFrame(areaLabel(i), cfg.areas.code[i] + " · " + cfg.measure, facts, table, true);
+    document.body.dataset.selected = cfg.areas.code[i];
+    if (returnTo !== undefined) { revealProfile(box, returnTo); }
   }
 
   // ``returnTo``: where focus goes when the profile closes (null: the map), or undefined to keep
   // the profile where it is (a period changed), focus included.
   function showProfile(i, returnTo) {
+    if (lastProfile !== null && lastProfile !== i) { previousProfile = lastProfile; }
+    lastProfile = i;
     profileIndex = i;
+    if (cfg.survey) { showSurveyProfile(i, returnTo); return; }
     var rows = cfg.periods.map(function (period, p) {
       var r = ranks(p);
       var v = areaValue(i, p);
@@ -1341,7 +1608,7 @@
     }).addTo(map);
     var overlays = {};
     overlays[cfg.measure] = choroplethGroup;
-    overlays["Worst-performing outlines, boundary-change hatching"] = hatchGroup;
+    if (!cfg.survey) { overlays["Worst-performing outlines, boundary-change hatching"] = hatchGroup; }
     overlays[cfg.partnershipName + " (outline)"] = outline;
     // the control writes its labels as HTML: give it text that is already escaped
     var escaped = {};
@@ -1406,6 +1673,9 @@
     };
   }
 
+  geoCs.surveyDifference = surveyDifference;
+  geoCs.roundHalfEven = roundHalfEven;
+  geoCs.differenceVerdict = differenceVerdict;
   geoCs.areaAt = areaAt;
   geoCs.insideOutline = insideOutline;
   window.geoCs = geoCs;
