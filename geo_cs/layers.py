@@ -55,6 +55,9 @@ DEFAULT_VIEWS: tuple[tuple[str, str, str | None], ...] = (
     ("lsoa2011", "employment_rank", None),
     ("wpc2010", "claimants", None),
     ("lsoa2011", "employment_score", None),
+    # a store holding only the survey employment rate still opens on a map (issue 29)
+    ("lad2021", "employment_rate", None),
+    ("lad2020", "employment_rate", None),
 )
 
 COLUMNS = ["code", "period_id", "value", "value_low", "value_high", "count", "denominator",

@@ -308,10 +308,25 @@ def _resolve(
         check_members(store, partnership, phase)
         areas = pd.DataFrame({"code": members, "member": members})
         return Resolution(partnership, phase, set_id, "lookup", areas, lookup_set=set_id)
+    reg = registry()
+    if (member_geography == "lad" and set_id in reg.sets and reg.get(set_id).geography == "lad"):
+        # another edition of the districts (a survey's lad2020): the members' codes there come
+        # from the district code history, not from a lookup or an overlay
+        renamed, why = _district_codes_in(store, members, reg.get(partnership.member_set).vintage,
+                                          reg.get(set_id).vintage)
+        pairs = [(code, member) for member in members for code in renamed[member]]
+        held = {r[0] for r in store.sql(
+            "SELECT code FROM areas WHERE set_id = ? AND code IN (SELECT unnest(?::VARCHAR[]))",
+            [set_id, [c for c, _ in pairs]]).fetchall()}
+        if not why and held and {m for c, m in pairs if c in held} == set(members):
+            areas = pd.DataFrame([(c, m) for c, m in pairs if c in held], columns=["code", "member"])
+            areas = areas.sort_values(["code", "member"]).drop_duplicates("code")
+            return Resolution(partnership, phase, set_id, "lookup", areas.reset_index(drop=True),
+                              lookup_set=set_id,
+                              renamed={m: cs for m, cs in renamed.items() if cs != [m]})
     targets = [r[0] for r in store.sql(_LOOKUP_TARGETS, [member_geography, set_id, set_id]).fetchall()]
     best: tuple[int, str, pd.DataFrame, dict[str, list[str]]] | None = None
     passed_over: dict[str, str] = {}
-    reg = registry()
     small_geography = reg.get(set_id).geography if set_id in reg.sets else None
     # lookups of the small areas' own edition first; through another edition only if none
     # of those knows every member

@@ -35,6 +35,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.district_codes import codes_in_edition
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import registry
@@ -335,6 +336,7 @@ def employment_rates(
     store: Store, indicator: str = DEFAULT_INDICATOR, *, set_id: str | None = None,
     partnerships: list[str] | None = None, periods: list[str] | None = None,
     comparator_size: int = COMPARATOR_SIZE, when: date | None = None,
+    disclosure: DisclosureControl | None = None,
 ) -> pd.DataFrame:
     """Figures 4.1 and 4.2: per group (partnerships, the benchmark, nations, regions, the
     comparator) and period, the survey rate with its 95% interval and the gap with the
@@ -343,7 +345,10 @@ def employment_rates(
     The gap is Σ (wᵢᴾ − wᵢᴮ)·rᵢ over the districts, so a district in both the partnership and
     the benchmark counts once; its half-width leaves out districts without an interval, as the
     rates' do. ``set_id`` is the district edition (default: the one with the most periods).
-    Notes on coverage are in ``attrs["notes"]``.
+    Notes on coverage are in ``attrs["notes"]``. With ``disclosure`` (figures that leave the
+    building: the map, exports), numerators and denominators are rounded and a group whose
+    numerator or denominator is under the minimum is withheld in every column
+    (:func:`published_rates`).
     """
     estimates = district_estimates(store, indicator, set_id)
     set_id = estimates.attrs["set_id"]
@@ -384,7 +389,26 @@ def employment_rates(
         ["_k", "group"], kind="stable").drop(columns="_k").reset_index(drop=True)
     table.attrs["notes"] = notes
     table.attrs["benchmark"] = benchmark_group.name
-    return table
+    return published_rates(table, disclosure) if disclosure is not None else table
+
+
+def published_rates(table: pd.DataFrame, disclosure: DisclosureControl) -> pd.DataFrame:
+    """:func:`employment_rates`' table as published under ``disclosure``: the numerator and
+    denominator rounded; a row whose (unrounded) numerator or denominator is under the minimum
+    withheld whole — rate, interval, gap, counts — and said in its note. The rates and
+    intervals are the survey's own (ONS has controlled the district figures they come from),
+    not recomputed from the rounded counts."""
+    out = table.copy()
+    small = disclosure.withheld(out["numerator"]) | disclosure.withheld(out["denominator"])
+    out["numerator"] = np.where(small, np.nan, disclosure.round(out["numerator"]))
+    out["denominator"] = np.where(small, np.nan, disclosure.round(out["denominator"]))
+    for column in ("rate", "rate_low", "rate_high", "half_width", "gap", "gap_low", "gap_high"):
+        out.loc[small, column] = np.nan
+    out.loc[small, "gap_real"] = None
+    out.loc[small, "note"] = (f"withheld: fewer than {disclosure.min_count} people "
+                              "(disclosure control)")
+    out.attrs = dict(table.attrs)
+    return out
 
 
 def check_survey_indicator(store: Store, indicator: str) -> None:

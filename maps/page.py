@@ -703,7 +703,8 @@ class MapSources:
         indicator = measure.indicators[-1]
         estimates = survey.district_estimates(self.store, indicator, measure.set_id)
         rates = survey.employment_rates(self.store, indicator, set_id=measure.set_id,
-                                        partnerships=[partnership], comparator_size=0)
+                                        partnerships=[partnership], comparator_size=0,
+                                        disclosure=self.disclosure)
         return SurveyFigures(rates, estimates, list(rates.attrs.get("notes", [])))
 
     def survey_measures(self) -> set[tuple[str, str]]:

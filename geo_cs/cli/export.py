@@ -82,7 +82,8 @@ def export_charts(
         make_progress().note(f"drawing charts for {', '.join(partnership)}")
         if not no_survey and (survey_geography or survey_period or survey_sets(store)):
             written, notes = survey_charts(store, partnership, out_dir, formats=chosen,
-                                           set_ids=split_list(survey_geography) or None, period=survey_period)
+                                           set_ids=split_list(survey_geography) or None, period=survey_period,
+                                           disclosure=state.disclosure)
         try:
             written += partnership_charts(store, partnership, out_dir, formats=chosen,
                                           geography=geography or "wpc2010", indicator=indicator or "claimants",

@@ -275,7 +275,7 @@ def partnership_profile(store: Store, partnership: str, *, geography: str | None
         caveats.append(f"No out-of-work benefit series on constituencies: {exc}")
     survey: list = []
     try:
-        survey = survey_report_blocks(store, partnership)
+        survey = survey_report_blocks(store, partnership, disclosure=disclosure)
     except GeoCsError as exc:
         caveats.append(f"No survey employment rate: {exc}")
     sources = store.sql(

@@ -44,6 +44,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
 from geo_cs.attribution import OGL_ATTRIBUTION
+from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.export.charts import (
     CHART_FORMATS,
@@ -451,6 +452,7 @@ def series_rows(table: pd.DataFrame, partnership: str) -> pd.DataFrame:
 def survey_charts(store: Store, partnerships: list[str], out_dir: str | Path, *,
                   formats: tuple[str, ...] = CHART_FORMATS, set_ids: list[str] | None = None,
                   period: str | None = None, indicator: str = DEFAULT_INDICATOR,
+                  disclosure: DisclosureControl | None = None,
                   ) -> tuple[list[Path], list[str]]:
     """Figures 4.1 (each of ``partnerships``) and 4.2 (every partnership the file covers, the
     chosen ones in colour) for each district edition of the survey held (``set_ids``: only
@@ -479,7 +481,8 @@ def survey_charts(store: Store, partnerships: list[str], out_dir: str | Path, *,
     written: list[Path] = []
     notes: list[str] = []
     drawn: set[str] = set()
-    tables = {set_id: employment_rates(store, indicator, set_id=set_id) for set_id in chosen_sets}
+    tables = {set_id: employment_rates(store, indicator, set_id=set_id, disclosure=disclosure)
+              for set_id in chosen_sets}
     periods_seen = {p for table in tables.values() for p in _periods(table)[0]}
     if period is not None and period not in periods_seen:   # before anything is written
         raise NotFoundError(f"period {period} not in the survey estimates on {', '.join(chosen_sets)}; "
@@ -647,7 +650,8 @@ def _notes_in_words(table: pd.DataFrame, partnership: str) -> list[str]:
 
 
 def survey_report_blocks(store: Store, partnership: str, *, indicator: str = DEFAULT_INDICATOR,
-                         tables: dict[str, pd.DataFrame] | None = None) -> list[Block]:
+                         tables: dict[str, pd.DataFrame] | None = None,
+                         disclosure: DisclosureControl | None = None) -> list[Block]:
     """The report's section "Employment rate (Annual Population Survey)" for ``partnership``:
     per district edition held that covers it, the latest figure in words, figure 4.1, a table
     (period, rate, interval, the benchmark's rate, the gap and its interval, whether it is real)
@@ -668,7 +672,7 @@ def survey_report_blocks(store: Store, partnership: str, *, indicator: str = DEF
     for set_id in sets:
         table = (tables or {}).get(set_id)
         if table is None:
-            table = employment_rates(store, indicator, set_id=set_id)
+            table = employment_rates(store, indicator, set_id=set_id, disclosure=disclosure)
         rows = table[(table["group_kind"] == "partnership") & (table["group"] == partnership)]
         if rows.empty:
             why += [n.removeprefix(f"{partnership}: ") for n in table.attrs.get("notes", [])
