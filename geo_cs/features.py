@@ -723,7 +723,7 @@ def properties_csv(features: list[dict], columns: tuple[str, ...]) -> str:
 
 
 #: Sets tried, in order, for partnership outlines (districts first: members are districts).
-OUTLINE_SETS = ("lad2013", "lad2022", "lad2019", "lsoa2011", "datazone2011")
+OUTLINE_SETS = ("lad2013", "lad2022", "lad2021", "lad2020", "lad2019", "lsoa2011", "datazone2011")
 
 
 def partnership_outline_set(store: Store, member_set: str | None = None) -> str | None:
