@@ -5,6 +5,8 @@ map pages in ``maps``). What it serves:
 
 * ``/`` … ``/collections/{id}/items`` — OGC API - Features (GeoJSON, CSV; CRS84, EPSG:4326, 27700);
 * ``/tiles/{layer}/{z}/{x}/{y}.mvt`` and ``/tiles/{layer}/tilejson.json`` — vector tiles;
+* ``/styles``, ``/collections/{id}/styles/web-map?f=qml|sld|mapbox`` — the web map's classes
+  (OGC API - Styles), ``/styles/projects/{partnership}.qgs`` — a QGIS project of a map;
 * ``/maps/`` — the web map for partnership staff, its assets under ``/static``;
 * ``/health``; ``POST /admin/refresh`` behind the API key.
 
@@ -37,7 +39,7 @@ from api.deps import WATCHDOG, LRUCache, MapWarmer, ServedStore, StoreDep, appro
 from api.docs_page import render_docs
 from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import AdmissionControl, MemoryBudget, SizeLimits
-from api.routers import admin, maps, ogc, tiles
+from api.routers import admin, maps, ogc, styles, tiles
 from api.static import AssetFiles
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import Settings
@@ -187,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ogc.router)
     app.include_router(tiles.router)
+    app.include_router(styles.router)
     app.include_router(maps.router)
     app.include_router(admin.router)
     # StaticFiles resolves paths inside its folder only: ../ cannot escape it
