@@ -11,6 +11,15 @@ Supported: comparisons (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``), ``AND``, `
 spatial predicates ``S_INTERSECTS`` (``S_WITHIN``, ``S_CONTAINS``, ``S_DISJOINT``…) of the
 ``geometry`` property with a ``BBOX(...)`` or a WKT literal in the ``filter-crs``.
 
+Two languages (``filter-lang``): ``cql2-text``, the standard, whose string comparisons and
+LIKE respect case (``CASEI`` ignores it); and ``cql-text``, the name GDAL's OAPIF driver (3.2 to
+3.6) sends with the part of a ``-where`` it passes on, read as GDAL means that ``-where``
+(:data:`GDAL_LANG`): string comparisons (``=``, ``<>``, ``<``… and ``IN``) ignore ASCII case as
+OGR SQL's do, LIKE respects case as OGR SQL's does since GDAL 3.1, and ``ILIKE`` ignores ASCII
+case. GDAL evaluates a whole ``-where`` itself, over what the server sent, as soon as one part
+of it cannot be sent: read any other way, the same condition would select other features
+depending on what it is combined with.
+
 A LIKE pattern is matched by an RE2 regular expression (:func:`like_regex`), in time linear in
 the string and the pattern, never by DuckDB's LIKE: its matcher backtracks, and
 ``name LIKE '%_%_%_…'`` (30 pairs) ran past every limit inside one chunk of rows, where the
@@ -38,6 +47,9 @@ from geo_cs.errors import InputError
 
 #: The filter languages accepted: CQL2 text, and ``cql-text``, its draft name (GDAL 3.6 sends it).
 FILTER_LANGS = ("cql2-text", "cql-text")
+#: What GDAL's OAPIF driver (3.2-3.6) names the language of the ``filter`` it makes of a
+#: ``-where`` (it sends no User-Agent): such a filter is read with OGR SQL's string semantics.
+GDAL_LANG = "cql-text"
 #: Longest filter text and deepest nesting accepted. The parser is recursive: a few thousand
 #: nested parentheses overflow its stack and end the process, so depth is checked first.
 MAX_FILTER_CHARS = 6000
@@ -312,12 +324,30 @@ SUPPORTED = ("AND, OR, NOT, =, <>, <, <=, >, >=, LIKE, BETWEEN, IN, IS NULL, CAS
              + ", ".join(op.upper() for op in _SPATIAL))
 
 
+def ascii_lower(sql: str) -> str:
+    """SQL for ``sql`` with A-Z lower-cased and every other character kept: how OGR SQL
+    (``strcasecmp``) ignores case; ``Ô`` and ``ô`` stay different, as they do in GDAL.
+
+    >>> ascii_lower("a.name")
+    "translate(a.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+    """
+    return f"translate({sql}, '{_UPPER}', '{_UPPER.lower()}')"
+
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 class _Translator:
-    def __init__(self, qs: dict[str, Queryable], spatial: Spatial) -> None:
+    def __init__(self, qs: dict[str, Queryable], spatial: Spatial, ogr_sql: bool = False) -> None:
         self.qs = qs
         self.spatial = spatial
         self.params: list[Any] = []
         self.uses_values = False
+        # GDAL's meaning (GDAL_LANG): string comparisons and IN, and CASEI (which only ILIKE, as
+        # GDAL sends it, becomes) ignore ASCII case, as OGR SQL's do (GDAL 3.6: 'abc' <= 'ABC'
+        # and 'Ô' <> 'ô'); CQL2's CASEI folds all of Unicode
+        self.ogr_sql = ogr_sql
+        self.fold = ascii_lower if ogr_sql else (lambda sql: f"lower({sql})")
 
     # a scalar: (sql, type)
     def scalar(self, node: Any, where: str) -> tuple[str, str]:
@@ -345,7 +375,7 @@ class _Translator:
             sql, kind = self.scalar(args[0], "CASEI")
             if kind != _STRING:
                 raise InputError("filter: CASEI takes a string")
-            return f"lower({sql})", _STRING
+            return self.fold(sql), _STRING
         raise InputError(f"filter: {where}: {_describe(node)} is not supported here; "
                          f"supported: {SUPPORTED}")
 
@@ -392,6 +422,8 @@ class _Translator:
                     self.params[at[side]] = bool(literal)
                     lkind = rkind = _BOOLEAN
             self.same_kind(op, lkind, rkind, args)
+            if self.ogr_sql and lkind == _STRING:
+                left, right = self.fold(left), self.fold(right)
             return f"({left} {_COMPARISONS[op]} {right})"
         if op == "like":
             self.arity(op, args, 2)
@@ -404,6 +436,8 @@ class _Translator:
             parts = [self.scalar(a, "BETWEEN") for a in args]
             for sql_kind in parts[1:]:
                 self.same_kind("BETWEEN", parts[0][1], sql_kind[1], args)
+            if self.ogr_sql and parts[0][1] == _STRING:
+                parts = [(self.fold(sql), kind) for sql, kind in parts]
             return f"({parts[0][0]} BETWEEN {parts[1][0]} AND {parts[2][0]})"
         if op == "in":
             self.arity(op, args, 2)
@@ -416,7 +450,9 @@ class _Translator:
             for value in args[1]:
                 sql, kind = self.scalar(value, "IN list")
                 self.same_kind("IN", lkind, kind, args)
-                items.append(sql)
+                items.append(self.fold(sql) if self.ogr_sql and kind == _STRING else sql)
+            if self.ogr_sql and lkind == _STRING:
+                left = self.fold(left)
             return f"({left} IN ({', '.join(items)}))"
         if op == "isNull":
             self.arity("IS NULL", args, 1)
@@ -431,7 +467,8 @@ class _Translator:
 
     def like_pattern(self, node: Any) -> str:
         """SQL for a LIKE pattern: its RE2 expression (:func:`like_regex`) as a parameter,
-        lower-cased in SQL under each CASEI around it, as the string it is matched with is.
+        case-folded in SQL under each CASEI around it, as the string it is matched with is
+        (the expression's own syntax is lower-case ASCII, which folding leaves as it is).
 
         In CQL2's grammar a pattern is a string literal, perhaps within CASEI (or ACCENTI, not
         supported): a property's value is never a pattern here, so every pattern that reaches
@@ -443,7 +480,7 @@ class _Translator:
             args = node.get("args") or []
             if len(args) != 1:
                 raise InputError("filter: CASEI takes one argument")
-            return f"lower({self.like_pattern(args[0])})"
+            return self.fold(self.like_pattern(args[0]))
         if isinstance(node, dict) and "property" in node:
             self.queryable(node["property"])    # an unknown name is named as such
             raise InputError(f"filter: LIKE takes a pattern written as a string, not property "
@@ -548,8 +585,10 @@ def _describe(node: Any) -> str:
     return repr(node)
 
 
-def translate(tree: dict, qs: dict[str, Queryable], spatial: Spatial | None = None) -> Where:
-    """A CQL2 JSON tree as a parameterised WHERE clause over the queryables ``qs``.
+def translate(tree: dict, qs: dict[str, Queryable], spatial: Spatial | None = None,
+              ogr_sql: bool = False) -> Where:
+    """A CQL2 JSON tree as a parameterised WHERE clause over the queryables ``qs``; with
+    ``ogr_sql``, strings compared as OGR SQL compares them (see :data:`GDAL_LANG`).
 
     >>> translate(parse_text("code IN ('S01010206') OR NOT worst"), queryables(True)).sql
     '((a.code IN (?)) OR (NOT (v.worst)))'
@@ -558,7 +597,7 @@ def translate(tree: dict, qs: dict[str, Queryable], spatial: Spatial | None = No
     ...
     geo_cs.errors.InputError: filter: unknown property 'colour'; queryables: code, name, ..., geometry
     """
-    t = _Translator(qs, spatial or Spatial())
+    t = _Translator(qs, spatial or Spatial(), ogr_sql)
     try:
         sql = t.predicate(tree)
     except RecursionError:   # a guard: check_shape keeps parsed trees far shallower
@@ -568,8 +607,41 @@ def translate(tree: dict, qs: dict[str, Queryable], spatial: Spatial | None = No
 
 def parse_filter(text: str, qs: dict[str, Queryable], lang: str | None = None,
                  spatial: Spatial | None = None) -> Where:
-    """``filter`` text as a :class:`Where` (``parse_text`` then ``translate``)."""
-    return translate(parse_text(text, lang), qs, spatial)
+    """``filter`` text in ``lang`` as a :class:`Where` (``parse_text`` then ``translate``):
+    CQL2 for ``cql2-text`` (the default), GDAL's meaning for :data:`GDAL_LANG`.
+
+    >>> qs = queryables(False)
+    >>> parse_filter("name = 'glasgow'", qs).sql
+    '(a.name = ?)'
+    >>> gdal = parse_filter("name = 'glasgow'", qs, GDAL_LANG)
+    >>> gdal.sql == f"({ascii_lower('a.name')} = {ascii_lower('?')})"
+    True
+    """
+    return translate(parse_text(text, lang), qs, spatial, ogr_sql=lang == GDAL_LANG)
+
+
+def all_of(texts: list[str]) -> str:
+    """Several ``filter`` values as one CQL2 text that holds where each holds (a repeat said
+    once): what a request that gives ``filter`` more than once asks for. GDAL repeats a layer
+    URL's own query (with its ``filter``) after the ``filter`` it makes of a ``-where``, and
+    once more on the ``next`` links it follows; reading only one of them would answer with
+    the features of the other alone.
+
+    >>> all_of(["value > 30"])
+    'value > 30'
+    >>> all_of(["value > 30", "worst = 1", "value > 30"])
+    '(value > 30) AND (worst = 1)'
+    >>> all_of(["a = 1", "b = 2"] * 20) == all_of(["a = 1", "b = 2"])
+    True
+    """
+    unique = list(dict.fromkeys(texts))
+    if len(unique) == 1:
+        return unique[0]
+    joined = " AND ".join(f"({text})" for text in unique)
+    if len(joined) > MAX_FILTER_CHARS:
+        raise InputError(f"filter: given {len(unique)} times, {len(joined):,} characters in all; "
+                         f"at most {MAX_FILTER_CHARS:,}")
+    return joined
 
 
 # -- sortby ------------------------------------------------------------------------------------

@@ -54,19 +54,18 @@ from geo_cs.features import (
 async def known_parameters_only(request: Request) -> None:
     """OGC API - Features Part 1 (/req/core/query-param-unknown): a query parameter the API does
     not define is a 400 naming it and the ones it accepts — never silently ignored, which would
-    answer ``filter=`` or ``code=`` with every feature.
+    answer ``code=`` with every feature.
 
-    The parameters of items (``indicator=``, ``period=``…) are accepted on every route of the
-    API, not only on items: GDAL and QGIS repeat a layer URL's query string on each request they
-    make (landing page, API definition, collection), so refusing them there would break the way
-    GIS officers open a layer with an indicator.
+    The parameters of items (``indicator=``, ``partnership=``, ``filter=``, ``filter-lang=``,
+    ``sortby=``…) are accepted on every route of the API, not only on items: QGIS repeats its
+    connection URL's query string on each request it makes (landing page, API definition,
+    collection, items) and GDAL a layer URL's, so refusing one of them anywhere makes the layer
+    invalid ("Bad Request" and nothing more in QGIS). Only items read them: there a malformed
+    filter is a 400 naming ``filter`` (:class:`FilterParams`); elsewhere they change nothing.
     """
     known = _known_parameters()
     # (async: a look at the query string, on the event loop rather than a thread-pool hop)
     route = request.scope.get("route")
-    if getattr(route, "path", None) != ITEMS_PATH:
-        # a filter, a sort or a pinned version means something on items only
-        known = known - ITEMS_ONLY
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise InputError(
@@ -75,9 +74,6 @@ async def known_parameters_only(request: Request) -> None:
 
 
 ITEMS_PATH = "/collections/{collectionId}/items"
-#: Parameters of items that no other route takes (GDAL repeats a layer URL's measure on every
-#: route, never a filter).
-ITEMS_ONLY = frozenset({"filter", "filter-lang", "filter-crs", "sortby", "version"})
 
 
 @cache
@@ -336,19 +332,29 @@ def _schema_media_type(accept: str) -> str:
 
 
 class FilterParams:
-    """``filter`` (CQL2 text), ``filter-lang``, ``filter-crs`` and ``sortby`` of items."""
+    """``filter`` (CQL2 text), ``filter-lang``, ``filter-crs`` and ``sortby`` of items.
+
+    ``filter`` given more than once selects what every one of them selects (:func:`geo_cs.
+    filters.all_of`): GDAL sends the filter it makes of a ``-where`` and then its layer URL's
+    own, which it adds again to each ``next`` link it follows. ``filter-lang`` applies to every
+    filter of the request: given twice, it must say the same."""
 
     def __init__(
         self,
+        request: Request,
         filter: Annotated[str | None, Query(
             max_length=filters.MAX_FILTER_CHARS,
             description="A CQL2 text filter over the queryables (/collections/{collectionId}/"
                         "queryables), e.g. value > 20 AND name LIKE 'Glas%', code IN ('S01010206'), "
-                        "S_INTERSECTS(geometry, BBOX(-4.3,55.8,-4.2,55.9)).")] = None,
+                        "S_INTERSECTS(geometry, BBOX(-4.3,55.8,-4.2,55.9)). Given more than once: "
+                        "the features every one selects.")] = None,
         # an enum with a default (not "or null"): GDAL reads schema.enum to see cql-text offered
         filter_lang: Annotated[Literal["cql2-text", "cql-text"], Query(
             alias="filter-lang",
-            description="cql2-text (cql-text, its draft name, is taken too).")] = "cql2-text",
+            description="cql2-text: CQL2, where string comparisons and LIKE respect case (CASEI "
+                        "ignores it). cql-text, the draft's name that GDAL's OAPIF driver (up to "
+                        "3.6) sends with a -where, is read as GDAL means it: string comparisons "
+                        "(=, <>, <, IN…) and ILIKE ignore ASCII case, LIKE respects it.")] = "cql2-text",
         filter_crs: Annotated[str | None, Query(
             alias="filter-crs", max_length=100,
             description="CRS of the filter's geometries (default CRS84).")] = None,
@@ -356,6 +362,13 @@ class FilterParams:
             max_length=500, description="Comma-separated queryables, - for descending: -value,name. "
                                         "Ties are ordered by code.")] = None,
     ) -> None:
+        texts = request.query_params.getlist("filter")
+        if len(texts) > 1:
+            filter = filters.all_of(texts)
+        langs = sorted(set(request.query_params.getlist("filter-lang")))
+        if len(langs) > 1:
+            raise InputError(f"filter-lang given as {' and '.join(langs)}: give one (it applies "
+                             "to every filter)")
         self.text, self.lang, self.crs_param, self.sortby = filter, filter_lang, filter_crs, sortby
         self.crs = features.crs_from_param(filter_crs, "filter-crs")
         if filter is None and filter_crs is not None:
