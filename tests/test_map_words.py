@@ -334,10 +334,16 @@ def test_the_help_page_explains_the_words_and_lists_every_measure_with_its_sourc
                     "Estimates after boundary changes", "Where the data come from"):
         assert heading in text, heading
     with Store.open(demo_db, read_only=True) as store:
-        indicators = store.sql("SELECT DISTINCT label, source_title, publisher FROM indicators i WHERE EXISTS "
-                               "(SELECT 1 FROM observations o WHERE o.indicator_id = i.indicator_id)").fetchall()
-    for label, title, publisher in indicators:
+        indicators = store.sql("SELECT DISTINCT label, source_title, publisher, kind FROM indicators i "
+                               "WHERE EXISTS (SELECT 1 FROM observations o "
+                               "WHERE o.indicator_id = i.indicator_id)").fetchall()
+    from geo_cs.narrative import survey_label
+
+    for label, title, publisher, kind in indicators:
         plain = re.sub(r"\s*\(harmonised to [^)]*\)", "", label)
+        # a survey rate is named by what it is a share of ("Economically inactive, % of people
+        # aged 16-64" for Nomis's "% who are economically inactive - aged 16-64")
+        plain = survey_label(plain) if kind == "survey" else plain
         assert plain[:1].upper() + plain[1:] in text, label
         assert publisher in text, publisher
         assert re.sub(r"\s+(19|20)\d\d$", "", title) in text, title
