@@ -39,7 +39,7 @@ from api.deps import WATCHDOG, LRUCache, MapWarmer, ServedStore, StoreDep, appro
 from api.docs_page import render_docs
 from api.headers import HeadLikeGet, SecurityHeaders
 from api.limits import AdmissionControl, MemoryBudget, SizeLimits
-from api.routers import admin, maps, ogc, styles, tiles
+from api.routers import admin, downloads, maps, ogc, styles, tiles
 from api.static import AssetFiles
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import Settings
@@ -188,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return HTMLResponse(render_docs(app.openapi()))
 
     app.include_router(ogc.router)
+    app.include_router(downloads.router)
     app.include_router(tiles.router)
     app.include_router(styles.router)
     app.include_router(maps.router)
