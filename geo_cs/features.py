@@ -1,9 +1,12 @@
 """Features of the store as OGC API - Features serves them: collections, pages of items, CRSs.
 
-A *collection* is one boundary set with geometry (``lsoa2011``, ``datazone2011``…) or the
-analysis layer ``partnerships`` (one outline per partnership). Items are GeoJSON features whose
-properties are the area's code, name and geography and, when a measure and period are chosen,
-its value, interval, worst-performing flag and estimated share (:mod:`geo_cs.layers`).
+A *collection* is one boundary set with geometry (``lsoa2011``, ``datazone2011``…), one
+measure mapped on one set (``lsoa2011_employment_rate``: one per thing a user would map, each
+described — source, definition, periods, coverage by nation, boundaries, licence — by
+:func:`list_collections`), or the analysis layer ``partnerships`` (one outline per partnership).
+Items are GeoJSON features whose properties are the area's code, name and geography and, when a
+measure and period are chosen, its value, interval, worst-performing flag and estimated share
+(:mod:`geo_cs.layers`).
 
 A *survey* measure (the Annual Population Survey's employment rate on the district collections
 ``lad2020``/``lad2021``) is served as published: ``value`` the rate, ``value_low``/``value_high``
@@ -39,6 +42,7 @@ import pandas as pd
 import pyproj
 
 from geo_cs import filters
+from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.spreadsheet import neutralise
 from geo_cs.store import Store
@@ -193,8 +197,31 @@ def period_for_datetime(store: Store, period_ids: list[str], text: str,
 
 # -- collections -------------------------------------------------------------------------------
 
+#: The licence of every shipped source and boundary set, and where its terms are.
+OGL_NAME = "Open Government Licence v3.0"
+OGL_URL = "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
+#: Time in extent.temporal is the Gregorian calendar (OGC API - Features, Part 1, 7.14.3).
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+#: Longest collection title: QGIS's and GDAL's lists of layers show titles whole.
+TITLE_CHARS = 80
+
+
+@dataclass(frozen=True)
+class CollectionPeriod:
+    """One period of a measure collection (its ``extent.temporal``): id, words, first and last day."""
+
+    id: str
+    label: str
+    start: date
+    end: date
+
+
 @dataclass(frozen=True)
 class Collection:
+    """One collection of the features API, with what its document says of it: a boundary set
+    (``geography``), one measure mapped on one set (``measure``) or the partnerships' outlines
+    (``analysis``)."""
+
     id: str
     title: str
     description: str
@@ -204,6 +231,15 @@ class Collection:
     set_id: str | None = None       # a measure collection's boundary set
     indicator: str | None = None    # … its measure
     denominator: str | None = None  # … and the denominator that makes it a rate, if any
+    #: A measure's periods, in time order (extent.temporal; one per items request).
+    periods: tuple[CollectionPeriod, ...] = ()
+    #: Ids this collection was listed under before (issue 30: one id pattern per measure, a
+    #: published rate folded into the rate computed from its counts): answered by a redirect.
+    former_ids: tuple[str, ...] = ()
+    #: Whether every source and the boundaries are under the Open Government Licence v3.0.
+    ogl: bool = True
+    #: Whether items carry a worst-performing flag (``worst``: a rate with a baseline).
+    cohort: bool = False
 
     @property
     def geography(self) -> str:
@@ -211,48 +247,490 @@ class Collection:
         return self.set_id or self.id
 
 
-def measure_collection_id(set_id: str, measure: str, denominator: str | None) -> str:
-    """``lsoa2011_employment_deprived`` (the count) or ``…_rate`` (over its denominator)."""
+def former_collection_id(set_id: str, measure: str, denominator: str | None) -> str:
+    """The id a measure collection had up to issue 30: ``lsoa2011_employment_deprived`` (the
+    count, or its rate over its own denominators) or ``…_rate`` (over a separate denominator)."""
     return f"{set_id}_{measure}" + ("_rate" if denominator else "")
 
 
-_COLLECTIONS_SQL = """
-SELECT a.set_id, any_value(s.label), count(*), min(a.xmin), min(a.ymin), max(a.xmax), max(a.ymax)
+#: The name of the rate a count measure makes over its population: the publishers' own name
+#: (SIMD's and IMD's ``employment_rate``, DWP's ``claimant_rate``), so that one measure has one
+#: id on every vintage (``lsoa2011_employment_rate``, ``lsoa2021_employment_rate``). A count
+#: not listed here makes ``{measure}_rate``.
+RATE_NAMES = {
+    "employment_deprived": "employment_rate",
+    "income_deprived": "income_rate",
+    "claimants": "claimant_rate",
+    "claimants_monthly": "claimant_rate_monthly",
+}
+
+
+def rate_name(measure: str) -> str:
+    """The id part of the rate a count ``measure`` makes.
+
+    >>> rate_name("employment_deprived"), rate_name("jsa_claimants")
+    ('employment_rate', 'jsa_claimants_rate')
+    """
+    return RATE_NAMES.get(measure, f"{measure}_rate")
+
+
+def former_ids(collections: Mapping[str, Collection] | list[Collection]) -> dict[str, str]:
+    """Old collection id → its collection's id now, for ids no current collection has."""
+    listed = list(collections.values()) if isinstance(collections, Mapping) else list(collections)
+    current = {c.id for c in listed}
+    return {old: c.id for c in listed for old in c.former_ids if old not in current}
+
+
+#: Short names of the kinds of area, for titles ("LSOA 2011: …").
+GEOGRAPHY_SHORT = {
+    "lsoa": "LSOA", "datazone": "Data Zones", "intermediate_zone": "Intermediate Zones",
+    "lad": "Districts", "county": "Counties", "ward": "Wards", "wpc": "Constituencies",
+    "region": "Regions", "country": "Countries",
+}
+
+
+def short_title(geography_short: str, label: str, limit: int = TITLE_CHARS) -> str:
+    """``geography_short: label`` within ``limit`` characters: bracketed asides dropped first,
+    then words.
+
+    >>> short_title("Constituencies 2010", "Claimants, SYNTHETIC monthly (interpolated between "
+    ...             "DWP quarters), % of working-age people")
+    'Constituencies 2010: Claimants, SYNTHETIC monthly, % of working-age people'
+    """
+    title = f"{geography_short}: {label}"
+    if len(title) > limit:
+        title = re.sub(r"\s*\([^()]*\)", "", title)
+    if len(title) > limit:
+        title = title[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:-— ") + "…"
+    return title
+
+
+@dataclass
+class _SetFacts:
+    """What the listing says of one boundary set (read once per set, not per measure)."""
+
+    set_id: str
+    label: str
+    short: str
+    bbox: tuple[float, float, float, float]
+    count: int
+    expected: int | None
+    by_nation: dict[str, int]                # areas with boundaries per nation
+    boundaries: str                          # the boundaries sentence (generalisation)
+    #: per indicator, per (period, nation): the areas with a value, and with a denominator too
+    coverage: dict[str, dict[tuple[str, str], tuple[int, int]]] = field(default_factory=dict)
+    #: indicator → (source, title, publisher, licence, label)
+    sources: dict[str, tuple] = field(default_factory=dict)
+
+
+_SETS_SQL = """
+SELECT a.set_id, any_value(s.label), any_value(s.geography), any_value(s.vintage),
+       any_value(s.expected_count), count(*), min(a.xmin), min(a.ymin), max(a.xmax), max(a.ymax)
 FROM areas a JOIN geography_sets s USING (set_id)
 WHERE a.xmin IS NOT NULL
 GROUP BY a.set_id ORDER BY a.set_id
 """
 
+_NATIONS_SQL = """
+SELECT set_id, coalesce(nation, ''), count(*) FROM areas WHERE xmin IS NOT NULL GROUP BY ALL
+"""
+
+_COVERAGE_SQL = """
+SELECT o.indicator_id, o.period_id, coalesce(a.nation, '') AS nation,
+       count(*) FILTER (WHERE o.value IS NOT NULL) AS with_value,
+       count(*) FILTER (WHERE o.value IS NOT NULL AND o.denominator IS NOT NULL) AS with_den
+FROM observations o JOIN areas a ON a.set_id = o.set_id AND a.code = o.code AND a.xmin IS NOT NULL
+WHERE o.set_id = $set_id
+GROUP BY ALL
+"""
+
+# the areas with a count and, in some period, a value of a separate denominator
+_COVERAGE_OVER_SQL = """
+SELECT o.period_id, coalesce(a.nation, '') AS nation, count(*) AS with_value
+FROM observations o JOIN areas a ON a.set_id = o.set_id AND a.code = o.code AND a.xmin IS NOT NULL
+WHERE o.set_id = $set_id AND list_contains($indicators, o.indicator_id) AND o.value IS NOT NULL
+  AND o.code IN (SELECT code FROM observations
+                 WHERE set_id = $set_id AND indicator_id = $denominator AND value IS NOT NULL)
+GROUP BY ALL
+"""
+
+_INDICATOR_SOURCES_SQL = """
+SELECT indicator_id, source_id, coalesce(source_title, source_id), coalesce(publisher, ''),
+       coalesce(licence, ''), label
+FROM indicators WHERE set_id = $set_id
+"""
+
 
 def list_collections(store: Store) -> list[Collection]:
-    """Every boundary set with geometry, then the partnerships layer when districts have outlines."""
-    out = [
-        Collection(set_id, label, f"{label}: {n:,} areas with boundaries", (w, s, e, n_), n, "geography")
-        for set_id, label, n, w, s, e, n_ in store.sql(_COLLECTIONS_SQL).fetchall()
-    ]
-    # one collection per map a GIS officer would pick from a list: "LSOA 2011 — IMD employment
-    # deprivation", with its indicator fixed (QGIS's OAPIF dialog cannot add query parameters)
-    from geo_cs.layers import view_choices
+    """Every boundary set with geometry, one map collection per measure a user would map on
+    it, then the partnerships layer when districts have outlines. Each says what it is, where
+    it comes from and how its value is made (:func:`measure_description`), its periods and its
+    licence; ids follow one pattern (``{set}_{measure}``, a count's rate ``{set}_{rate name}``,
+    :func:`rate_name`) and the ids of before are kept as :attr:`Collection.former_ids`."""
+    from geo_cs.analysis import default_baseline
+    from geo_cs.layers import available_measures, measures_of, view_choices
 
-    sets = {c.id: c for c in out}
-    for choice in view_choices(store, list(sets), one_per_figure=False):
-        geo = sets[choice.geography]
+    periods = {r[0]: (CollectionPeriod(r[0], r[1], r[2], r[3]), r[4]) for r in store.sql(
+        "SELECT period_id, label, start_date, end_date, kind FROM periods").fetchall()}
+    nations: dict[str, dict[str, int]] = {}
+    for set_id, nation, n in store.sql(_NATIONS_SQL).fetchall():
+        nations.setdefault(set_id, {})[nation] = n
+    facts = {r[0]: _set_facts(store, r, nations.get(r[0], {})) for r in store.sql(_SETS_SQL).fetchall()}
+    out = [Collection(f.set_id, f.label, geography_description(f), f.bbox, f.count, "geography",
+                      ogl=True) for f in facts.values()]
+    choices = view_choices(store, list(facts), one_per_figure=False)
+    folded = [c for c in choices if c.same_as is not None]
+    kept = [c for c in choices if c.same_as is None]
+    # ids: plain measures first, so that a count's rate never takes a measure's own id
+    plain_ids = {(c.geography, c.indicator): f"{c.geography}_{c.indicator}" for c in kept if not c.gap}
+    taken = set(plain_ids.values()) | set(facts)
+    ids: dict[tuple, str] = {}
+    for c in kept:
+        if not c.gap:
+            ids[(c.geography, c.indicator, c.denominator)] = plain_ids[(c.geography, c.indicator)]
+            continue
+        # a count's rate: the name of the published rate it stands for, else the publishers'
+        twins = [f.indicator for f in folded if f.geography == c.geography
+                 and f.same_as == (c.indicator, c.denominator)]
+        wanted = f"{c.geography}_{twins[0] if twins else rate_name(c.indicator)}"
+        ids[(c.geography, c.indicator, c.denominator)] = (
+            wanted if wanted not in taken else former_collection_id(c.geography, c.indicator, c.denominator))
+        taken.add(ids[(c.geography, c.indicator, c.denominator)])
+    known: dict[str, pd.DataFrame] = {}
+    measures: dict[str, dict] = {}
+    by_indicator: dict[tuple, list] = {}   # the choices of each measure, for neighbours
+    for c in kept:
+        by_indicator.setdefault((c.geography, c.indicator), []).append(c)
+        by_indicator.setdefault((c.geography, "rate of", rate_name(c.indicator)), []).append(c)
+    for c in kept:
+        f = facts[c.geography]
+        if c.geography not in known:
+            known[c.geography] = available_measures(store, c.geography)
+            for indicator, period, nation, with_value, with_den in store.sql(
+                    _COVERAGE_SQL, {"set_id": c.geography}).fetchall():
+                f.coverage.setdefault(indicator, {})[(period, nation)] = (with_value, with_den)
+            measures[c.geography] = measures_of(known[c.geography], c.geography)
+            f.sources = {r[0]: r[1:] for r in store.sql(_INDICATOR_SOURCES_SQL,
+                                                        {"set_id": c.geography}).fetchall()}
+        measure = measures[c.geography][c.indicator]
+        cid = ids[(c.geography, c.indicator, c.denominator)]
+        twins = [x for x in folded
+                 if x.geography == c.geography and x.same_as == (c.indicator, c.denominator)]
+        old = {former_collection_id(c.geography, c.indicator, c.denominator),
+               *(former_collection_id(x.geography, x.indicator, None) for x in twins)} - {cid}
+        coverage = _measure_coverage(store, f, measure.indicators, c)
+        own = sorted({p for p, _ in coverage}, key=lambda p: periods[p][0].start)
+        kinds = {periods[p][1] for p in own}
+        cohort = measure.kind == "rate" or (measure.kind == "count" and c.gap)
+        baseline = default_baseline(own, next(iter(kinds)) if len(kinds) == 1 else None) if cohort else ()
+        neighbours = _neighbours(c, ids, by_indicator)
+        description = measure_description(
+            f, c, measure, [periods[p][0] for p in own], coverage,
+            [periods[p][0] for p in baseline], twins, neighbours, _derived(store, c), cid)
+        sources = [f.sources[i] for i in measure.indicators if i in f.sources]
+        if c.denominator and c.denominator in f.sources:
+            sources.append(f.sources[c.denominator])
         out.append(Collection(
-            measure_collection_id(choice.geography, choice.indicator, choice.denominator),
-            f"{choice.geography_label} — {choice.label}",
-            f"{choice.label} for each of {geo.count:,} areas ({choice.geography_label}); one period "
-            "per request (period= or datetime=, default the latest)",
-            geo.bbox, geo.count, "measure", choice.geography, choice.indicator, choice.denominator))
+            cid, short_title(f.short, c.label), description, f.bbox, f.count, "measure", c.geography,
+            c.indicator, c.denominator, tuple(periods[p][0] for p in own), tuple(sorted(old)),
+            ogl=all(_is_ogl(s[3]) for s in sources), cohort=cohort))
     outline_set = partnership_outline_set(store)
     if outline_set is not None:
         from geo_cs.partnerships import load_partnerships
 
-        geo = next(c for c in out if c.id == outline_set)
+        geo = facts[outline_set]
+        n = len(load_partnerships())
         out.append(Collection(
-            PARTNERSHIPS, "Employment partnerships",
-            f"Outlines of the City Strategy Pathfinders and DAF partnerships, from {outline_set}",
-            geo.bbox, len(load_partnerships()), "analysis"))
+            PARTNERSHIPS, "Employment partnerships", partnerships_description(geo, n),
+            geo.bbox, n, "analysis"))
     return out
+
+
+def _is_ogl(licence: str) -> bool:
+    return "open government licence" in licence.lower() and ("3" in licence or "v3" in licence.lower())
+
+
+def _set_facts(store: Store, row: tuple, by_nation: dict[str, int]) -> _SetFacts:
+    set_id, label, geography, vintage, expected, n, w, s, e, n_ = row
+    short = f"{GEOGRAPHY_SHORT[geography]} {vintage}" if geography in GEOGRAPHY_SHORT else label
+    return _SetFacts(set_id, label, short, (w, s, e, n_), n, expected, by_nation,
+                     boundaries_sentence(store, set_id))
+
+
+# -- where boundaries come from: the generalisation the files' names say ------------------------
+
+#: ONS's names of the generalisations of a boundary file (the code in its file name).
+GENERALISATIONS = {
+    "bfc": "full resolution, clipped to the coastline (BFC)",
+    "bfe": "full resolution, to the extent of the realm (BFE)",
+    "bgc": "generalised to 20 m, clipped to the coastline (BGC)",
+    "bge": "generalised to 20 m, to the extent of the realm (BGE)",
+    "bsc": "super generalised to 200 m, clipped to the coastline (BSC)",
+    "buc": "ultra generalised to 500 m, clipped to the coastline (BUC)",
+}
+_GENERALISATION_CODE = re.compile(r"(?<![a-z])(" + "|".join(GENERALISATIONS) + r")(?![a-z])", re.I)
+
+
+def boundaries_sentence(store: Store, set_id: str) -> str:
+    """How generalised ``set_id``'s boundaries are, as far as their files say: ONS marks its
+    files BFC/BGC/BSC/BUC in their names; a bundle's ``PROVENANCE.tsv`` names the file each
+    was cut from. Only file names are said, never the server's paths."""
+    from pathlib import Path
+
+    sources = [r[0] for r in store.sql(
+        "SELECT DISTINCT source FROM areas WHERE set_id = ? AND xmin IS NOT NULL ORDER BY 1",
+        [set_id]).fetchall()]
+    names: list[str] = []
+    tables: dict = {}
+    for source in sources:
+        path = Path(source)
+        names.append(path.parent.name + "/" + path.name if path.parent.name else path.name)
+        names += _provenance_names(path, tables)
+    codes = sorted({m.group(1).lower() for name in names for m in _GENERALISATION_CODE.finditer(name)})
+    shown = ", ".join(sorted({Path(s).name for s in sources})[:3]) + (", …" if len(sources) > 3 else "")
+    if len(codes) == 1:
+        said_by = next(part for name in names for part in name.split("/")
+                       if _GENERALISATION_CODE.search(part))
+        return f"Boundaries: {GENERALISATIONS[codes[0]]}, as the source files are named ({said_by})."
+    if codes:
+        return ("Boundaries: files of different generalisations ("
+                + ", ".join(GENERALISATIONS[c] for c in codes) + ").")
+    return (f"Boundaries: from {shown}; their generalisation (full resolution BFC, generalised "
+            "BGC, super generalised BSC…) is not stated by the files.")
+
+
+def _provenance_names(path, tables: dict) -> list[str]:
+    """The names of the file ``path`` was cut from, if a ``PROVENANCE.tsv`` up to three folders
+    above it says (columns ``file``, ``from_shared_file``, ``source_path``); ``tables``: the
+    tables read so far, by folder (each read once)."""
+    for folder in list(path.parents)[:3]:
+        if folder not in tables:
+            table = folder / "PROVENANCE.tsv"
+            try:
+                with table.open(encoding="utf-8") as fh:
+                    rows = list(csv.DictReader(fh, delimiter="\t"))
+            except (OSError, csv.Error, UnicodeDecodeError):
+                rows = None
+            tables[folder] = None if rows is None else {
+                row.get("file"): [row[k] for k in ("from_shared_file", "source_path") if row.get(k)]
+                for row in rows}
+        if tables[folder] is not None:
+            return tables[folder].get(path.relative_to(folder).as_posix(), [])
+    return []
+
+
+# -- descriptions -------------------------------------------------------------------------------
+
+NATION_NAMES = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland", "": "no nation"}
+
+
+def _nations_words(by_nation: dict[str, int]) -> str:
+    return ", ".join(f"{NATION_NAMES.get(k, k)} {v:,}" for k, v in sorted(by_nation.items()))
+
+
+def geography_description(f: _SetFacts) -> str:
+    """What a boundary set's collection holds, in words."""
+    held = (f"{f.count:,} areas ({_nations_words(f.by_nation)})" if len(f.by_nation) > 1
+            else f"{f.count:,} areas")
+    of = f" of the {f.expected:,} of the full set" if f.expected and f.expected > f.count else ""
+    return (f"{f.label}: the boundaries of {held}{of}. Items carry code, name, nation and area_km2 "
+            "and no measure: add indicator= (a measure; a wrong one is answered with the valid "
+            f"ones) or take a map collection ({f.set_id}_…), one per measure.\n\n{f.boundaries}\n\n"
+            f"Licence: {OGL_NAME}. {OGL_ATTRIBUTION_LINE}")
+
+
+def partnerships_description(geo: _SetFacts, n: int) -> str:
+    return (f"Outlines of the {n} employment partnerships (City Strategy Pathfinders and Deprived "
+            f"Areas Fund partnerships), each the union of its members' areas in {geo.label} "
+            "(its final definition). code is the partnership's id, as partnership= takes it on "
+            "every other collection; id is the same, kept for older projects. "
+            f"{geo.boundaries}\n\nLicence: {OGL_NAME}. {OGL_ATTRIBUTION_LINE}")
+
+
+def _measure_coverage(store: Store, f: _SetFacts, indicators: tuple[str, ...],
+                      choice) -> dict[tuple[str, str], int]:
+    """(period, nation) → the areas with a figure (a rate from counts: with a count and a
+    denominator). Summed over the measure's editions (each its own periods), in Python: a
+    store of 3,000 measures lists them in one query per set."""
+    if choice.denominator is not None:
+        return {(period, nation): n for period, nation, n in store.sql(
+            _COVERAGE_OVER_SQL, {"set_id": f.set_id, "indicators": list(indicators),
+                                 "denominator": choice.denominator}).fetchall()}
+    which = 1 if choice.gap else 0
+    out: dict[tuple[str, str], int] = {}
+    for indicator in indicators:
+        for key, counts in f.coverage.get(indicator, {}).items():
+            out[key] = out.get(key, 0) + counts[which]
+    return out
+
+
+def coverage_sentence(f: _SetFacts, periods: list[CollectionPeriod],
+                      coverage: dict[tuple[str, str], int]) -> str:
+    """Per nation of the set, how many of its areas have a value in each period; a nation with
+    none in any period said as such (IMD 2025 on LSOAs: Wales's 933 areas are null)."""
+    held = {key: min(n, f.by_nation.get(key[1], 0)) for key, n in coverage.items()}
+    parts, empty = [], []
+    for nation, n in sorted(f.by_nation.items()):
+        name = NATION_NAMES.get(nation, nation)
+        counts = [(p, held.get((p.id, nation), 0)) for p in periods]
+        if not any(k for _, k in counts):
+            empty.append(f"{name} ({n:,} area{'s' if n != 1 else ''})")
+            continue
+        if all(k == n for _, k in counts):
+            parts.append(f"{name}: all {n:,} areas in every period")
+            continue
+        each = "; ".join(f"{p.label} {k:,}" + (f" ({n - k:,} null)" if k < n else "") for p, k in counts)
+        parts.append(f"{name}: of {n:,} areas, with a value in {each}")
+    text = "Coverage: " + ". ".join(parts) + "." if parts else "Coverage: no area has a value."
+    if empty:
+        text += (f" {', '.join(empty)}: null in every period — the source held covers no area "
+                 f"there{'' if len(empty) == 1 else ' in these nations'}.")
+    return text + " An area without a value is null (no figure), never 0."
+
+
+def _neighbours(c, ids: dict[tuple, str], by_indicator: dict[tuple, list]) -> list[tuple[str, str]]:
+    """(id, what it is) of the other collections of ``c``'s set that a user could take for it:
+    a count's number beside its rate, and the rate beside the number (``by_indicator``: the
+    listed choices by (set, measure), and by (set, "rate of", the name of their rate))."""
+    out = []
+    related = [*by_indicator.get((c.geography, c.indicator), []),
+               *by_indicator.get((c.geography, rate_name(c.indicator)), []),
+               *by_indicator.get((c.geography, "rate of", c.indicator), [])]
+    for other in related:
+        if other is c:
+            continue
+        key = (other.geography, other.indicator, other.denominator)
+        if c.gap and other.indicator == c.indicator and not other.gap:
+            out.append((ids[key], "the same count as a number of people, not a rate"))
+        elif not c.gap and other.gap and other.indicator == c.indicator:
+            out.append((ids[key], "the rate, with its interval, count and denominator"))
+        elif not c.gap and not other.gap and (rate_name(c.indicator) == other.indicator
+                                              or rate_name(other.indicator) == c.indicator):
+            words = "the rate, as published" if rate_name(c.indicator) == other.indicator \
+                else "the count, as a number of people"
+            out.append((ids[key], words))
+    return out
+
+
+def _derived(store: Store, c) -> str | None:
+    """How a count's denominator was derived from a published rate, if it was."""
+    if not c.gap or c.denominator is not None:
+        return None
+    row = store.sql("SELECT any_value(method), max(rate_rounding) FROM derived_denominators "
+                    "WHERE set_id = ? AND indicator_id IN (SELECT indicator_id FROM indicators "
+                    "WHERE set_id = ? AND measure = ?)", [c.geography, c.geography, c.indicator]).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return (f"The denominator is not published: it is derived as {row[0]} from the published rate, "
+            f"rounded to {row[1]:g} points, and the interval is widened for that rounding.")
+
+
+def _sources_words(f: _SetFacts, indicators) -> str:
+    seen: dict[str, list[str]] = {}
+    for i in indicators:
+        if i not in f.sources:
+            continue
+        _, title, publisher, _, label = f.sources[i]
+        key = f"{title} ({publisher})" if publisher and publisher not in title else title
+        note = " harmonised from another boundary set (estimated_share says how much)" \
+            if "harmonised" in str(label).lower() else ""
+        seen.setdefault(key, []).append(note)
+    return "; ".join(k + ("," + v[0] if any(v) else "") for k, v in seen.items())
+
+
+OGL_ATTRIBUTION_LINE = "Attribution: " + OGL_ATTRIBUTION
+
+
+def measure_description(f: _SetFacts, c, measure, periods: list[CollectionPeriod],
+                        coverage: dict[tuple[str, str], int], baseline: list[CollectionPeriod], twins: list,
+                        neighbours: list[tuple[str, str]], derived: str | None, cid: str) -> str:
+    """How a map collection's value is made, in paragraphs: what it is and which layer to use
+    for what, its source, periods, coverage by nation, ``worst``, the boundaries and the
+    licence."""
+    label = c.label
+    what: list[str] = []
+    if measure.kind == "survey":
+        what.append(f"{label}: the survey estimate as published, with its published 95% interval "
+                    "(value_low, value_high; half_width in points), numerator (count) and "
+                    "denominator; reliability says where the publisher marks an estimate "
+                    "unreliable (no interval) or missing (null).")
+    elif c.gap:
+        if c.denominator:
+            _, title, _, _, den_label = f.sources.get(c.denominator, (None, "", None, None, c.denominator))
+            over = (f"{str(den_label)[:1].lower()}{str(den_label)[1:]}"
+                    + (f" from the {title}" if title else "")
+                    + ", the latest at or before each period (else the earliest after)")
+        elif derived:
+            over = "derived from the published rate, as said below"
+        else:
+            over = "the population the publisher gives with each count"
+        what.append(f"{label}: the rate computed here from the counts, value = count / "
+                    f"denominator × 100 (denominator: {over}), with its 95% Wilson interval "
+                    "(value_low, value_high) and the count and denominator on every item. Use "
+                    "this layer to map the rate.")
+        if derived:
+            what.append(derived)
+        for twin in twins:
+            old = f"{twin.geography}_{twin.indicator}"
+            moved = ("this id served that published rate until now and serves this one now"
+                     if old == cid else f"its former layer {old} leads here")
+            what.append(f"The publisher's own rate ({twin.indicator}: {twin.label}) is the same "
+                        "figure as published, rounded (any count or interval it has is worked back "
+                        f"from the rounded rate): not a layer of its own ({moved}); "
+                        f"/collections/{c.geography}/items?indicator={twin.indicator} serves it.")
+    elif measure.kind == "rate" and any(
+            counts[1] for i in measure.indicators for counts in f.coverage.get(i, {}).values()):
+        what.append(f"{label}: the rate as published; its count and interval are worked back "
+                    "from the published (rounded) rate and denominator.")
+    elif measure.kind == "rate":
+        what.append(f"{label}: the rate as published; the items have no count, denominator or "
+                    "interval (the publisher gives the rate only).")
+    elif measure.kind == "count":
+        what.append(f"{label}: a number of people as published, not a rate (a larger area has "
+                    "more).")
+    else:
+        what.append(f"{label}: the {measure.kind} as published, not a rate.")
+    for other, words in neighbours:
+        what.append(f"{other} is {words}.")
+    sources = _sources_words(f, measure.indicators)
+    parts = [" ".join(what)]
+    if sources:
+        parts.append(f"Source: {sources}.")
+    if len(periods) > 8:
+        parts.append(f"Periods: {len(periods)}, from {periods[0].id} ({periods[0].label}) to "
+                     f"{periods[-1].id} ({periods[-1].label}), each in extent.temporal.periods. "
+                     "Items come one period per request: period= or datetime= (default the latest).")
+    elif periods:
+        parts.append("Periods: " + ", ".join(f"{p.id} ({p.label})" for p in periods)
+                     + ". Items come one period per request: period= or datetime= (default the "
+                     f"latest, {periods[-1].id}).")
+    parts.append(coverage_sentence(f, periods, coverage))
+    if baseline:
+        words = ", ".join(p.label for p in baseline)
+        parts.append(f"worst: true where the area's mean rate over the baseline ({words}) exceeds "
+                     "25% — the worst-performing neighbourhoods of the NI 153 target — and the "
+                     "same in every period; false where it does not; null where the area has no "
+                     "rate in the baseline. baseline= and threshold= choose others.")
+    parts.append(f.boundaries)
+    parts.append(f"Licence: {OGL_NAME}. {OGL_ATTRIBUTION_LINE}")
+    return "\n\n".join(parts)
+
+
+# -- the extent of what a request selects ------------------------------------------------------
+
+_EXTENT_SQL = ("SELECT min(a.xmin), min(a.ymin), max(a.xmax), max(a.ymax), count(*) "
+               "FROM areas a{join} WHERE {where}")
+
+
+def selection_extent(store: Store, q: ItemQuery) -> tuple[tuple[float, float, float, float] | None, int]:
+    """The lon/lat bounds of the areas ``q`` selects (its partnership's codes, bbox and filter;
+    not its page) and how many they are: the extent of the layer a client asked for. None when
+    it selects none."""
+    where, params = _search_where(q)
+    sql = _EXTENT_SQL.format(join=_VALUE_JOIN if q.joins_values else "", where=where)
+    with _values_registered(store, q, q.values if q.joins_values else None):
+        west, south, east, north, n = store.sql(sql, params).fetchone()
+    return ((west, south, east, north) if n else None), int(n)
 
 
 # -- items -------------------------------------------------------------------------------------
@@ -673,7 +1151,9 @@ def page_links(url: str, params: dict[str, str], q: ItemQuery | PartnershipQuery
 
 # -- the partnerships layer -------------------------------------------------------------------
 
-PARTNERSHIP_PROPERTIES = ("id", "name", "kind", "nations", "confidence", "definition", "members",
+#: ``code`` as every other collection's items have it (the id partnership= takes); ``id``, the
+#: same, as the layer had it before issue 30 (older projects and filters name it).
+PARTNERSHIP_PROPERTIES = ("code", "id", "name", "kind", "nations", "confidence", "definition", "members",
                           "areas", "geography", "resolved_by", "note")
 
 
@@ -764,7 +1244,7 @@ def partnership_outline(store: Store, partnership_id: str, set_id: str | None = 
         # GeoJSON's bbox is in the geometry's CRS: given for lon/lat, left out otherwise
         "bbox": [west, south, east, north] if west is not None and crs == CRS84 else None,
         "properties": {
-            "id": partnership.id, "name": phase.name, "kind": partnership.kind,
+            "code": partnership.id, "id": partnership.id, "name": phase.name, "kind": partnership.kind,
             "nations": "".join(partnership.nations), "confidence": partnership.confidence,
             "definition": phase.version, "members": len(phase.members), "areas": n,
             "geography": set_id, "resolved_by": resolution.method, "note": partnership.note,

@@ -669,6 +669,10 @@ class ViewChoice:
     denominator: str | None
     label: str                     # e.g. "Employment-deprived people, % of working-age population"
     gap: bool = False              # a count over a population: gives the worst areas and the gap
+    #: A published rate giving the same figures as a count of the same publication offered as
+    #: a rate: that choice's (indicator, denominator). Only with ``one_per_figure=False``
+    #: (otherwise the rate is left out), so that a list can fold one into the other.
+    same_as: tuple[str, str | None] | None = None
 
 
 def sentence_case(text: str) -> str:
@@ -715,9 +719,10 @@ def view_choices(store: Store, set_ids: list[str],
     the same areas (SIMD's "employment deprivation rate" beside "employment-deprived people,
     % of working-age people"; DWP's "claimant rate" beside "claimants, %"): two near-identical
     entries confuse, and only the count gives the worst-performing neighbourhoods and the gap.
-    The rate stays reachable by its address. ``one_per_figure=False`` keeps them all: a GIS
-    officer's list of collections (``/collections``) offers every measure, and a collection
-    once listed stays listed."""
+    The rate stays reachable by its address. ``one_per_figure=False`` keeps them all, such a
+    rate marked with the choice it duplicates (:attr:`ViewChoice.same_as`): the list of
+    collections (:func:`geo_cs.features.list_collections`) folds it into that one and keeps its
+    old id as a redirect."""
     labels = dict(store.sql("SELECT set_id, label FROM geography_sets").fetchall())
     out: list[ViewChoice] = []
     for set_id in set_ids:
@@ -731,7 +736,8 @@ def view_choices(store: Store, set_ids: list[str],
                 _HELD_SQL, {"set_id": set_id, "codes": sorted(codes.get(set_id, []))}).fetchall()}
             measures = {name: m for name, m in measures.items() if held.intersection(m.indicators)}
         sources = {r[0]: (r[1], r[2]) for r in store.sql(_SOURCES_SQL, [set_id]).fetchall()}
-        as_rates: list[str] = []      # count measures offered as a rate (their indicators)
+        # count measures offered as a rate: their indicators, each with (measure, denominator)
+        as_rates: dict[str, tuple[str, str | None]] = {}
         for view_set, measure, denominator in DEFAULT_VIEWS:
             if view_set == set_id and denominator and measure in measures and (
                     known["indicator_id"] == denominator).any():
@@ -740,7 +746,7 @@ def view_choices(store: Store, set_ids: list[str],
                 out.append(ViewChoice(set_id, geography_label, measure, denominator,
                                       f"{sentence_case(label)}, % of {den_label[0].lower()}{den_label[1:]}",
                                       gap=True))
-                as_rates += measures[measure].indicators
+                as_rates.update(dict.fromkeys(measures[measure].indicators, (measure, denominator)))
         with_denominators = {r[0] for r in store.sql(
             "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? AND denominator IS NOT NULL",
             [set_id]).fetchall()}
@@ -749,18 +755,33 @@ def view_choices(store: Store, set_ids: list[str],
             gap = m.kind == "count" and bool(with_denominators.intersection(m.indicators))
             if gap:
                 suffix = ", % of working-age people"   # counts published with their population
-                as_rates += [i for i in m.indicators if i in with_denominators]
+                as_rates.update({i: (m.name, None) for i in m.indicators if i in with_denominators})
             else:
                 suffix = " (number)" if m.kind == "count" else ""
             plain.append((m, suffix, gap))
         for m, suffix, gap in sorted(plain, key=lambda entry: entry[0].name):
-            if one_per_figure and m.kind == "rate" and all(
-                    any(_same_source(sources.get(i, (i, "")), sources.get(c, (c, ""))) for c in as_rates)
-                    for i in m.indicators):
+            same_as = _same_figures(m, as_rates, sources)
+            if one_per_figure and same_as is not None:
                 continue   # the same figures as a count offered as a rate: one entry, the one with a gap
             out.append(ViewChoice(set_id, geography_label, m.name, None, f"{sentence_case(m.label)}{suffix}",
-                                  gap=gap))
+                                  gap=gap, same_as=same_as))
     return out
+
+
+def _same_figures(m: Measure, as_rates: dict[str, tuple[str, str | None]],
+                  sources: dict[str, tuple[str, str]]) -> tuple[str, str | None] | None:
+    """The (measure, denominator) of the count offered as a rate that a published rate ``m``
+    duplicates — every edition of ``m`` from the publication of one of that count's — or None."""
+    if m.kind != "rate":
+        return None
+    first = None
+    for i in m.indicators:
+        match = next((as_rates[c] for c in as_rates
+                      if _same_source(sources.get(i, (i, "")), sources.get(c, (c, "")))), None)
+        if match is None:
+            return None
+        first = first or match
+    return first
 
 
 def area_index(store: Store, set_id: str, codes: list[str]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ QGIS reports: validity, ``featureCount()``, the features its iterator gives, and
 after a second pass::
 
     [{"query": "?partnership=greater_manchester",        # the connection URL's query, if any
-      "typename": "lsoa2011_employment_deprived_rate",
+      "typename": "lsoa2011_employment_rate",
       "uri": {"pageSize": "100", "maxNumFeatures": "1000"},  # more data source URI keys
       "subset": "\\"value\\" > 30"}]                          # a Query Builder filter, if any
 """
@@ -31,7 +31,7 @@ def main(base: str) -> None:
     app = QgsApplication([], False)
     app.initQgis()
     # Layer ▸ Add WFS / OGC API - Features Layer: a collection picked from the list by its id
-    layer = QgsVectorLayer(f"url='{base}' typename='datazone2011_employment_deprived' "
+    layer = QgsVectorLayer(f"url='{base}' typename='datazone2011_employment_rate' "
                            "restrictToRequestBBOX='0'", "dz", "OAPIF")
     values = [f["value"] for f in layer.getFeatures()] if layer.isValid() else []
     # the same layer with a filter typed in Layer Properties ▸ Query Builder (QGIS 3.22 applies

@@ -105,19 +105,19 @@ def test_gdal_reads_indicator_values_for_a_partnership(server):
 @needs_gdal
 def test_gdal_lists_one_layer_per_map_and_types_them_truthfully(server, tmp_path):
     listing = _ogrinfo("-so", f"OAPIF:{server}")
-    assert re.search(r"^\d+: lsoa2011_employment_deprived_rate \(title: Lower layer Super Output Areas, "
-                     r"2011 — Employment-deprived people, % of working-age population \(16-64\)\)", listing, re.M)
-    summary = _ogrinfo("-so", f"OAPIF:{server}", "datazone2011_employment_deprived")
+    assert re.search(r"^\d+: lsoa2011_employment_rate \(title: LSOA 2011: "
+                     r"Employment-deprived people, % of working-age population \(16-64\)\)", listing, re.M)
+    summary = _ogrinfo("-so", f"OAPIF:{server}", "datazone2011_employment_rate")
     assert "Geometry: Multi Polygon" in summary and "value: Real" in summary
     # a GeoPackage written from it: no "MULTIPOLYGON inserted into layer of type POLYGON"
     gpkg = tmp_path / "glasgow.gpkg"
     result = subprocess.run(["ogr2ogr", "-f", "GPKG", str(gpkg), "-oo", "PAGE_SIZE=1000",
-                             f"OAPIF:{server}/collections/datazone2011_employment_deprived?partnership=glasgow"],
+                             f"OAPIF:{server}/collections/datazone2011_employment_rate?partnership=glasgow"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "inserted into layer of type" not in result.stderr, result.stderr
     info = _ogrinfo("-so", str(gpkg))
     assert "Multi Polygon" in info
-    assert "Feature Count: 746" in _ogrinfo("-so", str(gpkg), "datazone2011_employment_deprived")
+    assert "Feature Count: 746" in _ogrinfo("-so", str(gpkg), "datazone2011_employment_rate")
 
 
 @needs_pyqgis

@@ -33,7 +33,7 @@ from geo_cs.config import Settings
 from tests.servers import running_service
 from tests.test_clients import DEBIAN_PYTHON, needs_gdal, needs_pyqgis
 
-LAYER = "lsoa2011_employment_deprived_rate"
+LAYER = "lsoa2011_employment_rate"
 COLLECTION = f"/collections/{LAYER}"
 ITEMS = f"{COLLECTION}/items"
 MANCHESTER = {"partnership": "greater_manchester"}

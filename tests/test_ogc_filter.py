@@ -303,7 +303,7 @@ def test_any_text_as_filter_or_sortby_is_never_a_500(client, text):
     (ITEMS, {"f": "csv", "period": "simd2016"}, 'attachment; filename="datazone2011_employment_rate_simd2016.csv"'),
     # a partnership's areas: named as the map page names the same download
     (ITEMS, {"f": "geojson", "filter": "value > 20", "partnership": "glasgow"},
-     'attachment; filename="glasgow_simd2020_employment_rate_filtered.geojson"'),
+     'attachment; filename="glasgow_simd2020_employment_deprived_filtered.geojson"'),
     (AREAS, {"f": "csv", "indicator": "employment_deprived", "partnership": "glasgow"},
      'attachment; filename="glasgow_simd2020_employment_deprived.csv"'),
     (ITEMS, {"f": "geojson", "offset": 1000},

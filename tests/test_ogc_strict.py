@@ -134,21 +134,20 @@ def test_every_feature_is_a_multipolygon_and_collections_say_so(client):
 
 def test_one_collection_per_map_with_its_indicator_fixed(client):
     collections = {c["id"]: c for c in client.get("/collections").json()["collections"]}
-    rate = collections["lsoa2011_employment_deprived_rate"]
-    assert rate["title"] == ("Lower layer Super Output Areas, 2011 — Employment-deprived people, "
-                             "% of working-age population (16-64)")
-    assert "datazone2011_employment_deprived" in collections
-    body = client.get("/collections/lsoa2011_employment_deprived_rate/items",
+    rate = collections["lsoa2011_employment_rate"]
+    assert rate["title"] == "LSOA 2011: Employment-deprived people, % of working-age population (16-64)"
+    assert "datazone2011_employment_rate" in collections
+    body = client.get("/collections/lsoa2011_employment_rate/items",
                       params={"limit": 5, "period": "imd2019"}).json()
     same = client.get("/collections/lsoa2011/items", params={
         "limit": 5, "period": "imd2019", "indicator": "employment_deprived",
         "denominator": "population2019_lsoa11.working_age_population"}).json()
     assert [f["properties"] for f in body["features"]] == [f["properties"] for f in same["features"]]
     assert all("indicator=" not in link["href"] for link in body["links"])
-    refused = client.get("/collections/lsoa2011_employment_deprived_rate/items", params=MEASURE)
+    refused = client.get("/collections/lsoa2011_employment_rate/items", params=MEASURE)
     assert refused.status_code == 400 and "takes no indicator=" in refused.json()["detail"]
-    csv = client.get("/collections/lsoa2011_employment_deprived_rate/items", params={"f": "csv", "limit": 1})
-    assert 'filename="lsoa2011_employment_deprived_rate_imd2025.csv"' in csv.headers["content-disposition"]
+    csv = client.get("/collections/lsoa2011_employment_rate/items", params={"f": "csv", "limit": 1})
+    assert 'filename="lsoa2011_employment_rate_imd2025.csv"' in csv.headers["content-disposition"]
 
 
 def test_the_api_advertises_large_pages_for_gis_clients(client):

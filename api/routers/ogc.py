@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from api import problems
@@ -37,9 +37,9 @@ from api.deps import (
     pin_version,
     public_base,
 )
-from geo_cs import features, filters
+from geo_cs import features, filters, styles
 from geo_cs.attribution import OGL_ATTRIBUTION
-from geo_cs.errors import InputError
+from geo_cs.errors import GeoCsError, InputError
 from geo_cs.features import (
     CRS84,
     DEFAULT_LIMIT,
@@ -154,28 +154,68 @@ def api_definition(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi(), media_type="application/vnd.oai.openapi+json;version=3.0")
 
 
-def _collection_json(c: features.Collection, base: str) -> dict:
+#: Where a collection's description points for the words it uses (the map's help page).
+HELP_PATH = "/maps/help"
+
+
+def _collection_json(c: features.Collection, base: str,
+                     bbox: tuple[float, float, float, float] | Literal["all"] | None = "all",
+                     selected: str | None = None, style_query: dict[str, str] | None = None) -> dict:
+    """A collection as OGC API - Features describes it, with its licence and the page that
+    describes its measure (links ``license``, ``describedby``: QGIS 3.22 reads the licence
+    link's title into the layer's metadata, the description into its abstract, and GDAL shows
+    the description), its periods (``extent.temporal``, each with its words in ``periods``)
+    and, for a map collection, its styles.
+
+    ``bbox``: the lon/lat extent of what the request selects (``"all"``: the whole set; None:
+    nothing, so no spatial extent); ``selected`` says what selected it."""
     href = f"{base}/collections/{c.id}"
     measure = {"indicator": c.indicator, **({"denominator": c.denominator} if c.denominator else {})}
     tiles_query = f"?{urlencode(measure)}" if c.kind == "measure" else ""
-    return {
-        "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
-        # every feature is a MultiPolygon: said here, and so in GDAL's and QGIS's layer type
-        "geometryType": features.GEOMETRY_TYPE,
-        "extent": {"spatial": {"bbox": [list(c.bbox)], "crs": CRS84}},
-        "crs": list(SUPPORTED_CRS), "storageCrs": STORAGE_CRS,
-        "links": [
-            {"href": href, "rel": "self", "type": "application/json"},
-            {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
+    extent: dict = {}
+    box = c.bbox if bbox == "all" else bbox
+    if box is not None:
+        extent["spatial"] = {"bbox": [list(box)], "crs": CRS84}
+    if c.periods:
+        extent["temporal"] = {
+            "interval": [[f"{c.periods[0].start.isoformat()}T00:00:00Z",
+                          f"{c.periods[-1].end.isoformat()}T23:59:59Z"]],
+            "trs": features.GREGORIAN,
+            # OGC allows more members: each period's id (period=) and words, first and last day
+            "periods": [{"id": p.id, "label": p.label, "start": p.start.isoformat(),
+                         "end": p.end.isoformat()} for p in c.periods],
+        }
+    links = [{"href": href, "rel": "self", "type": "application/json", "title": "This collection"}]
+    if c.ogl:
+        links.append({"href": features.OGL_URL, "rel": "license", "type": "text/html",
+                      "title": features.OGL_NAME})
+    links.append({"href": f"{base}{HELP_PATH}#{'worst' if c.cohort else 'data'}", "rel": "describedby",
+                  "type": "text/html", "title": "What the measures and their words mean, and where each "
+                                                "comes from (the web map's help page)"})
+    links.append({"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"})
+    if c.kind in ("geography", "measure"):
+        links += [
             {"href": f"{href}/items?f=csv", "rel": "items", "type": "text/csv", "title": "Items as CSV"},
             *_queryables_links(href),
             {"href": f"{base}/tiles/{c.geography}/tilejson.json{tiles_query}", "rel": "tiles",
              "type": "application/json", "title": "Vector tiles (TileJSON)"},
-        ] if c.kind in ("geography", "measure") else [
-            {"href": href, "rel": "self", "type": "application/json"},
-            {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": "Items"},
-        ],
+        ]
+    if c.kind == "measure":
+        links += [{"href": f"{href}/styles", "rel": styles.STYLES_REL, "type": "application/json",
+                   "title": "Styles: the web map's classes (QML, SLD, MapLibre)"},
+                  *styles.style_links(base, c.id, style_query)]
+    out = {
+        "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
+        # every feature is a MultiPolygon: said here, and so in GDAL's and QGIS's layer type
+        "geometryType": features.GEOMETRY_TYPE,
+        "extent": extent,
+        "crs": list(SUPPORTED_CRS), "storageCrs": STORAGE_CRS,
+        "attribution": OGL_ATTRIBUTION,
+        "links": links,
     }
+    if selected:
+        out["extentOf"] = selected
+    return out
 
 
 def _queryables_links(href: str) -> list[dict]:
@@ -186,13 +226,45 @@ def _queryables_links(href: str) -> list[dict]:
 
 
 @router.get("/collections", summary="Collections: boundary sets and analysis layers")
-def collections(request: Request, store: StoreDep) -> dict:
+def collections(request: Request, store: StoreDep,
+                partnership: Annotated[str | None, Query(max_length=64, include_in_schema=False)] = None,
+                ) -> dict:
+    """Every collection; with ``partnership=`` (a connection URL's, which GDAL and QGIS repeat
+    here) each extent is that of the partnership's areas (none where it has none; an unknown
+    partnership changes nothing here: the items name the known ones)."""
+    from geo_cs.partnerships import load_partnerships
+
     base = _base(request)
+    listed = cached_collections(request, store).values()
+    if partnership is not None and partnership in load_partnerships():
+        out = []
+        for c in listed:
+            box: tuple | Literal["all"] | None = "all"
+            if c.kind != "analysis":
+                try:
+                    box = _partnership_extent(request, store, c.geography, partnership)
+                except InputError:   # the partnership has no areas in this set: items refuse it too
+                    box = None
+            out.append(_collection_json(c, base, box, None if box == "all" else f"partnership={partnership}",
+                                        {"partnership": partnership}))
+    else:
+        out = [_collection_json(c, base) for c in listed]
     return {
-        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-        "collections": [_collection_json(c, base) for c in cached_collections(request, store).values()],
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"},
+                  {"href": features.OGL_URL, "rel": "license", "type": "text/html",
+                   "title": features.OGL_NAME}],
+        "collections": out,
         "crs": list(SUPPORTED_CRS),
     }
+
+
+def _partnership_extent(request: Request, store, set_id: str, partnership: str):
+    """The lon/lat extent of a partnership's areas in ``set_id`` (None: none with boundaries),
+    cached per data version."""
+    codes = cached_codes(request, store, partnership, set_id)
+    return request.app.state.values_cache.get_or_make(
+        (data_version(request), "extent", set_id, partnership),
+        lambda: features.selection_extent(store, ItemQuery(set_id, codes=codes))[0])
 
 
 CollectionId = Annotated[str, Path(alias="collectionId",
@@ -200,9 +272,19 @@ CollectionId = Annotated[str, Path(alias="collectionId",
                                    pattern=r"^[A-Za-z0-9_\-]+$")]  # any length: map ids hold measure names
 
 
-@router.get("/collections/{collectionId}", summary="One collection")
-def collection(collection_id: CollectionId, request: Request, store: StoreDep) -> dict:
-    return _collection_json(checked_collection(request, store, collection_id), _base(request))
+def moved_collection(request: Request, store, collection_id: str) -> RedirectResponse | None:
+    """A permanent redirect (308: same method, same query) from a collection's former id to
+    its id now (issue 30: one id pattern per measure), or None for an id in use or unknown.
+    Existing links and QGIS projects keep working: QGIS 3.22 and GDAL follow it."""
+    collections = cached_collections(request, store)
+    if collection_id in collections:
+        return None
+    new = features.former_ids(collections).get(collection_id)
+    if new is None:
+        return None
+    rest = request.url.path.partition(f"/collections/{collection_id}")[2]
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"{_base(request)}/collections/{new}{rest}{query}", status_code=308)
 
 
 class ItemParams:
@@ -305,6 +387,9 @@ def queryables(collection_id: CollectionId, request: Request, store: StoreDep,
     ``sortby`` may name, with their types (OGC API - Features Part 3). A boundary set's
     items carry a measure's properties (``value``…) only with ``indicator=``: so do its
     queryables; a survey measure's add ``half_width`` and ``reliability``."""
+    moved = moved_collection(request, store, collection_id)
+    if moved is not None:
+        return moved
     c = checked_collection(request, store, collection_id)
     href = f"{_base(request)}/collections/{collection_id}/queryables"
     if c.kind == "analysis":
@@ -390,6 +475,61 @@ class FilterParams:
 ItemParamsDep = Annotated[ItemParams, Depends(parsed_on_loop(ItemParams))]
 FilterParamsDep = Annotated[FilterParams, Depends(parsed_on_loop(FilterParams))]
 
+
+@router.get("/collections/{collectionId}", summary="One collection",
+            responses={308: {"description": "A former id of the collection: the same request on its id now"}})
+def collection(collection_id: CollectionId, request: Request, store: StoreDep) -> JSONResponse:
+    """The collection. With the items' ``partnership=``, ``bbox=`` or ``filter=`` (QGIS
+    repeats its connection URL's query on this request, GDAL a layer URL's), its spatial extent
+    is that of what they select — QGIS's and GDAL's layer extent, so "Zoom to layer" goes to
+    the partnership, not to Great Britain — and its style links carry the partnership.
+
+    A selection the items would refuse (a malformed filter or bbox, a partnership with no areas
+    in the set) is not refused here: the items name what is wrong, while a refused collection
+    would show only "Bad Request" in QGIS. The extent is then the whole collection's."""
+    moved = moved_collection(request, store, collection_id)
+    if moved is not None:
+        return moved
+    c = checked_collection(request, store, collection_id)
+    base = _base(request)
+    asked = request.query_params
+    given = {name: asked[name] for name in ("partnership", "bbox", "filter") if name in asked}
+    if not given or c.kind == "analysis":
+        return JSONResponse(_collection_json(c, base))
+    try:
+        # the items' own parsing and checks: the extent of exactly what they would serve
+        p, m, fp = _selection_params(request)
+        if list(given) == ["partnership"]:
+            box = _partnership_extent(request, store, c.geography, asked["partnership"])
+        else:
+            q = fp.apply(_item_query(request, store, collection_id, p, m))
+            box = features.selection_extent(store, q)[0]
+    except (GeoCsError, ValueError):
+        return JSONResponse(_collection_json(c, base))
+    selected = " and ".join(f"{name}={value}" for name, value in given.items())
+    style_query = {"partnership": p.partnership} if p.partnership else None
+    return JSONResponse(_collection_json(c, base, box, selected, style_query))
+
+
+def _selection_params(request: Request) -> tuple[ItemParams, MeasureParams, FilterParams]:
+    """The items' parameters of a request to another route (the collection), parsed as the
+    items parse them; InputError or ValueError where they would refuse one."""
+    asked = request.query_params
+    threshold = float(asked.get("threshold", 25.0))
+    if not 0 <= threshold <= 100:
+        raise InputError(f"threshold={threshold:g}: expected 0-100")
+    lang = asked.get("filter-lang", "cql2-text")
+    if lang not in ("cql2-text", "cql-text"):
+        raise InputError(f"filter-lang={lang!r}: expected cql2-text or cql-text")
+    p = ItemParams(bbox=asked.get("bbox"), bbox_crs=asked.get("bbox-crs"),
+                   partnership=asked.get("partnership"), datetime=asked.get("datetime"))
+    m = MeasureParams(asked.get("indicator"), asked.get("period"), asked.get("denominator"),
+                      asked.get("baseline"), threshold)
+    fp = FilterParams(request, filter=asked.get("filter"), filter_lang=lang,  # type: ignore[arg-type]
+                      filter_crs=asked.get("filter-crs"))
+    return p, m, fp
+
+
 #: A page of up to this many items is sent in one piece; a larger one (a download of a
 #: partnership's areas, a GIS client's big pages) in parts (:class:`PageResponse`). Either is
 #: built whole first, on the request's one thread-pool hop.
@@ -470,6 +610,9 @@ def _items(request: Request, collection_id: str, p: ItemParams, m: MeasureParams
                 raise InputError(f"collection {PARTNERSHIPS} takes no filter or sortby (it has no "
                                  "queryables); filter the areas of a boundary set with partnership=")
             return _partnership_items(request, store, p)
+        moved = moved_collection(request, store, collection_id)
+        if moved is not None:
+            return moved
         c = checked_collection(request, store, collection_id)
         q = fp.apply(_item_query(request, store, collection_id, p, m))
         if not q.searched:
@@ -516,6 +659,9 @@ def item(
     if collection_id == PARTNERSHIPS:
         outline = cached_outline(request, store, code, p.crs)
         return JSONResponse(outline, media_type=GEOJSON, headers={"Content-Crs": f"<{p.crs}>"})
+    moved = moved_collection(request, store, collection_id)
+    if moved is not None:
+        return moved
     q = _item_query(request, store, collection_id, p, m, offset=0, bbox=None)
     return Response(features.get_feature(store, q, code), media_type=GEOJSON,
                     headers={"Content-Crs": f"<{q.crs}>"})
