@@ -242,6 +242,15 @@ def test_a_former_id_redirects_to_the_same_request_on_its_id_now(client, old, ne
         assert followed.status_code == 200 and followed.json() == direct.json()
 
 
+@pytest.mark.parametrize("path", ["/styles", "/styles/web-map?f=qml", "/download?partnership=leicester"])
+def test_a_former_id_redirects_on_the_styles_and_download_routes_too(client, path):
+    old, new = "lsoa2011_employment_deprived_rate", "lsoa2011_employment_rate"
+    response = client.get(f"/collections/{old}{path}", follow_redirects=False)
+    assert response.status_code == 308
+    assert response.headers["location"] == f"http://testserver/collections/{new}{path}"
+    assert client.get(f"/collections/{old}{path}").status_code == 200
+
+
 def test_an_unknown_id_is_still_a_404_naming_the_valid_ones(client):
     response = client.get("/collections/lsoa2011_nothing/items")
     assert response.status_code == 404 and "lsoa2011_employment_rate" in response.json()["detail"]

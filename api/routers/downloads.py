@@ -47,7 +47,15 @@ from api.deps import (
     parsed_on_loop,
 )
 from api.limits import BASE_BYTES, ITEM_BYTES_GEOJSON, MB
-from api.routers.ogc import CollectionId, FilterParams, FilterParamsDep, ItemParams, _item_query, _paged
+from api.routers.ogc import (
+    CollectionId,
+    FilterParams,
+    FilterParamsDep,
+    ItemParams,
+    _item_query,
+    _paged,
+    moved_collection,
+)
 from geo_cs import features
 from geo_cs.errors import InputError
 from geo_cs.export import gis
@@ -131,6 +139,9 @@ async def download(collection_id: CollectionId, request: Request, d: DownloadPar
     a GeoPackage (``f=gpkg``) or a zipped ESRI Shapefile (``f=shp``: short field names, see its
     README.txt), in British National Grid (``crs=EPSG:27700``, the default) or EPSG:4326.
     Byte ranges are served: GDAL and QGIS can open the link itself (``/vsicurl/``)."""
+    moved = await run_in_threadpool(_moved, request, collection_id)
+    if moved is not None:
+        return moved   # a former id (issue 30): the same download at the id in use
     files = built_downloads(request)
     key = (data_version(request), collection_id, tuple(sorted(request.query_params.multi_items())))
     async with files.lock(key):
@@ -166,6 +177,14 @@ async def _build(request: Request, files: BuiltDownloads, key: tuple, collection
     finally:
         budget.release(cost, time.monotonic() - held)
     return files.keep(key, Built(path, folder, etag))
+
+
+def _moved(request: Request, collection_id: str) -> Response | None:
+    store = open_cursor(request)
+    try:
+        return moved_collection(request, store, collection_id)
+    finally:
+        store.close()
 
 
 def _select(request: Request, collection_id: str, d: DownloadParams, m: MeasureParams,

@@ -29,6 +29,7 @@ from api.deps import (
     checked_collection,
     public_base,
 )
+from api.routers.ogc import moved_collection
 from geo_cs import styles, tiles
 from geo_cs.errors import GeoCsError, NotFoundError
 from geo_cs.features import PARTNERSHIPS
@@ -112,6 +113,8 @@ def collection_styles(
     """The style list of a collection: the web map's classes (``web-map``) with a link per
     format. A boundary set has styles only with ``indicator=``; the partnerships' outlines
     have none."""
+    if (moved := moved_collection(request, store, collection_id)) is not None:
+        return moved   # a former id (issue 30)
     base = public_base(request)
     href = f"{base}/collections/{collection_id}/styles"
     c = checked_collection(request, store, collection_id)
@@ -140,6 +143,8 @@ def collection_style(
     """The web map's classes as ``f`` (or by ``Accept``): ``qml`` (QGIS: graduated on
     ``value``), ``sld`` (SLD 1.0 rules) or ``mapbox`` (a MapLibre style of the vector tiles,
     whose source is the TileJSON of the same measure, period and areas)."""
+    if (moved := moved_collection(request, store, collection_id)) is not None:
+        return moved   # a former id (issue 30)
     fmt = styles.style_format(f, request.headers.get("accept"))
     if style_id != styles.STYLE_ID:
         raise NotFoundError(f"styleId {style_id!r} not found; valid: {styles.STYLE_ID}")
