@@ -447,3 +447,17 @@ def test_qgis_fills_the_layer_metadata_and_zooms_to_the_partnership(server, tmp_
     # a project saved with a former id still opens the layer, with every feature
     assert seen["former"]["valid"] and seen["former"]["count"] == 1535
     assert "Wales (926 areas): null in every period" in seen["welsh"]["abstract"]
+
+
+def test_a_collection_links_its_downloads_where_they_would_be_served(client):
+    chosen = client.get("/collections/lsoa2011_employment_rate",
+                        params={"partnership": "greater_manchester"}).json()
+    enclosures = [link for link in chosen["links"] if link["rel"] == "enclosure"]
+    assert sorted(link["type"] for link in enclosures) == ["application/geopackage+sqlite3"] * 2 + [
+        "application/zip"] * 2
+    assert all("partnership=greater_manchester" in link["href"] for link in enclosures)
+    first = client.get(enclosures[0]["href"].removeprefix("http://testserver"))
+    assert first.status_code == 200 and first.headers["content-type"] == enclosures[0]["type"]
+    # a whole set over the download limit (10,157 LSOAs of 2021 in the demo) is not offered
+    whole = client.get("/collections/lsoa2021").json()
+    assert not [link for link in whole["links"] if link["rel"] == "enclosure"]

@@ -40,6 +40,7 @@ from api.deps import (
 from geo_cs import features, filters, styles
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import GeoCsError, InputError
+from geo_cs.export import gis
 from geo_cs.features import (
     CRS84,
     DEFAULT_LIMIT,
@@ -200,6 +201,12 @@ def _collection_json(c: features.Collection, base: str,
             {"href": f"{base}/tiles/{c.geography}/tilejson.json{tiles_query}", "rel": "tiles",
              "type": "application/json", "title": "Vector tiles (TileJSON)"},
         ]
+    # files a GIS opens directly, in British National Grid or lon/lat (docs/gis-downloads.md),
+    # holding what this document describes; not offered where the download would be refused
+    # as too large (a whole national set without partnership=)
+    selection = {k: v for k, v in (style_query or {}).items() if k == "partnership"}
+    if selection or c.count <= gis.MAX_FEATURES:
+        links += gis.download_links(href, selection)
     if c.kind == "measure":
         links += [{"href": f"{href}/styles", "rel": styles.STYLES_REL, "type": "application/json",
                    "title": "Styles: the web map's classes (QML, SLD, MapLibre)"},
