@@ -279,7 +279,7 @@ class EncodedTiles:
         for z in range(15):
             self._zoom(store, z)
 
-    def render(self, store: Store, z: int, x: int, y: int, band: int, values, digits: int,
+    def render(self, store: Store, z: int, x: int, y: int, band: int, values,
                max_bytes: int, report: dict | None = None) -> bytes:
         """Tile z/x/y with ``values`` (a :class:`geo_cs.tiles.TileValues` or None) as an MVT;
         empty bytes when no area touches it. A tile over ``max_bytes`` leaves out its smallest
@@ -294,7 +294,7 @@ class EncodedTiles:
         code_ids = zoom.code_ids[f0:f1]
         areas = zoom.areas[f0:f1]
         g_start, g_end = zoom.g_start[f0:f1], zoom.g_end[f0:f1]
-        numbers, flags = (values.for_codes(self.codes, code_ids, digits) if values is not None
+        numbers, flags = (values.for_codes(self.codes, code_ids) if values is not None
                           else (None, None))
         keep = np.ones(len(code_ids), dtype=bool)
         tile = self._encode(code_ids, band, g_start, g_end, zoom.geometry, numbers, flags, keep)

@@ -1,7 +1,7 @@
 """Mapbox vector tiles of any boundary set, built in DuckDB spatial.
 
 Boundaries are kept once more for tiling: in Web Mercator (EPSG:3857), simplified per *zoom band*
-at boundary ingest (:func:`build_tile_geometries`), so a z5 tile of every small area in Great
+at boundary ingest (:func:`tile_geometries`), so a z5 tile of every small area in Great
 Britain is drawn from coarse rings and a z14 tile from the published ones. A tile is then one
 query: the band's geometries overlapping the tile envelope, clipped where they cross its edge,
 moved to tile units and encoded by ``ST_AsMVT``, with the indicator values of the requested
@@ -13,10 +13,18 @@ every band's areas are cut once to every tile of its zooms and stored in tile un
 rectangle clip; its overlay is most of an unprepared tile). Servers keep a :class:`TileIndex`
 per layer, which finds a tile's codes in memory.
 
-Simplification is per polygon (Douglas-Peucker, invalid results repaired) at half a screen pixel of the
-band's most detailed zoom: neighbouring areas may then differ by under half a pixel along a shared
-edge, which no screen shows, and each area is simplified on its own, so a set loaded district by
-district is tiled the same as one loaded at once.
+Simplification keeps neighbours touching. A set's areas are one *coverage* (polygons that tile
+the ground, each shared edge held once): GEOS's coverage cleaner first snaps the published rings
+where neighbours disagree by a hair and gives each overlap to one of them, then each band is
+simplified with ``shapely.coverage_simplify`` (Visvalingam-Whyatt on the shared edges, so both
+sides of an edge lose the same vertices) until no vertex would turn a triangle larger than a
+screen pixel squared at the band's most detailed zoom. Simplifying each polygon on its own (as
+before) left slivers between neighbours: 11% of Manchester's LSOA area at z8, 1.3% at z10, as
+holes in the tiles' union; now 0.007% and 0.002%, cells of the tile's grid where rounding to it
+bends a ring (``tests/test_tiles_gis.py``). An area the cleaner would empty or halve (not part
+of a coverage: an overlap, not a neighbour) keeps its own rings, simplified on its own. Every
+boundary ingest of a set simplifies all its areas again, those already stored too, so a set
+loaded district by district is tiled the same as one loaded at once.
 
 Example
 -------
@@ -30,7 +38,6 @@ True
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -73,8 +80,12 @@ class ZoomBand:
 
     @property
     def tolerance_m(self) -> float:
-        """Half a screen pixel at the band's most detailed zoom (0: the published rings)."""
-        return 0.0 if self.max_zoom >= MAX_ZOOM else 0.5 * self.pixel_m
+        """The band's simplification tolerance: a screen pixel at its most detailed zoom (0: the
+        published rings). Coverage simplification removes a vertex while the triangle it makes
+        with its neighbours is smaller than this squared; an area simplified on its own
+        (Douglas-Peucker) moves by at most half of it. Both move edges by about a tenth of a
+        pixel on average (measured on the demo's LSOAs)."""
+        return 0.0 if self.max_zoom >= MAX_ZOOM else self.pixel_m
 
 
 #: At z0-6 nine in ten LSOAs are smaller than a pixel: drawn, they are dust that would make a
@@ -143,29 +154,43 @@ _TO_MERCATOR = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=T
 def tile_geometries(codes: np.ndarray, names: np.ndarray, lonlat: np.ndarray) -> pa.Table:
     """Per-band Web Mercator geometries of lon/lat polygons, as rows for ``tile_geoms``.
 
-    Shapely's GEOS calls release the GIL, so the bands are simplified on a thread pool.
+    ``lonlat`` should be every area of the set (a boundary ingest passes those already stored
+    too): they are simplified as one coverage, so neighbours keep their shared edges at every
+    band (see the module's docstring). The result does not depend on the areas' order (they
+    are taken by code: the cleaner's and the simplifier's choices between equals follow it).
     """
+    order = np.argsort(np.asarray(codes, dtype=str), kind="stable")
+    codes, names, lonlat = np.asarray(codes)[order], np.asarray(names)[order], np.asarray(lonlat)[order]
     merc = shapely.transform(lonlat, lambda xy: np.column_stack(_TO_MERCATOR.transform(xy[:, 0], xy[:, 1])))
-    # exteriors clockwise (holes anticlockwise) with y up: flipped to the tile's y down, exteriors
-    # have the positive surveyor's area MVT requires, so areas inside a tile need only an affine
-    # transform (see _TILE_SQL)
-    merc = shapely.orient_polygons(merc, exterior_cw=True)
+    coverage, alone = _coverage(merc)
+    members = np.flatnonzero(~alone)
 
-    def simplify(band: ZoomBand) -> np.ndarray:
-        if band.tolerance_m == 0:
-            return merc
-        # plain Douglas-Peucker is ten times faster than the topology-preserving variant; the few
-        # rings it makes invalid are repaired, and areas it collapses (a city's small areas at
-        # z6) are simplified again keeping their rings, so a city is not a hole at low zoom
-        simple = shapely.simplify(merc, band.tolerance_m, preserve_topology=False)
-        broken = ~shapely.is_valid(simple)
-        simple[broken] = shapely.orient_polygons(shapely.make_valid(simple[broken]), exterior_cw=True)
-        collapsed = shapely.is_empty(simple) | (shapely.area(simple) == 0)
-        simple[collapsed] = shapely.simplify(merc[collapsed], band.tolerance_m, preserve_topology=True)
-        return simple
+    def simplify(chain: tuple[ZoomBand, ...]) -> list[np.ndarray]:
+        # each band of a chain simplified from the one before (the first from the coverage): the
+        # later passes read a fraction of the vertices, and Visvalingam-Whyatt removes the least
+        # important vertices first anyway, so a coarse band comes out much as if simplified from
+        # the published rings
+        previous, out = coverage[members], []
+        for band in chain:
+            geoms = merc.copy()
+            if band.tolerance_m > 0:
+                previous = shapely.coverage_simplify(previous, band.tolerance_m)
+                # an area not part of the coverage, simplified on its own (Douglas-Peucker)
+                geoms[alone] = _simplify_alone(merc[alone], band.tolerance_m / 2)
+                geoms[members] = previous
+                geoms = _without_specks(geoms, band.tolerance_m**2)
+            else:
+                geoms[members] = previous
+            out.append(_tile_ready(geoms))
+        return out
 
-    with ThreadPoolExecutor(max_workers=min(len(ZOOM_BANDS), os.cpu_count() or 1)) as pool:
-        simplified = list(pool.map(simplify, ZOOM_BANDS))
+    # two chains on two threads (GEOS lets go of the GIL): the published rings and z11-12, which
+    # read the most vertices, beside z9-10 then z7-8 then z0-6 (measured: a third off the wall
+    # time of the demo's LSOAs on two cores)
+    detailed, coarse = ZOOM_BANDS[:2:-1], ZOOM_BANDS[2::-1]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        fine, rough = pool.map(simplify, (detailed, coarse))
+    simplified = [*reversed(rough), *reversed(fine)]
     parts = []
     full_area = shapely.area(merc)
     for band, geoms in zip(ZOOM_BANDS, simplified, strict=True):
@@ -184,6 +209,128 @@ def tile_geometries(codes: np.ndarray, names: np.ndarray, lonlat: np.ndarray) ->
             "hilbert": _hilbert(centre_x, centre_y),
         }))
     return pa.concat_tables(parts)
+
+
+_STORED_NEIGHBOURS = """
+SELECT code, name, ST_AsWKB(geom_4326) AS wkb FROM areas
+WHERE set_id = $set_id AND geom_4326 IS NOT NULL AND code NOT IN (SELECT unnest($codes::VARCHAR[]))
+ORDER BY code
+"""
+
+
+def set_tile_geometries(store: Store, set_id: str, codes: np.ndarray, names: np.ndarray,
+                        lonlat: np.ndarray) -> pa.Table:
+    """:func:`tile_geometries` of the areas an ingest writes (``codes``, ``names``, lon/lat
+    polygons) together with the set's areas already stored that it does not replace: the set
+    is simplified as one coverage, so an area ingested now and its stored neighbour keep their
+    shared edge. The rows cover both (``write_tile_geometries`` replaces both)."""
+    stored = store.sql(_STORED_NEIGHBOURS, {"set_id": set_id, "codes": codes.tolist()}).fetchall()
+    if stored:
+        codes = np.concatenate([codes, np.array([r[0] for r in stored], dtype=object)])
+        names = np.concatenate([names, np.array([r[1] for r in stored], dtype=object)])
+        lonlat = np.concatenate([lonlat, shapely.from_wkb([bytes(r[2]) for r in stored])])
+    return tile_geometries(codes, names, lonlat)
+
+
+#: An area the coverage cleaner leaves less than this share of (or none) is not a neighbour but
+#: an overlap (another edition of an area, a duplicate): it keeps its own rings.
+_COVERAGE_MIN_SHARE = 0.5
+#: Gaps between neighbours narrower than a screen pixel at the most detailed zoom (Web Mercator
+#: metres: about 6 m on the ground in England) are closed by the cleaner: no screen shows them,
+#: but simplified they would open into slivers (measured: 0.25% of Manchester's area at z8 from
+#: gaps of a metre or two in the published LSOA boundaries). The sea, an estuary or an area
+#: missing from the set is far wider and stays open.
+_GAP_WIDTH_M = 2 * WORLD_HALF / 256 / 2**MAX_ZOOM
+
+
+def _coverage(merc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The areas as a clean coverage (shared edges identical, no overlaps, no hairline gaps),
+    and the mask of areas left out of it. GEOS's cleaner snaps vertices within a hair of each
+    other, gives each overlap to one neighbour and each hairline gap to the neighbour it shares
+    most edge with (measured: 1,526 overlapping pairs among the demo's
+    9,941 LSOAs, 1 km² in all; a few seconds of cleaning)."""
+    polygonal = np.isin(shapely.get_type_id(merc), (3, 6)) & ~shapely.is_empty(merc)
+    alone = ~polygonal
+    if not polygonal.any():
+        return merc, alone
+    members = merc[polygonal]
+    # no check first: every published set of the demo has hairline gaps or overlaps, and the
+    # check costs a quarter of a cleaning
+    cleaned = shapely.coverage_clean(members, gap_width=_GAP_WIDTH_M)
+    kept = (np.isin(shapely.get_type_id(cleaned), (3, 6)) & ~shapely.is_empty(cleaned)
+            & (shapely.area(cleaned) >= _COVERAGE_MIN_SHARE * shapely.area(members)))
+    out = merc.copy()
+    at = np.flatnonzero(polygonal)
+    out[at[kept]] = cleaned[kept]
+    alone[at[~kept]] = True
+    if not kept.all():
+        # the areas left out change the coverage: clean what is left again (rare)
+        rest = np.flatnonzero(~alone)
+        out[rest] = shapely.coverage_clean(merc[rest], gap_width=_GAP_WIDTH_M)
+    return out, alone
+
+
+def _simplify_alone(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Douglas-Peucker per polygon (ten times faster than the topology-preserving variant): the
+    few rings it makes invalid are repaired, and areas it collapses are simplified again
+    keeping their rings."""
+    if not len(geoms):
+        return geoms
+    simple = shapely.simplify(geoms, tolerance_m, preserve_topology=False)
+    broken = ~shapely.is_valid(simple)
+    simple[broken] = shapely.make_valid(simple[broken])
+    collapsed = shapely.is_empty(simple) | (shapely.area(simple) == 0)
+    simple[collapsed] = shapely.simplify(geoms[collapsed], tolerance_m, preserve_topology=True)
+    return simple
+
+
+def _without_specks(geoms: np.ndarray, min_area_m2: float) -> np.ndarray:
+    """Areas without their islands smaller than ``min_area_m2`` (a pixel squared): parts that
+    touch no other area, each area's largest part always kept. Coverage simplification never
+    removes a ring (the least it keeps is a triangle), so the islands of a coastal
+    constituency would be a third of its z6 vertices (measured on the demo's constituencies:
+    18,186 of 50,922). A small part next to a neighbour stays: leaving it out would be a hole."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    if len(parts) == len(geoms):
+        return geoms
+    area = shapely.area(parts)
+    largest = pd.Series(area).groupby(owner).transform("max").to_numpy()
+    keep = (area >= min_area_m2) | (area == largest)
+    if not keep.all():
+        # in a clean coverage neighbours share their edges' vertices: a part touches another
+        # area where one of its vertices is another area's too (a tenth of the time of an
+        # intersection test against whole areas)
+        coords, part = shapely.get_coordinates(parts, return_index=True)
+        points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "area": owner[part]}).drop_duplicates()
+        areas_at = points.groupby(["x", "y"])["area"].transform("size").to_numpy()
+        # each vertex of more than one area marks the part (of each of them) it comes from
+        keep[np.unique(part[points.index.to_numpy()[areas_at > 1]])] = True
+    speckled = np.unique(owner[~keep])
+    if not len(speckled):
+        return geoms
+    out = geoms.copy()
+    chosen = np.isin(owner, speckled) & keep
+    rebuilt = shapely.multipolygons(parts[chosen], indices=np.searchsorted(speckled, owner[chosen]))
+    single = shapely.get_num_geometries(rebuilt) == 1
+    rebuilt[single] = shapely.get_geometry(rebuilt[single], 0)
+    out[speckled] = rebuilt
+    return out
+
+
+def _tile_ready(geoms: np.ndarray) -> np.ndarray:
+    """Valid polygons with exteriors clockwise (holes anticlockwise) with y up: flipped to the
+    tile's y down, exteriors have the positive surveyor's area MVT requires, so areas inside a
+    tile need only an affine transform (see _TILE_SQL)."""
+    geoms = geoms.copy()
+    broken = ~shapely.is_valid(geoms)
+    if broken.any():
+        # coverage simplification of a clean coverage gives valid rings; this is a safety net
+        geoms[broken] = shapely.make_valid(geoms[broken])
+        kinds = shapely.get_type_id(geoms[broken])
+        for i in np.flatnonzero(broken)[kinds == 7]:
+            geoms[i] = shapely.union_all([p for p in shapely.get_parts(geoms[i])
+                                          if shapely.get_type_id(p) in (3, 6)])
+    return shapely.orient_polygons(geoms, exterior_cw=True)
 
 
 def _hilbert(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
@@ -233,11 +380,18 @@ VALUE_FIELDS = {"value": "Number", "value_low": "Number", "value_high": "Number"
 VALUE_PROPERTIES = tuple(VALUE_FIELDS)
 _FLAGS = ("worst", "suppressed")
 
-#: Like tippecanoe's default, no tile may exceed this; a denser one leaves out its smallest areas.
-MAX_TILE_BYTES = 500_000
-#: Values to 1 decimal below z9 (what a tooltip shows), 2 above: MVT stores each distinct value
-#: once per layer, so rounding makes the values of thousands of areas nearly free.
-DETAIL_ZOOM = 9
+#: No tile may exceed this many bytes (before gzip); a denser one leaves out its smallest areas.
+#: Tippecanoe's default limit is 500 KB of *compressed* tile, and these tiles gzip to about half.
+#: (It was 500 KB uncompressed while values below z9 had one decimal: with every value to
+#: :data:`VALUE_DIGITS` decimals, London's z8 and z9 tiles of every LSOA in England and Wales
+#: are 624 and 511 KB and would have left out their smallest areas, a hole in the map.)
+MAX_TILE_BYTES = 1_000_000
+#: Every number a tile carries is rounded to this many decimals at every zoom, as the items of
+#: the OGC API give it (``geo_cs.features``): an area's value is the same in a z8 tile, a z14
+#: tile and its feature. (Rounding to 1 decimal below z9 and 2 above, as before, made dense
+#: low-zoom tiles a third smaller, Greater Manchester's z8 tile 155 KB against 239 KB, but gave
+#: an area another value, and so perhaps another class, at another zoom.)
+VALUE_DIGITS = 4
 
 # A tile is an affine transform of the band's geometries to tile units (ST_AsMVT rounds them),
 # the areas crossing the tile's buffered edge clipped first (GEOS overlay keeps the winding fixed
@@ -280,8 +434,8 @@ WHERE set_id = $set_id AND band = $band AND area_m2 >= $min_area
 _TILE_WITHOUT_VALUES = _TILE_SQL.format(value_columns="", value_join="")
 # The tile's values come as one list per property, unnested side by side: DuckDB converts lists
 # of numbers several times faster than a list of structs (measured: 13 against 16.5 ms a tile,
-# and half the time on dense tiles). They come rounded (TileValues.params): round() on a bound
-# number of digits cost 1.6 ms of a 4.6 ms prepared tile.
+# and half the time on dense tiles). They come rounded (TileValues): round() in SQL cost 1.6 ms of
+# a 4.6 ms prepared tile.
 _VALUE_COLUMNS = ", v.value, v.value_low, v.value_high, v.worst, v.estimated_share, v.suppressed"
 # typed, so a tile whose values are all NULL (suppressed areas) binds like any other
 _VALUE_JOIN = (
@@ -335,31 +489,33 @@ WHERE set_id = $set_id AND z = $z AND x = $x AND y = $y AND area_m2 >= $min_area
 
 
 class TileValues:
-    """A period's values, ready to be picked by the codes of a tile.
+    """A period's values, rounded and ready to be picked by the codes of a tile.
 
     Built once per period and kept by servers (:func:`tile_values`): a tile's dozen rows are then
     a dictionary lookup per code and a numpy ``take`` per property, not a search of the 34,753
-    rows of every LSOA.
+    rows of every LSOA. Numbers are rounded here, once, exactly as the OGC API items round them
+    (Python's ``round`` to :data:`VALUE_DIGITS` decimals); a number that is not finite is left
+    out, as the items give null.
     """
 
     def __init__(self, values: pd.DataFrame) -> None:
         self.codes = values["code"].to_numpy(dtype=object)
         self.row_of = {code: i for i, code in enumerate(self.codes)}
-        self.columns = {name: values[name].to_numpy(dtype=object if name in _FLAGS else float,
-                                                    na_value=None if name in _FLAGS else np.nan)
+        self.columns = {name: values[name].to_numpy(dtype=object, na_value=None) if name in _FLAGS
+                        else rounded_like_items(values[name].to_numpy(dtype=float, na_value=np.nan))
                         for name in VALUE_PROPERTIES}
-        self._by_layer: dict[tuple[int, int], tuple] = {}
+        self._by_layer: dict[int, tuple] = {}
 
     def __len__(self) -> int:
         return len(self.codes)
 
-    def for_codes(self, layer_codes: np.ndarray, code_ids: np.ndarray,
-                  digits: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def for_codes(self, layer_codes: np.ndarray,
+                  code_ids: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The values of the areas ``layer_codes[code_ids]`` as :mod:`geo_cs.mvt` encodes them:
-        numbers rounded as :meth:`params` rounds them (NaN: none), and the flags as 1 (true),
-        0 (false) or -1 (left out; ``suppressed`` is sent only where true). Per layer and
-        rounding the whole layer is looked up once and kept."""
-        key = (id(layer_codes), digits)
+        numbers rounded (NaN: none), and the flags as 1 (true), 0 (false) or -1 (left out;
+        ``suppressed`` is sent only where true). Per layer the whole layer is looked up once
+        and kept."""
+        key = id(layer_codes)
         found = self._by_layer.get(key)
         if found is None or found[0] is not layer_codes:
             rows = pd.Index(self.codes).get_indexer(layer_codes) if len(self.codes) else \
@@ -377,19 +533,16 @@ class TileValues:
                     out[absent] = -1
                     flags[name] = out
                 else:
-                    scale = 10.0 ** (2 if name == "estimated_share" else digits)
                     picked = column[rows] if len(column) else np.full(len(rows), np.nan)
-                    rounded = np.sign(picked) * np.floor(np.abs(picked) * scale + 0.5) / scale
-                    rounded[absent] = np.nan
-                    numbers[name] = rounded
+                    picked[absent] = np.nan
+                    numbers[name] = picked
             found = (layer_codes, numbers, flags)
             self._by_layer[key] = found
         _, numbers, flags = found
         return ({k: v[code_ids] for k, v in numbers.items()}, {k: v[code_ids] for k, v in flags.items()})
 
-    def params(self, codes: list[str], digits: int = 2) -> dict[str, list] | None:
-        """The query parameters of the values of ``codes`` (None when none has one): rates and
-        their interval to ``digits`` decimals, the estimated share to 2, halves away from zero."""
+    def params(self, codes: list[str]) -> dict[str, list] | None:
+        """The query parameters of the values of ``codes`` (None when none has one)."""
         rows = [self.row_of[c] for c in codes if c in self.row_of]
         if not rows:
             return None
@@ -401,14 +554,35 @@ class TileValues:
                 # ``suppressed`` is sent only where true: MVT leaves a NULL property out
                 kept = [v or None for v in flags] if name == "suppressed" else flags
             else:
-                scale = 10.0 ** (2 if name == "estimated_share" else digits)
-                rounded = np.sign(picked) * np.floor(np.abs(picked) * scale + 0.5) / scale
                 # NaN reaches SQL as NULL: MVT then leaves the property out of the feature
-                kept = [None if v != v else v for v in rounded.tolist()]
+                kept = [None if v != v else v for v in picked.tolist()]
             # a property no area has goes as an empty list (NULL for every area, as unnest pads
             # and list_extract reads past the end): nothing to bind
             out[f"v_{name}"] = kept if any(v is not None for v in kept) else []
         return out
+
+
+def rounded_like_items(numbers: np.ndarray) -> np.ndarray:
+    """``numbers`` as the OGC API items give them: Python's ``round(v, VALUE_DIGITS)`` (the
+    decimal nearest the exact double), NaN for a missing or non-finite one.
+
+    numpy's ``round`` scales, rounds and divides: the same result, except where the scaled
+    number sits within its own rounding error of a half, where it may pick the other side.
+    Those few are rounded by Python (35,000 values: 1 ms, against 18 ms all by Python).
+
+    >>> rounded_like_items(np.array([2.35235, 2.00005, float("inf")])).tolist()
+    [2.3523, 2.0, nan]
+    """
+    numbers = np.asarray(numbers, dtype=float)
+    out = np.where(np.isfinite(numbers), numbers, np.nan)
+    scale = 10.0**VALUE_DIGITS
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = out * scale
+        out = np.rint(scaled) / scale
+        near_half = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) <= 1e-9 * np.maximum(1.0, np.abs(scaled))
+    for i in np.flatnonzero(near_half | ~np.isfinite(scaled) & np.isfinite(numbers)):
+        out[i] = round(float(numbers[i]), VALUE_DIGITS)
+    return out
 
 
 class TileIndex:
@@ -507,8 +681,7 @@ def render_tile(
     if prepared and index is not None and index.encoded is not None:
         # geometry encoded at preparation: the tile is written in memory, no query (geo_cs.mvt)
         picker = None if values is None else values if isinstance(values, TileValues) else tile_values(values)
-        return index.encoded.render(store, z, x, y, zoom_band(z).band, picker,
-                                    1 if z < DETAIL_ZOOM else 2, max_bytes, report)
+        return index.encoded.render(store, z, x, y, zoom_band(z).band, picker, max_bytes, report)
     present = index.codes(z, x, y) if index is not None else None
     if present == []:
         return b""  # no area comes near the tile: nothing to ask the database
@@ -516,7 +689,7 @@ def render_tile(
         picker = values if isinstance(values, TileValues) else tile_values(values)
         if present is None:
             present = [row[0] for row in store.sql(codes_sql, {k: params[k] for k in selection}).fetchall()]
-        picked = picker.params(present, digits=1 if z < DETAIL_ZOOM else 2)
+        picked = picker.params(present)
         if picked:
             few = prepared and len(picked["v_code"]) <= FEW_VALUES
             sql = _PIECES_WITH_FEW_VALUES if few else sql_with_values

@@ -1,4 +1,5 @@
-"""Vector tiles (MVT) and TileJSON for every boundary set, with indicator values as properties.
+"""Vector tiles (MVT) and TileJSON for every boundary set, with indicator values as properties,
+and a layer's tiles as one file (MBTiles or PMTiles) for GIS clients that cannot read TileJSON.
 
 Tiles are cached in-process by (data version, layer, address, measure); the ETag is the same key
 hashed, so a client's cached tile is revalidated for free until the next ingest changes it.
@@ -8,11 +9,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from typing import Annotated
+import shutil
+import tempfile
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
 from api import problems
 from api.deps import (
@@ -24,14 +29,16 @@ from api.deps import (
     PeriodQuery,
     StoreDep,
     ThresholdQuery,
+    cached_codes,
     cached_values,
     data_version,
     open_cursor,
     public_base,
 )
-from geo_cs import tiles
+from geo_cs import features, tiles
 from geo_cs.attribution import OGL_ATTRIBUTION
-from geo_cs.errors import NotFoundError
+from geo_cs.errors import InputError, NotFoundError
+from geo_cs.export import pmtiles
 
 router = APIRouter(prefix="/tiles", tags=["Vector tiles"], responses=problems.RESPONSES)
 
@@ -56,7 +63,10 @@ def tile_layers(request: Request, store: StoreDep) -> dict:
     base = public_base(request)
     return {"layers": [
         {"id": r.set_id, "title": r.label, "areas": int(r.areas),
-         "tilejson": f"{base}/tiles/{r.set_id}/tilejson.json"}
+         "tilejson": f"{base}/tiles/{r.set_id}/tilejson.json",
+         # the whole layer as one file for QGIS and GDAL (add partnership=, indicator=…)
+         "mbtiles": f"{base}/tiles/{r.set_id}/download.mbtiles",
+         "pmtiles": f"{base}/tiles/{r.set_id}/download.pmtiles"}
         for r in tiles.tile_sets(store).itertuples()
     ]}
 
@@ -149,3 +159,72 @@ def _render(request: Request, layer: str, z: int, x: int, y: int, m: MeasurePara
     cached = (raw, gzip.compress(raw, compresslevel=6) if raw else b"")
     request.app.state.tile_cache.put(key, cached)
     return cached
+
+
+ARCHIVE_MEDIA_TYPES = {"mbtiles": "application/vnd.sqlite3", "pmtiles": "application/vnd.pmtiles"}
+
+
+@router.get("/{layer}/download.{archive}", summary="A layer's tiles as one MBTiles or PMTiles file",
+            responses={200: {"content": {t: {} for t in ARCHIVE_MEDIA_TYPES.values()},
+                             "description": "The file, as an attachment"}})
+def download(
+    layer: LayerId,
+    archive: Annotated[Literal["mbtiles", "pmtiles"], Path(
+        description="mbtiles (QGIS 3.22 and later, GDAL 2.3 and later) or pmtiles (QGIS 3.32, GDAL "
+                    "3.8, web maps with no server).")],
+    request: Request, store: StoreDep, m: MeasureDep,
+    partnership: Annotated[str | None, Query(
+        max_length=64, description="Only the tiles of this partnership's areas.")] = None,
+    bbox: Annotated[str | None, Query(
+        max_length=200, description="Only the tiles of the areas meeting minx,miny,maxx,maxy (in "
+                                    "bbox-crs).")] = None,
+    bbox_crs: Annotated[str | None, Query(
+        alias="bbox-crs", max_length=100, description="CRS of bbox (default CRS84).")] = None,
+    minzoom: Annotated[int | None, Query(
+        ge=tiles.MIN_ZOOM, le=tiles.MAX_ZOOM,
+        description="The first zoom (default: the layer's, 7 for small areas).")] = None,
+    maxzoom: Annotated[int, Query(
+        ge=tiles.MIN_ZOOM, le=tiles.MAX_ZOOM,
+        description=f"The last zoom (default {pmtiles.DOWNLOAD_MAXZOOM}; clients over-zoom it).")]
+        = pmtiles.DOWNLOAD_MAXZOOM,
+) -> Response:
+    """The layer's vector tiles from ``minzoom`` to ``maxzoom`` as one file that QGIS (Layer ▸
+    Add Layer ▸ Add Vector Tile Layer, or drag the .mbtiles in) and GDAL (``ogrinfo x.mbtiles``)
+    open as a whole: the same tiles, values and disclosure control as ``/tiles/{layer}/{z}/{x}/
+    {y}.mvt`` with the same ``indicator``, ``period``…, limited to a ``partnership``'s areas or
+    a ``bbox``. At most 2,000 tiles: a larger request is refused (400) naming ``maxzoom`` and
+    the largest that fits."""
+    info = _layer(store, layer)
+    values = cached_values(request, store, layer, m)
+    period = values.check_period(m.period) if values is not None else None
+    codes = list(cached_codes(request, store, partnership, layer) or ()) if partnership else None
+    box = None
+    if bbox is not None:
+        try:
+            numbers = tuple(float(v) for v in bbox.split(","))
+        except ValueError as exc:
+            raise InputError(f"bbox={bbox!r}: expected four comma-separated numbers") from exc
+        box = features.bbox_to_lonlat(numbers, features.crs_from_param(bbox_crs, "bbox-crs"))
+    low = int(info["minzoom"]) if minzoom is None else minzoom
+    if low > maxzoom:
+        raise InputError(f"minzoom={low}: must not exceed maxzoom={maxzoom}"
+                         + ("" if minzoom is not None else f" ({layer} starts at z{low})"))
+    version = data_version(request)
+    index = request.app.state.values_cache.get_or_make((version, "tile-index", layer),
+                                                       lambda: tiles.tile_index(store, layer))
+    period_values = None if values is None else request.app.state.values_cache.get_or_make(
+        (version, "tile-values", layer, m.period, *m.key()), lambda: tiles.tile_values(values.at(m.period)))
+    name = "_".join(str(p) for p in (layer, partnership, m.indicator, period) if p) + f".{archive}"
+    description = (f"{values.measure.label}, {period} ({values.unit or 'value'})" if values is not None
+                   else f"{info['label']}: boundaries")
+    folder = FilePath(tempfile.mkdtemp(prefix="geo-cs-tiles-"))
+    try:
+        pmtiles.write_download(store, layer, folder / name, archive=archive, minzoom=low, maxzoom=maxzoom,
+                               values=period_values, codes=codes, bbox=box, description=description,
+                               index=index)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    # the file is removed once sent
+    return FileResponse(folder / name, media_type=ARCHIVE_MEDIA_TYPES[archive], filename=name,
+                        background=BackgroundTask(shutil.rmtree, folder, True))

@@ -49,7 +49,7 @@ from geo_cs.geography import GeographySet, is_listed, nation_of, registry
 from geo_cs.ingest.csvfile import decode_text
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
-from geo_cs.tiles import tile_geometries, write_tile_geometries
+from geo_cs.tiles import set_tile_geometries, write_tile_geometries
 
 BOUNDARY_SUFFIXES = (".geojson", ".json", ".topojson", ".shp", ".gpkg", ".fgb", ".parquet",
                      ".geoparquet")
@@ -867,7 +867,8 @@ def ingest_boundaries(
     report.nations = sorted({n for n in nations if n})
 
     progress.note(f"simplifying {len(codes):,} areas for vector tiles")
-    tile_rows = tile_geometries(codes, frame["name"].to_numpy()[keep], lonlat_kept)
+    # with the set's areas already stored: neighbours are simplified together (shared edges)
+    tile_rows = set_tile_geometries(store, geo_set.set_id, codes, frame["name"].to_numpy()[keep], lonlat_kept)
     progress.note(f"writing {len(codes):,} areas")
     with store.transaction():
         ingest_id = store.start_ingest("boundaries", [str(p) for p in paths])
