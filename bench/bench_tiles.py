@@ -325,10 +325,11 @@ def pick_addresses(store: Any, seed: int, minzoom: dict[str, int]) -> list[dict[
 # -- timing ---------------------------------------------------------------------------------------
 
 def pg_params(a: dict[str, Any], min_area: float = 0.0) -> dict[str, Any]:
-    from geo_cs.tiles import DETAIL_ZOOM, zoom_band
+    from geo_cs.tiles import VALUE_DIGITS, zoom_band
 
+    # the items' rounding at every zoom, as geo-cs's own tiles now do (issue 30)
     return {"layer": a["layer"], "z": a["z"], "x": a["x"], "y": a["y"], "band": zoom_band(a["z"]).band,
-            "digits": 1 if a["z"] < DETAIL_ZOOM else 2, "min_area": min_area}
+            "digits": VALUE_DIGITS, "min_area": min_area}
 
 
 def pg_tile(cur: Any, a: dict[str, Any], min_area: float = 0.0) -> bytes:
