@@ -46,6 +46,7 @@ from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.spreadsheet import neutralise
 from geo_cs.store import Store
+from geo_cs.tiles import VALUE_DIGITS
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -1029,7 +1030,8 @@ def _properties(row: dict, q: ItemQuery) -> dict:
             value = row.get(key)
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
-            props[key] = round(value, 4) if isinstance(value, float) else value
+            # the tiles' rounding, so a tooltip, a tile and an item give the same figure
+            props[key] = round(value, VALUE_DIGITS) if isinstance(value, float) else value
     if q.properties is not None:
         props = {k: props[k] for k in q.properties}
     return props

@@ -32,9 +32,9 @@ from geo_cs.palette import NO_DATA
 from geo_cs.store import Store
 from maps.page import MapRequest, MapSources, gather_map, page_config, read_page_config
 from tests.servers import running_service
+from tests.test_clients import DEBIAN_PYTHON, needs_pyqgis
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "images"
-DEBIAN_PYTHON = "/usr/bin/python3"
 SLD = "{http://www.opengis.net/sld}"
 OGC = "{http://www.opengis.net/ogc}"
 
@@ -51,14 +51,6 @@ VIEWS = [
 ]
 
 
-def _has_pyqgis() -> bool:
-    if not Path(DEBIAN_PYTHON).exists():
-        return False
-    return subprocess.run([DEBIAN_PYTHON, "-c", "import qgis.core"], capture_output=True).returncode == 0
-
-
-needs_pyqgis = pytest.mark.skipif(not _has_pyqgis(), reason="PyQGIS not installed for Debian's python3 "
-                                                            "(apt-get install python3-qgis qgis-providers)")
 
 
 @pytest.fixture(scope="module")
