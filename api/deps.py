@@ -784,10 +784,12 @@ class MapWarmer:
             try:
                 cached_map_page(_WarmRequest(self.app, taken), cursor, default_map_request(partnership))
                 self.warmed += 1
-            except (GeoCsError, QueryTimeout, duckdb.InterruptException) as exc:
+            except (GeoCsError, QueryTimeout, duckdb.InterruptException,
+                    duckdb.ConnectionException) as exc:
                 # a partnership whose areas or data this store does not hold (its visitor gets
                 # the same answer, drawn at the visit), or a drawing stopped at the query limit
-                # or by shutdown (the visitor's own request draws it): expected, no traceback
+                # or by shutdown, which closes the version's connection under it ("Connection
+                # already closed!"; the visitor's own request draws it): expected, no traceback
                 self.failed += 1
                 log.debug("map warm-up: %s not drawn (%s)", partnership, exc)
                 if self._stop.is_set():
