@@ -13,7 +13,8 @@ year's code (the file may predate a recode, as it does Glasgow City's of 2019).
 
 Example
 -------
->>> >>> from geo_cs.ingest import ingest_boundaries
+>>> from geo_cs.ingest import ingest_boundaries
+>>> from geo_cs.store import Store
 >>> store = Store.open(":memory:")
 >>> report = ingest_boundaries(store, ["boundaries/demo/boundaries/dz01"])  # doctest: +SKIP
 >>> print("\\n".join(report.lines()))  # doctest: +SKIP
