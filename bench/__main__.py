@@ -3,17 +3,29 @@
     python -m bench                    # run them all (about 20 minutes on 2 cores), then the table
     python -m bench --only tiles,load  # some of them
     python -m bench --table            # only the table, from bench/results/*.json as they are
+    python -m bench --table --strict   # ... and exit 1 when a result is dirty or older than its code
 
 Each ``bench/bench_*.py`` runs in its own process (as a user would run it) and writes
 ``bench/results/<name>.json`` with its ``targets`` and whether each was met (``pass``); this reads
 those files back. A benchmark that fails to run is reported and the others still run; the exit
 status is 1 if any failed to run, else 0 (a missed target is a finding, not a failure).
+
+Results come from clean trees only: on a tree with uncommitted changes nothing runs (and a
+benchmark run by itself writes nothing) unless ``--allow-dirty``, whose results are marked dirty
+and are not to be committed (``bench/_harness.py``, ``write_results``). The table says, per
+result, what it was compared with (the peer and its version) and whether it still describes the
+code: each benchmark's measured files are :data:`MEASURES` (a script and entry modules, with every
+module of this repository they import, read from their imports); a result whose commit is older
+than the last commit touching them is marked *stale*, one from a dirty tree *dirty*.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,7 +35,34 @@ from rich.console import Console
 from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 RESULTS = BENCH / "results"
+sys.path.insert(0, str(BENCH))
+import _harness as h  # noqa: E402  (a sibling module, as the benchmarks import it)
+
+#: What each result (bench/results/<name>.json) measures: the script that writes it, and the
+#: entry points of the code it runs that its imports do not show (the server it starts as
+#: ``uvicorn api.app:create_app``, the CLI it runs as ``python -m geo_cs.cli``). Each entry
+#: stands for itself and every file of this repository it imports (:func:`measured_paths`).
+SERVER = "api.app"
+MEASURES: dict[str, list[str]] = {
+    "api_fuzz": ["bench/bench_api_fuzz.py", SERVER],
+    "crosswalk_lsoa": ["bench/bench_crosswalk_lsoa.py"],
+    "exports": ["bench/bench_exports.py", SERVER, "geo_cs.cli"],
+    "features": ["bench/bench_features.py", SERVER],
+    "first_visit": ["bench/bench_first_visit.py", SERVER, "geo_cs.cli"],
+    "ingest_lsoa11": ["bench/bench_ingest_lsoa11.py"],
+    "load": ["bench/bench_load.py", SERVER],
+    "map_slider": ["bench/bench_map_slider.py", SERVER, "geo_cs.cli"],
+    "memory": ["bench/bench_memory.py", SERVER, "geo_cs.cli"],
+    "memory_gb": ["bench/bench_memory.py", SERVER, "bench/_gb_store.py"],
+    "ni153": ["bench/bench_ni153.py", "bench/ni153_pandas_peer.py"],
+    "soak": ["bench/bench_soak.py", SERVER],
+    "tiles": ["bench/bench_tiles.py", SERVER],
+}
+#: files read (not imported) by a module: included with it
+DATA_FILES = {"geo_cs/store.py": ["geo_cs/sql"], "maps/__init__.py": ["maps"],
+              "api/docs_page.py": ["api/templates"]}
 
 #: The headline ratio of each benchmark's JSON: (key path, what it means).
 HEADLINES = {
@@ -41,6 +80,123 @@ HEADLINES = {
     "memory_gb": (("results", "peak_rss_mb"), "the same on the GB store (bench_memory.py --gb)"),
     "first_visit": (("ratio_cold_peer_over_geo_cs",), "first map visit, no warm-up / warmed, median ms"),
 }
+
+
+def _module_files(name: str, near: Path | None = None) -> list[Path]:
+    """The files of this repository that ``import name`` runs (packages' ``__init__.py`` and
+    the module); ``near``: the importing file's folder, for sibling modules (bench/ scripts
+    import ``_harness`` so)."""
+    if near is not None and "." not in name and (near / f"{name}.py").exists():
+        return [near / f"{name}.py"]
+    parts = name.split(".")
+    found = []
+    for i in range(1, len(parts) + 1):
+        base = REPO.joinpath(*parts[:i])
+        if (base / "__init__.py").exists():
+            found.append(base / "__init__.py")
+        elif i == len(parts) and base.with_suffix(".py").exists():
+            found.append(base.with_suffix(".py"))
+        elif not base.is_dir():
+            break
+    return found
+
+
+@functools.cache
+def _imports(path: Path) -> list[Path]:
+    """The repository files ``path`` imports (at the top or inside functions); read once."""
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except (OSError, SyntaxError):
+        return []
+    package = path.relative_to(REPO).parent.parts
+    found: list[Path] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found += _module_files(alias.name, path.parent)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1] if node.level > 1 else package
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found += _module_files(module, None if node.level else path.parent)
+            for alias in node.names:
+                found += _module_files(f"{module}.{alias.name}")
+    return found
+
+
+@functools.cache
+def measured_paths(name: str) -> tuple[str, ...]:
+    """The files (relative to the repository) benchmark ``name`` measures: its entries in
+    :data:`MEASURES` and, transitively, every repository file they import, with the data files
+    those read (:data:`DATA_FILES`)."""
+    todo: list[Path] = []
+    for entry in MEASURES.get(name, [f"bench/bench_{name}.py"]):
+        todo += [REPO / entry] if "/" in entry else _module_files(entry)
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.exists():
+            continue
+        seen.add(path)
+        todo += _imports(path)
+    paths = {str(p.relative_to(REPO)) for p in seen}
+    for module, data in DATA_FILES.items():
+        if module in paths:
+            paths.update(data)
+    return tuple(sorted(paths))
+
+
+def _git(*args: str) -> tuple[int, str]:
+    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    return done.returncode, done.stdout.strip()
+
+
+def _result_commit(data: dict) -> tuple[str | None, bool]:
+    """The full hash of the commit a result was measured on (None when unknown) and whether
+    it came from a dirty tree."""
+    provenance = data.get("provenance") or {}
+    # the benchmark's own "commit" first: bench_memory.py --at measures another commit's tree
+    raw = str(data.get("commit") or provenance.get("commit") or _get(data, ("machine", "commit"))
+              or _get(data, ("machine", "geo_cs_commit")) or "")
+    dirty = (provenance.get("clean") is False or bool(data.get("dirty")) or raw.endswith("-dirty")
+             or "-dirty" in str(data.get("commit", "")))
+    raw = raw.removesuffix("-dirty")
+    if "-g" in raw:  # git describe: <tag>-<n>-g<hash>
+        raw = raw.rsplit("-g", 1)[1]
+    if not raw or raw == "unknown":
+        return None, dirty
+    code, sha = _git("rev-parse", "--verify", "--quiet", f"{raw}^{{commit}}")
+    return (sha if code == 0 else None), dirty
+
+
+def code_state(name: str, data: dict) -> tuple[str, bool]:
+    """Whether a result still describes the code it measures, for the table (rich markup), and
+    whether it is committable (from a clean tree, not older than its code)."""
+    sha, dirty = _result_commit(data)
+    if sha is None:
+        return "[red]unknown commit[/]", False
+    paths = measured_paths(name)
+    _, last = _git("log", "-1", "--format=%H", "--", *paths)
+    notes = ["[red]dirty tree[/]"] if dirty else []
+    stale = bool(last) and _git("merge-base", "--is-ancestor", last, sha)[0] != 0
+    if stale:
+        _, changed = _git("diff", "--name-only", sha, "HEAD", "--", *paths)
+        files = changed.split()
+        shown = ", ".join(files[:2]) + (f" +{len(files) - 2}" if len(files) > 2 else "")
+        notes.append(f"[red]stale[/]: {len(files) or 'its'} measured files changed since (last in "
+                     f"{last[:7]}){': ' + shown if shown else ''}")
+    return ("; ".join(notes) or "[green]current[/]"), not notes
+
+
+def _peer(data: dict) -> str:
+    peer = data.get("peer")
+    if isinstance(peer, dict):
+        return " ".join(str(x) for x in (peer.get("name"), peer.get("version")) if x)
+    if "peer" in data and peer is None:
+        return "none"
+    return "[dim]not recorded[/]"
 
 
 def _get(data: dict, path: tuple[str, ...]):
@@ -61,9 +217,10 @@ def _flatten(passes, prefix: str = "") -> list[tuple[str, bool | None]]:
 
 
 def table(console: Console) -> Table:
-    """The latest result of every benchmark: headline ratio and each target met or missed."""
+    """The latest result of every benchmark: its commit and whether that still describes the
+    code it measures, the peer, the headline ratio and each target met or missed."""
     out = Table(title="geo-cs benchmarks (bench/results/*.json)")
-    for column in ("benchmark", "when", "commit", "headline", "target", "met"):
+    for column in ("benchmark", "when", "commit", "code", "peer", "headline", "target", "met"):
         out.add_column(column)
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
@@ -72,24 +229,44 @@ def table(console: Console) -> Table:
         value = _get(data, key) if key else None
         headline = f"{value:.3g} ({meaning})" if isinstance(value, int | float) else ""
         when = str(data.get("timestamp", ""))[:16]
-        commit = str(data.get("commit") or _get(data, ("machine", "commit"))
-                     or _get(data, ("machine", "geo_cs_commit")) or "")[:12]
+        commit = str((data.get("provenance") or {}).get("commit") or data.get("commit")
+                     or _get(data, ("machine", "commit")) or _get(data, ("machine", "geo_cs_commit"))
+                     or "").removesuffix("-dirty")[:10]
+        state, _ = code_state(name, data)
+        first = [name, when, commit, state, _peer(data), headline]
         rows = _flatten(data.get("pass", {}))
         for i, (target, met) in enumerate(rows or [("", None)]):
             mark = "[green]met[/]" if met is True else "[red]missed[/]" if met is False else ""
-            out.add_row(name if i == 0 else "", when if i == 0 else "", commit if i == 0 else "",
-                        headline if i == 0 else "", target, mark)
+            out.add_row(*(first if i == 0 else [""] * len(first)), target, mark)
     return out
+
+
+def unfit_results() -> list[str]:
+    """The results (names) that are dirty or older than the code they measure."""
+    return [path.stem for path in sorted(RESULTS.glob("*.json"))
+            if not code_state(path.stem, json.loads(path.read_text()))[1]]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated names (tiles, features, load, exports, ...)")
     parser.add_argument("--table", action="store_true", help="only print the table of the latest results")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a result is dirty or older than the code it measures")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="for development: run on a tree with uncommitted changes; the results "
+                             "are marked dirty and are not to be committed")
+    parser.add_argument("--paths", metavar="NAME", help="print the files benchmark NAME measures and exit")
     args = parser.parse_args(argv)
-    console = Console(width=170)  # the table is wide; piped output keeps it whole
+    if args.paths:
+        print("\n".join(measured_paths(args.paths)))
+        return 0
+    console = Console(width=200)  # the table is wide; piped output keeps it whole
     failed = []
     if not args.table:
+        if args.allow_dirty:
+            os.environ[h.ALLOW_DIRTY_ENV] = "1"  # the benchmarks' writer reads it
+        h.require_clean(console)
         scripts = sorted(BENCH.glob("bench_*.py"))
         if args.only:
             wanted = {n.strip() for n in args.only.split(",")}
@@ -104,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table(console))
     if failed:
         console.print(f"[red]failed to run: {', '.join(failed)}[/]")
-    return 1 if failed else 0
+    unfit = unfit_results() if args.strict else []
+    if unfit:
+        console.print(f"[red]dirty or older than the code they measure: {', '.join(unfit)}[/]")
+    return 1 if failed or unfit else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -45,6 +46,119 @@ def git_commit() -> str:
                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+# -- clean trees only ------------------------------------------------------------------------------
+
+#: set (to 1) by ``--allow-dirty`` here or by ``python -m bench --allow-dirty`` for its children
+ALLOW_DIRTY_ENV = "GEO_CS_BENCH_ALLOW_DIRTY"
+#: exit status of a benchmark that refuses to write its result (a dirty tree, or HEAD moved)
+EXIT_DIRTY = 3
+#: untracked folders that are caches, not code (a result from a tree with only these is clean)
+CACHE_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis",
+                        ".cache", ".benchmarks", "htmlcov", ".tox", ".nox", ".ipynb_checkpoints"})
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _ignored_change(status: str, path: str) -> bool:
+    """A ``git status`` entry that does not make a result dirty: anything under bench/results/
+    (the results themselves) and untracked cache folders or files."""
+    if path.startswith("bench/results/"):
+        return True
+    if status != "??":
+        return False
+    parts = [p for p in path.split("/") if p]
+    return (any(p in CACHE_DIRS or p.endswith(".egg-info") for p in parts)
+            or parts[-1].endswith((".pyc", ".pyo")) or parts[-1].startswith(".coverage"))
+
+
+def tree_changes() -> list[str] | None:
+    """``git status --porcelain`` of the checkout, less what :func:`_ignored_change` ignores
+    (``XY path`` lines); None when git cannot say (not a checkout, git missing)."""
+    out = _git("status", "--porcelain=v1", "-z", "--untracked-files=normal")
+    if out is None:
+        return None
+    entries = out.split("\0")
+    changes, i = [], 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        if status[0] in "RC":  # a rename or copy: the next entry is where it came from
+            i += 1
+        if not _ignored_change(status, path):
+            changes.append(f"{status} {path}")
+    return changes
+
+
+def tree_state() -> dict[str, Any]:
+    """The checkout now: ``commit`` (full hash of HEAD, None outside a checkout), ``describe``,
+    ``dirty`` (True, False, or None when unknown) and ``changes`` (:func:`tree_changes`)."""
+    head = _git("rev-parse", "HEAD")
+    changes = tree_changes()
+    return {"commit": head.strip() if head else None,
+            "describe": (_git("describe", "--always", "--abbrev=12") or "unknown").strip(),
+            "dirty": None if changes is None or head is None else bool(changes),
+            "changes": changes or []}
+
+
+_STARTED: dict[str, Any] | None = None
+
+
+def started_state() -> dict[str, Any]:
+    """The tree as it was when this benchmark started (first call; :func:`add_out` makes it):
+    the commit a result describes is the one its run started on."""
+    global _STARTED
+    if _STARTED is None:
+        _STARTED = tree_state()
+    return _STARTED
+
+
+def allow_dirty_requested() -> bool:
+    """Whether ``--allow-dirty`` was given (here or to ``python -m bench``)."""
+    return os.environ.get(ALLOW_DIRTY_ENV, "") not in ("", "0")
+
+
+class _AllowDirty(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, True)
+        os.environ[ALLOW_DIRTY_ENV] = "1"  # seen by write_results and by the benchmark's children
+
+
+def dirty_refusal(state: Mapping[str, Any], started: Mapping[str, Any] | None = None) -> str | None:
+    """Why a result of a run that started on ``started`` and ends on ``state`` may not be written
+    (None when it may): uncommitted changes, HEAD moved during the run, or no checkout."""
+    started = started or state
+    if state["commit"] is None:
+        return "not a git checkout (or git missing): the commit measured is unknown"
+    if started["commit"] != state["commit"]:
+        return f"HEAD moved during the run ({started['describe']} -> {state['describe']})"
+    changes = list(dict.fromkeys([*started["changes"], *state["changes"]]))
+    if changes:
+        shown = ", ".join(changes[:8]) + (f" and {len(changes) - 8} more" if len(changes) > 8 else "")
+        return f"the working tree has uncommitted changes ({shown})"
+    return None
+
+
+def require_clean(console: Any = None, allow_dirty: bool | None = None) -> None:
+    """Refuse to start (``SystemExit(EXIT_DIRTY)``) on a dirty tree unless dirty results are
+    allowed: call it before a long run, so it is not thrown away at the end."""
+    allowed = allow_dirty_requested() if allow_dirty is None else allow_dirty
+    reason = dirty_refusal(started_state())
+    if reason and not allowed:
+        message = (f"refusing to benchmark: {reason}. Commit first (results come from clean trees "
+                   "only), or pass --allow-dirty for a result marked dirty, not to be committed.")
+        (console.print if console is not None else print)(message)
+        raise SystemExit(EXIT_DIRTY)
 
 
 def package_versions(*dists: str) -> dict[str, str]:
@@ -90,8 +204,14 @@ def stop_on_sigterm() -> None:
 
 
 def add_out(parser: argparse.ArgumentParser, default: Path) -> None:
-    """The ``--out`` option every benchmark has: where its JSON results go."""
+    """The options every benchmark has: ``--out`` (where its JSON results go) and
+    ``--allow-dirty`` (write a result from a tree with uncommitted changes, marked dirty).
+    Also notes the tree as the benchmark starts (:func:`started_state`)."""
     parser.add_argument("--out", type=Path, default=default, help=f"JSON results (default {default})")
+    parser.add_argument("--allow-dirty", action=_AllowDirty, nargs=0, default=False,
+                        help="for development: write the result even though the working tree has "
+                             "uncommitted changes; it is marked dirty and is not to be committed")
+    started_state()
 
 
 def parse_with_repeat(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -113,11 +233,95 @@ def workdir_or_temp(workdir: Path | None, prefix: str) -> tuple[tempfile.Tempora
     return None, workdir
 
 
-def write_results(path: Path, results: dict[str, Any], console: Any, suffix: str = "") -> None:
-    """Write a benchmark's results as ``path`` (JSON) and say where."""
+def installed_packages() -> dict[str, str]:
+    """Every distribution installed in this interpreter's environment, name -> version."""
+    import importlib.metadata
+
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(name.lower(), dist.version)
+    return dict(sorted(found.items()))
+
+
+def other_python_packages(python: str | Path, *dists: str) -> dict[str, str]:
+    """Python version and the versions of ``dists`` in another interpreter (a peer's venv, e.g.
+    pygeoapi's), for :func:`peer` ``setup``; ``{"error": ...}`` when it cannot be asked."""
+    probe = ("import importlib.metadata as m, json, platform, sys\n"
+             "out = {'python': platform.python_version()}\n"
+             "for d in sys.argv[1:]:\n"
+             "    try: out[d] = m.version(d)\n"
+             "    except m.PackageNotFoundError: out[d] = 'not installed'\n"
+             "print(json.dumps(out))")
+    try:
+        done = subprocess.run([str(python), "-c", probe, *dists], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": str(exc)}
+    if done.returncode != 0:
+        return {"error": done.stderr.strip()[-500:]}
+    return json.loads(done.stdout)
+
+
+def peer(name: str, version: str | None, given: str, **setup: Any) -> dict[str, Any]:
+    """A result's ``peer``: what geo-cs is compared with (``name``, its ``version``), what each
+    side was ``given`` (in words), and its exact ``setup`` (package versions, server versions
+    such as PostgreSQL's and PostGIS's, configuration, its command line …). Pass it to
+    :func:`write_results`."""
+    return {"name": name, "version": version, "given": given, "setup": setup}
+
+
+def write_results(path: Path, results: dict[str, Any], console: Any, suffix: str = "", *,
+                  peer: Mapping[str, Any] | None = None, allow_dirty: bool | None = None) -> None:
+    """Write a benchmark's results as ``path`` (JSON) and say where.
+
+    Results come from clean trees only: when the working tree has uncommitted changes (other
+    than bench/results/ and untracked caches), when HEAD moved since the benchmark started, or
+    outside a checkout, nothing is written to ``path`` and the benchmark exits with
+    :data:`EXIT_DIRTY` (the figures go to a file in the temporary folder, named on the console)
+    — unless ``allow_dirty`` (default: ``--allow-dirty`` was given), and then the result is
+    marked ``"dirty": true`` and not committable.
+
+    Every result gets ``provenance``: the commit measured, the tree's state, the command line,
+    the interpreter, every installed package's version, and the ``peer`` (:func:`peer`;
+    or ``results["peer"]`` when the benchmark put it there; None for a benchmark without one).
+    """
+    started = started_state()
+    state = tree_state()
+    reason = dirty_refusal(state, started)
+    allowed = allow_dirty_requested() if allow_dirty is None else allow_dirty
+    peer_info = dict(peer) if peer is not None else results.get("peer")
+    provenance = {
+        "commit": started["commit"],
+        "describe": started["describe"],
+        "clean": reason is None,
+        "committable": reason is None,
+        **({"dirty_because": reason,
+            "changes": list(dict.fromkeys([*started["changes"], *state["changes"]]))} if reason else {}),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "cwd": os.getcwd(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(), "memory_gb": memory_gb()},
+        "packages": installed_packages(),
+        "peer": peer_info,
+    }
+    results = {**results, "peer": peer_info, "provenance": provenance}
+    results.setdefault("commit", started["describe"] + ("-dirty" if reason else ""))
+    if reason:
+        results["dirty"] = True
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    if reason and not allowed:
+        kept = Path(tempfile.gettempdir()) / f"geo-cs-bench-{path.stem}-dirty-{os.getpid()}.json"
+        kept.write_text(text)
+        console.print(f"[red]not written to {path}[/]: {reason}. Results come from clean trees only: "
+                      f"commit and run again (or pass --allow-dirty for a result marked dirty). "
+                      f"The figures are in {kept}.")
+        raise SystemExit(EXIT_DIRTY)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    console.print(f"results written to {path}{suffix}")
+    path.write_text(text)
+    mark = " [yellow](dirty tree: marked dirty, not to be committed)[/]" if reason else ""
+    console.print(f"results written to {path}{suffix}{mark}")
 
 
 class ChildFailed(RuntimeError):
