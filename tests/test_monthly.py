@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import GRID_CODES, run_cli, snapshot
 from fastapi.testclient import TestClient
+from statsmodels.stats.proportion import proportion_confint
 
 from api.app import create_app
 from geo_cs.analysis import MethodParams, Panel, RateSource, group_rates, resolve_baseline, worst_cohort
@@ -256,18 +257,35 @@ def test_denominator_derived_from_a_rounded_rate_is_marked_and_widens_the_interv
     # the rate agrees to the rounding, and its interval is wider than sampling alone gives it
     assert derived["rate"] == pytest.approx(exact["rate"], abs=0.05)
     assert derived["rate_high"] - derived["rate_low"] > exact["rate_high"] - exact["rate_low"]
+    # by hand: each area's D = 100·C/r with r published to 0.1, so r is off by U(±0.05) (SD
+    # 0.1/√12) and D by |dD/dr| = 100·C/r² times that; the areas' errors are independent
+    counts = np.array([40 + 30 * i for i in range(6)])
+    published = np.round(100 * counts / np.array([812, 1490, 950, 2210, 1333, 640]), 1)
+    implied = 100 * counts / published
+    sd = np.sqrt(np.sum((100 * counts / published**2 * 0.1 / np.sqrt(12)) ** 2))
+    assert derived["denominator"] == pytest.approx(implied.sum(), rel=1e-12)
+    assert derived["denominator_sd"] == pytest.approx(sd, rel=1e-3)
+    # the exact group's interval is Wilson's (statsmodels); the derived one adds z·R·SD(D)/D to
+    # each of Wilson's half-widths in quadrature
+    low, high = proportion_confint(690, 7435, alpha=0.05, method="wilson")
+    assert (exact["rate_low"], exact["rate_high"]) == pytest.approx((100 * low, 100 * high), abs=1e-9)
+    rate = 100 * 690 / implied.sum()
+    low, high = proportion_confint(690, implied.sum(), alpha=0.05, method="wilson")
+    extra = 1.959964 * rate * sd / implied.sum()
+    assert derived["rate_low"] == pytest.approx(rate - np.hypot(rate - 100 * low, extra), abs=1e-4)
+    assert derived["rate_high"] == pytest.approx(rate + np.hypot(100 * high - rate, extra), abs=1e-4)
     # the denominator's half-range from ±0.05 points covers the true denominators
     true_total = 812 + 1490 + 950 + 2210 + 1333 + 640
     assert abs(derived["denominator"] - true_total) < 3 * derived["denominator_sd"] * np.sqrt(3)
     # each area's interval (the map's tooltips, tiles and items) is widened the same way: wider
     # than sampling alone gives the same count and denominator
-    from geo_cs.stats import wilson_interval
+    # (sampling alone: Wilson's interval from statsmodels, not from geo-cs)
     area = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "wd.claimants")).frame
-    low, high = wilson_interval(area["count"], area["denominator"], 0.95)
-    assert ((area["value_high"] - area["value_low"]) > (high - low) + 1e-6).all()
+    low, high = proportion_confint(area["count"], area["denominator"], alpha=0.05, method="wilson")
+    assert ((area["value_high"] - area["value_low"]) > 100 * (high - low) + 1e-6).all()
     exact_area = area_values(grid_store, resolve_measure(grid_store, "lsoa2011", "ex.claimants")).frame
-    low, high = wilson_interval(exact_area["count"], exact_area["denominator"], 0.95)
-    assert np.allclose(exact_area["value_high"] - exact_area["value_low"], high - low)
+    low, high = proportion_confint(exact_area["count"], exact_area["denominator"], alpha=0.05, method="wilson")
+    assert np.allclose(exact_area["value_low"], 100 * low) and np.allclose(exact_area["value_high"], 100 * high)
     assert (area["value_low"] <= area["value"]).all() and (area["value"] <= area["value_high"]).all()
 
 
