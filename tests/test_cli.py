@@ -8,17 +8,15 @@ per command."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from geo_cs.store import Store
 from tests.conftest import CliResult, run_cli
-from tests.servers import free_port
+from tests.servers import free_port, start_on_a_free_port, wait_until
 
 GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
 
@@ -73,22 +71,19 @@ def test_bad_input_exits_3_with_the_message_and_writes_nothing(cli, tmp_path: Pa
         assert store.sql("SELECT count(*) FROM observations").fetchone()[0] == 0
 
 
-def _serve_banner(db: Path) -> str:
-    """What ``geo-cs serve`` prints before it listens (the server is stopped once it does)."""
-    port = free_port()
-    proc = subprocess.Popen([*GEO_CS, "--db", str(db), "serve", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def _serve_banner(db: Path, log: Path) -> str:
+    """What ``geo-cs serve`` prints before it listens: all of it once its last line, the
+    addresses ending "(Ctrl+C stops)", is there (the server is stopped then)."""
+    with log.open("w") as err:
+        proc = subprocess.Popen([*GEO_CS, "--db", str(db), "serve", "--port", str(free_port())],
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
+        wait_until(lambda: "(Ctrl+C stops)" in log.read_text() or proc.poll() is not None, 60,
+                   lambda: f"geo-cs serve's banner; it printed:\n{log.read_text()}")
     finally:
         proc.terminate()
-        _, stderr = proc.communicate(timeout=30)
-    return stderr
+        proc.wait(timeout=30)
+    return log.read_text()
 
 
 @pytest.mark.slow
@@ -98,7 +93,8 @@ def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Pat
     db = tmp_path / "cli.duckdb"
     assert run("--db", str(db), "-q", "ingest", "boundaries", str(path)).returncode == 0
     # serving a database whose tiles are not prepared says so, and how to prepare them
-    assert "tiles of lsoa2011 are clipped per request; `geo-cs tiles prepare`" in _serve_banner(db)
+    assert "tiles of lsoa2011 are clipped per request; `geo-cs tiles prepare`" in _serve_banner(
+        db, tmp_path / "before.log")
     result = run("--db", str(db), "tiles", "prepare", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -107,8 +103,8 @@ def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Pat
         assert store.sql("SELECT count(DISTINCT code) FROM tile_pieces").fetchone()[0] == 6
     missing = run("--db", str(db), "tiles", "prepare", "wards2019")
     assert missing.returncode == 5 and "no tile geometries of wards2019" in missing.stderr
-    banner = _serve_banner(db)
-    assert "serving" in banner and "clipped per request" not in banner
+    banner = _serve_banner(db, tmp_path / "after.log")
+    assert "serving" in banner and "(Ctrl+C stops)" in banner and "clipped per request" not in banner
 
 
 def test_missing_file_exits_5(cli, tmp_path: Path):
@@ -181,19 +177,16 @@ def test_info_on_a_foreign_duckdb_file_exits_4(cli, tmp_path: Path):
 def test_demo_serves_the_map_and_prints_its_url(tmp_path: Path):
     import httpx
 
-    port = free_port()
     log = tmp_path / "demo.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen([*GEO_CS, "--db", str(tmp_path / "demo.duckdb"), "-q", "demo", "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+
+    def start(port: int) -> subprocess.Popen:
+        with log.open("w") as err:
+            return subprocess.Popen([*GEO_CS, "--db", str(tmp_path / "demo.duckdb"), "-q", "demo",
+                                     "--port", str(port)], stdout=subprocess.DEVNULL, stderr=err, text=True)
+
+    # the demo is built (~35 s) before it serves
+    proc, port = start_on_a_free_port(start, log, 300, "geo-cs demo")
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/maps/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         page = httpx.get(f"http://127.0.0.1:{port}/maps/glasgow", timeout=30)
         assert page.status_code == 200 and 'id="geo-cs-config"' in page.text
     finally:

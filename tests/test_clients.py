@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,7 @@ import mapbox_vector_tile
 import pytest
 
 from geo_cs import tiles
-from tests.servers import running_service, static_host
+from tests.servers import running_service, static_host, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_gdal = pytest.mark.skipif(shutil.which("ogrinfo") is None,
@@ -148,20 +148,30 @@ def test_gdal_sends_a_where_to_the_server_as_a_cql2_filter(logged_server, tmp_pa
     base, log = logged_server
     items = "/collections/datazone2011_employment_rate/items"
     where = "value > 20 AND nation = 'S'"
+    before = log.stat().st_size
     matched = httpx.get(f"{base}{items}", params={"filter": where, "limit": 1}, timeout=60).json()["numberMatched"]
     assert 100 < matched < 1535
+    # GDAL's requests are those logged after this one's line (written after its response)
+    wait_until(lambda: any(r.endswith("limit=1") for r in _requests_since(log, before, items)), 10,
+               "the count's request in the access log")
     mark = log.stat().st_size
     features = _ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=200", f"OAPIF:{base}", "datazone2011_employment_rate",
                         "-where", where)
     values = [float(v) for v in re.findall(r"^\s+value \(Real\) = ([\d.]+)$", features, re.M)]
     assert len(values) == matched and min(values) > 20
-    time.sleep(0.5)   # the access log is written after the response
-    asked = _requests_since(log, mark, items)
+    pages = -(-matched // 200)
+
+    def logged() -> list[str]:   # each request's line is written after its response
+        asked = _requests_since(log, mark, items)
+        return asked if sum("filter=" in r for r in asked) >= pages else []
+
+    asked = wait_until(logged, 10, lambda: f"{pages} filtered pages in the access log, which has: "
+                                           f"{_requests_since(log, mark, items)}")
     filtered = [r for r in asked if "filter=" in r]
     assert filtered and all("filter-lang=cql-text" in r for r in filtered), asked
     # every page GDAL read was a filtered one: the features it dropped never left the server
-    pages = [r for r in asked if "offset=" in r or "filter=" in r]
-    assert len(filtered) == -(-matched // 200) and set(pages) == set(filtered), asked
+    paged = [r for r in asked if "offset=" in r or "filter=" in r]
+    assert len(filtered) == pages and set(paged) == set(filtered), asked
     # ... and the pages after the first are pinned to the data version of the first
     assert all("version=" in r for r in filtered[1:])
     # OGR SQL's ILIKE, which GDAL sends as it is (not CQL2), is understood too
@@ -170,8 +180,8 @@ def test_gdal_sends_a_where_to_the_server_as_a_cql2_filter(logged_server, tmp_pa
                      "-where", "name ILIKE 'govan%'")
     names = re.findall(r"^\s+name \(String\) = (.*)$", govan, re.M)
     assert len(names) == 19 and all(n.lower().startswith("govan") for n in names)
-    time.sleep(0.5)
-    assert any("ILIKE" in r for r in _requests_since(log, mark, items))
+    wait_until(lambda: any("ILIKE" in r for r in _requests_since(log, mark, items)), 10,
+               lambda: f"GDAL's ILIKE request in the access log: {_requests_since(log, mark, items)}")
     # the same where with ogr2ogr into a GeoPackage
     gpkg = tmp_path / "worst.gpkg"
     result = subprocess.run(["ogr2ogr", "-f", "GPKG", str(gpkg), "-oo", "PAGE_SIZE=1000", f"OAPIF:{base}",
@@ -225,6 +235,12 @@ def watch_console(page) -> list[str]:
     return problems
 
 
+def in_page(page) -> Callable[[float], None]:
+    """A pause for :func:`tests.servers.wait_until` that lets Playwright dispatch ``page``'s
+    events meanwhile (its console messages, its requests): a plain sleep would hold them."""
+    return lambda seconds: page.wait_for_timeout(seconds * 1000)
+
+
 def tiles_drawn(page, period: str | None = None, timeout: float = 30_000) -> None:
     """Wait until the map's tiles (of ``period``) are drawn. A selector, not wait_for_function:
     that evaluates a string in the page, which the page's Content-Security-Policy forbids."""
@@ -255,18 +271,20 @@ def test_map_draws_tiles_shows_tooltips_and_follows_the_period_slider(server, tm
         tooltip.wait_for(timeout=10_000)
         text = tooltip.inner_text()
         assert re.search(r"S01\d{6}", text) and "%" in text and "95% interval" in text, text
-        # a click on an area (VectorGrid 1.3 calls L.DomEvent.fakeStop, gone from Leaflet 1.9)
+        # a click on an area selects it (VectorGrid 1.3 calls L.DomEvent.fakeStop, gone from
+        # Leaflet 1.9: the click then throws instead)
         page.mouse.click(map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2)
-        page.wait_for_timeout(200)
+        selected = wait_until(lambda: console or page.evaluate("document.body.dataset.selected"), 10,
+                              "the clicked area to be selected", pause=in_page(page))
         assert not console, console
+        assert re.fullmatch(r"S01\d{6}", selected), selected
 
         # move the slider to the first edition: new tiles, new colours, new figures, new address
         page.mouse.move(5, 5)
         page.locator("#geo-cs-period").fill("0")
         tiles_drawn(page, period="simd2012")
-        page.wait_for_timeout(300)
-        after = page.locator("#geo-cs-map").screenshot()
-        assert before != after
+        wait_until(lambda: page.locator("#geo-cs-map").screenshot() != before, 10,
+                   "the map redrawn in SIMD 2012's colours", pause=in_page(page))
         assert page.locator("#geo-cs-period-label").inner_text().startswith("SIMD 2012")
         assert "csv" in page.locator("#geo-cs-csv").get_attribute("href")
         assert "Open Government Licence" in page.locator(".geo-cs-attribution").inner_text()

@@ -4,10 +4,8 @@ as it was."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import SHARED_DATA
+from tests.servers import running_service, wait_until
 
 GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
 NEW_QUARTER = "area_code,period,measure,value,denominator\nE14000530,2012-05,claimants,5000,60000\n" \
@@ -25,30 +24,16 @@ NEW_QUARTER = "area_code,period,measure,value,denominator\nE14000530,2012-05,cla
 
 @pytest.fixture
 def served(demo_db, tmp_path):
-    """A copy of the demo database served by uvicorn; yields (base URL, database path)."""
+    """A copy of the demo database served by uvicorn; yields (base URL, database path). A server
+    that does not start fails the test, with its output."""
     db = tmp_path / "served.duckdb"
     shutil.copy(demo_db, db)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                             "--port", str(port), "--log-level", "warning"],
-                            env={**os.environ, "GEO_CS_DB": str(db)})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield base, db
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_service({"GEO_CS_DB": str(db)}, tmp_path / "served.log") as base:
+        yield base, db
 
 
 def _version(base: str) -> int:
-    return httpx.get(f"{base}/health", timeout=10).json()["data_version"]
+    return httpx.get(f"{base}/health", timeout=30).json()["data_version"]   # 10 s was short on a loaded CI machine
 
 
 @pytest.mark.slow  # a served store updated under load: ~13 s; .ci/run runs it
@@ -74,10 +59,10 @@ def test_a_new_quarter_goes_live_atomically_while_requests_run(served, tmp_path)
     result = subprocess.run([*GEO_CS, "--db", str(db), "-q", "ingest", "indicator", str(csv), "--layout", "long",
                              "--set", "wpc2010"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    deadline = time.monotonic() + 10
-    while _version(base) == before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stop.set()
+    try:
+        wait_until(lambda: _version(base) != before, 10, "the service to take up the new data version")
+    finally:
+        stop.set()
     for reader in readers:
         reader.join()
     assert _version(base) == before + 1
@@ -99,15 +84,16 @@ def test_an_ingest_killed_midway_leaves_the_served_data_intact(served, tmp_path)
     # a long ingest (all LSOA 2011 boundaries), killed once it has started writing its copy
     proc = subprocess.Popen([*GEO_CS, "--db", str(db), "-q", "ingest", "boundaries",
                              str(SHARED_DATA / "boundaries" / "lsoa11_bgc_topo_by_lad")])
-    deadline = time.monotonic() + 60
-    while not list(db.parent.glob(f".{db.name}.*.updating")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    # the kill must land mid-ingest: the working copy exists and the ingest is still running
-    assert list(db.parent.glob(f".{db.name}.*.updating")), "the ingest never started its working copy"
-    time.sleep(1.0)
-    assert proc.poll() is None, f"the ingest ended by itself (exit {proc.returncode}) before it was killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        # the kill must land mid-ingest: the working copy exists and the ingest is still running
+        wait_until(lambda: list(db.parent.glob(f".{db.name}.*.updating")) or proc.poll() is not None, 60,
+                   "the ingest to start its working copy")
+        assert list(db.parent.glob(f".{db.name}.*.updating")), "the ingest ended before its working copy"
+        time.sleep(1.0)   # a second into writing it, not the moment it appears
+        assert proc.poll() is None, f"the ingest ended by itself (exit {proc.returncode}) before it was killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)   # also when the test failed: no ingest left running
+        proc.wait()
     assert db.stat().st_size == size
     assert _version(base) == before
     assert httpx.get(f"{base}/collections/lsoa2011/items", params={"limit": 1}, timeout=30).json()[

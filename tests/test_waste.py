@@ -30,8 +30,8 @@ from geo_cs.config import Settings
 from geo_cs.store import Store
 from maps import STATIC_DIR, asset_url, split_fingerprint
 from maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_map_page
-from tests.servers import running_service
-from tests.test_clients import _launch, needs_chromium, tiles_drawn, watch_console
+from tests.servers import running_service, wait_until
+from tests.test_clients import _launch, in_page, needs_chromium, tiles_drawn, watch_console
 
 GZIP = {"Accept-Encoding": "gzip"}
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -259,21 +259,33 @@ def test_each_tile_and_asset_reaches_the_network_once_per_view(logged_server):
             for index, period in enumerate(periods):
                 page.locator("#geo-cs-period").fill(str(index))
                 tiles_drawn(page, period=period)
-        page.wait_for_timeout(300)
+        tile_urls = [u for u in asked if ".mvt" in u]
+
+        def unseen() -> set[str]:
+            return set(tile_urls) - {url_of.get(r) for r in to_network}
+
+        # the DevTools events of the last responses may come after the drawing
+        wait_until(lambda: not unseen(), 10, lambda: f"the network events of every tile; none for {unseen()}",
+                   pause=in_page(page))
         browser.close()
     assert not console, console
 
     network = collections.Counter(url_of[r] for r in to_network if r in url_of)
-    tile_urls = [u for u in asked if ".mvt" in u]
     assert len(tile_urls) >= 3 * 12, "every period's tiles were asked for"
     # two layers and two passes over the periods, yet the page asked for each tile once ...
     assert {u: asked[u] for u in tile_urls if asked[u] != 1} == {}
     # ... and each went to the network once (as the browser saw it, and as the server did)
     assert {u: n for u, n in network.items() if n > 1} == {}
     assert all(network[u] == 1 for u in tile_urls), [u for u in tile_urls if network[u] != 1]
-    served = _served(log, start)
+    paths = {_path(u) for u in tile_urls}
+
+    def logged() -> collections.Counter:   # each request's line is written after its response
+        served = _served(log, start)
+        return served if paths <= set(served) else collections.Counter()
+
+    served = wait_until(logged, 10, lambda: f"every tile in the access log; missing {paths - set(_served(log, start))}")
     tiles_served = {u: n for u, n in served.items() if ".mvt" in u}
-    assert set(tiles_served) == {_path(u) for u in tile_urls}
+    assert set(tiles_served) == paths
     assert {u: n for u, n in served.items() if n > 1} == {}, "nothing is fetched twice"
     static = [u for u in served if u.startswith("/static/")]
     assert len(static) >= 5, static
