@@ -1,0 +1,264 @@
+"""Commands and promises the README documents, run as it shows them and checked against figures
+worked out here from the stored rows (pandas, shapely, statsmodels) or from the fixture files the
+test writes — never by the function under test (issue 31, point 6).
+
+Commands run in this process (:func:`tests.conftest.run_cli`, as ``main`` runs them) unless the
+process is what is tested (``serve --workers``). A test that writes copies the demo database first.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+import yaml
+
+from geo_cs.store import Store
+from tests.conftest import CliResult, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+PARTNERSHIPS = REPO / "boundaries" / "partnerships" / "city_strategy_partnerships.yaml"
+#: The DWP series' first four quarters: the baseline the README gives for a series that lacks
+#: the report's (May 2006 - Feb 2007).
+FIRST_QUARTERS = ["2010-05", "2010-08", "2010-11", "2011-02"]
+NATIONS = {"E": "England", "S": "Scotland", "W": "Wales"}
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture):
+    """``cli(*args)``: ``geo-cs ARGS`` in this process; its exit code and output."""
+    def run(*args: str) -> CliResult:
+        return run_cli(capsys, *args)
+    return run
+
+
+
+
+@pytest.fixture
+def demo_copy(demo_db: Path, tmp_path: Path) -> Path:
+    """A copy of the demo database for a test that writes (the session's stays as built)."""
+    path = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_db, path)
+    return path
+
+
+# -- oracles: the stored rows, read plainly ------------------------------------------------------
+
+def rows(db: Path, sql: str, params: list | None = None) -> pd.DataFrame:
+    with Store.open(db, read_only=True) as store:
+        return store.sql(sql, params or []).df()
+
+
+def shapes(db: Path, set_id: str) -> gpd.GeoDataFrame:
+    """A set's areas as stored in EPSG:27700."""
+    table = rows(db, "SELECT code, name, ST_AsWKB(geom_27700) AS wkb FROM areas "
+                     "WHERE set_id = ? AND geom_27700 IS NOT NULL ORDER BY code", [set_id])
+    geometry = shapely.from_wkb([bytes(w) for w in table.pop("wkb")])
+    return gpd.GeoDataFrame(table, geometry=geometry, crs="EPSG:27700")
+
+
+def placed_in(small: gpd.GeoDataFrame, big: gpd.GeoDataFrame) -> pd.Series:
+    """small code -> the big area holding its point on surface (the README's rule where no
+    lookup reaches), by shapely's own spatial join."""
+    points = gpd.GeoDataFrame({"code": small["code"]}, geometry=small.geometry.representative_point(),
+                              crs=small.crs)
+    joined = gpd.sjoin(points, big[["code", "geometry"]].rename(columns={"code": "big"}),
+                       predicate="within")
+    return joined.drop_duplicates("code").set_index("code")["big"]
+
+
+def partnership_definitions() -> list[dict]:
+    """The partnerships as the YAML file states them: member set, every phase's members (the
+    last is the final, end-of-initiative definition)."""
+    found = []
+    for p in yaml.safe_load(PARTNERSHIPS.read_text(encoding="utf-8"))["partnerships"]:
+        phases = p.get("phases") or [{"members": p["members"]}]
+        found.append({"id": p["id"], "set": p.get("member_geography", "lad2013"),
+                      "phases": [list(ph["members"]) for ph in phases]})
+    return found
+
+
+def claimants(db: Path) -> pd.DataFrame:
+    """The DWP out-of-work benefit counts by constituency with their stored denominators."""
+    frame = rows(db, "SELECT code, period_id, value AS count, denominator FROM observations "
+                     "WHERE indicator_id = 'dwp_oowb_wpc10.claimants' AND set_id = 'wpc2010'")
+    assert frame["count"].notna().all() and (frame["denominator"] > 0).all()
+    return frame
+
+
+def rate_of(frame: pd.DataFrame) -> float:
+    """Σ count / Σ denominator × 100: the README's rate of a group, never a mean of rates."""
+    return 100 * frame["count"].sum() / frame["denominator"].sum()
+
+
+# -- geo-cs analyse nations -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_analyse_nations_splits_each_nation_inside_and_outside_the_partnerships(cli, demo_db, tmp_path):
+    """README: ``analyse nations`` — worst-performing vs other neighbourhoods, inside and outside
+    partnership areas, per nation. The constituency series at the README's 20% threshold has
+    worst-performing constituencies on both sides in England and Wales."""
+    out = tmp_path / "nations.csv"
+    done = cli("--db", str(demo_db), "analyse", "nations", "-i", "dwp_oowb_wpc10.claimants",
+               "-g", "wpc2010", "--threshold", "20", "-o", str(out))
+    assert done.code == 0, done.stderr
+    table = pd.read_csv(out)
+
+    obs = claimants(demo_db)
+    obs["rate"] = 100 * obs["count"] / obs["denominator"]
+    base = obs[obs["period_id"].isin(FIRST_QUARTERS)].groupby("code")["rate"].agg(["mean", "size"])
+    worst = set(base.index[(base["size"] == 4) & (base["mean"] > 20)])
+    # inside: in a partnership's final definition, placed by point on surface (no lookup
+    # links constituencies to districts or wards)
+    seats = shapes(demo_db, "wpc2010")
+    inside: set[str] = set()
+    for p in partnership_definitions():
+        members = shapes(demo_db, p["set"])
+        members = members[members["code"].isin(p["phases"][-1])]
+        assert len(members) == len(p["phases"][-1]), p["id"]
+        inside |= set(placed_in(seats, members).index)
+    obs["nation"] = obs["code"].str[0].map(NATIONS)
+    obs["area"] = ["inside" if c in inside else "outside" for c in obs["code"]]
+    obs["role"] = ["cohort" if c in worst else "rest" for c in obs["code"]]
+
+    expected = {}
+    for (nation, area, period, role), group in obs.groupby(["nation", "area", "period_id", "role"]):
+        expected[(nation, area, period, role)] = (rate_of(group), len(group))
+    # every nation, both sides, every quarter: 3 × 2 × 8 rows
+    assert len(table) == 3 * 2 * 8
+    assert set(zip(table["nation"], table["area"], strict=True)) == {
+        (n, a) for n in NATIONS.values() for a in ("inside", "outside")}
+    for row in table.itertuples():
+        for role in ("cohort", "rest"):
+            rate, n_areas = getattr(row, f"{role}_rate"), getattr(row, f"{role}_n_areas")
+            want = expected.get((row.nation, row.area, row.period_id, role))
+            if want is None:      # Scotland has no worst-performing constituency outside them
+                assert math.isnan(rate) and math.isnan(n_areas), row
+                continue
+            assert rate == pytest.approx(want[0], abs=1e-9), (row.nation, row.area, row.period_id, role)
+            assert n_areas == want[1]
+            low, high = getattr(row, f"{role}_rate_low"), getattr(row, f"{role}_rate_high")
+            assert low < rate < high
+        if not math.isnan(row.cohort_rate):
+            assert row.gap == pytest.approx(row.cohort_rate - row.rest_rate, abs=1e-12)
+            assert row.gap_low < row.gap < row.gap_high
+    # the README's figures: worst-performing seats exist outside the partnerships too
+    english = table[(table["nation"] == "England") & (table["period_id"] == "2010-05")].set_index("area")
+    assert english.loc["outside", "cohort_n_areas"] > 0 and english.loc["inside", "cohort_n_areas"] > 0
+
+
+# -- geo-cs analyse comparator ----------------------------------------------------------------------
+
+def _table_rows(stdout: str, first_column: str) -> list[list[str]]:
+    """The body rows of a rich table printed by the CLI whose first cells match ``first_column``."""
+    import re
+
+    found = []
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line)[1:-1]]
+        if cells and re.fullmatch(first_column, cells[0]):
+            found.append(cells)
+    return found
+
+
+@pytest.mark.slow
+def test_analyse_comparator_by_rule_picks_the_worst_districts_in_no_partnership(cli, demo_db, tmp_path):
+    """README: ``analyse comparator`` — districts in no partnership, by rule (``--worst-n``,
+    ``--above``), with the members reported. Districts are made of the constituencies whose point
+    on surface they hold; a district's baseline rate is the mean of its quarterly rates over the
+    first four quarters."""
+    seats = shapes(demo_db, "wpc2010")
+    districts = shapes(demo_db, "lad2013")
+    in_district = placed_in(seats, districts)
+    partnership_districts = {m for p in partnership_definitions() if p["set"] == "lad2013"
+                             for phase in p["phases"] for m in phase}
+    obs = claimants(demo_db)
+    obs["district"] = obs["code"].map(in_district)
+    per_quarter = obs.dropna(subset=["district"]).groupby(["district", "period_id"])
+    district_rates = per_quarter.apply(rate_of, include_groups=False).rename("rate").reset_index()
+    baseline = (district_rates[district_rates["period_id"].isin(FIRST_QUARTERS)]
+                .groupby("district")["rate"].mean())
+    candidates = baseline.drop(index=[d for d in baseline.index if d in partnership_districts])
+    ranked = candidates.sort_values(ascending=False)
+    names = dict(zip(districts["code"], districts["name"], strict=True))
+
+    def check(result: CliResult, chosen: list[str], rates_csv: Path) -> None:
+        assert result.code == 0, result.stderr
+        members = _table_rows(result.stdout, r"[ESW]\d{8}")
+        assert [m[0] for m in members] == chosen
+        for code, name, shown_rate, rank in members:
+            assert name == names[code]
+            assert float(shown_rate) == pytest.approx(baseline[code], abs=0.005)   # two decimals
+            assert int(rank) == list(ranked.index).index(code) + 1
+        rates = pd.read_csv(rates_csv).set_index("period_id")
+        mine = obs[obs["district"].isin(chosen)]
+        assert len(rates) == 8
+        for period, group in mine.groupby("period_id"):
+            assert rates.loc[period, "rate"] == pytest.approx(rate_of(group), abs=1e-9)
+            assert rates.loc[period, "n_areas"] == len(group)
+            assert rates.loc[period, "count"] == group["count"].sum()
+
+    top3 = tmp_path / "top3.csv"
+    check(cli("--db", str(demo_db), "analyse", "comparator", "-i", "dwp_oowb_wpc10.claimants",
+              "-g", "wpc2010", "--worst-n", "3", "-o", str(top3)), list(ranked.index[:3]), top3)
+    # the README's reading of the first three: the worst districts outside every partnership
+    assert set(ranked.index[:3]).isdisjoint(partnership_districts)
+    above = tmp_path / "above.csv"
+    chosen = list(ranked.index[ranked > 18])
+    assert 3 < len(chosen) < len(ranked)          # the rule chooses, it does not take all
+    check(cli("--db", str(demo_db), "analyse", "comparator", "-i", "dwp_oowb_wpc10.claimants",
+              "-g", "wpc2010", "--above", "18", "-o", str(above)), chosen, above)
+
+
+# -- --definition-date ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_definition_date_takes_the_partnership_as_it_was_then(cli, demo_db, tmp_path):
+    """README: ``--definition-date 2008-06-01`` uses the definitions in force then; the default is
+    the final one. Nottingham was the city alone until March 2009, then Nottingham and
+    Nottinghamshire (8 districts)."""
+    notts = next(p for p in partnership_definitions() if p["id"] == "nottingham")
+    city, county = notts["phases"]
+    assert city == ["E06000018"] and len(county) == 8
+    # the LSOAs of each district, from the official LSOA 2011 -> ward 2019 -> district 2019
+    # lookup rows (Nottinghamshire's district codes did not change between 2013 and 2019)
+    lookup = rows(demo_db, "SELECT DISTINCT w.from_code AS code, d.to_code AS district "
+                           "FROM lookup_links w JOIN lookup_links d ON d.from_set = 'ward2019' "
+                           "AND d.from_code = w.to_code AND d.to_set = 'lad2019' "
+                           "WHERE w.from_set = 'lsoa2011' AND w.to_set = 'ward2019'")
+    assert lookup["code"].is_unique
+    counts = rows(demo_db, "SELECT code, value AS count FROM observations WHERE indicator_id = "
+                           "'imd2019_indicators.employment_deprived' AND set_id = 'lsoa2011'")
+    people = rows(demo_db, "SELECT code, value AS denominator FROM observations WHERE indicator_id = "
+                           "'population2019_lsoa11.working_age_population' AND set_id = 'lsoa2011'")
+    both = counts.merge(people, on="code").dropna()
+    gb = rate_of(both)        # the reference: every area held with both figures
+
+    def expected(members: list[str]) -> tuple[float, int]:
+        mine = both[both["code"].isin(lookup.loc[lookup["district"].isin(members), "code"])]
+        return rate_of(mine), len(mine)
+
+    found = {}
+    for label, extra in (("2008", ["--definition-date", "2008-06-01"]), ("final", [])):
+        out = tmp_path / f"rates_{label}.csv"
+        done = cli("--db", str(demo_db), "analyse", "rates", "-i", "imd2019_indicators.employment_deprived",
+                   "-g", "lsoa2011", "--denominator", "population2019_lsoa11.working_age_population",
+                   "-p", "nottingham", *extra, "-o", str(out))
+        assert done.code == 0, done.stderr
+        found[label] = pd.read_csv(out).iloc[0]
+    for label, members in (("2008", city), ("final", county)):
+        rate, n_areas = expected(members)
+        row = found[label]
+        assert row["n_areas"] == n_areas and row["rate"] == pytest.approx(rate, abs=1e-9), label
+        assert row["gap"] == pytest.approx(rate - gb, abs=1e-9)
+    assert found["2008"]["n_areas"] == 182            # Nottingham's own LSOAs
+    assert found["2008"]["partnership_version"].startswith("Nottingham (2007-04..2009-03)")
+    assert found["final"]["partnership_version"].startswith("Nottingham and Nottinghamshire (2009-04..2011-03)")
+    bad = cli("--db", str(demo_db), "analyse", "rates", "-i", "dwp_oowb_wpc10.claimants", "-g", "wpc2010",
+              "-p", "nottingham", "--definition-date", "June 2008")
+    assert bad.code == 3 and "--definition-date 'June 2008': expected YYYY-MM-DD" in bad.stderr
