@@ -8,6 +8,7 @@ process is what is tested (``serve --workers``). A test that writes copies the d
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -19,7 +20,7 @@ import shapely
 import yaml
 
 from geo_cs.store import Store
-from tests.conftest import CliResult, run_cli
+from tests.conftest import GRID_CODES, CliResult, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 PARTNERSHIPS = REPO / "boundaries" / "partnerships" / "city_strategy_partnerships.yaml"
@@ -69,7 +70,8 @@ def placed_in(small: gpd.GeoDataFrame, big: gpd.GeoDataFrame) -> pd.Series:
                               crs=small.crs)
     joined = gpd.sjoin(points, big[["code", "geometry"]].rename(columns={"code": "big"}),
                        predicate="within")
-    return joined.drop_duplicates("code").set_index("code")["big"]
+    # a point on two generalised boundaries that overlap: the first by code
+    return joined.sort_values(["code", "big"]).drop_duplicates("code").set_index("code")["big"]
 
 
 def partnership_definitions() -> list[dict]:
@@ -262,3 +264,178 @@ def test_definition_date_takes_the_partnership_as_it_was_then(cli, demo_db, tmp_
     bad = cli("--db", str(demo_db), "analyse", "rates", "-i", "dwp_oowb_wpc10.claimants", "-g", "wpc2010",
               "-p", "nottingham", "--definition-date", "June 2008")
     assert bad.code == 3 and "--definition-date 'June 2008': expected YYYY-MM-DD" in bad.stderr
+
+
+# -- geo-cs crosswalk build --through -------------------------------------------------------------
+
+def _stored_weights(db: Path, crosswalk_id: str) -> pd.Series:
+    table = rows(db, "SELECT from_code, to_code, weight FROM crosswalks WHERE crosswalk_id = ?",
+                 [crosswalk_id])
+    return table.set_index(["from_code", "to_code"])["weight"].sort_index()
+
+
+def _weights(pairs: pd.DataFrame) -> pd.Series:
+    """w(a, b) = what of a's small areas lies in b / what lies in a, from (code, from, to, pop)."""
+    summed = pairs.groupby(["from_code", "to_code"])["pop"].sum()
+    return (summed / summed.groupby(level="from_code").transform("sum")).sort_index()
+
+
+@pytest.mark.slow
+def test_crosswalk_build_through_small_areas_links_gateshead_and_weights_wards(cli, demo_copy):
+    """README: district code changes and ward editions are crosswalked through the small areas
+    both editions are made of: ``--from lad2011 --to lad2019 --through lsoa2011`` links Gateshead
+    E08000020 to E08000037; ``--from ward2013 --to ward2019 --through lsoa2011``."""
+    done = cli("--db", str(demo_copy), "crosswalk", "build", "--from", "lad2011", "--to", "lad2019",
+               "--through", "lsoa2011", "--json")
+    assert done.code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["crosswalk_id"] == "lad2011->lad2019"
+    assert report["basis"].startswith("through lsoa2011")
+    # each LSOA's district in both editions, from the official lookup rows
+    lad2011 = rows(demo_copy, "SELECT from_code AS code, to_code AS from_code FROM lookup_links "
+                              "WHERE from_set = 'lsoa2011' AND to_set = 'lad2011'")
+    lad2019 = rows(demo_copy, "SELECT DISTINCT w.from_code AS code, d.to_code FROM lookup_links w "
+                              "JOIN lookup_links d ON d.from_set = 'ward2019' AND d.from_code = w.to_code "
+                              "AND d.to_set = 'lad2019' WHERE w.from_set = 'lsoa2011' AND w.to_set = 'ward2019'")
+    assert lad2011["code"].is_unique and lad2019["code"].is_unique
+    expected = _weights(lad2011.merge(lad2019, on="code").assign(pop=1.0))
+    stored = _stored_weights(demo_copy, "lad2011->lad2019")
+    pd.testing.assert_series_equal(stored, expected, check_names=False, atol=1e-12)
+    assert stored[("E08000020", "E08000037")] == 1.0          # Gateshead, under its new code
+    assert report["sources"] == expected.index.get_level_values(0).nunique()
+
+    # wards: the 2013 edition has no lookup from LSOAs, so each LSOA is placed by its point on
+    # surface; weighted by the working-age population of the LSOAs
+    population = "population2019_lsoa11.working_age_population"
+    done = cli("--db", str(demo_copy), "crosswalk", "build", "--from", "ward2013", "--to", "ward2019",
+               "--through", "lsoa2011", "--population", population, "--json")
+    assert done.code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert "point-on-surface to ward2013" in report["basis"] and "lookup to ward2019" in report["basis"]
+    in_ward2013 = placed_in(shapes(demo_copy, "lsoa2011"), shapes(demo_copy, "ward2013"))
+    ward2019 = rows(demo_copy, "SELECT from_code AS code, to_code FROM lookup_links "
+                               "WHERE from_set = 'lsoa2011' AND to_set = 'ward2019'")
+    people = rows(demo_copy, "SELECT code, value AS pop FROM observations WHERE indicator_id = ? "
+                             "AND set_id = 'lsoa2011'", [population])
+    pairs = (in_ward2013.rename("from_code").reset_index().merge(ward2019, on="code")
+             .merge(people, on="code"))
+    expected = _weights(pairs)
+    stored = _stored_weights(demo_copy, "ward2013->ward2019")
+    pd.testing.assert_series_equal(stored, expected, check_names=False, atol=1e-12)
+    # ward editions really differ: some 2013 wards are split between 2019 wards
+    assert (stored < 1).sum() > 100 and report["links_by_method"] == {
+        "population of lsoa2011": len(expected)}
+
+
+# -- geo-cs ingest indicator --spec ----------------------------------------------------------------
+
+#: The README's own spec (boundaries/README.md, "Writing a spec for your own file"), verbatim.
+README_SPEC = """\
+id = "my_claimants"                 # indicator ids become my_claimants.<measure>
+title = "DWP working-age client group, our LSOAs"
+layout = "wide"                     # wide | long | nomis | statxplore
+geography = "lsoa2011"              # a set from registry.yaml
+code_column = "lsoa11_code"
+file = "my_claimants.csv"           # lets `geo-cs ingest indicator my_claimants.csv` find this spec
+
+[period]                            # or: year = 2019 | quarter = "2006-05" | month = "2017-10"
+                                    #   | column = "Date" (+ frequency = "month" | "quarter")
+edition = "IMD 2019"
+data_year = 2015
+
+[[measures]]
+id = "claimants"
+column = "total"
+kind = "count"                      # count | rate | score | rank | decile
+denominator = "working_age_pop"     # optional column holding its denominator
+
+[[measures]]
+id = "working_age_population"
+sum_columns = ["16", "64"]          # sum every column from "16" to "64"
+kind = "count"
+"""
+
+
+@pytest.fixture
+def grid_db(tmp_path: Path, grid, cli) -> Path:
+    """A database holding the hand-made grid of six LSOA 2011 boundaries."""
+    path = tmp_path / "grid.duckdb"
+    boundaries = tmp_path / "grid.geojson"
+    grid.to_file(boundaries)
+    assert cli("--db", str(path), "ingest", "boundaries", str(boundaries)).code == 0
+    return path
+
+
+def test_ingest_indicator_with_the_readmes_own_spec(cli, grid_db, tmp_path):
+    """README: ``geo-cs ingest indicator my_file.csv --spec my_spec.toml``, with the spec the
+    boundaries README shows: a count with its denominator column, and ages 16 to 64 summed."""
+    spec = tmp_path / "my_spec.toml"
+    spec.write_text(README_SPEC, encoding="utf-8")
+    ages = [str(a) for a in range(10, 75)]          # ages either side of 16-64, to leave out
+    frame = pd.DataFrame({"lsoa11_code": GRID_CODES})
+    for i, age in enumerate(ages):
+        frame[age] = [(7 * i + 13 * j) % 29 for j in range(len(GRID_CODES))]
+    frame["total"] = [40, 0, 125, 7, 300, 61]
+    frame["working_age_pop"] = [900, 850, 1200, 640, 1500, 700]
+    data = tmp_path / "my_file.csv"
+    frame.to_csv(data, index=False)
+
+    done = cli("--db", str(grid_db), "ingest", "indicator", str(data), "--spec", str(spec))
+    assert done.code == 0, done.stderr
+    stored = rows(grid_db, "SELECT o.indicator_id, o.code, o.value, o.denominator, p.label "
+                           "FROM observations o JOIN periods p USING (period_id) ORDER BY 1, 2")
+    assert set(stored["label"]) == {next(iter(set(stored["label"])))} and "IMD 2019" in stored["label"].iloc[0]
+    claim = stored[stored["indicator_id"] == "my_claimants.claimants"].set_index("code")
+    assert claim["value"].to_dict() == dict(zip(GRID_CODES, map(float, frame["total"]), strict=True))
+    assert claim["denominator"].to_dict() == dict(
+        zip(GRID_CODES, map(float, frame["working_age_pop"]), strict=True))
+    people = stored[stored["indicator_id"] == "my_claimants.working_age_population"].set_index("code")
+    working_age = frame.set_index("lsoa11_code")[[str(a) for a in range(16, 65)]].sum(axis=1)
+    assert people["value"].to_dict() == working_age.astype(float).to_dict()
+    assert working_age.sum() < frame[ages].to_numpy().sum()        # the other ages were left out
+
+
+# -- geo-cs ingest postcodes --postcode-col / --include-terminated --------------------------------
+
+def test_ingest_postcodes_with_a_named_column_leaves_out_terminated_ones_unless_asked(cli, grid_db, tmp_path):
+    """README: the postcode column is recognised or given with ``--postcode-col``; terminated
+    postcodes (``doterm``) are left out unless ``--include-terminated``; the area columns are
+    found by their codes, whatever their names."""
+    a, b, c, d = GRID_CODES[:4]
+    directory = pd.DataFrame([
+        # postcode,  terminated, area (a column named for nothing geo-cs knows)
+        ("LS1 1AA", "", a), ("LS1 1AB", "", a), ("LS1 2AA", "", b),
+        ("LS2 1AA", "201901", c), ("LS2 1AB", "", c),
+        ("LS6 9ZZ", "200812", d),                       # LS6: terminated postcodes only
+        ("LS7 1AA", "", "E01999999"),                   # an area this store does not hold
+    ], columns=["Postcode Unit", "doterm", "Small area"])
+    path = tmp_path / "directory.csv"
+    directory.to_csv(path, index=False)
+
+    unnamed = cli("--db", str(grid_db), "ingest", "postcodes", str(path))
+    assert unnamed.code == 3 and "no postcode column" in unnamed.stderr and "--postcode-col" in unnamed.stderr
+
+    def held() -> dict[tuple[str, str], int]:
+        table = rows(grid_db, "SELECT district, set_id, code, postcodes FROM postcode_districts")
+        assert set(table["set_id"]) == {"lsoa2011"}
+        return {(r.district, r.code): r.postcodes for r in table.itertuples()}
+
+    def expected(keep_terminated: bool) -> dict[tuple[str, str], int]:
+        kept = directory if keep_terminated else directory[directory["doterm"].fillna("") == ""]
+        kept = kept[kept["Small area"].isin(GRID_CODES)]
+        counts = kept.groupby([kept["Postcode Unit"].str.split().str[0], kept["Small area"]]).size()
+        return {key: int(n) for key, n in counts.items()}
+
+    live = cli("--db", str(grid_db), "ingest", "postcodes", str(path), "--postcode-col", "Postcode Unit",
+               "--json")
+    assert live.code == 0, live.stderr
+    report = json.loads(live.stdout)
+    assert report["postcode_column"] == "Postcode Unit" and report["terminated_left_out"] == 2
+    assert report["links"] == {"Small area -> lsoa2011": len(expected(False))}
+    assert held() == expected(False) == {("LS1", a): 2, ("LS1", b): 1, ("LS2", c): 1}
+
+    every = cli("--db", str(grid_db), "ingest", "postcodes", str(path), "--postcode-col", "Postcode Unit",
+                "--include-terminated", "--json")
+    assert every.code == 0, every.stderr
+    assert json.loads(every.stdout)["terminated_left_out"] == 0
+    assert held() == expected(True) == {("LS1", a): 2, ("LS1", b): 1, ("LS2", c): 2, ("LS6", d): 1}
