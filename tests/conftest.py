@@ -11,6 +11,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+from hypothesis import settings
 from shapely.geometry import Polygon, box, mapping
 
 from geo_cs.store import Store
@@ -23,6 +24,20 @@ REPO = Path(__file__).resolve().parent.parent
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
 SHARED_DATA = Path(os.environ.get("GEO_CS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# Hypothesis: every run tries the same examples (derandomize: drawn from a seed made of each
+# test's own code), so a run that fails on CI or a fresh clone fails again on the next run of the
+# same code, and passes on a clean one, whatever an earlier run found; nothing is read from or
+# saved in .hypothesis/. A failure prints its example as a blob for @reproduce_failure; pin it
+# with @example once understood. Deadlines off: a loaded machine is no reason to fail.
+# ``GEO_CS_HYPOTHESIS=explore`` hunts instead: new random examples on every run, failures saved in
+# .hypothesis/ and tried first on the next (``--hypothesis-profile=explore`` too). Examples per
+# test are the tests' own (``GEO_CS_FUZZ_EXAMPLES`` for the ingest fuzzing), in either profile.
+settings.register_profile("repeatable", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, deadline=None, print_blob=True)
+# loaded here, before the test modules are imported: their settings(...) take what they leave
+# unset from the profile loaded when they are made
+settings.load_profile(os.environ.get("GEO_CS_HYPOTHESIS", "repeatable"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_analysis import PERIODS, load_panel_data
 
@@ -56,6 +58,8 @@ def test_the_cohort_never_changes_after_the_baseline(all_rates, later):
 
 @SETTINGS
 @given(st.floats(min_value=1, max_value=50))
+@example(25.0)    # the method's threshold
+@example(1.1)     # 1.1 % of 1,000,000 is 11000.000000000002, its rate 1.1000000000000003: over, but for the tolerance
 def test_a_baseline_of_exactly_the_threshold_is_not_worst_performing(threshold):
     # every quarter at exactly the threshold; 1,000,000 people keep the counts exact
     rates = {CODES[0]: [threshold] * len(PERIODS), CODES[1]: [threshold + 1] * len(PERIODS)}
@@ -71,6 +75,8 @@ populations = st.integers(min_value=1, max_value=20000)
 
 
 @given(counts, populations, counts, populations)
+@example(0, 1, 1, 1)              # 0 % against 100 %: Wilson's intervals at both edges
+@example(5000, 5000, 0, 20000)
 def test_gap_sign_flips_when_the_roles_swap(c1, n1, c2, n2):
     c1, c2 = min(c1, n1), min(c2, n2)
     l1, h1 = wilson_interval(c1, n1)
@@ -82,6 +88,9 @@ def test_gap_sign_flips_when_the_roles_swap(c1, n1, c2, n2):
 
 
 @given(counts, populations, counts, populations)
+@example(0, 1, 1, 1)
+@example(5000, 5000, 0, 20000)
+@example(1, 20000, 1, 1)          # the index of one count over one: Poisson's interval at its smallest
 def test_intervals_contain_their_estimates(c1, n1, c2, n2):
     c1, c2 = min(c1, n1), min(c2, n2)
     r1, r2 = c1 / n1 * 100, c2 / n2 * 100
@@ -96,3 +105,25 @@ def test_intervals_contain_their_estimates(c1, n1, c2, n2):
     if c1 > 0 and c2 > 0:
         index, ilow, ihigh = index_interval(c2, c1)
         assert ilow - eps <= index <= ihigh + eps
+
+
+@pytest.mark.skipif(os.environ.get("GEO_CS_HYPOTHESIS") == "explore", reason="explore draws new examples on purpose")
+def test_every_run_draws_the_same_examples_and_saves_none():
+    """The Hypothesis profile tests/conftest.py loads: a property run twice sees the same
+    examples (a red run is red again on the same code), and no example database replays an
+    earlier run's finds into this one."""
+    assert _draws() == _draws() and len(set(_draws())) > 10
+    assert settings.default.database is None and settings.default.print_blob
+
+
+def _draws() -> list[int]:
+    """The integers one run of a 30-example property is given."""
+    seen: list[int] = []
+
+    @settings(max_examples=30)
+    @given(st.integers())
+    def record(n: int) -> None:
+        seen.append(n)
+
+    record()
+    return seen

@@ -33,7 +33,7 @@ def served(demo_db, tmp_path):
 
 
 def _version(base: str) -> int:
-    return httpx.get(f"{base}/health", timeout=30).json()["data_version"]   # 10 s was short on a loaded CI machine
+    return httpx.get(f"{base}/health", timeout=30).json()["data_version"]   # under the readers, on a loaded machine: seconds
 
 
 @pytest.mark.slow  # a served store updated under load: ~13 s; .ci/run runs it
