@@ -371,6 +371,12 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
             hint = None if found is None else {"threshold": found.suggested, "areas": found.n_at_suggested,
                                                "highest": found.highest}
         sentence = gap_sentence(gap, data.name, params, found, areas=(one, many))
+        if any(s.get("invalid") for s in summaries.values()):
+            # rates over 100% are no figures (the panel says so): nor is a gap or cohort made of
+            # them, in words above the map (it read "a gap of 750.2 points")
+            offer = "." if urls.standalone else "; choose the measure again under “Map of”."
+            sentence, hint = (f"No valid figures for {data.name}: its rates come out over 100%, so the "
+                              f"population they are divided by does not fit this measure{offer}"), None
     elif not mine.empty:
         sentence = _no_gap_words(data, period, offer=not urls.standalone)
     areas = _areas_table(data, period_ids, with_worst=has_gap)

@@ -14,12 +14,17 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import mapbox_vector_tile
 import pandas as pd
 import pytest
 import shapely
 import yaml
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from geo_cs.config import Settings
 from geo_cs.store import Store
+from maps.page import read_page_config
 from tests.conftest import GRID_CODES, CliResult, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -439,3 +444,207 @@ def test_ingest_postcodes_with_a_named_column_leaves_out_terminated_ones_unless_
     assert every.code == 0, every.stderr
     assert json.loads(every.stdout)["terminated_left_out"] == 0
     assert held() == expected(True) == {("LS1", a): 2, ("LS1", b): 1, ("LS2", c): 2, ("LS6", d): 1}
+
+
+# -- the service: tiles' Cache-Control, /admin/refresh, "not a valid rate" --------------------------
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    """The XYZ (Web Mercator) tile holding a point, by the slippy-map formula."""
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, x, y
+
+
+def centre_tile(db: Path, set_id: str, code: str, z: int = 12) -> tuple[int, int, int]:
+    """The tile at the middle of an area's stored lon/lat bounding box."""
+    box = rows(db, "SELECT xmin, ymin, xmax, ymax FROM areas WHERE set_id = ? AND code = ?",
+               [set_id, code]).iloc[0]
+    return tile_of((box["xmin"] + box["xmax"]) / 2, (box["ymin"] + box["ymax"]) / 2, z)
+
+
+def page_config(client: TestClient, partnership: str, **params) -> dict:
+    response = client.get(f"/maps/{partnership}", params=params)
+    assert response.status_code == 200, response.text
+    return read_page_config(response.text)
+
+
+def wait_for_version(client: TestClient, old: int, seconds: float = 30) -> int:
+    """The data version /health reports once the served file has been replaced (the README:
+    the server notices the new file within half a second)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        version = client.get("/health").json()["data_version"]
+        if version != old:
+            return version
+        time.sleep(0.2)
+    pytest.fail(f"the data version stayed {old} for {seconds} s after an ingest")
+
+
+def one_row_ingest(cli, db: Path, tmp_path: Path) -> None:
+    """An ingest that changes nothing the tiles show: a new measure on one constituency."""
+    data = tmp_path / "extra.csv"
+    data.write_text("area_code,period,measure,value\nE14000530,2010-05,extra_count,5\n", encoding="utf-8")
+    done = cli("--db", str(db), "ingest", "indicator", str(data), "--layout", "long", "--set", "wpc2010",
+               "--source-id", "extra")
+    assert done.code == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_tiles_are_kept_a_minute_then_revalidated_until_the_data_version_changes(cli, demo_copy, tmp_path):
+    """README: tiles carry an ETag (the data version and request) and ``Cache-Control``; a tile may
+    be reused for a minute (``max-age=60``, then a 304 until the data version changes). Assets
+    named by their content are ``public, max-age=31536000, immutable``; any other /static name
+    is kept for a minute."""
+    with TestClient(create_app(Settings(db=demo_copy))) as client:
+        cfg = page_config(client, "glasgow")
+        z, x, y = centre_tile(demo_copy, "datazone2011", cfg["areas"]["code"][0])
+        urls = [p["tiles"].format(z=z, x=x, y=y) for p in cfg["periods"]]
+        assert len(urls) == 3                       # SIMD 2012, 2016, 2020
+        first = [client.get(url) for url in urls]
+        for response in first:
+            assert response.status_code == 200 and response.content
+            assert response.headers["cache-control"] == "public, max-age=60"
+            assert response.headers["vary"] == "Accept-Encoding"
+        etags = [r.headers["etag"] for r in first]
+        assert len(set(etags)) == 3                 # one per request, not per layer
+        # within the minute and after: the same data version revalidates to a 304, headers kept
+        again = client.get(urls[0], headers={"If-None-Match": etags[0]})
+        assert again.status_code == 304 and not again.content
+        assert again.headers["etag"] == etags[0] and again.headers["cache-control"] == "public, max-age=60"
+        # another tile's ETag does not revalidate this one
+        assert client.get(urls[0], headers={"If-None-Match": etags[1]}).status_code == 200
+
+        # the page's own script and style, named by their content, are cached for good; the
+        # plain name only for a minute
+        html = client.get("/maps/glasgow").text
+        import re
+
+        hashed = re.findall(r'(?:src|href)="(/static/geo-cs/map\.[0-9a-f]{12}\.(?:js|css))"', html)
+        assert len(hashed) == 2, hashed
+        for url in hashed:
+            assert client.get(url).headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert client.get("/static/geo-cs/map.js").headers["cache-control"] == "public, max-age=60"
+
+        # an ingest into the served file: the data version moves on, and with it the ETag
+        version = client.get("/health").json()["data_version"]
+        one_row_ingest(cli, demo_copy, tmp_path)
+        assert wait_for_version(client, version) > version
+        fresh = client.get(urls[0], headers={"If-None-Match": etags[0]})
+        assert fresh.status_code == 200 and fresh.headers["etag"] != etags[0]
+        assert fresh.headers["cache-control"] == "public, max-age=60"
+        assert fresh.content == first[0].content    # the same tile: only its version changed
+
+
+def test_admin_refresh_says_how_many_cached_tiles_and_values_it_dropped(demo_db):
+    """README: ``GEO_CS_API_KEY=change-me geo-cs --disclosure-control serve`` then ``POST
+    /admin/refresh`` answers ``{"data_version":7,"tiles_dropped":812,"values_dropped":14}``:
+    the tiles the server had cached are dropped and counted."""
+    settings = Settings(db=demo_db, api_key="change-me", disclosure_control=True)
+    with TestClient(create_app(settings)) as client:
+        bearer = {"Authorization": "Bearer change-me"}
+        assert client.post("/admin/refresh").status_code == 401
+        assert client.post("/admin/refresh", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        emptied = client.post("/admin/refresh", headers=bearer)
+        assert emptied.status_code == 200
+        assert emptied.json()["tiles_dropped"] == 0          # nothing drawn yet
+
+        cfg = page_config(client, "glasgow")
+        z, x, y = centre_tile(demo_db, "datazone2011", cfg["areas"]["code"][0])
+        template = cfg["periods"][-1]["tiles"]
+        # a 3 × 2 block of tiles, the first asked twice: six tiles cached, not seven
+        drawn = [template.format(z=z, x=x + dx, y=y + dy) for dx in range(3) for dy in range(2)]
+        for url in [*drawn, drawn[0]]:
+            assert client.get(url).status_code in (200, 204)
+        refreshed = client.post("/admin/refresh", headers={"X-API-Key": "change-me"})
+        assert refreshed.status_code == 200
+        body = refreshed.json()
+        assert set(body) == {"data_version", "tiles_dropped", "values_dropped"}
+        assert body["tiles_dropped"] == len(drawn) == 6
+        assert body["values_dropped"] > 0                     # the measure's values behind them
+        assert body["data_version"] == client.get("/health").json()["data_version"]
+        # dropped, so a second refresh finds nothing to drop
+        assert client.post("/admin/refresh", headers=bearer).json()["tiles_dropped"] == 0
+    # without a key the operation is off
+    with TestClient(create_app(Settings(db=demo_db))) as client:
+        assert client.post("/admin/refresh", headers={"X-API-Key": "change-me"}).status_code == 403
+
+
+#: The data zone whose denominator will not fit its count, and Dundee (its partnership).
+BAD_AREA = "S01007771"
+DUNDEE = "S12000042"
+
+
+@pytest.mark.slow
+def test_a_rate_over_100_percent_is_flagged_not_a_valid_rate_never_a_figure(cli, demo_copy, tmp_path):
+    """README: a rate over 100% (a denominator that does not fit the count) is never shown as a
+    figure: the area is left uncoloured, its tooltip says *not a valid rate*, and the panel
+    explains why. The tooltip is map.js's ``invalidRate`` of the tile's value (over 100, or
+    outside value_low-value_high); the page's data flag the area and carry the note."""
+    # Dundee's data zones (official lookup rows: data zone -> intermediate zone -> council)
+    codes = rows(demo_copy, "SELECT DISTINCT z.from_code AS code FROM lookup_links z JOIN lookup_links c "
+                            "ON c.from_set = 'iz2011' AND c.from_code = z.to_code AND c.to_set = 'lad2020' "
+                            "WHERE z.from_set = 'datazone2011' AND z.to_set = 'iz2011' AND c.to_code = ? "
+                            "ORDER BY 1", [DUNDEE])["code"].tolist()
+    assert BAD_AREA in codes and len(codes) > 100
+    figures = pd.DataFrame({"area_code": codes, "period": "2019", "measure": "claimants",
+                            "value": [20 + (7 * i) % 60 for i in range(len(codes))], "denominator": 200})
+    figures.loc[figures["area_code"] == BAD_AREA, "value"] = 250      # 125% of its denominator
+    data = tmp_path / "fx.csv"
+    figures.to_csv(data, index=False)
+    done = cli("--db", str(demo_copy), "ingest", "indicator", str(data), "--layout", "long",
+               "--set", "datazone2011", "--source-id", "fx")
+    assert done.code == 0, done.stderr
+    by_hand = (100 * figures.set_index("area_code")["value"] / figures.set_index("area_code")["denominator"])
+    assert by_hand[BAD_AREA] == 125.0 and (by_hand.drop(BAD_AREA) < 100).all()
+
+    with TestClient(create_app(Settings(db=demo_copy))) as client:
+        cfg = page_config(client, "dundee", geography="datazone2011", indicator="fx.claimants")
+        assert cfg["unit"] == "%" and cfg["hasGap"]
+        areas = cfg["areas"]
+        flagged = {code for code, bad in zip(areas["code"], areas["invalid"], strict=True) if bad}
+        assert flagged == {BAD_AREA}
+        assert any(note.startswith("1 of the partnership's area figures are not valid rates")
+                   and "'not a valid rate'" in note for note in cfg["notes"]), cfg["notes"]
+
+        # the tile the tooltip reads: the bad area's value is over 100, which map.js's
+        # invalidRate turns into "not a valid rate"; every other area's is a rate inside its
+        # own interval, shown as a figure
+        url = cfg["periods"][0]["tiles"].format(*(), **dict(zip("zxy", centre_tile(
+            demo_copy, "datazone2011", BAD_AREA), strict=True)))
+        tile = client.get(url)
+        assert tile.status_code == 200
+        features = {f["properties"]["code"]: f["properties"]
+                    for f in mapbox_vector_tile.decode(tile.content)["datazone2011"]["features"]}
+        bad = features[BAD_AREA]
+        assert bad["value"] == pytest.approx(by_hand[BAD_AREA], abs=1e-4) and bad["value"] > 100
+        others = [p for code, p in features.items() if code != BAD_AREA and code in by_hand.index]
+        assert others
+        for p in others:
+            assert p["value"] == pytest.approx(by_hand[p["code"]], abs=1e-4)
+            assert p["value_low"] - 1e-9 <= p["value"] <= p["value_high"] + 1e-9 and p["value"] <= 100
+
+        # a measure whose every rate is over 100% (the README's own pairing of the working-age
+        # population over the employment-deprived count): the panel has no figures, and nor
+        # has the answer in words above the map
+        glasgow = rows(demo_copy, "SELECT DISTINCT z.from_code AS code FROM lookup_links z JOIN lookup_links c "
+                                  "ON c.from_set = 'iz2011' AND c.from_code = z.to_code AND c.to_set = 'lad2020' "
+                                  "WHERE z.from_set = 'datazone2011' AND z.to_set = 'iz2011' "
+                                  "AND c.to_code = 'S12000049'")["code"]
+        pairs = rows(demo_copy, "SELECT code, indicator_id, value FROM observations WHERE period_id = 'simd2020' "
+                                "AND set_id = 'datazone2011' AND indicator_id IN "
+                                "('simd2020.working_age_population', 'simd2020.employment_deprived')")
+        wide = pairs.pivot(index="code", columns="indicator_id", values="value").loc[glasgow]
+        whole = 100 * wide["simd2020.working_age_population"].sum() / wide["simd2020.employment_deprived"].sum()
+        assert whole > 100
+        cfg = page_config(client, "glasgow", indicator="simd2020.working_age_population",
+                          denominator="simd2020.employment_deprived")
+        summary = cfg["periods"][cfg["start"]]["summary"]
+        assert summary["invalid"] is True and summary["partnership_value"] == pytest.approx(whole, abs=1e-3)
+        assert all(cfg["areas"]["invalid"][i] for i, code in enumerate(cfg["areas"]["code"])
+                   if code in set(wide.index[wide["simd2020.working_age_population"]
+                                             > wide["simd2020.employment_deprived"]]))
+        assert cfg["sentence"].startswith("No valid figures for Glasgow"), cfg["sentence"]
+        assert f"{whole:.1f}" not in cfg["sentence"] and "points" not in cfg["sentence"]
