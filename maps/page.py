@@ -161,11 +161,11 @@ class StaticSiteUrls(PageUrls):
         return f"gap.{fmt}"
 
 
-def _number(value: object) -> float | None:
+def _number(value: object, digits: int = 3) -> float | None:
     if value is None or value is pd.NA:
         return None
     value = float(value)
-    return round(value, 3) if math.isfinite(value) else None
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def _period_summaries(values: AreaValues, codes: list[str], gap: pd.DataFrame | None,
@@ -242,12 +242,14 @@ def _areas_table(data: MapData, period_ids: list[str], with_worst: bool) -> dict
         "name": [n if isinstance(n, str) else None for n in index["name"]],
         "bounds": [[_number(r.west), _number(r.south), _number(r.east), _number(r.north)]
                    for r in index.itertuples()],
-        "values": [[_number(v) for v in row] for row in wide.to_numpy()],
+        # 6 decimals: the list shows one, and rounding twice misreads a rate (36.650083% kept as
+        # 36.650 is shown as 36.6, not 36.7)
+        "values": [[_number(v, 6) for v in row] for row in wide.to_numpy()],
         "worst": worst,
         # each area's baseline rate (the mean of its published rates over the baseline), which
         # the worst flag compares with the threshold: the list shows why an area is in it
         # (issue 28: a 2020 list showed areas at 1.9% without it). Null where there is none.
-        "baseline": ([_number(b) for b in per_code["baseline"]] if with_worst
+        "baseline": ([_number(b, 6) for b in per_code["baseline"]] if with_worst
                      else [None] * len(index)),
         "estimated": [_number(e) or 0 for e in per_code["estimated"]],
         "invalid": [c in invalid for c in index["code"]],

@@ -1540,6 +1540,18 @@
     var touching = false;
     container.addEventListener("pointerdown", function (e) { touching = e.pointerType === "touch"; });
     container.addEventListener("pointermove", function (e) { if (e.pointerType === "mouse") { touching = false; } });
+    // Leaflet centres the tooltip over the pointer: near the map's side, on a phone's narrow
+    // screen, part of it fell off the screen. It is slid along, to stay on the map.
+    var place = tip._setPosition;
+    tip._setPosition = function (pos) {
+      place.call(this, pos);
+      var box = this._container;
+      var at = L.DomUtil.getPosition(box);
+      var left = this._map.layerPointToContainerPoint(at).x;
+      var room = Math.max(this._map.getSize().x - box.offsetWidth - 4, 4);
+      var shift = Math.min(Math.max(left, 4), room) - left;
+      if (shift) { L.DomUtil.setPosition(box, at.add([shift, 0])); }
+    };
     var shown = null;
     var waiting = null;
     function hide() {
