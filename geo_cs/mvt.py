@@ -244,67 +244,47 @@ class _Zoom:
         return int(self.first[i]), int(self.first[i + 1])
 
 
-class EncodedTiles:
-    """A layer's encoded tiles (``tile_features``), loaded zoom by zoom on first use, and the
-    pre-encoded MVT values of its codes and names. Shared by a server's threads."""
+class LayerWriter:
+    """Writes a layer's tiles from encoded feature geometry (type and geometry fields, as
+    :func:`split_features` gives them) and the period's values: the pre-encoded MVT values of
+    the layer's codes and, per band, names. Shared by :class:`EncodedTiles` (geometry encoded
+    at preparation) and :class:`geo_cs.tiles.TileIndex` (geometry clipped and encoded per
+    tile, :func:`encode_wkb`)."""
 
-    def __init__(self, store: Store, set_id: str, codes: np.ndarray,
-                 names_by_band: dict[int, np.ndarray]) -> None:
+    def __init__(self, set_id: str, codes: np.ndarray, names_by_band: dict[int, np.ndarray]) -> None:
         self.set_id = set_id
         self.codes = codes
         self._code_values = [_string_value(c) for c in codes]
         self._name_values = {band: [None if n is None else _string_value(n) for n in names]
                              for band, names in names_by_band.items()}
-        self._zooms: dict[int, _Zoom | None] = {}
-        self._lock = threading.Lock()
         self._layer_name = _field(0x0A, set_id.encode())
-        self.nbytes = int(store.sql(
-            "SELECT coalesce(sum(octet_length(geometry)) + 60 * sum(len(code_ids)), 0) FROM tile_features "
-            "WHERE set_id = ?", [set_id]).fetchone()[0]) + 80 * len(codes)
 
-    def _zoom(self, store: Store, z: int) -> _Zoom | None:
-        if z in self._zooms:
-            return self._zooms[z]
-        with self._lock:
-            if z not in self._zooms:
-                frame = store.sql("SELECT x, y, code_ids, areas, geometry, ends FROM tile_features "
-                                  "WHERE set_id = ? AND z = ? ORDER BY x, y", [self.set_id, z]).arrow()
-                if hasattr(frame, "read_all"):
-                    frame = frame.read_all()
-                self._zooms[z] = _Zoom(frame) if frame.num_rows else None
-        return self._zooms[z]
-
-    def load(self, store: Store) -> None:
-        """Load every zoom now (a server loads each on its first tile)."""
-        for z in range(15):
-            self._zoom(store, z)
-
-    def render(self, store: Store, z: int, x: int, y: int, band: int, values,
-               max_bytes: int, report: dict | None = None) -> bytes:
-        """Tile z/x/y with ``values`` (a :class:`geo_cs.tiles.TileValues` or None) as an MVT;
-        empty bytes when no area touches it. A tile over ``max_bytes`` leaves out its smallest
-        areas (by the same rule as the database's tiles) until it fits."""
-        zoom = self._zoom(store, z)
-        span = zoom.features(x, y) if zoom is not None else None
-        if span is None:
+    def write(self, code_ids: np.ndarray, areas: np.ndarray, band: int, g_start: np.ndarray,
+              g_end: np.ndarray, geometry: np.ndarray, values, max_bytes: int,
+              report: dict | None = None) -> bytes:
+        """The tile of features ``code_ids`` (their geometry ``geometry[g_start:g_end]``, a
+        feature whose geometry is empty left out) with ``values`` (a
+        :class:`geo_cs.tiles.TileValues` or None); empty bytes when it has no feature. A tile
+        over ``max_bytes`` leaves out its smallest ``areas`` (by the same rule as the
+        database's tiles) until it fits."""
+        if not len(code_ids):
             if report is not None:
                 report.update(renders=0, min_area=0.0)
             return b""
-        f0, f1 = span
-        code_ids = zoom.code_ids[f0:f1]
-        areas = zoom.areas[f0:f1]
-        g_start, g_end = zoom.g_start[f0:f1], zoom.g_end[f0:f1]
         numbers, flags = (values.for_codes(self.codes, code_ids) if values is not None
                           else (None, None))
-        keep = np.ones(len(code_ids), dtype=bool)
-        tile = self._encode(code_ids, band, g_start, g_end, zoom.geometry, numbers, flags, keep)
+        # the areas in the tile, and those of them drawn: an area whose rings all collapse to
+        # the tile's grid is still counted by the budget's quantile, as a prepared piece is
+        present = np.ones(len(code_ids), dtype=bool)
+        drawn = g_end > g_start
+        tile = self._encode(code_ids, band, g_start, g_end, geometry, numbers, flags, drawn)
         renders, min_area = 1, 0.0
         while len(tile) > max_bytes:
             share = min(0.95, math.ceil(20 * (1 - 0.9 * max_bytes / len(tile))) / 20)
             # quantile_cont over the areas still kept, as the database's tiles do
-            min_area = float(np.quantile(areas[keep], share))
-            keep &= areas >= min_area
-            tile = self._encode(code_ids, band, g_start, g_end, zoom.geometry, numbers, flags, keep)
+            min_area = float(np.quantile(areas[present], share))
+            present &= areas >= min_area
+            tile = self._encode(code_ids, band, g_start, g_end, geometry, numbers, flags, drawn & present)
             renders += 1
         if report is not None:
             report.update(renders=renders, min_area=min_area)
@@ -367,6 +347,52 @@ class EncodedTiles:
         return b"\x1a" + _varint(len(layer)) + layer
 
 
+class EncodedTiles(LayerWriter):
+    """A layer's encoded tiles (``tile_features``), loaded zoom by zoom on first use, and the
+    pre-encoded MVT values of its codes and names. Shared by a server's threads."""
+
+    def __init__(self, store: Store, set_id: str, codes: np.ndarray,
+                 names_by_band: dict[int, np.ndarray]) -> None:
+        super().__init__(set_id, codes, names_by_band)
+        self._zooms: dict[int, _Zoom | None] = {}
+        self._lock = threading.Lock()
+        self.nbytes = int(store.sql(
+            "SELECT coalesce(sum(octet_length(geometry)) + 60 * sum(len(code_ids)), 0) FROM tile_features "
+            "WHERE set_id = ?", [set_id]).fetchone()[0]) + 80 * len(codes)
+
+    def _zoom(self, store: Store, z: int) -> _Zoom | None:
+        if z in self._zooms:
+            return self._zooms[z]
+        with self._lock:
+            if z not in self._zooms:
+                frame = store.sql("SELECT x, y, code_ids, areas, geometry, ends FROM tile_features "
+                                  "WHERE set_id = ? AND z = ? ORDER BY x, y", [self.set_id, z]).arrow()
+                if hasattr(frame, "read_all"):
+                    frame = frame.read_all()
+                self._zooms[z] = _Zoom(frame) if frame.num_rows else None
+        return self._zooms[z]
+
+    def load(self, store: Store) -> None:
+        """Load every zoom now (a server loads each on its first tile)."""
+        for z in range(15):
+            self._zoom(store, z)
+
+    def render(self, store: Store, z: int, x: int, y: int, band: int, values,
+               max_bytes: int, report: dict | None = None) -> bytes:
+        """Tile z/x/y with ``values`` (a :class:`geo_cs.tiles.TileValues` or None) as an MVT;
+        empty bytes when no area touches it. A tile over ``max_bytes`` leaves out its smallest
+        areas (by the same rule as the database's tiles) until it fits."""
+        zoom = self._zoom(store, z)
+        span = zoom.features(x, y) if zoom is not None else None
+        if span is None:
+            if report is not None:
+                report.update(renders=0, min_area=0.0)
+            return b""
+        f0, f1 = span
+        return self.write(zoom.code_ids[f0:f1], zoom.areas[f0:f1], band, zoom.g_start[f0:f1],
+                          zoom.g_end[f0:f1], zoom.geometry, values, max_bytes, report)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _varint_len(v: int) -> int:
     n = 1
@@ -417,3 +443,179 @@ def _features(tags: np.ndarray, g_start: np.ndarray, g_end: np.ndarray, geometry
             out[i] = geometry[b]
             i += 1
     return out
+
+
+# -- geometry encoded per tile (layers not prepared) -------------------------------------------
+
+#: Bytes a WKB buffer carries after its last geometry, so that :func:`wkb_views` reaches it.
+WKB_PADDING = 8
+
+
+def wkb_views(wkb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A WKB buffer (ending in :data:`WKB_PADDING` spare bytes) seen as doubles and as 32-bit
+    integers from each of its first bytes: the number at byte ``p`` is ``doubles[p % 8, p // 8]``
+    (``integers[p % 4, p // 4]``). WKB's numbers are not aligned; a slice viewed per number is
+    ten times slower, a tuple of views as slow (numba counts references at each look-up)."""
+    doubles = np.ndarray(shape=(8, max(0, (len(wkb) - 7) // 8)), dtype=np.float64, buffer=wkb,
+                         strides=(1, 8))
+    integers = np.ndarray(shape=(4, max(0, (len(wkb) - 3) // 4)), dtype=np.uint32, buffer=wkb,
+                          strides=(1, 4))
+    return doubles, integers
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _u32(integers: np.ndarray, p: int) -> int:
+    return int(integers[p & 3, p >> 2])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _f64(doubles: np.ndarray, p: int) -> float:
+    return doubles[p & 7, p >> 3]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _zigzag(v: int) -> int:
+    return (v << 1) ^ (v >> 63)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grid(v: float) -> int:
+    """A coordinate in tile units on the tile's integer grid: truncated, as ``ST_AsMVT`` does,
+    after a value within a millionth of a unit of an integer is taken as that integer (the
+    buffered square's edge, cut in Web Mercator, is 4,160 units less a rounding error: it
+    must not truncate to 4,159)."""
+    t = int(v)
+    d = v - t
+    if d > 1 - 1e-6:
+        return t + 1
+    if d < -1 + 1e-6:
+        return t - 1
+    return t
+
+
+@njit(cache=True, nogil=True)
+def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np.ndarray, left: float,
+                top: float, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(starts)
+    capacity = 64
+    for f in range(n):
+        capacity += ends[f] - starts[f] + 16
+    out = np.empty(capacity, dtype=np.uint8)
+    g_start = np.zeros(n, dtype=np.int64)
+    g_end = np.zeros(n, dtype=np.int64)
+    qx = np.empty(256, dtype=np.int64)
+    qy = np.empty(256, dtype=np.int64)
+    at = 0
+    for f in range(n):
+        p = starts[f]
+        g_start[f] = at
+        g_end[f] = at
+        if wkb[p] != 1:
+            continue  # big-endian WKB: never written here
+        kind = _u32(integers, p + 1) % 1000
+        p += 5
+        if kind == 3:
+            polygons, multi = 1, False
+        elif kind == 6:
+            polygons, multi = _u32(integers, p), True
+            p += 4
+        else:
+            continue
+        # the commands are written from 8 bytes on, the type and the length in front of them after
+        body = at + 8
+        w = body
+        cx = 0
+        cy = 0
+        for _ in range(polygons):
+            if multi:
+                p += 5
+            rings = _u32(integers, p)
+            p += 4
+            exterior_kept = False
+            for r in range(rings):
+                points = _u32(integers, p)
+                p += 4
+                if points > len(qx):
+                    qx = np.empty(2 * points, dtype=np.int64)
+                    qy = np.empty(2 * points, dtype=np.int64)
+                # to the tile's integer grid as ST_AsMVT does (truncated), without the closing
+                # point and without a point repeating the one before
+                m = 0
+                px = -(1 << 62)
+                py = 0
+                for i in range(points - 1):
+                    q = p + 16 * i
+                    x = _grid((_f64(doubles, q) - left) * scale)
+                    y = _grid((top - _f64(doubles, q + 8)) * scale)
+                    if x != px or y != py:
+                        qx[m] = x
+                        qy[m] = y
+                        px, py = x, y
+                        m += 1
+                p += 16 * points
+                while m > 1 and qx[m - 1] == qx[0] and qy[m - 1] == qy[0]:
+                    m -= 1
+                if r > 0 and not exterior_kept:
+                    continue  # the holes of an exterior that collapsed
+                twice_area = 0
+                if m >= 3:
+                    for i in range(m - 1):
+                        twice_area += qx[i] * qy[i + 1] - qx[i + 1] * qy[i]
+                    twice_area += qx[m - 1] * qy[0] - qx[0] * qy[m - 1]
+                if twice_area == 0:
+                    continue  # a ring collapsed to the grid: no area to draw
+                if r == 0:
+                    exterior_kept = True
+                # MVT: exteriors positive (surveyor's formula, y down), holes negative
+                reverse = twice_area < 0 if r == 0 else twice_area > 0
+                need = w + 10 * m + 24
+                if need > len(out):
+                    grown = np.empty(2 * need, dtype=np.uint8)
+                    grown[:w] = out[:w]
+                    out = grown
+                out[w] = 9  # MoveTo, one point
+                w = _put_varint(out, w + 1, _zigzag(qx[0] - cx))
+                w = _put_varint(out, w, _zigzag(qy[0] - cy))
+                w = _put_varint(out, w, 2 | ((m - 1) << 3))  # LineTo
+                cx, cy = qx[0], qy[0]
+                for k in range(1, m):
+                    i = m - k if reverse else k
+                    w = _put_varint(out, w, _zigzag(qx[i] - cx))
+                    w = _put_varint(out, w, _zigzag(qy[i] - cy))
+                    cx, cy = qx[i], qy[i]
+                out[w] = 15  # ClosePath
+                w += 1
+        if w == body:
+            continue  # nothing left to draw: the feature is left out
+        length = w - body
+        out[at] = 0x18  # type: polygon
+        out[at + 1] = 3
+        out[at + 2] = 0x22  # geometry, packed
+        head = _put_varint(out, at + 3, length)
+        for k in range(length):
+            out[head + k] = out[body + k]
+        at = head + length
+        g_end[f] = at
+    return out[:at], g_start, g_end
+
+
+def encode_wkb(wkb: np.ndarray, starts: np.ndarray, ends: np.ndarray, left: float, top: float,
+               scale: float, views: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MVT geometry (type and geometry fields) of polygons given as little-endian WKB,
+    ``wkb[starts[k]:ends[k]]`` (``wkb`` ending in :data:`WKB_PADDING` spare bytes), in Web
+    Mercator: moved to a tile's units (``left``, ``top``:
+    its corner; ``scale``: units per metre, y down), cut to its integer grid as ``ST_AsMVT``
+    does (truncated), repeated points dropped, rings that collapse to the grid left out (and
+    the holes of an exterior that does), exteriors wound with MVT's positive area and holes the
+    other way. Returns (bytes, start, end) per polygon; an empty span where nothing is left.
+    ``views``: :func:`wkb_views` of ``wkb``, if kept.
+
+    >>> import shapely
+    >>> wkb = np.frombuffer(shapely.to_wkb(shapely.box(0, 0, 10, 10)) + bytes(WKB_PADDING), dtype=np.uint8)
+    >>> geometry, start, end = encode_wkb(wkb, np.array([0]), np.array([len(wkb) - WKB_PADDING]), 0, 10, 1)
+    >>> geometry.tobytes().hex()
+    '1803220b0914141a1300001314000f'
+    """
+    doubles, integers = views if views is not None else wkb_views(wkb)
+    return _encode_wkb(wkb, doubles, integers, np.asarray(starts, dtype=np.int64),
+                       np.asarray(ends, dtype=np.int64), float(left), float(top), float(scale))

@@ -38,6 +38,7 @@ True
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -48,7 +49,15 @@ import pyproj
 import shapely
 
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.mvt import EncodedTiles, encode_prepared, has_encoded, set_codes
+from geo_cs.mvt import (
+    WKB_PADDING,
+    EncodedTiles,
+    LayerWriter,
+    encode_prepared,
+    encode_wkb,
+    has_encoded,
+    wkb_views,
+)
 from geo_cs.progress import Progress, SilentProgress
 from geo_cs.store import Store
 
@@ -585,6 +594,28 @@ def rounded_like_items(numbers: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Band:
+    """One zoom band's areas in memory: envelopes in an R-tree, areas, and geometry as WKB in one
+    buffer (Web Mercator, as ``tile_geoms`` holds them). Rows are in code order."""
+
+    def __init__(self, code_ids: np.ndarray, codes: np.ndarray, areas: np.ndarray, bounds: np.ndarray,
+                 wkb: np.ndarray | None, starts: np.ndarray | None, ends: np.ndarray | None) -> None:
+        self.code_ids, self.codes, self.areas, self.bounds = code_ids, codes, areas, bounds
+        self.tree = shapely.STRtree(shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]))
+        self.wkb, self.starts, self.ends = wkb, starts, ends
+        self.views = wkb_views(wkb) if wkb is not None else None
+
+    def rows(self, square: tuple[float, float, float, float]) -> np.ndarray:
+        """The rows whose envelope meets ``square`` (in code order)."""
+        return np.sort(self.tree.query(shapely.box(*square)))
+
+
+_INDEX_ROWS = """
+SELECT band, code, name, area_m2, xmin, ymin, xmax, ymax{wkb} FROM tile_geoms WHERE set_id = $set_id
+ORDER BY band, code
+"""
+
+
 class TileIndex:
     """Where a set's areas are, per zoom band, and whether its tiles are prepared: kept by
     servers per data version, so that a tile's codes (for its values) come from an R-tree in
@@ -592,44 +623,151 @@ class TileIndex:
 
     The codes are those whose envelope meets the tile's buffered square: every area the tile
     draws, and perhaps a few it does not (their values are then passed and unused).
+
+    A set whose tiles are not prepared (``geo-cs tiles prepare``: any set after its boundary
+    ingest, and the demo's) is tiled from memory too: the index then also holds the bands'
+    geometries, as WKB in one buffer per band (about the size of ``tile_geoms``: 33 MB for the
+    published rings of every LSOA in England and Wales), and :meth:`render` draws a tile with
+    no query: the R-tree's areas, those crossing the tile's buffered square cut to it by GEOS
+    (``clip_by_rect``), moved to tile units, cut to its grid and encoded by :mod:`geo_cs.mvt`.
     """
 
     def __init__(self, store: Store, set_id: str) -> None:
         self.set_id = set_id
         self.prepared = is_prepared(store, set_id)
-        frame = store.sql("SELECT band, code, xmin, ymin, xmax, ymax FROM tile_geoms WHERE set_id = ?",
-                          [set_id]).df()
-        self.bands = {
-            int(band): (rows["code"].to_numpy(dtype=object),
-                        shapely.STRtree(shapely.box(rows["xmin"], rows["ymin"], rows["xmax"], rows["ymax"])))
-            for band, rows in frame.groupby("band")
-        }
-        self.nbytes = len(frame) * 120  # codes, boxes and tree nodes, roughly
         # prepared tiles with their geometry encoded are written without a query (geo_cs.mvt)
+        encoded = self.prepared and has_encoded(store, set_id)
+        self._lock = threading.Lock()
+        self._with_geometry = False
+        self.bands: dict[int, _Band] = {}
+        self._load(store, with_geometry=not encoded)
         self.encoded: EncodedTiles | None = None
-        if self.prepared and has_encoded(store, set_id):
-            names = store.sql("SELECT band, code, name FROM tile_geoms WHERE set_id = ? AND name IS NOT NULL",
-                              [set_id]).df()
-            codes = set_codes(store, set_id)
-            position = pd.Index(codes)
-            names_by_band = {}
-            for band, rows in names.groupby("band"):
-                column = np.full(len(codes), None, dtype=object)
-                column[position.get_indexer(rows["code"])] = rows["name"].to_numpy(dtype=object)
-                names_by_band[int(band)] = column
-            self.encoded = EncodedTiles(store, set_id, codes, names_by_band)
+        if encoded:
+            self.encoded = EncodedTiles(store, set_id, self.set_codes, self._names_by_band)
             self.nbytes += self.encoded.nbytes
+        # the pre-encoded codes and names of the tiles drawn here (the encoded tiles' own, if any)
+        self._writer = self.encoded or LayerWriter(set_id, self.set_codes, self._names_by_band)
+
+    def _load(self, store: Store, with_geometry: bool) -> None:
+        table = store.sql(_INDEX_ROWS.format(wkb=", ST_AsWKB(geom) AS wkb" if with_geometry else ""),
+                          {"set_id": self.set_id}).arrow()
+        if hasattr(table, "read_all"):
+            table = table.read_all()
+        band_of = table["band"].to_numpy()
+        codes_all = table["code"].to_numpy(zero_copy_only=False).astype(object)
+        #: the set's codes, sorted: a feature's code id is its position (as :func:`set_codes`)
+        self.set_codes = np.unique(codes_all) if len(codes_all) else np.array([], dtype=object)
+        code_ids = np.searchsorted(self.set_codes, codes_all).astype(np.int64)
+        areas = table["area_m2"].to_numpy().astype(np.float64)
+        bounds = np.column_stack([table[c].to_numpy().astype(np.float64)
+                                  for c in ("xmin", "ymin", "xmax", "ymax")])
+        names = table["name"].to_numpy(zero_copy_only=False)
+        wkb = starts = ends = None
+        if with_geometry:
+            column = table["wkb"].combine_chunks().cast(pa.large_binary())
+            _, offset_buffer, data_buffer = column.buffers()
+            offsets = np.frombuffer(offset_buffer, dtype=np.int64)[column.offset:][:len(column) + 1]
+            wkb = np.zeros(offsets[-1] - offsets[0] + WKB_PADDING, dtype=np.uint8)
+            if offsets[-1] > offsets[0]:
+                wkb[:-WKB_PADDING] = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+            starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+        bands, names_by_band = {}, {}
+        for band in np.unique(band_of):
+            at = np.flatnonzero(band_of == band)
+            bands[int(band)] = _Band(code_ids[at], codes_all[at], areas[at], bounds[at], wkb,
+                                     None if starts is None else starts[at],
+                                     None if ends is None else ends[at])
+            named = at[pd.notna(names[at])]
+            if len(named):
+                column = np.full(len(self.set_codes), None, dtype=object)
+                column[code_ids[named]] = names[named]
+                names_by_band[int(band)] = column
+        self.bands, self._names_by_band = bands, names_by_band
+        self._with_geometry = with_geometry
+        # codes, boxes and tree nodes, roughly; and the geometry
+        self.nbytes = len(code_ids) * 120 + (0 if wkb is None else wkb.nbytes + 16 * len(code_ids))
 
     def codes(self, z: int, x: int, y: int) -> list[str]:
         """Codes of the areas whose envelope meets tile z/x/y with its buffer."""
         found = self.bands.get(zoom_band(z).band)
         if found is None:
             return []
-        codes, tree = found
-        xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
-        buffer = (xmax - xmin) * BUFFER / EXTENT
-        square = shapely.box(xmin - buffer, ymin - buffer, xmax + buffer, ymax + buffer)
-        return codes[tree.query(square)].tolist()
+        return found.codes[found.rows(_buffered_square(z, x, y))].tolist()
+
+    def render(self, store: Store, z: int, x: int, y: int, values: TileValues | None = None,
+               max_bytes: int = MAX_TILE_BYTES, report: dict | None = None) -> bytes:
+        """Tile z/x/y clipped from the band's geometries in memory (see the class): the same tile
+        as :func:`render_tile` gives from the database, clipped on the fly or prepared, to the
+        unit of the tile's grid. Rings that collapse to the grid are left out (the database's
+        tiles keep them, empty), and so is an area with nothing left; the budget leaves out
+        the smallest areas as the database's tiles do. ``store`` is read only the first time a
+        prepared set is drawn this way (its geometries are loaded then)."""
+        if not self._with_geometry:
+            with self._lock:
+                if not self._with_geometry:
+                    extra = self.encoded.nbytes if self.encoded is not None else 0
+                    self._load(store, with_geometry=True)
+                    self.nbytes += extra
+        band = zoom_band(z).band
+        found = self.bands.get(band)
+        square = _buffered_square(z, x, y)
+        rows = found.rows(square) if found is not None else np.zeros(0, dtype=np.int64)
+        if not len(rows):
+            if report is not None:
+                report.update(renders=0, min_area=0.0)
+            return b""
+        xmin, _, xmax, ymax = tile_bounds(z, x, y)
+        scale = EXTENT / (xmax - xmin)
+        box = found.bounds[rows]
+        inside = ((box[:, 0] >= square[0]) & (box[:, 1] >= square[1])
+                  & (box[:, 2] <= square[2]) & (box[:, 3] <= square[3]))
+        whole = rows[inside]
+        geometry, g_start, g_end = encode_wkb(found.wkb, found.starts[whole], found.ends[whole],
+                                              xmin, ymax, scale, found.views)
+        if not inside.all():
+            crossing = rows[~inside]
+            blobs = [found.wkb[s:e].tobytes() for s, e in zip(found.starts[crossing].tolist(),
+                                                                 found.ends[crossing].tolist(), strict=True)]
+            cut = _polygonal_parts(shapely.clip_by_rect(shapely.from_wkb(blobs), *square))
+            kept = cut != None  # noqa: E711 (elementwise on an object array)
+            if kept.any():
+                pieces = shapely.to_wkb(cut[kept], byte_order=1, output_dimension=2)
+                lengths = np.fromiter((len(b) for b in pieces), dtype=np.int64, count=len(pieces))
+                ends = np.cumsum(lengths)
+                buffer = np.frombuffer(b"".join(pieces) + bytes(WKB_PADDING), dtype=np.uint8)
+                cut_geometry, cut_start, cut_end = encode_wkb(buffer, ends - lengths, ends, xmin, ymax, scale)
+                rows = np.concatenate([whole, crossing[kept]])
+                order = np.argsort(rows, kind="stable")
+                rows = rows[order]
+                g_start = np.concatenate([g_start, cut_start + len(geometry)])[order]
+                g_end = np.concatenate([g_end, cut_end + len(geometry)])[order]
+                geometry = np.concatenate([geometry, cut_geometry])
+            else:
+                rows = whole
+        else:
+            rows = whole
+        return self._writer.write(found.code_ids[rows], found.areas[rows], band, g_start, g_end, geometry,
+                                  values, max_bytes, report)
+
+
+def _buffered_square(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """Tile z/x/y's square with its buffer, in Web Mercator."""
+    xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
+    buffer = (xmax - xmin) * BUFFER / EXTENT
+    return xmin - buffer, ymin - buffer, xmax + buffer, ymax + buffer
+
+
+def _polygonal_parts(cut: np.ndarray) -> np.ndarray:
+    """Clipped geometries with only their polygons (None where none is left)."""
+    kinds = shapely.get_type_id(cut)
+    # an area touching the square only along its edge or at a corner leaves a line or a point;
+    # a collection (rare) keeps its polygons
+    for k in np.flatnonzero(kinds == 7):
+        parts = [p for p in shapely.get_parts(cut[k]) if shapely.get_type_id(p) in (3, 6)]
+        cut[k] = shapely.union_all(parts) if parts else None
+    kinds = shapely.get_type_id(cut)
+    cut[~np.isin(kinds, (3, 6)) | shapely.is_empty(cut)] = None
+    return cut
 
 
 def tile_index(store: Store, set_id: str) -> TileIndex:
@@ -657,10 +795,13 @@ def render_tile(
     (:func:`prepare_tiles`): their pieces are then read as they are, else the band's geometries
     are clipped and transformed on the fly; both give the same tile. ``index``: the set's
     :func:`tile_index`, which servers keep: it tells ``prepared`` (when not given) and the
-    tile's codes without a query; without it both are looked up. With an index of a prepared
-    set whose geometry is encoded (``geo-cs tiles prepare``) the tile is written in memory by
-    :mod:`geo_cs.mvt`, with no query. ``report``: a dict given is filled with ``renders`` (1, or
-    more when the budget left areas out) and ``min_area`` (the smallest area kept, m²; 0: all).
+    tile's codes without a query; without it both are looked up. With an index no query runs:
+    a prepared set's tiles are written from their encoded geometry (``geo-cs tiles prepare``,
+    :mod:`geo_cs.mvt`), and any other's (or any set's with ``prepared=False``) are clipped from
+    the geometries the index holds (:meth:`TileIndex.render`). Without an index, the database
+    clips (``prepared=False``) or reads the pieces. ``report``: a dict given is filled with
+    ``renders`` (1, or more when the budget left areas out; 0 for a tile drawn in memory with
+    nothing in it) and ``min_area`` (the smallest area kept, m²; 0: all).
     """
     check_tile(z, x, y)
     if prepared is None:
@@ -678,10 +819,13 @@ def render_tile(
                    "buffer": (xmax - xmin) * BUFFER / EXTENT}
         sql, sql_with_values = _TILE_WITHOUT_VALUES, _TILE_WITH_VALUES
         codes_sql, quantile_sql = _TILE_CODES, _AREA_QUANTILE
-    if prepared and index is not None and index.encoded is not None:
-        # geometry encoded at preparation: the tile is written in memory, no query (geo_cs.mvt)
+    if index is not None and (not prepared or index.encoded is not None):
         picker = None if values is None else values if isinstance(values, TileValues) else tile_values(values)
-        return index.encoded.render(store, z, x, y, zoom_band(z).band, picker, max_bytes, report)
+        if prepared:
+            # geometry encoded at preparation: the tile is written in memory, no query (geo_cs.mvt)
+            return index.encoded.render(store, z, x, y, zoom_band(z).band, picker, max_bytes, report)
+        # not prepared: clipped from the geometries the index holds, no query either
+        return index.render(store, z, x, y, picker, max_bytes, report)
     present = index.codes(z, x, y) if index is not None else None
     if present == []:
         return b""  # no area comes near the tile: nothing to ask the database
@@ -771,14 +915,7 @@ def tile_ranges(bounds: np.ndarray, z: int) -> tuple[np.ndarray, ...]:
 
 def _polygonal(cut: np.ndarray) -> np.ndarray:
     """Clipped pieces with what is not polygonal dropped (None) and MVT's winding set."""
-    kinds = shapely.get_type_id(cut)
-    # an area touching the square only along its edge or at a corner leaves a line or a point;
-    # a collection (rare) keeps its polygons
-    for k in np.flatnonzero(kinds == 7):
-        parts = [p for p in shapely.get_parts(cut[k]) if shapely.get_type_id(p) in (3, 6)]
-        cut[k] = shapely.union_all(parts) if parts else None
-    kinds = shapely.get_type_id(cut)
-    cut[~np.isin(kinds, (3, 6)) | shapely.is_empty(cut)] = None
+    cut = _polygonal_parts(cut)
     # exteriors anticlockwise in tile units (y down) have MVT's positive surveyor's area; a
     # clip keeps no particular winding, so it is set again
     keep = cut != None  # noqa: E711 (elementwise on an object array)
