@@ -14,10 +14,12 @@ count measures written here, built in a few seconds (no demo database): the muta
 
 from __future__ import annotations
 
+import atexit
 import csv
 import gzip
 import io
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import mapbox_vector_tile
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import GRID_CODES, REPO, grid_frame
+from conftest import DX, DY, GRID_CODES, ORIGIN, REPO, grid_frame
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -33,6 +35,8 @@ from geo_cs import tiles
 from geo_cs.analysis import MethodParams, classify_changes
 from geo_cs.config import Settings
 from geo_cs.disclosure import DisclosureControl
+from geo_cs.errors import InputError
+from geo_cs.features import CRS84, EPSG4326, EPSG27700, bbox_to_lonlat, crs_from_param
 from geo_cs.spreadsheet import csv_text, neutralise, write_csv
 from maps.page import read_page_config
 
@@ -61,15 +65,21 @@ partnerships:
 """
 
 
-@pytest.fixture(scope="module")
-def edge_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The database and a boundaries folder whose one partnership is the six squares (set as
-    GEO_CS_BOUNDARIES_DIR for the module's tests: the service reads partnerships per request)."""
+#: The database and boundaries folder, built once per process: the mutation run
+#: (scripts/mutation.py) starts a pytest session per mutant in forks of one process, and would
+#: otherwise build the same database again for each. Nothing writes to it after the build.
+_BUILT: dict[str, Path] = {}
+
+
+def _build() -> dict[str, Path]:
     from geo_cs.ingest import ingest_boundaries
     from geo_cs.ingest.indicators import ingest_indicator, spec_from_dict
     from geo_cs.store import Store
 
-    tmp = tmp_path_factory.mktemp("edges")
+    if _BUILT:
+        return _BUILT
+    tmp = Path(tempfile.mkdtemp(prefix="geo-cs-edges-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     root = tmp / "boundaries"
     shutil.copytree(REPO / "boundaries", root, ignore=shutil.ignore_patterns("demo"))
     with gzip.open(root / "registry" / "codes" / "lsoa2011.txt.gz", "wt") as fh:
@@ -96,7 +106,18 @@ def edge_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         with Store.open(db) as store:
             ingest_boundaries(store, [boundaries])
             ingest_indicator(store, source, spec)
-        yield db
+    _BUILT.update(db=db, boundaries=root)
+    return _BUILT
+
+
+@pytest.fixture(scope="module")
+def edge_db() -> Iterator[Path]:
+    """The database, and a boundaries folder whose one partnership is the six squares (set as
+    GEO_CS_BOUNDARIES_DIR for the module's tests: the service reads partnerships per request)."""
+    built = _build()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEO_CS_BOUNDARIES_DIR", str(built["boundaries"]))
+        yield built["db"]
 
 
 @pytest.fixture(scope="module")
@@ -350,3 +371,220 @@ def test_the_items_csv_keeps_numeric_names_and_neutralises_formula_names(service
     assert {code: rows[code]["name"] for code in GRID_CODES} == {
         GRID_CODES[0]: "-1.5", GRID_CODES[1]: "'+44 20 7946 0000", GRID_CODES[2]: "'=1+2",
         GRID_CODES[3]: "12", GRID_CODES[4]: "'@SUM(A1)", GRID_CODES[5]: "Testtown"}
+
+
+def test_a_csv_is_the_frame_as_published_with_no_index_column(tmp_path: Path):
+    frame = pd.DataFrame({"name": ["-1.5", "=1+2"], "gap": [-1.5, 2.0]})
+    expected = "name,gap\n-1.5,-1.5\n'=1+2,2.0\n"
+    assert csv_text(frame) == expected
+    written = tmp_path / "gaps.csv"
+    write_csv(frame, written)
+    assert written.read_text(encoding="utf-8") == expected
+    # where the figures come from, as columns of their own on every row (and never over a column
+    # of the frame's own)
+    write_csv(frame, written, about={"source": "=SIMD", "gap": "not this"})
+    assert written.read_text(encoding="utf-8") == "name,gap,source\n-1.5,-1.5,'=SIMD\n'=1+2,2.0,'=SIMD\n"
+
+
+@pytest.mark.parametrize(("column", "written"), [
+    (pd.Series([True, False], dtype=bool), ["true", "false"]),
+    (pd.Series([True, pd.NA, False], dtype="boolean"), ["true", "", "false"]),
+    # yes/no held as Python objects, with a missing value as None or as NaN (after a merge)
+    (pd.Series([True, None, False], dtype=object), ["true", "", "false"]),
+    (pd.Series([np.True_, np.nan, False], dtype=object), ["true", "", "false"]),
+])
+def test_yes_no_columns_are_written_true_and_false_and_missing_stays_empty(column, written):
+    rows = list(csv.reader(io.StringIO(csv_text(pd.DataFrame({"worst": column})))))
+    assert rows == [["worst"], *([w] for w in written)]
+
+
+@pytest.mark.parametrize(("column", "written"), [
+    # text, and text held with other objects: every text cell is neutralised, numbers kept
+    (pd.Series(["=1+2", "-1.5"], dtype=object), ["'=1+2", "-1.5"]),
+    (pd.Series(["=1+2", 3], dtype=object), ["'=1+2", "3"]),
+    (pd.Series(["=1+2", None], dtype="string"), ["'=1+2", ""]),
+    # a column of nothing is not a yes/no column
+    (pd.Series([None, None], dtype=object), ["", ""]),
+    # a yes/no among text is written true/false like any, and the text stays text
+    (pd.Series([True, "=x"], dtype=object), ["true", "'=x"]),
+    # numbers are numbers
+    (pd.Series([-1.5, 2.0]), ["-1.5", "2.0"]),
+])
+def test_text_cells_are_neutralised_in_any_column_that_holds_text(column, written):
+    rows = list(csv.reader(io.StringIO(csv_text(pd.DataFrame({"cell": column})))))
+    assert rows == [["cell"], *([w] for w in written)]
+
+
+# -- coordinates in the CRS asked for, in its axis order ------------------------------------------
+
+#: the lon/lat centre of the fifth square (GRID_CODES[4]: second row, middle)
+CENTRE = (ORIGIN[0] + 1.5 * DX, ORIGIN[1] + 1.5 * DY)
+
+
+def _bng(lon: float, lat: float) -> tuple[float, float]:
+    """British National Grid easting/northing of a lon/lat point, by PROJ directly."""
+    import pyproj
+
+    return pyproj.Transformer.from_crs("OGC:CRS84", "EPSG:27700", always_xy=True).transform(lon, lat)
+
+
+def _outer_ring(client: TestClient, code: str, **params) -> tuple[list[list[float]], str]:
+    response = client.get(f"/collections/lsoa2011/items/{code}", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["geometry"]["coordinates"][0][0], response.headers["content-crs"]
+
+
+def test_crs_names_are_read_in_every_form_and_anything_else_refused():
+    assert crs_from_param(None, "crs") == crs_from_param("", "crs") == CRS84
+    for form, uri in ((" crs84 ", CRS84), ("OGC:CRS84", CRS84), ("epsg:4326", EPSG4326),
+                      ("https://www.opengis.net/def/crs/EPSG/0/4326", EPSG4326),
+                      ("urn:ogc:def:crs:EPSG::27700", EPSG27700), (EPSG27700, EPSG27700)):
+        assert crs_from_param(form, "crs") == uri, form
+    for unknown in ("EPSG:3857", "4326", "EPSG:4326:x"):
+        with pytest.raises(InputError, match="bbox-crs="):
+            crs_from_param(unknown, "bbox-crs")
+
+
+def test_a_bbox_is_read_in_its_crs_axis_order_and_checked_at_its_edges():
+    assert bbox_to_lonlat((-1.55, 53.80, -1.50, 53.82), CRS84) == (-1.55, 53.80, -1.50, 53.82)
+    # EPSG:4326 is latitude first
+    assert bbox_to_lonlat((53.80, -1.55, 53.82, -1.50), EPSG4326) == (-1.55, 53.80, -1.50, 53.82)
+    # the whole world, exactly, in either order
+    assert bbox_to_lonlat((-180, -90, 180, 90), CRS84) == (-180, -90, 180, 90)
+    assert bbox_to_lonlat((-90, -180, 90, 180), EPSG4326) == (-180, -90, 180, 90)
+    for outside in ((-180.01, -90, 180, 90), (-180, -90.01, 180, 90), (-180, -90, 180.01, 90),
+                    (-180, -90, 180, 90.01)):
+        with pytest.raises(InputError, match="out of range"):
+            bbox_to_lonlat(outside, CRS84)
+    for outside in ((-90.01, -180, 90, 180), (-90, -180.01, 90, 180)):     # latitude first
+        with pytest.raises(InputError, match="out of range"):
+            bbox_to_lonlat(outside, EPSG4326)
+    for inverted, crs in (((-1.50, 53.80, -1.55, 53.82), CRS84), ((-1.55, 53.82, -1.50, 53.80), CRS84),
+                          ((53.82, -1.55, 53.80, -1.50), EPSG4326), ((431000, 433000, 430000, 434000), EPSG27700)):
+        with pytest.raises(InputError, match="min must not exceed max"):
+            bbox_to_lonlat(inverted, crs)
+    for wrong in ((1.0, 2.0, 3.0), (1.0, 2.0, 3.0, 4.0, 5.0)):
+        with pytest.raises(InputError, match="expected 4 numbers"):
+            bbox_to_lonlat(wrong, CRS84)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InputError, match="finite"):
+            bbox_to_lonlat((-1.55, 53.80, bad, 53.82), CRS84)
+
+
+def test_a_british_national_grid_bbox_becomes_the_lon_lat_box_around_it():
+    east, north = _bng(*CENTRE)
+    west_lon, south_lat, east_lon, north_lat = bbox_to_lonlat((east - 100, north - 100, east + 100, north + 100),
+                                                              EPSG27700)
+    # 200 m is about 0.003° of longitude and 0.0018° of latitude at 53.8°N
+    assert west_lon < CENTRE[0] < east_lon and south_lat < CENTRE[1] < north_lat
+    assert east_lon - west_lon == pytest.approx(0.00304, abs=2e-4)
+    assert north_lat - south_lat == pytest.approx(0.0018, abs=1e-4)
+
+
+@pytest.mark.parametrize(("crs", "swapped"), [(None, False), ("EPSG:4326", True), ("CRS84", False)])
+def test_items_come_in_lon_lat_or_lat_lon_as_the_crs_says(service, crs, swapped):
+    ring, content_crs = _outer_ring(service, GRID_CODES[0], **({"crs": crs} if crs else {}))
+    assert content_crs == f"<{EPSG4326 if swapped else CRS84}>"
+    firsts, seconds = zip(*ring, strict=True)
+    lons, lats = (seconds, firsts) if swapped else (firsts, seconds)
+    # the first square's corners: ORIGIN and ORIGIN + (DX, DY)
+    assert (min(lons), max(lons)) == pytest.approx((ORIGIN[0], ORIGIN[0] + DX), abs=1e-9)
+    assert (min(lats), max(lats)) == pytest.approx((ORIGIN[1], ORIGIN[1] + DY), abs=1e-9)
+
+
+def test_items_in_british_national_grid_are_eastings_and_northings(service):
+    ring, content_crs = _outer_ring(service, GRID_CODES[0], crs="EPSG:27700")
+    assert content_crs == f"<{EPSG27700}>"
+    corner = _bng(*ORIGIN)
+    nearest = min(ring, key=lambda p: (p[0] - corner[0]) ** 2 + (p[1] - corner[1]) ** 2)
+    assert nearest[0] == pytest.approx(corner[0], abs=2.0) and nearest[1] == pytest.approx(corner[1], abs=2.0)
+
+
+def _codes(client: TestClient, **params) -> list[str]:
+    response = client.get("/collections/lsoa2011/items", params=params)
+    assert response.status_code == 200, response.text
+    return [f["properties"]["code"] for f in response.json()["features"]]
+
+
+def test_a_bbox_selects_the_same_square_in_every_crs(service):
+    lon, lat = CENTRE
+    d = 0.001
+    east, north = _bng(lon, lat)
+    assert _codes(service, bbox=f"{lon - d},{lat - d},{lon + d},{lat + d}") == [GRID_CODES[4]]
+    assert _codes(service, bbox=f"{lat - d},{lon - d},{lat + d},{lon + d}", **{"bbox-crs": "EPSG:4326"}) \
+        == [GRID_CODES[4]]
+    assert _codes(service, bbox=f"{east - 50},{north - 50},{east + 50},{north + 50}",
+                  **{"bbox-crs": "EPSG:27700"}) == [GRID_CODES[4]]
+    # the same numbers in the other axis order are another place: nothing there
+    assert _codes(service, bbox=f"{lat - d},{lon - d},{lat + d},{lon + d}") == []
+    assert sorted(_codes(service, bbox="-180,-90,180,90")) == sorted(GRID_CODES)
+    assert sorted(_codes(service, bbox="-90,-180,90,180", **{"bbox-crs": "EPSG:4326"})) == sorted(GRID_CODES)
+
+
+def test_a_filter_point_selects_the_same_square_in_every_crs(service):
+    lon, lat = CENTRE
+    east, north = _bng(lon, lat)
+    for literal, crs in ((f"POINT({lon} {lat})", None), (f"POINT({lon} {lat})", "CRS84"),
+                         (f"POINT({lat} {lon})", "EPSG:4326"), (f"POINT({east} {north})", "EPSG:27700")):
+        params = {"filter": f"S_INTERSECTS(geometry, {literal})", **({"filter-crs": crs} if crs else {})}
+        assert _codes(service, **params) == [GRID_CODES[4]], params
+        # and with the page's geometry left out (a CSV), the same square
+        response = service.get("/collections/lsoa2011/items", params={**params, "f": "csv"})
+        assert [row["code"] for row in csv.DictReader(io.StringIO(response.text))] == [GRID_CODES[4]]
+
+
+def test_a_partnership_outline_comes_in_the_crs_asked_and_its_bbox_only_in_lon_lat(service):
+    lonlat = service.get("/collections/partnerships/items/edge").json()
+    assert lonlat["bbox"] == pytest.approx([ORIGIN[0], ORIGIN[1], ORIGIN[0] + 3 * DX, ORIGIN[1] + 2 * DY],
+                                           abs=1e-9)
+    # the second request differs in its crs only: it gets its own outline (the cache key has it)
+    bng = service.get("/collections/partnerships/items/edge", params={"crs": "EPSG:27700"})
+    assert bng.headers["content-crs"] == f"<{EPSG27700}>"
+    assert bng.json()["bbox"] is None
+    corner = _bng(*ORIGIN)
+    ring = bng.json()["geometry"]["coordinates"][0][0]
+    nearest = min(ring, key=lambda p: (p[0] - corner[0]) ** 2 + (p[1] - corner[1]) ** 2)
+    assert nearest == pytest.approx(list(corner), abs=2.0)
+    latlon = service.get("/collections/partnerships/items/edge", params={"crs": "EPSG:4326"}).json()
+    ring = latlon["geometry"]["coordinates"][0][0]
+    assert min(p[0] for p in ring) == pytest.approx(ORIGIN[1], abs=1e-9)    # latitude first
+
+
+# -- more visitors who change one thing -------------------------------------------------------
+
+def test_a_visitor_who_names_a_partnership_gets_its_areas_and_the_next_every_area(service):
+    assert sorted(_codes(service, partnership="edge")) == sorted(GRID_CODES)
+    every = _codes(service)
+    assert sorted(every) == sorted(GRID_CODES)
+    # a box and a partnership together: the partnership's areas in the box
+    lon, lat = CENTRE
+    assert _codes(service, partnership="edge", bbox=f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}") \
+        == [GRID_CODES[4]]
+
+
+def test_a_second_visitor_who_changes_only_the_threshold_gets_their_own_worst_areas(service):
+    def worst(threshold: float | None) -> set[str]:
+        seen = items(service, **({"threshold": threshold} if threshold is not None else {}))
+        return {code for code, p in seen.items() if p["worst"]}
+
+    # rates: 0.9, 1.0, 1.1, 20, 30, 40 %; worst is strictly above the threshold
+    assert worst(None) == {GRID_CODES[4], GRID_CODES[5]}
+    assert worst(20) == {GRID_CODES[4], GRID_CODES[5]}
+    assert worst(19.9) == {GRID_CODES[3], GRID_CODES[4], GRID_CODES[5]}
+    assert worst(1.0) == set(GRID_CODES[2:])
+    # a threshold means one decimal: 19.96 is 20.0, and 20% is not above it
+    assert worst(19.96) == {GRID_CODES[4], GRID_CODES[5]}
+    assert worst(None) == {GRID_CODES[4], GRID_CODES[5]}
+
+
+def test_a_second_visitor_who_changes_only_the_threshold_gets_their_own_map(service):
+    def summary(**params) -> dict:
+        response = service.get("/maps/edge", params={"geography": "lsoa2011", "indicator": "edge.claimants",
+                                                      **params})
+        assert response.status_code == 200, response.text
+        config = read_page_config(response.text)
+        return {"threshold": config["threshold"], "n_cohort": config["periods"][0]["summary"]["n_cohort"]}
+
+    assert summary() == {"threshold": 25, "n_cohort": 2}
+    assert summary(threshold=19.9) == {"threshold": 19.9, "n_cohort": 3}
+    assert summary() == {"threshold": 25, "n_cohort": 2}
