@@ -1,0 +1,485 @@
+"""The mutation score of the modules that decide what users read (issue 31, point 4).
+
+mutmut 3 changes one operator, number, string or argument of a function at a time (a *mutant*)
+and runs the tests that call that function: a mutant no test notices (*survived*) is a wrong
+answer the suite would let through. This script runs it over
+
+    geo_cs/stats.py        every interval (Wilson, Newcombe, the change's quadrature, the index)
+    geo_cs/disclosure.py   what is rounded, what is withheld
+    geo_cs/analysis.py     the gap classification: closed / unchanged / widened and its sentence
+    geo_cs/spreadsheet.py  what a CSV cell can run in a spreadsheet
+    geo_cs/features.py     the CRS handling: CRS names, axis order, bbox, geometry per CRS
+    api/deps.py            the cache keys: who gets which cached figures and pages
+
+each against the tests that cover it (:data:`GROUPS`), less those that need the demo database
+or the real data (each mutant is run in a pytest session of its own: the demo would be built
+again, 35 s, for every mutant). It writes bench/results/mutation.json and mutation.md: per
+module the mutants killed, survived and timed out, and every survivor with its diff and the
+reason it is *equivalent* (no test could tell it from the code: :data:`EQUIVALENT`). A survivor
+without a reason is a gap in the tests, and the script exits 1.
+
+    python scripts/mutation.py                     # every module, the commit checked out (HEAD)
+    python scripts/mutation.py spreadsheet deps    # some modules
+    python scripts/mutation.py --worktree          # the working tree as it is (result marked dirty)
+
+It measures a snapshot of HEAD (``git archive``) in bench/.cache/mutation/, where mutmut keeps
+its ``mutants/`` folder, so uncommitted changes are not measured (``--worktree`` measures them).
+Shared settings (timeouts, lines not mutated) are ``[tool.mutmut]`` in pyproject.toml; this
+script adds each module's files and tests. ``--baseline FILE`` (default: the committed result)
+names, for every mutant that survived there and is killed now, the tests that kill it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+CACHE = REPO / "bench" / ".cache" / "mutation"
+#: the packages whose code is copied into mutmut's ``mutants/`` folder (the tests import all three)
+SOURCE_PATHS = ("geo_cs", "api", "maps")
+#: fixtures that make a test too slow to run once per mutant (a session of its own each time)
+COSTLY_FIXTURES = ("demo_db", "shared_data")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One module, the functions of it that are mutated, and the tests run against them."""
+
+    name: str
+    module: str
+    #: what the module decides, in words (for the results)
+    decides: str
+    #: test files (or node ids); a module path runs its docstring examples
+    tests: tuple[str, ...]
+    #: function names mutated (fnmatch on mutmut's names: ``x_name`` for a function,
+    #: ``xǁClassǁmethod`` for a method); every function when empty
+    functions: tuple[str, ...] = ()
+
+    @property
+    def dotted(self) -> str:
+        return self.module.removesuffix(".py").replace("/", ".")
+
+    def patterns(self) -> list[str]:
+        return [f"{self.dotted}.{f}__mutmut_*" for f in (self.functions or ("*",))]
+
+    def in_scope(self, mutant: str) -> bool:
+        return any(fnmatch.fnmatchcase(mutant, p) for p in self.patterns())
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("stats", "geo_cs/stats.py",
+          "every interval published beside a rate, a gap, a change or an index",
+          ("geo_cs/stats.py", "tests/test_oracles.py", "tests/test_disclosure.py")),
+    Group("disclosure", "geo_cs/disclosure.py",
+          "which counts are rounded and which rates are withheld",
+          ("geo_cs/disclosure.py", "tests/test_disclosure.py", "tests/test_edges.py")),
+    Group("analysis", "geo_cs/analysis.py",
+          "whether a partnership closed or widened its gap, and the sentence that says so",
+          ("tests/test_analysis.py", "tests/test_edges.py"),
+          ("x_classify_changes", "x__direction", "x_summarise_changes")),
+    Group("spreadsheet", "geo_cs/spreadsheet.py",
+          "what a CSV cell becomes in a spreadsheet",
+          ("geo_cs/spreadsheet.py", "tests/test_edges.py")),
+    Group("features", "geo_cs/features.py",
+          "the coordinates' CRS and axis order, and which areas a bbox selects",
+          ("geo_cs/features.py", "tests/test_edges.py"),
+          ("x_crs_from_param", "x_bbox_to_lonlat", "x_spatial_for", "x__items_sql", "x__searched_sql")),
+    Group("deps", "api/deps.py",
+          "which cached values and pages a request is given",
+          ("tests/test_api.py", "tests/test_edges.py"),
+          ("xǁMeasureParamsǁ*", "x_cached_*", "xǁCachedMapSourcesǁ*", "x_default_map_request")),
+)
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """Why a surviving mutant cannot be told from the code by any test: matched on the mutant's
+    name (fnmatch) and a regular expression on its diff's changed lines."""
+
+    mutants: str
+    diff: str
+    why: str
+
+    def matches(self, name: str, diff: str) -> bool:
+        changed = "\n".join(line for line in diff.splitlines()
+                            if line[:1] in "+-" and not line.startswith(("+++", "---")))
+        return fnmatch.fnmatchcase(name, self.mutants) and re.search(self.diff, changed) is not None
+
+
+#: Survivors no test can kill, and why. Each entry names the function (fnmatch) and the change
+#: (a regular expression on the diff's - and + lines).
+EQUIVALENT: tuple[Equivalent, ...] = ()
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def snapshot(target: Path, worktree: bool) -> None:
+    """The repository's files in ``target``: HEAD as committed, or the working tree."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    if worktree:
+        names = git("ls-files", "-co", "--exclude-standard", "-z").split("\0")
+        for name in filter(None, names):
+            source = REPO / name
+            if source.is_file():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / name)
+        return
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
+                             capture_output=True, check=True).stdout
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+
+
+def base_config() -> dict[str, Any]:
+    """``[tool.mutmut]`` of the repository's pyproject.toml: what every module's run shares."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text("utf-8")).get("tool", {}).get("mutmut", {})
+
+
+def toml_value(value: Any) -> str:
+    # JSON's strings, numbers, booleans and arrays of them are TOML too
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_config(workdir: Path, config: dict[str, Any]) -> None:
+    """The snapshot's pyproject.toml with its ``[tool.mutmut]`` replaced by ``config``."""
+    path = workdir / "pyproject.toml"
+    lines, skipping = [], False
+    for line in path.read_text("utf-8").splitlines():
+        if line.startswith("["):
+            skipping = line.strip() == "[tool.mutmut]"
+        if not skipping:
+            lines.append(line)
+    lines += ["", "[tool.mutmut]", *(f"{k} = {toml_value(v)}" for k, v in config.items())]
+    path.unlink()     # a fresh file, never one shared with the snapshot
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+_COLLECT = """
+import json, sys
+import pytest
+
+class Collect:
+    kept, dropped = [], []
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            costly = set(getattr(item, "fixturenames", ())) & set(sys.argv[2].split(","))
+            (self.dropped if costly else self.kept).append(item.nodeid)
+
+plugin = Collect()
+code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", "-o", "addopts=",
+                    "--doctest-modules", "-m", "slow or not slow", *json.loads(sys.argv[1])],
+                   plugins=[plugin])
+print("\\nRESULT" + json.dumps({"code": int(code), "kept": plugin.kept, "dropped": plugin.dropped}))
+"""
+
+
+def select_tests(workdir: Path, tests: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The node ids of ``tests`` collected in the unmutated snapshot: those to run, and those
+    left out for needing a costly fixture. Collected here, before mutmut copies the code: in
+    its mutated copy a module's docstring examples appear once more for every mutant."""
+    done = subprocess.run([sys.executable, "-c", _COLLECT, json.dumps(list(tests)),
+                           ",".join(COSTLY_FIXTURES)], cwd=workdir, capture_output=True, text=True)
+    marker = done.stdout.rfind("RESULT")
+    if marker < 0:
+        raise SystemExit(f"collecting {tests} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    found = json.loads(done.stdout[marker + len("RESULT"):])
+    if found["code"] != 0:
+        raise SystemExit(f"collecting {tests} failed (pytest exit {found['code']}):\n{done.stdout[-3000:]}")
+    return found["kept"], found["dropped"]
+
+
+_READ = """
+import json, sys
+from pathlib import Path
+from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+
+module, wanted = sys.argv[1], json.loads(sys.argv[2])
+data = SourceFileMutationData(path=Path(module))
+data.load()
+stats = json.loads(Path("mutants/mutmut-stats.json").read_text())
+out = {}
+for name, code in data.exit_code_by_key.items():
+    status = status_by_exit_code[code]
+    entry = {"status": status, "seconds": data.durations_by_key.get(name)}
+    if status != "killed" or name in wanted:
+        entry["diff"] = get_diff_for_mutant(name, path=Path(module))
+    function = name.rpartition("__mutmut_")[0]
+    entry["tests"] = sorted(stats["tests_by_mangled_function_name"].get(function, []))
+    out[name] = entry
+print("RESULT" + json.dumps(out))
+"""
+
+
+def read_results(workdir: Path, module: str, wanted: list[str]) -> dict[str, dict]:
+    """Every mutant of ``module``: status, seconds, tests run; the diff of every one not killed
+    (and of those in ``wanted``)."""
+    done = subprocess.run([sys.executable, "-c", _READ, module, json.dumps(wanted)], cwd=workdir,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout[done.stdout.rfind("RESULT") + len("RESULT"):])
+
+
+def killing_tests(workdir: Path, mutant: str, tests: list[str]) -> list[str]:
+    """The tests that fail with ``mutant`` active (all of them run, not stopping at the first)."""
+    if not tests:
+        return []
+    env = {**os.environ, "MUTANT_UNDER_TEST": mutant}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
+                           "-n", "0", "-o", "addopts=", "--doctest-modules", "-p", "no:randomly",
+                           *tests], cwd=workdir / "mutants", env=env, capture_output=True, text=True)
+    return sorted(set(re.findall(r"^FAILED (\S+)", done.stdout, re.M)))
+
+
+@dataclass
+class Outcome:
+    group: Group
+    seconds: float
+    selected: list[str]
+    dropped: list[str]
+    mutants: dict[str, dict] = field(default_factory=dict)
+
+
+def run_group(group: Group, tree: Path, children: int, baseline: dict[str, dict], log) -> Outcome:
+    """mutmut over ``group`` in a copy of ``tree`` of its own (its ``mutants/`` and settings)."""
+    started = time.monotonic()
+    workdir = tree.parent / group.name
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    shutil.copytree(tree, workdir, symlinks=True)
+    selected, dropped = select_tests(workdir, group.tests)
+    config = {
+        **base_config(),
+        "source_paths": list(SOURCE_PATHS),
+        "only_mutate": [group.module],
+        "pytest_add_cli_args_test_selection": selected,
+        # the snapshot is no checkout of its own: mutmut must not ask git what changed
+        "use_git_change_detection": False,
+    }
+    write_config(workdir, config)
+    log(f"{group.module}: {len(selected)} tests ({len(dropped)} left out: demo database or real data)")
+    with open(workdir / "mutmut.log", "w") as out:
+        done = subprocess.run(["mutmut", "run", "--max-children", str(children), *group.patterns()],
+                              cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = (workdir / "mutmut.log").read_text(errors="replace")[-3000:]
+        raise SystemExit(f"mutmut failed on {group.module} (exit {done.returncode}):\n{tail}")
+    previous = [name for name, m in baseline.items() if m.get("status") == "survived"]
+    mutants = {name: m for name, m in read_results(workdir, group.module, previous).items()
+               if group.in_scope(name)}
+    for name, m in mutants.items():
+        before = baseline.get(name)
+        if m["status"] == "killed" and before and before.get("status") == "survived" \
+                and before.get("diff") == _changed(m.get("diff", "")):
+            m["killed_since_baseline"] = killing_tests(workdir, name, m["tests"])
+    return Outcome(group, time.monotonic() - started, selected, dropped, mutants)
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+def verdict(name: str, m: dict) -> str | None:
+    for rule in EQUIVALENT:
+        if rule.matches(name, m.get("diff", "")):
+            return rule.why
+    return None
+
+
+def summarise(outcome: Outcome) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for m in outcome.mutants.values():
+        counts[m["status"]] = counts.get(m["status"], 0) + 1
+    survivors, newly_killed = [], []
+    for name, m in sorted(outcome.mutants.items(), key=lambda kv: _order(kv[0])):
+        if m["status"] in ("survived", "no tests", "suspicious"):
+            why = verdict(name, m)
+            survivors.append({"mutant": name, "status": m["status"], "diff": _changed(m["diff"]),
+                              "equivalent": why is not None, "why": why or "UNEXPLAINED: a gap in the tests"})
+        if "killed_since_baseline" in m:
+            newly_killed.append({"mutant": name, "diff": _changed(m["diff"]),
+                                 "killed_by": m["killed_since_baseline"]})
+    total = len(outcome.mutants)
+    detected = counts.get("killed", 0) + counts.get("timeout", 0)
+    equivalent = sum(s["equivalent"] for s in survivors)
+    return {
+        "module": outcome.group.module, "decides": outcome.group.decides,
+        "functions": list(outcome.group.functions) or ["every function"],
+        "tests": list(outcome.group.tests), "tests_run": len(outcome.selected),
+        "tests_left_out": outcome.dropped,
+        "mutants": total, "killed": counts.get("killed", 0), "timeout": counts.get("timeout", 0),
+        "survived": counts.get("survived", 0), "no_tests": counts.get("no tests", 0),
+        "other": {k: v for k, v in counts.items() if k not in ("killed", "timeout", "survived", "no tests")},
+        "equivalent": equivalent, "unexplained": len(survivors) - equivalent,
+        # the score: mutants detected (killed or timed out) of those that are not equivalent
+        "score": round(detected / (total - equivalent), 4) if total > equivalent else None,
+        "seconds": round(outcome.seconds, 1),
+        "survivors": survivors, "killed_since_baseline": newly_killed,
+        "all": {name: {"status": m["status"], **({"diff": _changed(m["diff"])} if "diff" in m else {})}
+                for name, m in outcome.mutants.items()},
+    }
+
+
+def _order(name: str) -> tuple[str, int]:
+    function, _, number = name.rpartition("__mutmut_")
+    return function, int(number) if number.isdigit() else 0
+
+
+def _changed(diff: str) -> str:
+    """The - and + lines of a unified diff (the function around them is named by the mutant)."""
+    return "\n".join(line for line in diff.splitlines()
+                     if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# Mutation score of the modules that decide what users read",
+        "",
+        f"Commit {result['commit']}, {result['timestamp']}, mutmut {result['mutmut']}, "
+        f"{result['machine']['nproc']} cores; {result['seconds'] / 60:.1f} min. "
+        f"Command: `{result['command']}`.",
+        "",
+        "Each module's mutants were run against the tests named (each mutant only against the tests "
+        "that call its function), less those needing the demo database or the real data. "
+        "*Detected* = killed or timed out; the score is detected / (mutants − equivalent).",
+        "",
+        "| module | what it decides | mutated | mutants | killed | timeout | survived | equivalent "
+        "| unexplained | score | min |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in result["modules"]:
+        score = f"{m['score'] * 100:.1f}%" if m["score"] is not None else "–"
+        mutated = ", ".join(f.replace("xǁ", "").replace("ǁ", ".").removeprefix("x_") for f in m["functions"])
+        lines.append(f"| `{m['module']}` | {m['decides']} | {mutated} | {m['mutants']} | {m['killed']} | "
+                     f"{m['timeout']} | {m['survived'] + m['no_tests']} | {m['equivalent']} | "
+                     f"{m['unexplained']} | {score} | {m['seconds'] / 60:.1f} |")
+    for m in result["modules"]:
+        lines += ["", f"## `{m['module']}`", "",
+                  f"Tests: {', '.join(f'`{t}`' for t in m['tests'])} ({m['tests_run']} run"
+                  + (f"; {len(m['tests_left_out'])} left out for the demo database or real data"
+                     if m["tests_left_out"] else "") + ")."]
+        if m["killed_since_baseline"]:
+            lines += ["", "Survivors of the baseline run now killed, and the tests that kill them:", ""]
+            for k in m["killed_since_baseline"]:
+                lines += [f"- `{k['mutant']}` — {', '.join(f'`{t}`' for t in k['killed_by']) or '(killed)'}",
+                          "", "  ```diff", *(f"  {d}" for d in k["diff"].splitlines()), "  ```"]
+        if m["survivors"]:
+            lines += ["", "Survivors:", ""]
+            for s in m["survivors"]:
+                lines += [f"- `{s['mutant']}` ({s['status']}) — {s['why']}", "", "  ```diff",
+                          *(f"  {d}" for d in s["diff"].splitlines()), "  ```"]
+        else:
+            lines += ["", "No survivors."]
+    return "\n".join(lines) + "\n"
+
+
+def load_baseline(path: Path | None) -> dict[str, dict]:
+    if path is None or not path.exists():
+        return {}
+    found = json.loads(path.read_text())
+    return {name: {"status": m["status"], "diff": m.get("diff")}
+            for module in found.get("modules", []) for name, m in module.get("all", {}).items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("groups", nargs="*", metavar="MODULE",
+                        help="modules to run (default: all): " + ", ".join(g.name for g in GROUPS))
+    parser.add_argument("--worktree", action="store_true",
+                        help="measure the working tree as it is, not HEAD (the result is marked dirty)")
+    parser.add_argument("-j", "--children", type=int, default=os.cpu_count() or 2,
+                        help="mutants run at once (default: one per core)")
+    parser.add_argument("--baseline", type=Path, default=RESULTS / "mutation.json",
+                        help="a previous result: its survivors now killed are listed with their tests")
+    parser.add_argument("--workdir", type=Path, default=CACHE,
+                        help="where the snapshot and mutmut's folders go (default: bench/.cache/mutation)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "mutation.json",
+                        help="the JSON result (the Markdown is written beside it)")
+    args = parser.parse_args(argv)
+    unknown = set(args.groups) - {g.name for g in GROUPS}
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(sorted(unknown))}; choose from "
+                     + ", ".join(g.name for g in GROUPS))
+    groups = [g for g in GROUPS if not args.groups or g.name in args.groups]
+
+    def log(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    commit = git("rev-parse", "--short", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if args.worktree else False
+    baseline = load_baseline(args.baseline)
+    started = time.monotonic()
+    # one snapshot for every module: they all measure the same code and tests
+    tree = args.workdir / "tree"
+    snapshot(tree, args.worktree)
+    modules = []
+    for group in groups:
+        log(f"{group.module}: mutating {', '.join(group.functions) or 'every function'}")
+        outcome = run_group(group, tree, args.children, baseline, log)
+        summary = summarise(outcome)
+        log(f"{group.module}: {summary['mutants']} mutants, {summary['killed']} killed, "
+            f"{summary['timeout']} timeout, {summary['survived']} survived "
+            f"({summary['equivalent']} equivalent, {summary['unexplained']} unexplained) "
+            f"in {summary['seconds'] / 60:.1f} min")
+        modules.append(summary)
+    import mutmut
+
+    result = {
+        "benchmark": "mutation",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": commit + ("-worktree-dirty" if dirty else ("-worktree" if args.worktree else "")),
+        "measured": "working tree" if args.worktree else "HEAD (git archive)",
+        "dirty": dirty,
+        "command": " ".join(["python", "scripts/mutation.py", *(argv if argv is not None else sys.argv[1:])]),
+        "mutmut": getattr(mutmut, "__version__", None) or _version("mutmut"),
+        "machine": {"nproc": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "children": args.children},
+        "config": base_config(),
+        "seconds": round(time.monotonic() - started, 1),
+        "modules": modules,
+        "totals": {k: sum(m[k] for m in modules) for k in (
+            "mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "unexplained")},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    log(f"written {args.out} and {args.out.with_suffix('.md')} in {result['seconds'] / 60:.1f} min; "
+        f"{result['totals']['unexplained']} unexplained survivor(s)")
+    return 1 if result["totals"]["unexplained"] else 0
+
+
+def _version(dist: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
