@@ -7,8 +7,15 @@ The browser side of the same page is in ``test_clients.py`` and ``test_injection
 
 from __future__ import annotations
 
+import io
+import math
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
+import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +27,99 @@ from maps import CONTENT_SECURITY_POLICY
 from maps.page import json_for_html, read_page_config
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+DEMO = Path(__file__).resolve().parent.parent / "boundaries" / "demo"
+SIMD = ("simd2012", "simd2016", "simd2020")
+SIMD_LABELS = {"simd2012": "SIMD 2012 (2010 data)", "simd2016": "SIMD 2016 (2014 data)",
+               "simd2020": "SIMD 2020 (2017 data)"}
+
+
+# -- an oracle: Glasgow's gap from the demo's own rows, in pandas ------------------------------------
+
+@dataclass(frozen=True)
+class GapByHand:
+    """Glasgow's NI 153 figures on the demo's data zones, worked out without geo-cs: the data zones
+    of Glasgow City from the bundle's own lookup file, their SIMD counts and working-age
+    populations read from the database's rows with plain SQL, and DWP's method in pandas (an
+    area is worst-performing when its baseline rate, SIMD 2012, is above the threshold; rates of
+    a group are summed counts over summed populations). The change's 95% interval is Wald's
+    (independent of the product's Wilson/Newcombe; at Glasgow's tens of thousands of people the
+    two agree to well under 0.05 points)."""
+
+    n_cohort: int                   # the worst-performing areas, picked in the baseline
+    n_counted: dict[str, tuple[int, int]]   # (worst, rest) areas with a rate in each period
+    cohort_rate: dict[str, float]
+    rest_rate: dict[str, float]
+    gap: dict[str, float]
+    change_low: float
+    change_high: float
+
+    @property
+    def change(self) -> float:
+        return self.gap[SIMD[-1]] - self.gap[SIMD[0]]
+
+    @property
+    def verb(self) -> str:
+        """What the gap did: the figures decide, not the product's sentence."""
+        return "narrowed" if abs(self.gap[SIMD[-1]]) < abs(self.gap[SIMD[0]]) else "widened"
+
+    @property
+    def verdict(self) -> str:
+        real = (self.change_low > 0 or self.change_high < 0) and abs(self.change) > 0.1
+        return "a real change" if real else "not distinguishable from no change"
+
+    def sentence_start(self) -> str:
+        """The sentence up to its interval, as the figures say it must read."""
+        return (f"The gap between the {self.n_cohort} worst-performing neighbourhoods and the rest of Glasgow "
+                f"{self.verb} from {self.gap[SIMD[0]]:.1f} to {self.gap[SIMD[-1]]:.1f} points between "
+                f"{SIMD_LABELS[SIMD[0]]} and {SIMD_LABELS[SIMD[-1]]} — {self.verdict} "
+                "(95% interval of the change ")
+
+
+def glasgow_rows(db: Path) -> pd.DataFrame:
+    """Glasgow's data zones' employment-deprived counts and populations per SIMD edition, with
+    each area's rate (%): code, period_id, value, denominator, rate."""
+    lookup = pd.read_csv(DEMO / "lookups" / "dz11_iz11_lad20_scotland.csv", dtype=str)
+    codes = set(lookup.loc[lookup["ltla20_name"] == "Glasgow City", "dz11_code"])
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.sql("SELECT code, period_id, value, denominator FROM observations "
+                       "WHERE set_id = 'datazone2011' AND indicator_id = period_id || '.employment_deprived'"
+                       ).df()
+    rows = rows[rows["code"].isin(codes)].copy()
+    assert len(rows) == 746 * len(SIMD), len(rows)   # every data zone of Glasgow, every edition
+    # a rate needs people to divide by: five rows have none (one of them with a count of 2)
+    rows = rows[rows["denominator"] > 0].copy()
+    rows["rate"] = 100 * rows["value"] / rows["denominator"]
+    return rows
+
+
+def glasgow_gap_by_hand(db: Path, threshold: float = 25.0) -> GapByHand:
+    rows = glasgow_rows(db)
+    baseline = rows[rows["period_id"] == SIMD[0]].set_index("code")["rate"]
+    rows["worst"] = rows["code"].isin(baseline.index[baseline > threshold])
+    sums = rows.groupby(["period_id", "worst"])[["value", "denominator"]].sum()
+    share = sums["value"] / sums["denominator"]
+    variance = share * (1 - share) / sums["denominator"] * 100 ** 2
+    cohort, rest = (100 * share.xs(w, level="worst") for w in (True, False))
+    gap = cohort - rest
+    gap_variance = variance.xs(True, level="worst") + variance.xs(False, level="worst")
+    change = gap[SIMD[-1]] - gap[SIMD[0]]
+    half = 1.959964 * math.sqrt(gap_variance[SIMD[-1]] + gap_variance[SIMD[0]])
+    counted = rows.groupby(["period_id", "worst"]).size()
+    return GapByHand(int(rows.loc[rows["period_id"] == SIMD[0], "worst"].sum()),
+                     {p: (int(counted[p, True]), int(counted[p, False])) for p in SIMD},
+                     cohort.to_dict(), rest.to_dict(), gap.to_dict(), change - half, change + half)
+
+
+def check_sentence(sentence: str, expected: GapByHand, threshold: float = 25.0) -> None:
+    """``sentence`` says what ``expected``'s figures say, its interval within rounding of Wald's,
+    and ends with the rule it used."""
+    start = expected.sentence_start()
+    assert sentence.startswith(start), (sentence, start)
+    tail = re.fullmatch(r"(-?\d+\.\d) to (-?\d+\.\d) points\)\. Threshold: a baseline rate above "
+                        rf"{threshold:g}%; baseline: SIMD 2012 \(2010 data\)\.", sentence[len(start):])
+    assert tail, sentence
+    low, high = (float(v) for v in tail.groups())
+    assert low == pytest.approx(expected.change_low, abs=0.06) and high == pytest.approx(expected.change_high, abs=0.06)
 
 
 @pytest.fixture
@@ -190,25 +290,23 @@ def test_json_in_a_page_cannot_close_its_element_and_reads_back_unchanged(text):
 # -- the figures the page's controls fetch, search, benchmarks, the picker ---------------------------
 
 def test_figures_for_another_threshold_match_the_ni153_analysis(client, demo_db):
-    from geo_cs.analysis import MethodParams
-    from geo_cs.layers import partnership_gap, resolve_measure
-    from geo_cs.store import Store
-
+    """The figures the page fetches for a threshold of 15% are DWP's method worked out by hand
+    on the demo's rows (:func:`glasgow_gap_by_hand`), not the product's own table."""
     response = client.get("/maps/glasgow/figures.json", params={"threshold": 15})
     assert response.status_code == 200
     figures = response.json()
     assert figures["threshold"] == 15 and "threshold=15" in figures["periods"][0]["tiles"]
-    with Store.open(demo_db, read_only=True) as store:
-        measure = resolve_measure(store, "datazone2011", "employment_deprived")
-        table = partnership_gap(store, measure, "glasgow", threshold=15.0)
-    first, last = table.iloc[0], table.iloc[-1]
-    sentence = figures["sentence"]
-    assert f"the {int(first['n_cohort'])} worst-performing" in sentence
-    assert f"from {first['gap']:.1f} to {last['gap']:.1f} points" in sentence
-    assert MethodParams().tolerance_pp < abs(last["gap"] - first["gap"])
-    summary = figures["periods"][-1]["summary"]
-    assert summary["gap"] == pytest.approx(last["gap"], abs=1e-3)
-    assert sum(figures["areas"]["worst"]) == int(first["n_cohort"])
+    expected = glasgow_gap_by_hand(demo_db, threshold=15.0)
+    assert expected.n_cohort == 445        # more than the 267 above 25%: the threshold was used
+    check_sentence(figures["sentence"], expected, threshold=15)
+    for period in figures["periods"]:
+        summary, at = period["summary"], period["id"]
+        assert (summary["n_cohort"], summary["n_rest"]) == expected.n_counted[at], at
+        # the page's figures are rounded to 3 decimals
+        assert summary["cohort_rate"] == pytest.approx(expected.cohort_rate[at], abs=6e-4), at
+        assert summary["rest_rate"] == pytest.approx(expected.rest_rate[at], abs=6e-4), at
+        assert summary["gap"] == pytest.approx(expected.gap[at], abs=6e-4), at
+    assert sum(figures["areas"]["worst"]) == expected.n_cohort
     assert len(figures["areas"]["code"]) == 746
 
 
@@ -268,13 +366,56 @@ def test_the_picker_offers_every_map_in_words_and_the_reference_layer_is_named(c
     assert "Nottingham" in {label["name"] for label in cfg["reference"]["labels"]}
 
 
-def test_the_map_png_is_the_view_drawn(client):
+def glasgow_class_shares(db: Path, period: str, breaks: list[float]) -> np.ndarray:
+    """The share of Glasgow's land in each class of ``breaks`` in ``period``, by hand: each data
+    zone's rate from the demo's rows, classed as map.js does (the first class whose upper bound
+    it does not exceed), weighted by its area on the British National Grid from the bundle's
+    boundary file."""
+    import geopandas as gpd
+
+    rate = glasgow_rows(db).query("period_id == @period").set_index("code")["rate"]
+    zones = gpd.read_parquet(DEMO / "boundaries" / "datazone2011.parquet").to_crs(27700)
+    zones = zones[zones["dz11_code"].isin(rate.index)]
+    classes = np.minimum(np.searchsorted(breaks, rate.reindex(zones["dz11_code"]).to_numpy(), side="left"),
+                         len(breaks) - 1)
+    area = zones.area.to_numpy()
+    return np.bincount(classes, weights=area, minlength=len(breaks)) / area.sum()
+
+
+def colour_counts(pixels: np.ndarray, colours: list[str]) -> np.ndarray:
+    """How many pixels of ``pixels`` (RGB) are exactly each of ``colours`` (#rrggbb)."""
+    return np.array([np.all(pixels == tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)), axis=-1).sum()
+                     for c in colours])
+
+
+def test_the_map_png_is_the_view_drawn(client, demo_db):
+    """The PNG is the view asked for, not a default map: each class colour of the view covers
+    the share of the picture that its data zones cover of Glasgow's land in that view's period
+    (worked out by hand), and no colour of another classification is drawn. The outlines of the
+    worst-performing areas, the borders and the hatching take pixels off the darker classes, so
+    a class's share may be off by up to 0.08; the periods' shares differ by far more."""
     from PIL import Image
 
-    response = client.get("/maps/glasgow/map.png", params={"period": "simd2016", "k": 4})
-    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    assert 'filename="glasgow_simd2016_employment_deprived.png"' in response.headers["content-disposition"]
-    import io
+    from geo_cs.palette import PALETTE
 
-    with Image.open(io.BytesIO(response.content)) as image:
-        assert image.width > 500 and image.height > 500
+    drawn: dict[tuple[str, int], np.ndarray] = {}
+    for period, k in (("simd2016", 4), ("simd2012", 4), ("simd2016", 7)):
+        response = client.get("/maps/glasgow/map.png", params={"period": period, "k": k})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        assert f'filename="glasgow_{period}_employment_deprived.png"' in response.headers["content-disposition"]
+        with Image.open(io.BytesIO(response.content)) as image:
+            assert image.width > 500 and image.height > 500
+            pixels = np.asarray(image.convert("RGB"))
+        view = page(client, period=period, k=k)
+        assert len(view["colours"]) == k
+        counts = colour_counts(pixels, view["colours"])
+        assert counts.min() > 1000, counts                          # every class is drawn
+        shares = counts / counts.sum()
+        expected = glasgow_class_shares(demo_db, period, view["breaks"])
+        assert np.abs(shares - expected).max() < 0.08, (period, k, shares.round(3), expected.round(3))
+        drawn[(period, k)] = expected
+        # the palette's other colours are not drawn (anti-aliased edges may hit one by chance)
+        others = colour_counts(pixels, [c for c in PALETTE if c not in view["colours"]])
+        assert others.max() < 0.005 * counts.sum(), others
+    # the tolerance tells the periods apart: SIMD 2012's land is far less often in the lightest class
+    assert np.abs(drawn[("simd2016", 4)] - drawn[("simd2012", 4)]).max() > 0.15
