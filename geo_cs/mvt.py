@@ -1,22 +1,32 @@
-"""Prepared tiles served without a query: geometry encoded once, properties per request.
+"""Tiles written without a query: geometry encoded in numba, properties per request.
 
 A tile's geometry is what costs: clipping, moving to tile units and encoding its rings as MVT
-commands. It depends only on the layer and the tile address, never on the indicator or period,
-so :func:`encode_prepared` (run by ``geo-cs tiles prepare``) has DuckDB's ``ST_AsMVT`` encode
-every prepared tile's pieces once, in one grouped query, and stores each feature's encoded
-geometry with its code and area (``tile_features``: one row per tile). A server loads a layer's
-rows zoom by zoom into flat arrays (:class:`EncodedTiles`, kept with the layer's
-:class:`~geo_cs.tiles.TileIndex` per data version) and writes a tile itself
-(:func:`EncodedTiles.render`): the feature's code and name and the period's values — whatever
-indicator, period, denominator, baseline or threshold the request asks for, from the values the
-API already holds — become the MVT keys, values and tags around the stored geometry bytes. No
-SQL runs per tile, which is what DuckDB's fixed cost per query (parse, plan, bind, encode: about
-1.5 ms) made the sparse tiles of z12-z14 pay. A new period or indicator needs nothing
-prepared: its values are attached like any other's.
+commands. It depends only on the layer and the tile address, never on the indicator or period.
+:func:`encode_wkb` encodes polygons given as WKB: moved to tile units, cut to the tile's integer
+grid (truncated, as ``ST_AsMVT`` does), with the commands MVT asks for: no repeated point, no
+ring that collapsed to the grid, exteriors wound with positive area and holes the other way,
+checked after the cut (``ST_AsMVT`` encodes the rings as they come: a sliver that truncation
+turns over made its area's other rings holes). It serves both kinds of layer:
 
-The MVT written is what ``ST_AsMVT`` writes (version 2, extent 4096, the same geometry bytes,
-the same property types: strings, doubles and booleans; a NULL property left out), so a tile is
-the same whether it comes from here or from the database (``tests/test_tiles_layers.py``).
+- **prepared** (``geo-cs tiles prepare``): :func:`encode_prepared` encodes every tile's pieces
+  once and stores each feature's encoded geometry with its code and area (``tile_features``: one
+  row per tile); a server loads a layer's rows zoom by zoom into flat arrays
+  (:class:`EncodedTiles`, kept with the layer's :class:`~geo_cs.tiles.TileIndex`);
+- **not prepared** (any layer after its boundary ingest, the demo's): the layer's
+  :class:`~geo_cs.tiles.TileIndex` holds its band geometries and clips a tile's areas with GEOS,
+  then encodes them per tile (:meth:`geo_cs.tiles.TileIndex.render`).
+
+Either way :class:`LayerWriter` writes the tile: the feature's code and name and the period's
+values — whatever indicator, period, denominator, baseline or threshold the request asks for,
+from the values the API already holds — become the MVT keys, values and tags around the
+geometry bytes. No SQL runs per tile, which is what DuckDB's fixed cost per query (parse, plan,
+bind, encode: about 1.5 ms) made the sparse tiles of z12-z14 pay. A new period or indicator
+needs nothing prepared: its values are attached like any other's.
+
+The MVT written is what ``ST_AsMVT`` writes (version 2, extent 4096, the same property types:
+strings, doubles and booleans; a NULL property left out; the geometry to the unit, less its
+repeated points and collapsed rings), so a tile is the same whether it comes from here or from
+the database (``tests/test_tiles_layers.py``, ``tests/test_tiles_default_path.py``).
 
 Example
 -------
@@ -73,22 +83,10 @@ _TRUE, _FALSE = b"\x22\x02\x38\x01", b"\x22\x02\x38\x00"
 
 # -- preparing: every tile's geometry encoded once -------------------------------------------
 
-# The zoom's pieces, numbered: the number is the feature id ST_AsMVT writes, so a parsed feature
-# is matched again to its code and area.
-_PIECES_SQL = """
-CREATE OR REPLACE TEMP TABLE geo_cs_encode_pieces AS
-SELECT (row_number() OVER (ORDER BY p.x, p.y, p.code) - 1)::BIGINT AS pid, p.x, p.y, c.id AS code_id,
-       p.area_m2, p.geom
-FROM tile_pieces p JOIN (
-    SELECT code, (row_number() OVER (ORDER BY code) - 1)::INTEGER AS id
-    FROM (SELECT DISTINCT code FROM tile_geoms WHERE set_id = $set_id)
-) c USING (code)
-WHERE p.set_id = $set_id AND p.z = $z
-"""
-# One grouped query encodes every tile of the zoom (ST_AsMVT is an aggregate).
-_ENCODE_SQL = """
-SELECT x, y, ST_AsMVT({'geom': geom, 'pid': pid}, 'g', 4096, 'geom', 'pid') AS mvt
-FROM geo_cs_encode_pieces GROUP BY x, y ORDER BY x, y
+# A zoom's pieces in tile order; a feature's code id is its code's position in the set's codes
+_ZOOM_PIECES = """
+SELECT x, y, code, area_m2, ST_AsWKB(geom) AS wkb FROM tile_pieces
+WHERE set_id = $set_id AND z = $z ORDER BY x, y, code
 """
 
 _INSERT_FEATURES = """
@@ -97,110 +95,68 @@ INSERT INTO tile_features SELECT $set_id, $z, x, y, code_ids, areas, geometry, e
 
 
 def set_codes(store: Store, set_id: str) -> np.ndarray:
-    """The codes of ``set_id``'s tile geometries, sorted: a feature's code id is its position."""
-    rows = store.sql("SELECT DISTINCT code FROM tile_geoms WHERE set_id = ? ORDER BY code",
-                     [set_id]).fetchall()
-    return np.array([r[0] for r in rows], dtype=object)
+    """The codes of ``set_id``'s tile geometries, sorted (by Python, as
+    :class:`geo_cs.tiles.TileIndex` sorts them): a feature's code id is its position."""
+    rows = store.sql("SELECT DISTINCT code FROM tile_geoms WHERE set_id = ?", [set_id]).fetchall()
+    return np.array(sorted(r[0] for r in rows), dtype=object)
 
 
-def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, i
-        shift += 7
-
-
-def _fields(buf: bytes, start: int, end: int):
-    """(field number, wire type, value or (start, end) of a length-delimited payload)."""
-    i = start
-    while i < end:
-        key, i = _read_varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _read_varint(buf, i)
-            yield number, wire, value
-        elif wire == 2:
-            length, i = _read_varint(buf, i)
-            yield number, wire, (i, i + length)
-            i += length
-        elif wire == 1:
-            yield number, wire, buf[i:i + 8]
-            i += 8
-        elif wire == 5:
-            yield number, wire, buf[i:i + 4]
-            i += 4
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-
-
-def split_features(tile: bytes) -> tuple[list[int], list[bytes]]:
-    """The feature ids and encoded geometries (type and geometry fields) of a one-layer MVT."""
-    ids: list[int] = []
-    geoms: list[bytes] = []
-    for number, _, span in _fields(tile, 0, len(tile)):
-        if number != 3:
-            continue
-        for field, _, fspan in _fields(tile, *span):
-            if field != 2:
-                continue
-            fid, kind, geometry = None, 3, b""
-            for n, _, value in _fields(tile, *fspan):
-                if n == 1:
-                    fid = value
-                elif n == 3:
-                    kind = value
-                elif n == 4:
-                    geometry = tile[value[0]:value[1]]
-            if fid is None:
-                raise ValueError("a prepared feature has no id")
-            ids.append(fid)
-            geoms.append(b"\x18" + _varint(kind) + _field(0x22, geometry))
-    return ids, geoms
+def wkb_buffer(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A binary column of WKB as one buffer ending in :data:`WKB_PADDING` spare bytes, and each
+    value's start and end in it (for :func:`encode_wkb`)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    column = column.cast(pa.large_binary())
+    _, offset_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[column.offset:][:len(column) + 1]
+    wkb = np.zeros(offsets[-1] - offsets[0] + WKB_PADDING, dtype=np.uint8)
+    if offsets[-1] > offsets[0]:
+        wkb[:-WKB_PADDING] = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return wkb, offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
 
 
 def encode_prepared(store: Store, set_id: str, zooms: list[int]) -> int:
-    """Encode the geometry of every prepared tile of ``set_id`` (``tile_pieces``) into
-    ``tile_features``, replacing the set's earlier rows; return the features written. Runs
-    inside :func:`geo_cs.tiles.prepare_tiles`'s transaction."""
+    """Encode the geometry of every prepared tile of ``set_id`` (``tile_pieces``, in tile units)
+    into ``tile_features`` by :func:`encode_wkb`, replacing the set's earlier rows; return the
+    features written. A piece whose rings all collapse to the tile's grid is kept with no
+    geometry (it counts for the byte budget, as on a layer not prepared, and is not drawn).
+    Runs inside :func:`geo_cs.tiles.prepare_tiles`'s transaction."""
     store.sql("DELETE FROM tile_features WHERE set_id = ?", [set_id])
+    codes = set_codes(store, set_id)
     written = 0
-    try:
-        for z in zooms:
-            store.sql(_PIECES_SQL, {"set_id": set_id, "z": z})
-            pieces = store.sql("SELECT code_id, area_m2 FROM geo_cs_encode_pieces ORDER BY pid").fetchnumpy()
-            if not len(pieces["code_id"]):
-                continue
-            piece_code = np.asarray(pieces["code_id"], dtype=np.int32)
-            piece_area = np.asarray(pieces["area_m2"], dtype=np.float64)
-            xs, ys, code_ids, areas, blobs, ends = [], [], [], [], [], []
-            for x, y, mvt in store.sql(_ENCODE_SQL).fetchall():
-                ids, geoms = split_features(bytes(mvt))
-                order = np.asarray(ids, dtype=np.int64)
-                xs.append(x)
-                ys.append(y)
-                code_ids.append(piece_code[order])
-                areas.append(piece_area[order])
-                blobs.append(b"".join(geoms))
-                ends.append(np.cumsum([len(g) for g in geoms], dtype=np.int64).astype(np.int32))
-                written += len(ids)
-            table = pa.table({
-                "x": pa.array(xs, pa.int32()), "y": pa.array(ys, pa.int32()),
-                "code_ids": pa.array(code_ids, pa.list_(pa.int32())),
-                "areas": pa.array(areas, pa.list_(pa.float64())),
-                "geometry": pa.array(blobs, pa.binary()),
-                "ends": pa.array(ends, pa.list_(pa.int32())),
-            })
-            store.con.register("geo_cs_new_features", table)
-            try:
-                store.sql(_INSERT_FEATURES, {"set_id": set_id, "z": z})
-            finally:
-                store.con.unregister("geo_cs_new_features")
-    finally:
-        store.sql("DROP TABLE IF EXISTS geo_cs_encode_pieces")
+    for z in zooms:
+        table = store.sql(_ZOOM_PIECES, {"set_id": set_id, "z": z}).arrow()
+        if hasattr(table, "read_all"):
+            table = table.read_all()
+        if not table.num_rows:
+            continue
+        wkb, starts, ends = wkb_buffer(table["wkb"])
+        # pieces are in tile units, y down: no move, no flip
+        geometry, g_start, g_end = encode_wkb(wkb, starts, ends, 0.0, 0.0, 1.0, y_down=True)
+        keys = (table["x"].to_numpy().astype(np.int64) << 32) | table["y"].to_numpy().astype(np.int64)
+        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        bounds = np.r_[first, len(keys)]
+        # features are encoded one after the other: a tile's are contiguous in ``geometry``
+        tile_start = g_start[first]
+        offsets = np.r_[tile_start, len(geometry)].astype(np.int64)
+        relative_ends = (g_end - np.repeat(tile_start, np.diff(bounds))).astype(np.int32)
+        code_ids = np.searchsorted(codes, table["code"].to_numpy(zero_copy_only=False).astype(object))
+        list_offsets = pa.array(bounds.astype(np.int32))
+        features = pa.table({
+            "x": pa.array(table["x"].to_numpy()[first], pa.int32()),
+            "y": pa.array(table["y"].to_numpy()[first], pa.int32()),
+            "code_ids": pa.ListArray.from_arrays(list_offsets, pa.array(code_ids.astype(np.int32))),
+            "areas": pa.ListArray.from_arrays(list_offsets, pa.array(table["area_m2"].to_numpy())),
+            "geometry": pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(first), [
+                None, pa.py_buffer(offsets), pa.py_buffer(geometry)]).cast(pa.binary()),
+            "ends": pa.ListArray.from_arrays(list_offsets, pa.array(relative_ends)),
+        })
+        store.con.register("geo_cs_new_features", features)
+        try:
+            store.sql(_INSERT_FEATURES, {"set_id": set_id, "z": z})
+        finally:
+            store.con.unregister("geo_cs_new_features")
+        written += table.num_rows
     return written
 
 
@@ -495,7 +451,7 @@ def _grid(v: float) -> int:
 
 @njit(cache=True, nogil=True)
 def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np.ndarray, left: float,
-                top: float, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                top: float, scale: float, y_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(starts)
     capacity = 64
     for f in range(n):
@@ -546,7 +502,7 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
                 for i in range(points - 1):
                     q = p + 16 * i
                     x = _grid((_f64(doubles, q) - left) * scale)
-                    y = _grid((top - _f64(doubles, q + 8)) * scale)
+                    y = _grid((_f64(doubles, q + 8) - top) * y_scale)
                     if x != px or y != py:
                         qx[m] = x
                         qy[m] = y
@@ -600,7 +556,8 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
 
 
 def encode_wkb(wkb: np.ndarray, starts: np.ndarray, ends: np.ndarray, left: float, top: float,
-               scale: float, views: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               scale: float, views: tuple | None = None,
+               y_down: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MVT geometry (type and geometry fields) of polygons given as little-endian WKB,
     ``wkb[starts[k]:ends[k]]`` (``wkb`` ending in :data:`WKB_PADDING` spare bytes), in Web
     Mercator: moved to a tile's units (``left``, ``top``:
@@ -608,7 +565,8 @@ def encode_wkb(wkb: np.ndarray, starts: np.ndarray, ends: np.ndarray, left: floa
     does (truncated), repeated points dropped, rings that collapse to the grid left out (and
     the holes of an exterior that does), exteriors wound with MVT's positive area and holes the
     other way. Returns (bytes, start, end) per polygon; an empty span where nothing is left.
-    ``views``: :func:`wkb_views` of ``wkb``, if kept.
+    ``views``: :func:`wkb_views` of ``wkb``, if kept. ``y_down``: the polygons' y grows down
+    already (prepared pieces, in tile units).
 
     >>> import shapely
     >>> wkb = np.frombuffer(shapely.to_wkb(shapely.box(0, 0, 10, 10)) + bytes(WKB_PADDING), dtype=np.uint8)
@@ -617,5 +575,7 @@ def encode_wkb(wkb: np.ndarray, starts: np.ndarray, ends: np.ndarray, left: floa
     '1803220b0914141a1300001314000f'
     """
     doubles, integers = views if views is not None else wkb_views(wkb)
+    # (top - y) * scale, written (y - top) * -scale: the same double
     return _encode_wkb(wkb, doubles, integers, np.asarray(starts, dtype=np.int64),
-                       np.asarray(ends, dtype=np.int64), float(left), float(top), float(scale))
+                       np.asarray(ends, dtype=np.int64), float(left), float(top), float(scale),
+                       float(scale) if y_down else -float(scale))

@@ -2,16 +2,19 @@
 
 Boundaries are kept once more for tiling: in Web Mercator (EPSG:3857), simplified per *zoom band*
 at boundary ingest (:func:`tile_geometries`), so a z5 tile of every small area in Great
-Britain is drawn from coarse rings and a z14 tile from the published ones. A tile is then one
-query: the band's geometries overlapping the tile envelope, clipped where they cross its edge,
-moved to tile units and encoded by ``ST_AsMVT``, with the indicator values of the requested
-period joined as properties (:func:`render_tile`).
+Britain is drawn from coarse rings and a z14 tile from the published ones. A tile is the band's
+geometries overlapping the tile envelope, clipped where they cross its edge, moved to tile units
+and encoded as MVT, with the indicator values of the requested period as properties
+(:func:`render_tile`).
 
-*Prepared* tiles (:func:`prepare_tiles`, ``geo-cs tiles prepare``) go further for deployments:
-every band's areas are cut once to every tile of its zooms and stored in tile units
-(``tile_pieces``), so serving reads a tile's pieces instead of clipping (DuckDB spatial has no
-rectangle clip; its overlay is most of an unprepared tile). Servers keep a :class:`TileIndex`
-per layer, which finds a tile's codes in memory.
+Servers keep a :class:`TileIndex` per layer, and draw every tile in memory, with no query: a
+layer as its boundary ingest leaves it (and the demo's) from the band geometries the index
+holds, clipped per tile by GEOS (``clip_by_rect``) and encoded by :mod:`geo_cs.mvt`; a layer
+whose tiles are *prepared* (:func:`prepare_tiles`, ``geo-cs tiles prepare``: every band's areas
+cut once to every tile of its zooms, ``tile_pieces``, and their geometry encoded,
+``tile_features``) from that encoded geometry. Both give the same tile, and so does the
+database (``ST_AsMVT``, for a caller without an index): clipped in SQL, or read from the
+pieces. Measured against PostGIS given the same input, ``bench/bench_tiles.py``.
 
 Simplification keeps neighbours touching. A set's areas are one *coverage* (polygons that tile
 the ground, each shared edge held once): GEOS's coverage cleaner first snaps the published rings
@@ -56,6 +59,7 @@ from geo_cs.mvt import (
     encode_prepared,
     encode_wkb,
     has_encoded,
+    wkb_buffer,
     wkb_views,
 )
 from geo_cs.progress import Progress, SilentProgress
@@ -664,13 +668,7 @@ class TileIndex:
         names = table["name"].to_numpy(zero_copy_only=False)
         wkb = starts = ends = None
         if with_geometry:
-            column = table["wkb"].combine_chunks().cast(pa.large_binary())
-            _, offset_buffer, data_buffer = column.buffers()
-            offsets = np.frombuffer(offset_buffer, dtype=np.int64)[column.offset:][:len(column) + 1]
-            wkb = np.zeros(offsets[-1] - offsets[0] + WKB_PADDING, dtype=np.uint8)
-            if offsets[-1] > offsets[0]:
-                wkb[:-WKB_PADDING] = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
-            starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+            wkb, starts, ends = wkb_buffer(table["wkb"])
         bands, names_by_band = {}, {}
         for band in np.unique(band_of):
             at = np.flatnonzero(band_of == band)
