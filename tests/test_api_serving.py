@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 
 import mapbox_vector_tile
 import pytest
@@ -14,6 +16,7 @@ from geo_cs import tiles
 from geo_cs.config import Settings
 from geo_cs.features import CRS84, EPSG4326, EPSG27700
 from maps.page import read_page_config
+from tests.test_map_page import SIMD, SIMD_LABELS, glasgow_gap_by_hand
 
 GLASGOW_TILE = (12, *tiles.lonlat_to_tile(-4.25, 55.86, 12))
 MEASURE = {"indicator": "employment_deprived"}
@@ -285,11 +288,99 @@ def test_english_partnership_map_defaults_to_lsoas_with_a_population_denominator
     assert "denominator=population2019_lsoa11.working_age_population" in config["periods"][0]["tiles"]
 
 
-def test_gap_chart_is_svg_with_attribution(client):
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@dataclass
+class Axes:
+    """One panel of a matplotlib chart read back from its SVG: the y axis's label, the x ticks'
+    (position, label), the dotted vertical lines' positions, and each plotted series (a line
+    with markers) as (x position, value), its values read off the y axis's ticks."""
+
+    ylabel: str
+    xticks: list[tuple[float, str]]
+    dotted: list[float]
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+
+def _words(element: ET.Element) -> str:
+    return " ".join(" ".join(t.itertext()).strip() for t in element.iter(f"{SVG}text")).strip()
+
+
+def _stroke(element: ET.Element | None) -> str | None:
+    found = re.search(r"stroke: (#[0-9a-f]{6})", element.get("style", "")) if element is not None else None
+    return found and found[1]
+
+
+def read_chart(svg: str) -> tuple[str, list[str], list[Axes]]:
+    """A gap chart (gap.svg, drawn by matplotlib with words as text) as it reads: its title, every
+    line of text, and its panels with their series, named by the chart's key where it has one
+    (else by colour). Values come from the pixels through the tick labels, as a reader's eye
+    takes them: nothing of the chart's own code is used."""
+    root = ET.fromstring(svg)
+    figure = root.find(f"{SVG}g[@id='figure_1']")
+    legend = figure.find(f"{SVG}g[@id='legend_1']")
+    key = {}
+    if legend is not None:
+        entries = list(legend)
+        key = {_stroke(line.find(f"{SVG}path")): _words(label) for line, label in zip(entries[::2], entries[1::2],
+                                                                                      strict=True)}
+    panels = []
+    for axes in (g for g in figure.findall(f"{SVG}g") if g.get("id", "").startswith("axes_")):
+        x_axis, y_axis = (g for g in axes.findall(f"{SVG}g") if g.get("id", "").startswith("matplotlib.axis"))
+        ticks = [(float(t.find(f".//{SVG}use").get("y")), float(_words(t).replace("\u2212", "-")))
+                 for t in y_axis.findall(f"{SVG}g") if t.get("id", "").startswith("ytick")]
+        (y0, v0), (y1, v1) = ticks[0], ticks[-1]
+        value = lambda y, y0=y0, v0=v0, y1=y1, v1=v1: v0 + (y - y0) * (v1 - v0) / (y1 - y0)  # noqa: E731
+        for y, v in ticks:                                   # a linear axis: every tick on the line
+            assert value(y) == pytest.approx(v, abs=1e-6 * max(1.0, abs(v)))
+        ylabel = _words(next(g for g in y_axis.findall(f"{SVG}g") if g.get("id", "").startswith("text")))
+        xticks = [(float(t.find(f".//{SVG}use").get("x")), _words(t))
+                  for t in x_axis.findall(f"{SVG}g") if t.get("id", "").startswith("xtick")]
+        panel = Axes(ylabel, xticks, [])
+        for line in (g for g in axes.findall(f"{SVG}g") if g.get("id", "").startswith("line2d")):
+            path = line.find(f"{SVG}path")
+            if path is None or path.get("clip-path") is None:
+                continue                                     # tick marks, error bar caps
+            points = [(float(x), float(y)) for x, y in re.findall(r"[ML] (-?[\d.]+) (-?[\d.]+)", path.get("d"))]
+            if "stroke-dasharray" in path.get("style", "") and len({x for x, _ in points}) == 1:
+                panel.dotted.append(points[0][0])
+            elif line.find(f".//{SVG}use") is not None:      # a line with markers: a series
+                colour = _stroke(path)
+                panel.series[key.get(colour, colour)] = [(x, value(y)) for x, y in points]
+        panels.append(panel)
+    return root.findtext(f"{SVG}title"), [_words(t) for t in figure.iter(f"{SVG}g") if t.get("id", "").startswith(
+        "text")], panels
+
+
+def test_gap_chart_plots_each_periods_rates_and_gap_with_attribution(client, demo_db):
+    """The panel's chart plots what the figures are, read back from the SVG's pixels: the worst-
+    performing neighbourhoods' rate, the rest's and the gap in each SIMD edition (worked out by
+    hand on the demo's rows), one point per edition at its labelled tick, the edition asked for
+    marked; its title names the partnership and the measure, and the source is credited."""
     response = client.get("/maps/glasgow/gap.svg", params={"geography": "datazone2011", **MEASURE,
                                                             "highlight": "simd2016"})
-    assert response.headers["content-type"] == "image/svg+xml"
-    assert "<svg" in response.text and "Open Government Licence" in response.text
+    assert response.status_code == 200 and response.headers["content-type"] == "image/svg+xml"
+    title, texts, (rates, gaps) = read_chart(response.text)
+    assert title == "Glasgow: Employment-deprived people (%): worst-performing areas against the rest of the partnership"
+    assert "Glasgow: Employment-deprived people (%)" in texts
+    assert any("Open Government Licence" in t for t in texts)
+    expected = glasgow_gap_by_hand(demo_db)
+    assert (rates.ylabel, gaps.ylabel) == ("Rate (%)", "Gap (points)")
+    # the editions named under the gap, the panel above on the same ticks
+    assert [label for _, label in gaps.xticks] == [SIMD_LABELS[p] for p in SIMD]
+    where = [x for x, _ in gaps.xticks]
+    assert [x for x, _ in rates.xticks] == pytest.approx(where)
+    assert set(rates.series) == {"Worst-performing neighbourhoods", "Rest of the partnership"}
+    plotted = {**rates.series, "gap": next(iter(gaps.series.values()))}
+    assert len(gaps.series) == 1
+    for name, by_hand in (("Worst-performing neighbourhoods", expected.cohort_rate),
+                          ("Rest of the partnership", expected.rest_rate), ("gap", expected.gap)):
+        points = plotted[name]
+        assert [x for x, _ in points] == pytest.approx(where), name        # one point per edition
+        assert [v for _, v in points] == pytest.approx([by_hand[p] for p in SIMD], abs=0.01), name
+    # SIMD 2016 is marked in both panels
+    assert rates.dotted == pytest.approx([where[1]]) and gaps.dotted == pytest.approx([where[1]])
 
 
 def test_values_are_built_once_however_many_requests_miss_them_together():

@@ -88,24 +88,63 @@ def test_each_kind_of_measure_behaves_one_way(client, partnership, params, kind)
     else:
         assert all(isinstance(w, bool) for w in cfg["areas"]["worst"])
         assert cfg["hasWorst"] == any(cfg["areas"]["worst"])
-        assert "Threshold: a baseline rate above 25%; baseline: " in cfg["sentence"] or "No " in cfg["sentence"]
+        labels = cfg["baselineLabels"]
+        words = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
+        if cfg["hasWorst"]:       # the figures, and the rule they rest on
+            assert cfg["sentence"].endswith(f"Threshold: a baseline rate above 25%; baseline: {words}."), cfg
+        else:                     # why there are none
+            assert cfg["sentence"].startswith(f"No {cfg['areaWords']['one']} of "), cfg["sentence"]
+            assert f"has a baseline rate above 25% (baseline: {words})" in cfg["sentence"]
 
 
 def test_the_gap_chart_of_a_map_without_a_gap_is_refused_in_words(client):
     response = client.get("/maps/glasgow/gap.svg", params={"geography": "wpc2010", "indicator": "claimant_rate"})
-    assert response.status_code == 400
-    assert "gap" in response.json()["detail"]
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["detail"] == ("claimant_rate on wpc2010 is not a count over a population: no worst-performing "
+                              "areas and no gap chart")
+    assert body["message"] == ("This map's measure does not count people, so it has no worst-performing "
+                               "neighbourhoods and no gap to chart.")
 
 
-def test_a_threshold_hint_never_repeats_the_threshold_in_use(client):
-    """A hint is only offered below the threshold the sentence refused, and it picks what it says."""
-    for threshold in (30, 50, 90):
-        cfg = client.get("/maps/east_london/figures.json", params={"threshold": threshold}).json()
-        hint = cfg["thresholdHint"]
-        if hint is not None:
-            assert hint["threshold"] < threshold
-            again = client.get("/maps/east_london/figures.json", params={"threshold": hint["threshold"]}).json()
-            assert sum(again["areas"]["worst"]) == hint["areas"] and again["hasWorst"]
+def test_a_quarterly_gap_chart_has_a_point_per_quarter_at_its_tick(client):
+    """Heads of the Valleys' constituencies, eight quarters: each series has eight points, one at
+    each tick, where the page's figures put them; the first and last quarters are named, at most
+    five are (a screen's chart), and the title names the partnership and the measure."""
+    from tests.test_api_serving import read_chart
+
+    params = {"geography": "wpc2010", "indicator": "claimants"}
+    cfg = page(client, "heads_of_the_valleys", **params)
+    periods = cfg["periods"]
+    assert len(periods) == 8 and cfg["hasWorst"]
+    response = client.get(cfg["chart"])
+    assert response.status_code == 200
+    title, _, (rates, gaps) = read_chart(response.text)
+    assert title.startswith("Heads of the Valleys: Claimants (%)"), title
+    where = [x for x, _ in gaps.xticks]
+    assert len(where) == 8 and where == sorted(where)
+    named = [label for _, label in gaps.xticks if label]
+    assert named[0] == periods[0]["label"] and named[-1] == periods[-1]["label"] and len(named) <= 5
+    assert set(named) <= {p["label"] for p in periods}
+    plotted = {**rates.series, "gap": next(iter(gaps.series.values()))}
+    for name, key in (("Worst-performing constituencies", "cohort_rate"), ("Rest of the partnership", "rest_rate"),
+                      ("gap", "gap")):
+        assert [x for x, _ in plotted[name]] == pytest.approx(where), name
+        assert [v for _, v in plotted[name]] == pytest.approx([p["summary"][key] for p in periods], abs=0.01), name
+
+
+@pytest.mark.parametrize("threshold", [30, 50, 90])
+def test_a_threshold_hint_never_repeats_the_threshold_in_use(client, threshold):
+    """East London has no LSOA above 30%: a hint is offered below the threshold the sentence
+    refused, and it picks what it says; at the hinted threshold there is no hint."""
+    cfg = client.get("/maps/east_london/figures.json", params={"threshold": threshold}).json()
+    hint = cfg["thresholdHint"]
+    assert hint is not None and not cfg["hasWorst"], cfg["sentence"]
+    assert hint["threshold"] < hint["highest"] < threshold
+    assert f"A threshold of {hint['threshold']:g}% would pick the {hint['areas']} neighbourhoods" in cfg["sentence"]
+    again = client.get("/maps/east_london/figures.json", params={"threshold": hint["threshold"]}).json()
+    assert sum(again["areas"]["worst"]) == hint["areas"] and again["hasWorst"]
+    assert again["thresholdHint"] is None
 
 
 # -- point 3: ranks and deciles most deprived darkest, whole-number classes ---------------------------
