@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import SHARED_DATA
@@ -160,14 +159,31 @@ def test_ward_file_with_count_and_rounded_rate_derives_denominators_within_the_r
     report = ingest_indicator(store, path, spec_from_options(
         path, "long", "ward2019", source_id="wd", derive=["claimants=claimant_rate"], frequency="month"))
     assert "denominator derived" in "\n".join(report.lines())
-    derived = store.sql("SELECT code, value, denominator FROM observations "
-                        "WHERE indicator_id = 'wd.claimants'").df().set_index("code")
-    joined = derived.join(wards)
-    ok = joined["rate"] > 0.05
-    r, c = joined.loc[ok, "rate"], joined.loc[ok, "value"]
+    # what the store holds: each ward's count and the denominator it derived
+    stored = store.sql("SELECT code, value, denominator FROM observations "
+                       "WHERE indicator_id = 'wd.claimants' AND period_id = '2019m10'").df().set_index("code")
+    assert len(stored) == len(wards) and (stored["value"] == wards["count"].reindex(stored.index)).all()
+    joined = stored.join(wards[["rate", "wap"]])
+    ok = joined["rate"] > 0
+    assert ok.sum() > 1400, ok.sum()
+    # a ward whose rate reads 0.0 has no denominator to derive: it stays unknown, not 0 or inf
+    assert joined.loc[~ok, "denominator"].isna().all()
+    derived, true = joined.loc[ok, "denominator"], joined.loc[ok, "wap"]
+    # the stored denominator is the count over the rate as published (count / rate × 100) ...
+    assert derived.to_numpy() == pytest.approx((100 * joined.loc[ok, "value"] / joined.loc[ok, "rate"]).to_numpy(),
+                                               rel=1e-9)
+    # ... and so lies, for every ward, within what the rate's rounding to 0.1 allows of the true
+    # working-age population summed from the real mid-2019 file: a rate r stands for [r - 0.05,
+    # r + 0.05), so the true population is between count / (r + 0.05) and count / (r - 0.05) × 100
+    c, r = joined.loc[ok, "value"], joined.loc[ok, "rate"]
     low, high = 100 * c / (r + 0.05), 100 * c / (r - 0.05)
-    true = joined.loc[ok, "wap"]
-    assert ((true >= low - 1e-6) & (true <= high + 1e-6)).all()
-    # and the summed denominator of many wards is close to the truth (errors average out)
-    assert joined.loc[ok, "denominator"].sum() == pytest.approx(true.sum(), rel=2e-3)
-    assert np.isfinite(joined.loc[ok, "denominator"]).all()
+    assert ((derived >= low) & (derived <= high)).all()
+    gap = (derived - true).abs()
+    worst = (gap / (high - low)).idxmax()
+    assert (gap <= high - low + 1e-6).all(), joined.loc[worst]
+    # the summed denominator of many wards is close to the truth (rounding errors average out)
+    assert derived.sum() == pytest.approx(true.sum(), rel=2e-3)
+    # and the store records how it was derived, for the intervals to be widened
+    how = store.sql("SELECT set_id, method, rate_source, rate_rounding FROM derived_denominators "
+                    "WHERE indicator_id = 'wd.claimants'").fetchall()
+    assert how == [("ward2019", "count / claimant_rate × 100", "claimant_rate", 0.1)]
