@@ -8,24 +8,37 @@ process is what is tested (``serve --workers``). A test that writes copies the d
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
+import os
+import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
+import matplotlib
 import pandas as pd
 import pytest
 import shapely
 import yaml
 from fastapi.testclient import TestClient
+from statsmodels.stats.proportion import proportion_confint
 
 from api.app import create_app
 from geo_cs.config import Settings
+from geo_cs.palette import NO_DATA
 from geo_cs.store import Store
 from maps.page import read_page_config
 from tests.conftest import GRID_CODES, CliResult, run_cli
+from tests.servers import start_on_a_free_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 PARTNERSHIPS = REPO / "boundaries" / "partnerships" / "city_strategy_partnerships.yaml"
@@ -37,9 +50,19 @@ NATIONS = {"E": "England", "S": "Scotland", "W": "Wales"}
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture):
-    """``cli(*args)``: ``geo-cs ARGS`` in this process; its exit code and output."""
+    """``cli(*args)``: ``geo-cs ARGS`` in this process; its exit code and output. The environment
+    is left as it was: ``--disclosure-control`` writes ``GEO_CS_DISCLOSURE_CONTROL=1`` into it
+    (for a server's worker processes), which would put every later command of this process
+    under the control."""
     def run(*args: str) -> CliResult:
-        return run_cli(capsys, *args)
+        before = {k: v for k, v in os.environ.items() if k.startswith("GEO_CS_")}
+        try:
+            return run_cli(capsys, *args)
+        finally:
+            for key in [k for k in os.environ if k.startswith("GEO_CS_")]:
+                if key not in before:
+                    del os.environ[key]
+            os.environ.update(before)
     return run
 
 
@@ -163,8 +186,6 @@ def test_analyse_nations_splits_each_nation_inside_and_outside_the_partnerships(
 
 def _table_rows(stdout: str, first_column: str) -> list[list[str]]:
     """The body rows of a rich table printed by the CLI whose first cells match ``first_column``."""
-    import re
-
     found = []
     for line in stdout.splitlines():
         cells = [c.strip() for c in re.split(r"[│┃]", line)[1:-1]]
@@ -472,8 +493,6 @@ def page_config(client: TestClient, partnership: str, **params) -> dict:
 def wait_for_version(client: TestClient, old: int, seconds: float = 30) -> int:
     """The data version /health reports once the served file has been replaced (the README:
     the server notices the new file within half a second)."""
-    import time
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         version = client.get("/health").json()["data_version"]
@@ -520,7 +539,6 @@ def test_tiles_are_kept_a_minute_then_revalidated_until_the_data_version_changes
         # the page's own script and style, named by their content, are cached for good; the
         # plain name only for a minute
         html = client.get("/maps/glasgow").text
-        import re
 
         hashed = re.findall(r'(?:src|href)="(/static/geo-cs/map\.[0-9a-f]{12}\.(?:js|css))"', html)
         assert len(hashed) == 2, hashed
@@ -648,3 +666,244 @@ def test_a_rate_over_100_percent_is_flagged_not_a_valid_rate_never_a_figure(cli,
                                              > wide["simd2020.employment_deprived"]]))
         assert cfg["sentence"].startswith("No valid figures for Glasgow"), cfg["sentence"]
         assert f"{whole:.1f}" not in cfg["sentence"] and "points" not in cfg["sentence"]
+
+
+# -- geo-cs serve --workers -------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _owner_of_connection(client_port: int, server_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the server side of the TCP connection from ``client_port``: its
+    socket inode in /proc/net/tcp, among each process's open files."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1].split(":"), fields[2].split(":")
+        if int(local[1], 16) == server_port and int(remote[1], 16) == client_port and fields[3] == "01":
+            inode = f"socket:[{fields[9]}]"
+    if inode is None:
+        return None
+
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == inode:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _answered(port: int) -> tuple[int, str, socket.socket]:
+    """GET /health over a connection left open: (the connection's local port, status line, the
+    socket, to be closed by the caller once its server side has been looked up)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection before answering"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    assert json.loads(body)["status"] == "ok"
+    return sock.getsockname()[1], head.split(b"\r\n")[0].decode(), sock
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_from_both_and_stops_cleanly(demo_db, tmp_path):
+    """README: ``geo-cs serve`` starts ``--workers N`` worker processes (the banner says how
+    many); each keeps its own caches. Started with 2 on a free port: two worker processes under
+    it, both answer requests, and SIGTERM stops all of them."""
+    log = tmp_path / "serve.log"
+
+    def start(port: int) -> subprocess.Popen:
+        with log.open("wb") as out:
+            # the map warm-up is not what is tested here, and costs the 2 CPUs a minute
+            return subprocess.Popen(
+                [sys.executable, "-m", "geo_cs.cli", "--db", str(demo_db), "serve", "--port", str(port),
+                 "--workers", "2"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "GEO_CS_WARM_MAPS": "0"})
+
+    proc, port = start_on_a_free_port(start, log, 120, "geo-cs serve --workers 2")
+    try:
+        wait_until(lambda: _cmdline(proc.pid) and len(
+            [c for c in _children(proc.pid) if "spawn_main" in _cmdline(c)]) == 2, 60,
+            lambda: f"two worker processes; the log:\n{log.read_text()}")
+        workers = sorted(c for c in _children(proc.pid) if "spawn_main" in _cmdline(c))
+        # the banner says how many, and each worker says it started (uvicorn's log)
+        text = wait_until(lambda: (t := log.read_text()).count("Application startup complete") == 2 and t,
+                          120, lambda: f"both workers to start; the log:\n{log.read_text()}")
+        assert "read-only (2 worker processes)" in text
+
+        assert sorted(int(p) for p in re.findall(r"Started server process \[(\d+)\]", text)) == workers
+
+        # connections are shared between the workers by the kernel: open them in bursts, each
+        # kept open until its server side has been found, until both workers have answered
+        answered: set[int] = set()
+        for _ in range(10):
+            with ThreadPoolExecutor(8) as pool:
+                done = list(pool.map(lambda _: _answered(port), range(8)))
+            for client_port, status, sock in done:
+                assert status == "HTTP/1.1 200 OK"
+                owner = _owner_of_connection(client_port, port, workers)
+                assert owner in workers, (client_port, owner)
+                answered.add(owner)
+                sock.close()
+            if answered == set(workers):
+                break
+        assert answered == set(workers)
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+        wait_until(lambda: not any(Path(f"/proc/{w}").exists() and "spawn_main" in _cmdline(w)
+                                   for w in workers), 10, "the workers to exit")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# -- disclosure control in geo-cs export map and export profile -------------------------------------
+
+def round5(value: float) -> float:
+    """To the nearest 5, halves away from zero: the DWP rounding the README describes."""
+    return math.copysign(math.floor(abs(value) / 5 + 0.5) * 5, value)
+
+
+def dundee_employment(db: Path, edition: str) -> pd.DataFrame:
+    """Dundee's data zones with their employment-deprived count and its own denominator."""
+    return rows(db, "SELECT o.code, o.value AS count, o.denominator FROM observations o "
+                    "JOIN lookup_links z ON z.from_set = 'datazone2011' AND z.from_code = o.code "
+                    "AND z.to_set = 'iz2011' JOIN lookup_links c ON c.from_set = 'iz2011' "
+                    "AND c.from_code = z.to_code AND c.to_set = 'lad2020' "
+                    "WHERE o.indicator_id = ? AND o.set_id = 'datazone2011' AND c.to_code = ? "
+                    "ORDER BY o.code", [f"{edition}.employment_deprived", DUNDEE]).set_index("code")
+
+
+def _fills(svg: str) -> list[str]:
+    """The fill colours of the first path collection of a matplotlib SVG (the map's areas, in
+    the order drawn: by code)."""
+    start = svg.index('id="PathCollection_1"')
+    block = svg[start:svg.index("</g>", start)]
+    return re.findall(r"fill: (#[0-9a-f]{6})", block)
+
+
+@pytest.mark.slow
+def test_export_map_under_disclosure_control_draws_a_withheld_area_as_no_data(cli, demo_db, tmp_path):
+    """README: under ``--disclosure-control`` (``serve``, or ``export …``) the rate of fewer than 10
+    people is suppressed — no value in the tile (drawn as no data), the same in print maps,
+    each of which states the rule; rates are recomputed from counts rounded to 5. With own
+    breaks (10, 20, 30) every area's class is known by hand, with the control and without."""
+    zones = dundee_employment(demo_db, "simd2020")
+    withheld = set(zones.index[zones["count"] < 10])
+    assert len(withheld) == 5 and BAD_AREA in withheld
+    breaks = [10.0, 20.0, 30.0]
+
+    def klass(rate: float) -> int:
+        return bisect.bisect_left(breaks, rate)      # the last class: above the last break
+
+    drawn = {}
+    for mode, control in (("off", []), ("on", ["--disclosure-control"])):
+        out = tmp_path / f"dundee_{mode}.svg"
+        # text as text, so that what the map says can be read back (the drawing is unchanged)
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            done = cli("--db", str(demo_db), *control, "export", "map", "-p", "dundee", "--period", "simd2020",
+                       "--breaks", "10,20,30", "-o", str(out))
+        assert done.code == 0, done.stderr
+        svg = out.read_text(encoding="utf-8")
+        fills = _fills(svg)
+        assert len(fills) == len(zones)               # one path per data zone, in code order
+        drawn[mode] = (dict(zip(zones.index, fills, strict=True)), svg)
+
+    exact = 100 * zones["count"] / zones["denominator"]
+    published = pd.Series({c: 100 * round5(r["count"]) / round5(r["denominator"])
+                           for c, r in zones.iterrows() if c not in withheld})
+    for mode, rates in (("off", exact), ("on", published)):
+        colours, svg = drawn[mode]
+        by_class: dict[int, set[str]] = {}
+        for code, rate in rates.items():
+            by_class.setdefault(klass(rate), set()).add(colours[code])
+        # one colour per class, a different one for each
+        assert all(len(c) == 1 for c in by_class.values()), (mode, by_class)
+        class_colours = [next(iter(c)) for c in by_class.values()]
+        assert len(set(class_colours)) == len(class_colours) and NO_DATA not in class_colours
+        rule = "Counts rounded to the nearest 5; rates of fewer than 10 people suppressed."
+        words = " ".join(" ".join(re.findall(r"<text[^>]*>([^<]*)", svg)).split())   # lines rejoined
+        assert "Dundee: Employment-deprived people" in words
+        if mode == "on":
+            assert {colours[c] for c in withheld} == {NO_DATA}, mode
+            assert rule in words
+        else:
+            assert NO_DATA not in colours.values() and rule not in words
+    # the rounding moves some areas to another class (S01007794: 10.26% exactly, 10.0% published),
+    # so the colours above tell a map of published figures from one of exact ones
+    moved = [c for c in published.index if klass(published[c]) != klass(exact[c])]
+    assert moved and all(drawn["on"][0][c] != drawn["off"][0][c] for c in moved)
+
+
+def _profile_text(cli, db: Path, out: Path, *control: str) -> str:
+
+    done = cli("--db", str(db), *control, "export", "profile", "--area", BAD_AREA, "-o", str(out))
+    assert done.code == 0, done.stderr
+    return subprocess.run(["pdftotext", "-layout", str(out / f"{BAD_AREA}.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")
+def test_export_profile_under_disclosure_control_leaves_out_a_withheld_figure(cli, demo_db, tmp_path):
+    """README: ``geo-cs export profile --area S01009841 -o profiles/``; under disclosure control
+    a rate of fewer than 10 people is suppressed in profiles too, which state the rule, and the
+    figures shown are those recomputed from counts rounded to 5. Barnhill - 04 (S01007771) had 8
+    employment-deprived people of 303 in SIMD 2020: its figure is in the profile without the
+    control and nowhere in it with the control."""
+    figures = {e: dundee_employment(demo_db, e).loc[BAD_AREA] for e in ("simd2012", "simd2016", "simd2020")}
+    assert figures["simd2020"]["count"] == 8 and figures["simd2016"]["count"] == 10   # 10 is published
+    labels = {"simd2012": "SIMD 2012 (2010 data)", "simd2016": "SIMD 2016 (2014 data)",
+              "simd2020": "SIMD 2020 (2017 data)"}
+
+    def row(edition: str, count: float, denominator: float) -> str:
+        """The profile's table row as pdftotext lays it out: the period, the rate, its interval."""
+        low, high = proportion_confint(count, denominator, alpha=0.05, method="wilson")
+        words = [f"{100 * count / denominator:.1f}", f"{100 * low:.1f}", f"{100 * high:.1f}"]
+        return r"\s+".join([re.escape(labels[edition]), *map(re.escape, words)]) + r"\s"
+
+
+    plain = _profile_text(cli, demo_db, tmp_path / "off")
+    for edition, f in figures.items():
+        assert re.search(row(edition, f["count"], f["denominator"]), plain), (edition, plain)
+    rate_2020 = f"{100 * 8 / figures['simd2020']['denominator']:.1f}%"
+    assert rate_2020 == "2.6%" and f"had a rate of {rate_2020}" in plain
+
+    controlled = _profile_text(cli, demo_db, tmp_path / "on", "--disclosure-control")
+    assert "Counts rounded to the nearest 5; rates of fewer than 10 people suppressed." in controlled
+    assert "No figure for it in SIMD 2020 (2017 data)" in controlled
+    # the withheld figure, its interval and its table row are nowhere
+    f = figures["simd2020"]
+    assert not re.search(row("simd2020", f["count"], f["denominator"]), controlled)
+    assert not re.search(re.escape(labels["simd2020"]) + r"\s+\d", controlled)
+    assert rate_2020 not in controlled
+    # the published editions, from the rounded count and denominator
+    for edition in ("simd2012", "simd2016"):
+        f = figures[edition]
+        assert re.search(row(edition, round5(f["count"]), round5(f["denominator"])), controlled), edition
+    # SIMD 2012's figure really changed with the rounding (5.9% -> 6.0%)
+    f = figures["simd2012"]
+    assert f"{100 * f['count'] / f['denominator']:.1f}" != f"{100 * round5(f['count']) / round5(f['denominator']):.1f}"
