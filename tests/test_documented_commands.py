@@ -595,29 +595,43 @@ BAD_AREA = "S01007771"
 DUNDEE = "S12000042"
 
 
-@pytest.mark.slow
-def test_a_rate_over_100_percent_is_flagged_not_a_valid_rate_never_a_figure(cli, demo_copy, tmp_path):
-    """README: a rate over 100% (a denominator that does not fit the count) is never shown as a
-    figure: the area is left uncoloured, its tooltip says *not a valid rate*, and the panel
-    explains why. The tooltip is map.js's ``invalidRate`` of the tile's value (over 100, or
-    outside value_low-value_high); the page's data flag the area and carry the note."""
+@pytest.fixture(scope="module")
+def unfit_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Series]:
+    """A copy of the demo database with a count for each of Dundee's data zones over a
+    denominator of 200, one of them (``BAD_AREA``) 250: the rates by hand, beside it."""
+    folder = tmp_path_factory.mktemp("unfit")
+    db = folder / "demo.duckdb"
+    shutil.copyfile(demo_db, db)
     # Dundee's data zones (official lookup rows: data zone -> intermediate zone -> council)
-    codes = rows(demo_copy, "SELECT DISTINCT z.from_code AS code FROM lookup_links z JOIN lookup_links c "
-                            "ON c.from_set = 'iz2011' AND c.from_code = z.to_code AND c.to_set = 'lad2020' "
-                            "WHERE z.from_set = 'datazone2011' AND z.to_set = 'iz2011' AND c.to_code = ? "
-                            "ORDER BY 1", [DUNDEE])["code"].tolist()
+    codes = rows(db, "SELECT DISTINCT z.from_code AS code FROM lookup_links z JOIN lookup_links c "
+                     "ON c.from_set = 'iz2011' AND c.from_code = z.to_code AND c.to_set = 'lad2020' "
+                     "WHERE z.from_set = 'datazone2011' AND z.to_set = 'iz2011' AND c.to_code = ? "
+                     "ORDER BY 1", [DUNDEE])["code"].tolist()
     assert BAD_AREA in codes and len(codes) > 100
     figures = pd.DataFrame({"area_code": codes, "period": "2019", "measure": "claimants",
                             "value": [20 + (7 * i) % 60 for i in range(len(codes))], "denominator": 200})
     figures.loc[figures["area_code"] == BAD_AREA, "value"] = 250      # 125% of its denominator
-    data = tmp_path / "fx.csv"
+    data = folder / "fx.csv"
     figures.to_csv(data, index=False)
-    done = cli("--db", str(demo_copy), "ingest", "indicator", str(data), "--layout", "long",
-               "--set", "datazone2011", "--source-id", "fx")
-    assert done.code == 0, done.stderr
-    by_hand = (100 * figures.set_index("area_code")["value"] / figures.set_index("area_code")["denominator"])
-    assert by_hand[BAD_AREA] == 125.0 and (by_hand.drop(BAD_AREA) < 100).all()
+    from geo_cs.cli import main
 
+    try:       # in this process, as run_cli does (a module's fixture has no capsys)
+        main(["--db", str(db), "-q", "ingest", "indicator", str(data), "--layout", "long",
+              "--set", "datazone2011", "--source-id", "fx"])
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc
+    by_hand = 100 * figures.set_index("area_code")["value"] / figures.set_index("area_code")["denominator"]
+    assert by_hand[BAD_AREA] == 125.0 and (by_hand.drop(BAD_AREA) < 100).all()
+    return db, by_hand
+
+
+@pytest.mark.slow
+def test_a_rate_over_100_percent_is_flagged_not_a_valid_rate_never_a_figure(unfit_db):
+    """README: a rate over 100% (a denominator that does not fit the count) is never shown as a
+    figure: the area is left uncoloured, its tooltip says *not a valid rate*, and the panel
+    explains why. The tooltip is map.js's ``invalidRate`` of the tile's value (over 100, or
+    outside value_low-value_high); the page's data flag the area and carry the note."""
+    demo_copy, by_hand = unfit_db
     with TestClient(create_app(Settings(db=demo_copy))) as client:
         cfg = page_config(client, "dundee", geography="datazone2011", indicator="fx.claimants")
         assert cfg["unit"] == "%" and cfg["hasGap"]
@@ -907,3 +921,47 @@ def test_export_profile_under_disclosure_control_leaves_out_a_withheld_figure(cl
     # SIMD 2012's figure really changed with the rounding (5.9% -> 6.0%)
     f = figures["simd2012"]
     assert f"{100 * f['count'] / f['denominator']:.1f}" != f"{100 * round5(f['count']) / round5(f['denominator']):.1f}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed")
+def test_the_tooltip_of_a_rate_over_100_percent_says_not_a_valid_rate(unfit_db, tmp_path):
+    """The same area in Chromium against the running service: the mouse over it shows *not a
+    valid rate* with the figure it came to, no interval and no gap with the partnership."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.servers import running_service
+    from tests.test_clients import _launch, in_page, tiles_drawn, watch_console
+
+    db, _ = unfit_db
+    inside = shapes(db, "datazone2011").set_index("code").loc[BAD_AREA, "geometry"]
+    point = gpd.GeoSeries([inside.representative_point()], crs="EPSG:27700").to_crs("EPSG:4326").iloc[0]
+    env = {"GEO_CS_DB": str(db), "GEO_CS_WARM_MAPS": "0"}
+    with running_service(env, tmp_path / "service.log") as base, sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            problems = watch_console(page)
+            page.goto(f"{base}/maps/dundee?geography=datazone2011&indicator=fx.claimants")
+            tiles_drawn(page)
+            assert "not valid rates" in page.locator("body").inner_text()     # the panel says why
+            page.evaluate("([lat, lon]) => geoCs.map.setView([lat, lon], 14, {animate: false})",
+                          [point.y, point.x])
+            # the page's own hit test finds the area there once the new zoom's tiles are in
+            wait_until(lambda: page.evaluate("([lat, lon]) => (geoCs.areaAt(L.latLng(lat, lon)) || {}).code",
+                                             [point.y, point.x]) == BAD_AREA,
+                       30, f"{BAD_AREA} under its own point at zoom 14", pause=in_page(page))
+            x, y = page.evaluate("""([lat, lon]) => {
+                const p = geoCs.map.latLngToContainerPoint([lat, lon]);
+                const box = geoCs.map.getContainer().getBoundingClientRect();
+                return [p.x + box.left, p.y + box.top]; }""", [point.y, point.x])
+            page.mouse.move(x - 15, y - 15)
+            page.mouse.move(x, y, steps=4)
+            tip = page.locator(".leaflet-tooltip")
+            expect(tip).to_contain_text(BAD_AREA, timeout=10_000)
+            text = tip.inner_text()
+            assert "not a valid rate (125.0%: the population it is divided by does not fit the count)" in text
+            assert "95% interval" not in text and "Gap with" not in text
+            assert not problems, problems
+        finally:
+            browser.close()
