@@ -1,4 +1,10 @@
-"""The analyses on the real data of the embedded demo bundle (no ../shared needed)."""
+"""The analyses on the real data of the embedded demo bundle (no ../shared needed).
+
+Expected figures are worked out here from the bundle's raw files (and, where marked
+``shared_data``, from the full files in ../shared/data) with pandas and the plain-pandas NI 153
+of ``bench/ni153_pandas_peer.py``, never with geo-cs; the README's published figures are then
+checked against those, so a README figure that drifted from the data would fail too.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from bench.ni153_pandas_peer import ni153_pandas, worst_codes
 from geo_cs.analysis import (
     MethodParams,
     Panel,
@@ -25,6 +33,44 @@ from geo_cs.store import Store
 
 pytestmark = pytest.mark.slow
 QUARTERS = ["2010-05", "2010-08", "2010-11", "2011-02"]
+DEMO = Path(__file__).resolve().parents[1] / "boundaries" / "demo"
+PEER_COLUMNS = ["cohort_rate", "rest_rate", "gap", "n_cohort", "cohort_share"]
+
+
+def dwp_constituencies(path: Path) -> pd.DataFrame:
+    """DWP's file as published, one row per constituency and quarter: the count, the working-age
+    population its level and rate imply (DWP does not publish it) and GB's published rate."""
+    raw = pd.read_csv(path)
+    raw = raw[raw["CountryName"] == "Great Britain"].copy()          # NI rows are blank
+    raw["period_id"] = pd.to_datetime(raw["Date"], format="%Y/%m/%d").dt.strftime("%Y-%m")
+    # the population a level and a rate imply, in whole people (as geo-cs documents storing it)
+    raw["denominator"] = (raw["ConstLevel"] / raw["ConstRate"] * 100).round()
+    return raw.rename(columns={"ONSConstID": "code", "ConstituencyName": "name", "ConstLevel": "value"})
+
+
+def simd2012_observations(path: Path) -> pd.DataFrame:
+    """SIMD 2012's file in the peer's shape: one row per 2001 data zone."""
+    raw = pd.read_csv(path)
+    return pd.DataFrame({
+        "code": raw["dz01_code"], "period_id": "simd2012", "indicator": "employment_deprived",
+        "value": raw["number_of_employment_deprived_people_2012"],
+        "denominator": raw["best_fit_working_age_population_men_16_64_women_16_60_sape_2010"]})
+
+
+#: The Scottish partnerships' councils: 2007-2019 codes (the partnerships file's) and the NRS
+#: lookup's 2020 codes (Glasgow was recoded in 2019).
+SCOTTISH = {"dundee": ("S12000042", "S12000042"), "edinburgh": ("S12000036", "S12000036"),
+            "glasgow": ("S12000046", "S12000049")}
+
+
+def lookup_membership() -> pd.DataFrame:
+    """The 2001 data zones of each Scottish partnership through NRS's lookups alone: a 2001 zone
+    belongs to a council when any 2011 zone it is linked to lies in that council."""
+    links = pd.read_csv(DEMO / "lookups" / "dz01_dz11.csv").merge(
+        pd.read_csv(DEMO / "lookups" / "dz11_iz11_lad20_scotland.csv"), on="dz11_code")
+    rows = [pd.DataFrame({"partnership": pid, "code": links.loc[links["ltla20_code"] == lad20, "dz01_code"].unique()})
+            for pid, (_, lad20) in SCOTTISH.items()]
+    return pd.concat(rows, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +98,32 @@ def test_dwp_constituency_series_rates_and_gap_with_published_gb(store: Store):
     panel = Panel(store, RateSource("dwp_oowb_wpc10.claimants", "wpc2010"))
     rates = partnership_rates(store, panel, get_partnerships(["glasgow", "east_london"]))
     may10 = rates[rates["period_id"] == "2010-05"].set_index("partnership")
-    # the GB reference is DWP's own published figure (12.3%), not a sum of the ingested areas
-    assert may10.loc["glasgow", "reference_rate"] == pytest.approx(12.3, abs=1e-4)
-    assert may10.loc["glasgow", "rate"] == pytest.approx(21.54, abs=0.01)
-    assert may10.loc["glasgow", "gap"] == pytest.approx(9.24, abs=0.01)
+    # by hand from DWP's file: Glasgow's seven constituencies, Σ level / Σ implied population
+    raw = dwp_constituencies(DEMO / "indicators" / "out_of_work_benefits_wpc10_2010q2_2012q1.csv")
+    glasgow = raw[(raw["period_id"] == "2010-05") & raw["name"].str.startswith("Glasgow ")]
+    assert len(glasgow) == 7
+    rate = 100 * glasgow["value"].sum() / glasgow["denominator"].sum()
+    gb = glasgow["CountryRate"].unique()
+    assert len(gb) == 1                 # GB's published figure, the same on every row of a quarter
+    # the GB reference is DWP's own published figure, not a sum of the ingested areas
+    # (to float precision: stored as a level over the population it implies)
+    assert may10.loc["glasgow", "reference_rate"] == pytest.approx(gb[0], abs=1e-6)
+    assert may10.loc["glasgow", "rate"] == pytest.approx(rate, rel=1e-9)
+    assert may10.loc["glasgow", "gap"] == pytest.approx(rate - gb[0], abs=1e-6)
     assert may10.loc["glasgow", "index"] == pytest.approx(100)
+    # the README's figures (21.54%, 9.24 points above GB's 12.3%) are the data's
+    assert (round(rate, 2), round(rate - gb[0], 2), gb[0]) == (21.54, 9.24, 12.3)
 
 
 def test_worst_constituencies_on_the_first_four_quarters(store: Store):
     panel = Panel(store, RateSource("dwp_oowb_wpc10.claimants", "wpc2010"))
     cohort = worst_cohort(panel, MethodParams(baseline=tuple(QUARTERS), threshold=20))
     worst = cohort[cohort["worst"].fillna(False).astype(bool)]
-    assert 20 < len(worst) < 120
+    # the peer's cohort from DWP's file: a mean rate above 20% over the four quarters
+    raw = dwp_constituencies(DEMO / "indicators" / "out_of_work_benefits_wpc10_2010q2_2012q1.csv")
+    raw["rate"] = 100 * raw["value"] / raw["denominator"]
+    expected = worst_codes(raw[["code", "period_id", "value", "denominator", "rate"]], QUARTERS, 20)
+    assert set(worst["code"]) == set(expected) and 20 < len(expected) < 120
     assert (worst["baseline_rate"] > 20).all()
     table = ni153(store, panel, get_partnerships(["glasgow", "liverpool_city_region"]),
                   params=MethodParams(baseline=tuple(QUARTERS), threshold=20))
@@ -71,13 +131,54 @@ def test_worst_constituencies_on_the_first_four_quarters(store: Store):
     assert set(changes["gap_direction"]) <= {"closed", "unchanged", "widened"}
 
 
+def compare_with_peer(ours: pd.DataFrame, peer: pd.DataFrame) -> None:
+    both = ours.reset_index().merge(peer, on=["partnership", "period_id"], suffixes=("", "_peer"))
+    assert len(both) == len(ours) == len(peer)
+    for column in PEER_COLUMNS:
+        assert np.allclose(both[column].astype(float), both[f"{column}_peer"].astype(float), rtol=1e-9), column
+
+
 def test_simd_2012_worst_data_zones_of_the_scottish_partnerships(store: Store):
+    """geo-cs's NI 153 (its partnerships resolved by geometry) against the pandas peer on SIMD
+    2012's file with the data zones found through NRS's lookups."""
     panel = Panel(store, RateSource("simd2012.employment_deprived", "datazone2001"))
     table = ni153(store, panel, params=MethodParams(baseline=("simd2012",))).set_index("partnership")
     assert list(table.index) == ["dundee", "edinburgh", "glasgow"]
-    assert table.loc["glasgow", "n_cohort"] == 244
-    assert table.loc["glasgow", "cohort_rate"] == pytest.approx(33.19, abs=0.01)
-    assert table.loc["glasgow", "gap"] == pytest.approx(20.41, abs=0.01)
+    peer = ni153_pandas(simd2012_observations(DEMO / "indicators" / "simd2012_scotland_dz01_indicators.csv"),
+                        ["simd2012"], lookup_membership(), baseline=("simd2012",))
+    compare_with_peer(table, peer)
+    glasgow = peer.set_index("partnership").loc["glasgow"]
+    # the README's figures for Glasgow (244 zones, 33.19%, 20.41 points) are the data's
+    assert (glasgow["n_cohort"], round(glasgow["cohort_rate"], 2), round(glasgow["gap"], 2)) == (244, 33.19, 20.41)
+
+
+@pytest.mark.shared_data
+def test_simd_2012_figures_from_the_full_published_files(store: Store, shared_data: Path):
+    """The same table from the full SIMD 2012 file (all of Scotland, ../shared/data), each
+    council's 2001 data zones as the publisher's boundaries list them per council: the peer
+    agrees with geo-cs on the demo, and the published figures hold on the full data."""
+    rows = []
+    for pid, (lad, _) in SCOTTISH.items():
+        features = json.loads((shared_data / "boundaries" / "dz01_by_lad" / f"{lad}.json").read_text())["features"]
+        rows.append(pd.DataFrame({"partnership": pid, "code": [f["properties"]["DZ_CODE"] for f in features]}))
+    membership = pd.concat(rows, ignore_index=True)
+    assert membership.groupby("partnership").size().to_dict() == {"dundee": 179, "edinburgh": 548, "glasgow": 690}
+    observations = simd2012_observations(shared_data / "indicators" / "simd2012_scotland_dz01_indicators.csv")
+    assert observations["code"].nunique() > 6000                        # the whole of Scotland
+    peer = ni153_pandas(observations, ["simd2012"], membership, baseline=("simd2012",))
+    panel = Panel(store, RateSource("simd2012.employment_deprived", "datazone2001"))
+    compare_with_peer(ni153(store, panel, params=MethodParams(baseline=("simd2012",))).set_index("partnership"), peer)
+    glasgow = peer.set_index("partnership").loc["glasgow"]
+    assert (glasgow["n_cohort"], round(glasgow["cohort_rate"], 2), round(glasgow["gap"], 2)) == (244, 33.19, 20.41)
+
+
+@pytest.mark.shared_data
+def test_dwp_glasgow_from_the_full_published_file(shared_data: Path):
+    """The bundle's DWP figures hold on DWP's full file in ../shared/data."""
+    raw = dwp_constituencies(shared_data / "indicators" / "out_of_work_benefits_wpc10_2010q2_2012q1.csv")
+    glasgow = raw[(raw["period_id"] == "2010-05") & raw["name"].str.startswith("Glasgow ")]
+    rate = 100 * glasgow["value"].sum() / glasgow["denominator"].sum()
+    assert len(glasgow) == 7 and (round(rate, 2), round(rate - glasgow["CountryRate"].iloc[0], 2)) == (21.54, 9.24)
 
 
 def test_comparator_by_rule_names_its_districts(store: Store):
