@@ -70,6 +70,9 @@ class Group:
     #: function names mutated (fnmatch on mutmut's names: ``x_name`` for a function,
     #: ``xǁClassǁmethod`` for a method); every function when empty
     functions: tuple[str, ...] = ()
+    #: fixtures whose tests are left out besides :data:`COSTLY_FIXTURES` (a service the
+    #: module's functions are reached through, when its tests call them directly)
+    leave_out: tuple[str, ...] = ()
 
     @property
     def dotted(self) -> str:
@@ -85,7 +88,8 @@ class Group:
 GROUPS: tuple[Group, ...] = (
     Group("stats", "geo_cs/stats.py",
           "every interval published beside a rate, a gap, a change or an index",
-          ("geo_cs/stats.py", "tests/test_oracles.py", "tests/test_disclosure.py")),
+          ("geo_cs/stats.py", "tests/test_oracles.py", "tests/test_disclosure.py", "tests/test_edges.py"),
+          leave_out=("edge_db",)),
     Group("disclosure", "geo_cs/disclosure.py",
           "which counts are rounded and which rates are withheld",
           ("geo_cs/disclosure.py", "tests/test_disclosure.py", "tests/test_edges.py")),
@@ -124,7 +128,57 @@ class Equivalent:
 
 #: Survivors no test can kill, and why. Each entry names the function (fnmatch) and the change
 #: (a regular expression on the diff's - and + lines).
-EQUIVALENT: tuple[Equivalent, ...] = ()
+EQUIVALENT: tuple[Equivalent, ...] = (
+    # -- anywhere
+    Equivalent("*", r'\+.*float\("NAN"\)',
+               "float() reads NaN in any case: float('NAN') is float('nan')"),
+    # -- geo_cs.stats
+    Equivalent("geo_cs.stats.x_wilson_interval__*", r"\+\s+valid = n >= 0",
+               "a zero denominator gives NaN through either branch (0/0, or ∞/∞ in the centre and "
+               "half-width), and errstate keeps it silent"),
+    Equivalent("geo_cs.stats.x_wilson_interval__*", r"np\.where\(valid, n, 2\)",
+               "the stand-in for an invalid denominator only avoids dividing by it: the outer "
+               "np.where discards what it gives"),
+    Equivalent("geo_cs.stats.x_wilson_interval__*", r"np\.clip\(c / np\.where\(valid, n, 1\), None, 1\)",
+               "count/denominator is below 0 only for a negative count, and counts of people are not "
+               "negative (rounded ones included)"),
+    Equivalent("geo_cs.stats.x_wilson_interval__*", r"\+.*np\.clip\(low, 0, (None|2)\)",
+               "the lower end is at most the rate, so never above 100%: the upper clip of the lower "
+               "end never acts"),
+    Equivalent("geo_cs.stats.x_wilson_interval__*", r"\+.*np\.clip\(high, None, 1\)",
+               "the upper end is at least the rate, so never below 0%: the lower clip of the upper "
+               "end never acts"),
+    Equivalent("geo_cs.stats.x_index_interval__*", r"\(c > 0\) & \(b >= 0\)",
+               "a base count of 0 has no index (NaN) whatever its spread"),
+    Equivalent("geo_cs.stats.x_widen_for_denominator__*", r"inv_cdf\(0\.5 - confidence / 2\)",
+               "z enters only through np.hypot, which squares it: −z widens as much as z"),
+    Equivalent("geo_cs.stats.x_known_half_widths__*", r"np\.where\(counted, c, 1\.0\)",
+               "the stand-in for a rate that does not count only keeps NaN out of the product: the "
+               "outer np.where discards it"),
+    Equivalent("geo_cs.stats.x_survey_difference__*", r"round\(rate_a - rate_b, 7\)",
+               "the rounding only removes float noise from the difference of two published rates "
+               "(one decimal): to 6 or to 7 decimals gives the same number"),
+    Equivalent("geo_cs.stats.x_add_gap__*", r"total_den\.where\(total_den >= 0\)",
+               "with no one in either role the share is 0/0 through either branch: NaN"),
+    # -- geo_cs.spreadsheet
+    Equivalent("geo_cs.spreadsheet.x_safe_frame__*", r"if \(changed\) or True else frame",
+               "with nothing to change, assign() returns an equal copy: the CSV is the same"),
+    Equivalent("geo_cs.spreadsheet.x_safe_frame__*",
+               r'\+.*lambda v: ("XXXX" if v is None or v is pd\.NA|"" if \(v is None or v is pd\.NA\) '
+               r'and False|"" if v is None and v is pd\.NA)',
+               "the branch for a missing value is never taken: map(..., na_action='ignore') skips "
+               "missing values (None, NaN, NA), which the CSV writes empty"),
+    Equivalent("geo_cs.spreadsheet.x_csv_text__*", r"to_csv\(index=None\)",
+               "pandas writes no index for any false index argument, None included"),
+    Equivalent("geo_cs.spreadsheet.x_write_csv__*", r"to_csv\(path, index=None\)",
+               "pandas writes no index for any false index argument, None included"),
+    Equivalent("geo_cs.spreadsheet.x__is_boolean__*",
+               r"\+.*(if column\.dtype == object:|return present\.empty and|and bool\(None\)|"
+               r"map\(lambda v: None\))",
+               "these send an object column of yes/no values down the text path, which writes it the "
+               "same: neutralise() writes True/False as true/false and leaves missing values missing "
+               "(the object branch of _is_boolean is redundant with neutralise)"),
+)
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -198,12 +252,13 @@ print("\\nRESULT" + json.dumps({"code": int(code), "kept": plugin.kept, "dropped
 """
 
 
-def select_tests(workdir: Path, tests: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def select_tests(workdir: Path, tests: tuple[str, ...], leave_out: tuple[str, ...]
+                 ) -> tuple[list[str], list[str]]:
     """The node ids of ``tests`` collected in the unmutated snapshot: those to run, and those
-    left out for needing a costly fixture. Collected here, before mutmut copies the code: in
-    its mutated copy a module's docstring examples appear once more for every mutant."""
+    left out for needing a fixture of ``leave_out``. Collected here, before mutmut copies the
+    code: in its mutated copy a module's docstring examples appear once more for every mutant."""
     done = subprocess.run([sys.executable, "-c", _COLLECT, json.dumps(list(tests)),
-                           ",".join(COSTLY_FIXTURES)], cwd=workdir, capture_output=True, text=True)
+                           ",".join(leave_out)], cwd=workdir, capture_output=True, text=True)
     marker = done.stdout.rfind("RESULT")
     if marker < 0:
         raise SystemExit(f"collecting {tests} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -272,7 +327,7 @@ def run_group(group: Group, tree: Path, children: int, baseline: dict[str, dict]
     if workdir.exists():
         shutil.rmtree(workdir)
     shutil.copytree(tree, workdir, symlinks=True)
-    selected, dropped = select_tests(workdir, group.tests)
+    selected, dropped = select_tests(workdir, group.tests, COSTLY_FIXTURES + group.leave_out)
     config = {
         **base_config(),
         "source_paths": list(SOURCE_PATHS),
@@ -282,7 +337,8 @@ def run_group(group: Group, tree: Path, children: int, baseline: dict[str, dict]
         "use_git_change_detection": False,
     }
     write_config(workdir, config)
-    log(f"{group.module}: {len(selected)} tests ({len(dropped)} left out: demo database or real data)")
+    log(f"{group.module}: {len(selected)} tests ({len(dropped)} left out: "
+        f"{', '.join(COSTLY_FIXTURES + group.leave_out)})")
     with open(workdir / "mutmut.log", "w") as out:
         done = subprocess.run(["mutmut", "run", "--max-children", str(children), *group.patterns()],
                               cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
@@ -329,6 +385,7 @@ def summarise(outcome: Outcome) -> dict[str, Any]:
         "module": outcome.group.module, "decides": outcome.group.decides,
         "functions": list(outcome.group.functions) or ["every function"],
         "tests": list(outcome.group.tests), "tests_run": len(outcome.selected),
+        "left_out_fixtures": list(COSTLY_FIXTURES + outcome.group.leave_out),
         "tests_left_out": outcome.dropped,
         "mutants": total, "killed": counts.get("killed", 0), "timeout": counts.get("timeout", 0),
         "survived": counts.get("survived", 0), "no_tests": counts.get("no tests", 0),
@@ -379,8 +436,9 @@ def markdown(result: dict[str, Any]) -> str:
     for m in result["modules"]:
         lines += ["", f"## `{m['module']}`", "",
                   f"Tests: {', '.join(f'`{t}`' for t in m['tests'])} ({m['tests_run']} run"
-                  + (f"; {len(m['tests_left_out'])} left out for the demo database or real data"
-                     if m["tests_left_out"] else "") + ")."]
+                  + (f"; {len(m['tests_left_out'])} left out: those using "
+                     + ", ".join(f"`{f}`" for f in m["left_out_fixtures"]) if m["tests_left_out"] else "")
+                  + ")."]
         if m["killed_since_baseline"]:
             lines += ["", "Survivors of the baseline run now killed, and the tests that kill them:", ""]
             for k in m["killed_since_baseline"]:
@@ -415,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="mutants run at once (default: one per core)")
     parser.add_argument("--baseline", type=Path, default=RESULTS / "mutation.json",
                         help="a previous result: its survivors now killed are listed with their tests")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the modules run in an existing result (each module keeps "
+                             "the commit it was measured at)")
     parser.add_argument("--workdir", type=Path, default=CACHE,
                         help="where the snapshot and mutmut's folders go (default: bench/.cache/mutation)")
     parser.add_argument("--out", type=Path, default=RESULTS / "mutation.json",
@@ -441,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{group.module}: mutating {', '.join(group.functions) or 'every function'}")
         outcome = run_group(group, tree, args.children, baseline, log)
         summary = summarise(outcome)
+        summary["commit"] = commit + ("-worktree" if args.worktree else "")
         log(f"{group.module}: {summary['mutants']} mutants, {summary['killed']} killed, "
             f"{summary['timeout']} timeout, {summary['survived']} survived "
             f"({summary['equivalent']} equivalent, {summary['unexplained']} unexplained) "
@@ -448,10 +510,16 @@ def main(argv: list[str] | None = None) -> int:
         modules.append(summary)
     import mutmut
 
+    if args.merge and args.out.exists():
+        kept = [m for m in json.loads(args.out.read_text())["modules"]
+                if m["module"] not in {g.module for g in groups}]
+        order = {g.module: i for i, g in enumerate(GROUPS)}
+        modules = sorted(kept + modules, key=lambda m: order.get(m["module"], len(order)))
+    commits = sorted({m.get("commit", commit) for m in modules})
     result = {
         "benchmark": "mutation",
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit + ("-worktree-dirty" if dirty else ("-worktree" if args.worktree else "")),
+        "commit": ", ".join(commits) + ("-dirty" if dirty else ""),
         "measured": "working tree" if args.worktree else "HEAD (git archive)",
         "dirty": dirty,
         "command": " ".join(["python", "scripts/mutation.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -459,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"nproc": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "children": args.children},
         "config": base_config(),
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(sum(m["seconds"] for m in modules), 1),
+        "this_run_seconds": round(time.monotonic() - started, 1),
         "modules": modules,
         "totals": {k: sum(m[k] for m in modules) for k in (
             "mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "unexplained")},

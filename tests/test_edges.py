@@ -31,7 +31,7 @@ from conftest import DX, DY, GRID_CODES, ORIGIN, REPO, grid_frame
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from geo_cs import tiles
+from geo_cs import stats, tiles
 from geo_cs.analysis import MethodParams, classify_changes
 from geo_cs.config import Settings
 from geo_cs.disclosure import DisclosureControl
@@ -588,3 +588,161 @@ def test_a_second_visitor_who_changes_only_the_threshold_gets_their_own_map(serv
     assert summary() == {"threshold": 25, "n_cohort": 2}
     assert summary(threshold=19.9) == {"threshold": 19.9, "n_cohort": 3}
     assert summary() == {"threshold": 25, "n_cohort": 2}
+
+
+# -- the intervals at their edges (geo_cs.stats) ------------------------------------------------
+
+Z95 = 1.959963984540054    # the 97.5% point of the standard normal
+
+
+def _same(a, b) -> None:
+    """Equal arrays (or tuples of them), NaN where the other has NaN."""
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _same(x, y)
+    else:
+        np.testing.assert_array_equal(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+
+
+NAN = float("nan")
+#: (function, arguments with a missing figure as NaN): the same call with None in its place
+#: must give the same answer (a missing figure from a nullable column or a JSON null)
+WITH_MISSING = [
+    (stats.wilson_interval, ([25.0, NAN], [100.0, 100.0])),
+    (stats.wilson_interval, ([25.0, 25.0], [100.0, NAN])),
+    (stats.rate_with_interval, ([25.0, NAN], [100.0, 100.0])),
+    (stats.rate_with_interval, ([25.0, 25.0], [NAN, 100.0])),
+    *((stats.difference_interval, tuple([10.0, NAN] if i == k else [10.0, 12.0] for i in range(6)))
+      for k in range(6)),
+    *((stats.change_interval, tuple([10.0, NAN] if i == k else [10.0, 12.0] for i in range(6)))
+      for k in range(6)),
+    (stats.index_interval, ([25.0, NAN], [20.0, 20.0])),
+    (stats.index_interval, ([25.0, 25.0], [NAN, 20.0])),
+    (stats.rounding_sd, ([4.0, NAN],)),
+    *((stats.widen_for_denominator, tuple([10.0, NAN] if i == k else v for i, v in enumerate(
+        ([10.0, 10.0], [9.0, 9.0], [11.0, 11.0], [1000.0, 1000.0], [100.0, 100.0])))) for k in range(5)),
+    (stats.linear_half_width, ([0.5, 0.5], [3.0, NAN])),
+    (stats.linear_half_width, ([0.5, NAN], [3.0, 4.0])),
+    (stats.combine_survey_rates, ([70_000.0, NAN], [100_000.0, 300_000.0], [3.0, 2.0])),
+    (stats.combine_survey_rates, ([70_000.0, 222_000.0], [100_000.0, NAN], [3.0, 2.0])),
+    (stats.known_half_widths, ([[0.5, 0.5]], [[3.0, NAN]])),
+    (stats.known_half_widths, ([[0.5, NAN]], [[3.0, 4.0]])),
+]
+
+
+@pytest.mark.parametrize(("function", "args"), WITH_MISSING,
+                         ids=[f"{f.__name__}-{i}" for i, (f, _) in enumerate(WITH_MISSING)])
+def test_a_missing_figure_given_as_none_is_missing_like_nan(function, args):
+    def as_none(value):
+        if isinstance(value, list):
+            return [as_none(v) for v in value]
+        return None if isinstance(value, float) and np.isnan(value) else value
+
+    _same(function(*(as_none(a) for a in args)), function(*args))
+
+
+def test_a_zero_or_missing_denominator_gives_no_rate_and_no_warning():
+    """Nothing is printed on an officer's terminal or in the server's log for an area with no
+    population: its rate and interval are simply missing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        low, high = stats.wilson_interval([0.0, 5.0, 5.0], [0.0, 0.0, NAN])
+        rate, rate_low, _ = stats.rate_with_interval([0.0, 5.0, 5.0], [0.0, 0.0, NAN])
+        index, index_low, _ = stats.index_interval([0.0, 5.0, 0.0], [0.0, 0.0, 5.0])
+        wide_low, _ = stats.widen_for_denominator([0.0, 5.0], [0.0, 4.0], [1.0, 6.0], [0.0, 0.0],
+                                                  [1.0, 1.0])
+    assert np.isnan(low).all() and np.isnan(high).all() and np.isnan(rate).all() and np.isnan(rate_low).all()
+    assert np.isnan(index[:2]).all() and index[2] == 0.0 and np.isnan(index_low).all()
+    # without a denominator the interval is left as it was
+    assert wide_low.tolist() == [0.0, 4.0]
+
+
+def test_wilson_reaches_exactly_0_and_100_at_the_ends():
+    """At a count of 0 the interval starts at 0% and at a count of all it ends at 100%, never
+    beyond: the formula alone gives -1e-15% or 100.00000000000001% for some denominators."""
+    n = np.arange(1.0, 3001.0)
+    for confidence in (0.9, 0.95, 0.99):
+        low, _ = stats.wilson_interval(np.zeros_like(n), n, confidence)
+        _, high = stats.wilson_interval(n, n, confidence)
+        assert (low >= 0.0).all() and (low < 1e-12).all()
+        assert (high <= 100.0).all() and (high > 100.0 - 1e-12).all()
+
+
+def test_the_index_and_its_interval_at_a_count_of_one():
+    index, low, high = stats.index_interval([1.0, 3.0, 1.0], [1.0, 1.0, 4.0])
+    assert index.tolist() == [100.0, 300.0, 25.0]
+    # Poisson log-ratio interval: index × exp(±z √(1/c + 1/b))
+    for i, (c, b) in enumerate(((1, 1), (3, 1), (1, 4))):
+        spread = Z95 * np.sqrt(1 / c + 1 / b)
+        assert (low[i], high[i]) == pytest.approx((index[i] * np.exp(-spread), index[i] * np.exp(spread)))
+
+
+def test_a_derived_denominator_of_one_is_still_a_denominator_and_noise_in_its_variance_is_nothing():
+    low, high = stats.widen_for_denominator([10.0, 10.0], [9.0, 9.0], [11.0, 11.0], [1.0, 1000.0],
+                                            [0.01, -1e-12])
+    # a denominator of 1 with an SD of 0.1 adds z × 10 × 0.1 / 1 = 1.96 points in quadrature
+    extra = Z95 * 10 * 0.1
+    assert (low[0], high[0]) == pytest.approx((10 - np.hypot(1, extra), 10 + np.hypot(1, extra)))
+    # a variance of -1e-12 (float noise from a difference) adds nothing
+    assert (low[1], high[1]) == (9.0, 11.0)
+
+
+def test_a_population_of_one_is_a_population():
+    assert stats.combine_survey_rates([1.0], [1.0], [2.0]) == (100.0, 2.0)
+    rate, half_width = stats.combine_survey_rates([0.0], [0.0], [2.0])
+    assert np.isnan(rate) and np.isnan(half_width)
+
+
+def test_the_cohort_share_counts_a_missing_denominator_as_no_one():
+    wide = pd.DataFrame({
+        "cohort_rate": [10.0, 10.0, 10.0, 10.0], "cohort_rate_low": 9.0, "cohort_rate_high": 11.0,
+        "rest_rate": [5.0, 5.0, 5.0, 5.0], "rest_rate_low": 4.0, "rest_rate_high": 6.0,
+        "cohort_denominator": [NAN, 1000.0, 1.0, NAN], "rest_denominator": [3000.0, NAN, 0.0, NAN]})
+    stats.add_gap(wide)
+    assert wide["cohort_share"].iloc[:3].tolist() == [0.0, 1.0, 1.0]
+    assert np.isnan(wide["cohort_share"].iat[3])
+    assert wide["gap"].tolist() == [5.0] * 4
+
+
+# -- the disclosure settings and what a table carries -------------------------------------------
+
+def test_disclosure_settings_are_checked_at_their_edges():
+    DisclosureControl(round_to=1, min_count=0)      # publish everything, rounded to 1: allowed
+    for round_to, min_count in ((0, 10), (5, -1), (0, -1)):
+        with pytest.raises(ValueError, match="round_to >= 1 and min_count >= 0"):
+            DisclosureControl(round_to=round_to, min_count=min_count)
+
+
+def test_a_published_table_keeps_its_notes_and_states_the_control_once():
+    table = pd.DataFrame({"count": [100.0], "denominator": [1000.0]})
+    table.attrs["notes"] = ["Source: DWP"]
+    once = CONTROL.rate_table(table)
+    assert once.attrs["notes"] == ["Source: DWP", CONTROL.note]
+    assert CONTROL.rate_table(once).attrs["notes"] == ["Source: DWP", CONTROL.note]
+
+
+def test_a_published_gap_table_takes_the_confidence_asked():
+    table = pd.DataFrame({"cohort_count": [120.0], "cohort_denominator": [400.0],
+                          "rest_count": [300.0], "rest_denominator": [3000.0]})
+    for role in ("cohort", "rest"):
+        table[f"{role}_rate"] = table[f"{role}_count"] / table[f"{role}_denominator"] * 100
+    at90, at95 = CONTROL.gap_table(table.copy(), 0.90), CONTROL.gap_table(table.copy())
+    # 90% intervals are narrower, for each rate and for the gap
+    for column in ("cohort_rate", "rest_rate", "gap"):
+        assert at95[f"{column}_low"].iat[0] < at90[f"{column}_low"].iat[0] < at90[column].iat[0]
+    # the cohort's 90% interval is Wilson's at z = 1.645 (the rates are already multiples of 5)
+    low, high = stats.wilson_interval(120, 400, 0.90)
+    assert (at90["cohort_rate_low"].iat[0], at90["cohort_rate_high"].iat[0]) == pytest.approx((low, high))
+
+
+def test_an_unclassified_area_is_neither_worst_nor_not_worst():
+    frame = pd.DataFrame({"code": ["a", "b", "c"], "period_id": ["p", "p", "q"],
+                          "value": [30.0, 10.0, 30.0]})
+    cohort = DisclosureControl.published_cohort(frame, ("p",), 25.0).set_index("code")
+    # c has no value in the baseline period: not classified, held as NA in a yes/no column
+    assert cohort["worst"].dtype == "boolean"
+    assert [bool(cohort.loc[c, "worst"]) for c in ("a", "b")] == [True, False]
+    assert cohort.loc["c", "worst"] is pd.NA
