@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.test_clients import (  # noqa: F401 (the service's fixtures)
     _launch,
@@ -75,7 +76,22 @@ def page(request, browser):
 def open_map(page, base: str, path: str = "/maps/glasgow") -> None:
     page.goto(f"{base}{path}")
     tiles_drawn(page)
-    page.wait_for_timeout(200)   # labels and ticks placed after the first frame
+    drawn_frames(page)
+
+
+def drawn_frames(page) -> None:
+    """Wait until the page's fonts are loaded and two more frames are drawn: names and ticks are
+    measured and placed once the text has its font (a condition, not a fixed time)."""
+    page.evaluate("""() => document.fonts.ready.then(() => new Promise(
+        done => requestAnimationFrame(() => requestAnimationFrame(done))))""")
+
+
+def view_settled(page, condition: str, arg: object = None) -> None:
+    """Wait until ``condition`` (a function of ``arg``) holds of the map and no zoom or pan
+    animation runs: Leaflet sets the new zoom as its animation starts."""
+    page.wait_for_function(f"""a => ({condition})(a) && !geoCs.map._animatingZoom
+                                  && !(geoCs.map._panAnim && geoCs.map._panAnim._inProgress)""",
+                           arg=arg, timeout=10_000)
 
 
 def config(page) -> dict:
@@ -129,7 +145,7 @@ def select_area_on_the_map(page) -> str:
     page.evaluate("(b) => geoCs.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false, padding: [60, 60]})",
                   bounds)
     tiles_drawn(page)
-    page.wait_for_timeout(300)
+    drawn_frames(page)
     x, y = map_point_inside(page)
     tap_or_click(page, x, y)
     page.locator("#geo-cs-profile").wait_for()
@@ -213,13 +229,17 @@ def test_the_tooltip_is_readable_near_the_maps_edge(page, staff_server):
     box = page.locator("#geo-cs-map").bounding_box()
     widths = []
     for dx in (box["width"] / 2, box["width"] * 0.72, box["width"] * 0.8):
-        page.mouse.move(5, 5)
-        page.mouse.move(box["x"] + dx - 10, box["y"] + box["height"] / 2)
-        page.mouse.move(box["x"] + dx, box["y"] + box["height"] / 2, steps=3)
-        page.wait_for_timeout(200)
-        page.mouse.move(box["x"] + dx + 1, box["y"] + box["height"] / 2)
+        x, y = box["x"] + dx, box["y"] + box["height"] / 2
+        code = page.evaluate("""([x, y]) => {
+            const m = geoCs.map.getContainer().getBoundingClientRect();
+            const p = geoCs.areaAt(geoCs.map.containerPointToLatLng([x - m.left, y - m.top]));
+            return p ? p.code : null;
+        }""", [x, y])
+        assert code, f"no area at {dx:.0f} px across the map"
+        page.mouse.move(x - 10, y)
+        page.mouse.move(x, y, steps=3)
         tip = page.locator(".leaflet-tooltip")
-        tip.wait_for(timeout=10_000)
+        expect(tip).to_contain_text(code, timeout=10_000)
         tb = tip.bounding_box()
         widths.append(tb["width"])
         # no word on a line of its own: the box is as wide as the words need, up to 320 px
@@ -265,7 +285,8 @@ def test_the_answer_and_key_figures_show_on_arrival_and_the_map_fits(page, staff
 def write_screenshot(page, name: str) -> None:
     if os.environ.get("GEO_CS_WRITE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.wait_for_timeout(1000)
+        tiles_drawn(page)
+        drawn_frames(page)
         page.screenshot(path=str(SCREENSHOTS / name))
 
 
@@ -279,8 +300,7 @@ def test_the_panel_puts_first_what_staff_ask_first(page, staff_server):
     assert page.evaluate("document.activeElement.className") == "geo-cs-skip"
     assert skip.is_visible() and in_view(page, ".geo-cs-skip")
     page.keyboard.press("Enter")
-    page.wait_for_timeout(100)
-    assert page.evaluate("document.activeElement.id") == "geo-cs-search"
+    page.wait_for_function("() => document.activeElement.id === 'geo-cs-search'", timeout=5_000)
     # without it, search is still among the first Tab stops
     open_map(page, staff_server)
     stops = []
@@ -321,15 +341,13 @@ def test_worst_areas_are_outlined_with_a_halo_and_zoom_to_worst_shows_them_all(p
     assert len(worst) >= 2
     zoom = page.evaluate("geoCs.map.getZoom()")
     page.get_by_role("button", name="Zoom to the worst-performing").click()
-    page.wait_for_timeout(600)
-    assert page.evaluate("geoCs.map.getZoom()") > zoom + 0.5
+    view_settled(page, "z => geoCs.map.getZoom() > z + 0.5", zoom)
     inside = page.evaluate("""(boxes) => boxes.every(b => geoCs.map.getBounds().pad(0.001).contains(
         L.latLngBounds([[b[1], b[0]], [b[3], b[2]]])))""", worst)
     assert inside
     tiles_drawn(page)
     page.get_by_role("button", name="Show the whole of Nottingham and Nottinghamshire").click()
-    page.wait_for_timeout(600)
-    assert abs(page.evaluate("geoCs.map.getZoom()") - zoom) < 0.01
+    view_settled(page, "z => Math.abs(geoCs.map.getZoom() - z) < 0.01", zoom)
 
 
 def test_the_worst_list_ranks_one_to_n(page, staff_server):
@@ -468,7 +486,7 @@ def test_place_names_are_placed_without_overlap(page, staff_server, path):
             assert len(texts & areas) >= 2, (texts, areas)
         page.evaluate("geoCs.map.setZoom(geoCs.map.getZoom() + 1, {animate: false})")
         tiles_drawn(page)
-        page.wait_for_timeout(300)
+        drawn_frames(page)
 
 
 # -- 7. a refused request, in words, next to the control used ----------------------------------------------
@@ -577,7 +595,7 @@ def test_the_printed_page_fits_the_partnership_with_answer_legend_figures_chart_
     page.emulate_media(media="print")
     page.wait_for_selector('body[data-print="fitted"]', state="attached")
     tiles_drawn(page)
-    page.wait_for_timeout(500)
+    drawn_frames(page)
     # the map is the page's width and shows the whole partnership
     fit = page.evaluate("""() => {
         const c = JSON.parse(document.getElementById('geo-cs-config').textContent);
