@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from geo_cs.errors import InputError
 from geo_cs.filters import like_regex, parse_filter, queryables, translate
-from tests.servers import REPO, free_port
+from tests.servers import REPO, start_on_a_free_port, wait_until
 
 #: The attack of the issue: 30 pairs, 66 characters with the quotes.
 ATTACK = "name LIKE '" + "%_" * 30 + "'"
@@ -59,6 +59,7 @@ def create_app(settings=None):
 
     @app.get("/test/interruptible")
     def interruptible(store: StoreDep) -> dict:
+        print("running /test/interruptible", flush=True)   # the test waits for this line
         # 1.6 billion pairs of names: minutes, in chunks DuckDB can interrupt between
         return {"n": store.sql("SELECT count(*) FROM areas a, areas b WHERE "
                                "regexp_full_match(a.name || b.name, ?)",
@@ -66,6 +67,7 @@ def create_app(settings=None):
 
     @app.get("/test/stuck")
     def stuck(store: StoreDep) -> dict:
+        print("running /test/stuck", flush=True)
         # the attack as DuckDB's LIKE ran it: minutes inside one chunk, never interrupted
         return {"n": store.sql("SELECT count(*) FROM areas WHERE name LIKE ? ESCAPE '\\'",
                                ["%_" * 30 + "%x"]).fetchone()[0]}
@@ -84,29 +86,35 @@ def geo_cs_serve(db: Path, log: Path, *, workers: int = 1, env: dict[str, str] |
     """``geo-cs --db DB serve --workers N`` on a free port (with :data:`SLOW_ROUTES` if asked),
     its output in ``log``; yields the process and its base URL. Whatever happens, its whole
     process group is killed after (a worker must not outlive a failed test)."""
-    port = free_port()
     program = ["-c", SLOW_ROUTES] if slow_routes else ["-m", "geo_cs.cli"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, *program, "--db", str(db), "serve", "--port", str(port),
-             "--workers", str(workers)],
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, stdout=out,
-            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+
+    def start(port: int) -> subprocess.Popen:
+        with log.open("wb") as out:
+            return subprocess.Popen(
+                [sys.executable, *program, "--db", str(db), "serve", "--port", str(port),
+                 "--workers", str(workers)],
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, stdout=out,
+                stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+
+    proc, port = start_on_a_free_port(start, log, 90, "geo-cs serve")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"geo-cs serve did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+        # the main process listens before its workers have started: ready once one answers
+        wait_until(lambda: _answers(proc, f"{base}/health"), 90,
+                   lambda: f"geo-cs serve to answer; its output:\n{log.read_text()}")
         yield proc, base
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _answers(proc: subprocess.Popen, url: str) -> bool:
+    if proc.poll() is not None:
+        pytest.fail(f"geo-cs serve exited ({proc.returncode}) before it answered")
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=5).status_code == 200
+    return False
 
 
 def stalled_reader(base: str, path: str) -> socket.socket:
@@ -299,7 +307,8 @@ def test_sigterm_stops_a_server_whose_queries_run_and_whose_clients_stall(demo_d
     with geo_cs_serve(demo_db, log, env={"GEO_CS_QUERY_TIMEOUT_S": "600"}, slow_routes=True) as (proc, base):
         stalled = [stalled_reader(base, "/collections/lsoa2011/items?limit=10000") for _ in range(2)]
         running = [Request(f"{base}/test/interruptible"), Request(f"{base}/test/stuck")]
-        time.sleep(3)
+        wait_until(lambda: all(f"running /test/{name}" in log.read_text() for name in ("interruptible", "stuck")),
+                   30, lambda: f"both slow routes to run; the log:\n{log.read_text()}")
         assert [r.ended for r in running] == [None, None], "the slow queries answered"
         took = stop_within(proc, 15)     # before the fix: never (kill -9)
         for request in running:
