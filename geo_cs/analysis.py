@@ -21,11 +21,31 @@ definition used and the method parameters.
 
 Example
 -------
+The worst-performing data zones of the three Scottish partnerships on SIMD 2016, from the demo
+bundle's files (the councils' data zones come from NRS's lookup, Glasgow's 2019 recode from the
+official list of district changes):
+
 >>> from geo_cs import Store
 >>> from geo_cs.analysis import Panel, RateSource, MethodParams, ni153
->>> store = Store.open("geo-cs.duckdb", read_only=True)          # doctest: +SKIP
->>> panel = Panel(store, RateSource("simd2012.employment_deprived", "datazone2001"))  # doctest: +SKIP
->>> table = ni153(panel, partnerships=None, params=MethodParams(baseline=("simd2012",)))  # doctest: +SKIP
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_indicator, ingest_lookup, load_spec
+>>> from geo_cs.partnerships import get_partnerships
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> for lookup in ("lad_changes_2014_2025.csv", "dz11_iz11_lad20_scotland.csv"):
+...     _ = ingest_lookup(store, demo / "lookups" / lookup)
+>>> _ = ingest_indicator(store, demo / "indicators" / "simd2016_scotland_dz11_indicators.csv",
+...                      load_spec("simd2016"))
+>>> panel = Panel(store, RateSource("simd2016.employment_deprived", "datazone2011"))
+>>> table = ni153(store, panel, get_partnerships(["dundee", "edinburgh", "glasgow"]),
+...               params=MethodParams(baseline=("simd2016",)))
+>>> columns = ["partnership", "n_cohort", "cohort_rate", "rest_rate", "gap"]
+>>> print(table[columns].round(1).to_string(index=False))
+partnership  n_cohort  cohort_rate  rest_rate  gap
+     dundee        29         29.3       11.3 18.0
+  edinburgh        26         31.2        7.3 23.9
+    glasgow       188         31.1       11.8 19.2
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -40,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.panels import DensePanel, load_dense, panel_key, prepared_token
+from geo_cs.panels import DensePanel, load_dense, observed_keys, observed_panel, panel_key, prepared_token
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
 from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
@@ -181,10 +201,24 @@ def rate_source(
     ``geo-cs analyse employment``: its groups' rates combine the districts' published intervals
     (:mod:`geo_cs.survey`), which a claimant panel's binomial intervals would misstate.
 
-    >>> source, notes = rate_source(store, "imd2025_indicators.employment_deprived",
-    ...                             "lsoa2021")           # doctest: +SKIP
-    >>> source.denominator                                # doctest: +SKIP
+    IMD 2025 publishes the employment-deprived count and the rate in separate files, and no
+    population; the lookup registers the 2021 LSOAs' codes:
+
+    >>> from geo_cs import Store
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_indicator, ingest_lookup, load_spec
+    >>> demo = boundaries_dir() / "demo"
+    >>> store = Store.open(":memory:")
+    >>> _ = ingest_lookup(store, demo / "lookups" / "lsoa11_lsoa21_ew.csv")
+    >>> for spec, name in (("imd2025_indicators", "imd2025_england_lsoa21_indicators.csv"),
+    ...                    ("imd2025_scores", "imd2025_england_lsoa21.csv")):
+    ...     _ = ingest_indicator(store, demo / "indicators" / name, load_spec(spec))
+    >>> source, notes = rate_source(store, "imd2025_indicators.employment_deprived", "lsoa2021")
+    >>> source.denominator
     'imd2025.employment_rate'
+    >>> print(notes[0])  # doctest: +ELLIPSIS
+    imd2025_indicators.employment_deprived has no denominators: derived as count / imd2025.employment_rate ...
+    >>> store.close()
     """
     _refuse_survey(store, [indicator] if isinstance(indicator, str) else list(indicator),
                    denominator, set_id)
@@ -369,8 +403,21 @@ FROM c LEFT JOIN r USING (code, period_id)
 class Panel:
     """A claimant-rate panel for one geography set, as a temporary DuckDB table.
 
-    >>> panel = Panel(store, RateSource("dwp_oowb_wpc10.claimants", "wpc2010"))  # doctest: +SKIP
-    >>> panel.periods()                                                          # doctest: +SKIP
+    >>> from geo_cs import Store
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_indicator, ingest_lookup, load_spec
+    >>> demo = boundaries_dir() / "demo"
+    >>> store = Store.open(":memory:")
+    >>> _ = ingest_lookup(store, demo / "lookups" / "dz11_iz11_lad20_scotland.csv")
+    >>> _ = ingest_indicator(store, demo / "indicators" / "simd2020_scotland_dz11_indicators.csv",
+    ...                      load_spec("simd2020"))
+    >>> panel = Panel(store, RateSource("simd2020.employment_deprived", "datazone2011"))
+    >>> panel.periods()[["period_id", "period_label"]].to_dict("records")
+    [{'period_id': 'simd2020', 'period_label': 'SIMD 2020 (2017 data)'}]
+    >>> rates = panel.area_rates()                  # one row per data zone and period
+    >>> rates.loc[rates["code"] == "S01009841", ["count", "denominator", "rate"]].round(1).values.tolist()
+    [[117.0, 619.0, 18.9]]
+    >>> store.close()
     """
 
     def __init__(self, store: Store, source: RateSource, periods: list[str] | None = None, *,
@@ -380,11 +427,14 @@ class Panel:
         #: the source's analysis-ready panel (geo_cs.panels), when it was prepared: then no
         #: table is built, and the methods below compute on its arrays
         self.dense: DensePanel | None = None
+        #: the arrays the methods below compute on: the prepared panel's, or those built from
+        #: the observations (a source with the rows' own denominators); None: the panel's table
+        self.arrays: DensePanel | None = None
         if prepared and periods is None:
             key = panel_key(source.set_id, source.counts, source.denominator, source.count_is_rate)
             token = prepared_token(store, key)
             if token is not None:
-                self.dense = load_dense(store, key, token)
+                self.dense = self.arrays = load_dense(store, key, token)
                 self.name = f"geo_cs_prepared_{token}"  # a cache key only: no such table
                 self._periods, self._codes = self.dense.periods, list(self.dense.codes)
                 self.denominator_note = self.dense.denominator_note
@@ -396,13 +446,18 @@ class Panel:
             # the same panel of the same data on this connection: reuse it (a "warm" panel)
             self.name, self._periods, self._codes, users = cached
             self.denominator_note = store.cache.get(("panel_note", self.name), "")
+            self.arrays = store.cache.get(("panel_arrays", self.name))
             users.append(self)
             return
         self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
+        # the rows' own denominators, every period: the indicators, codes and periods read in
+        # one pass, for the checks below and for the panel's arrays (geo_cs.panels)
+        keys = (observed_keys(store, list(source.counts), source.set_id, None)
+                if not source.denominator and periods is None else None)
         for indicator in [*source.counts, *filter(None, [source.denominator])]:
-            found = store.sql(
+            found = (indicator in keys.indicators if keys is not None else store.sql(
                 "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?",
-                [indicator, source.set_id]).fetchone()[0]
+                [indicator, source.set_id]).fetchone()[0])
             if not found:
                 known = [r[0] for r in store.sql(
                     "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? ORDER BY 1",
@@ -411,7 +466,8 @@ class Panel:
                     f"no observations of {indicator} on {source.set_id}; indicators on "
                     f"{source.set_id}: {', '.join(known) or 'none'}"
                 )
-        _check_one_frequency(store, source)
+        if keys is None or len({FREQUENCY.get(k, k) for k in keys.periods["period_kind"]}) > 1:
+            _check_one_frequency(store, source)  # (with keys: one frequency among all their periods)
         self.denominator_note = _denominator_note(store, source)
         params = {"counts": source.counts, "set_id": source.set_id, "is_rate": source.count_is_rate,
                   "periods": periods}
@@ -432,13 +488,22 @@ class Panel:
             sql = _PANEL_SQL_OWN_DENOMINATORS
             step = _derived_rounding(store, source)
             params["half"] = step / 2 if step is not None else None
-        store.sql(sql.format(name=self.name, nearest=_NEAREST_SQL), params)
-        self._periods = store.sql(
-            f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
-            f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
-            f"ORDER BY p.start_date"
-        ).df()
-        self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
+            # the same panel as arrays, summed by numpy from the observations read with integer
+            # keys: no table, and no hash aggregation of every observation (geo_cs.panels)
+            if keys is not None:
+                self.arrays = observed_panel(store, keys, list(source.counts), source.set_id,
+                                             source.count_is_rate, params["half"], self.denominator_note)
+        if self.arrays is not None:  # no table of that name
+            self._periods, self._codes = self.arrays.periods, list(self.arrays.codes)
+            store.cache[("panel_arrays", self.name)] = self.arrays
+        else:
+            store.sql(sql.format(name=self.name, nearest=_NEAREST_SQL), params)
+            self._periods = store.sql(
+                f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
+                f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
+                f"ORDER BY p.start_date"
+            ).df()
+            self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
         store.cache[key] = (self.name, self._periods, self._codes, [self])
         store.cache[("panel_note", self.name)] = self.denominator_note
 
@@ -470,8 +535,8 @@ class Panel:
 
         ``groups`` has columns ``group`` and ``code`` (an area may be in several groups).
         """
-        if self.dense is not None:
-            return self.dense.aggregate(groups)
+        if self.arrays is not None:
+            return self.arrays.aggregate(groups)
         self.store.con.register("geo_cs_groups", groups[["group", "code"]])
         try:
             return self.store.sql(
@@ -496,8 +561,8 @@ class Panel:
                    with_estimated_share: bool = False) -> pd.DataFrame:
         """Each area's rate per period (for maps and for the cohort baseline), with ``den_var``:
         the variance of a denominator derived as count / rate × 100 (NaN where it was read)."""
-        if self.dense is not None:
-            return self.dense.area_rates(period_ids, with_estimated_share)
+        if self.arrays is not None:
+            return self.arrays.area_rates(period_ids, with_estimated_share)
         extra = ", estimated_share" if with_estimated_share else ""
         return self.store.sql(
             f"SELECT code, period_id, count, denominator, rate, den_var{extra} FROM {self.name} "
@@ -521,6 +586,12 @@ class Panel:
                 if users:
                     return
                 del self.store.cache[key]
+        if self.store.cache.pop(("panel_arrays", self.name), None) is not None:
+            # arrays, no table: what was worked out on them goes with them
+            done = [k for k in self.store.cache if k[0] in ("cohort", "panel_note") and k[1] == self.name]
+            for key in done:
+                del self.store.cache[key]
+            return
         self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
 
 
@@ -838,7 +909,7 @@ def _empty_notes(resolutions: dict[str, Resolution], panel: Panel) -> list[str]:
 
 def _nations(panel: Panel) -> set[str]:
     """The nations (first letters of the codes) the panel's areas are in, worked out once."""
-    holder = panel.dense if panel.dense is not None else panel  # a prepared panel's, once per process
+    holder = panel.arrays if panel.arrays is not None else panel  # a prepared panel's, once per process
     found = getattr(holder, "_nations_of_codes", None)
     if found is None:
         found = {c[0] for c in panel._codes}
@@ -900,8 +971,8 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
         return panel.store.cache[key].copy()
     # A rate must exceed the threshold by more than 1e-9 points, so that floating-point error
     # in count / denominator × 100 cannot lift a rate of exactly the threshold over it.
-    if panel.dense is not None:
-        base = panel.dense.cohort(params.baseline, params.threshold + THRESHOLD_EPSILON)
+    if panel.arrays is not None:
+        base = panel.arrays.cohort(params.baseline, params.threshold + THRESHOLD_EPSILON)
         panel.store.cache[key] = base
         return base.copy()
     base = panel.store.sql(
@@ -943,8 +1014,8 @@ def ni153(
     cohort = cohort if cohort is not None else worst_cohort(panel, params)
     groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
     worst = set(cohort["code"].to_numpy(dtype=object)[cohort["worst"].fillna(False).to_numpy(dtype=bool)])
-    if panel.dense is not None:
-        wide = panel.dense.ni153_wide(groups, worst, params)
+    if panel.arrays is not None:
+        wide = panel.arrays.ni153_wide(groups, worst, params)
     else:
         wide = _ni153_wide(panel, groups, worst, params)
     for role in ("cohort", "rest"):
@@ -1007,8 +1078,24 @@ def worst_table(store: Store, panel: Panel, params: MethodParams, *,
 
     Example
     -------
-    >>> panel = Panel(store, RateSource("simd2016.employment_deprived", "datazone2011"))  # doctest: +SKIP
-    >>> worst_table(store, panel, method_params(panel, baseline="simd2016")).head(3)   # doctest: +SKIP
+    Scotland's three worst data zones on SIMD 2016 (their names from NRS's lookup):
+
+    >>> from geo_cs import Store
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_indicator, ingest_lookup, load_spec
+    >>> demo = boundaries_dir() / "demo"
+    >>> store = Store.open(":memory:")
+    >>> _ = ingest_lookup(store, demo / "lookups" / "dz11_iz11_lad20_scotland.csv")
+    >>> _ = ingest_indicator(store, demo / "indicators" / "simd2016_scotland_dz11_indicators.csv",
+    ...                      load_spec("simd2016"))
+    >>> panel = Panel(store, RateSource("simd2016.employment_deprived", "datazone2011"))
+    >>> table = worst_table(store, panel, method_params(panel, baseline="simd2016"))
+    >>> print(table.head(3)[["code", "name", "baseline_rate", "threshold"]].round(1).to_string(index=False))
+         code                   name  baseline_rate  threshold
+    S01008710           Niddrie - 05           52.3       25.0
+    S01010138 Shettleston North - 02           51.7       25.0
+    S01010323       Possil Park - 01           50.2       25.0
+    >>> store.close()
     """
     from geo_cs.places import area_names
 
@@ -1077,9 +1164,36 @@ def ni153_series(
 
     Example
     -------
-    >>> series = ni153_series(store, "simd2016.employment_deprived", ["datazone2011"],
-    ...                       partnerships=get_partnerships(["glasgow"]))   # doctest: +SKIP
-    >>> series.changes[["partnership", "gap_direction"]]                    # doctest: +SKIP
+    SIMD 2016 and SIMD 2020 ingested as two periods of one indicator (``simd``), Glasgow's
+    data zones from NRS's lookup and its 2019 recode from the list of district changes:
+
+    >>> from geo_cs import Store
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_indicator, ingest_lookup
+    >>> from geo_cs.ingest.indicators import spec_from_dict
+    >>> demo = boundaries_dir() / "demo"
+    >>> store = Store.open(":memory:")
+    >>> for lookup in ("lad_changes_2014_2025.csv", "dz11_iz11_lad20_scotland.csv"):
+    ...     _ = ingest_lookup(store, demo / "lookups" / lookup)
+    >>> for year, data_year, population in ((2016, 2014, "Working_age_population_revised"),
+    ...                                     (2020, 2017, "Working_age_population")):
+    ...     spec = spec_from_dict({
+    ...         "id": "simd", "layout": "wide", "geography": "datazone2011", "code_column": "dz11_code",
+    ...         "period": {"edition": f"SIMD {year}", "data_year": data_year},
+    ...         "measures": [{"id": "employment_deprived", "column": "Employment_count", "kind": "count",
+    ...                       "denominator": population}]})
+    ...     path = demo / "indicators" / f"simd{year}_scotland_dz11_indicators.csv"
+    ...     _ = ingest_indicator(store, path, spec)
+    >>> series = ni153_series(store, "simd.employment_deprived", ["datazone2011"],
+    ...                       partnerships=get_partnerships(["glasgow"]))
+    >>> print(series.table[["period_id", "n_cohort", "gap"]].round(1).to_string(index=False))
+    period_id  n_cohort  gap
+     simd2016       188 19.2
+     simd2020       188 16.0
+    >>> change = series.changes.iloc[0]
+    >>> change["gap_direction"], [round(float(change[c]), 1) for c in ("gap_change_low", "gap_change_high")]
+    ('closed', [-3.7, -2.9])
+    >>> store.close()
     """
     tables: list[pd.DataFrame] = []
     source_notes: list[str] = []  # what the sources say comes before what the tables say
