@@ -24,6 +24,7 @@ from api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.store import Store
 from maps.page import MapRequest, read_page_config
+from tests.test_map_page import SIMD, SIMD_LABELS, glasgow_gap_by_hand
 
 GLASGOW = {"geography": "datazone2011", "indicator": "employment_deprived"}
 EAST_LONDON = {"geography": "lsoa2011", "indicator": "employment_deprived",
@@ -114,7 +115,7 @@ def test_a_chart_with_no_worst_areas_says_so_in_words(client):
     assert "Gap (points)" not in text and "Rate (%)" not in text     # no empty axes
 
 
-def test_the_chart_downloads_are_png_svg_and_csv_named_for_their_settings(client):
+def test_the_chart_downloads_are_png_svg_and_csv_named_for_their_settings(client, demo_db):
     cfg = page(client, threshold=20)
     downloads = cfg["chartDownloads"]
     assert set(downloads) == {"png", "svg", "csv"}
@@ -128,13 +129,34 @@ def test_the_chart_downloads_are_png_svg_and_csv_named_for_their_settings(client
             with Image.open(io.BytesIO(response.content)) as image:
                 assert image.width >= 600       # sharp on a slide or a page
         if fmt == "csv":
-            rows = list(csv.DictReader(io.StringIO(response.text)))
-            assert [r["period"] for r in rows] == ["SIMD 2012 (2010 data)", "SIMD 2016 (2014 data)",
-                                                   "SIMD 2020 (2017 data)"]
-            assert all(r["threshold_pct"] == "20" and r["baseline"] == "SIMD 2012 (2010 data)" for r in rows)
-            assert "Scottish Government" in rows[0]["source"] and "Open Government Licence" in rows[0]["attribution"]
-            assert {r["worst_performing_small_numbers"] for r in rows} <= {"true", "false"}
-            assert float(rows[0]["gap_low_95"]) <= float(rows[0]["gap_points"]) <= float(rows[0]["gap_high_95"])
+            check_gap_csv(response.text, glasgow_gap_by_hand(demo_db, threshold=20.0))
+
+
+def check_gap_csv(text: str, expected) -> None:
+    """The gap CSV's figures (2 decimals) are Glasgow's worked out by hand at a threshold of 20%:
+    rates, gap, the areas counted, the worst areas' share of the people, and 95% intervals within
+    0.02 points of Wald's (the product's Wilson and Newcombe intervals differ from Wald's by
+    thousandths of a point for tens of thousands of people)."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["period_code"] for r in rows] == list(SIMD)
+    assert [r["period"] for r in rows] == [SIMD_LABELS[p] for p in SIMD]
+    assert all(r["threshold_pct"] == "20" and r["baseline"] == "SIMD 2012 (2010 data)" for r in rows)
+    assert "Scottish Government" in rows[0]["source"] and "Open Government Licence" in rows[0]["attribution"]
+    assert {r["worst_performing_small_numbers"] for r in rows} == {r["rest_small_numbers"] for r in rows} == {"false"}
+    for row in rows:
+        at = row["period_code"]
+        assert (int(row["worst_performing_areas"]), int(row["other_areas"])) == expected.n_counted[at]
+        assert float(row["worst_performing_share_of_working_age_people_pct"]) == pytest.approx(
+            expected.cohort_share[at], abs=0.0051)
+        for prefix, low, high, figure, key in (
+                ("worst_performing_rate_pct", "worst_performing_rate_low_95", "worst_performing_rate_high_95",
+                 expected.cohort_rate, "cohort"),
+                ("rest_of_partnership_rate_pct", "rest_rate_low_95", "rest_rate_high_95", expected.rest_rate, "rest"),
+                ("gap_points", "gap_low_95", "gap_high_95", expected.gap, "gap")):
+            assert float(row[prefix]) == pytest.approx(figure[at], abs=0.0051), (at, prefix)
+            half = expected.half_width[key][at]
+            assert float(row[low]) == pytest.approx(figure[at] - half, abs=0.02), (at, low)
+            assert float(row[high]) == pytest.approx(figure[at] + half, abs=0.02), (at, high)
 
 
 # -- point 13: the map PNG and the CSVs ---------------------------------------------------------------
@@ -155,8 +177,8 @@ def test_the_print_map_has_human_titles_the_sentence_and_named_sources(demo_db, 
                                        "(Scottish Government)")
     text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                                    check=True).stdout.split())
-    # the answer in words, as on the page, printed with the map
-    assert "The gap between the 267 worst-performing neighbourhoods and the rest of Glasgow" in text
+    # the answer in words, as the figures worked out by hand say it, printed with the map
+    assert glasgow_gap_by_hand(demo_db).sentence_start() in text, text
     assert "Scottish Government" in text and "Open Government Licence" in text
     assert not [i for i in INTERNAL if i in text], text
     # a Welsh map names the Welsh index only, and says why it has no gap
@@ -182,11 +204,16 @@ def test_the_pages_downloads_are_named_for_their_settings(client):
     assert page(client, threshold=20)["settings"] == ["threshold-20"]
 
 
-def test_csvs_write_booleans_one_way(client):
-    """The areas' CSV (the page's CSV link) writes true/false, as GeoJSON and the page's table do."""
+def test_csvs_write_booleans_one_way(client, demo_db):
+    """The areas' CSV (the page's CSV link) writes true/false, as GeoJSON and the page's table do:
+    true for exactly the worst-performing data zones (by hand: a SIMD 2012 rate above 25%)."""
+    from tests.test_map_page import glasgow_rows
+
     cfg = page(client)
     rows = list(csv.DictReader(io.StringIO(client.get(cfg["periods"][-1]["csv"]).text)))
-    assert {"true", "false"} <= {r["worst"] for r in rows} <= {"true", "false", ""}   # "": no baseline
+    assert {r["worst"] for r in rows} <= {"true", "false", ""}   # "": no baseline
+    baseline = glasgow_rows(demo_db).query("period_id == 'simd2012'").set_index("code")["rate"]
+    assert {r["code"] for r in rows if r["worst"] == "true"} == set(baseline.index[baseline > 25])
     assert {r["suppressed"] for r in rows} <= {"true", "false", ""}
 
 

@@ -52,6 +52,8 @@ class GapByHand:
     gap: dict[str, float]
     change_low: float
     change_high: float
+    half_width: dict[str, dict[str, float]]    # "cohort", "rest", "gap": each period's Wald half-width
+    cohort_share: dict[str, float]             # the worst areas' share of the people counted, %
 
     @property
     def change(self) -> float:
@@ -105,9 +107,16 @@ def glasgow_gap_by_hand(db: Path, threshold: float = 25.0) -> GapByHand:
     change = gap[SIMD[-1]] - gap[SIMD[0]]
     half = 1.959964 * math.sqrt(gap_variance[SIMD[-1]] + gap_variance[SIMD[0]])
     counted = rows.groupby(["period_id", "worst"]).size()
-    return GapByHand(int(rows.loc[rows["period_id"] == SIMD[0], "worst"].sum()),
-                     {p: (int(counted[p, True]), int(counted[p, False])) for p in SIMD},
-                     cohort.to_dict(), rest.to_dict(), gap.to_dict(), change - half, change + half)
+    people = sums["denominator"]
+    return GapByHand(
+        n_cohort=int(rows.loc[rows["period_id"] == SIMD[0], "worst"].sum()),
+        n_counted={p: (int(counted[p, True]), int(counted[p, False])) for p in SIMD},
+        cohort_rate=cohort.to_dict(), rest_rate=rest.to_dict(), gap=gap.to_dict(),
+        change_low=change - half, change_high=change + half,
+        half_width={"cohort": (1.959964 * np.sqrt(variance.xs(True, level="worst"))).to_dict(),
+                    "rest": (1.959964 * np.sqrt(variance.xs(False, level="worst"))).to_dict(),
+                    "gap": (1.959964 * np.sqrt(gap_variance)).to_dict()},
+        cohort_share=(100 * people.xs(True, level="worst") / people.groupby(level="period_id").sum()).to_dict())
 
 
 def check_sentence(sentence: str, expected: GapByHand, threshold: float = 25.0) -> None:
