@@ -75,10 +75,11 @@ def _addresses(store: Store, set_id: str, zooms: range) -> list[tuple[int, int, 
 #: it) draw the same there.
 _INNER = shapely.box(-tiles.BUFFER + 1, -tiles.BUFFER + 1, tiles.EXTENT + tiles.BUFFER - 1,
                      tiles.EXTENT + tiles.BUFFER - 1)
-#: The tile itself: the database's overlay lands the buffered edge a hair inside and truncates
-#: it to the grid's line before (4,159 where the others draw 4,160), which moves the slanted
-#: edges of what crosses it by a few units, in the buffer; the tile's own square is the same.
-_TILE = shapely.box(0, 0, tiles.EXTENT, tiles.EXTENT)
+#: The tile less its outermost unit. The database truncates to the grid what is a hair short of
+#: a line of it: its overlay lands the buffered edge on 4,159 where the others draw 4,160 (which
+#: moves the slanted edges of what crosses it by a few units, in the buffer), and an area whose
+#: edge runs along the tile's (4,095.99999 in tile units) gets a sliver one unit wide inside it.
+_TILE = shapely.box(1, 1, tiles.EXTENT - 1, tiles.EXTENT - 1)
 
 
 def _features(tile: bytes, layer: str, region: shapely.Geometry = _INNER) -> dict[str, tuple[dict, shapely.Geometry]]:
