@@ -19,9 +19,20 @@ and, for a database built before, computed when first asked for. Additions and v
 
 Example
 -------
->>> from geo_cs.district_codes import code_history                      # doctest: +SKIP
->>> history = code_history(store)                                        # doctest: +SKIP
->>> history.query("old_code == 'E08000020'")[["new_code", "years"]]      # doctest: +SKIP
+From the official list of district changes alone (the demo bundle's copy):
+
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.district_codes import code_history
+>>> from geo_cs.ingest import ingest_lookup
+>>> store = Store.open(":memory:")
+>>> _ = ingest_lookup(store, boundaries_dir() / "demo" / "lookups" / "lad_changes_2014_2025.csv")
+>>> history = code_history(store)
+>>> history.query("old_code == 'S12000046'")[["new_code", "kind", "years", "basis"]].values.tolist()
+[['S12000049', 'recode', '2019', 'official']]
+>>> sorted(history.query("new_code == 'E06000058'")["old_code"])   # Bournemouth, Christchurch and Poole
+['E06000028', 'E06000029', 'E07000048']
+>>> store.close()
 """
 
 from __future__ import annotations

@@ -15,10 +15,31 @@ slider runs across editions. :func:`area_values` turns it into one row per area 
 
 Example
 -------
->>> from geo_cs.layers import resolve_measure, area_values             # doctest: +SKIP
->>> measure = resolve_measure(store, "datazone2011", "employment_deprived")  # doctest: +SKIP
->>> values = area_values(store, measure)                             # doctest: +SKIP
->>> values.at("simd2020").head()                                     # doctest: +SKIP
+SIMD 2016 and 2020 from the demo bundle (the lookup registers the 2011 data zones): one measure,
+two editions, the cohort fixed on the first.
+
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_indicator, ingest_lookup, load_spec
+>>> from geo_cs.layers import resolve_measure, area_values
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> _ = ingest_lookup(store, demo / "lookups" / "dz11_iz11_lad20_scotland.csv")
+>>> for edition in ("simd2016", "simd2020"):
+...     path = demo / "indicators" / f"{edition}_scotland_dz11_indicators.csv"
+...     _ = ingest_indicator(store, path, load_spec(edition))
+>>> measure = resolve_measure(store, "datazone2011", "employment_deprived")
+>>> measure.indicators
+('simd2016.employment_deprived', 'simd2020.employment_deprived')
+>>> values = area_values(store, measure)
+>>> values.baseline, values.threshold
+(('simd2016',), 25.0)
+>>> govan = values.at("simd2020").set_index("code").loc["S01009841"]    # Govan and Linthouse - 01
+>>> [round(float(govan[c]), 1) for c in ("value", "value_low", "value_high", "baseline_value")]
+[18.9, 16.0, 22.2, 24.4]
+>>> bool(govan["worst"])                                # 24.4% on SIMD 2016: not above 25%
+False
+>>> store.close()
 """
 
 from __future__ import annotations

@@ -981,7 +981,18 @@ def prepare_tiles(store: Store, set_id: str, progress: Progress | None = None) -
     (``tile_pieces``), so that serving a tile reads it rather than clipping: one transaction;
     the set's earlier pieces are replaced. Run again after a boundary ingest of the set.
 
-    >>> prepare_tiles(store, "lsoa2011")  # doctest: +SKIP
+    Halton's 79 LSOAs from the demo bundle:
+
+    >>> from geo_cs import Store
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_boundaries
+    >>> store = Store.open(":memory:")
+    >>> halton = boundaries_dir() / "demo" / "boundaries" / "lsoa2011" / "E06000006.json"
+    >>> _ = ingest_boundaries(store, [halton])
+    >>> prepared = prepare_tiles(store, "lsoa2011")
+    >>> prepared.zooms, prepared.pieces_by_zoom[14] > prepared.pieces_by_zoom[10] > 0
+    ((0, 14), True)
+    >>> store.close()
     """
     progress = progress or SilentProgress()
     if not store.sql("SELECT count(*) FROM tile_geoms WHERE set_id = ?", [set_id]).fetchone()[0]:
