@@ -67,7 +67,7 @@ DATA_FILES = {"geo_cs/store.py": ["geo_cs/sql"], "maps/__init__.py": ["maps"],
 #: The headline ratio of each benchmark's JSON: (key path, what it means).
 HEADLINES = {
     "ingest_lsoa11": (("ratio",), "geo-cs time / ogr2ogr (VRT) time"),
-    "ni153": (("ratio_pandas_over_geo_cs",), "pandas time / geo-cs time"),
+    "ni153": (("ratio_pandas_over_geo_cs",), "pandas / geo-cs time, both from the observations"),
     "crosswalk_lsoa": (("speedup_tobler_over_geo_cs",), "tobler time / geo-cs time"),
     "tiles": (("ratio_of_medians",), "geo-cs / PostGIS uncached median"),
     "features": (("ratio_geo_cs_over_pygeoapi",), "geo-cs / pygeoapi paging time"),

@@ -17,6 +17,16 @@ order and the partnership membership table. It follows the method of ``geo_cs.an
 
 Only the numbers are computed (no intervals, flags or provenance): the benchmark compares these
 five columns with geo-cs.
+
+Three entry points, one per input the benchmark gives both sides:
+
+* :func:`ni153_pandas` — from the observations as the store holds them (one long row per area,
+  quarter and benefit group): steps 1-5;
+* :func:`ni153_pandas_matrices` — from the area × quarter matrices geo-cs prepares
+  (``geo_cs.panels``: count, denominator and rate, rows the areas, columns the quarters in time
+  order), as DataFrames: steps 2-5 on the wide frames;
+* :func:`ni153_pandas_prepared` — from the same prepared panel as long rows with integer keys
+  (one row per area and quarter).
 """
 
 from __future__ import annotations
@@ -145,4 +155,57 @@ def ni153_pandas_prepared(
     wide = role_table(joined, "period")
     wide = wide.sort_values(["partnership", "period"]).reset_index(drop=True)
     wide["period_id"] = np.asarray(periods, dtype=object)[wide["period"].to_numpy()]
+    return wide[COLUMNS]
+
+
+def ni153_pandas_matrices(
+    count: pd.DataFrame,
+    denominator: pd.DataFrame,
+    rate: pd.DataFrame,
+    membership: pd.DataFrame,
+    *,
+    baseline: Sequence[str] = REPORT_BASELINE,
+    threshold: float = THRESHOLD,
+) -> pd.DataFrame:
+    """The same table from the area × period matrices geo-cs prepares (``geo_cs.panels``):
+    ``count``, ``denominator`` and ``rate`` are DataFrames with one row per area (index: its
+    code) and one column per period id in time order, NaN where the panel has no usable value
+    (the benefit groups were summed when the matrices were prepared: step 1). Steps 2-5 on the
+    wide frames: the baseline is a row mean over the baseline's columns; a partnership's sums
+    per role are a group-by of its member rows. A partnership has a row for every period (the
+    matrices have every area in every period)."""
+    usable = count.notna() & (denominator > 0)
+    base = rate[list(baseline)]
+    complete = base.notna().sum(axis=1) == len(baseline)
+    worst = (complete & (base.mean(axis=1) > threshold + THRESHOLD_EPSILON)).to_numpy()
+
+    rows = count.index.get_indexer(membership["code"])
+    known = rows >= 0
+    rows = rows[known]
+    partnership = membership["partnership"].to_numpy()[known]
+    role = np.where(worst[rows], "cohort", "rest")
+    partnerships = sorted(set(partnership))
+    full = pd.MultiIndex.from_product([partnerships, ["cohort", "rest"]])
+    periods = count.columns
+
+    def sums(frame: pd.DataFrame, min_count: int) -> np.ndarray:
+        """Σ over each (partnership, role)'s member rows: (partnerships, 2 roles, periods)."""
+        members = pd.DataFrame(frame.to_numpy()[rows], columns=periods)
+        total = members.groupby([partnership, role]).sum(min_count=min_count).reindex(full)
+        return total.to_numpy(dtype=float).reshape(len(partnerships), 2, len(periods))
+
+    summed = {"count": sums(count.where(usable), 1), "denominator": sums(denominator.where(usable), 1),
+              "n_areas": np.nan_to_num(sums(usable.astype(np.int64), 0))}
+    wide = pd.DataFrame({"partnership": np.repeat(partnerships, len(periods)),
+                         "period_id": np.tile(np.asarray(periods, dtype=object), len(partnerships))})
+    for i, r in enumerate(("cohort", "rest")):
+        for value, array in summed.items():
+            wide[f"{r}_{value}"] = array[:, i, :].ravel()
+        den = wide[f"{r}_denominator"]
+        wide[f"{r}_rate"] = (wide[f"{r}_count"] / den * 100).where(den > 0)
+    wide["gap"] = wide["cohort_rate"] - wide["rest_rate"]
+    cohort_den = wide["cohort_denominator"].fillna(0)
+    total_den = cohort_den + wide["rest_denominator"].fillna(0)
+    wide["cohort_share"] = cohort_den / total_den.where(total_den > 0)
+    wide["n_cohort"] = wide["cohort_n_areas"].astype(int)
     return wide[COLUMNS]

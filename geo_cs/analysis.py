@@ -1,7 +1,9 @@
 """The worklessness analyses of DWP Research Report 783, with intervals and provenance.
 
 Everything starts from a :class:`Panel`: one row per small area and period with a claimant count
-and its denominator (the working-age population), built in DuckDB from the store. Rates of any
+and its denominator (the working-age population), built from the store's observations (as
+area × period arrays when the counts carry their own denominators, else as a DuckDB table), or
+read as prepared at ingest (:mod:`geo_cs.panels`). Rates of any
 set of areas are Σ count / Σ denominator × 100 — never a mean of rates. On top of that:
 
 * :func:`group_rates` — rates of groups of areas (partnerships, nations, GB) with Wilson intervals,
@@ -60,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.panels import DensePanel, load_dense, panel_key, prepared_token
+from geo_cs.panels import DensePanel, load_dense, observed_keys, observed_panel, panel_key, prepared_token
 from geo_cs.partnerships import Partnership, Phase, Resolution, get_partnerships, resolve
 from geo_cs.periods import FREQUENCY, Period, select_periods
 from geo_cs.stats import (
@@ -401,7 +403,9 @@ FROM c LEFT JOIN r USING (code, period_id)
 
 
 class Panel:
-    """A claimant-rate panel for one geography set, as a temporary DuckDB table.
+    """A claimant-rate panel for one geography set: area × period arrays (prepared at ingest,
+    :mod:`geo_cs.panels`, or built from the observations when the counts carry their own
+    denominators, :func:`geo_cs.panels.observed_panel`), else a temporary DuckDB table.
 
     >>> from geo_cs import Store
     >>> from geo_cs.config import boundaries_dir
@@ -427,11 +431,14 @@ class Panel:
         #: the source's analysis-ready panel (geo_cs.panels), when it was prepared: then no
         #: table is built, and the methods below compute on its arrays
         self.dense: DensePanel | None = None
+        #: the arrays the methods below compute on: the prepared panel's, or those built from
+        #: the observations (a source with the rows' own denominators); None: the panel's table
+        self.arrays: DensePanel | None = None
         if prepared and periods is None:
             key = panel_key(source.set_id, source.counts, source.denominator, source.count_is_rate)
             token = prepared_token(store, key)
             if token is not None:
-                self.dense = load_dense(store, key, token)
+                self.dense = self.arrays = load_dense(store, key, token)
                 self.name = f"geo_cs_prepared_{token}"  # a cache key only: no such table
                 self._periods, self._codes = self.dense.periods, list(self.dense.codes)
                 self.denominator_note = self.dense.denominator_note
@@ -443,13 +450,18 @@ class Panel:
             # the same panel of the same data on this connection: reuse it (a "warm" panel)
             self.name, self._periods, self._codes, users = cached
             self.denominator_note = store.cache.get(("panel_note", self.name), "")
+            self.arrays = store.cache.get(("panel_arrays", self.name))
             users.append(self)
             return
         self.name = f"geo_cs_panel_{next(_panel_ids)}"  # internal name, never from user input
+        # the rows' own denominators, every period: the indicators, codes and periods read in
+        # one pass, for the checks below and for the panel's arrays (geo_cs.panels)
+        keys = (observed_keys(store, list(source.counts), source.set_id, None)
+                if not source.denominator and periods is None else None)
         for indicator in [*source.counts, *filter(None, [source.denominator])]:
-            found = store.sql(
+            found = (indicator in keys.indicators if keys is not None else store.sql(
                 "SELECT count(*) FROM observations WHERE indicator_id = ? AND set_id = ?",
-                [indicator, source.set_id]).fetchone()[0]
+                [indicator, source.set_id]).fetchone()[0])
             if not found:
                 known = [r[0] for r in store.sql(
                     "SELECT DISTINCT indicator_id FROM observations WHERE set_id = ? ORDER BY 1",
@@ -458,7 +470,8 @@ class Panel:
                     f"no observations of {indicator} on {source.set_id}; indicators on "
                     f"{source.set_id}: {', '.join(known) or 'none'}"
                 )
-        _check_one_frequency(store, source)
+        if keys is None or len({FREQUENCY.get(k, k) for k in keys.periods["period_kind"]}) > 1:
+            _check_one_frequency(store, source)  # (with keys: one frequency among all their periods)
         self.denominator_note = _denominator_note(store, source)
         params = {"counts": source.counts, "set_id": source.set_id, "is_rate": source.count_is_rate,
                   "periods": periods}
@@ -479,13 +492,22 @@ class Panel:
             sql = _PANEL_SQL_OWN_DENOMINATORS
             step = _derived_rounding(store, source)
             params["half"] = step / 2 if step is not None else None
-        store.sql(sql.format(name=self.name, nearest=_NEAREST_SQL), params)
-        self._periods = store.sql(
-            f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
-            f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
-            f"ORDER BY p.start_date"
-        ).df()
-        self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
+            # the same panel as arrays, summed by numpy from the observations read with integer
+            # keys: no table, and no hash aggregation of every observation (geo_cs.panels)
+            if keys is not None:
+                self.arrays = observed_panel(store, keys, list(source.counts), source.set_id,
+                                             source.count_is_rate, params["half"], self.denominator_note)
+        if self.arrays is not None:  # no table of that name
+            self._periods, self._codes = self.arrays.periods, list(self.arrays.codes)
+            store.cache[("panel_arrays", self.name)] = self.arrays
+        else:
+            store.sql(sql.format(name=self.name, nearest=_NEAREST_SQL), params)
+            self._periods = store.sql(
+                f"SELECT period_id, p.label AS period_label, p.kind AS period_kind, p.start_date "
+                f"FROM (SELECT DISTINCT period_id FROM {self.name}) JOIN periods p USING (period_id) "
+                f"ORDER BY p.start_date"
+            ).df()
+            self._codes = [r[0] for r in store.sql(f"SELECT DISTINCT code FROM {self.name}").fetchall()]
         store.cache[key] = (self.name, self._periods, self._codes, [self])
         store.cache[("panel_note", self.name)] = self.denominator_note
 
@@ -517,8 +539,8 @@ class Panel:
 
         ``groups`` has columns ``group`` and ``code`` (an area may be in several groups).
         """
-        if self.dense is not None:
-            return self.dense.aggregate(groups)
+        if self.arrays is not None:
+            return self.arrays.aggregate(groups)
         self.store.con.register("geo_cs_groups", groups[["group", "code"]])
         try:
             return self.store.sql(
@@ -543,8 +565,8 @@ class Panel:
                    with_estimated_share: bool = False) -> pd.DataFrame:
         """Each area's rate per period (for maps and for the cohort baseline), with ``den_var``:
         the variance of a denominator derived as count / rate × 100 (NaN where it was read)."""
-        if self.dense is not None:
-            return self.dense.area_rates(period_ids, with_estimated_share)
+        if self.arrays is not None:
+            return self.arrays.area_rates(period_ids, with_estimated_share)
         extra = ", estimated_share" if with_estimated_share else ""
         return self.store.sql(
             f"SELECT code, period_id, count, denominator, rate, den_var{extra} FROM {self.name} "
@@ -568,6 +590,12 @@ class Panel:
                 if users:
                     return
                 del self.store.cache[key]
+        if self.store.cache.pop(("panel_arrays", self.name), None) is not None:
+            # arrays, no table: what was worked out on them goes with them
+            done = [k for k in self.store.cache if k[0] in ("cohort", "panel_note") and k[1] == self.name]
+            for key in done:
+                del self.store.cache[key]
+            return
         self.store.sql(f"DROP TABLE IF EXISTS {self.name}")
 
 
@@ -885,7 +913,7 @@ def _empty_notes(resolutions: dict[str, Resolution], panel: Panel) -> list[str]:
 
 def _nations(panel: Panel) -> set[str]:
     """The nations (first letters of the codes) the panel's areas are in, worked out once."""
-    holder = panel.dense if panel.dense is not None else panel  # a prepared panel's, once per process
+    holder = panel.arrays if panel.arrays is not None else panel  # a prepared panel's, once per process
     found = getattr(holder, "_nations_of_codes", None)
     if found is None:
         found = {c[0] for c in panel._codes}
@@ -947,8 +975,8 @@ def worst_cohort(panel: Panel, params: MethodParams | None = None) -> pd.DataFra
         return panel.store.cache[key].copy()
     # A rate must exceed the threshold by more than 1e-9 points, so that floating-point error
     # in count / denominator × 100 cannot lift a rate of exactly the threshold over it.
-    if panel.dense is not None:
-        base = panel.dense.cohort(params.baseline, params.threshold + THRESHOLD_EPSILON)
+    if panel.arrays is not None:
+        base = panel.arrays.cohort(params.baseline, params.threshold + THRESHOLD_EPSILON)
         panel.store.cache[key] = base
         return base.copy()
     base = panel.store.sql(
@@ -990,8 +1018,8 @@ def ni153(
     cohort = cohort if cohort is not None else worst_cohort(panel, params)
     groups, resolutions = partnership_groups(store, partnerships, panel.source.set_id, when)
     worst = set(cohort["code"].to_numpy(dtype=object)[cohort["worst"].fillna(False).to_numpy(dtype=bool)])
-    if panel.dense is not None:
-        wide = panel.dense.ni153_wide(groups, worst, params)
+    if panel.arrays is not None:
+        wide = panel.arrays.ni153_wide(groups, worst, params)
     else:
         wide = _ni153_wide(panel, groups, worst, params)
     for role in ("cohort", "rest"):

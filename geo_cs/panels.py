@@ -1,9 +1,14 @@
-"""Analysis-ready panels: area × period arrays with integer keys, built once at ingest.
+"""Analysis-ready panels: area × period arrays with integer keys, built from the observations
+or once at ingest.
 
 A :class:`geo_cs.analysis.Panel` is built from the ``observations`` table: the benefit groups
-of each area and period summed, matched to their denominators — one DuckDB hash aggregation of
-millions of rows, most of the time of an NI 153 series. :func:`prepare_panel` (``geo-cs analyse
-prepare``, or right after the ingest that brings the data) stores that result once per source
+of each area and period summed, matched to their denominators. When the counts carry their own
+denominators (the benefit groups of DWP's tables), :func:`observed_panel` builds the arrays
+directly: the observations read with integer keys (the area's row, the period's column, through
+two small joins) and summed by numpy, not hash-aggregated into area-periods (the hash
+aggregation of millions of rows was most of the time of an NI 153 series from the
+observations); other sources are built as a DuckDB table. :func:`prepare_panel` (``geo-cs
+analyse prepare``, or right after the ingest that brings the data) stores that result once per source
 in ``analysis_panels``: one row per area and period with integer keys (the area's position in
 the panel's sorted codes, the period's in its periods in time order). A ``Panel`` of that
 source then loads the arrays instead (:func:`load_dense`; kept in this process, keyed by the
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 
 from geo_cs.store import Store
@@ -239,6 +245,109 @@ class DensePanel:
         return pd.DataFrame(out)
 
 
+# -- built from the observations ----------------------------------------------------------------
+
+_KEYS_SQL = """
+SELECT list(DISTINCT indicator_id), list(DISTINCT code), list(DISTINCT period_id), count(apportioned_share)
+FROM observations
+WHERE list_contains($counts, indicator_id) AND set_id = $set_id
+  AND ($periods IS NULL OR list_contains($periods, period_id))
+"""
+
+# every observation of the counts as (cell, value, denominator[, apportioned_share]); the cell
+# is the area's row × the number of periods + the period's column, through two small joins
+_CELLS_SQL = """
+WITH a AS (SELECT unnest($codes::VARCHAR[]) AS code,
+                  (generate_subscripts($codes::VARCHAR[], 1) - 1)::{cell} AS area),
+     p AS (SELECT unnest($periods::VARCHAR[]) AS period_id,
+                  (generate_subscripts($periods::VARCHAR[], 1) - 1)::{cell} AS period)
+SELECT a.area * {width} + p.period AS cell, o.value, o.denominator{share}
+FROM observations o JOIN a USING (code) JOIN p USING (period_id)
+WHERE list_contains($counts, o.indicator_id) AND o.set_id = $set_id
+"""
+
+
+@dataclass
+class ObservedKeys:
+    """What the observations of some count indicators on a set hold, read in one pass:
+    ``indicators`` found, the ``codes`` (sorted), the ``periods`` (period_id, period_label,
+    period_kind, start_date; time order) and how many rows have an ``apportioned_share``."""
+
+    indicators: list[str]
+    codes: list[str]
+    periods: pd.DataFrame
+    shares: int
+
+
+def observed_keys(store: Store, counts: list[str], set_id: str, periods: list[str] | None) -> ObservedKeys:
+    """:class:`ObservedKeys` of ``counts`` on ``set_id`` (in ``periods``, when given)."""
+    found, codes, period_ids, shares = store.sql(
+        _KEYS_SQL, {"counts": list(counts), "set_id": set_id, "periods": periods}).fetchone()
+    frame = store.sql(
+        "SELECT period_id, label AS period_label, kind AS period_kind, start_date FROM periods "
+        "WHERE list_contains(?, period_id) ORDER BY start_date", [period_ids or []]).df()
+    return ObservedKeys(list(found or []), sorted(codes or []), frame, int(shares or 0))
+
+
+def _floats(column) -> np.ndarray:
+    """An Arrow column of doubles as a numpy array, NaN where NULL."""
+    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def observed_panel(store: Store, keys: ObservedKeys, counts: list[str], set_id: str, count_is_rate: bool,
+                   half: float | None, note: str) -> DensePanel | None:
+    """The panel of ``counts`` on ``set_id`` with the rows' own denominators, as arrays, from
+    the observations (``keys``: :func:`observed_keys`): what ``geo_cs.analysis``'s panel table
+    of such a source holds (the benefit groups summed per area and period, a suppressed group
+    making the sum missing; the largest denominator; count, rate and the variance of a derived
+    denominator, ``half`` being half its rate's rounding step), without its hash aggregation of
+    every observation into area-periods: the observations are read with integer keys (their
+    area's row and period's column, through two small joins) and summed into the matrices by
+    numpy. None when there is no observation (the caller builds the empty table)."""
+    codes, period_ids = keys.codes, keys.periods["period_id"].tolist()
+    if not codes or not period_ids:
+        return None
+    shape = (len(codes), len(period_ids))
+    cells = shape[0] * shape[1]
+    table = store.sql(
+        _CELLS_SQL.format(cell="INTEGER" if cells < 2**31 else "BIGINT", width=shape[1],
+                          share=", o.apportioned_share" if keys.shares else ""),
+        {"counts": list(counts), "set_id": set_id, "codes": codes, "periods": period_ids}).to_arrow_table()
+    cell = table["cell"].to_numpy()
+    value = _floats(table["value"])
+    row_den = _floats(table["denominator"])
+    share = _floats(table["apportioned_share"]) if keys.shares else None
+    del table
+    # CASE WHEN count(value) = count(*) THEN sum(value) END: any NULL part makes the sum NULL
+    present = np.zeros(cells, dtype=bool)
+    present[cell] = True
+    missing = np.isnan(value)
+    summed = np.bincount(cell, weights=np.where(missing, 0.0, value), minlength=cells)
+    summed[cell[missing]] = np.nan
+    summed[~present] = np.nan
+    # max(denominator), max(apportioned_share): NULLs ignored, NULL when all are
+    denominator = np.full(cells, np.nan)
+    np.fmax.at(denominator, cell, row_den)
+    estimated_share = np.full(cells, np.nan)
+    if share is not None:
+        np.fmax.at(estimated_share, cell, share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if count_is_rate:
+            count = summed / 100 * denominator
+            rate = summed
+        else:
+            count = summed
+            rate = np.where(denominator == 0, np.nan, 100 * summed / denominator)
+        den_var = np.full(cells, np.nan)
+        if half is not None and not count_is_rate:
+            derived = (denominator > 0) & (100 * summed / denominator > half)
+            r = 100 * summed[derived] / denominator[derived]
+            den_var[derived] = np.power(100 * summed[derived] * half / (np.power(r, 2) - half * half), 2) / 3
+    return DensePanel(f"observed-{uuid.uuid4().hex}", np.asarray(codes, dtype=object), period_ids,
+                      keys.periods, present.reshape(shape), count.reshape(shape), denominator.reshape(shape),
+                      rate.reshape(shape), estimated_share.reshape(shape), den_var.reshape(shape), note)
+
+
 # -- preparing -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -283,8 +392,21 @@ def prepare_panel(store: Store, panel) -> PreparedPanel:
     store.sql("DELETE FROM analysis_panel_index WHERE panel_key = ?", [key])
     codes = sorted(panel.codes())
     periods = panel.period_ids()
-    store.sql(_WRITE_SQL.format(name=panel.name),  # an internal table name
-              {"key": key, "codes": codes, "periods": periods})
+    arrays = getattr(panel, "arrays", None)
+    if arrays is not None:  # built as arrays (observed_panel): their present cells, in order
+        area, period = np.nonzero(arrays.present)
+        rows = pa.table({"area": pa.array(area.astype(np.int32)), "period": pa.array(period.astype(np.int16)),
+                         **{name: pa.array(getattr(arrays, name)[area, period], from_pandas=True)
+                            for name in ("count", "denominator", "rate", "estimated_share", "den_var")}})
+        store.con.register("geo_cs_prepared_rows", rows)
+        try:
+            store.sql("INSERT INTO analysis_panels SELECT $key, area, period, count, denominator, rate, "
+                      "estimated_share, den_var FROM geo_cs_prepared_rows", {"key": key})
+        finally:
+            store.con.unregister("geo_cs_prepared_rows")
+    else:
+        store.sql(_WRITE_SQL.format(name=panel.name),  # an internal table name
+                  {"key": key, "codes": codes, "periods": periods})
     store.sql("INSERT INTO analysis_panel_index VALUES (?, ?, ?, ?, ?, ?, ?, now())",
               [key, source.set_id, codes, periods, panel.denominator_note, uuid.uuid4().hex,
                len(codes)])
