@@ -1,10 +1,21 @@
 """Finding places offline, from the areas the store holds: search by name or code, and the
 district and ward labels the web map draws as its light reference layer (no basemap is fetched).
 
->>> from geo_cs.places import search_areas, reference_labels   # doctest: +SKIP
->>> search_areas(store, "Govan")[["set_id", "code", "name"]]    # doctest: +SKIP
-      set_id       code   name
-0   ward2013  S13002977  Govan
+Glasgow's wards of 2013 from the demo bundle:
+
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_boundaries
+>>> from geo_cs.places import search_areas, reference_labels
+>>> store = Store.open(":memory:")
+>>> _ = ingest_boundaries(store, [boundaries_dir() / "demo" / "boundaries" / "ward2013" / "S12000046.json"])
+>>> found = search_areas(store, "Govan")
+>>> found[["set_id", "code", "name"]].values.tolist()
+[['ward2013', 'S13002645', 'Govan']]
+>>> labels = reference_labels(store, found.loc[0, ["west", "south", "east", "north"]].tolist())
+>>> "Govan" in set(labels["name"]) and len(labels) > 1        # the ward and its neighbours
+True
+>>> store.close()
 """
 
 from __future__ import annotations

@@ -10,9 +10,20 @@ one transaction, so a failed ingest leaves the store exactly as it was.
 Example
 -------
 >>> from geo_cs.store import Store
->>> from geo_cs.ingest import ingest_indicator, load_spec
->>> spec = load_spec("simd2016")                      # doctest: +SKIP
->>> ingest_indicator(store, "simd2016_scotland_dz11_indicators.csv", spec)  # doctest: +SKIP
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_indicator, ingest_lookup, load_spec
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> _ = ingest_lookup(store, demo / "lookups" / "dz11_iz11_lad20_scotland.csv")   # the zones' codes
+>>> spec = load_spec("simd2016")
+>>> report = ingest_indicator(store, demo / "indicators" / "simd2016_scotland_dz11_indicators.csv", spec)
+>>> print("\\n".join(report.lines()[1:]))
+  simd2016.employment_deprived: 1,535
+  simd2016.employment_rate: 1,535
+  simd2016.working_age_population: 1,535
+  suppressed or missing values stored as NULL: 2 (empty 2)
+  periods: annual
+>>> store.close()
 """
 
 from __future__ import annotations

@@ -112,8 +112,30 @@ def ingest_postcodes(
     Raises NotFoundError for a missing file, InputError (naming the file and what was expected)
     for a file with no postcode column or whose columns hold no codes of the store's areas.
 
-    >>> report = ingest_postcodes(store, "NSPL_NOV_2025_UK.csv")       # doctest: +SKIP
-    >>> print("\\n".join(report.lines()))                               # doctest: +SKIP
+    Four postcodes of a directory (a tiny NSPL: the postcode, its date of termination and its
+    2013 ward), against Glasgow's wards from the demo bundle:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_boundaries
+    >>> from geo_cs.places import search_areas
+    >>> store = Store.open(":memory:")
+    >>> wards = boundaries_dir() / "demo" / "boundaries" / "ward2013" / "S12000046.json"
+    >>> _ = ingest_boundaries(store, [wards])
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> nspl = Path(folder.name) / "NSPL_NOV_2025_UK.csv"
+    >>> _ = nspl.write_text("pcds,doterm,osward\\n"
+    ...                     "G51 4TP,,S13002645\\nG51 3BA,,S13002645\\nG51 2XX,199906,S13002645\\n"
+    ...                     "G41 1AA,,S13002646\\n")
+    >>> report = ingest_postcodes(store, nspl)
+    >>> print("\\n".join(report.lines()[1:]))
+      3 live postcodes in areas of this store, in 2 postcode districts
+      1 terminated postcode(s) left out (doterm set)
+      osward -> ward2013: 2 district-area links
+    >>> search_areas(store, "G51 4TP")[["set_id", "code", "codes"]].values.tolist()
+    [['postcode_district', 'G51', ['S13002645']]]
+    >>> store.close(); folder.cleanup()
     """
     progress = progress or SilentProgress()
     path = Path(path)

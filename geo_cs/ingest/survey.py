@@ -29,8 +29,9 @@ Counties (E10) go to the county set of that edition, regions (E12) to ``rgn2019`
 
 Example
 -------
+>>> from geo_cs.config import boundaries_dir
 >>> from geo_cs.ingest.survey import survey_shape
->>> survey_shape("aps_employment_rate_la_2019.csv")      # doctest: +SKIP
+>>> survey_shape(boundaries_dir() / "demo" / "indicators" / "aps_employment_rate_la_2019.csv")
 'nomis_web'
 """
 
