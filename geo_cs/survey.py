@@ -22,9 +22,24 @@ from the districts the file holds (the row says how many); otherwise the nearest
 
 Example
 -------
->>> from geo_cs.survey import employment_rates                         # doctest: +SKIP
->>> table = employment_rates(store, partnerships=["greater_manchester"])  # doctest: +SKIP
->>> table[["name", "period_label", "rate", "rate_low", "rate_high", "gap"]]  # doctest: +SKIP
+The 2019 Nomis download in the demo bundle (the list of district changes dates its codes):
+
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_lookup
+>>> from geo_cs.ingest.survey import ingest_survey
+>>> from geo_cs.survey import employment_rates
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> _ = ingest_lookup(store, demo / "lookups" / "lad_changes_2014_2025.csv")
+>>> _ = ingest_survey(store, demo / "indicators" / "aps_employment_rate_la_2019.csv")
+>>> table = employment_rates(store, partnerships=["greater_manchester"])
+>>> print(table[["name", "period_label", "rate", "rate_low", "rate_high", "gap"]].head(2).round(1)
+...       .to_string(index=False))
+              name      period_label  rate  rate_low  rate_high  gap
+Greater Manchester Jan 2019-Dec 2019  72.7      71.7       73.7 -3.1
+     Great Britain Jan 2019-Dec 2019  75.8      75.5       76.0  NaN
+>>> store.close()
 """
 
 from __future__ import annotations

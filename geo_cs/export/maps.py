@@ -9,8 +9,26 @@ No basemap is fetched, so it works on a closed network.
 
 Example
 -------
->>> fig = choropleth_figure(frames, breaks, title="Glasgow")    # doctest: +SKIP
->>> save_figure(fig, "glasgow.png")                             # doctest: +SKIP
+Three square areas (British National Grid, metres) in two periods, the third worst-performing:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> import geopandas as gpd
+>>> from shapely.geometry import box
+>>> squares = gpd.GeoDataFrame({"code": ["A", "B", "C"], "name": ["East", "Middle", "West"]},
+...                            geometry=[box(i * 1000, 0, (i + 1) * 1000, 1000) for i in range(3)],
+...                            crs="EPSG:27700")
+>>> frames = [MapPanel(label, squares.assign(value=values, worst=[False, False, True], estimated_share=0.0))
+...           for label, values in (("2019", [8.0, 14.0, 31.0]), ("2022", [7.5, 12.0, 26.0]))]
+>>> breaks = [10, 20, 30, 40]
+>>> [classify(frame.areas["value"], breaks).tolist() for frame in frames]   # one legend for both
+[[0, 1, 3], [0, 1, 2]]
+>>> fig = choropleth_figure(frames, breaks, title="Glasgow", unit="%")
+>>> folder = tempfile.TemporaryDirectory()
+>>> path = save_figure(fig, Path(folder.name) / "glasgow.png", dpi=72)
+>>> path.name, path.stat().st_size > 10_000
+('glasgow.png', True)
+>>> folder.cleanup()
 """
 
 from __future__ import annotations

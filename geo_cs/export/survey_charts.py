@@ -20,10 +20,29 @@ gives the report's section (figures, a small table, the notes in words and the m
 
 Example
 -------
->>> from geo_cs.survey import employment_rates                              # doctest: +SKIP
->>> table = employment_rates(store, set_id="lad2020")                       # doctest: +SKIP
->>> fig = employment_series_chart(table, "greater_manchester")              # doctest: +SKIP
->>> survey_charts(store, ["greater_manchester"], "charts/")                 # doctest: +SKIP
+The 2019 Nomis download in the demo bundle (the list of district changes dates its codes):
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_lookup
+>>> from geo_cs.ingest.survey import ingest_survey
+>>> from geo_cs.survey import employment_rates
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> _ = ingest_lookup(store, demo / "lookups" / "lad_changes_2014_2025.csv")
+>>> _ = ingest_survey(store, demo / "indicators" / "aps_employment_rate_la_2019.csv")
+>>> table = employment_rates(store, set_id="lad2020")
+>>> fig = employment_series_chart(table, "greater_manchester")
+>>> folder = tempfile.TemporaryDirectory()
+>>> files, notes = survey_charts(store, ["greater_manchester"], folder.name, formats=("svg",))
+>>> print("\\n".join(sorted(Path(f).name for f in files)))
+fig4_1_employment_rate_greater_manchester_lad2020.csv
+fig4_1_employment_rate_greater_manchester_lad2020.svg
+fig4_2_employment_rate_partnerships_lad2020_2019y12.csv
+fig4_2_employment_rate_partnerships_lad2020_2019y12.svg
+>>> store.close(); folder.cleanup()
 """
 
 from __future__ import annotations
