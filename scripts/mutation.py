@@ -136,6 +136,10 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent("geo_cs.stats.x_wilson_interval__*", r"\+\s+valid = n >= 0",
                "a zero denominator gives NaN through either branch (0/0, or ∞/∞ in the centre and "
                "half-width), and errstate keeps it silent"),
+    Equivalent("geo_cs.stats.x_wilson_interval__*", r'\+.*np\.errstate\((invalid=None, )?divide="ignore"\)',
+               "no operation meets an invalid value: the rate p is NaN for every denominator that is "
+               "not positive before anything is computed from it, and NaN arithmetic does not warn; "
+               "only the division by a zero denominator does (its errstate is tested)"),
     Equivalent("geo_cs.stats.x_wilson_interval__*", r"np\.where\(valid, n, 2\)",
                "the stand-in for an invalid denominator only avoids dividing by it: the outer "
                "np.where discards what it gives"),
@@ -160,6 +164,16 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                "(one decimal): to 6 or to 7 decimals gives the same number"),
     Equivalent("geo_cs.stats.x_add_gap__*", r"total_den\.where\(total_den >= 0\)",
                "with no one in either role the share is 0/0 through either branch: NaN"),
+    # -- geo_cs.disclosure
+    Equivalent("geo_cs.disclosure.xǁDisclosureControlǁ*",
+               r'\+.*\.merge\((cohort|out), (on=None, )?how="left"\)',
+               "the two frames share one column, code, which merge() joins on when not told"),
+    Equivalent("geo_cs.disclosure.xǁDisclosureControlǁarea_values__*", r'\+.*\.merge\(cohort, on="code", \)',
+               "an inner join keeps every row here: the published cohort has a row for every code of "
+               "the frame (it is made from the frame's own codes, then left-joined)"),
+    Equivalent("geo_cs.disclosure.xǁDisclosureControlǁarea_values__*",
+               r'\+.*frame\.loc\[frame\["suppressed"\], "baseline_value"\] = None',
+               "None set into rows of a float column is stored as NaN: the column is the same"),
     # -- geo_cs.spreadsheet
     Equivalent("geo_cs.spreadsheet.x_safe_frame__*", r"if \(changed\) or True else frame",
                "with nothing to change, assign() returns an equal copy: the CSV is the same"),

@@ -32,10 +32,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo_cs import stats, tiles
-from geo_cs.analysis import MethodParams, classify_changes
+from geo_cs.analysis import MethodParams, classify_changes, summarise_changes
 from geo_cs.config import Settings
 from geo_cs.disclosure import DisclosureControl
-from geo_cs.errors import InputError
+from geo_cs.errors import InputError, NotFoundError
 from geo_cs.features import CRS84, EPSG4326, EPSG27700, bbox_to_lonlat, crs_from_param
 from geo_cs.spreadsheet import csv_text, neutralise, write_csv
 from maps.page import read_page_config
@@ -628,11 +628,13 @@ WITH_MISSING = [
     (stats.combine_survey_rates, ([70_000.0, 222_000.0], [100_000.0, NAN], [3.0, 2.0])),
     (stats.known_half_widths, ([[0.5, 0.5]], [[3.0, NAN]])),
     (stats.known_half_widths, ([[0.5, NAN]], [[3.0, 4.0]])),
+    (CONTROL.round, ([3.0, NAN],)),
+    (CONTROL.withheld, ([3.0, NAN],)),
 ]
 
 
 @pytest.mark.parametrize(("function", "args"), WITH_MISSING,
-                         ids=[f"{f.__name__}-{i}" for i, (f, _) in enumerate(WITH_MISSING)])
+                         ids=[f"{getattr(f, '__name__', 'f')}-{i}" for i, (f, _) in enumerate(WITH_MISSING)])
 def test_a_missing_figure_given_as_none_is_missing_like_nan(function, args):
     def as_none(value):
         if isinstance(value, list):
@@ -746,3 +748,137 @@ def test_an_unclassified_area_is_neither_worst_nor_not_worst():
     assert cohort["worst"].dtype == "boolean"
     assert [bool(cohort.loc[c, "worst"]) for c in ("a", "b")] == [True, False]
     assert cohort.loc["c", "worst"] is pd.NA
+
+
+# -- every column of the classification, and every clause of its sentence ----------------------
+
+def test_the_classification_of_changes_column_by_column():
+    """Two periods of three partnerships, every figure of the result worked by hand: ``closer``
+    narrows a positive gap (asymmetric intervals), ``below`` is a negative gap that grows in
+    size (so it widens), ``none`` has no worst-performing areas, ``gone`` has no second period."""
+    rows = [
+        # partnership, period, gap, gap_low, gap_high, cohort rate, low, high, n_cohort
+        ("closer", "then", 5.0, 4.6, 5.5, 30.0, 29.0, 31.5, 3),
+        ("closer", "now", 4.0, 3.8, 4.1, 28.0, 27.5, 28.2, 3),
+        ("below", "then", -2.0, -2.3, -1.8, 10.0, 9.5, 10.5, 2),
+        ("below", "now", -3.0, -3.1, -2.6, 10.05, 9.6, 10.4, 2),
+        ("none", "then", 1.0, 0.5, 1.5, 20.0, 19.0, 21.0, 0),
+        ("none", "now", 0.5, 0.4, 0.6, 20.0, 19.0, 21.0, 0),
+        ("gone", "then", 1.0, 0.5, 1.5, 20.0, 19.0, 21.0, 1),
+    ]
+    table = pd.DataFrame(rows, columns=["partnership", "period_id", "gap", "gap_low", "gap_high",
+                                        "cohort_rate", "cohort_rate_low", "cohort_rate_high", "n_cohort"])
+    params = MethodParams(threshold=20.0)
+    out = classify_changes(table, "then", "now", params)
+    assert list(out.columns) == [
+        "partnership", "from_period", "to_period", "gap_from", "gap_to", "gap_change", "gap_change_low",
+        "gap_change_high", "gap_direction", "gap_change_within_noise", "cohort_rate_from", "cohort_rate_to",
+        "cohort_rate_change", "cohort_rate_change_low", "cohort_rate_change_high", "cohort_rate_direction",
+        "n_cohort", "method"]
+    got = out.set_index("partnership")
+    assert got.index.tolist() == ["closer", "below", "none", "gone"]
+    assert (got["from_period"] == "then").all() and (got["to_period"] == "now").all()
+    assert (got["method"] == params.to_json()).all()
+    # closer: the gap's size 5.0 → 4.0 (change −1.0); each side's half-widths in quadrature, the
+    # lower end from the later period's lower and the earlier period's upper half-width
+    c = got.loc["closer"]
+    assert (c["gap_from"], c["gap_to"], c["gap_change"]) == (5.0, 4.0, -1.0)
+    assert c["gap_change_low"] == pytest.approx(-1.0 - np.hypot(0.2, 0.5))
+    assert c["gap_change_high"] == pytest.approx(-1.0 + np.hypot(0.1, 0.4))
+    assert c["gap_direction"] == "closed" and not c["gap_change_within_noise"]
+    assert (c["cohort_rate_from"], c["cohort_rate_to"], c["cohort_rate_change"]) == (30.0, 28.0, -2.0)
+    assert c["cohort_rate_change_low"] == pytest.approx(-2.0 - np.hypot(0.5, 1.5))
+    assert c["cohort_rate_change_high"] == pytest.approx(-2.0 + np.hypot(0.2, 1.0))
+    assert c["cohort_rate_direction"] == "reduced" and c["n_cohort"] == 3
+    # below: sizes 2.0 → 3.0, intervals flipped with the sign: [1.8, 2.3] → [2.6, 3.1]
+    b = got.loc["below"]
+    assert (b["gap_from"], b["gap_to"], b["gap_change"]) == (-2.0, -3.0, 1.0)
+    assert b["gap_change_low"] == pytest.approx(1.0 - np.hypot(0.4, 0.3))
+    assert b["gap_change_high"] == pytest.approx(1.0 + np.hypot(0.1, 0.2))
+    assert b["gap_direction"] == "widened"
+    # the cohort's rate rose by 0.05: within the tolerance
+    assert b["cohort_rate_change"] == pytest.approx(0.05) and b["cohort_rate_direction"] == "unchanged"
+    # none: no worst-performing areas, whatever its figures did
+    assert got.loc["none", "gap_direction"] == got.loc["none", "cohort_rate_direction"] == "no cohort"
+    # gone: nothing to compare
+    g = got.loc["gone"]
+    assert np.isnan(g["gap_to"]) and g["gap_direction"] == g["cohort_rate_direction"] == "no data"
+    assert not g["gap_change_within_noise"]
+
+
+def test_a_missing_period_is_refused_by_name():
+    table = pd.DataFrame({"partnership": ["p"], "period_id": ["then"], "gap": [1.0]})
+    with pytest.raises(NotFoundError, match="'now' not in the table"):
+        classify_changes(table, "then", "now")
+    with pytest.raises(NotFoundError, match="'before' not in the table"):
+        classify_changes(table, "before", "then")
+
+
+def _changes(gap: list[str], rate: list[str], noise: list[bool]) -> pd.DataFrame:
+    return pd.DataFrame({"gap_direction": gap, "cohort_rate_direction": rate,
+                         "gap_change_within_noise": noise})
+
+
+def test_the_sentence_counts_every_kind_of_change():
+    assert summarise_changes(_changes(
+        ["closed", "closed", "unchanged", "widened", "no cohort", "no data"],
+        ["reduced", "increased", "unchanged", "unchanged", "no cohort", "no data"],
+        [False, False, True, False, False, False])) == (
+        "2 of 6 closed the gap, 1 unchanged, 1 widened; 1 of 6 reduced the rate in their "
+        "worst-performing neighbourhoods, 2 unchanged, 1 increased; 1 of 6 have no worst-performing "
+        "neighbourhoods at this threshold; 1 without data in one of the periods "
+        "(1 change in the gap within noise, counted as unchanged)")
+    assert summarise_changes(_changes(["unchanged", "unchanged"], ["reduced", "reduced"], [True, True])) == (
+        "0 of 2 closed the gap, 2 unchanged, 0 widened; 2 of 2 reduced the rate in their "
+        "worst-performing neighbourhoods, 0 unchanged, 0 increased "
+        "(2 changes in the gap within noise, counted as unchanged)")
+    assert summarise_changes(_changes(["widened"], ["increased"], [False])) == (
+        "0 of 1 closed the gap, 0 unchanged, 1 widened; 0 of 1 reduced the rate in their "
+        "worst-performing neighbourhoods, 0 unchanged, 1 increased")
+
+
+# -- what a published frame carries, column by column --------------------------------------------
+
+def test_published_intervals_are_wilsons_on_the_rounded_figures_never_the_exact_ones():
+    from statsmodels.stats.proportion import proportion_confint
+
+    frame = pd.DataFrame({
+        "code": ["ten", "forty-two"], "period_id": "p", "value": [1.0, 4.196],
+        # the exact figures' own intervals: never to be published beside rounded counts
+        "value_low": [0.55, 3.1], "value_high": [1.8, 5.6], "count": [10.0, 42.0],
+        "denominator": [1000.0, 1001.0], "worst": False, "baseline_value": 1.0, "estimated_share": 0.0})
+    out = CONTROL.area_values(frame).set_index("code")
+    for code, (count, denominator) in (("ten", (10, 1000)), ("forty-two", (40, 1000))):
+        low, high = proportion_confint(count, denominator, method="wilson")
+        assert (out.loc[code, "value_low"], out.loc[code, "value_high"]) == pytest.approx((low * 100, high * 100))
+
+
+def test_a_count_published_alone_has_no_interval_and_stays_a_number():
+    frame = pd.DataFrame({"code": ["a", "b"], "period_id": "p", "value": [539.0, 2.0],
+                          "value_low": [530.0, 1.0], "value_high": [550.0, 3.0], "count": np.nan,
+                          "denominator": np.nan, "worst": None, "baseline_value": np.nan,
+                          "estimated_share": 0.0})
+    out = CONTROL.area_values(frame, counts=True)
+    # an interval around the exact count would give it back
+    for column in ("value_low", "value_high"):
+        assert out[column].isna().all() and out[column].dtype == float
+
+
+def test_a_baseline_or_a_threshold_alone_leaves_the_cohort_as_it_was():
+    frame = pd.DataFrame({
+        "code": ["a"], "period_id": "p", "value": [30.0], "value_low": 29.0, "value_high": 31.0,
+        "count": [300.0], "denominator": [1000.0], "worst": [True], "baseline_value": [30.0],
+        "estimated_share": 0.0})
+    for kwargs in ({"threshold": 35.0}, {"baseline": ("p",)}):
+        out = CONTROL.area_values(frame, **kwargs)
+        assert bool(out["worst"].iat[0]) and out["baseline_value"].iat[0] == 30.0
+
+
+def test_a_published_rate_of_exactly_the_threshold_is_not_worst():
+    from geo_cs.stats import THRESHOLD_EPSILON
+
+    frame = pd.DataFrame({"code": ["exactly", "noise", "above"], "period_id": "p",
+                          "value": [25.0, 25.0 + THRESHOLD_EPSILON, 25.0 + 3 * THRESHOLD_EPSILON]})
+    worst = DisclosureControl.published_cohort(frame, ("p",), 25.0).set_index("code")["worst"]
+    # exactly 25.0 is not above 25; nor is float noise of at most THRESHOLD_EPSILON above it
+    assert [bool(worst[c]) for c in ("exactly", "noise", "above")] == [False, False, True]
