@@ -13,6 +13,8 @@ Example
 -------
 >>> from geo_cs.store import Store, updating
 >>> from geo_cs.demo import build_demo
+>>> # not run here: the whole bundle takes about 35 s (tests/conftest.py's demo_db builds it
+>>> # once per test session, and the tests read the demo through it)
 >>> with Store.open(":memory:") as store:        # doctest: +SKIP
 ...     results = build_demo(store)
 """

@@ -12,8 +12,34 @@ are gathered from the store and written with :mod:`geo_cs.export.document`.
 
 Example
 -------
->>> profile = area_profile(store, "S01010206")          # doctest: +SKIP
->>> write_document(area_document(profile), "S01010206.pdf")   # doctest: +SKIP
+A data zone of Govan on SIMD 2016 and 2020, from the demo bundle:
+
+>>> import tempfile
+>>> import textwrap
+>>> from pathlib import Path
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.export.document import write_document
+>>> from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> _ = ingest_boundaries(store, [demo / "boundaries" / "datazone2011.parquet"])
+>>> for lookup in ("lad_changes_2014_2025.csv", "dz11_iz11_lad20_scotland.csv"):
+...     _ = ingest_lookup(store, demo / "lookups" / lookup)
+>>> for edition in ("simd2016", "simd2020"):
+...     path = demo / "indicators" / f"{edition}_scotland_dz11_indicators.csv"
+...     _ = ingest_indicator(store, path, load_spec(edition))
+>>> profile = area_profile(store, "S01009841")
+>>> print(textwrap.fill(area_sentence(profile), 96))
+In SIMD 2020 (2017 data), Govan and Linthouse - 01 (S01009841) had a rate of 18.9% (95% interval
+16.0 to 22.2), 5.6 points above Glasgow as a whole (13.3%). It ranked 232nd of 743 in Glasgow
+and 307th of 1,532 in Scotland (1 = the highest rate). Its rate went from 24.4% in SIMD 2016
+(2014 data) to 18.9%, and its gap with the partnership from +8.2 to +5.6 points.
+>>> folder = tempfile.TemporaryDirectory()
+>>> path = write_document(area_document(profile), Path(folder.name) / "S01009841.docx")
+>>> path.name, path.stat().st_size > 10_000
+('S01009841.docx', True)
+>>> store.close(); folder.cleanup()
 """
 
 from __future__ import annotations

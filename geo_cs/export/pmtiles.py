@@ -9,8 +9,24 @@ attribution. Rendering runs on a thread pool with one DuckDB cursor per thread.
 
 Example
 -------
->>> write_pmtiles(store, "lsoa2011", "lsoa2011.pmtiles", minzoom=4, maxzoom=12)  # doctest: +SKIP
->>> write_mbtiles(store, "lsoa2011", "gm.mbtiles", codes=gm_codes, maxzoom=12)  # doctest: +SKIP
+Halton's 79 LSOAs from the demo bundle, all of them and ten of them:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from geo_cs import Store
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_boundaries
+>>> store = Store.open(":memory:")
+>>> _ = ingest_boundaries(store, [boundaries_dir() / "demo" / "boundaries" / "lsoa2011" / "E06000006.json"])
+>>> folder = tempfile.TemporaryDirectory()
+>>> report = write_pmtiles(store, "lsoa2011", Path(folder.name) / "halton.pmtiles", minzoom=4, maxzoom=12)
+>>> report.tiles_written, report.tiles_per_zoom[4], report.tiles_per_zoom[12]
+(33, 1, 10)
+>>> some = [code for (code,) in store.sql("SELECT code FROM areas ORDER BY code LIMIT 10").fetchall()]
+>>> report = write_mbtiles(store, "lsoa2011", Path(folder.name) / "some.mbtiles", codes=some, maxzoom=12)
+>>> report.tiles_written
+16
+>>> store.close(); folder.cleanup()
 """
 
 from __future__ import annotations
@@ -370,8 +386,26 @@ def write_layer_pmtiles(
 
     Example
     -------
-    >>> write_layer_pmtiles(store, "lsoa2011", "lsoa2011.pmtiles", indicator="employment_deprived",
-    ...                     denominator="population2019_lsoa11.working_age_population")  # doctest: +SKIP
+    Halton's LSOAs with the IMD 2019 employment-deprived rate (the demo bundle's files):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from geo_cs import Store
+    >>> from geo_cs.config import boundaries_dir
+    >>> from geo_cs.ingest import ingest_boundaries, ingest_indicator, load_spec
+    >>> demo = boundaries_dir() / "demo"
+    >>> store = Store.open(":memory:")
+    >>> _ = ingest_boundaries(store, [demo / "boundaries" / "lsoa2011" / "E06000006.json"])
+    >>> for spec, name in (("imd2019_indicators", "imd2019_england_lsoa11_indicators.csv"),
+    ...                    ("population2019_lsoa11", "population2019_lsoa11_ew.csv")):
+    ...     _ = ingest_indicator(store, demo / "indicators" / name, load_spec(spec))
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> report = write_layer_pmtiles(store, "lsoa2011", Path(folder.name) / "lsoa2011.pmtiles",
+    ...                              indicator="employment_deprived", maxzoom=10,
+    ...                              denominator="population2019_lsoa11.working_age_population")
+    >>> report.tiles_written, report.minzoom, report.maxzoom
+    (17, 4, 10)
+    >>> store.close(); folder.cleanup()
     """
     from geo_cs.layers import area_values, resolve_measure
     from geo_cs.partnerships import get_partnerships, resolve

@@ -10,8 +10,34 @@ arranges them as a :class:`~geo_cs.export.document.Document`, which
 
 Example
 -------
->>> profile = partnership_profile(store, "glasgow")          # doctest: +SKIP
->>> write_pdf(profile, "glasgow.pdf"); write_docx(profile, "glasgow.docx")   # doctest: +SKIP
+Dundee on the 2011 data zones, SIMD 2016 and 2020, from the demo bundle:
+
+>>> import tempfile
+>>> import textwrap
+>>> from pathlib import Path
+>>> from geo_cs.config import boundaries_dir
+>>> from geo_cs.ingest import ingest_boundaries, ingest_indicator, ingest_lookup, load_spec
+>>> demo = boundaries_dir() / "demo"
+>>> store = Store.open(":memory:")
+>>> _ = ingest_boundaries(store, [demo / "boundaries" / "datazone2011.parquet"])
+>>> for lookup in ("lad_changes_2014_2025.csv", "dz11_iz11_lad20_scotland.csv"):
+...     _ = ingest_lookup(store, demo / "lookups" / lookup)
+>>> for edition in ("simd2016", "simd2020"):
+...     path = demo / "indicators" / f"{edition}_scotland_dz11_indicators.csv"
+...     _ = ingest_indicator(store, path, load_spec(edition))
+>>> profile = partnership_profile(store, "dundee")
+>>> print(textwrap.fill(profile.sentence, 96))
+The gap between the 29 worst-performing neighbourhoods and the rest of Dundee narrowed from 18.0
+to 14.6 points between SIMD 2016 (2014 data) and SIMD 2020 (2017 data) — a real change (95%
+interval of the change -4.5 to -2.4 points). Threshold: a baseline rate above 25%; baseline:
+SIMD 2016 (2014 data).
+>>> folder = tempfile.TemporaryDirectory()
+>>> path = write_docx(profile, Path(folder.name) / "dundee.docx")
+>>> path.name, path.stat().st_size > 10_000
+('dundee.docx', True)
+>>> # the A4 PDF draws every page's maps and tables (several seconds): tests/test_export.py reads one
+>>> write_pdf(profile, Path(folder.name) / "dundee.pdf")  # doctest: +SKIP
+>>> store.close(); folder.cleanup()
 """
 
 from __future__ import annotations
