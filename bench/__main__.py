@@ -190,13 +190,17 @@ def code_state(name: str, data: dict) -> tuple[str, bool]:
     return ("; ".join(notes) or "[green]current[/]"), not notes
 
 
-def _peer(data: dict) -> str:
+#: benchmarks that compare geo-cs with targets or with itself, not with another tool
+WITHOUT_PEER = {"api_fuzz", "exports", "first_visit", "load", "map_slider", "memory", "memory_gb", "soak"}
+
+
+def _peer(name: str, data: dict) -> str:
     peer = data.get("peer")
     if isinstance(peer, dict):
         return " ".join(str(x) for x in (peer.get("name"), peer.get("version")) if x)
-    if "peer" in data and peer is None:
-        return "none"
-    return "[dim]not recorded[/]"
+    if name in WITHOUT_PEER:
+        return "—"
+    return "[red]not recorded[/]"
 
 
 def _get(data: dict, path: tuple[str, ...]):
@@ -233,7 +237,7 @@ def table(console: Console) -> Table:
                      or _get(data, ("machine", "commit")) or _get(data, ("machine", "geo_cs_commit"))
                      or "").removesuffix("-dirty")[:10]
         state, _ = code_state(name, data)
-        first = [name, when, commit, state, _peer(data), headline]
+        first = [name, when, commit, state, _peer(name, data), headline]
         rows = _flatten(data.get("pass", {}))
         for i, (target, met) in enumerate(rows or [("", None)]):
             mark = "[green]met[/]" if met is True else "[red]missed[/]" if met is False else ""

@@ -283,8 +283,9 @@ def write_results(path: Path, results: dict[str, Any], console: Any, suffix: str
     marked ``"dirty": true`` and not committable.
 
     Every result gets ``provenance``: the commit measured, the tree's state, the command line,
-    the interpreter, every installed package's version, and the ``peer`` (:func:`peer`;
-    or ``results["peer"]`` when the benchmark put it there; None for a benchmark without one).
+    the interpreter, every installed package's version, and the ``peer`` (:func:`peer`, or
+    ``results["peer"]`` when the benchmark put it there; a benchmark with a peer must give it:
+    ``python -m bench --table`` says "not recorded" otherwise).
     """
     started = started_state()
     state = tree_state()
@@ -306,7 +307,7 @@ def write_results(path: Path, results: dict[str, Any], console: Any, suffix: str
         "packages": installed_packages(),
         "peer": peer_info,
     }
-    results = {**results, "peer": peer_info, "provenance": provenance}
+    results = {**results, **({"peer": peer_info} if peer_info is not None else {}), "provenance": provenance}
     results.setdefault("commit", started["describe"] + ("-dirty" if reason else ""))
     if reason:
         results["dirty"] = True

@@ -23,6 +23,7 @@ observations again until the panel is prepared again.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -76,21 +77,28 @@ class DensePanel:
         # present with a denominator <= 0 (a NULL denominator is neither)
         has_count = self.present & ~np.isnan(self.count)
         self.ok = has_count & (self.denominator > 0)
-        self.not_ok = self.present & (np.isnan(self.count) | (self.denominator <= 0))
+        self.not_ok = self.present & ~has_count | self.present & (self.denominator <= 0)
         # what aggregate sums, ready: masked to the usable rows, as counts where it counts
         self._count_ok = np.where(self.ok, self.count, 0.0)
         self._den_ok = np.where(self.ok, self.denominator, 0.0)
         self._n_ok = self.ok.astype(np.float64)
         self._n_present = self.present.astype(np.float64)
-        self._n_not_ok = self.not_ok.astype(np.float64)
         # the codes as a column once (a new frame of them would convert 34,753 strings each time)
         self._code_column = pd.Series(self.codes).astype("str")
         self._has_den_var = bool((~np.isnan(self.den_var)).any())
         self._has_share = bool((~np.isnan(self.estimated_share)).any())
-        self.nbytes = sum(a.nbytes for a in (self.present, self.count, self.denominator, self.rate,
-                                             self.estimated_share, self.den_var, self.ok, self.not_ok,
-                                             self._count_ok, self._den_ok, self._n_ok, self._n_present,
-                                             self._n_not_ok))
+
+    @functools.cached_property
+    def _n_not_ok(self) -> np.ndarray:
+        return self.not_ok.astype(np.float64)  # only aggregate() needs it
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of its arrays (a column of NaN shared by all its cells counts as none)."""
+        arrays = [self.present, self.count, self.denominator, self.rate, self.estimated_share, self.den_var,
+                  self.ok, self.not_ok, self._count_ok, self._den_ok, self._n_ok, self._n_present,
+                  *([self._n_not_ok] if "_n_not_ok" in self.__dict__ else [])]
+        return sum(a.nbytes for a in arrays if a.strides != (0, 0))
 
     def columns(self, period_ids: list[str]) -> np.ndarray:
         where = {p: i for i, p in enumerate(self.period_ids)}
@@ -289,6 +297,10 @@ def observed_keys(store: Store, counts: list[str], set_id: str, periods: list[st
     return ObservedKeys(list(found or []), sorted(codes or []), frame, int(shares or 0))
 
 
+#: rows of observations summed at a time (observed_panel)
+BATCH_ROWS = 1 << 20
+
+
 def _floats(column) -> np.ndarray:
     """An Arrow column of doubles as a numpy array, NaN where NULL."""
     return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
@@ -309,28 +321,32 @@ def observed_panel(store: Store, keys: ObservedKeys, counts: list[str], set_id: 
         return None
     shape = (len(codes), len(period_ids))
     cells = shape[0] * shape[1]
-    table = store.sql(
+    reader = store.sql(
         _CELLS_SQL.format(cell="INTEGER" if cells < 2**31 else "BIGINT", width=shape[1],
                           share=", o.apportioned_share" if keys.shares else ""),
-        {"counts": list(counts), "set_id": set_id, "codes": codes, "periods": period_ids}).to_arrow_table()
-    cell = table["cell"].to_numpy()
-    value = _floats(table["value"])
-    row_den = _floats(table["denominator"])
-    share = _floats(table["apportioned_share"]) if keys.shares else None
-    del table
-    # CASE WHEN count(value) = count(*) THEN sum(value) END: any NULL part makes the sum NULL
+        {"counts": list(counts), "set_id": set_id, "codes": codes, "periods": period_ids},
+    ).to_arrow_reader(BATCH_ROWS)
+    # summed batch by batch as DuckDB produces them (a fraction of the memory of the whole)
     present = np.zeros(cells, dtype=bool)
-    present[cell] = True
-    missing = np.isnan(value)
-    summed = np.bincount(cell, weights=np.where(missing, 0.0, value), minlength=cells)
-    summed[cell[missing]] = np.nan
-    summed[~present] = np.nan
-    # max(denominator), max(apportioned_share): NULLs ignored, NULL when all are
+    suppressed = np.zeros(cells, dtype=bool)
+    summed = np.zeros(cells)
     denominator = np.full(cells, np.nan)
-    np.fmax.at(denominator, cell, row_den)
-    estimated_share = np.full(cells, np.nan)
-    if share is not None:
-        np.fmax.at(estimated_share, cell, share)
+    # a source without apportioned shares or derived denominators (most): one NaN for every cell
+    nothing = np.broadcast_to(np.float64(np.nan), shape)
+    estimated_share = np.full(cells, np.nan) if keys.shares else nothing
+    for batch in reader:
+        cell = batch.column(0).to_numpy()
+        value = _floats(batch.column(1))
+        present[cell] = True
+        # CASE WHEN count(value) = count(*) THEN sum(value) END: a NULL part makes the sum NULL
+        missing = np.isnan(value)
+        suppressed[cell[missing]] = True
+        np.add.at(summed, cell, np.where(missing, 0.0, value))
+        # max(denominator), max(apportioned_share): NULLs ignored, NULL when all are
+        np.fmax.at(denominator, cell, _floats(batch.column(2)))
+        if keys.shares:
+            np.fmax.at(estimated_share, cell, _floats(batch.column(3)))
+    summed[suppressed | ~present] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         if count_is_rate:
             count = summed / 100 * denominator
@@ -338,8 +354,9 @@ def observed_panel(store: Store, keys: ObservedKeys, counts: list[str], set_id: 
         else:
             count = summed
             rate = np.where(denominator == 0, np.nan, 100 * summed / denominator)
-        den_var = np.full(cells, np.nan)
+        den_var = nothing
         if half is not None and not count_is_rate:
+            den_var = np.full(cells, np.nan)
             derived = (denominator > 0) & (100 * summed / denominator > half)
             r = 100 * summed[derived] / denominator[derived]
             den_var[derived] = np.power(100 * summed[derived] * half / (np.power(r, 2) - half * half), 2) / 3
