@@ -119,11 +119,13 @@ class Equivalent:
     mutants: str
     diff: str
     why: str
+    #: a regular expression the whole diff (its context lines too) must match, where the
+    #: changed line alone does not say which of two alike lines it is
+    context: str | None = None
 
     def matches(self, name: str, diff: str) -> bool:
-        changed = "\n".join(line for line in diff.splitlines()
-                            if line[:1] in "+-" and not line.startswith(("+++", "---")))
-        return fnmatch.fnmatchcase(name, self.mutants) and re.search(self.diff, changed) is not None
+        return (fnmatch.fnmatchcase(name, self.mutants) and re.search(self.diff, _changed(diff)) is not None
+                and (self.context is None or re.search(self.context, diff, re.S) is not None))
 
 
 #: Survivors no test can kill, and why. Each entry names the function (fnmatch) and the change
@@ -380,38 +382,49 @@ def verdict(name: str, m: dict) -> str | None:
 
 
 def summarise(outcome: Outcome) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for m in outcome.mutants.values():
-        counts[m["status"]] = counts.get(m["status"], 0) + 1
-    survivors, newly_killed = [], []
-    for name, m in sorted(outcome.mutants.items(), key=lambda kv: _order(kv[0])):
-        if m["status"] in ("survived", "no tests", "suspicious"):
-            why = verdict(name, m)
-            survivors.append({"mutant": name, "status": m["status"], "diff": _changed(m["diff"]),
-                              "equivalent": why is not None, "why": why or "UNEXPLAINED: a gap in the tests"})
-        if "killed_since_baseline" in m:
-            newly_killed.append({"mutant": name, "diff": _changed(m["diff"]),
-                                 "killed_by": m["killed_since_baseline"]})
-    total = len(outcome.mutants)
-    detected = counts.get("killed", 0) + counts.get("timeout", 0)
-    equivalent = sum(s["equivalent"] for s in survivors)
-    return {
+    newly_killed = [{"mutant": name, "diff": _changed(m["diff"]), "killed_by": m["killed_since_baseline"]}
+                    for name, m in sorted(outcome.mutants.items(), key=lambda kv: _order(kv[0]))
+                    if "killed_since_baseline" in m]
+    summary = {
         "module": outcome.group.module, "decides": outcome.group.decides,
         "functions": list(outcome.group.functions) or ["every function"],
         "tests": list(outcome.group.tests), "tests_run": len(outcome.selected),
         "left_out_fixtures": list(COSTLY_FIXTURES + outcome.group.leave_out),
         "tests_left_out": outcome.dropped,
+        "seconds": round(outcome.seconds, 1),
+        "killed_since_baseline": newly_killed,
+        # every mutant's status, and the diff (with its context) of every one not killed
+        "all": {name: {"status": m["status"], **({"diff": m["diff"]} if "diff" in m else {})}
+                for name, m in outcome.mutants.items()},
+    }
+    return judge(summary)
+
+
+def judge(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary``'s counts, and its survivors each with the reason it is equivalent (or none),
+    from its ``all``: run again on a stored result when :data:`EQUIVALENT` changes."""
+    counts: dict[str, int] = {}
+    survivors = []
+    for name in sorted(summary["all"], key=_order):
+        m = summary["all"][name]
+        counts[m["status"]] = counts.get(m["status"], 0) + 1
+        if m["status"] in ("survived", "no tests", "suspicious"):
+            why = verdict(name, m)
+            survivors.append({"mutant": name, "status": m["status"], "diff": _changed(m["diff"]),
+                              "equivalent": why is not None, "why": why or "UNEXPLAINED: a gap in the tests"})
+    total = len(summary["all"])
+    detected = counts.get("killed", 0) + counts.get("timeout", 0)
+    equivalent = sum(s["equivalent"] for s in survivors)
+    summary.update({
         "mutants": total, "killed": counts.get("killed", 0), "timeout": counts.get("timeout", 0),
         "survived": counts.get("survived", 0), "no_tests": counts.get("no tests", 0),
         "other": {k: v for k, v in counts.items() if k not in ("killed", "timeout", "survived", "no tests")},
         "equivalent": equivalent, "unexplained": len(survivors) - equivalent,
         # the score: mutants detected (killed or timed out) of those that are not equivalent
         "score": round(detected / (total - equivalent), 4) if total > equivalent else None,
-        "seconds": round(outcome.seconds, 1),
-        "survivors": survivors, "killed_since_baseline": newly_killed,
-        "all": {name: {"status": m["status"], **({"diff": _changed(m["diff"])} if "diff" in m else {})}
-                for name, m in outcome.mutants.items()},
-    }
+        "survivors": survivors,
+    })
+    return summary
 
 
 def _order(name: str) -> tuple[str, int]:
@@ -472,7 +485,7 @@ def load_baseline(path: Path | None) -> dict[str, dict]:
     if path is None or not path.exists():
         return {}
     found = json.loads(path.read_text())
-    return {name: {"status": m["status"], "diff": m.get("diff")}
+    return {name: {"status": m["status"], "diff": _changed(m.get("diff") or "")}
             for module in found.get("modules", []) for name, m in module.get("all", {}).items()}
 
 
@@ -487,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="mutants run at once (default: one per core)")
     parser.add_argument("--baseline", type=Path, default=RESULTS / "mutation.json",
                         help="a previous result: its survivors now killed are listed with their tests")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="run nothing: apply the reasons of EQUIVALENT to the stored result again")
     parser.add_argument("--merge", action="store_true",
                         help="replace only the modules run in an existing result (each module keeps "
                              "the commit it was measured at)")
@@ -504,6 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     def log(text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
+    if args.rejudge:
+        stored = json.loads(args.out.read_text())
+        stored["modules"] = [judge(m) for m in stored["modules"]]
+        stored["totals"] = totals(stored["modules"])
+        write(args.out, stored)
+        log(f"rejudged {args.out}: {stored['totals']['unexplained']} unexplained survivor(s)")
+        return 1 if stored["totals"]["unexplained"] else 0
     commit = git("rev-parse", "--short", "HEAD")
     dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if args.worktree else False
     baseline = load_baseline(args.baseline)
@@ -544,15 +566,24 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(sum(m["seconds"] for m in modules), 1),
         "this_run_seconds": round(time.monotonic() - started, 1),
         "modules": modules,
-        "totals": {k: sum(m[k] for m in modules) for k in (
-            "mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "unexplained")},
+        "totals": totals(modules),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
+    write(args.out, result)
     log(f"written {args.out} and {args.out.with_suffix('.md')} in {result['seconds'] / 60:.1f} min; "
         f"{result['totals']['unexplained']} unexplained survivor(s)")
     return 1 if result["totals"]["unexplained"] else 0
+
+
+def totals(modules: list[dict[str, Any]]) -> dict[str, int]:
+    return {k: sum(m[k] for m in modules)
+            for k in ("mutants", "killed", "timeout", "survived", "no_tests", "equivalent", "unexplained")}
+
+
+def write(out: Path, result: dict[str, Any]) -> None:
+    """The result as JSON, and as Markdown beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
 
 
 def _version(dist: str) -> str | None:

@@ -47,6 +47,9 @@ CONTROL = DisclosureControl(round_to=5, min_count=10)
 #: claimants per square (of 1,000 people each): 9 is one under the disclosure minimum, 10 is
 #: exactly it, 11 one over; the other three put three squares over the 25% threshold.
 CLAIMANTS = dict(zip(GRID_CODES, [9, 10, 11, 200, 300, 400], strict=True))
+#: the later quarter: the fourth square rises from 20% to 26%, so it is worst-performing on a
+#: baseline of the later quarter (26%), not on the default one, the first (20%), nor on both (23%)
+CLAIMANTS_LATER = {**CLAIMANTS, GRID_CODES[3]: 260}
 #: a second measure on the same squares, every figure different from the first's
 LONE = dict(zip(GRID_CODES, [50, 60, 70, 80, 90, 100], strict=True))
 #: area names: numbers written as text (left as they are in a CSV) and text a spreadsheet would
@@ -97,7 +100,8 @@ def _build() -> dict[str, Path]:
         source.write_text("area_code,period,measure,value,denominator\n" + "".join(
             f"{code},{period},{measure},{figures[code]},1000\n"
             for code in GRID_CODES for period in PERIODS
-            for measure, figures in (("claimants", CLAIMANTS), ("lone", LONE))), encoding="utf-8")
+            for measure, figures in (("claimants", CLAIMANTS if period == PERIODS[0] else CLAIMANTS_LATER),
+                                     ("lone", LONE))), encoding="utf-8")
         spec = spec_from_dict({"id": "edge", "layout": "long", "geography": "lsoa2011",
                                "denominator_column": "denominator",
                                "measures": [{"id": "claimants", "kind": "count"},
@@ -882,3 +886,34 @@ def test_a_published_rate_of_exactly_the_threshold_is_not_worst():
     worst = DisclosureControl.published_cohort(frame, ("p",), 25.0).set_index("code")["worst"]
     # exactly 25.0 is not above 25; nor is float noise of at most THRESHOLD_EPSILON above it
     assert [bool(worst[c]) for c in ("exactly", "noise", "above")] == [False, False, True]
+
+
+def test_a_second_visitor_who_changes_only_the_baseline_gets_their_own_cohort(service):
+    def worst(**params) -> set[str]:
+        return {code for code, p in items(service, **params).items() if p["worst"]}
+
+    usual = {GRID_CODES[4], GRID_CODES[5]}
+    assert worst() == usual                                            # the first quarter: 20%
+    assert worst(baseline=PERIODS[1]) == usual | {GRID_CODES[3]}       # the later one: 26%
+    # both quarters, however the list is spaced: 23%, worst only below a threshold of 23
+    assert worst(baseline=f" {PERIODS[0]} , {PERIODS[1]} ,") == usual
+    assert worst(baseline=f"{PERIODS[0]},{PERIODS[1]}", threshold=22.9) == usual | {GRID_CODES[3]}
+    assert worst() == usual
+
+
+def test_the_links_of_a_page_carry_the_measure_as_asked(service):
+    from urllib.parse import parse_qs, urlsplit
+
+    def self_link(**params) -> dict[str, list[str]]:
+        response = service.get("/collections/lsoa2011/items",
+                               params={"indicator": "edge.claimants", "period": PERIODS[0], **params})
+        href = next(link["href"] for link in response.json()["links"] if link["rel"] == "self")
+        return {k: v for k, v in parse_qs(urlsplit(href).query).items() if k not in ("version", "offset", "limit")}
+
+    assert self_link() == {"indicator": ["edge.claimants"], "period": [PERIODS[0]]}
+    # the default threshold is left out; any other is written as few digits as it has
+    assert self_link(threshold=25)["indicator"] == ["edge.claimants"] and "threshold" not in self_link(threshold=25)
+    assert self_link(threshold=19.9)["threshold"] == ["19.9"]
+    assert self_link(threshold=20)["threshold"] == ["20"]
+    assert self_link(baseline=f" {PERIODS[0]} , {PERIODS[1]} ")["baseline"] == [f"{PERIODS[0]},{PERIODS[1]}"]
+    assert self_link(denominator="edge.lone")["denominator"] == ["edge.lone"]
