@@ -202,7 +202,7 @@ def test_gdal_reads_over_vsicurl_which_asks_head_first(server):
 def test_gdal_mvt_driver_decodes_a_tile(server, tmp_path):
     z, x, y = 12, *tiles.lonlat_to_tile(-4.25, 55.86, 12)
     response = httpx.get(f"{server}/tiles/datazone2011/{z}/{x}/{y}.mvt",
-                         params={"indicator": "employment_deprived"})
+                         params={"indicator": "employment_deprived"}, timeout=60)
     assert response.status_code == 200
     # GDAL georeferences a lone tile from its z/x/y path
     path = tmp_path / str(z) / str(x) / f"{y}.pbf"
