@@ -176,6 +176,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent("geo_cs.disclosure.xǁDisclosureControlǁarea_values__*",
                r'\+.*frame\.loc\[frame\["suppressed"\], "baseline_value"\] = None',
                "None set into rows of a float column is stored as NaN: the column is the same"),
+    # -- geo_cs.analysis
+    Equivalent("geo_cs.analysis.x_classify_changes__*", r"\+.*\] / sign",
+               "sign is −1 or 1 (a gap of 0 counts as 1): dividing by it is multiplying by it"),
+    Equivalent("geo_cs.analysis.x__direction__*", r"np\.asarray\(x, (dtype=None)?\)",
+               "classify_changes gives it float columns only: as arrays they are float already"),
+    Equivalent("geo_cs.analysis.x_summarise_changes__*", r'gap\.get\("no (cohort|data)", (None)?\)',
+               "a kind of change that is absent counts 0, and None is as false as 0"),
     # -- geo_cs.spreadsheet
     Equivalent("geo_cs.spreadsheet.x_safe_frame__*", r"if \(changed\) or True else frame",
                "with nothing to change, assign() returns an equal copy: the CSV is the same"),

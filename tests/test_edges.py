@@ -799,7 +799,7 @@ def test_the_classification_of_changes_column_by_column():
     assert (b["gap_from"], b["gap_to"], b["gap_change"]) == (-2.0, -3.0, 1.0)
     assert b["gap_change_low"] == pytest.approx(1.0 - np.hypot(0.4, 0.3))
     assert b["gap_change_high"] == pytest.approx(1.0 + np.hypot(0.1, 0.2))
-    assert b["gap_direction"] == "widened"
+    assert b["gap_direction"] == "widened" and not b["gap_change_within_noise"]
     # the cohort's rate rose by 0.05: within the tolerance
     assert b["cohort_rate_change"] == pytest.approx(0.05) and b["cohort_rate_direction"] == "unchanged"
     # none: no worst-performing areas, whatever its figures did
@@ -917,3 +917,26 @@ def test_the_links_of_a_page_carry_the_measure_as_asked(service):
     assert self_link(threshold=20)["threshold"] == ["20"]
     assert self_link(baseline=f" {PERIODS[0]} , {PERIODS[1]} ")["baseline"] == [f"{PERIODS[0]},{PERIODS[1]}"]
     assert self_link(denominator="edge.lone")["denominator"] == ["edge.lone"]
+
+
+def test_a_gap_of_zero_and_an_interval_that_ends_exactly_at_zero():
+    """A gap of exactly 0 counts as positive (its size is the gap itself), and a change whose
+    interval ends exactly at 0 holds 0: "unchanged", within noise."""
+    rows = [
+        # partnership, period, gap, gap_low, gap_high
+        ("from zero", "then", 0.0, -0.001, 0.001), ("from zero", "now", 0.5, 0.499, 0.501),
+        # 1.0 (upper half-width 0) → 1.5 (lower half-width 0.5): the change 0.5 runs from exactly 0
+        ("low end 0", "then", 1.0, 0.9, 1.0), ("low end 0", "now", 1.5, 1.0, 1.6),
+        # 1.0 (lower half-width 0) → 0.5 (upper half-width 0.5): the change −0.5 runs to exactly 0
+        ("high end 0", "then", 1.0, 1.0, 1.1), ("high end 0", "now", 0.5, 0.4, 1.0),
+    ]
+    table = pd.DataFrame(rows, columns=["partnership", "period_id", "gap", "gap_low", "gap_high"])
+    table = table.assign(cohort_rate=30.0, cohort_rate_low=29.0, cohort_rate_high=31.0, n_cohort=1)
+    got = classify_changes(table, "then", "now").set_index("partnership")
+    assert got.loc["from zero", "gap_change"] == 0.5
+    assert got.loc["from zero", "gap_change_low"] == pytest.approx(0.5 - np.hypot(0.001, 0.001))
+    assert got.loc["from zero", "gap_direction"] == "widened"
+    assert (got.loc["low end 0", "gap_change"], got.loc["low end 0", "gap_change_low"]) == (0.5, 0.0)
+    assert (got.loc["high end 0", "gap_change"], got.loc["high end 0", "gap_change_high"]) == (-0.5, 0.0)
+    for name in ("low end 0", "high end 0"):
+        assert got.loc[name, "gap_direction"] == "unchanged" and got.loc[name, "gap_change_within_noise"]
