@@ -1284,6 +1284,9 @@ def classify_changes(
 
 def _direction(change, low, high, tolerance: float, words: tuple[str, str]) -> np.ndarray:
     change, low, high = (np.asarray(x, dtype=float) for x in (change, low, high))
+    # a change of exactly the tolerance between figures of one decimal (3.0 -> 2.9) is
+    # 0.10000000000000009 in floating point: float noise is not "more than" the tolerance
+    tolerance = tolerance + THRESHOLD_EPSILON
     down = (change < -tolerance) & (high < 0)
     up = (change > tolerance) & (low > 0)
     result = np.where(down, words[0], np.where(up, words[1], "unchanged")).astype(object)
