@@ -220,11 +220,19 @@ def run_cli(capsys: pytest.CaptureFixture, *args: str) -> CliResult:
     from geo_cs.cli import main
 
     capsys.readouterr()
+    # the CLI hands settings to the processes it starts through the environment
+    # (--disclosure-control sets GEO_CS_DISCLOSURE_CONTROL): restored, so the next command in
+    # this worker runs as a user's next command would, not under the last one's options
+    settings = {k: v for k, v in os.environ.items() if k.startswith("GEO_CS_")}
     try:
         main(list(args))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for name in [k for k in os.environ if k.startswith("GEO_CS_") and k not in settings]:
+            del os.environ[name]
+        os.environ.update(settings)
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
 
