@@ -940,3 +940,38 @@ def test_a_gap_of_zero_and_an_interval_that_ends_exactly_at_zero():
     assert (got.loc["high end 0", "gap_change"], got.loc["high end 0", "gap_change_high"]) == (-0.5, 0.0)
     for name in ("low end 0", "high end 0"):
         assert got.loc[name, "gap_direction"] == "unchanged" and got.loc[name, "gap_change_within_noise"]
+
+
+def _map_page(client: TestClient, **params):
+    response = client.get("/maps/edge", params={"geography": "lsoa2011", "indicator": "edge.claimants",
+                                                 **params})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_a_map_is_drawn_once_per_view_and_served_from_the_cache_after(service):
+    assert _map_page(service).headers["x-cache"] == "miss"
+    assert _map_page(service).headers["x-cache"] == "hit"
+    # another view (its baseline) is drawn for its first visitor, then served
+    assert _map_page(service, baseline=PERIODS[1]).headers["x-cache"] == "miss"
+    assert _map_page(service, baseline=PERIODS[1]).headers["x-cache"] == "hit"
+
+
+def test_a_map_on_another_baseline_shows_that_baseline_s_cohort(service):
+    def cohort(**params) -> tuple[list[str], int]:
+        config = read_page_config(_map_page(service, **params).text)
+        return config["baseline"], config["periods"][0]["summary"]["n_cohort"]
+
+    # the first quarter (default): 30% and 40%; the later one: 26% too; both: 23% on average
+    assert cohort() == ([PERIODS[0]], 2)
+    assert cohort(baseline=PERIODS[1]) == ([PERIODS[1]], 3)
+    assert cohort(baseline=f"{PERIODS[0]},{PERIODS[1]}") == ([PERIODS[0], PERIODS[1]], 2)
+    assert cohort(baseline=f"{PERIODS[0]},{PERIODS[1]}", threshold=22.9) == ([PERIODS[0], PERIODS[1]], 3)
+    assert cohort() == ([PERIODS[0]], 2)
+
+
+def test_a_map_under_disclosure_control_shows_the_published_figures(published):
+    config = read_page_config(_map_page(published).text)
+    assert config["disclosure"] and config["minCount"] == 10
+    # the partnership's count 930 is published rounded (930) over 6,000: 15.5%
+    assert config["periods"][0]["summary"]["partnership_value"] == pytest.approx(15.5)
