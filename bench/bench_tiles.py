@@ -1,4 +1,4 @@
-"""Benchmark: geo-cs vector tiles against PostGIS ``ST_AsMVT``, and cached tiles over HTTP.
+"""Benchmark: geo-cs vector tiles against PostGIS given the same input, and cached tiles over HTTP.
 
 What is measured
 ----------------
@@ -14,48 +14,56 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
    anyway (band 0: areas under a pixel left out) and are flagged ``below_minzoom``. The list is
    saved in the results, in the (shuffled) order it is timed in.
 
-2. **Uncached render time per tile**, in this process, each side rendering the list in a block:
+2. **Uncached render time per tile**, in this process, four sides each rendering the list in a
+   block, compared in two pairs, each pair given the same input:
 
-   * **geo-cs**: ``render_tile(store, layer, z, x, y, values, index=...)`` on the store opened
-     read-only, its layers prepared (``geo-cs tiles prepare``, when the GB store was built; the
-     preparation's time and size are in the results), ``index`` = the layer's
-     ``tiles.tile_index`` built once, and ``values`` =
-     ``tiles.tile_values(area_values(store, resolve_measure(...)).at(period))`` -- both as the
-     API builds them once per data version and period and caches them -- including its 500 KB
-     budget loop (a denser tile is re-encoded without its smallest areas until it fits). For
-     information, the same call with ``prepared=False`` (the tile clipped and transformed on the
-     fly, as for a layer not prepared) is timed in blocks of its own (``--no-on-the-fly`` leaves
-     it out).
-   * **PostGIS** (PostgreSQL and PostGIS from Debian, a throwaway cluster started here): the same
-     ``tile_geoms`` rows (every band, the same pre-simplified EPSG:3857 geometries) and the same
-     values copied into PostGIS tables (GiST index on ``geom`` -- the table CLUSTERed on it --
-     btree on ``(set_id, band)``, primary key on the values), then per tile the same query
-     shape as geo-cs's ``_TILE_WITH_VALUES`` as PostGIS users write it (geo-cs's shortcut for
-     areas wholly inside a tile is not copied): ``ST_AsMVT(t, layer, 4096, 'geom')`` over
-     ``ST_AsMVTGeom(geom, ST_TileEnvelope(z, x, y), 4096, 64, true)``, code, name and the five
-     value properties rounded the same way (1 decimal below z9, 2 from z9; share to 2),
-     ``LEFT JOIN`` of the values, ``set_id``, the band of ``zoom_band(z)`` and
-     ``geom && ST_TileEnvelope(z, x, y)``. Sent by psycopg 3 over the cluster's unix socket
-     (it prepares a statement after 5 runs, as a tile server would); the time includes that
-     round trip and fetching the bytes. PostGIS has no size budget: for the tiles where geo-cs
-     needed its budget, PostGIS is timed again with ``area_m2 >=`` the area geo-cs ended up
-     keeping (``pg matched``: the same features), found by a traced untimed geo-cs pass.
+   * **Headline: prepared tiles.** *geo-cs* (``geo``): ``render_tile(store, layer, z, x, y,
+     values, index=...)`` on the store opened read-only, its layers prepared (``geo-cs tiles
+     prepare``, when the GB store was built; the preparation's time and size are in the
+     results): the layer's ``tiles.tile_index`` holds every zoom's encoded tiles
+     (``tile_features``) and writes the tile with no SQL. *PostGIS* (``pgp``) is given the same
+     prepared pieces: geo-cs's ``tile_pieces`` (each band's areas cut to every tile of its zooms,
+     in tile units) copied into PostGIS with a btree on ``(set_id, z, x, y)`` (the table
+     CLUSTERed on it); per tile ``ST_AsMVT`` of the tile's rows with code, name and the values.
+   * **The default path** (a layer not prepared: every boundary ingest leaves its set so, and the
+     demo): *geo-cs* (``fly``): the same call with ``prepared=False``, the path of a layer not
+     prepared: the index holds the band geometries (``tile_geoms``), clips the areas crossing the
+     tile's buffered square (GEOS ``clip_by_rect``), moves and encodes them in memory, no SQL.
+     *PostGIS* (``pg``) is given the same ``tile_geoms`` (every band, the same simplified
+     EPSG:3857 geometries; GiST on ``geom``, CLUSTERed on it, btree on ``(set_id, band)``) and
+     tiles as PostGIS users write it: ``ST_AsMVT`` over ``ST_AsMVTGeom(geom,
+     ST_TileEnvelope(z, x, y), 4096, 64, true)``, code, name and the values, for the band of
+     ``zoom_band(z)`` and ``geom && ST_TileEnvelope(z, x, y, margin => 64 / 4096)`` (the areas in
+     the tile's buffer, as geo-cs draws them).
+
+   Both sides of both pairs are given the period's values rounded once to 4 decimals: geo-cs
+   ``tiles.tile_values(area_values(store, resolve_measure(...)).at(period))``, built once per
+   data version and period and cached as the API does; PostGIS a table of those values (primary
+   key ``(set_id, code)``), ``LEFT JOIN``ed. geo-cs's byte budget loop (a denser tile is
+   re-encoded without its smallest areas until it fits) is included. PostGIS is sent its query
+   by psycopg 3 over the cluster's unix socket (it prepares a statement after 5 runs, as a tile
+   server would); its time includes that round trip and fetching the bytes. PostGIS has no size
+   budget: for the tiles where geo-cs needed its budget, PostGIS is timed again with ``area_m2
+   >=`` the area geo-cs ended up keeping (``matched``: the same features), found by a traced
+   untimed geo-cs pass.
 
    One untimed warm-up pass per side (caches, plans; it also records sizes and the budget),
-   then ``--repeat`` timed passes (default 4): in each, every side renders all 500 tiles in a
-   block, the blocks' order reversed from one pass to the next (geo-cs, PostGIS, on the fly;
-   then on the fly, PostGIS, geo-cs) so that a drift of the machine's speed falls on both; per
-   tile the median of its passes. Blocks rather than alternating tile by tile: a query run right
-   after the other process's pays for the CPU caches that one evicted, and unevenly -- in the
-   runs that brought this in, geo-cs's median was 0.9-1.7 ms higher alternating than in blocks
-   and PostGIS's 0-0.4 ms (DuckDB's query path, from parser to MVT encoder, is the longer) --
-   whereas a tile server draws a map's tiles as a burst of requests. ``--alternating`` passes
-   (default 2) then alternate geo-cs and PostGIS tile by tile, and that ratio is reported for
-   information. Reported per side: median, p90 and max over tiles, per zoom too; the ratio of
-   medians geo-cs / PostGIS (target <= 1.5); tile sizes (target: every geo-cs tile < 500 KB;
-   PostGIS sizes shown); and ``--verify`` tiles (default 100, every fifth) decoded with
-   ``mapbox_vector_tile`` on both sides (PostGIS with the matched area filter) to compare feature
-   counts and codes (mismatches reported; properties compared for information).
+   then ``--repeat`` timed passes (default 4): in each, every side renders all the tiles in a
+   block, the blocks' order reversed from one pass to the next so that a drift of the machine's
+   speed falls on all; per tile the median of its passes. Blocks rather than alternating tile
+   by tile: a query run right after the other process's pays for the CPU caches that one
+   evicted, and unevenly -- in the runs that brought this in, geo-cs's median was 0.9-1.7 ms
+   higher alternating than in blocks and PostGIS's 0-0.4 ms (DuckDB's query path, then geo-cs's
+   tile path) -- whereas a tile server draws a map's tiles as a burst of requests.
+   ``--alternating`` passes (default 2) then alternate geo-cs and PostGIS tile by tile within
+   each pair, and those ratios are reported for information. Reported per pair: median, p90 and
+   max over tiles, per zoom too; the ratio of medians geo-cs / PostGIS (targets: not above 1 at
+   any zoom, below 1 overall; the headline also <= 1.5 overall); tile sizes (target: every
+   geo-cs tile < 500 KB; PostGIS sizes shown); and ``--verify`` tiles (default 100, spread over
+   the list) decoded with ``mapbox_vector_tile``: each geo-cs side against its PostGIS (with the
+   matched area filter; feature counts and codes, properties for information), and the default
+   path against the prepared tiles (the same features and properties). ``--tiles N`` times the
+   first N tiles of the list only (a quick check).
 
 3. **Cached throughput over HTTP**: ``uvicorn api.app:create_app --factory`` with 1 worker on a
    free port (``GEO_CS_DB`` = the GB store), as deployed (plain ``uvicorn``: whatever HTTP
@@ -85,7 +93,7 @@ Bench-only dependencies (``bench/requirements-bench.txt``): psycopg 3; ``wrk`` f
 
 Run from the repository root::
 
-    /work/venv/bin/python bench/bench_tiles.py [--repeat 3] [--duration 15] [--skip-http] [--no-on-the-fly]
+    python bench/bench_tiles.py [--repeat 4] [--duration 15] [--skip-http] [--tiles N] [--allow-dirty]
 """
 
 from __future__ import annotations
@@ -137,18 +145,28 @@ PG_SETTINGS = {
     "max_wal_size": "4GB", "logging_collector": "off",
 }
 
+#: PostGIS given the simplified band geometries (``tile_geoms``), as PostGIS users write a tile:
+#: ``ST_AsMVTGeom`` clips and moves each area; the areas in the tile's 64-unit buffer count too,
+#: as they do in geo-cs's tiles (``margin``). The values come rounded (as geo-cs's do).
 _PG_TILE = """
 SELECT ST_AsMVT(t, %(layer)s, 4096, 'geom') FROM (
     SELECT ST_AsMVTGeom(g.geom, ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int), 4096, 64, true) AS geom,
-           g.code, g.name,
-           round(v.value::numeric, %(digits)s::int)::float8 AS value,
-           round(v.value_low::numeric, %(digits)s::int)::float8 AS value_low,
-           round(v.value_high::numeric, %(digits)s::int)::float8 AS value_high,
-           v.worst,
-           round(v.estimated_share::numeric, 2)::float8 AS estimated_share
+           g.code, g.name, v.value, v.value_low, v.value_high, v.worst, v.estimated_share, v.suppressed
     FROM tile_geoms g LEFT JOIN tile_values v ON v.set_id = g.set_id AND v.code = g.code
     WHERE g.set_id = %(layer)s AND g.band = %(band)s::smallint AND g.area_m2 >= %(min_area)s::float8
-      AND g.geom && ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int)
+      AND g.geom && ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, margin => %(margin)s::float8)
+) t
+"""
+
+#: PostGIS given geo-cs's prepared pieces (``tile_pieces``: already cut to the tile and in its
+#: units): the tile's rows by the btree on (set_id, z, x, y), encoded with their values.
+_PG_PIECES = """
+SELECT ST_AsMVT(t, %(layer)s, 4096, 'geom') FROM (
+    SELECT p.geom, p.code, p.name, v.value, v.value_low, v.value_high, v.worst, v.estimated_share,
+           v.suppressed
+    FROM tile_pieces p LEFT JOIN tile_values v ON v.set_id = p.set_id AND v.code = p.code
+    WHERE p.set_id = %(layer)s AND p.z = %(z)s::smallint AND p.x = %(x)s::int AND p.y = %(y)s::int
+      AND p.area_m2 >= %(min_area)s::float8
 ) t
 """
 
@@ -237,49 +255,75 @@ class PgCluster:
 
 
 def load_postgis(con: Any, store: Any, values: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Copy tile_geoms (every band) and the values into PostGIS; index, cluster, analyse."""
+    """Copy into PostGIS, for the benchmark's layers, what geo-cs has: ``tile_geoms`` (every band's
+    simplified geometries, Web Mercator), ``tile_pieces`` (the prepared pieces: each band's areas
+    cut to every tile of its zooms, in tile units) and the period's values as geo-cs hands them
+    to a tile (``values``: :class:`geo_cs.tiles.TileValues`, rounded once); index, cluster,
+    analyse."""
+    layers = sorted(values)
     seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    csv = workdir / "tile_geoms.csv"
-    # not the bounds columns (xmin, xmax are system columns in PostgreSQL; && uses the index)
-    store.sql(f"""COPY (SELECT set_id, code, band, name, ST_AsHEXWKB(geom) AS geom, area_m2
-                       FROM tile_geoms ORDER BY set_id, band)
-                  TO '{csv.as_posix()}' (FORMAT csv, HEADER false)""")
-    seconds["export_from_duckdb"] = time.perf_counter() - t0
     cur = con.cursor()
-    t0 = time.perf_counter()
     cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    cur.execute("""CREATE UNLOGGED TABLE stage (set_id text, code text, band smallint, name text,
-                   geom geometry, area_m2 float8)""")
-    with cur.copy("COPY stage FROM STDIN (FORMAT csv)") as copy, csv.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            copy.write(chunk)
-    csv.unlink()
-    cur.execute("""CREATE TABLE tile_geoms AS
-                   SELECT set_id, code, band, name, ST_SetSRID(geom, 3857)::geometry(Geometry, 3857) AS geom,
-                          area_m2 FROM stage""")
-    cur.execute("DROP TABLE stage")
-    seconds["copy_geometries"] = time.perf_counter() - t0
+    rows, sizes = {}, {}
+    # not the bounds columns (xmin, xmax are system columns in PostgreSQL; && uses the index)
+    exports = {
+        "tile_geoms": ("set_id text, code text, band smallint, name text, geom geometry, area_m2 float8",
+                       "SELECT set_id, code, band, name, ST_AsHEXWKB(geom) AS geom, area_m2 "
+                       "FROM tile_geoms WHERE set_id IN ({layers}) ORDER BY set_id, band"),
+        "tile_pieces": ("set_id text, z smallint, x integer, y integer, code text, name text, "
+                        "area_m2 float8, geom geometry",
+                        "SELECT set_id, z, x, y, code, name, area_m2, ST_AsHEXWKB(geom) AS geom "
+                        "FROM tile_pieces WHERE set_id IN ({layers}) ORDER BY set_id, z, x, y"),
+    }
+    in_layers = ", ".join(f"'{layer}'" for layer in layers)  # the benchmark's own layer ids
+    for table, (columns, select) in exports.items():
+        t0 = time.perf_counter()
+        csv = workdir / f"{table}.csv"
+        store.sql(f"COPY ({select.format(layers=in_layers)}) TO '{csv.as_posix()}' "
+                  "(FORMAT csv, HEADER false)")
+        seconds[f"export_{table}_from_duckdb"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cur.execute(f"CREATE UNLOGGED TABLE stage ({columns})")
+        with cur.copy("COPY stage FROM STDIN (FORMAT csv)") as copy, csv.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                copy.write(chunk)
+        csv.unlink()
+        srid = 3857 if table == "tile_geoms" else 0  # pieces are in tile units
+        names = [c.split()[0] for c in columns.split(", ")]
+        cur.execute(f"CREATE TABLE {table} AS SELECT "
+                    + ", ".join(f"ST_SetSRID(geom, {srid}) AS geom" if n == "geom" else n for n in names)
+                    + " FROM stage")
+        cur.execute("DROP TABLE stage")
+        seconds[f"copy_{table}"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cur.execute("CREATE TABLE tile_values (set_id text, code text, value float8, value_low float8, "
-                "value_high float8, worst boolean, estimated_share float8, PRIMARY KEY (set_id, code))")
+                "value_high float8, worst boolean, estimated_share float8, suppressed boolean, "
+                "PRIMARY KEY (set_id, code))")
     with cur.copy("COPY tile_values FROM STDIN") as copy:
-        for layer, frame in values.items():
-            cols = [frame[c].tolist() for c in ("code", "value", "value_low", "value_high", "worst",
-                                                "estimated_share")]
-            for row in zip(*cols, strict=True):
-                copy.write_row([layer, *(None if _isnull(v) else v for v in row)])
+        for layer, picked in values.items():
+            columns = [picked.codes, *(picked.columns[name] for name in
+                                       ("value", "value_low", "value_high", "worst", "estimated_share",
+                                        "suppressed"))]
+            for row in zip(*columns, strict=True):
+                code, value, low, high, worst, share, suppressed = (None if _isnull(v) else v for v in row)
+                # as geo-cs's tiles: ``suppressed`` only where true
+                copy.write_row([layer, code, value, low, high, None if worst is None else bool(worst), share,
+                                True if suppressed else None])
     seconds["copy_values"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cur.execute("CREATE INDEX tile_geoms_geom ON tile_geoms USING gist (geom)")
     cur.execute("CREATE INDEX tile_geoms_set_band ON tile_geoms (set_id, band)")
     cur.execute("CLUSTER tile_geoms USING tile_geoms_geom")
-    cur.execute("VACUUM ANALYZE tile_geoms")
-    cur.execute("VACUUM ANALYZE tile_values")
+    cur.execute("CREATE INDEX tile_pieces_tile ON tile_pieces (set_id, z, x, y)")
+    cur.execute("CLUSTER tile_pieces USING tile_pieces_tile")
+    for table in ("tile_geoms", "tile_pieces", "tile_values"):
+        cur.execute(f"VACUUM ANALYZE {table}")
     seconds["index_cluster_analyze"] = time.perf_counter() - t0
-    rows = cur.execute("SELECT count(*), pg_total_relation_size('tile_geoms') FROM tile_geoms").fetchone()
+    for table in ("tile_geoms", "tile_pieces"):
+        n, size = cur.execute(f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}").fetchone()
+        rows[table], sizes[table] = n, round(size / 1e6, 1)
     postgis = cur.execute("SELECT postgis_full_version()").fetchone()[0]
-    return {"rows": rows[0], "table_mb": round(rows[1] / 1e6, 1), "postgis": postgis,
+    return {"rows": rows, "table_mb": sizes, "postgis": postgis,
             "seconds": {k: round(v, 2) for k, v in seconds.items()}}
 
 
@@ -325,72 +369,96 @@ def pick_addresses(store: Any, seed: int, minzoom: dict[str, int]) -> list[dict[
 # -- timing ---------------------------------------------------------------------------------------
 
 def pg_params(a: dict[str, Any], min_area: float = 0.0) -> dict[str, Any]:
-    from geo_cs.tiles import VALUE_DIGITS, zoom_band
+    from geo_cs.tiles import BUFFER, EXTENT, zoom_band
 
-    # the items' rounding at every zoom, as geo-cs's own tiles now do (issue 30)
     return {"layer": a["layer"], "z": a["z"], "x": a["x"], "y": a["y"], "band": zoom_band(a["z"]).band,
-            "digits": VALUE_DIGITS, "min_area": min_area}
+            "margin": BUFFER / EXTENT, "min_area": min_area}
 
 
-def pg_tile(cur: Any, a: dict[str, Any], min_area: float = 0.0) -> bytes:
-    row = cur.execute(_PG_TILE, pg_params(a, min_area)).fetchone()
+def pg_tile(cur: Any, sql: str, a: dict[str, Any], min_area: float = 0.0) -> bytes:
+    row = cur.execute(sql, pg_params(a, min_area)).fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
+#: The sides timed: geo-cs's two paths and PostGIS given the same input as each (``PAIRS``).
+SIDES = {
+    "geo": "geo-cs, tiles prepared (geo-cs tiles prepare): tile_features (every tile's geometry encoded "
+           "once) loaded in memory by the layer's TileIndex; the tile written with the period's values "
+           "(render_tile(..., index=...)), no SQL",
+    "pgp": "PostGIS given geo-cs's prepared pieces: tile_pieces (each band's areas cut to every tile, in "
+           "tile units), btree on (set_id, z, x, y), clustered; ST_AsMVT(pieces, code, name, values) LEFT "
+           "JOIN the values",
+    "fly": "geo-cs, the default path (a layer not prepared: after any boundary ingest, and the demo): "
+           "tile_geoms (the simplified band geometries) held by the layer's TileIndex; the tile clipped "
+           "(GEOS clip_by_rect), moved to tile units and encoded in memory (render_tile(..., index=...) "
+           "of a layer not prepared; here prepared=False), no SQL",
+    "pg": "PostGIS given the same simplified band geometries: tile_geoms, GiST on geom (clustered), btree on "
+          "(set_id, band); ST_AsMVT(ST_AsMVTGeom(geom, ST_TileEnvelope(z, x, y), 4096, 64, true), code, "
+          "name, values) over geom && the envelope with its 64-unit margin, LEFT JOIN the values",
+}
+#: headline: prepared against PostGIS given the same pieces; then the default path against
+#: PostGIS given the same band geometries
+PAIRS = {"prepared": ("geo", "pgp"), "default": ("fly", "pg")}
+
+
 def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dict[str, Any], repeat: int,
-               console: Console, on_the_fly: bool = True, alternating: int = 2) -> dict[str, Any]:
+               console: Console, alternating: int = 2) -> dict[str, Any]:
     from geo_cs import tiles
 
-    # as the API does: a layer's tile index (where its areas are, whether its tiles are prepared)
-    # is built once per data version
-    load_seconds: dict[str, float] = {}
+    # as the API does: a layer's tile index (where its areas are, its prepared tiles' encoded
+    # geometry) is built once per data version
+    load_seconds: dict[str, dict[str, float]] = {}
     index = {}
     for layer in sorted({a["layer"] for a in addresses}):
         t0 = time.perf_counter()
         index[layer] = tiles.tile_index(store, layer)
         if index[layer].encoded is not None:
             index[layer].encoded.load(store)  # every zoom (a server loads each on its first tile)
-        load_seconds[layer] = round(time.perf_counter() - t0, 3)
+        prepared_s = time.perf_counter() - t0
+        # the default path's geometry: what the index of a layer not prepared loads when built
+        t0 = time.perf_counter()
+        index[layer].render(store, 14, 0, 0)
+        load_seconds[layer] = {"prepared_index_s": round(prepared_s, 3),
+                               "band_geometry_s": round(time.perf_counter() - t0, 3),
+                               "index_mb_with_both": round(index[layer].nbytes / 1e6, 1)}
     prepared = {layer: i.prepared for layer, i in index.items()}
     encoded = {layer: i.encoded is not None for layer, i in index.items()}
+    if not all(encoded.values()):
+        raise RuntimeError(f"the GB store's layers are not all prepared and encoded ({encoded}): rebuild it "
+                           "(delete bench/.cache/gb-*)")
 
     cur = pg.cursor()
     n = len(addresses)
+
+    def render(a: dict[str, Any], on_the_fly: bool, report: dict | None = None) -> bytes:
+        return tiles.render_tile(store, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]],
+                                 index=index[a["layer"]], report=report,
+                                 **({"prepared": False} if on_the_fly else {}))
+
+    sql = {"pgp": _PG_PIECES, "pg": _PG_TILE}
+    sides: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "geo": lambda a: render(a, False), "pgp": lambda a: cur.execute(_PG_PIECES, pg_params(a)).fetchone(),
+        "fly": lambda a: render(a, True), "pg": lambda a: cur.execute(_PG_TILE, pg_params(a)).fetchone(),
+    }
     # untimed warm-up: sizes, geo-cs's budget (traced), PostGIS sizes with and without its filter
-    geo_bytes, pg_bytes, pg_matched_bytes = [b""] * n, [b""] * n, [b""] * n
-    budget: list[dict[str, Any] | None] = [None] * n
+    out_bytes = {side: [b""] * n for side in sides}
+    matched_bytes = {side: [b""] * n for side in ("pgp", "pg")}
+    budget: dict[str, list[dict[str, Any] | None]] = {"geo": [None] * n, "fly": [None] * n}
     with console.status("warm-up pass (untimed): geo-cs traced, PostGIS"):
         for i, a in enumerate(addresses):
-            report: dict[str, Any] = {}
-            geo_bytes[i] = tiles.render_tile(store, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]],
-                                             index=index[a["layer"]], report=report)
-            tiles.render_tile(store, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]], prepared=False,
-                              index=index[a["layer"]])
-            pg_bytes[i] = pg_tile(cur, a)
-            if report.get("renders", 1) > 1:
-                min_area = float(report["min_area"])
-                budget[i] = {"renders": report["renders"], "min_area_m2": min_area}
-                pg_matched_bytes[i] = pg_tile(cur, a, min_area)
-            else:
-                pg_matched_bytes[i] = pg_bytes[i]
+            for ours, theirs in PAIRS.values():
+                report: dict[str, Any] = {}
+                out_bytes[ours][i] = render(a, ours == "fly", report)
+                out_bytes[theirs][i] = pg_tile(cur, sql[theirs], a)
+                if report.get("renders", 1) > 1:
+                    budget[ours][i] = {"renders": report["renders"], "min_area_m2": float(report["min_area"])}
+                    matched_bytes[theirs][i] = pg_tile(cur, sql[theirs], a, budget[ours][i]["min_area_m2"])
+                else:
+                    matched_bytes[theirs][i] = out_bytes[theirs][i]
     perf = time.perf_counter
-
-    def geo(a: dict[str, Any]) -> None:
-        tiles.render_tile(store, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]],
-                          index=index[a["layer"]])
-
-    def fly(a: dict[str, Any]) -> None:
-        tiles.render_tile(store, a["layer"], a["z"], a["x"], a["y"], values[a["layer"]], prepared=False,
-                          index=index[a["layer"]])
-
-    def postgis(a: dict[str, Any]) -> None:
-        cur.execute(_PG_TILE, pg_params(a)).fetchone()
-
-    sides: dict[str, Callable[[dict[str, Any]], None]] = {"geo": geo, "pg": postgis}
-    if on_the_fly:
-        sides["fly"] = fly
     runs: dict[str, list[list[float]]] = {side: [[] for _ in range(n)] for side in sides}
-    pgm_runs: list[list[float]] = [[] for _ in range(n)]
+    matched_runs: dict[str, list[list[float]]] = {side: [[] for _ in range(n)] for side in ("pgp", "pg")}
+    budget_of = {theirs: budget[ours] for ours, theirs in PAIRS.values()}
     # Each side renders the whole list in a block, the order of the blocks reversed every pass
     # (geo-cs, PostGIS, ... then ..., PostGIS, geo-cs) against drift. Blocks, not tile-by-tile
     # alternation: right after the other process's query, a side pays for the caches that query
@@ -401,74 +469,94 @@ def time_tiles(store: Any, pg: Any, addresses: list[dict[str, Any]], values: dic
     for r in range(repeat):
         for side in (names if r % 2 == 0 else names[::-1]):
             with console.status(f"timed pass {r + 1}/{repeat}: {side}, {n} tiles in a block"):
-                render, out = sides[side], runs[side]
+                run, out = sides[side], runs[side]
                 for i, a in enumerate(addresses):
                     t0 = perf()
-                    render(a)
+                    run(a)
                     out[i].append(perf() - t0)
-                    if side == "pg" and budget[i] is not None:
-                        params_m = pg_params(a, budget[i]["min_area_m2"])
+                    if side in budget_of and budget_of[side][i] is not None:
+                        params_m = pg_params(a, budget_of[side][i]["min_area_m2"])
                         t0 = perf()
-                        cur.execute(_PG_TILE, params_m).fetchone()
-                        pgm_runs[i].append(perf() - t0)
-    alt: dict[str, list[list[float]]] = {"geo": [[] for _ in range(n)], "pg": [[] for _ in range(n)]}
+                        cur.execute(sql[side], params_m).fetchone()
+                        matched_runs[side][i].append(perf() - t0)
+    alt: dict[str, list[list[float]]] = {side: [[] for _ in range(n)] for side in sides}
     for r in range(alternating):
         with console.status(f"alternating pass {r + 1}/{alternating}: geo-cs and PostGIS tile by tile"):
             for i, a in enumerate(addresses):
-                for side in (("geo", "pg") if (i + r) % 2 == 0 else ("pg", "geo")):
-                    t0 = perf()
-                    sides[side](a)
-                    alt[side][i].append(perf() - t0)
+                for pair in PAIRS.values():
+                    for side in (pair if (i + r) % 2 == 0 else pair[::-1]):
+                        t0 = perf()
+                        sides[side](a)
+                        alt[side][i].append(perf() - t0)
 
     def medians(per_tile: list[list[float]]) -> list[float]:
         return [statistics.median(r) * 1000 for r in per_tile]
 
-    pg_ms = medians(runs["pg"])
+    ms = {side: medians(runs[side]) for side in sides}
+    # PostGIS as it is where geo-cs needed no budget
+    matched_ms = {side: [statistics.median(matched_runs[side][i]) * 1000 if budget_of[side][i] is not None
+                         else ms[side][i] for i in range(n)] for side in ("pgp", "pg")}
     return {
-        "geo_ms": medians(runs["geo"]),
-        "fly_ms": medians(runs["fly"]) if on_the_fly else None,
-        "prepared": prepared,
-        "encoded": encoded,
-        "index_load_seconds": load_seconds,
-        "pg_ms": pg_ms,
-        # PostGIS as it is where geo-cs needed no budget
-        "pg_matched_ms": [statistics.median(pgm_runs[i]) * 1000 if budget[i] is not None else pg_ms[i]
-                          for i in range(n)],
-        "alternating": ({"passes": alternating, "geo_ms": medians(alt["geo"]), "pg_ms": medians(alt["pg"])}
+        "ms": ms, "matched_ms": matched_ms,
+        "bytes": out_bytes, "matched_bytes": matched_bytes, "budget": budget,
+        "prepared": prepared, "encoded": encoded, "index_load_seconds": load_seconds,
+        "alternating": ({"passes": alternating, "ms": {side: medians(alt[side]) for side in sides}}
                         if alternating else None),
-        "geo_bytes": geo_bytes, "pg_bytes": pg_bytes, "pg_matched_bytes": pg_matched_bytes,
-        "budget": budget,
     }
 
 
 def verify(addresses: list[dict[str, Any]], timed: dict[str, Any], every: int, limit: int) -> dict[str, Any]:
-    """Decode a sample of tiles on both sides; compare feature counts, codes and properties."""
-    import mapbox_vector_tile
+    """Decode a sample of tiles and compare: each geo-cs side against PostGIS given the same input
+    (with geo-cs's area filter on its budget tiles): feature counts and codes, properties for
+    information; and geo-cs's default path against its prepared tiles: the same features with
+    the same properties (geometry: the default path leaves out areas whose rings all collapse
+    to the tile's grid, which the prepared tiles keep, empty)."""
+    import shapely.geometry
 
-    checked, mismatches, prop_diffs, examples = 0, [], 0, []
-    for i in range(0, len(addresses), every)[:limit]:
+    def drawn(features: dict[str, Any]) -> dict[str, Any]:
+        """The features with an area: a piece whose rings collapse to the grid is written empty
+        by PostGIS, and left out by geo-cs."""
+        return {c: v for c, v in features.items()
+                if v[1]["coordinates"] and shapely.geometry.shape(v[1]).area != 0}
+
+    checks: dict[str, Any] = {}
+    sample = list(range(0, len(addresses), every))[:limit]
+    for name, (ours, theirs) in PAIRS.items():
+        mismatches, prop_diffs, examples, empty = [], 0, [], 0
+        for i in sample:
+            a = addresses[i]
+            gf = drawn(decoded(timed["bytes"][ours][i], a["layer"]))
+            every_pf = decoded(timed["matched_bytes"][theirs][i], a["layer"])
+            pf = drawn(every_pf)
+            empty += len(every_pf) - len(pf)
+            if set(gf) != set(pf):
+                mismatches.append({**a, "geo_cs_features": len(gf), "postgis_features": len(pf),
+                                   "only_geo_cs": sorted(set(gf) - set(pf))[:10],
+                                   "only_postgis": sorted(set(pf) - set(gf))[:10]})
+            for code, (props, _) in gf.items():
+                if code in pf and _props_differ(props, pf[code][0]):
+                    prop_diffs += 1
+                    if len(examples) < 5:
+                        examples.append({"tile": f"{a['layer']}/{a['z']}/{a['x']}/{a['y']}",
+                                         "geo_cs": props, "postgis": pf[code][0]})
+        checks[name] = {"tiles_checked": len(sample), "feature_count_or_code_mismatches": mismatches,
+                        "postgis_features_with_no_area": empty,
+                        "features_with_different_properties": prop_diffs,
+                        "property_difference_examples": examples}
+    # the default path against the prepared tiles: both are geo-cs's encoder, the pieces cut in
+    # tile units or the areas in Web Mercator
+    differ, same_bytes = [], 0
+    for i in sample:
         a = addresses[i]
-        geo = mapbox_vector_tile.decode(timed["geo_bytes"][i]) if timed["geo_bytes"][i] else {}
-        pg = mapbox_vector_tile.decode(timed["pg_matched_bytes"][i]) if timed["pg_matched_bytes"][i] else {}
-        gf = geo.get(a["layer"], {}).get("features", [])
-        pf = pg.get(a["layer"], {}).get("features", [])
-        checked += 1
-        gcodes = {f["properties"].get("code") for f in gf}
-        pcodes = {f["properties"].get("code") for f in pf}
-        if len(gf) != len(pf) or gcodes != pcodes:
-            mismatches.append({**a, "geo_cs_features": len(gf), "postgis_features": len(pf),
-                               "only_geo_cs": sorted(gcodes - pcodes)[:10],
-                               "only_postgis": sorted(pcodes - gcodes)[:10]})
-        pprops = {f["properties"].get("code"): f["properties"] for f in pf}
-        for f in gf:
-            other = pprops.get(f["properties"].get("code"))
-            if other is not None and _props_differ(f["properties"], other):
-                prop_diffs += 1
-                if len(examples) < 5:
-                    examples.append({"tile": f"{a['layer']}/{a['z']}/{a['x']}/{a['y']}",
-                                     "geo_cs": f["properties"], "postgis": other})
-    return {"tiles_checked": checked, "feature_count_or_code_mismatches": mismatches,
-            "features_with_different_properties": prop_diffs, "property_difference_examples": examples}
+        same_bytes += timed["bytes"]["fly"][i] == timed["bytes"]["geo"][i]
+        fly = decoded(timed["bytes"]["fly"][i], a["layer"])
+        geo = decoded(timed["bytes"]["geo"][i], a["layer"])
+        if set(fly) != set(geo) or any(fly[c][0] != geo[c][0] for c in fly):
+            differ.append({**a, "default_features": len(fly), "prepared_features": len(geo),
+                           "codes_in_one_only": sorted(set(fly) ^ set(geo))[:5]})
+    checks["default_vs_prepared"] = {"tiles_checked": len(sample), "differing": len(differ),
+                                     "same_bytes": same_bytes, "examples": differ[:10]}
+    return checks
 
 
 def decoded(tile: bytes, layer: str) -> dict[str, Any]:
@@ -733,174 +821,198 @@ def verdict(ok: bool | None) -> str:
 def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, Any], checks: dict[str, Any],
            http: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
     n = len(addresses)
-    geo_size = [len(b) for b in timed["geo_bytes"]]
-    pg_size = [len(b) for b in timed["pg_bytes"]]
-    pgm_size = [len(b) for b in timed["pg_matched_bytes"]]
-    geo, pg, pgm = timed["geo_ms"], timed["pg_ms"], timed["pg_matched_ms"]
-
-    table = Table(title=f"Uncached tile render, {n} tiles, each side in blocks (per tile the median of "
-                        f"{args.repeat} pass(es)); ms and KB")
-    for col in ("zoom", "tiles", "geo-cs med", "PostGIS med", "ratio", "geo-cs p90", "PostGIS p90",
-                "geo-cs max", "PostGIS max", "geo KB med/max", "PG KB med/max", "budget"):
-        table.add_column(col, justify="left" if col == "zoom" else "right")
-    per_zoom = {}
+    ms, matched = timed["ms"], timed["matched_ms"]
+    sizes = {side: [len(b) for b in tiles] for side, tiles in timed["bytes"].items()}
     groups = [(f"z{z}" + (" *" if z < 7 else ""), [i for i, a in enumerate(addresses) if a["z"] == z])
               for z in ZOOMS]
     groups += [(layer, [i for i, a in enumerate(addresses) if a["layer"] == layer]) for layer in QUOTA]
     groups += [("all", list(range(n)))]
-    for label, idx in groups:
-        if not idx:
-            continue
-        g, p = [geo[i] for i in idx], [pg[i] for i in idx]
-        gs, ps = [geo_size[i] / 1000 for i in idx], [pg_size[i] / 1000 for i in idx]
-        n_budget = sum(timed["budget"][i] is not None for i in idx)
-        row = {"tiles": len(idx), "geo_cs_ms": stats_ms(g), "postgis_ms": stats_ms(p),
-               "ratio_of_medians": round(statistics.median(g) / statistics.median(p), 3),
-               "geo_cs_kb": {"median": round(statistics.median(gs), 1), "max": round(max(gs), 1)},
-               "postgis_kb": {"median": round(statistics.median(ps), 1), "max": round(max(ps), 1)},
-               "budget_tiles": n_budget}
-        per_zoom[label] = row
-        style = "bold" if label == "all" else None
-        table.add_row(label, str(len(idx)), f"{row['geo_cs_ms']['median']:.2f}",
-                      f"{row['postgis_ms']['median']:.2f}",
-                      f"{row['ratio_of_medians']:.2f}", f"{row['geo_cs_ms']['p90']:.2f}",
-                      f"{row['postgis_ms']['p90']:.2f}", f"{row['geo_cs_ms']['max']:.1f}",
-                      f"{row['postgis_ms']['max']:.1f}",
-                      f"{row['geo_cs_kb']['median']:.0f}/{row['geo_cs_kb']['max']:.0f}",
-                      f"{row['postgis_kb']['median']:.0f}/{row['postgis_kb']['max']:.0f}",
-                      str(n_budget), style=style)
-        if label in (f"z{max(ZOOMS)}", list(QUOTA)[-1]):
-            table.add_section()
-    console.print(table)
-    console.print("* below the layers' TileJSON minzoom (7); budget = tiles geo-cs re-encoded to fit 500 KB; "
-                  "ratio = geo-cs median / PostGIS median")
-
-    ratio = statistics.median(geo) / statistics.median(pg)
-    ratio_m = statistics.median(geo) / statistics.median(pgm)
-    budget_idx = [i for i in range(n) if timed["budget"][i] is not None]
-    over = [i for i in range(n) if geo_size[i] >= TARGET_MAX_BYTES]
-    pg_over = [i for i in range(n) if pg_size[i] >= TARGET_MAX_BYTES]
-    speed_ok = ratio <= TARGET_RATIO
-    # issue 17: not slower than PostGIS at any zoom z5-z14, and ahead of it overall
-    zoom_ratios = {label: row["ratio_of_medians"] for label, row in per_zoom.items() if label.startswith("z")}
-    every_zoom_ok = all(r <= 1.0 for r in zoom_ratios.values())
-    ahead_ok = ratio < 1.0
-    console.print("per zoom (geo-cs median / PostGIS median, target <= 1 at every zoom): "
-                  + ", ".join(f"{k.rstrip(' *')} {v:.2f}" for k, v in zoom_ratios.items())
-                  + f": {verdict(every_zoom_ok)}; overall {ratio:.2f} (target < 1): {verdict(ahead_ok)}")
-    size_ok = not over
-    fly = timed["fly_ms"]
-    ratio_fly = statistics.median(fly) / statistics.median(pg) if fly else None
-    console.print(f"render: geo-cs median {statistics.median(geo):.2f} ms "
-                  f"(tiles prepared: {timed['prepared']}) vs PostGIS "
-                  f"{statistics.median(pg):.2f} ms "
-                  f"-> {ratio:.2f}x (target <= {TARGET_RATIO}x): {verdict(speed_ok)}; against PostGIS with "
-                  f"geo-cs's area filter on the budget tiles: {ratio_m:.2f}x")
-    alt = timed["alternating"]
-    alternating = None
-    if alt:
-        alt_geo, alt_pg = statistics.median(alt["geo_ms"]), statistics.median(alt["pg_ms"])
-        alternating = {"passes": alt["passes"], "geo_cs_ms": stats_ms(alt["geo_ms"]),
-                       "postgis_ms": stats_ms(alt["pg_ms"]), "ratio_of_medians": round(alt_geo / alt_pg, 3)}
-        console.print(f"for information, alternating tile by tile ({alt['passes']} pass(es); each side right "
-                      f"after the other's query): geo-cs median {alt_geo:.2f} ms vs PostGIS {alt_pg:.2f} ms "
-                      f"-> {alt_geo / alt_pg:.2f}x")
-    if fly:
-        console.print(f"for information, the same tiles clipped on the fly (a layer not prepared): median "
-                      f"{statistics.median(fly):.2f} ms, p90 {stats_ms(fly)['p90']:.2f} ms "
-                      f"-> {ratio_fly:.2f}x PostGIS")
-    if budget_idx:
-        bg = [geo[i] for i in budget_idx]
-        bp = [pg[i] for i in budget_idx]
-        bpm = [pgm[i] for i in budget_idx]
-        console.print(f"budget: {len(budget_idx)} tiles re-encoded by geo-cs (renders: "
-                      f"{sorted(timed['budget'][i]['renders'] for i in budget_idx)}); there geo-cs median "
-                      f"{statistics.median(bg):.1f} ms, PostGIS full {statistics.median(bp):.1f} ms "
-                      f"(max {max(pg_size[i] for i in budget_idx) / 1000:.0f} KB), PostGIS with the same "
-                      f"min area {statistics.median(bpm):.1f} ms "
-                      f"(max {max(pgm_size[i] for i in budget_idx) / 1000:.0f} KB)")
-    console.print(f"sizes: largest geo-cs tile {max(geo_size) / 1000:.1f} KB, {len(over)} >= 500 KB "
-                  f"(target none): {verdict(size_ok)}; largest PostGIS tile {max(pg_size) / 1000:.1f} KB, "
-                  f"{len(pg_over)} >= 500 KB; empty tiles geo-cs {geo_size.count(0)}, "
-                  f"PostGIS {pg_size.count(0)}")
-    mm = checks["feature_count_or_code_mismatches"]
-    console.print(f"decode check ({checks['tiles_checked']} tiles, mapbox_vector_tile, PostGIS with the same "
-                  f"area filter): {len(mm)} with different feature counts or codes"
-                  + (": " + "; ".join(f"{m['layer']}/{m['z']}/{m['x']}/{m['y']} "
-                                      f"geo-cs {m['geo_cs_features']} "
-                                      f"vs PostGIS {m['postgis_features']}" for m in mm[:5]) if mm else "")
-                  + f"; features with different properties: {checks['features_with_different_properties']}")
+    titles = {"prepared": "Headline: prepared tiles. geo-cs given its prepared tiles (tile_features, in "
+                          "memory) against PostGIS given the same prepared pieces (tile_pieces)",
+              "default": "The default path (a layer not prepared: after any boundary ingest, and the "
+                         "demo). geo-cs given the simplified band geometries (tile_geoms, clipped in "
+                         "memory) against PostGIS given the same tile_geoms (ST_AsMVTGeom)"}
+    out: dict[str, Any] = {}
+    for pair, (ours, theirs) in PAIRS.items():
+        table = Table(title=f"{titles[pair]}: uncached render, {n} tiles, each side in blocks (per tile the "
+                            f"median of {args.repeat} pass(es)); ms and KB")
+        for col in ("zoom", "tiles", "geo-cs med", "PostGIS med", "ratio", "geo-cs p90", "PostGIS p90",
+                    "geo-cs max", "PostGIS max", "geo KB med/max", "PG KB med/max", "budget"):
+            table.add_column(col, justify="left" if col == "zoom" else "right")
+        per_zoom = {}
+        for label, idx in groups:
+            if not idx:
+                continue
+            g, p = [ms[ours][i] for i in idx], [ms[theirs][i] for i in idx]
+            gs, ps = [sizes[ours][i] / 1000 for i in idx], [sizes[theirs][i] / 1000 for i in idx]
+            n_budget = sum(timed["budget"][ours][i] is not None for i in idx)
+            row = {"tiles": len(idx), "geo_cs_ms": stats_ms(g), "postgis_ms": stats_ms(p),
+                   "ratio_of_medians": round(statistics.median(g) / statistics.median(p), 3),
+                   "geo_cs_kb": {"median": round(statistics.median(gs), 1), "max": round(max(gs), 1)},
+                   "postgis_kb": {"median": round(statistics.median(ps), 1), "max": round(max(ps), 1)},
+                   "budget_tiles": n_budget}
+            per_zoom[label] = row
+            table.add_row(label, str(len(idx)), f"{row['geo_cs_ms']['median']:.2f}",
+                          f"{row['postgis_ms']['median']:.2f}",
+                          f"{row['ratio_of_medians']:.2f}", f"{row['geo_cs_ms']['p90']:.2f}",
+                          f"{row['postgis_ms']['p90']:.2f}", f"{row['geo_cs_ms']['max']:.1f}",
+                          f"{row['postgis_ms']['max']:.1f}",
+                          f"{row['geo_cs_kb']['median']:.0f}/{row['geo_cs_kb']['max']:.0f}",
+                          f"{row['postgis_kb']['median']:.0f}/{row['postgis_kb']['max']:.0f}",
+                          str(n_budget), style="bold" if label == "all" else None)
+            if label in (f"z{max(ZOOMS)}", list(QUOTA)[-1]):
+                table.add_section()
+        console.print(table)
+        console.print(f"geo-cs was given: {SIDES[ours]}.\nPostGIS was given: {SIDES[theirs]}.\n"
+                      "Both: the period's values rounded once to 4 decimals (geo-cs: tiles.tile_values, "
+                      "cached per period as the API does; PostGIS: a table of those values, primary key "
+                      "(set_id, code)). * below the layers' TileJSON minzoom (7); budget = tiles geo-cs "
+                      f"re-encoded to fit {tiles_budget_kb()} KB; ratio = geo-cs median / PostGIS median")
+        zoom_ratios = {label: row["ratio_of_medians"] for label, row in per_zoom.items()
+                       if label.startswith("z")}
+        every_zoom_ok = all(r <= 1.0 for r in zoom_ratios.values())
+        ratio = statistics.median(ms[ours]) / statistics.median(ms[theirs])
+        ratio_m = statistics.median(ms[ours]) / statistics.median(matched[theirs])
+        console.print("per zoom (target <= 1 at every zoom): "
+                      + ", ".join(f"{k.rstrip(' *')} {v:.2f}" for k, v in zoom_ratios.items())
+                      + f": {verdict(every_zoom_ok)}; overall {ratio:.2f}x (target < 1): "
+                      f"{verdict(ratio < 1)}; against PostGIS with geo-cs's area filter on the budget "
+                      f"tiles: {ratio_m:.2f}x")
+        budget_idx = [i for i in range(n) if timed["budget"][ours][i] is not None]
+        if budget_idx:
+            console.print(f"budget: {len(budget_idx)} tiles re-encoded by geo-cs (renders: "
+                          f"{sorted(timed['budget'][ours][i]['renders'] for i in budget_idx)}); there geo-cs "
+                          f"median {statistics.median(ms[ours][i] for i in budget_idx):.1f} ms, PostGIS full "
+                          f"{statistics.median(ms[theirs][i] for i in budget_idx):.1f} ms, PostGIS with the "
+                          f"same min area {statistics.median(matched[theirs][i] for i in budget_idx):.1f} ms")
+        alt = timed["alternating"]
+        alternating = None
+        if alt:
+            alt_geo, alt_pg = statistics.median(alt["ms"][ours]), statistics.median(alt["ms"][theirs])
+            alternating = {"passes": alt["passes"], "geo_cs_ms": stats_ms(alt["ms"][ours]),
+                           "postgis_ms": stats_ms(alt["ms"][theirs]),
+                           "ratio_of_medians": round(alt_geo / alt_pg, 3)}
+            console.print(f"for information, alternating tile by tile ({alt['passes']} pass(es); each side "
+                          f"right after the other's query): geo-cs median {alt_geo:.2f} ms vs PostGIS "
+                          f"{alt_pg:.2f} ms -> {alt_geo / alt_pg:.2f}x")
+        c = checks[pair]
+        mm = c["feature_count_or_code_mismatches"]
+        console.print(f"decode check ({c['tiles_checked']} tiles, mapbox_vector_tile, PostGIS with the same "
+                      f"area filter; features with an area, PostGIS's {c['postgis_features_with_no_area']} "
+                      f"collapsed to the grid aside): {len(mm)} with different feature counts or codes"
+                      + (": " + "; ".join(f"{m['layer']}/{m['z']}/{m['x']}/{m['y']} geo-cs "
+                                          f"{m['geo_cs_features']} vs PostGIS {m['postgis_features']}"
+                                          for m in mm[:5]) if mm else "")
+                      + f"; features with different properties: {c['features_with_different_properties']}")
+        over = [i for i in range(n) if sizes[ours][i] >= TARGET_MAX_BYTES]
+        out[pair] = {
+            "given": {"geo_cs": SIDES[ours], "postgis": SIDES[theirs]},
+            "ratio_of_medians": round(ratio, 3),
+            "ratio_of_medians_vs_postgis_matched": round(ratio_m, 3),
+            "per_group": per_zoom,
+            "alternating_tile_by_tile": alternating,
+            "budget_tiles": [{**addresses[i], **timed["budget"][ours][i], "geo_cs_bytes": sizes[ours][i],
+                              "postgis_bytes": sizes[theirs][i],
+                              "postgis_matched_bytes": len(timed["matched_bytes"][theirs][i]),
+                              "geo_cs_ms": round(ms[ours][i], 3), "postgis_ms": round(ms[theirs][i], 3),
+                              "postgis_matched_ms": round(matched[theirs][i], 3)} for i in budget_idx],
+            "sizes": {"geo_cs_max_bytes": max(sizes[ours]), "geo_cs_over_500kb": len(over),
+                      "postgis_max_bytes": max(sizes[theirs]),
+                      "postgis_over_500kb": sum(s >= TARGET_MAX_BYTES for s in sizes[theirs]),
+                      "geo_cs_empty": sizes[ours].count(0), "postgis_empty": sizes[theirs].count(0)},
+            "slowest_geo_cs": [{**addresses[i], "geo_cs_ms": round(ms[ours][i], 2),
+                                "postgis_ms": round(ms[theirs][i], 2), "geo_cs_bytes": sizes[ours][i]}
+                               for i in np.argsort(ms[ours])[::-1][:10]],
+            "pass": {"every_zoom_not_slower": every_zoom_ok, "ahead_overall": ratio < 1.0,
+                     "tile_size": not over},
+        }
+    d = checks["default_vs_prepared"]
+    console.print(f"the default path against the prepared tiles ({d['tiles_checked']} tiles decoded): "
+                  f"{d['same_bytes']} the same bytes, {d['differing']} with other features or properties"
+                  + "".join(f"; {e['layer']}/{e['z']}/{e['x']}/{e['y']}: {e['default_features']} vs "
+                            f"{e['prepared_features']}" for e in d["examples"][:3]))
+    console.print("index (per layer): " + "; ".join(
+        f"{layer} prepared tiles loaded in {s['prepared_index_s']:.1f} s, band geometries (the default path) "
+        f"in {s['band_geometry_s']:.1f} s, {s['index_mb_with_both']:.0f} MB with both"
+        for layer, s in timed["index_load_seconds"].items()))
+    speed_ok = out["prepared"]["ratio_of_medians"] <= TARGET_RATIO
 
     http_ok = None
     if http is not None:
-        load = http.get("load")
-        t = Table(title="Cached tiles over HTTP (uvicorn, 1 worker)")
-        for col in ("test", "tiles/s", "p50 ms", "p99 ms", "max ms", "server CPU", "client CPU", "RSS MB"):
-            t.add_column(col, justify="left" if col == "test" else "right")
-        w = http["warm_pass_ms"]
-        t.add_row("warm-up, uncached, 1 connection (httpx)", f"{1000 / w['median']:.0f}*",
-                  f"{w['median']:.1f}",
-                  "", f"{w['max']:.0f}", "", "", f"{http['server_rss_mb_after_warm']:.0f}")
-        seq = http["sequential_cached_one_connection"]
-        t.add_row("cached, 1 connection (httpx, sequential)", f"{seq['tiles_per_s']:.0f}",
-                  f"{seq['mean_ms']:.2f}†",
-                  "", "", "", "", "")
-        if load:
-            lat = load["latency_ms"]
-            t.add_row(f"cached, wrk {args.connections} connections, {load['duration_s']:.0f} s",
-                      f"{load['tiles_per_s']:.0f}", f"{lat['p50']:.2f}", f"{lat['p99']:.2f}",
-                      f"{lat['max']:.0f}", f"{load['server_cpu_share_of_one_core']:.0%}",
-                      f"{load['wrk_cpu_share_of_one_core']:.0%}",
-                      f"{http['server_rss_mb_after_load']:.0f} (peak {http['server_peak_rss_mb']:.0f})")
-            http_ok = load["tiles_per_s"] >= TARGET_TILES_PER_S
-        console.print(t)
-        console.print("* 1000 / median; † mean. CPU = share of one core during the wrk run "
-                      f"(server process, all threads; wrk). {http['uvicorn_extras']}")
-        if load:
-            errs = {k: v for k, v in load["errors"].items() if v}
-            console.print(f"throughput: {load['tiles_per_s']:.0f} tiles/s "
-                          f"(target >= {TARGET_TILES_PER_S:.0f}): "
-                          f"{verdict(http_ok)}; errors {errs or 'none'}; HTTP statuses in warm-up "
-                          f"{http['statuses']}")
-        else:
-            console.print(f"[yellow]{http.get('note')}[/]")
-        d = http["bodies_differing_from_in_process_render"]
-        console.print(f"HTTP bodies vs the in-process render: {d['bytes']} of {n} differ in bytes; of "
-                      f"{d['checked_decoded']} of those decoded, {d['content']} differ in content "
-                      "(features, properties, geometry)" + "".join(
-                          f"; {e['tile']}: {e['features'][0]} features over HTTP, "
-                          f"{e['features'][1]} in-process" for e in d["examples"][:3]))
-        prof = http.get("profile")
-        if prof and "exclusive_by_category" in prof:
-            console.print(f"server profile during the load (py-spy, {prof['samples']} samples by innermost "
-                          "matching frame): " + "; ".join(
-                              f"{k} {v:.0%}" for k, v in sorted(prof["exclusive_by_category"].items(),
-                                                                key=lambda kv: -kv[1]) if v >= 0.01))
-            console.print("  hottest own frames: "
-                          + "; ".join(f"{f} {v:.0%}" for f, v in prof["top_self"][:5]))
+        http_ok = report_http(console, http, args, n)
 
     return {
-        "prepared": timed["prepared"],
-        "encoded": timed["encoded"],
+        "ratio_of_medians": out["prepared"]["ratio_of_medians"],
+        "prepared": out["prepared"],
+        "default_path": out["default"],
+        "layers_prepared": timed["prepared"],
+        "layers_encoded": timed["encoded"],
         "index_load_seconds": timed["index_load_seconds"],
-        "on_the_fly": ({"geo_cs_ms": stats_ms(fly), "ratio_of_medians": round(ratio_fly, 3)}
-                       if fly else None),
-        "per_group": per_zoom,
-        "ratio_of_medians": round(ratio, 3),
-        "alternating_tile_by_tile": alternating,
-        "ratio_of_medians_vs_postgis_matched": round(ratio_m, 3),
-        "budget_tiles": [{**addresses[i], **timed["budget"][i], "geo_cs_bytes": geo_size[i],
-                          "postgis_bytes": pg_size[i], "postgis_matched_bytes": pgm_size[i],
-                          "geo_cs_ms": round(geo[i], 3), "postgis_ms": round(pg[i], 3),
-                          "postgis_matched_ms": round(pgm[i], 3)} for i in budget_idx],
-        "sizes": {"geo_cs_max_bytes": max(geo_size), "geo_cs_over_500kb": len(over),
-                  "postgis_max_bytes": max(pg_size), "postgis_over_500kb": len(pg_over),
-                  "geo_cs_empty": geo_size.count(0), "postgis_empty": pg_size.count(0)},
-        "slowest_geo_cs": [{**addresses[i], "geo_cs_ms": round(geo[i], 2), "postgis_ms": round(pg[i], 2),
-                            "geo_cs_bytes": geo_size[i]} for i in np.argsort(geo)[::-1][:10]],
-        "pass": {"render_ratio": speed_ok, "every_zoom_not_slower": every_zoom_ok, "ahead_overall": ahead_ok,
-                 "tile_size": size_ok, "http_throughput": http_ok},
+        "pass": {"render_ratio": speed_ok,
+                 "prepared_every_zoom_not_slower": out["prepared"]["pass"]["every_zoom_not_slower"],
+                 "prepared_ahead_overall": out["prepared"]["pass"]["ahead_overall"],
+                 "default_path_every_zoom_not_slower": out["default"]["pass"]["every_zoom_not_slower"],
+                 "default_path_ahead_overall": out["default"]["pass"]["ahead_overall"],
+                 "tile_size": out["prepared"]["pass"]["tile_size"] and out["default"]["pass"]["tile_size"],
+                 "http_throughput": http_ok},
     }
+
+
+def tiles_budget_kb() -> int:
+    from geo_cs.tiles import MAX_TILE_BYTES
+
+    return MAX_TILE_BYTES // 1000
+
+
+def report_http(console: Console, http: dict[str, Any], args: argparse.Namespace, n: int) -> bool | None:
+    """Print the cached HTTP figures; whether the throughput target is met (None: not measured)."""
+    http_ok = None
+    load = http.get("load")
+    t = Table(title="Cached tiles over HTTP (uvicorn, 1 worker)")
+    for col in ("test", "tiles/s", "p50 ms", "p99 ms", "max ms", "server CPU", "client CPU", "RSS MB"):
+        t.add_column(col, justify="left" if col == "test" else "right")
+    w = http["warm_pass_ms"]
+    t.add_row("warm-up, uncached, 1 connection (httpx)", f"{1000 / w['median']:.0f}*",
+              f"{w['median']:.1f}",
+              "", f"{w['max']:.0f}", "", "", f"{http['server_rss_mb_after_warm']:.0f}")
+    seq = http["sequential_cached_one_connection"]
+    t.add_row("cached, 1 connection (httpx, sequential)", f"{seq['tiles_per_s']:.0f}",
+              f"{seq['mean_ms']:.2f}†",
+              "", "", "", "", "")
+    if load:
+        lat = load["latency_ms"]
+        t.add_row(f"cached, wrk {args.connections} connections, {load['duration_s']:.0f} s",
+                  f"{load['tiles_per_s']:.0f}", f"{lat['p50']:.2f}", f"{lat['p99']:.2f}",
+                  f"{lat['max']:.0f}", f"{load['server_cpu_share_of_one_core']:.0%}",
+                  f"{load['wrk_cpu_share_of_one_core']:.0%}",
+                  f"{http['server_rss_mb_after_load']:.0f} (peak {http['server_peak_rss_mb']:.0f})")
+        http_ok = load["tiles_per_s"] >= TARGET_TILES_PER_S
+    console.print(t)
+    console.print("* 1000 / median; † mean. CPU = share of one core during the wrk run "
+                  f"(server process, all threads; wrk). {http['uvicorn_extras']}")
+    if load:
+        errs = {k: v for k, v in load["errors"].items() if v}
+        console.print(f"throughput: {load['tiles_per_s']:.0f} tiles/s "
+                      f"(target >= {TARGET_TILES_PER_S:.0f}): "
+                      f"{verdict(http_ok)}; errors {errs or 'none'}; HTTP statuses in warm-up "
+                      f"{http['statuses']}")
+    else:
+        console.print(f"[yellow]{http.get('note')}[/]")
+    d = http["bodies_differing_from_in_process_render"]
+    console.print(f"HTTP bodies vs the in-process render: {d['bytes']} of {n} differ in bytes; of "
+                  f"{d['checked_decoded']} of those decoded, {d['content']} differ in content "
+                  "(features, properties, geometry)" + "".join(
+                      f"; {e['tile']}: {e['features'][0]} features over HTTP, "
+                      f"{e['features'][1]} in-process" for e in d["examples"][:3]))
+    prof = http.get("profile")
+    if prof and "exclusive_by_category" in prof:
+        console.print(f"server profile during the load (py-spy, {prof['samples']} samples by innermost "
+                      "matching frame): " + "; ".join(
+                          f"{k} {v:.0%}" for k, v in sorted(prof["exclusive_by_category"].items(),
+                                                            key=lambda kv: -kv[1]) if v >= 0.01))
+        console.print("  hottest own frames: "
+                      + "; ".join(f"{f} {v:.0%}" for f, v in prof["top_self"][:5]))
+    return http_ok
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -915,8 +1027,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of wrk load (default 15)")
     parser.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections (default 16)")
     parser.add_argument("--skip-http", action="store_true", help="skip the cached HTTP throughput test")
-    parser.add_argument("--no-on-the-fly", action="store_true",
-                        help="do not also time the tiles clipped on the fly (two sides alternate, not three)")
+    parser.add_argument("--tiles", type=int, default=N_TILES,
+                        help=f"time only the first N of the {N_TILES} tiles (a quick check; default all)")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the wrk run")
     parser.add_argument("--seed", type=int, default=20240601, help="RNG seed of the tile addresses")
     parser.add_argument("--verify", type=int, default=100, help="tiles decoded and compared (default 100)")
@@ -947,6 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         console.print("[red]psycopg 3 is not installed[/]: pip install -r bench/requirements-bench.txt")
         return 2
+    h.require_clean(console)  # results come from clean trees only (or --allow-dirty, marked)
     h.stop_on_sigterm()  # so that the finally clauses stop PostgreSQL and uvicorn
     load = h.warn_if_busy(console)
 
@@ -976,7 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
             # per period (tiles.tile_values), or the pandas frame where geo-cs has no such helper
             to_arrow = getattr(tiles, "tile_values", None)
             geo_values = {layer: to_arrow(frame) if to_arrow else frame for layer, frame in values.items()}
-            addresses = pick_addresses(store, args.seed, minzoom)
+            addresses = pick_addresses(store, args.seed, minzoom)[:args.tiles]
             console.print(f"{len(addresses)} tiles: " + ", ".join(
                 f"{layer} {sum(a['layer'] == layer for a in addresses)}" for layer in QUOTA)
                 + f"; z5-z6 (below minzoom {minzoom}): {sum(a['below_minzoom'] for a in addresses)}")
@@ -985,13 +1098,15 @@ def main(argv: list[str] | None = None) -> int:
             with console.status(f"starting PostgreSQL ({pg_version}) in {cluster.tmp}"):
                 cluster.start()
             with psycopg.connect(cluster.conninfo(), autocommit=True) as pg:
-                with console.status("loading tile_geoms and values into PostGIS"):
-                    pg_info = load_postgis(pg, store, values, workdir)
-                console.print(f"PostGIS: {pg_info['rows']:,} rows, {pg_info['table_mb']} MB; setup "
+                with console.status("loading tile_geoms, tile_pieces and values into PostGIS"):
+                    pg_info = load_postgis(pg, store, geo_values, workdir)
+                console.print(f"PostGIS: rows {pg_info['rows']}, MB {pg_info['table_mb']}; setup "
                               f"{pg_info['seconds']}")
-                plan = pg.execute("EXPLAIN (COSTS OFF) " + _PG_TILE, pg_params(addresses[0])).fetchall()
+                plan = {name: [r[0] for r in pg.execute("EXPLAIN (COSTS OFF) " + sql,
+                                                        pg_params(addresses[0])).fetchall()]
+                        for name, sql in (("tile_geoms", _PG_TILE), ("tile_pieces", _PG_PIECES))}
                 timed = time_tiles(store, pg, addresses, geo_values, args.repeat, console,
-                                   on_the_fly=not args.no_on_the_fly, alternating=args.alternating)
+                                   alternating=args.alternating)
             cluster.stop()
             cluster = None
         with console.status("decoding tiles on both sides"):
@@ -999,7 +1114,7 @@ def main(argv: list[str] | None = None) -> int:
             checks = verify(addresses, timed, every=every, limit=args.verify)
         http = None
         if not args.skip_http:
-            http = run_http(db, addresses, periods, timed["geo_bytes"], args, workdir, console)
+            http = run_http(db, addresses, periods, timed["bytes"]["geo"], args, workdir, console)
         summary = report(console, addresses, timed, checks, http, args)
     except Exception as exc:
         console.print_exception()
@@ -1017,48 +1132,57 @@ def main(argv: list[str] | None = None) -> int:
         "store": {"path": str(db.relative_to(h.REPO)), "measures": MEASURES, "periods": periods,
                   "values": values_s, **gb_store_info()},
         "method": {
-            "geo_cs": "tiles.render_tile(store, layer, z, x, y, values, index=...) in-process, store "
-                      "read-only, tiles prepared (geo-cs tiles prepare, when the store was built: see "
-                      "store.prepare_tiles; their geometry encoded once, tile_features, see geo_cs/mvt.py), "
-                      "the layer's tiles.tile_index built once as the API does (with every zoom's encoded "
-                      "tiles loaded: index_load_seconds); "
-                      "values = tiles.tile_values(area_values(...).at(period)) (cached as by the API); "
-                      "500 KB budget loop included",
-            "geo_cs_on_the_fly": "the same with prepared=False (clipped and transformed per tile, as a "
-                                 "layer not prepared), timed in its own blocks for information",
-            "postgis": "ST_AsMVT(ST_AsMVTGeom(geom, ST_TileEnvelope(z,x,y), 4096, 64, true), code, name, "
-                       "rounded values) over a copy of tile_geoms (GiST, clustered; btree set_id, band) LEFT "
-                       "JOIN the values, same band; psycopg 3 over a unix socket (auto-prepared)",
+            "given": SIDES,
+            "pairs": {"prepared (headline)": "geo-cs 'geo' against PostGIS 'pgp': the same prepared pieces",
+                      "default path": "geo-cs 'fly' against PostGIS 'pg': the same simplified band "
+                                      "geometries"},
+            "values": "the period's values rounded once to 4 decimals: geo-cs tiles.tile_values(area_values("
+                      "...).at(period)) (cached per period, as by the API); PostGIS a table of the same "
+                      "values, primary key (set_id, code), LEFT JOINed",
+            "geo_cs": "in-process, store read-only; the layer's tiles.tile_index built once as the API does "
+                      "(index_load_seconds); the byte budget loop included "
+                      f"({tiles.MAX_TILE_BYTES:,} bytes)",
+            "postgis": "psycopg 3 over the cluster's unix socket (prepares a statement after 5 runs); the "
+                       "time includes that round trip and fetching the bytes",
             "postgis_matched": "the same, with area_m2 >= the minimum area geo-cs kept on its budget tiles",
             "timing": "one untimed warm-up pass per side, then --repeat passes in which each side renders "
                       "all the tiles in a block, the order of the blocks reversed every pass; per tile the "
                       "median of its passes; stats over tiles. Then --alternating passes alternating "
-                      "geo-cs and PostGIS tile by tile (for information: each side right after the other's "
-                      "query)",
-            "pg_settings": PG_SETTINGS, "pg_setup": pg_info, "pg_plan_first_tile": [r[0] for r in plan],
+                      "geo-cs and PostGIS tile by tile, per pair (for information: each side right after "
+                      "the other's query)",
+            "pg_settings": PG_SETTINGS, "pg_setup": pg_info, "pg_plan_first_tile": plan,
             "addresses": f"seed {args.seed}; per zoom 5-14: {QUOTA} distinct tiles from random areas' "
-                         "points on surface (lonlat_to_tile); shortfalls carried to the next zoom; shuffled",
+                         "points on surface (lonlat_to_tile); shortfalls carried to the next zoom; "
+                         f"shuffled; the first {len(addresses)} timed",
         },
         "repeat": args.repeat,
         "minzoom": minzoom,
         "addresses": [[a["layer"], a["z"], a["x"], a["y"]] for a in addresses],
-        "per_tile": {"fields": ["geo_cs_ms", "postgis_ms", "postgis_matched_ms", "geo_cs_bytes",
-                                "postgis_bytes"],
-                     "rows": [[round(timed["geo_ms"][i], 3), round(timed["pg_ms"][i], 3),
-                               round(timed["pg_matched_ms"][i], 3), len(timed["geo_bytes"][i]),
-                               len(timed["pg_bytes"][i])] for i in range(len(addresses))]},
+        "per_tile": {"fields": [*(f"{side}_ms" for side in SIDES),
+                                *(f"{side}_matched_ms" for side in ("pgp", "pg")),
+                                *(f"{side}_bytes" for side in SIDES)],
+                     "rows": [[*(round(timed["ms"][side][i], 3) for side in SIDES),
+                               *(round(timed["matched_ms"][side][i], 3) for side in ("pgp", "pg")),
+                               *(len(timed["bytes"][side][i]) for side in SIDES)]
+                              for i in range(len(addresses))]},
         **{k: v for k, v in summary.items() if k != "pass"},
         "decode_check": checks,
         "http": http,
         "targets": {"render_ratio_max": TARGET_RATIO, "per_zoom_ratio_max": 1.0,
-                    "overall_ratio_below": 1.0, "tile_bytes_max": TARGET_MAX_BYTES,
-                    "cached_tiles_per_s_min": TARGET_TILES_PER_S},
+                    "overall_ratio_below": 1.0, "default_path_per_zoom_ratio_max": 1.0,
+                    "tile_bytes_max": TARGET_MAX_BYTES, "cached_tiles_per_s_min": TARGET_TILES_PER_S},
         "pass": summary["pass"],
         "loadavg_at_start": list(load),
         "loadavg_at_end": list(os.getloadavg()),
         "total_seconds": round(time.perf_counter() - t_start, 1),
     }
-    h.write_results(args.out, out, console, f" ({out['total_seconds']:.0f} s)")
+    given = ("prepared (headline): geo-cs its prepared tiles' encoded geometry (tile_features), PostGIS the "
+             "same prepared pieces (tile_pieces, btree on set_id, z, x, y); default path: both the same "
+             "simplified band geometries (tile_geoms; geo-cs clips in memory, PostGIS ST_AsMVTGeom); both "
+             "the period's values rounded once")
+    h.write_results(args.out, out, console, f" ({out['total_seconds']:.0f} s)",
+                    peer=h.peer("PostGIS", pg_info["postgis"], given, postgresql=pg_version,
+                                settings=PG_SETTINGS, psycopg=h.package_versions("psycopg")["psycopg"]))
     return 0
 
 

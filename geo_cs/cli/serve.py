@@ -76,6 +76,7 @@ def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> N
     os.environ["GEO_CS_DB"] = str(state.db.resolve())
     if base_url:
         os.environ["GEO_CS_BASE_URL"] = base_url
+    _compile_tile_encoder()
     # printed even with --quiet: without it nobody knows where to point the browser
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     processes = f"{workers} worker processes" if workers > 1 else "1 worker process"
@@ -87,6 +88,23 @@ def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> N
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
 
+
+
+def _compile_tile_encoder() -> None:
+    """Write one tile, so that the tile encoder's compiled code (numba, cached on disk beside
+    ``geo_cs/mvt.py``) exists before the first request: compiled the first time after an
+    install or upgrade (about 5 s of CPU), loaded from the cache after that (0.3 s). Without
+    it the first tile a map asks for, the demo's first of all, waits for the compiler."""
+    import numpy as np
+    import shapely
+
+    from geo_cs.mvt import WKB_PADDING, LayerWriter, encode_wkb
+
+    wkb = np.frombuffer(shapely.to_wkb(shapely.box(0, 0, 1, 1), byte_order=1) + bytes(WKB_PADDING),
+                        dtype=np.uint8)
+    geometry, start, end = encode_wkb(wkb, np.array([0]), np.array([len(wkb) - WKB_PADDING]), 0, 1, 4096)
+    LayerWriter("warm", np.array(["A"], dtype=object), {}).write(
+        np.array([0]), np.array([1.0]), 0, start, end, geometry, None, 1_000_000)
 
 
 #: More workers than this cost memory (each holds its own caches, tile indexes and DuckDB buffers,
