@@ -183,6 +183,46 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                "classify_changes gives it float columns only: as arrays they are float already"),
     Equivalent("geo_cs.analysis.x_summarise_changes__*", r'gap\.get\("no (cohort|data)", (None)?\)',
                "a kind of change that is absent counts 0, and None is as false as 0"),
+    # -- geo_cs.features (CRS handling)
+    Equivalent("geo_cs.features.x_bbox_to_lonlat__*", r"\+\s+if a > c and b > d:",
+               "the check after the range check can only fail for a lon/lat box the first check "
+               "refused already, or for a transformed British National Grid box, which "
+               "transform_bounds returns ordered: it never acts", context=r"out of range.*\n.\s+if a > c"),
+    Equivalent("geo_cs.features.x_bbox_to_lonlat__*", r"always_xy=(None|False)\)|\"OGC:CRS84\", \)",
+               "EPSG:27700 (easting, northing) and OGC:CRS84 (longitude, latitude) both put x first: "
+               "always_xy changes no axis for them (checked: the same point either way)"),
+    Equivalent("geo_cs.features.x_bbox_to_lonlat__*", r'from_crs\("epsg:27700"',
+               "PROJ reads authority codes in any case"),
+    Equivalent("geo_cs.features.x_bbox_to_lonlat__*", r"transform_bounds\(a, b, c, d, (densify_pts=22)?\)",
+               "21 points per edge is pyproj's default; 22 move the edges of a box of all Britain by "
+               "≤ 0.0002° (~15 m) and of a town's by far less: a refinement of the same bounds, which "
+               "only prefilter areas before their geometries are intersected with the box"),
+    Equivalent("geo_cs.features.x_bbox_to_lonlat__*",
+               r"-180 <= a <= 181|-181 <= c <= 180|-90 <= b <= 91|-91 <= d <= 90",
+               "min ≤ max is checked first, so a west edge beyond 180 comes with an east edge beyond "
+               "180 (refused by its own check), and likewise each pair: the loosened bound never acts"),
+    Equivalent("geo_cs.features.x_spatial_for__*",
+               r'\+.*Spatial\("a\.geom_27700", (swap_axes=None, lonlat_bounds=False|swap_axes=False, '
+               r'lonlat_bounds=None|lonlat_bounds=False)\)',
+               "None is as false as False, and False is the default of swap_axes"),
+    Equivalent("geo_cs.features.x_spatial_for__*", r'"A\.GEOM_(27700|4326)"',
+               "DuckDB reads column names in any case"),
+    Equivalent("geo_cs.features.x_spatial_for__*",
+               r'\+.*Spatial\(("a\.geom_4326", )?swap_axes=crs == EPSG4326, '
+               r'(lonlat_bounds=(None|False|True))?\)',
+               "the geometry column is the default (a.geom_4326), and the lon/lat bounds only "
+               "prefilter: the spatial predicate itself selects the same areas without them"),
+    Equivalent("geo_cs.features.x__items_sql__*", r"\+def _items_sql\(|\+\s+page_given: bool = True\)",
+               "every caller passes with_geometry and page_given: the defaults are never used"),
+    Equivalent("geo_cs.features.x__*_sql__*",
+               r'else "null"|left join geo_cs_item_values v on v\.code = a\.code|'
+               r"GEO_CS_ITEM_VALUES V ON V\.CODE = A\.CODE",
+               "SQL keywords and DuckDB's names are read in any case"),
+    Equivalent("geo_cs.features.x__*_sql__*", r"if \(with_geometry\) or True else",
+               "only a CSV asks for no geometry, and a CSV writes no geometry column: computing it "
+               "anyway costs time and changes nothing written"),
+    Equivalent("geo_cs.features.x__items_sql__*", r'sql\.rindex\("\\nSELECT a\.code"\)',
+               "the page's SQL has one line starting SELECT a.code: its first is its last"),
     # -- geo_cs.spreadsheet
     Equivalent("geo_cs.spreadsheet.x_safe_frame__*", r"if \(changed\) or True else frame",
                "with nothing to change, assign() returns an equal copy: the CSV is the same"),

@@ -975,3 +975,27 @@ def test_a_map_under_disclosure_control_shows_the_published_figures(published):
     assert config["disclosure"] and config["minCount"] == 10
     # the partnership's count 930 is published rounded (930) over 6,000: 15.5%
     assert config["periods"][0]["summary"]["partnership_value"] == pytest.approx(15.5)
+
+
+def test_every_edge_of_the_world_is_a_valid_bbox_edge():
+    for box in ((180, -90, 180, 90), (-180, -90, -180, 90), (-180, 90, 180, 90), (-180, -90, 180, -90)):
+        assert bbox_to_lonlat(box, CRS84) == box
+    # a box of no width or no height (a line) is a box: min equal to max is not min above max
+    assert bbox_to_lonlat((-1.5, 53.8, -1.5, 53.9), CRS84) == (-1.5, 53.8, -1.5, 53.9)
+    assert bbox_to_lonlat((-1.6, 53.8, -1.5, 53.8), CRS84) == (-1.6, 53.8, -1.5, 53.8)
+
+
+def test_a_measure_s_values_come_with_areas_chosen_by_a_bbox_or_a_filter(service):
+    lon, lat = CENTRE
+    box = {"bbox": f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"}
+    east, north = _bng(lon, lat)
+    for chosen in (box, {"filter": "value > 25"}, {"filter": f"S_INTERSECTS(geometry, POINT({lon} {lat}))"},
+                   {"filter": f"S_INTERSECTS(geometry, POINT({east} {north}))", "filter-crs": "EPSG:27700"}):
+        seen = items(service, **chosen)
+        expected = {GRID_CODES[4]} if "bbox" in chosen or "POINT" in chosen["filter"] \
+            else {GRID_CODES[4], GRID_CODES[5]}
+        assert set(seen) == expected, chosen
+        assert {code: p["count"] for code, p in seen.items()} == {c: CLAIMANTS[c] for c in expected}
+        assert all(p["value"] == CLAIMANTS[c] / 10 for c, p in seen.items())
+        rows = items_csv(service, **chosen)
+        assert {code: float(row["count"]) for code, row in rows.items()} == {c: CLAIMANTS[c] for c in expected}
