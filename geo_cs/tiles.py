@@ -719,9 +719,13 @@ class TileIndex:
         box = found.bounds[rows]
         inside = ((box[:, 0] >= square[0]) & (box[:, 1] >= square[1])
                   & (box[:, 2] <= square[2]) & (box[:, 3] <= square[3]))
-        whole = rows[inside]
-        geometry, g_start, g_end = encode_wkb(found.wkb, found.starts[whole], found.ends[whole],
-                                              xmin, ymax, scale, found.views)
+        # (rows, encoded geometry, each row's start and end in it): the areas inside the square
+        # as they are, those crossing its edge cut to it
+        parts = []
+        if inside.any():
+            whole = rows[inside]
+            parts.append((whole, *encode_wkb(found.wkb, found.starts[whole], found.ends[whole], xmin, ymax,
+                                             scale, found.views)))
         if not inside.all():
             crossing = rows[~inside]
             blobs = [found.wkb[s:e].tobytes() for s, e in zip(found.starts[crossing].tolist(),
@@ -733,17 +737,20 @@ class TileIndex:
                 lengths = np.fromiter((len(b) for b in pieces), dtype=np.int64, count=len(pieces))
                 ends = np.cumsum(lengths)
                 buffer = np.frombuffer(b"".join(pieces) + bytes(WKB_PADDING), dtype=np.uint8)
-                cut_geometry, cut_start, cut_end = encode_wkb(buffer, ends - lengths, ends, xmin, ymax, scale)
-                rows = np.concatenate([whole, crossing[kept]])
-                order = np.argsort(rows, kind="stable")
-                rows = rows[order]
-                g_start = np.concatenate([g_start, cut_start + len(geometry)])[order]
-                g_end = np.concatenate([g_end, cut_end + len(geometry)])[order]
-                geometry = np.concatenate([geometry, cut_geometry])
-            else:
-                rows = whole
+                parts.append((crossing[kept], *encode_wkb(buffer, ends - lengths, ends, xmin, ymax, scale)))
+        if len(parts) == 1:
+            rows, geometry, g_start, g_end = parts[0]
+        elif parts:
+            # one buffer, the areas in code order (as the R-tree's rows)
+            shift = np.cumsum([0, *(len(part[1]) for part in parts[:-1])])
+            rows = np.concatenate([part[0] for part in parts])
+            order = np.argsort(rows, kind="stable")
+            rows = rows[order]
+            geometry = np.concatenate([part[1] for part in parts])
+            g_start = np.concatenate([part[2] + k for part, k in zip(parts, shift, strict=True)])[order]
+            g_end = np.concatenate([part[3] + k for part, k in zip(parts, shift, strict=True)])[order]
         else:
-            rows = whole
+            rows, geometry, g_start, g_end = rows[:0], np.zeros(0, dtype=np.uint8), rows[:0], rows[:0]
         return self._writer.write(found.code_ids[rows], found.areas[rows], band, g_start, g_end, geometry,
                                   values, max_bytes, report)
 
@@ -757,14 +764,16 @@ def _buffered_square(z: int, x: int, y: int) -> tuple[float, float, float, float
 
 def _polygonal_parts(cut: np.ndarray) -> np.ndarray:
     """Clipped geometries with only their polygons (None where none is left)."""
+    empty = shapely.is_empty(cut)
     kinds = shapely.get_type_id(cut)
     # an area touching the square only along its edge or at a corner leaves a line or a point;
-    # a collection (rare) keeps its polygons
-    for k in np.flatnonzero(kinds == 7):
+    # a collection (rare; an empty one is what a square that misses the area leaves) keeps its
+    # polygons
+    for k in np.flatnonzero((kinds == 7) & ~empty):
         parts = [p for p in shapely.get_parts(cut[k]) if shapely.get_type_id(p) in (3, 6)]
         cut[k] = shapely.union_all(parts) if parts else None
-    kinds = shapely.get_type_id(cut)
-    cut[~np.isin(kinds, (3, 6)) | shapely.is_empty(cut)] = None
+        kinds[k] = shapely.get_type_id(cut[k])
+    cut[((kinds != 3) & (kinds != 6)) | empty] = None
     return cut
 
 
