@@ -16,9 +16,11 @@ def tiles_prepare(
     layers: Annotated[list[str] | None, typer.Argument(help="Boundary sets to prepare (default: every tiled set).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Cut every tile's areas once and store them, so serving reads tiles instead of clipping them
-    (several times faster; the database grows by about the size of the boundaries). Run again
-    after ingesting boundaries of a set: until then its tiles are clipped on the fly."""
+    """Cut every tile's areas once and store them with their geometry encoded, so serving writes
+    tiles without clipping them: about 3 times faster than tiles clipped per request in memory
+    (what a set gets after its boundary ingest, already faster than PostGIS's), for a larger
+    database (GB LSOAs, data zones and districts: 0.33 -> 0.93 GB). Run again after ingesting
+    boundaries of a set: until then its tiles are clipped per request, the same tiles."""
     from geo_cs.tiles import prepare_tiles, tile_sets
 
     with open_store() as store:
