@@ -1047,3 +1047,19 @@ def test_the_map_warmed_ahead_of_a_visitor_is_the_one_a_bare_address_asks_for():
     from api.routers.maps import map_request
 
     assert default_map_request("edge") == map_request("edge")
+
+
+def test_a_second_visitor_who_changes_only_the_partnership_gets_its_map(service):
+    def areas(partnership: str) -> list[str]:
+        response = service.get(f"/maps/{partnership}",
+                               params={"geography": "lsoa2011", "indicator": "edge.claimants"})
+        assert response.status_code == 200, response.text
+        config = read_page_config(response.text)
+        assert config["partnership"] == partnership
+        # the areas listed beside the map (search, table) are the partnership's own too
+        assert sorted(config["areas"]["code"]) == sorted(config["codes"])
+        return sorted(config["codes"])
+
+    assert areas("edge") == sorted(GRID_CODES)
+    assert areas("west") == sorted([GRID_CODES[0], GRID_CODES[3]])
+    assert areas("edge") == sorted(GRID_CODES)
