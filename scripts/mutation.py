@@ -370,15 +370,37 @@ def read_results(workdir: Path, module: str, wanted: list[str]) -> dict[str, dic
     return json.loads(done.stdout[done.stdout.rfind("RESULT") + len("RESULT"):])
 
 
-def killing_tests(workdir: Path, mutant: str, tests: list[str]) -> list[str]:
-    """The tests that fail with ``mutant`` active (all of them run, not stopping at the first)."""
-    if not tests:
-        return []
-    env = {**os.environ, "MUTANT_UNDER_TEST": mutant}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
-                           "-n", "0", "-o", "addopts=", "--doctest-modules", "-p", "no:randomly",
-                           *tests], cwd=workdir / "mutants", env=env, capture_output=True, text=True)
-    return sorted(set(re.findall(r"^FAILED (\S+)", done.stdout, re.M)))
+_KILLERS = """
+import json, os, sys
+import pytest
+
+class FirstFailure:
+    def __init__(self):
+        self.failed = None
+    def pytest_runtest_logreport(self, report):
+        if report.failed and self.failed is None:
+            self.failed = report.nodeid
+
+todo, out = json.loads(sys.stdin.read()), {}
+for mutant, tests in todo.items():
+    os.environ["MUTANT_UNDER_TEST"] = mutant
+    plugin = FirstFailure()
+    pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-o", "addopts=", "--doctest-modules",
+                 "-p", "no:randomly", "-W", "ignore::DeprecationWarning", *tests], plugins=[plugin])
+    out[mutant] = plugin.failed
+print("RESULT" + json.dumps(out))
+"""
+
+
+def killing_tests(workdir: Path, todo: dict[str, list[str]]) -> dict[str, str | None]:
+    """For each mutant of ``todo``, the first of its tests that fails with it active: all run in
+    one process (a pytest session per mutant, as mutmut does), in mutmut's copy of the code."""
+    if not todo:
+        return {}
+    done = subprocess.run([sys.executable, "-c", _KILLERS], input=json.dumps(todo), cwd=workdir / "mutants",
+                          capture_output=True, text=True)
+    marker = done.stdout.rfind("RESULT")
+    return json.loads(done.stdout[marker + len("RESULT"):]) if marker >= 0 else {}
 
 
 @dataclass
@@ -418,11 +440,13 @@ def run_group(group: Group, tree: Path, children: int, baseline: dict[str, dict]
     previous = [name for name, m in baseline.items() if m.get("status") == "survived"]
     mutants = {name: m for name, m in read_results(workdir, group.module, previous).items()
                if group.in_scope(name)}
-    for name, m in mutants.items():
-        before = baseline.get(name)
-        if m["status"] == "killed" and before and before.get("status") == "survived" \
-                and before.get("diff") == _changed(m.get("diff", "")):
-            m["killed_since_baseline"] = killing_tests(workdir, name, m["tests"])
+    todo = {name: m["tests"] for name, m in mutants.items()
+            if m["status"] == "killed" and (before := baseline.get(name))
+            and before.get("status") == "survived" and before.get("diff") == _changed(m.get("diff", ""))}
+    if todo:
+        log(f"{group.module}: finding the tests that kill {len(todo)} survivor(s) of the baseline")
+    for name, test in killing_tests(workdir, todo).items():
+        mutants[name]["killed_since_baseline"] = [test] if test else []
     return Outcome(group, time.monotonic() - started, selected, dropped, mutants)
 
 
