@@ -53,6 +53,8 @@ CLAIMANTS = dict(zip(GRID_CODES, [9, 10, 11, 200, 300, 400], strict=True))
 CLAIMANTS_LATER = {**CLAIMANTS, GRID_CODES[3]: 260}
 #: a second measure on the same squares, every figure different from the first's
 LONE = dict(zip(GRID_CODES, [50, 60, 70, 80, 90, 100], strict=True))
+#: a third measure held on the four eastern squares only: the western partnership has no map of it
+EAST = {code: 7 for code in (GRID_CODES[1], GRID_CODES[2], GRID_CODES[4], GRID_CODES[5])}
 #: area names: numbers written as text (left as they are in a CSV) and text a spreadsheet would
 #: run (neutralised)
 NAMES = dict(zip(GRID_CODES, ["-1.5", "+44 20 7946 0000", "=1+2", "12", "@SUM(A1)", "Testtown"],
@@ -107,11 +109,13 @@ def _build() -> dict[str, Path]:
             f"{code},{period},{measure},{figures[code]},1000\n"
             for code in GRID_CODES for period in PERIODS
             for measure, figures in (("claimants", CLAIMANTS if period == PERIODS[0] else CLAIMANTS_LATER),
-                                     ("lone", LONE))), encoding="utf-8")
+                                     ("lone", LONE), ("east", EAST)) if code in figures),
+            encoding="utf-8")
         spec = spec_from_dict({"id": "edge", "layout": "long", "geography": "lsoa2011",
                                "denominator_column": "denominator",
                                "measures": [{"id": "claimants", "kind": "count"},
-                                            {"id": "lone", "kind": "count"}]})
+                                            {"id": "lone", "kind": "count"},
+                                            {"id": "east", "kind": "count"}]})
         db = tmp / "edge.duckdb"
         with Store.open(db) as store:
             ingest_boundaries(store, [boundaries])
@@ -1063,3 +1067,32 @@ def test_a_second_visitor_who_changes_only_the_partnership_gets_its_map(service)
     assert areas("edge") == sorted(GRID_CODES)
     assert areas("west") == sorted([GRID_CODES[0], GRID_CODES[3]])
     assert areas("edge") == sorted(GRID_CODES)
+
+
+def test_each_partnership_is_offered_the_maps_of_its_own_areas(service):
+    def offers_east(partnership: str) -> bool:
+        return 'data-indicator="east"' in _map_page_of(service, partnership).text
+
+    assert offers_east("edge") and not offers_east("west") and offers_east("edge")
+
+
+def _map_page_of(client: TestClient, partnership: str, **params):
+    response = client.get(f"/maps/{partnership}",
+                          params={"geography": "lsoa2011", "indicator": "edge.claimants", **params})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_a_rate_over_another_measure_s_counts_is_that_rate_on_items_and_maps(service):
+    """``denominator=``: the claimants over the lone parents' counts (9 of 50 is 18%), not over the
+    claimants' own population; the second visitor who adds it gets it, the third who drops it not."""
+    plain = items(service)
+    over = items(service, denominator="edge.lone")
+    assert plain[GRID_CODES[0]]["value"] == pytest.approx(0.9)
+    assert {c: p["value"] for c, p in over.items()} == pytest.approx(
+        {c: CLAIMANTS[c] / LONE[c] * 100 for c in GRID_CODES}, abs=1e-4)   # published to 4 decimals
+    summary = lambda **params: read_page_config(_map_page_of(service, "edge", **params).text)[  # noqa: E731
+        "periods"][0]["summary"]["partnership_value"]
+    assert summary() == pytest.approx(15.5)
+    assert summary(denominator="edge.lone") == pytest.approx(930 / 450 * 100, abs=1e-3)   # 3 decimals
+    assert summary() == pytest.approx(15.5)
