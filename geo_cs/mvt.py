@@ -132,7 +132,7 @@ def encode_prepared(store: Store, set_id: str, zooms: list[int]) -> int:
             continue
         wkb, starts, ends = wkb_buffer(table["wkb"])
         # pieces are in tile units, y down: no move, no flip
-        geometry, g_start, g_end = encode_wkb(wkb, starts, ends, 0.0, 0.0, 1.0, y_down=True)
+        geometry, g_start, g_end, _ = encode_wkb(wkb, starts, ends, 0.0, 0.0, 1.0, y_down=True)
         keys = (table["x"].to_numpy().astype(np.int64) << 32) | table["y"].to_numpy().astype(np.int64)
         first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         bounds = np.r_[first, len(keys)]
@@ -449,9 +449,135 @@ def _grid(v: float) -> int:
     return t
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _outcode(x: float, y: float, lo: float, hi: float) -> int:
+    """Where a point lies against the square [lo, hi]²: 0 inside (edges included), else bits for
+    left, right, above and below (Cohen-Sutherland)."""
+    code = 0
+    if x < lo:
+        code |= 1
+    elif x > hi:
+        code |= 2
+    if y < lo:
+        code |= 4
+    elif y > hi:
+        code |= 8
+    return code
+
+
+@njit(cache=True, nogil=True)
+def _half_plane(xs: np.ndarray, ys: np.ndarray, m: int, ox: np.ndarray, oy: np.ndarray, axis: int,
+                bound: float, above: bool) -> int:
+    """Sutherland-Hodgman: the closed ring ``xs[:m], ys[:m]`` cut to the half-plane where the
+    ``axis`` coordinate is >= ``bound`` (``above``) or <= it, into ``ox, oy``; the points written
+    (at most 2m). A crossing lands exactly on ``bound``."""
+    if m == 0:
+        return 0
+    k = 0
+    sx, sy = xs[m - 1], ys[m - 1]
+    sv = sx if axis == 0 else sy
+    s_in = sv >= bound if above else sv <= bound
+    for i in range(m):
+        ex, ey = xs[i], ys[i]
+        ev = ex if axis == 0 else ey
+        e_in = ev >= bound if above else ev <= bound
+        if e_in != s_in:
+            t = (bound - sv) / (ev - sv)
+            if axis == 0:
+                ox[k], oy[k] = bound, sy + t * (ey - sy)
+            else:
+                ox[k], oy[k] = sx + t * (ex - sx), bound
+            k += 1
+        if e_in:
+            ox[k], oy[k] = ex, ey
+            k += 1
+        sx, sy, sv, s_in = ex, ey, ev, e_in
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _on_edges(x: float, y: float, lo: float, hi: float) -> int:
+    """The square's edges a point lies on, as bits (x = lo, x = hi, y = lo, y = hi)."""
+    return int(x == lo) | (int(x == hi) << 1) | (int(y == lo) << 2) | (int(y == hi) << 3)
+
+
+@njit(cache=True, nogil=True)
+def _along_edges(xs: np.ndarray, ys: np.ndarray, m: int, lo: float, hi: float, ox: np.ndarray,
+                 oy: np.ndarray) -> int:
+    """A ring cut by Sutherland-Hodgman, into ``ox, oy``, without the points it laid along an
+    edge of the square between the first and last of each run: what it projected there of the
+    ring outside the square goes back and forth along the edge (a spike with no area). Returns
+    the points left."""
+    if m < 3:
+        for i in range(m):
+            ox[i], oy[i] = xs[i], ys[i]
+        return m
+    # start at a point off the edges, or at a corner: it stays, so the ring closes cleanly
+    start = 0
+    for i in range(m):
+        on = _on_edges(xs[i], ys[i], lo, hi)
+        if on == 0:
+            start = i
+            break
+        if on == 5 or on == 6 or on == 9 or on == 10:
+            start = i
+    k = 0
+    for j in range(m):
+        i = (start + j) % m
+        on = _on_edges(xs[i], ys[i], lo, hi)
+        # the last point kept lies on an edge with the one before it and this one: it goes
+        while k >= 2 and (_on_edges(ox[k - 2], oy[k - 2], lo, hi) & _on_edges(ox[k - 1], oy[k - 1], lo, hi)
+                          & on) != 0:
+            k -= 1
+        ox[k], oy[k] = xs[i], ys[i]
+        k += 1
+    on = _on_edges(ox[0], oy[0], lo, hi)
+    while k >= 3 and (_on_edges(ox[k - 2], oy[k - 2], lo, hi) & _on_edges(ox[k - 1], oy[k - 1], lo, hi)
+                      & on) != 0:
+        k -= 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _bridged(xs: np.ndarray, ys: np.ndarray, m: int, lo: float, hi: float, hole: bool) -> bool:
+    """Whether a ring cut by Sutherland-Hodgman (then :func:`_along_edges`) is not the exact cut:
+    two of its stretches along one edge of the square overlap (the cut is in pieces, which it
+    joins by a path there and back along the edge), or it is a hole with a stretch along an
+    edge (the hole opens onto the exterior)."""
+    lines = np.empty(64, dtype=np.int64)
+    a = np.empty(64, dtype=np.float64)
+    b = np.empty(64, dtype=np.float64)
+    k = 0
+    for i in range(m):
+        j = i + 1 if i + 1 < m else 0
+        common = _on_edges(xs[i], ys[i], lo, hi) & _on_edges(xs[j], ys[j], lo, hi)
+        if common == 0:
+            continue
+        if common & 3:
+            line, u, v = common & 3, ys[i], ys[j]
+        else:
+            line, u, v = common, xs[i], xs[j]
+        if u == v:
+            continue
+        if hole or k == 64:
+            return True
+        lines[k], a[k], b[k] = line, min(u, v), max(u, v)
+        k += 1
+    for i in range(k):
+        for j in range(i + 1, k):
+            if lines[i] == lines[j] and min(b[i], b[j]) > max(a[i], a[j]):
+                return True
+    return False
+
+
+#: What :func:`encode_wkb` says of each polygon it was asked to cut to the tile's square
+DRAWN, OUTSIDE, TOO_COMPLEX = 0, 1, 2
+
+
 @njit(cache=True, nogil=True)
 def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np.ndarray, left: float,
-                top: float, scale: float, y_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                top: float, scale: float, y_scale: float, clip: bool, lo: float,
+                hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(starts)
     capacity = 64
     for f in range(n):
@@ -459,14 +585,20 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
     out = np.empty(capacity, dtype=np.uint8)
     g_start = np.zeros(n, dtype=np.int64)
     g_end = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
     qx = np.empty(256, dtype=np.int64)
     qy = np.empty(256, dtype=np.int64)
+    ax = np.empty(256, dtype=np.float64)
+    ay = np.empty(256, dtype=np.float64)
+    bx = np.empty(512, dtype=np.float64)
+    by = np.empty(512, dtype=np.float64)
     at = 0
     for f in range(n):
-        p = starts[f]
         g_start[f] = at
         g_end[f] = at
+        p = starts[f]
         if wkb[p] != 1:
+            status[f] = OUTSIDE
             continue  # big-endian WKB: never written here
         kind = _u32(integers, p + 1) % 1000
         p += 5
@@ -476,13 +608,39 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
             polygons, multi = _u32(integers, p), True
             p += 4
         else:
+            status[f] = OUTSIDE
             continue
+        # cut to the square only a polygon with a point outside it (a square is convex: the
+        # edges between points inside it are inside it)
+        cut = False
+        if clip:
+            first = p
+            for _ in range(polygons):
+                if multi:
+                    p += 5
+                rings = _u32(integers, p)
+                p += 4
+                for _ in range(rings):
+                    points = _u32(integers, p)
+                    p += 4
+                    for i in range(points):
+                        q = p + 16 * i
+                        if _outcode((_f64(doubles, q) - left) * scale, (_f64(doubles, q + 8) - top) * y_scale,
+                                    lo, hi):
+                            cut = True
+                            break
+                    p += 16 * points
+            p = first
         # the commands are written from 8 bytes on, the type and the length in front of them after
         body = at + 8
         w = body
         cx = 0
         cy = 0
+        drawn = not cut
+        too_complex = False
         for _ in range(polygons):
+            if too_complex:
+                break
             if multi:
                 p += 5
             rings = _u32(integers, p)
@@ -491,24 +649,70 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
             for r in range(rings):
                 points = _u32(integers, p)
                 p += 4
+                if points > len(ax):
+                    ax = np.empty(2 * points, dtype=np.float64)
+                    ay = np.empty(2 * points, dtype=np.float64)
+                # in tile units, without the closing point
+                m = max(points - 1, 0)
+                for i in range(m):
+                    q = p + 16 * i
+                    ax[i] = (_f64(doubles, q) - left) * scale
+                    ay[i] = (_f64(doubles, q + 8) - top) * y_scale
+                p += 16 * points
+                in_b = False  # the ring is in (ax, ay), or after a pass in (bx, by)
+                if cut:
+                    # x >= lo, x <= hi, y >= lo, y <= hi, each pass into the other buffer
+                    for side in range(4):
+                        need = 2 * m + 8
+                        if need > len(ax) or need > len(bx):
+                            size = max(need, 2 * len(bx))
+                            new_x, new_y = np.empty(size, dtype=np.float64), np.empty(size, dtype=np.float64)
+                            new_x[:m] = bx[:m] if in_b else ax[:m]
+                            new_y[:m] = by[:m] if in_b else ay[:m]
+                            ax, ay = new_x, new_y
+                            bx, by = np.empty(size, dtype=np.float64), np.empty(size, dtype=np.float64)
+                            in_b = False
+                        bound = lo if side % 2 == 0 else hi
+                        if in_b:
+                            m = _half_plane(bx, by, m, ax, ay, side // 2, bound, side % 2 == 0)
+                        else:
+                            m = _half_plane(ax, ay, m, bx, by, side // 2, bound, side % 2 == 0)
+                        in_b = not in_b
+                xs, ys = (bx, by) if in_b else (ax, ay)
+                if cut:
+                    # into the other buffer (each holds 2m + 8 points after the last pass)
+                    ox, oy = (ax, ay) if in_b else (bx, by)
+                    m = _along_edges(xs, ys, m, lo, hi, ox, oy)
+                    xs, ys = ox, oy
+                    if _bridged(xs, ys, m, lo, hi, r > 0):
+                        too_complex = True
+                        break
+                    if r == 0 and m >= 3:
+                        twice = 0.0
+                        for i in range(m):
+                            j = i + 1 if i + 1 < m else 0
+                            twice += xs[i] * ys[j] - xs[j] * ys[i]
+                        drawn |= twice != 0.0
                 if points > len(qx):
-                    qx = np.empty(2 * points, dtype=np.int64)
-                    qy = np.empty(2 * points, dtype=np.int64)
-                # to the tile's integer grid as ST_AsMVT does (truncated), without the closing
-                # point and without a point repeating the one before
-                m = 0
+                    qx = np.empty(2 * points + 8, dtype=np.int64)
+                    qy = np.empty(2 * points + 8, dtype=np.int64)
+                if m > len(qx):
+                    qx = np.empty(2 * m, dtype=np.int64)
+                    qy = np.empty(2 * m, dtype=np.int64)
+                # to the tile's integer grid as ST_AsMVT does (truncated), without a point
+                # repeating the one before
+                k = 0
                 px = -(1 << 62)
                 py = 0
-                for i in range(points - 1):
-                    q = p + 16 * i
-                    x = _grid((_f64(doubles, q) - left) * scale)
-                    y = _grid((_f64(doubles, q + 8) - top) * y_scale)
+                for i in range(m):
+                    x = _grid(xs[i])
+                    y = _grid(ys[i])
                     if x != px or y != py:
-                        qx[m] = x
-                        qy[m] = y
+                        qx[k] = x
+                        qy[k] = y
                         px, py = x, y
-                        m += 1
-                p += 16 * points
+                        k += 1
+                m = k
                 while m > 1 and qx[m - 1] == qx[0] and qy[m - 1] == qy[0]:
                     m -= 1
                 if r > 0 and not exterior_kept:
@@ -526,21 +730,27 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
                 reverse = twice_area < 0 if r == 0 else twice_area > 0
                 need = w + 10 * m + 24
                 if need > len(out):
-                    grown = np.empty(2 * need, dtype=np.uint8)
-                    grown[:w] = out[:w]
-                    out = grown
+                    grown_out = np.empty(2 * need, dtype=np.uint8)
+                    grown_out[:w] = out[:w]
+                    out = grown_out
                 out[w] = 9  # MoveTo, one point
                 w = _put_varint(out, w + 1, _zigzag(qx[0] - cx))
                 w = _put_varint(out, w, _zigzag(qy[0] - cy))
                 w = _put_varint(out, w, 2 | ((m - 1) << 3))  # LineTo
                 cx, cy = qx[0], qy[0]
-                for k in range(1, m):
-                    i = m - k if reverse else k
+                for j in range(1, m):
+                    i = m - j if reverse else j
                     w = _put_varint(out, w, _zigzag(qx[i] - cx))
                     w = _put_varint(out, w, _zigzag(qy[i] - cy))
                     cx, cy = qx[i], qy[i]
                 out[w] = 15  # ClosePath
                 w += 1
+        if too_complex:
+            status[f] = TOO_COMPLEX
+            continue
+        if not drawn:
+            status[f] = OUTSIDE  # it meets the square along its edge at most
+            continue
         if w == body:
             continue  # nothing left to draw: the feature is left out
         length = w - body
@@ -552,30 +762,46 @@ def _encode_wkb(wkb: np.ndarray, doubles, integers, starts: np.ndarray, ends: np
             out[head + k] = out[body + k]
         at = head + length
         g_end[f] = at
-    return out[:at], g_start, g_end
+    return out[:at], g_start, g_end, status
 
 
 def encode_wkb(wkb: np.ndarray, starts: np.ndarray, ends: np.ndarray, left: float, top: float,
-               scale: float, views: tuple | None = None,
-               y_down: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               scale: float, views: tuple | None = None, y_down: bool = False,
+               clip: tuple[float, float] | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MVT geometry (type and geometry fields) of polygons given as little-endian WKB,
     ``wkb[starts[k]:ends[k]]`` (``wkb`` ending in :data:`WKB_PADDING` spare bytes), in Web
-    Mercator: moved to a tile's units (``left``, ``top``:
-    its corner; ``scale``: units per metre, y down), cut to its integer grid as ``ST_AsMVT``
-    does (truncated), repeated points dropped, rings that collapse to the grid left out (and
-    the holes of an exterior that does), exteriors wound with MVT's positive area and holes the
-    other way. Returns (bytes, start, end) per polygon; an empty span where nothing is left.
-    ``views``: :func:`wkb_views` of ``wkb``, if kept. ``y_down``: the polygons' y grows down
-    already (prepared pieces, in tile units).
+    Mercator: moved to a tile's units (``left``, ``top``: its corner; ``scale``: units per
+    metre, y down), cut to its integer grid as ``ST_AsMVT`` does (truncated), repeated points
+    dropped, rings that collapse to the grid left out (and the holes of an exterior that does),
+    exteriors wound with MVT's positive area and holes the other way. ``views``:
+    :func:`wkb_views` of ``wkb``, if kept. ``y_down``: the polygons' y grows down already
+    (prepared pieces, in tile units).
+
+    ``clip`` = (lo, hi): each polygon is first cut to the square [lo, hi]² of tile units by
+    Sutherland-Hodgman, with the spikes it leaves along the square's edges removed, where that
+    is the exact cut: each exterior's cut in one piece, and no hole reaching the square's edge.
+    Another (an area leaving the square and coming back into it in two pieces, a hole on its
+    edge) is left to the caller (GEOS).
+
+    Returns (bytes, start, end, status) per polygon: its geometry is ``bytes[start:end]``,
+    empty where nothing is left to draw; ``status`` :data:`DRAWN` (something of it is in the
+    square: drawn, or collapsed to the grid), :data:`OUTSIDE` (nothing of it is, or it only
+    touches the square) or :data:`TOO_COMPLEX` (not encoded).
 
     >>> import shapely
     >>> wkb = np.frombuffer(shapely.to_wkb(shapely.box(0, 0, 10, 10)) + bytes(WKB_PADDING), dtype=np.uint8)
-    >>> geometry, start, end = encode_wkb(wkb, np.array([0]), np.array([len(wkb) - WKB_PADDING]), 0, 10, 1)
+    >>> end = np.array([len(wkb) - WKB_PADDING])
+    >>> geometry, start, end_, status = encode_wkb(wkb, np.array([0]), end, 0, 10, 1)
     >>> geometry.tobytes().hex()
     '1803220b0914141a1300001314000f'
+    >>> geometry, *_ = encode_wkb(wkb, np.array([0]), end, 0, 10, 1, clip=(2.0, 5.0))
+    >>> geometry.tobytes().hex()   # the square 2-5 of it
+    '1803220b090a041a0006050000050f'
     """
     doubles, integers = views if views is not None else wkb_views(wkb)
+    lo, hi = clip if clip is not None else (0.0, 0.0)
     # (top - y) * scale, written (y - top) * -scale: the same double
     return _encode_wkb(wkb, doubles, integers, np.asarray(starts, dtype=np.int64),
                        np.asarray(ends, dtype=np.int64), float(left), float(top), float(scale),
-                       float(scale) if y_down else -float(scale))
+                       float(scale) if y_down else -float(scale), clip is not None, float(lo), float(hi))

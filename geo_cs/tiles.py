@@ -53,6 +53,8 @@ import shapely
 
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.mvt import (
+    DRAWN,
+    TOO_COMPLEX,
     WKB_PADDING,
     EncodedTiles,
     LayerWriter,
@@ -716,18 +718,17 @@ class TileIndex:
             return b""
         xmin, _, xmax, ymax = tile_bounds(z, x, y)
         scale = EXTENT / (xmax - xmin)
-        box = found.bounds[rows]
-        inside = ((box[:, 0] >= square[0]) & (box[:, 1] >= square[1])
-                  & (box[:, 2] <= square[2]) & (box[:, 3] <= square[3]))
-        # (rows, encoded geometry, each row's start and end in it): the areas inside the square
-        # as they are, those crossing its edge cut to it
-        parts = []
-        if inside.any():
-            whole = rows[inside]
-            parts.append((whole, *encode_wkb(found.wkb, found.starts[whole], found.ends[whole], xmin, ymax,
-                                             scale, found.views)))
-        if not inside.all():
-            crossing = rows[~inside]
+        # every area moved to tile units and cut to the buffered square there (exactly, where
+        # one Sutherland-Hodgman pass is: see encode_wkb), then encoded; the others cut by GEOS
+        geometry, g_start, g_end, status = encode_wkb(
+            found.wkb, found.starts[rows], found.ends[rows], xmin, ymax, scale, found.views,
+            clip=(-BUFFER, EXTENT + BUFFER))
+        drawn = status == DRAWN
+        # (rows, encoded geometry, each row's start and end in it)
+        parts = [(rows[drawn], geometry, g_start[drawn], g_end[drawn])]
+        complex_ = status == TOO_COMPLEX
+        if complex_.any():
+            crossing = rows[complex_]
             blobs = [found.wkb[s:e].tobytes() for s, e in zip(found.starts[crossing].tolist(),
                                                                  found.ends[crossing].tolist(), strict=True)]
             cut = _polygonal_parts(shapely.clip_by_rect(shapely.from_wkb(blobs), *square))
@@ -737,10 +738,11 @@ class TileIndex:
                 lengths = np.fromiter((len(b) for b in pieces), dtype=np.int64, count=len(pieces))
                 ends = np.cumsum(lengths)
                 buffer = np.frombuffer(b"".join(pieces) + bytes(WKB_PADDING), dtype=np.uint8)
-                parts.append((crossing[kept], *encode_wkb(buffer, ends - lengths, ends, xmin, ymax, scale)))
+                encoded = encode_wkb(buffer, ends - lengths, ends, xmin, ymax, scale)
+                parts.append((crossing[kept], *encoded[:3]))
         if len(parts) == 1:
             rows, geometry, g_start, g_end = parts[0]
-        elif parts:
+        else:
             # one buffer, the areas in code order (as the R-tree's rows)
             shift = np.cumsum([0, *(len(part[1]) for part in parts[:-1])])
             rows = np.concatenate([part[0] for part in parts])
@@ -749,8 +751,6 @@ class TileIndex:
             geometry = np.concatenate([part[1] for part in parts])
             g_start = np.concatenate([part[2] + k for part, k in zip(parts, shift, strict=True)])[order]
             g_end = np.concatenate([part[3] + k for part, k in zip(parts, shift, strict=True)])[order]
-        else:
-            rows, geometry, g_start, g_end = rows[:0], np.zeros(0, dtype=np.uint8), rows[:0], rows[:0]
         return self._writer.write(found.code_ids[rows], found.areas[rows], band, g_start, g_end, geometry,
                                   values, max_bytes, report)
 

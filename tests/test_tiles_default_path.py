@@ -429,3 +429,71 @@ def test_the_demos_tiles_are_the_databases(demo_db):
                     if ours:
                         _check_rings(ours)
         assert compared > 200
+
+
+# -- the cut to the buffered square, against GEOS ------------------------------------------------
+
+def _star(rng: np.random.Generator, centre: tuple[float, float], radius: float, points: int) -> shapely.Polygon:
+    """A random star-shaped ring around ``centre``: concave, simple."""
+    angles = np.sort(rng.uniform(0, 2 * np.pi, points))
+    radii = radius * rng.uniform(0.3, 1.0, points)
+    return shapely.Polygon(np.column_stack([centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)]))
+
+
+def _decoded_rings(geometry: np.ndarray, start: int, end: int) -> shapely.Geometry:
+    """One encoded feature (type and geometry fields) as a shapely geometry, rings assembled
+    by their winding (exterior positive, y down)."""
+    tile = tiles.LayerWriter("t", np.array(["A"], dtype=object), {}).write(
+        np.array([0]), np.array([1.0]), 0, np.array([start]), np.array([end]), geometry, None, 10**9)
+    if not tile:
+        return shapely.Polygon()
+    polygons, current = [], None
+    for ring in _raw_rings(tile)["A"]:
+        if _twice_area(ring) > 0:
+            current = [ring, []]
+            polygons.append(current)
+        else:
+            current[1].append(ring)
+    return shapely.MultiPolygon([shapely.Polygon(e, holes) for e, holes in polygons])
+
+
+def test_the_cut_to_the_square_is_geos_cut_where_it_is_done_in_place():
+    """Random concave areas, some with a hole, around the buffered square's edges and corners:
+    where the encoder cuts an area itself (Sutherland-Hodgman, its spikes along the edges
+    removed) the result is GEOS's ``clip_by_rect`` to the grid's unit and a valid polygon; an
+    area whose cut is in pieces, or whose hole reaches the edge, it leaves to GEOS; one that only
+    touches the square or misses it, it says so."""
+    from geo_cs.mvt import DRAWN, OUTSIDE, TOO_COMPLEX, WKB_PADDING, encode_wkb
+
+    rng = np.random.default_rng(32)
+    # in thousandths of a unit: the grid's unit too small to bend a ring, so that what is
+    # checked is the cut
+    lo, hi = -tiles.BUFFER * 1000, (tiles.EXTENT + tiles.BUFFER) * 1000
+    seen = {DRAWN: 0, OUTSIDE: 0, TOO_COMPLEX: 0}
+    for case in range(400):
+        centre = (rng.choice([lo, hi, 2.048e6]) + rng.normal(0, 3e5), rng.choice([lo, hi, 2.048e6]) + rng.normal(0, 3e5))
+        polygon = _star(rng, centre, rng.uniform(1e5, 3e6), int(rng.integers(5, 80)))
+        if case % 4 == 0:
+            hole = shapely.affinity.scale(polygon, 0.3, 0.3, origin=polygon.centroid)
+            if polygon.contains(hole):
+                polygon = shapely.Polygon(polygon.exterior, [hole.exterior])
+        if not polygon.is_valid:
+            continue
+        wkb = np.frombuffer(shapely.to_wkb(polygon, byte_order=1) + bytes(WKB_PADDING), dtype=np.uint8)
+        ends = np.array([len(wkb) - WKB_PADDING])
+        geometry, start, end, status = encode_wkb(wkb, np.array([0]), ends, 0, 0, 1, y_down=True, clip=(lo, hi))
+        seen[int(status[0])] += 1
+        geos = tiles._polygonal_parts(np.array([shapely.clip_by_rect(polygon, lo, lo, hi, hi)], dtype=object))[0]
+        if status[0] == OUTSIDE:
+            assert geos is None or geos.area == 0, case
+            continue
+        if status[0] == TOO_COMPLEX:
+            assert geos is not None and (shapely.get_num_geometries(geos) > 1 or any(
+                shapely.get_num_interior_rings(p) for p in shapely.get_parts(geos))
+                or len(polygon.interiors) > 0), case
+            continue
+        ours = _decoded_rings(geometry, start[0], end[0])
+        assert geos is not None and shapely.is_valid(ours), (case, shapely.is_valid_reason(ours))
+        # the grid (a thousandth here) moves an edge by less than a unit
+        assert shapely.symmetric_difference(ours, geos).area <= 1.5 * geos.length + 4, case
+    assert seen[DRAWN] > 150 and seen[TOO_COMPLEX] > 10 and seen[OUTSIDE] > 0, seen

@@ -102,7 +102,8 @@ def _compile_tile_encoder() -> None:
 
     wkb = np.frombuffer(shapely.to_wkb(shapely.box(0, 0, 1, 1), byte_order=1) + bytes(WKB_PADDING),
                         dtype=np.uint8)
-    geometry, start, end = encode_wkb(wkb, np.array([0]), np.array([len(wkb) - WKB_PADDING]), 0, 1, 4096)
+    geometry, start, end, _ = encode_wkb(wkb, np.array([0]), np.array([len(wkb) - WKB_PADDING]), 0, 1, 4096,
+                                         clip=(-64.0, 4160.0))
     LayerWriter("warm", np.array(["A"], dtype=object), {}).write(
         np.array([0]), np.array([1.0]), 0, start, end, geometry, None, 1_000_000)
 
