@@ -371,7 +371,7 @@ def read_results(workdir: Path, module: str, wanted: list[str]) -> dict[str, dic
 
 
 _KILLERS = """
-import json, os, sys
+import json, os, signal, sys
 import pytest
 
 class FirstFailure:
@@ -381,12 +381,26 @@ class FirstFailure:
         if report.failed and self.failed is None:
             self.failed = report.nodeid
 
+class TooLong(BaseException):
+    pass
+
+def too_long(*_):
+    raise TooLong()
+
+signal.signal(signal.SIGALRM, too_long)
 todo, out = json.loads(sys.stdin.read()), {}
 for mutant, tests in todo.items():
     os.environ["MUTANT_UNDER_TEST"] = mutant
     plugin = FirstFailure()
-    pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-o", "addopts=", "--doctest-modules",
-                 "-p", "no:randomly", "-W", "ignore::DeprecationWarning", *tests], plugins=[plugin])
+    signal.alarm(60)    # a mutant that loops in the first test it meets here (mutmut met another)
+    try:
+        pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-n", "0", "-o", "addopts=",
+                     "--doctest-modules", "-p", "no:randomly", "-W", "ignore::DeprecationWarning", *tests],
+                    plugins=[plugin])
+    except TooLong:
+        pass
+    finally:
+        signal.alarm(0)
     out[mutant] = plugin.failed
 print("RESULT" + json.dumps(out))
 """

@@ -1096,3 +1096,14 @@ def test_a_rate_over_another_measure_s_counts_is_that_rate_on_items_and_maps(ser
     assert summary() == pytest.approx(15.5)
     assert summary(denominator="edge.lone") == pytest.approx(930 / 450 * 100, abs=1e-3)   # 3 decimals
     assert summary() == pytest.approx(15.5)
+
+
+def test_a_change_of_the_tolerance_plus_float_noise_is_not_more_than_the_tolerance():
+    from geo_cs.stats import THRESHOLD_EPSILON
+
+    edge = 0.1 + THRESHOLD_EPSILON     # the classification's own bound: not above it
+    gaps = {"up to the bound": (0.0, edge), "down to the bound": (edge, 0.0),
+            "just past it, up": (0.0, edge + 1e-9), "just past it, down": (edge + 1e-9, 0.0)}
+    assert _directions(_two_periods(gaps, half_width=1e-6)) == {
+        "up to the bound": "unchanged", "down to the bound": "unchanged",
+        "just past it, up": "widened", "just past it, down": "closed"}
