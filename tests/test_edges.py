@@ -1107,3 +1107,13 @@ def test_a_change_of_the_tolerance_plus_float_noise_is_not_more_than_the_toleran
     assert _directions(_two_periods(gaps, half_width=1e-6)) == {
         "up to the bound": "unchanged", "down to the bound": "unchanged",
         "just past it, up": "widened", "just past it, down": "closed"}
+
+
+@pytest.mark.parametrize("crs", [None, "EPSG:4326", "EPSG:27700"])
+def test_one_item_comes_with_its_measure_s_values_in_any_crs(service, crs):
+    response = service.get(f"/collections/lsoa2011/items/{GRID_CODES[4]}",
+                           params={"indicator": "edge.claimants", "period": PERIODS[0],
+                                   **({"crs": crs} if crs else {})})
+    assert response.status_code == 200, response.text
+    props = response.json()["properties"]
+    assert (props["count"], props["denominator"], props["value"], props["worst"]) == (300.0, 1000.0, 30.0, True)
