@@ -1117,3 +1117,11 @@ def test_one_item_comes_with_its_measure_s_values_in_any_crs(service, crs):
     assert response.status_code == 200, response.text
     props = response.json()["properties"]
     assert (props["count"], props["denominator"], props["value"], props["worst"]) == (300.0, 1000.0, 30.0, True)
+
+
+def test_a_map_under_disclosure_control_withholds_a_group_of_fewer_than_ten(published):
+    """West's cohort at a threshold of 19.9 is its fourth square (200 of 1,000); the rest is its
+    first square alone, 9 claimants: withheld, and with it the gap."""
+    summary = read_page_config(_map_page_of(published, "west", threshold=19.9).text)["periods"][0]["summary"]
+    assert summary["cohort_rate"] == pytest.approx(20.0)
+    assert summary["rest_rate"] is None and summary["gap"] is None
