@@ -69,7 +69,7 @@ HEADLINES = {
     "ingest_lsoa11": (("ratio",), "geo-cs time / ogr2ogr (VRT) time"),
     "ni153": (("ratio_pandas_over_geo_cs",), "pandas / geo-cs time, both from the observations"),
     "crosswalk_lsoa": (("speedup_tobler_over_geo_cs",), "tobler time / geo-cs time"),
-    "tiles": (("ratio_of_medians",), "geo-cs / PostGIS uncached median"),
+    "tiles": (("ratio_of_medians",), "geo-cs prepared / PostGIS given the same prepared pieces"),
     "features": (("ratio_geo_cs_over_pygeoapi",),
                  "geo-cs / the faster pygeoapi provider, server time, no compression (identity)"),
     "load": (("results", "requests_per_second"), "req/s, 50 clients back to back: capacity"),
@@ -221,6 +221,13 @@ def _flatten(passes, prefix: str = "") -> list[tuple[str, bool | None]]:
     return [(prefix.rstrip(".") or "target", passes)]
 
 
+#: Rows beside the headline that a reader needs to judge it (the path a user gets by default).
+MORE_HEADLINES = {
+    "tiles": [(("default_path", "ratio_of_medians"),
+               "default path, not prepared / PostGIS on the same band geometries")],
+}
+
+
 def table(console: Console) -> Table:
     """The latest result of every benchmark: its commit and whether that still describes the
     code it measures, the peer, the headline ratio and each target met or missed."""
@@ -230,9 +237,10 @@ def table(console: Console) -> Table:
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
         name = path.stem
-        key, meaning = HEADLINES.get(name, ((), ""))
-        value = _get(data, key) if key else None
-        headline = f"{value:.3g} ({meaning})" if isinstance(value, int | float) else ""
+        headlines = [HEADLINES.get(name, ((), "")), *MORE_HEADLINES.get(name, ())]
+        values = [(_get(data, key) if key else None, meaning) for key, meaning in headlines]
+        headline = "; ".join(f"{value:.3g} ({meaning})" for value, meaning in values
+                             if isinstance(value, int | float))
         when = str(data.get("timestamp", ""))[:16]
         commit = str((data.get("provenance") or {}).get("commit") or data.get("commit")
                      or _get(data, ("machine", "commit")) or _get(data, ("machine", "geo_cs_commit"))
