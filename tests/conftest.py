@@ -25,6 +25,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
 SHARED_DATA = Path(os.environ.get("GEO_CS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+# --doctest-modules imports every module under tests/: qgis_client.py is a script for Debian's
+# own python3 (PyQGIS), run by tests/test_clients.py in its own process, never imported here
+collect_ignore = ["qgis_client.py"]
+
 # Hypothesis: every run tries the same examples (derandomize: drawn from a seed made of each
 # test's own code), so a run that fails on CI or a fresh clone fails again on the next run of the
 # same code, and passes on a clean one, whatever an earlier run found; nothing is read from or
