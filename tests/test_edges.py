@@ -1125,3 +1125,10 @@ def test_a_map_under_disclosure_control_withholds_a_group_of_fewer_than_ten(publ
     summary = read_page_config(_map_page_of(published, "west", threshold=19.9).text)["periods"][0]["summary"]
     assert summary["cohort_rate"] == pytest.approx(20.0)
     assert summary["rest_rate"] is None and summary["gap"] is None
+
+
+def test_a_period_the_measure_does_not_have_is_refused_after_a_good_request(service):
+    assert items(service)                       # the measure's values, now cached
+    response = service.get("/collections/lsoa2011/items",
+                           params={"indicator": "edge.claimants", "period": "2099-01"})
+    assert response.status_code == 404 and "2099-01" in response.text
