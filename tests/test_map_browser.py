@@ -57,7 +57,9 @@ def page(browser):
 
 
 def open_map(page, server, path: str = "/maps/glasgow") -> None:  # noqa: F811
-    page.goto(f"{server}{path}")
+    # the first page of a fresh server may wait on its warm-up and, in CI, on another worker's
+    # demo build: a ceiling for a slow machine (30 s ran out once), not a sleep
+    page.goto(f"{server}{path}", timeout=120_000)
     tiles_drawn(page)
 
 
