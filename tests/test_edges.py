@@ -30,8 +30,10 @@ import pandas as pd
 import pytest
 from conftest import DX, DY, GRID_CODES, ORIGIN, REPO, grid_frame
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
 from api.app import create_app
+from api.deps import CachedMapSources, open_cursor
 from geo_cs import stats, tiles
 from geo_cs.analysis import MethodParams, classify_changes, summarise_changes
 from geo_cs.config import Settings
@@ -39,7 +41,7 @@ from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.features import CRS84, EPSG4326, EPSG27700, bbox_to_lonlat, crs_from_param
 from geo_cs.spreadsheet import csv_text, neutralise, write_csv
-from maps.page import read_page_config
+from maps.page import NAMED_AREA_ZOOM, read_page_config
 
 CONTROL = DisclosureControl(round_to=5, min_count=10)
 
@@ -1132,3 +1134,26 @@ def test_a_period_the_measure_does_not_have_is_refused_after_a_good_request(serv
     response = service.get("/collections/lsoa2011/items",
                            params={"indicator": "edge.claimants", "period": "2099-01"})
     assert response.status_code == 404 and "2099-01" in response.text
+
+
+def test_the_map_labels_are_kept_apart_by_their_bounds_and_their_named_set(service):
+    """The names a map page shows are cached per box and per named set: a second page whose box
+    or named areas differ gets its own names, not the first page's."""
+    # a request of the running service (its caches and its snapshot of the data)
+    request = Request({"type": "http", "app": service.app, "headers": [], "state": {}})
+    store = open_cursor(request)
+    try:
+        sources = CachedMapSources(request, store)
+        squares = grid_frame().total_bounds.tolist()
+        far_away = [10.0, 60.0, 10.1, 60.1]
+        # first a box with nothing in it, then the squares' box: not the first box's (no) names
+        assert sources.labels(far_away, "lsoa2011").empty
+        named = sources.labels(squares, "lsoa2011")
+        assert sorted(named["name"]) == sorted(NAMES.values())
+        assert set(named["set_id"]) == {"lsoa2011"} and set(named["min_zoom"]) == {NAMED_AREA_ZOOM}
+        # the same box without a named set: the edge database has no districts or wards to name
+        assert sources.labels(squares).empty
+        # and asked again, the named set's names are the ones kept
+        assert sources.labels(squares, "lsoa2011") is named
+    finally:
+        store.close()
