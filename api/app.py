@@ -13,12 +13,12 @@ map pages in ``maps``). What it serves:
 Every text response (HTML, JS, CSS, JSON, GeoJSON, CSV, SVG) is gzipped for a client that
 accepts it, streamed ones chunk by chunk (:data:`GZIP_LEVEL`); tiles come gzipped from their
 cache and are left alone. Static assets are named by their content and cached for a year
-(:mod:`api.static`).
+(:mod:`geo_cs.api.static`).
 
-Limits (``geo_cs.config.Settings``): URL and body sizes (:mod:`api.limits`), response size,
-query time (:class:`api.deps.QueryWatchdog`), ``limit``/``bbox``/zoom bounds on the routes.
+Limits (``geo_cs.config.Settings``): URL and body sizes (:mod:`geo_cs.api.limits`), response size,
+query time (:class:`geo_cs.api.deps.QueryWatchdog`), ``limit``/``bbox``/zoom bounds on the routes.
 
-    uvicorn api.app:create_app --factory
+    uvicorn geo_cs.api.app:create_app --factory
 """
 
 from __future__ import annotations
@@ -34,16 +34,16 @@ from pydantic import BaseModel
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 import geo_cs
-from api import problems
-from api.deps import WATCHDOG, LRUCache, MapWarmer, ServedStore, StoreDep, approx_bytes, snapshot
-from api.docs_page import render_docs
-from api.headers import HeadLikeGet, SecurityHeaders
-from api.limits import AdmissionControl, MemoryBudget, SizeLimits
-from api.routers import admin, downloads, maps, ogc, styles, tiles
-from api.static import AssetFiles
+from geo_cs.api import problems
+from geo_cs.api.deps import WATCHDOG, LRUCache, MapWarmer, ServedStore, StoreDep, approx_bytes, snapshot
+from geo_cs.api.docs_page import render_docs
+from geo_cs.api.headers import HeadLikeGet, SecurityHeaders
+from geo_cs.api.limits import AdmissionControl, MemoryBudget, SizeLimits
+from geo_cs.api.routers import admin, downloads, maps, ogc, styles, tiles
+from geo_cs.api.static import AssetFiles
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import Settings
-from maps import STATIC_DIR
+from geo_cs.maps import STATIC_DIR
 
 #: zlib level 1: a GeoJSON page of 100 LSOAs (214 KB) takes 2.2 ms to 63 KB where level 6 took
 #: 8.9 ms to 55 KB, and compression was 45% of an items page's server CPU (py-spy, four clients
@@ -68,7 +68,7 @@ log = logging.getLogger("geo_cs.api")
 
 def interrupt_queries(served: ServedStore) -> int:
     """Interrupt the running query of every request cursor on ``served``'s file and refuse
-    their next ones (:class:`~api.problems.QueryTimeout`, 503): the requests end now rather
+    their next ones (:class:`~geo_cs.api.problems.QueryTimeout`, 503): the requests end now rather
     than at their query limit. Returns how many cursors were open. For shutdown."""
     return WATCHDOG.expire(str(served.path))
 

@@ -23,12 +23,12 @@ import duckdb
 import pandas as pd
 from fastapi import Depends, Query, Request
 
-from api.problems import QueryTimeout, VersionGone
+from geo_cs.api.problems import QueryTimeout, VersionGone
 from geo_cs.errors import StoreError
 from geo_cs.layers import AreaValues, area_values, resolve_measure
+from geo_cs.maps.page import MapRequest, MapSources, gather_map, render_map_page, view_figures
 from geo_cs.store import Store, _connect
 from geo_cs.tiles import TileIndex, TileValues
-from maps.page import MapRequest, MapSources, gather_map, render_map_page, view_figures
 
 T = TypeVar("T")
 log = logging.getLogger("geo_cs.api")
@@ -229,7 +229,7 @@ class Snapshot:
 class _SnapshotCursor(Store):
     """A request's cursor. With a ``timeout``, a query still running at the deadline is
     interrupted (:class:`QueryWatchdog`) and any query started after it is refused: either way
-    the request ends with :class:`~api.problems.QueryTimeout` (503)."""
+    the request ends with :class:`~geo_cs.api.problems.QueryTimeout` (503)."""
 
     def __init__(self, snapshot: Snapshot, timeout: float | None = None) -> None:
         super().__init__(snapshot.store.con.cursor(), snapshot.store.path, read_only=True)
@@ -670,7 +670,7 @@ def cached_map_page(request: Request, store: Store, req: MapRequest) -> str:
 
 
 def cached_map_figures(request: Request, store: Store, req: MapRequest) -> dict:
-    """What the page's baseline and threshold controls fetch (:func:`maps.page.view_figures`),
+    """What the page's baseline and threshold controls fetch (:func:`geo_cs.maps.page.view_figures`),
     cached like the page, under the whole request."""
     def figures() -> dict:
         return view_figures(gather_map(CachedMapSources(request, store), req))

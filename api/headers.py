@@ -2,11 +2,11 @@
 
 A page of the service (the partnership index, a map, an error page) may show names that came
 from data files: they are escaped where they are written, and the Content-Security-Policy
-(:data:`maps.CONTENT_SECURITY_POLICY_HEADER`) makes sure that if one ever were not, no script
+(:data:`geo_cs.maps.CONTENT_SECURITY_POLICY_HEADER`) makes sure that if one ever were not, no script
 of its own could run — the pages hold no inline script, so the policy forbids all of it.
 ``nosniff`` stops a browser from reading a CSV or GeoJSON body as HTML.
 
-Pure ASGI (like :mod:`api.limits`): it only rewrites the response's start message.
+Pure ASGI (like :mod:`geo_cs.api.limits`): it only rewrites the response's start message.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from maps import CONTENT_SECURITY_POLICY_HEADER
+from geo_cs.maps import CONTENT_SECURITY_POLICY_HEADER
 
 
 class SecurityHeaders:

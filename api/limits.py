@@ -33,8 +33,8 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
-from api.problems import PROBLEM_JSON
+from geo_cs.api import problems
+from geo_cs.api.problems import PROBLEM_JSON
 from geo_cs.features import DEFAULT_LIMIT, MAX_LIMIT
 
 log = logging.getLogger("geo_cs.api")

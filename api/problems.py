@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
-from maps.page import explain_error, render_error_page
+from geo_cs.maps.page import explain_error, render_error_page
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("geo_cs.api")

@@ -1,6 +1,6 @@
 """The ``/static`` route: the map's scripts, styles and images, with cache lifetimes that fit.
 
-* a fingerprinted name (``geo-cs/map.3f2a9c1b04de.js``, see :func:`maps.asset_url`) whose digest
+* a fingerprinted name (``geo-cs/map.3f2a9c1b04de.js``, see :func:`geo_cs.maps.asset_url`) whose digest
   is the file's, ``?v=<digest>`` likewise, or a vendored file matching the sha256 in the
   vendor manifest: ``Cache-Control: public, max-age=31536000, immutable`` — a browser never asks
   again, and a changed file is named by a new URL;
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from maps import is_immutable_asset, split_fingerprint
+from geo_cs.maps import is_immutable_asset, split_fingerprint
 
 #: One year: the longest lifetime RFC 9111 caches are asked to honour.
 IMMUTABLE = "public, max-age=31536000, immutable"

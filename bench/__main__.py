@@ -42,9 +42,9 @@ import _harness as h  # noqa: E402  (a sibling module, as the benchmarks import 
 
 #: What each result (bench/results/<name>.json) measures: the script that writes it, and the
 #: entry points of the code it runs that its imports do not show (the server it starts as
-#: ``uvicorn api.app:create_app``, the CLI it runs as ``python -m geo_cs.cli``). Each entry
+#: ``uvicorn geo_cs.api.app:create_app``, the CLI it runs as ``python -m geo_cs.cli``). Each entry
 #: stands for itself and every file of this repository it imports (:func:`measured_paths`).
-SERVER = "api.app"
+SERVER = "geo_cs.api.app"
 MEASURES: dict[str, list[str]] = {
     "api_fuzz": ["bench/bench_api_fuzz.py", SERVER],
     "crosswalk_lsoa": ["bench/bench_crosswalk_lsoa.py"],
@@ -91,6 +91,11 @@ def _module_files(name: str, near: Path | None = None) -> list[Path]:
         return [near / f"{name}.py"]
     parts = name.split(".")
     found = []
+    # geo_cs.api and geo_cs.maps are the repository's api/ and maps/ (a wheel puts them inside
+    # geo_cs/): importing them runs geo_cs/__init__.py, then the folder's files
+    if parts[0] == "geo_cs" and parts[1:2] in (["api"], ["maps"]):
+        found.append(REPO / "geo_cs" / "__init__.py")
+        parts = parts[1:]
     for i in range(1, len(parts) + 1):
         base = REPO.joinpath(*parts[:i])
         if (base / "__init__.py").exists():

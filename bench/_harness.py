@@ -433,8 +433,8 @@ def descendants(pid: int | str = "self") -> list[int]:
 
 
 def geo_cs_server_command(port: int, workers: int = 1) -> list[str]:
-    """``uvicorn api.app:create_app`` as deployed: loopback, no access log."""
-    return [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+    """``uvicorn geo_cs.api.app:create_app`` as deployed: loopback, no access log."""
+    return [sys.executable, "-m", "uvicorn", "geo_cs.api.app:create_app", "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
 
 

@@ -29,7 +29,7 @@ In one run:
      summed per-thread time of ``render_tile`` recorded). ``write_pmtiles`` renders on a thread
      pool of ``min(4, cpu_count)`` threads (one DuckDB cursor each) and gzips and writes in the
      calling thread. ``--maxzoom`` lowers the last zoom.
-   * **server**: ``uvicorn api.app:create_app --factory`` with 1 worker (``GEO_CS_DB`` = the GB
+   * **server**: ``uvicorn geo_cs.api.app:create_app --factory`` with 1 worker (``GEO_CS_DB`` = the GB
      store), started fresh so that its tile cache is empty, then the same z/x/y list
      (``geo_cs.export.pmtiles.tile_addresses``, computed in this process) fetched one by one
      by a sequential ``httpx.Client`` (keep-alive, ``Accept-Encoding: gzip`` like a browser),

@@ -56,7 +56,7 @@ provider's (ratio <= 1.0, ``identity``).
 What each side is given (all in their own processes on loopback, one worker each, access log
 off; before the timed passes each answers one untimed page):
 
-* **geo-cs**: ``uvicorn api.app:create_app --factory --workers 1`` with ``GEO_CS_DB`` = the GB
+* **geo-cs**: ``uvicorn geo_cs.api.app:create_app --factory --workers 1`` with ``GEO_CS_DB`` = the GB
   store of ``_gb_store.gb_store()`` (all GB small areas; items read from its ``areas`` table
   in DuckDB: ``geom_4326`` as stored, Polygon or MultiPolygon, sent as MultiPolygon).
 * **pygeoapi, OGR provider** (0.21, its Starlette app ``pygeoapi.starlette_app:APP`` under
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
                               "decompressed, not parsed), summed: the headline",
             "client_seconds": "the client's gunzip and json.loads of each page (to find the next link)",
             "seconds": "wall time of the pass: server + client",
-            "servers": "uvicorn, 1 worker each, loopback, access log off; geo-cs api.app:create_app "
+            "servers": "uvicorn, 1 worker each, loopback, access log off; geo-cs geo_cs.api.app:create_app "
                        "on the GB store; pygeoapi 0.21 starlette_app:APP with the OGR provider on a "
                        "GeoPackage and with the PostgreSQL provider on PostGIS, both exported from "
                        "the same store (same ids, properties and MultiPolygon geometries)",

@@ -3,7 +3,7 @@ or clients sending requests back to back to find its capacity (``--model closed`
 
 What is measured
 ----------------
-geo-cs runs as ``uvicorn api.app:create_app --factory --workers W`` (``--workers``, default what
+geo-cs runs as ``uvicorn geo_cs.api.app:create_app --factory --workers W`` (``--workers``, default what
 ``geo-cs serve`` starts: one per CPU, at most 4; access log off) on loopback over the GB store of
 ``_gb_store.gb_store()`` (all LSOA 2011 and Data Zone 2011 areas with values, tiles prepared).
 This process, a separate one from the server on the same CPUs, runs ``--clients`` concurrent

@@ -2,7 +2,7 @@
 
 What is measured
 ----------------
-``uvicorn api.app:create_app --factory`` (1 worker, started fresh: its tile cache is empty) on
+``uvicorn geo_cs.api.app:create_app --factory`` (1 worker, started fresh: its tile cache is empty) on
 the demo database (built first into a temporary folder with ``geo-cs demo --no-serve``, or
 ``--db``), and Debian's Chromium driven by Playwright (``--no-sandbox --disable-gpu
 --disable-background-networking``, a 1400 x 850 window, as the browser tests use). For each

@@ -65,7 +65,7 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
    path against the prepared tiles (the same features and properties). ``--tiles N`` times the
    first N tiles of the list only (a quick check).
 
-3. **Cached throughput over HTTP**: ``uvicorn api.app:create_app --factory`` with 1 worker on a
+3. **Cached throughput over HTTP**: ``uvicorn geo_cs.api.app:create_app --factory`` with 1 worker on a
    free port (``GEO_CS_DB`` = the GB store), as deployed (plain ``uvicorn``: whatever HTTP
    parser and event loop this environment has -- recorded). Its cache is warmed by fetching
    the 500 tile URLs once (``/tiles/{layer}/{z}/{x}/{y}.mvt?indicator=..&denominator=..&period=..``,

@@ -79,7 +79,7 @@ def tile_steps(store: Store, repeat: int) -> None:
 def request_times(db, repeat: int) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from geo_cs.api.app import create_app
     from geo_cs.config import Settings
 
     urls = {

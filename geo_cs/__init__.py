@@ -13,6 +13,8 @@ The public API, in the order a workflow uses it::
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
@@ -23,7 +25,18 @@ if TYPE_CHECKING:
     from geo_cs.periods import Period, parse_period
     from geo_cs.store import Store
 
-__version__ = "0.1.0"
+try:
+    __version__ = metadata.version("geo-cs")
+except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0+unknown"
+
+# The web service and the map pages are geo_cs.api and geo_cs.maps. A wheel installs them inside
+# this package (no top-level "api" or "maps", names any other distribution may own); a checkout
+# keeps them in the repository's api/ and maps/ beside geo_cs/, which this adds to the places the
+# package's submodules are looked for.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if not Path(__file__).with_name("api").is_dir() and (_CHECKOUT / "api" / "__init__.py").is_file():
+    __path__.append(str(_CHECKOUT))
 
 #: The public names and the module each comes from. They are imported on first use (PEP 562),
 #: so that ``import geo_cs.cli`` — every ``geo-cs`` command, ``--help`` included — does not

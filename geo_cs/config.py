@@ -21,8 +21,9 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 def boundaries_dir() -> Path:
     """The ``boundaries/`` folder: geography registry, indicator specs, partnerships, demo bundle.
 
-    In a source checkout it sits beside ``geo_cs/``; ``GEO_CS_BOUNDARIES_DIR`` overrides it
-    (for an installed wheel, or an organisation's own registry and specs).
+    In a source checkout it sits beside ``geo_cs/``; an installed wheel carries it inside the
+    package (``geo_cs/boundaries``). ``GEO_CS_BOUNDARIES_DIR`` overrides both (an organisation's
+    own registry, specs and partnerships).
     """
     return _boundaries_dir(os.environ.get("GEO_CS_BOUNDARIES_DIR"))
 
@@ -31,12 +32,14 @@ def boundaries_dir() -> Path:
 def _boundaries_dir(configured: str | None) -> Path:
     if configured:
         return Path(configured)
-    candidate = _PACKAGE_DIR.parent / "boundaries"
-    if (candidate / "registry.yaml").exists():
-        return candidate
+    candidates = (_PACKAGE_DIR.parent / "boundaries", _PACKAGE_DIR / "boundaries")
+    for candidate in candidates:
+        if (candidate / "registry.yaml").exists():
+            return candidate
     raise NotFoundError(
-        f"geo-cs cannot find its boundaries/ folder (looked in {candidate}); "
-        "install from a checkout (pip install -e .) or set GEO_CS_BOUNDARIES_DIR"
+        f"geo-cs cannot find its boundaries/ folder (looked in {' and '.join(map(str, candidates))}); "
+        "reinstall geo-cs (pip install geo-cs, or pip install -e . in a checkout) or set "
+        "GEO_CS_BOUNDARIES_DIR"
     )
 
 
@@ -58,7 +61,7 @@ class Settings(BaseSettings):
     #: Draw every partnership's default map page in the background after a start and after
     #: each update (each worker, one page at a time), so that a first visit is as fast as a
     #: repeat one; /health says ``ready`` once done. Unset: on for a server (the app built from
-    #: the environment: ``geo-cs serve``, ``uvicorn api.app:create_app --factory``), off for an
+    #: the environment: ``geo-cs serve``, ``uvicorn geo_cs.api.app:create_app --factory``), off for an
     #: app built with explicit settings (tests, scripts). GEO_CS_WARM_MAPS=0/1: off/on.
     warm_maps: bool | None = None
     #: Disclosure control of everything published (API, tiles, maps, exports): counts rounded

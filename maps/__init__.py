@@ -49,7 +49,7 @@ def vendor_url(package: str, file: str, static: str = STATIC_URL) -> str:
 # A page names its own script and stylesheet by their content (``geo-cs/map.3f2a9c1b04de.js``),
 # so a browser may keep them for a year (``Cache-Control: immutable``) and still gets the new
 # file the moment it changes: the page then names another URL. The app's static route
-# (:class:`api.static.AssetFiles`) serves such a name from the plain file when the digest is the
+# (:class:`geo_cs.api.static.AssetFiles`) serves such a name from the plain file when the digest is the
 # file's; vendored files carry their package version in their path and their sha256 in the
 # manifest, which is their fingerprint.
 
@@ -89,7 +89,7 @@ def asset_url(relative_path: str, static: str = STATIC_URL, *, in_path: bool = T
     """The URL of a file under :data:`STATIC_DIR` that changes whenever its content does.
 
     ``in_path`` (the service): the digest goes into the file name, ``/static/geo-cs/map.<12 hex
-    digits>.js``, which :class:`api.static.AssetFiles` serves with a one-year, immutable cache
+    digits>.js``, which :class:`geo_cs.api.static.AssetFiles` serves with a one-year, immutable cache
     lifetime. ``in_path=False`` (a static site, whose host serves the files as they are named on
     disk): ``static/geo-cs/map.js?v=<12 hex digits>``, which busts any cache the same way.
 

@@ -17,7 +17,7 @@ of :func:`geo_cs.stats.survey_difference`.
 The page holds no script of its own: its data travel as JSON in a ``<script
 type="application/json">`` data block (never executed, every ``<`` escaped) that
 ``static/geo-cs/map.js`` reads, so a Content-Security-Policy without ``'unsafe-inline'``
-(:data:`maps.CONTENT_SECURITY_POLICY`) holds and a name from a data file can only ever be text.
+(:data:`geo_cs.maps.CONTENT_SECURITY_POLICY`) holds and a name from a data file can only ever be text.
 
 :func:`render_map_page` only formats: the caller passes the values, codes, outline and gap table
 (the API takes them from its caches; a script can take them from :mod:`geo_cs.layers`).
@@ -42,6 +42,7 @@ from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, NotFoundError
 from geo_cs.layers import AreaValues, breaks_note, class_breaks, class_labels, is_whole, sentence_case
+from geo_cs.maps import CONTENT_SECURITY_POLICY, STATIC_URL, asset_url, vendor_url
 from geo_cs.narrative import (
     Alternative,
     area_words,
@@ -59,7 +60,6 @@ from geo_cs.palette import NO_DATA, class_colours  # a colour means the same on 
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.stats import linear_half_width
 from geo_cs.store import Store
-from maps import CONTENT_SECURITY_POLICY, STATIC_URL, asset_url, vendor_url
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),

@@ -23,11 +23,8 @@ from geo_cs.export.charts import figure_svg, gap_about, gap_chart, gap_csv, gap_
 from geo_cs.export.maps import figure_bytes
 from geo_cs.export.pmtiles import write_pmtiles
 from geo_cs.layers import sentence_case
-from geo_cs.narrative import baseline_words, gives_gap
-from geo_cs.progress import Progress, SilentProgress
-from geo_cs.store import Store
-from maps import STATIC_DIR
-from maps.page import (
+from geo_cs.maps import STATIC_DIR
+from geo_cs.maps.page import (
     MapData,
     MapRequest,
     MapSources,
@@ -37,6 +34,9 @@ from maps.page import (
     render_map_page,
     shown_periods,
 )
+from geo_cs.narrative import baseline_words, gives_gap
+from geo_cs.progress import Progress, SilentProgress
+from geo_cs.store import Store
 
 
 def data_readme(store: Store, data: MapData) -> str:

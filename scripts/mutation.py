@@ -51,8 +51,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 CACHE = REPO / "bench" / ".cache" / "mutation"
-#: the packages whose code is copied into mutmut's ``mutants/`` folder (the tests import all three)
-SOURCE_PATHS = ("geo_cs", "api", "maps")
+#: the package whose code is copied into mutmut's ``mutants/`` folder
+SOURCE_PATHS = ("geo_cs",)
+#: the repository's folders a wheel installs inside geo_cs/ (geo_cs.api, geo_cs.maps): the
+#: snapshot puts them there too, because mutmut names a mutant after its file's path and finds it
+#: by the module name its function reports (``geo_cs.api.deps``), which must be the same
+INSIDE_PACKAGE = ("api", "maps")
 #: fixtures that make a test too slow to run once per mutant (a session of its own each time)
 COSTLY_FIXTURES = ("demo_db", "shared_data")
 
@@ -75,8 +79,13 @@ class Group:
     leave_out: tuple[str, ...] = ()
 
     @property
+    def path(self) -> str:
+        """The module's file in the snapshot (``api/deps.py`` is ``geo_cs/api/deps.py`` there)."""
+        return f"geo_cs/{self.module}" if self.module.split("/")[0] in INSIDE_PACKAGE else self.module
+
+    @property
     def dotted(self) -> str:
-        return self.module.removesuffix(".py").replace("/", ".")
+        return self.path.removesuffix(".py").replace("/", ".")
 
     def patterns(self) -> list[str]:
         return [f"{self.dotted}.{f}__mutmut_*" for f in (self.functions or ("*",))]
@@ -226,11 +235,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
                "anyway costs time and changes nothing written"),
     Equivalent("geo_cs.features.x__items_sql__*", r'sql\.rindex\("\\nSELECT a\.code"\)',
                "the page's SQL has one line starting SELECT a.code: its first is its last"),
-    # -- api.deps (the cache keys)
-    Equivalent("api.deps.*", r'\+.*data_version\((self\.)?request\), "(XX[-\w]+XX|[-A-Z]+)"',
+    # -- geo_cs.api.deps (the cache keys; "api.deps" in results measured before it was installed
+    # inside the package)
+    Equivalent("*api.deps.*", r'\+.*data_version\((self\.)?request\), "(XX[-\w]+XX|[-A-Z]+)"',
                "a cache key's tag only keeps one kind of entry apart from the others: XXtagXX or TAG "
                "does that as well as tag"),
-    Equivalent("api.deps.xǁMeasureParamsǁ__init____*", r"\+\s+threshold: ThresholdQuery = \d",
+    Equivalent("*api.deps.xǁMeasureParamsǁ__init____*", r"\+\s+threshold: ThresholdQuery = \d",
                "not testable under mutmut: FastAPI reads the query's default from the signature, and "
                "mutmut's trampoline (functools.wraps) shows it the original's (25.0); for real, "
                "test_edges' baseline test fails with any other default (26% is not above 26)"),
@@ -274,6 +284,7 @@ def snapshot(target: Path, worktree: bool) -> None:
             if source.is_file():
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target / name)
+        _as_installed(target)
         return
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
                              capture_output=True, check=True).stdout
@@ -281,6 +292,14 @@ def snapshot(target: Path, worktree: bool) -> None:
 
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
+    _as_installed(target)
+
+
+def _as_installed(target: Path) -> None:
+    """Move api/ and maps/ inside geo_cs/, where a wheel installs them (:data:`INSIDE_PACKAGE`)."""
+    for folder in INSIDE_PACKAGE:
+        if (target / folder).is_dir():
+            shutil.move(target / folder, target / "geo_cs" / folder)
 
 
 def base_config() -> dict[str, Any]:
@@ -441,7 +460,7 @@ def run_group(group: Group, tree: Path, children: int, baseline: dict[str, dict]
     config = {
         **base_config(),
         "source_paths": list(SOURCE_PATHS),
-        "only_mutate": [group.module],
+        "only_mutate": [group.path],
         "pytest_add_cli_args_test_selection": selected,
         # the snapshot is no checkout of its own: mutmut must not ask git what changed
         "use_git_change_detection": False,
@@ -456,7 +475,7 @@ def run_group(group: Group, tree: Path, children: int, baseline: dict[str, dict]
         tail = (workdir / "mutmut.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"mutmut failed on {group.module} (exit {done.returncode}):\n{tail}")
     previous = [name for name, m in baseline.items() if m.get("status") == "survived"]
-    mutants = {name: m for name, m in read_results(workdir, group.module, previous).items()
+    mutants = {name: m for name, m in read_results(workdir, group.path, previous).items()
                if group.in_scope(name)}
     todo = {name: m["tests"] for name, m in mutants.items()
             if m["status"] == "killed" and (before := baseline.get(name))

@@ -168,14 +168,14 @@ def _wait_until_up(proc: subprocess.Popen, url: str, seconds: float, log: Path |
 
 @contextlib.contextmanager
 def running_service(env: dict[str, str], log: Path, access_log: bool = False) -> Iterator[str]:
-    """``uvicorn api.app:create_app --factory`` with ``env`` added to the environment, its
+    """``uvicorn geo_cs.api.app:create_app --factory`` with ``env`` added to the environment, its
     output in ``log``, on a socket this process bound (:func:`listening_socket`); yields the
     base URL and stops it after."""
     level = ["--log-level", "info", "--access-log"] if access_log else ["--log-level", "warning"]
     with listening_socket() as sock, log.open("wb") as out:
         port = sock.getsockname()[1]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+            [sys.executable, "-m", "uvicorn", "geo_cs.api.app:create_app", "--factory",
              "--fd", str(sock.fileno()), *level],
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=out, stderr=subprocess.STDOUT,
             cwd=REPO, pass_fds=[sock.fileno()])

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.ingest import ingest_boundaries
 from geo_cs.store import Store

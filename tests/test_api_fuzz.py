@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis not installed (pip install '.[test]')")

@@ -7,10 +7,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.deps import Snapshot, open_served
-from api.limits import SizeLimits
-from api.problems import QueryTimeout
+from geo_cs.api.app import create_app
+from geo_cs.api.deps import Snapshot, open_served
+from geo_cs.api.limits import SizeLimits
+from geo_cs.api.problems import QueryTimeout
 from geo_cs.config import Settings
 
 MEASURE = {"indicator": "employment_deprived"}

@@ -11,11 +11,11 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geo_cs import tiles
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.features import CRS84, EPSG4326, EPSG27700
-from maps.page import read_page_config
+from geo_cs.maps.page import read_page_config
 from tests.test_map_page import SIMD, SIMD_LABELS, glasgow_gap_by_hand
 
 GLASGOW_TILE = (12, *tiles.lonlat_to_tile(-4.25, 55.86, 12))
@@ -387,7 +387,7 @@ def test_values_are_built_once_however_many_requests_miss_them_together():
     import threading
     import time
 
-    from api.deps import LRUCache
+    from geo_cs.api.deps import LRUCache
 
     cache, calls = LRUCache(10), []
 
@@ -407,7 +407,7 @@ def test_values_are_built_once_however_many_requests_miss_them_together():
 
 
 def test_the_tile_cache_stays_under_its_byte_budget():
-    from api.deps import LRUCache
+    from geo_cs.api.deps import LRUCache
 
     cache = LRUCache(100, max_bytes=1000, size_of=len)
     for i in range(10):
@@ -416,7 +416,7 @@ def test_the_tile_cache_stays_under_its_byte_budget():
 
 
 def test_the_values_cache_counts_what_it_holds_against_its_byte_budget(demo_db):
-    from api.deps import approx_bytes
+    from geo_cs.api.deps import approx_bytes
 
     with TestClient(create_app(Settings(db=demo_db, values_cache_mb=1))) as small:
         for period in ("simd2012", "simd2016", "simd2020"):

@@ -4,10 +4,12 @@ The import graph is read from the source with :mod:`ast`, every ``import`` count
 stands — at the top of a module, inside a function (a "lazy" import), under ``TYPE_CHECKING`` —
 so a circle cannot hide behind a function-level import. Checked:
 
-- no circle among the first-party modules (``geo_cs``, ``api``, ``maps``);
-- no core module (``geo_cs`` outside ``geo_cs.cli``) imports ``api``, ``maps``, the CLI, or a web
-  framework (FastAPI, Starlette, uvicorn);
-- ``api`` and ``maps`` never import the CLI, and ``maps`` never imports ``api``.
+- no circle among the first-party modules (``geo_cs``, and ``api/`` and ``maps/``, which a wheel
+  installs as ``geo_cs.api`` and ``geo_cs.maps`` and every import names so);
+- no core module (``geo_cs`` outside ``geo_cs.cli``, ``geo_cs.api``, ``geo_cs.maps``) imports the
+  web layer, the CLI, or a web framework (FastAPI, Starlette, uvicorn);
+- ``geo_cs.api`` and ``geo_cs.maps`` never import the CLI, and ``maps`` never imports ``api``;
+- nothing imports a top-level ``api`` or ``maps`` (names another distribution may own).
 
 To see the graph: ``python tests/test_architecture.py`` prints every edge and circle.
 """
@@ -21,21 +23,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("geo_cs", "api", "maps")
+#: the repository's folders and the dotted names they are imported (and installed) under
+PACKAGES = {"geo_cs": "geo_cs", "api": "geo_cs.api", "maps": "geo_cs.maps"}
+API, MAPS = PACKAGES["api"], PACKAGES["maps"]
 #: The outer layer inside the geo_cs package: it parses arguments and calls the core, api and maps.
 CLI = "geo_cs.cli"
 WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
 
 
-def module_files(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
-    """Dotted module name -> source file, for every ``.py`` file of ``packages`` under ``root``."""
+def module_files(root: Path, packages: dict[str, str] = PACKAGES) -> dict[str, Path]:
+    """Dotted module name -> source file, for every ``.py`` file of the folders ``packages``
+    names under ``root``, each under the dotted name it is imported as."""
     mods: dict[str, Path] = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            if parts[-1] == "__init__":
+    for folder, dotted in packages.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = path.relative_to(root / folder).with_suffix("").parts
+            if parts and parts[-1] == "__init__":
                 parts = parts[:-1]
-            mods[".".join(parts)] = path
+            mods[".".join([dotted, *parts])] = path
     return mods
 
 
@@ -68,7 +73,7 @@ def import_graph(root: Path = REPO) -> tuple[dict[str, set[str]], dict[str, set[
         targets: set[str] = set()
         others: set[str] = set()
         for imported in imported_names(name, path):
-            if imported.split(".")[0] not in PACKAGES:
+            if imported.split(".")[0] != "geo_cs":
                 others.add(imported.split(".")[0])
                 continue
             target = imported
@@ -129,8 +134,12 @@ def is_cli(module: str) -> bool:
     return module == CLI or module.startswith(CLI + ".")
 
 
+def is_web(module: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in (API, MAPS))
+
+
 def is_core(module: str) -> bool:
-    return module.split(".")[0] == "geo_cs" and not is_cli(module)
+    return module.split(".")[0] == "geo_cs" and not is_cli(module) and not is_web(module)
 
 
 def layer_violations(edges: dict[str, set[str]], external: dict[str, set[str]]) -> list[str]:
@@ -138,16 +147,17 @@ def layer_violations(edges: dict[str, set[str]], external: dict[str, set[str]]) 
     bad: list[str] = []
     for module in sorted(edges):
         for target in sorted(edges[module]):
-            top = target.split(".")[0]
-            if is_core(module) and (top in ("api", "maps") or is_cli(target)):
+            if is_core(module) and (is_web(target) or is_cli(target)):
                 bad.append(f"{module} -> {target} (the core must not import the web layer or the CLI)")
-            elif top in ("api", "maps") and module.split(".")[0] in ("api", "maps") and is_cli(target):
+            elif is_web(module) and is_cli(target):
                 bad.append(f"{module} -> {target} (the web layer must not import the CLI)")
-            elif module.split(".")[0] == "maps" and top == "api":
+            elif module.startswith(MAPS) and target.startswith(API):
                 bad.append(f"{module} -> {target} (maps/ renders pages; api/ serves them)")
         if is_core(module):
             bad += [f"{module} -> {lib} (a web framework in the core)"
                     for lib in sorted(external[module] & set(WEB_FRAMEWORKS))]
+        bad += [f"{module} -> {top} (a top-level name: import it as geo_cs.{top})"
+                for top in sorted(external[module] & {"api", "maps"})]
     return bad
 
 
@@ -167,11 +177,11 @@ def test_dependencies_point_at_the_core() -> None:
 def test_the_graph_sees_the_layers() -> None:
     """The reader finds the edges we know are there (so an empty answer above means something)."""
     edges, external = import_graph()
-    assert {"geo_cs.store", "geo_cs.cli", "api.app", "maps.page"} <= set(edges)
-    assert "geo_cs.store" in edges["maps.page"]
-    assert "maps.page" in edges["api.deps"]
-    assert "fastapi" in external["api.app"]
-    assert any(t.startswith("maps") for m, ts in edges.items() if is_cli(m) for t in ts)
+    assert {"geo_cs.store", "geo_cs.cli", "geo_cs.api.app", "geo_cs.maps.page"} <= set(edges)
+    assert "geo_cs.store" in edges["geo_cs.maps.page"]
+    assert "geo_cs.maps.page" in edges["geo_cs.api.deps"]
+    assert "fastapi" in external["geo_cs.api.app"]
+    assert any(t.startswith(MAPS) for m, ts in edges.items() if is_cli(m) for t in ts)
 
 
 @pytest.fixture
@@ -185,10 +195,10 @@ def toy_tree(tmp_path: Path) -> Path:
         # the circle closes only through an import inside a function
         "geo_cs/b.py": "def thing():\n    from geo_cs import a\n    return a\n",
         "geo_cs/sub/__init__.py": "from .c import x\n",
-        "geo_cs/sub/c.py": "import fastapi\nfrom ..a import thing\nfrom maps.page import render\nx = 1\n",
+        "geo_cs/sub/c.py": "import fastapi\nfrom ..a import thing\nfrom geo_cs.maps.page import render\nx = 1\n",
         "api/__init__.py": "",
         "maps/__init__.py": "",
-        "maps/page.py": "from geo_cs.sub import x\nimport api\n\ndef render(): ...\n",
+        "maps/page.py": "from geo_cs.sub import x\nimport geo_cs.api\nimport api\n\ndef render(): ...\n",
     }
     for rel, text in files.items():
         (tmp_path / rel).write_text(text)
@@ -198,12 +208,14 @@ def toy_tree(tmp_path: Path) -> Path:
 def test_checker_catches_lazy_circles_and_upward_imports(toy_tree: Path) -> None:
     edges, external = import_graph(toy_tree)
     assert edges["geo_cs.sub"] == {"geo_cs.sub.c"}
-    assert edges["geo_cs.sub.c"] == {"geo_cs.a", "maps.page"}
-    assert circles(edges) == [["geo_cs.a", "geo_cs.b"], ["geo_cs.sub", "geo_cs.sub.c", "maps.page"]]
+    assert edges["geo_cs.sub.c"] == {"geo_cs.a", "geo_cs.maps.page"}
+    assert circles(edges) == [["geo_cs.a", "geo_cs.b"],
+                              ["geo_cs.maps.page", "geo_cs.sub", "geo_cs.sub.c"]]
     assert layer_violations(edges, external) == [
-        "geo_cs.sub.c -> maps.page (the core must not import the web layer or the CLI)",
+        "geo_cs.maps.page -> geo_cs.api (maps/ renders pages; api/ serves them)",
+        "geo_cs.maps.page -> api (a top-level name: import it as geo_cs.api)",
+        "geo_cs.sub.c -> geo_cs.maps.page (the core must not import the web layer or the CLI)",
         "geo_cs.sub.c -> fastapi (a web framework in the core)",
-        "maps.page -> api (maps/ renders pages; api/ serves them)",
     ]
 
 

@@ -49,8 +49,8 @@ AREAS = "/collections/datazone2011/items"
 #: request's own cursor (so under the service's watchdog, as any route's query is).
 SLOW_ROUTES = r'''
 import sys
-import api.app as app_module
-from api.deps import StoreDep
+import geo_cs.api.app as app_module
+from geo_cs.api.deps import StoreDep
 
 original = app_module.create_app
 

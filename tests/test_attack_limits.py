@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from servers import listens_on, running_service, wait_until
 
-from api.app import create_app
-from api.limits import BASE_BYTES, MB, SMALL_BYTES, MemoryBudget, request_cost
+from geo_cs.api.app import create_app
+from geo_cs.api.limits import BASE_BYTES, MB, SMALL_BYTES, MemoryBudget, request_cost
 from geo_cs.config import Settings
 from geo_cs.ingest import ingest_boundaries, ingest_indicator
 from geo_cs.ingest.indicators import spec_from_dict

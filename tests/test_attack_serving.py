@@ -37,13 +37,13 @@ BIG_PAGE = "/collections/lsoa2011/items?limit=10000"
 @contextlib.contextmanager
 def serving(db: Path, log: Path, env: dict[str, str] | None = None, user: str | None = None,
             python: str = sys.executable) -> Iterator[tuple[str, int]]:
-    """``uvicorn api.app:create_app`` serving ``db`` (as ``user`` when given, with ``python``),
+    """``uvicorn geo_cs.api.app:create_app`` serving ``db`` (as ``user`` when given, with ``python``),
     its output in ``log``; yields its base URL and process id (the server itself: one process)."""
     port = free_port()
     account = pwd.getpwnam(user) if user else None
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [python, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+            [python, "-m", "uvicorn", "geo_cs.api.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"],
             env={**os.environ, "PYTHONUNBUFFERED": "1", "GEO_CS_DB": str(db), **(env or {})},
             stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
@@ -66,7 +66,7 @@ def python_for(account: pwd.struct_passwd, env: dict[str, str]) -> str | None:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
         with contextlib.suppress(OSError):   # not theirs to run
-            if as_user(account, [python, "-c", "import api.app"], env).returncode == 0:
+            if as_user(account, [python, "-c", "import geo_cs.api.app"], env).returncode == 0:
                 return python
     return None
 

@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
 from geo_cs import features, filters
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.store import Store
 

@@ -86,6 +86,31 @@ def _serve_banner(db: Path, log: Path) -> str:
     return log.read_text()
 
 
+@pytest.mark.parametrize("command", [
+    ["tiles", "prepare"],
+    ["crosswalk", "build", "--from", "lsoa2001", "--to", "lsoa2011"],
+    ["harmonise", "-i", "imd2010.employment_rate", "--to", "lsoa2011"],
+    ["analyse", "rates", "-i", "x.claimants", "-g", "lsoa2011"],
+    ["export", "charts", "-p", "glasgow", "-o", "charts"],
+])
+def test_a_command_that_needs_a_database_refuses_a_missing_one_and_creates_none(cli, tmp_path: Path, command):
+    """A typo in --db is an error (exit 4) for everything but an ingest or the demo: no empty
+    database appears in its place (issue 33: `tiles prepare` made a 1 MB one and said 0)."""
+    db = tmp_path / "gb.duckdb"
+    result = cli("--db", str(db), *command)
+    assert result.code == 4, result.stderr
+    assert f"database {db} does not exist" in " ".join(result.stderr.split())
+    assert not db.exists() and not (tmp_path / "charts").exists()
+
+
+def test_version_answers_with_the_installed_version():
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"geo-cs {version('geo-cs')}"
+
+
 @pytest.mark.slow
 def test_tiles_prepare_reports_each_set_and_an_unknown_set_exits_5(tmp_path: Path, grid):
     path = tmp_path / "grid.gpkg"

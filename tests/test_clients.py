@@ -45,7 +45,7 @@ needs_pyqgis = pytest.mark.skipif(not _has_pyqgis(), reason="PyQGIS not installe
 
 @pytest.fixture(scope="module")
 def logged_server(demo_db, tmp_path_factory):
-    """``uvicorn api.app:create_app --factory`` on the demo database with its access log on:
+    """``uvicorn geo_cs.api.app:create_app --factory`` on the demo database with its access log on:
     yields (base URL, the log's path). One server for the file: a start is seconds of imports."""
     log = tmp_path_factory.mktemp("logged") / "uvicorn.log"
     with running_service({"GEO_CS_DB": str(demo_db)}, log, access_log=True) as base:

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, run_cli
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.ingest.ward_editions import HeldWardSet, choose_ward_edition
 from geo_cs.store import Store

@@ -33,7 +33,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import Settings
 from geo_cs.features import OGL_NAME, OGL_URL

@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geo_cs import tiles
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.disclosure import DisclosureControl
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geo_cs import tiles
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.layers import area_values, resolve_measure
+from geo_cs.maps.page import read_page_config
 from geo_cs.store import Store
-from maps.page import read_page_config
 
 MEASURE = {"indicator": "employment_deprived"}
 #: A Dundee data zone whose SIMD 2012 count is under 10, so its rate is withheld (the issue's

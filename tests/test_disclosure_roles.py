@@ -26,11 +26,11 @@ import pytest
 import shapely.geometry
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geo_cs import tiles
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
+from geo_cs.maps.page import read_page_config
 from geo_cs.store import Store
-from maps.page import read_page_config
 
 SET = "datazone2011"
 MIN_COUNT = 10
@@ -217,8 +217,8 @@ def test_pmtiles_and_the_static_site_withhold_the_denominator_role(demo_db, raw,
 
     from geo_cs.disclosure import DisclosureControl
     from geo_cs.export.pmtiles import write_layer_pmtiles
-    from maps.page import MapRequest
-    from maps.site import export_site
+    from geo_cs.maps.page import MapRequest
+    from geo_cs.maps.site import export_site
 
     control = DisclosureControl()
     archive = tmp_path / "swap.pmtiles"

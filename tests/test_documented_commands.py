@@ -32,11 +32,11 @@ import yaml
 from fastapi.testclient import TestClient
 from statsmodels.stats.proportion import proportion_confint
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
+from geo_cs.maps.page import read_page_config
 from geo_cs.palette import NO_DATA
 from geo_cs.store import Store
-from maps.page import read_page_config
 from tests.conftest import GRID_CODES, CliResult, run_cli
 from tests.servers import start_on_a_free_port, wait_until
 

@@ -32,16 +32,16 @@ from conftest import DX, DY, GRID_CODES, ORIGIN, REPO, grid_frame
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
-from api.app import create_app
-from api.deps import CachedMapSources, open_cursor
 from geo_cs import stats, tiles
 from geo_cs.analysis import MethodParams, classify_changes, summarise_changes
+from geo_cs.api.app import create_app
+from geo_cs.api.deps import CachedMapSources, open_cursor
 from geo_cs.config import Settings
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.features import CRS84, EPSG4326, EPSG27700, bbox_to_lonlat, crs_from_param
+from geo_cs.maps.page import NAMED_AREA_ZOOM, read_page_config
 from geo_cs.spreadsheet import csv_text, neutralise, write_csv
-from maps.page import NAMED_AREA_ZOOM, read_page_config
 
 CONTROL = DisclosureControl(round_to=5, min_count=10)
 
@@ -1049,8 +1049,8 @@ def test_after_an_update_the_service_serves_the_new_data_not_its_cached_answers(
 
 
 def test_the_map_warmed_ahead_of_a_visitor_is_the_one_a_bare_address_asks_for():
-    from api.deps import default_map_request
-    from api.routers.maps import map_request
+    from geo_cs.api.deps import default_map_request
+    from geo_cs.api.routers.maps import map_request
 
     assert default_map_request("edge") == map_request("edge")
 
@@ -1157,3 +1157,15 @@ def test_the_map_labels_are_kept_apart_by_their_bounds_and_their_named_set(servi
         assert sources.labels(squares, "lsoa2011") is named
     finally:
         store.close()
+
+
+def test_the_queryables_refuse_a_period_the_measure_does_not_have(service):
+    """Every OGC route takes the items' parameters and answers as items would: a period the
+    measure lacks is a 404 naming it, on the queryables too, not the schema of a layer that is
+    not there."""
+    good = service.get("/collections/lsoa2011/queryables",
+                       params={"indicator": "edge.claimants", "period": PERIODS[0]})
+    assert good.status_code == 200 and "value" in good.json()["properties"]
+    response = service.get("/collections/lsoa2011/queryables",
+                           params={"indicator": "edge.claimants", "period": "2099-01"})
+    assert response.status_code == 404 and "2099-01" in response.text

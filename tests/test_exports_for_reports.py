@@ -20,10 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
+from geo_cs.maps.page import MapRequest, read_page_config
 from geo_cs.store import Store
-from maps.page import MapRequest, read_page_config
 from tests.test_map_page import SIMD, SIMD_LABELS, glasgow_gap_by_hand
 
 GLASGOW = {"geography": "datazone2011", "indicator": "employment_deprived"}
@@ -234,7 +234,7 @@ def test_the_report_charts_csvs_say_where_their_figures_come_from(demo_db, tmp_p
 
 
 def test_a_static_site_carries_the_help_the_chart_downloads_and_a_readme(demo_db, tmp_path: Path):
-    from maps.site import export_site
+    from geo_cs.maps.site import export_site
 
     with Store.open(demo_db, read_only=True) as store:
         export_site(store, MapRequest("glasgow"), tmp_path / "site", maxzoom=9)

@@ -24,8 +24,8 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.routers.downloads import BuiltDownloads
+from geo_cs.api.app import create_app
+from geo_cs.api.routers.downloads import BuiltDownloads
 from geo_cs.config import Settings
 from geo_cs.export import gis
 from geo_cs.store import Store

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from tests.servers import running_service
 from tests.test_clients import DEBIAN_PYTHON, needs_gdal, needs_pyqgis

@@ -14,7 +14,7 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.store import Store
 

@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.errors import InputError
 from geo_cs.layers import breaks_note, check_breaks, parse_breaks
-from maps import CONTENT_SECURITY_POLICY
-from maps.page import json_for_html, read_page_config
+from geo_cs.maps import CONTENT_SECURITY_POLICY
+from geo_cs.maps.page import json_for_html, read_page_config
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 DEMO = Path(__file__).resolve().parent.parent / "boundaries" / "demo"

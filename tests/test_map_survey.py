@@ -27,8 +27,9 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
+from geo_cs.maps.page import read_page_config
 from geo_cs.narrative import (
     CANNOT_SAY,
     difference_verdict,
@@ -42,7 +43,6 @@ from geo_cs.narrative import (
 from geo_cs.palette import class_colours
 from geo_cs.stats import survey_difference
 from geo_cs.store import Store
-from maps.page import read_page_config
 
 REPO = Path(__file__).resolve().parent.parent
 MAP_JS = REPO / "maps" / "static" / "geo-cs" / "map.js"

@@ -3,7 +3,7 @@ kind of measure, ranks coloured the right way round, empty states that say why, 
 the help page, and error pages written for people.
 
 The same pages in a browser are the front-end's tests (``test_map_browser.py``); these read the
-data block that ``map.js`` renders (:func:`maps.page.read_page_config`).
+data block that ``map.js`` renders (:func:`geo_cs.maps.page.read_page_config`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
+from geo_cs.maps.page import read_page_config
 from geo_cs.narrative import legend_title, low_is_worse
 from geo_cs.palette import PALETTE
-from maps.page import read_page_config
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 WELSH = ("rhyl", "heads_of_the_valleys", "swansea_bay", "mon_menai")

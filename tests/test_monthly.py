@@ -14,8 +14,8 @@ from conftest import GRID_CODES, run_cli, snapshot
 from fastapi.testclient import TestClient
 from statsmodels.stats.proportion import proportion_confint
 
-from api.app import create_app
 from geo_cs.analysis import MethodParams, Panel, RateSource, group_rates, resolve_baseline, worst_cohort
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.errors import InputError
 from geo_cs.ingest import ingest_boundaries, ingest_indicator

@@ -10,8 +10,8 @@ import pytest
 from conftest import REPO, run_cli
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geo_cs.analysis import Panel, ni153, rate_source
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.partnerships import get_partnerships
 from geo_cs.store import Store

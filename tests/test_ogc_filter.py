@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box, shape
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.store import updating
 
@@ -361,7 +361,7 @@ def test_a_next_link_gives_the_same_page_after_an_update_lands(demo_db, tmp_path
 def test_a_superseded_version_stays_while_it_is_paged_and_goes_after(tmp_path):
     """ServedStore keeps the superseded version a minute past its last pinned page (not just a
     minute past the swap), and closes it once nobody has paged it for a minute."""
-    from api.deps import ServedStore
+    from geo_cs.api.deps import ServedStore
     from geo_cs.store import Store
 
     db = tmp_path / "served.duckdb"

@@ -11,7 +11,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.features import EPSG27700
 

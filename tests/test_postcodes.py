@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli, snapshot
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.ingest.postcodes import ingest_postcodes

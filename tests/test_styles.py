@@ -23,14 +23,14 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from api.app import create_app
 from geo_cs import styles
+from geo_cs.api.app import create_app
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.config import Settings
 from geo_cs.features import list_collections
+from geo_cs.maps.page import MapRequest, MapSources, gather_map, page_config, read_page_config
 from geo_cs.palette import NO_DATA
 from geo_cs.store import Store
-from maps.page import MapRequest, MapSources, gather_map, page_config, read_page_config
 from tests.servers import running_service
 from tests.test_clients import DEBIAN_PYTHON, needs_pyqgis
 

@@ -23,7 +23,7 @@ from conftest import SHARED_DATA, run_cli
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.ingest import ingest_boundaries
 from geo_cs.ingest.survey import ingest_survey

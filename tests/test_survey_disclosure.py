@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from test_survey_cli_api import GM, squares, web_download
 
-from api.app import create_app
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.export.survey_charts import survey_charts

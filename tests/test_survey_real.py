@@ -319,7 +319,7 @@ def test_manchester_2019_as_nomis_publishes_it_through_layers_and_the_api(survey
     259,400 of 388,400: the file's own row, back unchanged."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from geo_cs.api.app import create_app
     from geo_cs.config import Settings
     from geo_cs.layers import area_values, resolve_measure
 

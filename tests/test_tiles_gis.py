@@ -29,8 +29,8 @@ import shapely
 import shapely.geometry
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geo_cs import tiles
+from geo_cs.api.app import create_app
 from geo_cs.config import Settings
 from geo_cs.ingest import ingest_boundaries
 from geo_cs.store import Store

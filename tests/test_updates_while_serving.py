@@ -133,7 +133,7 @@ def test_two_updates_at_once_both_land(demo_db, tmp_path):
 def test_serving_through_many_updates_keeps_at_most_one_superseded_version(tmp_path):
     """Three updates in a row while serving: the served file, one superseded version (kept a
     minute for requests that took it just before the swap) and nothing else stays on disk."""
-    from api.deps import ServedStore
+    from geo_cs.api.deps import ServedStore
     from geo_cs.store import Store, updating
 
     db = tmp_path / "served.duckdb"

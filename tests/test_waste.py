@@ -23,13 +23,13 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.static import IMMUTABLE, SHORT
 from geo_cs import tiles
+from geo_cs.api.app import create_app
+from geo_cs.api.static import IMMUTABLE, SHORT
 from geo_cs.config import Settings
+from geo_cs.maps import STATIC_DIR, asset_url, split_fingerprint
+from geo_cs.maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_map_page
 from geo_cs.store import Store
-from maps import STATIC_DIR, asset_url, split_fingerprint
-from maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_map_page
 from tests.servers import running_service, wait_until
 from tests.test_clients import _launch, in_page, needs_chromium, tiles_drawn, watch_console
 

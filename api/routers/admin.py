@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from api import problems
+from geo_cs.api import problems
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problems.RESPONSES)
 

@@ -3,14 +3,14 @@
 A GeoPackage or a zipped ESRI Shapefile in EPSG:27700 (British National Grid, the default) or
 EPSG:4326, holding exactly what ``/collections/{collectionId}/items`` answers for the same
 ``partnership=``, ``filter=``, ``indicator=``, ``period=``… (the items' own query, built by
-:mod:`api.routers.ogc`, under the same disclosure control). The file is written by
+:mod:`geo_cs.api.routers.ogc`, under the same disclosure control). The file is written by
 :mod:`geo_cs.export.gis` into a temporary folder and sent, byte ranges too; it is kept for the
 next requests of the same download for two minutes (:class:`BuiltDownloads`: GDAL and QGIS open
 a link by reading ranges of it, one request each), then removed.
 
 Limits: at most :data:`geo_cs.export.gis.MAX_FEATURES` features (a 400 naming ``partnership``
 and ``filter`` otherwise); the memory a download holds while its file is written is reserved
-in the worker's budget (:class:`api.limits.MemoryBudget`) as an items page of as many items
+in the worker's budget (:class:`geo_cs.api.limits.MemoryBudget`) as an items page of as many items
 would be: one that does not find room in time is refused with 503 and Retry-After, as items
 are. The database is read on one thread-pool hop and the file written on another; nothing of
 the database is held while the file is sent.
@@ -36,8 +36,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from api import problems
-from api.deps import (
+from geo_cs import features
+from geo_cs.api import problems
+from geo_cs.api.deps import (
     MeasureDep,
     MeasureParams,
     cached_outline,
@@ -46,8 +47,8 @@ from api.deps import (
     open_cursor,
     parsed_on_loop,
 )
-from api.limits import BASE_BYTES, ITEM_BYTES_GEOJSON, MB
-from api.routers.ogc import (
+from geo_cs.api.limits import BASE_BYTES, ITEM_BYTES_GEOJSON, MB
+from geo_cs.api.routers.ogc import (
     CollectionId,
     FilterParams,
     FilterParamsDep,
@@ -56,7 +57,6 @@ from api.routers.ogc import (
     _paged,
     moved_collection,
 )
-from geo_cs import features
 from geo_cs.errors import InputError
 from geo_cs.export import gis
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api import problems
-from api.deps import (
+from geo_cs.api import problems
+from geo_cs.api.deps import (
     CachedMapSources,
     MeasureDep,
     StoreDep,
@@ -20,10 +20,10 @@ from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_about, gap_chart, gap_csv, gap_title
 from geo_cs.export.maps import figure_bytes
 from geo_cs.layers import SCHEMES, parse_breaks
+from geo_cs.maps.page import MapRequest, download_name, partnership_map_png, render_help, render_index
 from geo_cs.narrative import gives_gap
 from geo_cs.partnerships import get_partnerships, load_partnerships
 from geo_cs.places import holds_postcodes, search_areas, search_note
-from maps.page import MapRequest, download_name, partnership_map_png, render_help, render_index
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
 

@@ -20,8 +20,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from api import problems
-from api.deps import (
+from geo_cs import features, filters, styles
+from geo_cs.api import problems
+from geo_cs.api.deps import (
     MeasureDep,
     MeasureParams,
     StoreDep,
@@ -37,7 +38,6 @@ from api.deps import (
     pin_version,
     public_base,
 )
-from geo_cs import features, filters, styles
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.export import gis

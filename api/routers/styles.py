@@ -14,8 +14,9 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api import problems
-from api.deps import (
+from geo_cs import styles, tiles
+from geo_cs.api import problems
+from geo_cs.api.deps import (
     CachedMapSources,
     DenominatorQuery,
     IndicatorQuery,
@@ -29,8 +30,7 @@ from api.deps import (
     checked_collection,
     public_base,
 )
-from api.routers.ogc import moved_collection
-from geo_cs import styles, tiles
+from geo_cs.api.routers.ogc import moved_collection
 from geo_cs.errors import GeoCsError, NotFoundError
 from geo_cs.features import PARTNERSHIPS
 from geo_cs.partnerships import get_partnerships, load_partnerships

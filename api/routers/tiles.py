@@ -19,8 +19,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from api import problems
-from api.deps import (
+from geo_cs import features, tiles
+from geo_cs.api import problems
+from geo_cs.api.deps import (
     BaselineQuery,
     DenominatorQuery,
     IndicatorQuery,
@@ -35,7 +36,6 @@ from api.deps import (
     open_cursor,
     public_base,
 )
-from geo_cs import features, tiles
 from geo_cs.attribution import OGL_ATTRIBUTION
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.export import pmtiles

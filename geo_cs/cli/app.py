@@ -45,8 +45,18 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
+def _show_version(asked: bool) -> None:
+    if asked:
+        from geo_cs import __version__
+
+        typer.echo(f"geo-cs {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.",
+                                          callback=_show_version, is_eager=True)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or reports.")] = False,
     db: Annotated[
         Path | None,

@@ -44,14 +44,22 @@ def print_report(report: Any, as_json: bool) -> None:
 
 
 @contextlib.contextmanager
-def open_store() -> Iterator[Any]:
+def open_store(*, create: bool = False) -> Iterator[Any]:
     """The read-write store for an ingest: written on a copy swapped in atomically
     (:func:`geo_cs.store.updating`), so it can be ingested into while ``geo-cs serve`` serves it,
     and a failed ingest leaves the database as it was, or none at all for a new one (a typo in
     --db leaves no database, only the hidden lock file beside it). Nothing is deleted here: a
-    database that appears at --db while this ingest waits for the lock is another's, complete."""
+    database that appears at --db while this ingest waits for the lock is another's, complete.
+
+    Only an ingest (``create``) may start a database: a command that derives from what is there
+    (tiles, crosswalks, harmonised series) refuses a missing one, rather than leave an empty
+    database behind a typo in --db."""
+    from geo_cs.errors import StoreError
     from geo_cs.store import updating
 
+    if not create and not Path(state.db).exists():
+        raise StoreError(f"database {state.db} does not exist; build it first (geo-cs ingest … or "
+                         "geo-cs demo), or give the one to use with --db or GEO_CS_DB")
     with updating(state.db) as store:
         yield store
 

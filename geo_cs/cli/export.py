@@ -204,9 +204,9 @@ def export_site_cmd(
 ) -> None:
     """The partnership's web map as static files (tiles in PMTiles archives): host the folder on
     any web server or object store, no Python needed."""
+    from geo_cs.maps.page import MapRequest
+    from geo_cs.maps.site import export_site
     from geo_cs.store import Store
-    from maps.page import MapRequest
-    from maps.site import export_site
 
     progress = make_progress()
     with Store.open(state.db, read_only=True) as store:

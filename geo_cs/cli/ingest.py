@@ -46,7 +46,7 @@ def ingest_boundaries_cmd(
         raise InputError("--geography and --vintage go together")
     if geography is not None:
         set_id = registry().by_type(geography, vintage).set_id
-    with open_store() as store:
+    with open_store(create=True) as store:
         report = ingest_boundaries(
             store, list(paths), set_id=set_id, code_col=code_col, name_col=name_col,
             layer=layer, on_duplicate=on_duplicate.value, allow_unlisted=allow_unlisted,
@@ -65,7 +65,7 @@ def ingest_lookup_cmd(
     """Load a geography lookup: LSOA 2001→2011→2021, Data Zone 2001↔2011, LSOA→ward→district, district changes."""
     from geo_cs.ingest import ingest_lookup
 
-    with open_store() as store:
+    with open_store(create=True) as store:
         report = ingest_lookup(store, path, lookup_id=kind, allow_unlisted=allow_unlisted,
                                progress=make_progress())
     print_report(report, as_json)
@@ -81,7 +81,7 @@ def ingest_postcodes_cmd(
     """Load postcode districts (G51, NG7) for the map's search, from the areas their postcodes are in."""
     from geo_cs.ingest.postcodes import ingest_postcodes
 
-    with open_store() as store:
+    with open_store(create=True) as store:
         report = ingest_postcodes(store, path, postcode_col=postcode_col,
                                   include_terminated=include_terminated, progress=make_progress())
     print_report(report, as_json)
@@ -115,7 +115,7 @@ def ingest_indicator_cmd(
     from geo_cs.ingest.survey import ingest_survey, survey_shape
 
     if spec is None and layout is None and survey_shape(path) is not None:
-        with open_store() as store:
+        with open_store(create=True) as store:
             report = ingest_survey(store, path, set_edition=district_edition, progress=make_progress())
         print_report(report, as_json)
         return
@@ -132,6 +132,6 @@ def ingest_indicator_cmd(
             columns={"code_column": code_col, "period_column": period_col, "value_column": value_col})
     else:
         parsed = spec_for_file(path)
-    with open_store() as store:
+    with open_store(create=True) as store:
         report = ingest_indicator(store, path, parsed, progress=make_progress())
     print_report(report, as_json)

@@ -83,7 +83,7 @@ def _serve(host: str, port: int, workers: int, base_url: str | None = None) -> N
     err.print(f"serving {state.db} read-only ({processes}): the map at http://{shown}:{port}/maps/ , "
               f"OGC API Features at http://{shown}:{port}/collections , "
               f"vector tiles at http://{shown}:{port}/tiles  (Ctrl+C stops)", soft_wrap=True)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("geo_cs.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning" if state.quiet else "info",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
