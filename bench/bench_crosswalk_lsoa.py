@@ -808,7 +808,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    h.write_results(args.out, out, console)
+    import tobler
+
+    peer = h.peer("tobler", tobler.__version__,
+                  "the same LSOA 2011 and LSOA 2021 boundaries (EPSG:27700) and working-age "
+                  "population; each side computes the area-weighted crosswalk and the population "
+                  "apportioned to 2021 areas",
+                  **{k: v for k, v in versions().items() if k != "geo_cs_commit"})
+    h.write_results(args.out, out, console, peer=peer)
     return 0
 
 

@@ -358,7 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         "target": {"ratio_max": TARGET_RATIO, "description": "geo-cs within 2x of ogr2ogr"},
         "pass": passed,
     }
-    write_results(args.out, results, console)
+    gdal = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout.strip()
+    peer = {"name": "ogr2ogr (GDAL)", "version": gdal.removeprefix("GDAL ").split(",")[0] or None,
+            "given": f"the same {len(files)} TopoJSON files of LSOA 2011 boundaries; each side writes "
+                     "every feature reprojected to EPSG:27700 (geo-cs into DuckDB, ogr2ogr into one "
+                     "GeoPackage layer)",
+            "setup": {"command": results["method"]["example_ogr2ogr_command"], "gdal": gdal}}
+    write_results(args.out, results, console, peer=peer)
     return 0
 
 
