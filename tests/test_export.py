@@ -637,3 +637,17 @@ def test_document_text_is_text_not_mathtext_and_a_long_table_splits(tmp_path: Pa
     assert all("Code" in t and "Value" in t for t in texts)
     rows = [t.count(f" {name} ") for t in texts]
     assert sum(t.count("E0000") for t in texts) == 120 and min(rows) >= 3, rows
+
+
+@needs_poppler
+def test_a_report_of_a_partnership_with_no_worst_neighbourhoods_says_so_in_words(demo_db, tmp_path: Path):
+    """East London has no worst-performing neighbourhood on its default measure: its profile is
+    written all the same, the gap chart's place on the page saying why there is no gap (the
+    report --all of the reports guide failed on it: a page's part has no width of its own)."""
+    result = run("--db", str(demo_db), "-q", "export", "report", "-p", "east_london", "--format",
+                 "pdf,docx", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    text = subprocess.run(["pdftotext", str(tmp_path / "east_london.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "No worst-performing" in " ".join(text.split())
+    assert (tmp_path / "east_london.docx").stat().st_size > 10_000

@@ -56,8 +56,7 @@ def _footer(fig: FigureBase, notes: list[str] | None = None, fontsize: float | N
     small print); ``top``: the share of the height kept free above the axes."""
     lines = [*(notes or []), OGL_ATTRIBUTION]
     if isinstance(fig, SubFigure):   # on a report page: laid out by the page's engine
-        # the part of the page in inches (its bbox is in pixels at the page's dpi, not points)
-        width = fig.bbox.width / fig.figure.dpi if fig.bbox.width > 1 else 7.0
+        width = width_inches(fig)
         wrapped = [w for line in lines for w in textwrap.wrap(line, int(width * 72 / (6.5 * 0.6)))]
         fig.supxlabel("\n".join(wrapped), x=0.0, ha="left", fontsize=6.5, color="#444444")
         return
@@ -88,13 +87,23 @@ def has_cohort(table: pd.DataFrame) -> bool:
     return not table.empty and "gap" in table and bool(table["gap"].notna().any())
 
 
+def width_inches(fig: FigureBase) -> float:
+    """The width of a figure, or of the part of a report page a chart is drawn in (a
+    ``SubFigure``, which has no size of its own: its box is in pixels at the page's dpi)."""
+    if isinstance(fig, SubFigure):
+        return fig.bbox.width / fig.figure.dpi if fig.bbox.width > 1 else 7.0
+    return fig.get_figwidth()
+
+
 def _empty(fig: FigureBase, title: str, words: str, fontsize: float) -> FigureBase:
-    """A chart with nothing to draw, said in words instead of blank axes."""
+    """A chart with nothing to draw, said in words instead of blank axes (a partnership with no
+    worst-performing neighbourhoods has no gap to chart), on its own or on a report page."""
     ax = fig.subplots()
     ax.set_axis_off()
-    ax.set_title("\n".join(textwrap.wrap(title, int(fig.get_figwidth() * 72 / (fontsize + 1.5) / 0.55))),
+    width = width_inches(fig)
+    ax.set_title("\n".join(textwrap.wrap(title, int(width * 72 / (fontsize + 1.5) / 0.55))),
                  fontsize=fontsize + 1.5, loc="left")
-    ax.text(0.0, 0.8, "\n".join(textwrap.wrap(words, int(fig.get_figwidth() * 72 / fontsize / 0.55))),
+    ax.text(0.0, 0.8, "\n".join(textwrap.wrap(words, int(width * 72 / fontsize / 0.55))),
             fontsize=fontsize, va="top", ha="left", transform=ax.transAxes)
     return fig
 
