@@ -25,8 +25,8 @@ In one run:
 
    * **build**: ``geo-cs --db GB -q export pmtiles -l lsoa2011 -i INDICATOR --denominator D
      --minzoom 4 --maxzoom 12 -o FILE`` (``_gb_store.MEASURES`` values, latest period), a fresh
-     process, wrapped the same way (``tile_addresses``, ``area_values``, ``write_pmtiles`` and the
-     summed per-thread time of ``render_tile`` recorded). ``write_pmtiles`` renders on a thread
+     process, wrapped the same way (``tile_addresses``, ``area_values``, ``write_layer_pmtiles`` and the
+     summed per-thread time of ``render_tile`` recorded). ``write_layer_pmtiles`` renders on a thread
      pool of ``min(4, cpu_count)`` threads (one DuckDB cursor each) and gzips and writes in the
      calling thread. ``--maxzoom`` lowers the last zoom.
    * **server**: ``uvicorn geo_cs.api.app:create_app --factory`` with 1 worker (``GEO_CS_DB`` = the GB
@@ -136,7 +136,7 @@ REPORT_WRAP = ("geo_cs.export.report:partnership_profile,geo_cs.export.report:wr
                "geo_cs.export.report:write_html")
 PMTILES_WRAP = ("geo_cs.layers:resolve_measure,geo_cs.layers:area_values,"
                 "geo_cs.export.pmtiles:tile_addresses,"
-                "geo_cs.export.pmtiles:render_tile,geo_cs.export.pmtiles:write_pmtiles")
+                "geo_cs.export.pmtiles:render_tile,geo_cs.export.pmtiles:write_layer_pmtiles")
 
 
 # -- running a geo-cs command ---------------------------------------------------------------------
@@ -235,7 +235,7 @@ def run_reports(db: Path, partnerships: list[str], workdir: Path, console: Conso
 # -- 2. PMTiles against the server ----------------------------------------------------------------
 
 def gb_inputs(db: Path, maxzoom: int) -> dict[str, Any]:
-    """Untimed in this process: the tile list (the same call write_pmtiles makes) and the period."""
+    """Untimed in this process: the tile list (the same call write_layer_pmtiles makes) and the period."""
     from geo_cs.export.pmtiles import tile_addresses
     from geo_cs.layers import area_values, resolve_measure
     from geo_cs.store import Store
@@ -261,7 +261,7 @@ def build_pmtiles(db: Path, inputs: dict[str, Any], maxzoom: int, workdir: Path)
     run = run_geo_cs(cmd, PMTILES_WRAP, workdir, "pmtiles", 3600)
     if run["returncode"] != 0 or not path.exists():
         raise RuntimeError(f"geo-cs export pmtiles failed (exit {run['returncode']}):\n{run['output_tail']}")
-    report = run["returned"].get("write_pmtiles", {})
+    report = run["returned"].get("write_layer_pmtiles", {})
     steps = run["steps_s"]
     return {
         "command": "geo-cs " + " ".join(cmd).replace(str(db), "<gb store>").replace(str(workdir), "<tmp>"),
@@ -271,8 +271,8 @@ def build_pmtiles(db: Path, inputs: dict[str, Any], maxzoom: int, workdir: Path)
         "tiles_written": report.get("tiles_written"),
         "tiles_per_zoom_written": {int(k): v for k, v in report.get("tiles_per_zoom", {}).items()},
         "threads": min(4, os.cpu_count() or 1),
-        "render_thread_s_over_write_wall": (round(steps["render_tile"] / steps["write_pmtiles"], 2)
-                                            if steps.get("write_pmtiles") else None),
+        "render_thread_s_over_write_wall": (round(steps["render_tile"] / steps["write_layer_pmtiles"], 2)
+                                            if steps.get("write_layer_pmtiles") else None),
         "loadavg_1min_before": run["loadavg_1min_before"],
     }
 
@@ -420,7 +420,7 @@ def print_pmtiles(console: Console, build: dict[str, Any], fetch: dict[str, Any]
     t2.add_row("  imports (geo_cs.cli, wrapped modules)", f"{build['import_cli_s']:.1f}", "")
     t2.add_row("  resolve_measure + area_values",
                f"{s.get('resolve_measure', 0) + s.get('area_values', 0):.1f}", "")
-    t2.add_row("  write_pmtiles", f"{s.get('write_pmtiles', 0):.1f}",
+    t2.add_row("  write_layer_pmtiles", f"{s.get('write_layer_pmtiles', 0):.1f}",
                f"of which tile_addresses {s.get('tile_addresses', 0):.1f} s; render_tile summed over "
                f"threads {s.get('render_tile', 0):.1f} s "
                f"({build['render_thread_s_over_write_wall']}x its wall)")
