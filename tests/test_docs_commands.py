@@ -79,13 +79,16 @@ class Block:
 def _commands(doc: str, first_line: int, content: str, console: bool) -> Iterator[Command]:
     lines = content.splitlines()
     needs_above: str | None = None
+    # a mark above the block's first command is the whole block's
+    needs_block: str | None = None
+    started = False
     i = 0
     while i < len(lines):
         raw, number = lines[i], first_line + i
         i += 1
         stripped = raw.strip()
         if not stripped:
-            needs_above = None
+            needs_above = needs_block
             continue
         if console and not stripped.startswith("$ "):
             continue    # output of the command before (taken with it below)
@@ -94,7 +97,10 @@ def _commands(doc: str, first_line: int, content: str, console: bool) -> Iterato
             found = NEEDS.search(text)
             if found:
                 needs_above = found["what"].strip()
+                if not started:
+                    needs_block = needs_above
             continue
+        started = True
         # continuation lines and a heredoc's body belong to the command
         while text.endswith("\\") and i < len(lines):
             text = text[:-1].rstrip() + " " + lines[i].strip()
@@ -138,7 +144,9 @@ TO_RUN = [b for b in BLOCKS if any(c.needs is None for c in b.commands)]
 
 
 def _words(line: str) -> str:
-    return " ".join(line.split())
+    """The text without its spacing: a shown line matches however the command spaces or wraps
+    it (JSON pretty-printed, a table's padding)."""
+    return "".join(line.split())
 
 
 def _shown_lines(command: Command) -> list[str]:
