@@ -218,3 +218,29 @@ def _up_until_done(proc: subprocess.Popen, base: str, probe: str, timeout: float
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             _stop(proc)
+
+
+@contextlib.contextmanager
+def readers_asking(url: str, params: dict[str, object], count: int = 3) -> Iterator[list[int]]:
+    """``count`` threads asking ``url`` (with ``params``) back to back while the block runs, as
+    readers do through an update; yields the list their answers' status codes are added to
+    (complete once the block has ended)."""
+    import threading
+
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                statuses.append(client.get(url, params=params).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)

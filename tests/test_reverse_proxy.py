@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port, start_on_a_free_port, wait_until
+from tests.servers import free_port, readers_asking, start_on_a_free_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -163,19 +162,7 @@ def test_an_ingest_lands_on_both_servers_within_a_second_while_every_request_is_
 
     before = versions()
     assert before[0] == before[1]
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        with httpx.Client(timeout=60) as client:
-            while not stop.is_set():
-                statuses.append(client.get(f"{base}/collections/wpc2010/items",
-                                           params={"limit": 20, "indicator": "claimants"}).status_code)
-
-    readers = [threading.Thread(target=reader) for _ in range(3)]
-    for thread in readers:
-        thread.start()
-    try:
+    with readers_asking(f"{base}/collections/wpc2010/items", {"limit": 20, "indicator": "claimants"}) as statuses:
         source = tmp_path / "newq.csv"
         source.write_text("area_code,period,measure,value,denominator\n"
                           "E14000530,2012-05,claimants,5000,60000\nE14000531,2012-05,claimants,4000,50000\n")
@@ -187,10 +174,6 @@ def test_an_ingest_lands_on_both_servers_within_a_second_while_every_request_is_
         seen = wait_until(lambda: (v := versions())[0] == v[1] == before[0] + 1 and v, 5,
                           lambda: f"both servers on version {before[0] + 1}: {versions()}", every=0.02)
         took = time.monotonic() - landed
-    finally:
-        stop.set()
-        for thread in readers:
-            thread.join(60)
     assert seen == [before[0] + 1] * 2
     assert took <= 1.0, f"the servers took {took:.2f} s to serve the new version"
     assert len(statuses) > 10 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}

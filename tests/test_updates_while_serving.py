@@ -8,14 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.servers import running_service, wait_until
+from tests.servers import readers_asking, running_service, wait_until
 
 GEO_CS = [sys.executable, "-m", "geo_cs.cli"]
 NEW_QUARTER = "area_code,period,measure,value,denominator\nE14000530,2012-05,claimants,5000,60000\n" \
@@ -42,29 +41,14 @@ def test_a_new_quarter_goes_live_atomically_while_requests_run(served, tmp_path)
     before = _version(base)
     tile = f"{base}/tiles/wpc2010/7/63/41.mvt?indicator=claimants"
     etag = httpx.get(tile, timeout=30).headers["etag"]
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def hammer() -> None:   # readers all through the update
-        with httpx.Client(timeout=30) as client:
-            while not stop.is_set():
-                statuses.append(client.get(f"{base}/collections/wpc2010/items",
-                                           params={"limit": 50, "indicator": "claimants"}).status_code)
-
-    readers = [threading.Thread(target=hammer) for _ in range(3)]
-    for reader in readers:
-        reader.start()
-    csv = tmp_path / "newq.csv"
-    csv.write_text(NEW_QUARTER)
-    result = subprocess.run([*GEO_CS, "--db", str(db), "-q", "ingest", "indicator", str(csv), "--layout", "long",
-                             "--set", "wpc2010"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    try:
+    # readers all through the update
+    with readers_asking(f"{base}/collections/wpc2010/items", {"limit": 50, "indicator": "claimants"}) as statuses:
+        csv = tmp_path / "newq.csv"
+        csv.write_text(NEW_QUARTER)
+        result = subprocess.run([*GEO_CS, "--db", str(db), "-q", "ingest", "indicator", str(csv), "--layout",
+                                 "long", "--set", "wpc2010"], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
         wait_until(lambda: _version(base) != before, 10, "the service to take up the new data version")
-    finally:
-        stop.set()
-    for reader in readers:
-        reader.join()
     assert _version(base) == before + 1
     assert statuses and set(statuses) == {200}, sorted(set(statuses))
     # the new data are served, and the tile's ETag moved with the data version
