@@ -61,7 +61,7 @@ MEASURES: dict[str, list[str]] = {
     "tiles": ["bench/bench_tiles.py", SERVER],
 }
 #: files read (not imported) by a module: included with it
-DATA_FILES = {"geo_cs/store.py": ["geo_cs/sql"], "maps/__init__.py": ["maps"],
+DATA_FILES = {"geo_cs/store.py": ["geo_cs/sql"], "maps/__init__.py": ["maps/static", "maps/templates"],
               "api/docs_page.py": ["api/templates"]}
 
 #: The headline ratio of each benchmark's JSON: (key path, what it means).
@@ -239,13 +239,22 @@ MORE_HEADLINES = {
 }
 
 
+#: results under bench/results/ that are not benchmarks: the mutation score (scripts/mutation.py)
+#: records the commit of each module it measured and is read in its own mutation.md
+NOT_BENCHMARKS = {"mutation"}
+
+
+def _benchmark_results() -> list[Path]:
+    return [p for p in sorted(RESULTS.glob("*.json")) if p.stem not in NOT_BENCHMARKS]
+
+
 def table(console: Console) -> Table:
     """The latest result of every benchmark: its commit and whether that still describes the
     code it measures, the peer, the headline ratio and each target met or missed."""
     out = Table(title="geo-cs benchmarks (bench/results/*.json)")
     for column in ("benchmark", "when", "commit", "code", "peer", "headline", "target", "met"):
         out.add_column(column)
-    for path in sorted(RESULTS.glob("*.json")):
+    for path in _benchmark_results():
         data = json.loads(path.read_text())
         name = path.stem
         headlines = [HEADLINES.get(name, ((), "")), *MORE_HEADLINES.get(name, ())]
@@ -267,7 +276,7 @@ def table(console: Console) -> Table:
 
 def unfit_results() -> list[str]:
     """The results (names) that are dirty or older than the code they measure."""
-    return [path.stem for path in sorted(RESULTS.glob("*.json"))
+    return [path.stem for path in _benchmark_results()
             if not code_state(path.stem, json.loads(path.read_text()))[1]]
 
 

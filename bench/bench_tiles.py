@@ -59,9 +59,10 @@ the values each layer shows by ``_gb_store.MEASURES``, latest period), in one ru
    each pair, and those ratios are reported for information. Reported per pair: median, p90 and
    max over tiles, per zoom too; the ratio of medians geo-cs / PostGIS (targets: not above 1 at
    any zoom, below 1 overall; the headline also <= 1.5 overall); tile sizes (target: every
-   geo-cs tile < 500 KB; PostGIS sizes shown); and ``--verify`` tiles (default 100, spread over
-   the list) decoded with ``mapbox_vector_tile``: each geo-cs side against its PostGIS (with the
-   matched area filter; feature counts and codes, properties for information), and the default
+   geo-cs tile at most 500 KB gzipped, as served; raw and PostGIS sizes shown); and
+   ``--verify`` tiles (default 100, spread over the list) decoded with ``mapbox_vector_tile``:
+   each geo-cs side against its PostGIS (with the matched area filter; feature counts and codes,
+   properties for information), and the default
    path against the prepared tiles (the same features and properties). ``--tiles N`` times the
    first N tiles of the list only (a quick check).
 
@@ -100,6 +101,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import os
 import platform
@@ -134,7 +136,10 @@ ZOOMS = range(5, 15)
 #: tiles per zoom and layer (35 + 15 = 50 per zoom, 500 in all)
 QUOTA = {"lsoa2011": 35, "datazone2011": 15}
 TARGET_RATIO = 1.5
-TARGET_MAX_BYTES = 500_000
+#: every tile at most this many bytes *gzipped*, as served (Tippecanoe's default limit is
+#: 500 KB of compressed tile; the product's own budget, geo_cs.tiles.MAX_TILE_BYTES, is 1 MB
+#: before compression, which these tiles halve)
+TARGET_MAX_GZIP_BYTES = 500_000
 TARGET_TILES_PER_S = 2000.0
 
 #: PostgreSQL settings of the throwaway cluster: durability off (it is rebuilt every run), memory
@@ -823,6 +828,9 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
     n = len(addresses)
     ms, matched = timed["ms"], timed["matched_ms"]
     sizes = {side: [len(b) for b in tiles] for side, tiles in timed["bytes"].items()}
+    # what a client receives: the tiles gzipped as the service serves them (level 6)
+    gzipped = {side: [len(gzip.compress(b, compresslevel=6)) if b else 0 for b in tiles]
+               for side, tiles in timed["bytes"].items()}
     groups = [(f"z{z}" + (" *" if z < 7 else ""), [i for i, a in enumerate(addresses) if a["z"] == z])
               for z in ZOOMS]
     groups += [(layer, [i for i, a in enumerate(addresses) if a["layer"] == layer]) for layer in QUOTA]
@@ -904,7 +912,7 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
                                           f"{m['geo_cs_features']} vs PostGIS {m['postgis_features']}"
                                           for m in mm[:5]) if mm else "")
                       + f"; features with different properties: {c['features_with_different_properties']}")
-        over = [i for i in range(n) if sizes[ours][i] >= TARGET_MAX_BYTES]
+        over = [i for i in range(n) if gzipped[ours][i] > TARGET_MAX_GZIP_BYTES]
         out[pair] = {
             "given": {"geo_cs": SIDES[ours], "postgis": SIDES[theirs]},
             "ratio_of_medians": round(ratio, 3),
@@ -916,9 +924,11 @@ def report(console: Console, addresses: list[dict[str, Any]], timed: dict[str, A
                               "postgis_matched_bytes": len(timed["matched_bytes"][theirs][i]),
                               "geo_cs_ms": round(ms[ours][i], 3), "postgis_ms": round(ms[theirs][i], 3),
                               "postgis_matched_ms": round(matched[theirs][i], 3)} for i in budget_idx],
-            "sizes": {"geo_cs_max_bytes": max(sizes[ours]), "geo_cs_over_500kb": len(over),
-                      "postgis_max_bytes": max(sizes[theirs]),
-                      "postgis_over_500kb": sum(s >= TARGET_MAX_BYTES for s in sizes[theirs]),
+            "sizes": {"geo_cs_max_bytes": max(sizes[ours]), "postgis_max_bytes": max(sizes[theirs]),
+                      "geo_cs_max_gzip_bytes": max(gzipped[ours]),
+                      "postgis_max_gzip_bytes": max(gzipped[theirs]),
+                      "geo_cs_over_500kb_gzipped": len(over),
+                      "postgis_over_500kb_gzipped": sum(s > TARGET_MAX_GZIP_BYTES for s in gzipped[theirs]),
                       "geo_cs_empty": sizes[ours].count(0), "postgis_empty": sizes[theirs].count(0)},
             "slowest_geo_cs": [{**addresses[i], "geo_cs_ms": round(ms[ours][i], 2),
                                 "postgis_ms": round(ms[theirs][i], 2), "geo_cs_bytes": sizes[ours][i]}
@@ -1170,7 +1180,8 @@ def main(argv: list[str] | None = None) -> int:
         "http": http,
         "targets": {"render_ratio_max": TARGET_RATIO, "per_zoom_ratio_max": 1.0,
                     "overall_ratio_below": 1.0, "default_path_per_zoom_ratio_max": 1.0,
-                    "tile_bytes_max": TARGET_MAX_BYTES, "cached_tiles_per_s_min": TARGET_TILES_PER_S},
+                    "tile_gzip_bytes_max": TARGET_MAX_GZIP_BYTES,
+                    "cached_tiles_per_s_min": TARGET_TILES_PER_S},
         "pass": summary["pass"],
         "loadavg_at_start": list(load),
         "loadavg_at_end": list(os.getloadavg()),
