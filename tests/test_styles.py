@@ -449,7 +449,7 @@ def _colours(png: Path) -> Counter:
     from PIL import Image
 
     image = Image.open(png).convert("RGB")
-    return Counter("#{:02x}{:02x}{:02x}".format(*p) for p in image.getdata())
+    return Counter("#{:02x}{:02x}{:02x}".format(*p) for p in image.get_flattened_data())
 
 
 @needs_pyqgis
