@@ -25,6 +25,7 @@ import folium
 import numpy as np
 
 from geo_cs.attribution import OGL_ATTRIBUTION
+from geo_cs.config import Settings
 from geo_cs.export.maps import classify, partnership_map_inputs
 from geo_cs.maps import STATIC_DIR, vendored
 from geo_cs.palette import NO_DATA
@@ -71,7 +72,11 @@ def partnership_map(
 ) -> folium.Map:
     """A folium map of ``partnership``'s areas coloured by the measure in ``period`` (default:
     the latest it holds), its worst-performing neighbourhoods outlined, with a legend, the answer
-    in words and the attribution. Every parameter is the web map's and ``geo-cs export map``'s."""
+    in words and the attribution. Every parameter is the web map's and ``geo-cs export map``'s;
+    ``disclosure`` defaults to the environment's setting (``GEO_CS_DISCLOSURE_CONTROL=1``: small
+    counts withheld, as everywhere else the figures are published)."""
+    if disclosure is None:
+        disclosure = Settings().disclosure()
     inputs = partnership_map_inputs(
         store, partnership, geography=geography, indicator=indicator, denominator=denominator,
         periods=[period] if period else None, scheme=scheme, k=k, baseline=baseline,

@@ -73,3 +73,38 @@ def test_the_map_draws_every_area_offline_with_no_console_error(glasgow):
             browser.close()
     assert not refused, refused
     assert not problems, problems
+
+
+def _areas_drawn(m) -> dict[str, dict]:
+    """The properties of every area the map draws, by code (the choropleth's GeoJSON)."""
+    import folium
+
+    for child in m._children.values():
+        if isinstance(child, folium.GeoJson) and "shown" in child.data["features"][0]["properties"]:
+            return {f["properties"]["code"]: f["properties"] for f in child.data["features"]}
+    raise AssertionError("no choropleth layer")
+
+
+def test_under_disclosure_control_a_withheld_area_shows_no_figure(demo_db: Path, monkeypatch):
+    """GEO_CS_DISCLOSURE_CONTROL=1 reaches the analyst's map as it reaches every other output:
+    a data zone of fewer than ten employment-deprived people shows no rate, its neighbours do."""
+    monkeypatch.setenv("GEO_CS_DISCLOSURE_CONTROL", "1")
+    with Store.open(demo_db, read_only=True) as store:
+        drawn = _areas_drawn(partnership_map(store, "glasgow", geography="datazone2011",
+                                             indicator="simd2020.employment_deprived"))
+        rows = store.sql("SELECT code, value, denominator FROM observations "
+                         "WHERE indicator_id = 'simd2020.employment_deprived'").fetchall()
+    counts = {code: value for code, value, _ in rows}
+    # a rate needs people to be a share of (the demo has zones of no working-age population)
+    with_people = {code for code, _, denominator in rows if denominator}
+    small = [code for code in drawn if counts.get(code) is not None and counts[code] < 10]
+    assert small, "the demo has Glasgow data zones of fewer than ten"
+    assert {drawn[code]["shown"] for code in small} == {"no data"}
+    published = [code for code in drawn if counts.get(code) is not None and counts[code] >= 10]
+    assert all(drawn[code]["shown"].endswith("%") for code in published)
+    monkeypatch.delenv("GEO_CS_DISCLOSURE_CONTROL")
+    with Store.open(demo_db, read_only=True) as store:
+        open_map = _areas_drawn(partnership_map(store, "glasgow", geography="datazone2011",
+                                                indicator="simd2020.employment_deprived"))
+    assert all(open_map[code]["shown"].endswith("%") for code in small if code in with_people)
+    assert any(code in with_people for code in small)
