@@ -1022,6 +1022,17 @@ def ni153(
         wide = panel.arrays.ni153_wide(groups, worst, params)
     else:
         wide = _ni153_wide(panel, groups, worst, params)
+    versions = {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()}
+    result = _ni153_table(wide, panel, params, versions)
+    result.attrs["notes"] = _empty_notes(resolutions, panel) + _coverage_notes(panel)
+    result.attrs["no_coverage"] = sorted(panel.no_coverage)
+    return result
+
+
+def _ni153_table(wide: pd.DataFrame, panel: Panel, params: MethodParams,
+                 versions: dict[str, str]) -> pd.DataFrame:
+    """The NI 153 table from per partnership and period sums and rates of both roles
+    (columns ``{role}_{value}``): the gap, the cohort's size and share, periods, provenance."""
     for role in ("cohort", "rest"):
         for col in ("count", "denominator", "rate", "rate_low", "rate_high", "n_areas", "small",
                     "estimated_share"):
@@ -1032,12 +1043,54 @@ def ni153(
     wide["n_rest"] = wide.pop("rest_n_areas").fillna(0).astype(int)
     wide["cohort_small"] = wide["cohort_small"].astype("boolean")
     wide["rest_small"] = wide["rest_small"].astype("boolean")
-    wide["partnership_version"] = wide["partnership"].map(
-        {pid: f"{r.phase.name} ({r.phase.version}); {r.method}" for pid, r in resolutions.items()})
-    result = _provenance(_with_periods(wide, panel), panel, params)
-    result.attrs["notes"] = _empty_notes(resolutions, panel) + _coverage_notes(panel)
-    result.attrs["no_coverage"] = sorted(panel.no_coverage)
-    return result
+    wide["partnership_version"] = wide["partnership"].map(versions)
+    return _provenance(_with_periods(wide, panel), panel, params)
+
+
+def ni153_of_rows(rows: pd.DataFrame, partnership: str, version: str, cohort: set[str],
+                  rest: set[str], panel: Panel, params: MethodParams) -> pd.DataFrame:
+    """NI 153 of one group from the given area rows (code, period_id, count, denominator,
+    estimated_share) rather than from the panel: the table :func:`ni153` gives, for a cohort
+    and a rest named by their codes. A custom area under disclosure control is summed this way
+    from its areas' *published* figures (a withheld area has no count and is not counted), so
+    that no choice of custom areas tells more than the published areas do.
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"code": ["a", "b", "c"], "period_id": "p", "count": [30.0, 5.0, None],
+    ...                      "denominator": [100.0, 100.0, None], "estimated_share": 0.0})
+    >>> params = MethodParams(baseline=("p",))
+    >>> row = ni153_of_rows(rows, "x", "x", {"a"}, {"b", "c"}, _RowsPanel(["p"]), params).iloc[0]
+    >>> [round(float(row[c]), 1) for c in ("cohort_rate", "rest_rate", "gap")], int(row["n_cohort"]), \
+    ...     int(row["n_rest"])
+    ([30.0, 5.0, 25.0], 1, 1)
+    """
+    ok = rows[rows["count"].notna() & rows["denominator"].notna()]
+    codes = ok["code"].to_numpy(dtype=object)
+    in_cohort = pd.Index(codes, dtype=object).isin(list(cohort))
+    in_rest = pd.Index(codes, dtype=object).isin(list(rest)) & ~in_cohort
+    ok = ok.assign(role=np.where(in_cohort, "cohort", "rest"))[in_cohort | in_rest]
+    ok = ok.assign(weighted=ok["count"] * ok["estimated_share"].fillna(0))
+    agg = (ok.groupby(["period_id", "role"])
+           .agg(count=("count", "sum"), denominator=("denominator", "sum"), n_areas=("code", "nunique"),
+                weighted=("weighted", "sum")).reset_index())
+    agg["estimated_share"] = (agg.pop("weighted") / agg["count"].where(agg["count"] > 0)).fillna(0.0)
+    agg = add_rates(agg, params)
+    values = ["count", "denominator", "estimated_share", "n_areas", "rate", "rate_high", "rate_low", "small"]
+    wide = agg.set_index(["period_id", "role"])[values].unstack("role").sort_index()
+    wide.columns = [f"{role}_{value}" for value, role in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(0, "partnership", partnership)
+    return _ni153_table(wide, panel, params, {partnership: version})
+
+
+class _RowsPanel:
+    """The little of a :class:`Panel` that :func:`ni153_of_rows` reads (its periods and source), for
+    its example."""
+
+    def __init__(self, period_ids: list[str]) -> None:
+        self._periods = pd.DataFrame({"period_id": period_ids, "period_label": period_ids,
+                                      "start_date": pd.to_datetime(["2020-01-01"] * len(period_ids))})
+        self.source = RateSource("x", "x")
 
 
 def _ni153_wide(panel: Panel, groups: pd.DataFrame, worst: set, params: MethodParams) -> pd.DataFrame:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geo_cs.errors import InputError, NotFoundError
 
@@ -54,6 +56,12 @@ class Settings(BaseSettings):
     #: Origins allowed to call the service from a browser page of their own (CORS); none by
     #: default. GEO_CS_CORS_ORIGINS='["https://maps.example.gov.uk"]', or '["*"]' for any.
     cors_origins: list[str] = []
+    #: Origins whose pages may show the map's embed view (``/maps/{partnership}/embed``) in an
+    #: iframe, a council intranet's say: the view's Content-Security-Policy becomes
+    #: ``frame-ancestors 'self' <these>``; every other page may be framed by the service's own
+    #: pages only. None by default. GEO_CS_FRAME_ANCESTORS='["https://intranet.example.gov.uk"]';
+    #: ``https://*.example.gov.uk`` admits every subdomain, as CSP allows (:func:`frame_ancestor`).
+    frame_ancestors: Annotated[list[str], NoDecode] = []
     tile_cache_items: int = 20_000
     tile_cache_mb: int = 256
     values_cache_items: int = 256
@@ -95,6 +103,13 @@ class Settings(BaseSettings):
     #: rather than from the request's Host header. GEO_CS_BASE_URL, or ``serve --base-url``.
     base_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$")
 
+    @field_validator("frame_ancestors", mode="before")
+    @classmethod
+    def _frame_ancestors(cls, value: object) -> list[str]:
+        # read here rather than by pydantic-settings (NoDecode): its error for a value that is
+        # not JSON names neither the variable nor the value
+        return frame_ancestors(value)
+
     def disclosure(self) -> DisclosureControl | None:
         """The disclosure control to apply to published figures, or None when it is off."""
         if not self.disclosure_control:
@@ -102,6 +117,85 @@ class Settings(BaseSettings):
         from geo_cs.disclosure import DisclosureControl
 
         return DisclosureControl(self.disclosure_round_to, self.disclosure_min_count)
+
+
+# -- origins allowed to frame the embed view ----------------------------------------------------
+
+#: An origin as CSP's ``frame-ancestors`` takes it (a host-source with no path): http or https,
+#: a host name (``*.`` before it for its subdomains) or IPv4 address, an optional port.
+_ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<host>(\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+                     r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::(?P<port>[0-9]{1,5}))?", re.I)
+_SETTING = "GEO_CS_FRAME_ANCESTORS"
+_EXAMPLE = "https://intranet.example.gov.uk"
+
+
+def frame_ancestor(entry: object) -> str:
+    """One entry of ``GEO_CS_FRAME_ANCESTORS`` as the header will carry it (scheme and host in
+    lower case, one trailing ``/`` dropped), or a ``ValueError`` naming the setting and the
+    entry, saying what to write instead.
+
+    Each entry goes into a response header, so only an origin passes: a ``;`` or a space would
+    add directives of its own. ``*`` alone (any site on the internet), a scheme alone
+    (``https:``) and a path are refused; ``https://*.example.gov.uk`` (every subdomain) is
+    accepted, as in CSP.
+
+    >>> frame_ancestor("https://Intranet.Example.gov.uk/")
+    'https://intranet.example.gov.uk'
+    >>> frame_ancestor("https://intranet.example.gov.uk/maps")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: GEO_CS_FRAME_ANCESTORS: "https://intranet.example.gov.uk/maps" is not an origin: ...
+    """
+    shown = json.dumps(entry) if not isinstance(entry, str) else f'"{entry}"'
+    if not isinstance(entry, str):
+        raise ValueError(f'{_SETTING}: {shown} is not an origin: each entry is text such as "{_EXAMPLE}"')
+    text = entry.strip()
+    if text in ("*", "'*'", "https://*", "http://*"):
+        raise ValueError(f"{_SETTING}: {shown} would let any site on the internet show the map inside "
+                         f'its own page: list the origins of your own sites, e.g. "{_EXAMPLE}"')
+    if text.lower() in ("'self'", "'none'"):
+        raise ValueError(f"{_SETTING}: {shown} is not an origin: the service's own pages may always "
+                         "frame the map, and an empty list allows no other site")
+    found = _ORIGIN.match(text)
+    if found is None:
+        if re.fullmatch(r"(\*\.)?[A-Za-z0-9.-]+(:[0-9]+)?/?", text):
+            raise ValueError(f'{_SETTING}: {shown} needs its scheme: "https://{text.rstrip("/")}"')
+        raise ValueError(f"{_SETTING}: {shown} is not an origin: write https:// or http://, the host "
+                         f'and an optional :port, e.g. "{_EXAMPLE}" (or "https://*.example.gov.uk" '
+                         "for all its subdomains)")
+    rest = text[found.end():]
+    port = f":{found['port']}" if found["port"] else ""
+    origin = f"{found['scheme'].lower()}://{found['host'].lower()}{port}"
+    if found["port"] and not 0 < int(found["port"]) < 65536:
+        raise ValueError(f"{_SETTING}: {shown} is not an origin: port {found['port']} is not 1 to 65535")
+    if rest in ("", "/"):
+        return origin
+    if rest.startswith("/") and not re.search(r"[\s;,'\"]", rest):
+        path = rest.split("?")[0].split("#")[0]
+        raise ValueError(f'{_SETTING}: {shown} is not an origin: leave out the path "{path}" (a browser '
+                         f'compares only the scheme, host and port of the page around the map): "{origin}"')
+    raise ValueError(f"{_SETTING}: {shown} is not an origin: one origin per entry, such as "
+                     f'"{_EXAMPLE}", with nothing after the host and port')
+
+
+def frame_ancestors(value: object) -> list[str]:
+    """``GEO_CS_FRAME_ANCESTORS`` read: a JSON list of origins as text (the environment), or a
+    list (a program's own settings); each checked by :func:`frame_ancestor`, duplicates
+    dropped. Empty or unset: none."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError(f"{_SETTING} must be a JSON list of origins, e.g. "
+                             f"'[\"{_EXAMPLE}\"]'; got {text!r}") from None
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{_SETTING} must be a JSON list of origins, e.g. '[\"{_EXAMPLE}\"]'; "
+                         f"got {json.dumps(value)}")
+    return list(dict.fromkeys(frame_ancestor(entry) for entry in value))
 
 
 # -- reading the files people edit: YAML, and telling a binary file from a text one ----------------

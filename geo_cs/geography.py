@@ -215,3 +215,32 @@ def is_listed(codes: pd.Series, listed: frozenset[str] | set[str]) -> np.ndarray
     import numpy as np
 
     return np.fromiter((code in listed for code in codes.tolist()), dtype=bool, count=len(codes))
+
+
+#: What the areas of a boundary set are called in a sentence (singular, plural), by the start
+#: of the set's id. Small areas are the method's "neighbourhoods"; larger ones keep their own
+#: name, so a constituency is never called a neighbourhood.
+AREA_WORDS: tuple[tuple[str, str, str], ...] = (
+    ("datazone", "neighbourhood", "neighbourhoods"),
+    ("lsoa", "neighbourhood", "neighbourhoods"),
+    ("oa", "neighbourhood", "neighbourhoods"),
+    ("msoa", "area", "areas"),
+    ("iz", "intermediate zone", "intermediate zones"),
+    ("ward", "ward", "wards"),
+    ("wpc", "constituency", "constituencies"),
+    ("lad", "district", "districts"),
+    ("rgn", "region", "regions"),
+    ("region", "region", "regions"),
+)
+
+
+def area_words(set_id: str) -> tuple[str, str]:
+    """(singular, plural) for the areas of ``set_id``.
+
+    >>> area_words("datazone2011"), area_words("wpc2010")
+    (('neighbourhood', 'neighbourhoods'), ('constituency', 'constituencies'))
+    """
+    for prefix, one, many in sorted(AREA_WORDS, key=lambda w: -len(w[0])):
+        if set_id.startswith(prefix):
+            return one, many
+    return "area", "areas"

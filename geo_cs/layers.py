@@ -613,6 +613,8 @@ def partnership_gap(
     try:
         chosen = resolve_baseline(panel, baseline)
         params = MethodParams(threshold=threshold, baseline=chosen)
+        if partnership.kind == "custom":
+            return _custom_area_gap(store, measure, panel, partnership, params, disclosure)
         if disclosure is None:
             return ni153(store, panel, [partnership], params=params)
         # the cohort of what is published: chosen on the published rates, not the exact ones
@@ -625,6 +627,55 @@ def partnership_gap(
         return disclosure.gap_table(table, params.confidence)
     finally:
         panel.drop()
+
+
+def _custom_area_gap(store: Store, measure: Measure, panel: Panel, partnership, params: MethodParams,
+                     disclosure: DisclosureControl | None) -> pd.DataFrame:
+    """NI 153 of a custom area: its worst-performing areas against the rest of it, or against
+    the rest of the partnership it was made in (every other area of it).
+
+    Without disclosure control the exact counts are summed (:func:`geo_cs.analysis.ni153`).
+    With it, the custom area's figures are sums of its areas' *published* figures
+    (:func:`geo_cs.analysis.ni153_of_rows`): a custom area drawn around a withheld area, or two
+    that differ by one, then tell nothing the published areas do not — a sum of exact counts,
+    rounded once, would give a withheld count back by difference."""
+    from geo_cs.analysis import ni153, ni153_of_rows
+    from geo_cs.custom_areas import parse_area_id
+    from geo_cs.partnerships import get_partnerships, resolve
+
+    area = parse_area_id(partnership.id)
+    codes = set(resolve(store, partnership, measure.set_id).codes)
+    compared = codes
+    if area.against_within:
+        within = get_partnerships([area.within])[0]
+        compared = set(resolve(store, within, measure.set_id).codes)
+        outside = sorted(codes - compared)
+        if outside:
+            raise InputError(
+                f"custom area: {len(outside)} of its areas ({', '.join(outside[:3])}"
+                f"{'…' if len(outside) > 3 else ''}) are outside {within.phase_at(None).name}, so it "
+                "cannot be compared with the rest of it; compare it with the rest of itself")
+    version = f"{partnership.name} (custom area of {len(codes)} areas)" + (
+        f" against the rest of {area.within}" if area.against_within else "")
+    if disclosure is not None:
+        published = area_values(store, measure, baseline=params.baseline, threshold=params.threshold,
+                                confidence=params.confidence, disclosure=disclosure).frame
+        worst = set(published.loc[published["worst"].fillna(False).astype(bool), "code"]) & codes
+        rows = published[published["code"].isin(compared)]
+        table = ni153_of_rows(rows, partnership.id, version, worst, compared - worst, panel, params)
+        withheld = rows.loc[rows["count"].isna() & rows["code"].isin(codes), "code"].nunique()
+        table = disclosure.gap_table(table, params.confidence)
+        table.attrs["notes"] = [*table.attrs.get("notes", []), (
+            "A custom area's figures are sums of its areas' published figures"
+            + (f"; {withheld} of its areas are withheld in some period and not counted there."
+               if withheld else "."))]
+        return table
+    cohort = worst_cohort(panel, params)
+    cohort = cohort.assign(worst=cohort["worst"].fillna(False).astype(bool) & cohort["code"].isin(codes))
+    if not area.against_within:
+        return ni153(store, panel, [partnership], params=params, cohort=cohort)
+    table = ni153(store, panel, get_partnerships([area.within]), params=params, cohort=cohort)
+    return table.assign(partnership=partnership.id, partnership_version=version)
 
 
 def default_view(

@@ -29,9 +29,10 @@ from typing import Any, Literal
 import pandas as pd
 
 from geo_cs.config import boundaries_dir, load_yaml
+from geo_cs.custom_areas import CustomArea, is_area_id, parse_area_id
 from geo_cs.district_codes import codes_in_edition, current_overrides
 from geo_cs.errors import InputError, NotFoundError
-from geo_cs.geography import registry
+from geo_cs.geography import area_words, registry
 from geo_cs.store import Store
 
 GSS = re.compile(r"^[EWSNK]\d{8}$")
@@ -173,14 +174,43 @@ def _load_partnerships(stamps: tuple[tuple[str, int | None, int | None], ...]) -
 
 
 def get_partnerships(ids: list[str] | None = None) -> list[Partnership]:
-    """The named partnerships (all when ``ids`` is None), with a clear error for unknown ids."""
+    """The named partnerships (all when ``ids`` is None), with a clear error for unknown ids.
+
+    A custom area's id (``area-…``, :mod:`geo_cs.custom_areas`) is a partnership too: its
+    members are its small areas."""
     known = load_partnerships()
     if not ids:
         return list(known.values())
-    unknown = [i for i in ids if i not in known]
+    unknown = [i for i in ids if i not in known and not is_area_id(i)]
     if unknown:
         raise NotFoundError(f"unknown partnership {', '.join(unknown)}; known: {', '.join(known)}")
-    return [known[i] for i in ids]
+    return [custom_partnership(parse_area_id(i)) if is_area_id(i) else known[i] for i in ids]
+
+
+def custom_partnership(area: CustomArea) -> Partnership:
+    """The partnership of a custom area: one phase spanning the initiative, whose members are
+    its small areas (so :func:`resolve` on its own set gives them back, checked against the
+    store). Its name is the one given, else "Custom area (12 neighbourhoods)".
+
+    >>> from geo_cs.custom_areas import CustomArea
+    >>> p = custom_partnership(CustomArea("datazone2011", ("S01010206", "S01010207"), within="glasgow"))
+    >>> p.name, p.member_set, p.kind, p.phase_at(None).members
+    ('Custom area (2 neighbourhoods)', 'datazone2011', 'custom', ('S01010206', 'S01010207'))
+    """
+    if area.set_id not in registry().sets:
+        raise InputError(f"custom area: {area.set_id!r} is not a known boundary set")
+    one, many = area_words(area.set_id)
+    name = area.name or f"Custom area ({len(area.codes)} {one if len(area.codes) == 1 else many})"
+    nations = tuple(dict.fromkeys(_NATION_OF[c[0]] for c in area.codes if c[0] in _NATION_OF))
+    return Partnership(
+        id=area.id, name=name, nations=nations, kind="custom", confidence="stated",
+        member_set=area.set_id, phases=(Phase(name, DEFAULT_START, DEFAULT_END, area.codes),),
+        note=f"A custom area of {len(area.codes)} {many}"
+             + (f" made on the map of {area.within}" if area.within else ""),
+        source="custom area")
+
+
+_NATION_OF = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
 # -- resolution to small areas ------------------------------------------------------------------

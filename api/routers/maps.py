@@ -16,6 +16,7 @@ from geo_cs.api.deps import (
     cached_map_page,
     cached_values,
 )
+from geo_cs.custom_areas import PARTNERSHIP_ID_PATTERN
 from geo_cs.errors import InputError
 from geo_cs.export.charts import figure_svg, gap_about, gap_chart, gap_csv, gap_title
 from geo_cs.export.maps import figure_bytes
@@ -27,7 +28,8 @@ from geo_cs.places import holds_postcodes, search_areas, search_note
 
 router = APIRouter(prefix="/maps", tags=["Web map"], responses=problems.RESPONSES)
 
-PartnershipId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="Partnership id.")]
+PartnershipId = Annotated[str, Path(pattern=PARTNERSHIP_ID_PATTERN,
+                                      description="Partnership id, or a custom area's (area-…).")]
 
 
 @router.get("/", response_class=HTMLResponse, summary="The partnerships, each linking to its map")

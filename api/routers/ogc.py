@@ -39,6 +39,7 @@ from geo_cs.api.deps import (
     public_base,
 )
 from geo_cs.attribution import OGL_ATTRIBUTION
+from geo_cs.custom_areas import PARTNERSHIP_ID_PATTERN
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.export import gis
 from geo_cs.features import (
@@ -234,7 +235,8 @@ def _queryables_links(href: str) -> list[dict]:
 
 @router.get("/collections", summary="Collections: boundary sets and analysis layers")
 def collections(request: Request, store: StoreDep,
-                partnership: Annotated[str | None, Query(max_length=64, include_in_schema=False)] = None,
+                partnership: Annotated[str | None, Query(pattern=PARTNERSHIP_ID_PATTERN,
+                                                         include_in_schema=False)] = None,
                 ) -> dict:
     """Every collection; with ``partnership=`` (a connection URL's, which GDAL and QGIS repeat
     here) each extent is that of the partnership's areas (none where it has none; an unknown
@@ -310,7 +312,7 @@ class ItemParams:
         crs: Annotated[str | None, Query(max_length=100, description="Output CRS (default CRS84).")] = None,
         properties: Annotated[str | None, Query(max_length=500,
                                                 description="Comma-separated properties to return.")] = None,
-        partnership: Annotated[str | None, Query(max_length=64,
+        partnership: Annotated[str | None, Query(pattern=PARTNERSHIP_ID_PATTERN,
                                                  description="Only the areas of this partnership.")] = None,
         f: Annotated[Literal["json", "geojson", "csv"], Query(description="Output format.")] = "json",
         datetime: Annotated[str | None, Query(

@@ -31,6 +31,7 @@ from geo_cs.api.deps import (
     public_base,
 )
 from geo_cs.api.routers.ogc import moved_collection
+from geo_cs.custom_areas import PARTNERSHIP_ID_PATTERN
 from geo_cs.errors import GeoCsError, NotFoundError
 from geo_cs.features import PARTNERSHIPS
 from geo_cs.partnerships import get_partnerships, load_partnerships
@@ -46,7 +47,8 @@ PartnershipQuery = Annotated[str | None, Query(
 FormatQuery = Annotated[str | None, Query(
     max_length=16, description="qml, sld or mapbox (also sld10, mbgl); default by the Accept header, "
                                "else sld.")]
-PartnershipId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="Partnership id.")]
+PartnershipId = Annotated[str, Path(pattern=PARTNERSHIP_ID_PATTERN,
+                                      description="Partnership id, or a custom area's (area-…).")]
 
 
 def _styled(request: Request, store, collection_id: str, indicator: str | None, denominator: str | None,
