@@ -1060,9 +1060,8 @@ def ni153_of_rows(rows: pd.DataFrame, partnership: str, version: str, cohort: se
     ...                      "denominator": [100.0, 100.0, None], "estimated_share": 0.0})
     >>> params = MethodParams(baseline=("p",))
     >>> row = ni153_of_rows(rows, "x", "x", {"a"}, {"b", "c"}, _RowsPanel(["p"]), params).iloc[0]
-    >>> [round(float(row[c]), 1) for c in ("cohort_rate", "rest_rate", "gap")], int(row["n_cohort"]), \
-    ...     int(row["n_rest"])
-    ([30.0, 5.0, 25.0], 1, 1)
+    >>> [round(float(row[c]), 1) for c in ("cohort_rate", "rest_rate", "gap", "n_cohort", "n_rest")]
+    [30.0, 5.0, 25.0, 1.0, 1.0]
     """
     ok = rows[rows["count"].notna() & rows["denominator"].notna()]
     codes = ok["code"].to_numpy(dtype=object)

@@ -53,7 +53,8 @@ MAX_CODES = 5000
 #: Glasgow 55; an area too scattered for this is given to the CLI as a file (``--area-file``).
 MAX_ID_LENGTH = 3000
 #: A partnership id in an address: a registry id, or a custom area's.
-PARTNERSHIP_ID_PATTERN = rf"^(?:[A-Za-z0-9_\-]{{1,64}}|{PREFIX}[A-Za-z0-9_\-]{{1,{MAX_ID_LENGTH - len(PREFIX)}}})$"
+PARTNERSHIP_ID_PATTERN = (rf"^(?:[A-Za-z0-9_\-]{{1,64}}"
+                          rf"|{PREFIX}[A-Za-z0-9_\-]{{1,{MAX_ID_LENGTH - len(PREFIX)}}})$")
 MAX_NAME_LENGTH = 80
 VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -857,9 +857,12 @@ def _same_figures(m: Measure, as_rates: dict[str, tuple[str, str | None]],
 
 
 def area_index(store: Store, set_id: str, codes: list[str]) -> pd.DataFrame:
-    """code, name and lon/lat bounds (west, south, east, north) of ``codes`` in ``set_id``."""
+    """code, name, lon/lat bounds (west, south, east, north) and a point inside each area
+    (lon, lat: the map page picks the areas whose point a drawn shape holds) of ``codes`` in
+    ``set_id``."""
     return store.sql(
-        "SELECT code, name, xmin AS west, ymin AS south, xmax AS east, ymax AS north FROM areas "
+        "SELECT code, name, xmin AS west, ymin AS south, xmax AS east, ymax AS north, "
+        "ST_X(ST_PointOnSurface(geom_4326)) AS lon, ST_Y(ST_PointOnSurface(geom_4326)) AS lat FROM areas "
         "WHERE set_id = ? AND list_contains(?, code) ORDER BY code", [set_id, sorted(codes)]).df()
 
 

@@ -173,13 +173,16 @@ def _plural(n: int, words: tuple[str, str]) -> str:
 
 def gap_sentence(table: pd.DataFrame, partnership_name: str, params: MethodParams | None = None,
                  hint: ThresholdHint | None = None, *,
-                 areas: tuple[str, str] = ("neighbourhood", "neighbourhoods")) -> str:
+                 areas: tuple[str, str] = ("neighbourhood", "neighbourhoods"),
+                 rest_of: str | None = None) -> str:
     """The plain sentence for one partnership's NI 153 table (its rows in time order), ending
     with the rule it used: the threshold and the baseline (``params``).
 
     ``hint``: for a partnership with no worst-performing neighbourhoods, what to say instead
     (from :func:`threshold_hint` on its areas' baseline rates). ``areas``: what its areas are
-    called (:func:`area_words`): constituencies are not neighbourhoods.
+    called (:func:`area_words`): constituencies are not neighbourhoods. ``rest_of``: the
+    whole the worst-performing areas are compared with, when it is not ``partnership_name``
+    itself (a custom area against the rest of the partnership it lies in).
     """
     params = params or MethodParams()
     labels = (dict(zip(table["period_id"], table["period_label"], strict=True))
@@ -202,6 +205,8 @@ def gap_sentence(table: pd.DataFrame, partnership_name: str, params: MethodParam
     rule = f" Threshold: a baseline rate above {params.threshold:g}%" + (
         f"; baseline: {baseline}." if baseline else ".")
     cohort = f"{n_cohort} worst-performing {_plural(n_cohort, areas)}"
+    if rest_of:
+        cohort, partnership_name = f"{cohort} of {partnership_name}", rest_of
     if rows.empty:
         return f"There are {cohort} in {partnership_name}, but no period has a gap to report." + rule
     first, last = rows.iloc[0], rows.iloc[-1]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import yaml
 
 from geo_cs.config import boundaries_dir, load_yaml
 from geo_cs.custom_areas import CustomArea, is_area_id, parse_area_id
@@ -211,6 +212,49 @@ def custom_partnership(area: CustomArea) -> Partnership:
 
 
 _NATION_OF = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
+
+
+def areas_csv(store: Store, partnership: Partnership, set_id: str) -> str:
+    """The partnership's areas of ``set_id`` as a CSV any GIS reads and ``--area-file`` takes
+    back: ``code``, ``name``, ``geography``."""
+    codes = resolve(store, partnership, set_id).codes
+    rows = store.sql("SELECT code, name FROM areas WHERE set_id = ? AND list_contains(?, code) ORDER BY code",
+                     [set_id, codes]).df()
+    rows["geography"] = set_id
+    return rows.to_csv(index=False, lineterminator="\r\n")
+
+
+def partnership_yaml(partnership: Partnership, *, link: str = "") -> str:
+    """``partnership`` as a file for ``boundaries/partnerships/`` (or the CLI's ``--area-file``):
+    the same fields :func:`load_partnerships` reads, a custom area's id made from its name
+    (``area-…`` ids are for addresses), and a comment saying where it came from.
+
+    >>> from geo_cs.custom_areas import CustomArea
+    >>> text = partnership_yaml(custom_partnership(CustomArea("datazone2011", ("S01010206",), "Govan")))
+    >>> print(text[text.index("partnerships:"):])
+    partnerships:
+    - id: govan
+      name: Govan
+      member_geography: datazone2011
+      nations: [Scotland]
+      members: [S01010206]
+    <BLANKLINE>
+    >>> parse_partnership(yaml.safe_load(text)["partnerships"][0], "lad2013", "x").phase_at(None).members
+    ('S01010206',)
+    """
+    pid = partnership.id
+    if partnership.kind == "custom":
+        pid = re.sub(r"[^a-z0-9]+", "-", partnership.name.lower()).strip("-")[:64] or "custom-area"
+    phase = partnership.phase_at(None)
+    entry: dict[str, Any] = {"id": pid, "name": partnership.name, "member_geography": partnership.member_set,
+                             "nations": list(partnership.nations), "members": list(phase.members)}
+    if partnership.kind != "custom":
+        entry.update({"kind": partnership.kind, "confidence": partnership.confidence})
+    header = (f"# {partnership.name}: {len(phase.members)} areas of {partnership.member_set}, made on the "
+              "geo-cs map.\n# Copy it into boundaries/partnerships/, or give it to geo-cs analyse/export "
+              f"with --area-file.\n# {('Its map: ' + link) if link else ''}\n")
+    return header + yaml.safe_dump({"partnerships": [entry]}, sort_keys=False, default_flow_style=None,
+                                   allow_unicode=True, width=100)
 
 
 # -- resolution to small areas ------------------------------------------------------------------
