@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Iterable
@@ -234,6 +235,22 @@ def parse_area_id(text: str) -> CustomArea:
         raise InputError("custom area: the id is damaged (it is not written as geo-cs writes it); "
                          "copy the whole link again")
     return area
+
+
+def file_stem(partnership: str) -> str:
+    """What files of ``partnership`` are named: its id, or for a custom area its name and a
+    short digest of its id (an id may be thousands of characters; two areas of one name differ).
+
+    >>> file_stem("glasgow")
+    'glasgow'
+    >>> file_stem(area_id("datazone2011", ["S01010206"], name="Govan estate"))
+    'govan-estate-854c07'
+    """
+    if not is_area_id(partnership):
+        return partnership
+    name = parse_area_id(partnership).name or "custom-area"
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "custom-area"
+    return f"{slug}-{hashlib.sha256(partnership.encode()).hexdigest()[:6]}"
 
 
 # -- files: a list of codes as any GIS exports it, or a partnership file -----------------------

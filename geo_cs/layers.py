@@ -667,8 +667,8 @@ def _custom_area_gap(store: Store, measure: Measure, panel: Panel, partnership, 
         table = disclosure.gap_table(table, params.confidence)
         table.attrs["notes"] = [*table.attrs.get("notes", []), (
             "A custom area's figures are sums of its areas' published figures"
-            + (f"; {withheld} of its areas are withheld in some period and not counted there."
-               if withheld else "."))]
+            + (f"; {withheld} of its areas {'is' if withheld == 1 else 'are'} withheld in some period "
+               "and not counted there." if withheld else "."))]
         return table
     cohort = worst_cohort(panel, params)
     cohort = cohort.assign(worst=cohort["worst"].fillna(False).astype(bool) & cohort["code"].isin(codes))

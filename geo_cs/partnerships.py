@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from geo_cs.config import boundaries_dir, load_yaml
-from geo_cs.custom_areas import CustomArea, is_area_id, parse_area_id
+from geo_cs.custom_areas import CustomArea, area_id, is_area_id, parse_area_id, read_area_file
 from geo_cs.district_codes import codes_in_edition, current_overrides
 from geo_cs.errors import InputError, NotFoundError
 from geo_cs.geography import area_words, registry
@@ -212,6 +212,52 @@ def custom_partnership(area: CustomArea) -> Partnership:
 
 
 _NATION_OF = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
+
+
+def area_from_file(store: Store, path: Path, geographies: list[str] | tuple[str, ...] = ()) -> str:
+    """The custom area's id that a file defines, for the CLI's ``--area-file``: a partnership
+    file (``.yaml``: its first partnership's final members, of its ``member_geography``) or a
+    CSV or text of small-area codes (the map's "codes (CSV)", any GIS's export). The codes'
+    boundary set is the one of ``geographies`` that holds them all, else the one set the store
+    holds them all in; codes it does not hold are named.
+
+    >>> from geo_cs.config import boundaries_dir  # a partnership file (no store needed for it)
+    >>> pid = area_from_file(None, boundaries_dir() / "partnerships" / "city_strategy_partnerships.yaml")
+    >>> found = get_partnerships([pid])[0]
+    >>> found.member_set, found.name, len(found.phase_at(None).members)
+    ('lad2013', 'Birmingham, Coventry and the Black Country', 7)
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raw = load_yaml(path) or {}
+        entries = raw.get("partnerships") or []
+        if not entries:
+            raise InputError(f"{path}: no partnership in it (a partnership file lists them under "
+                             "'partnerships:')")
+        found = parse_partnership(entries[0], raw.get("member_geography", "lad2013"), path.name)
+        return area_id(found.member_set, found.phase_at(None).members, name=found.name)
+    codes, name = read_area_file(path)
+    held = store.sql(
+        "SELECT set_id, count(DISTINCT code) AS n FROM areas WHERE list_contains(?, code) GROUP BY set_id "
+        "ORDER BY set_id", [codes]).fetchall()
+    complete = [set_id for set_id, n in held if n == len(codes)]
+    chosen = [s for s in complete if s in geographies] if geographies else complete
+    if complete and not chosen:
+        raise InputError(f"{path}: its codes are not {' or '.join(geographies)} areas: they are areas of "
+                         f"{' and '.join(complete)}")
+    if not chosen:
+        best = max(held, key=lambda r: r[1], default=None)
+        if best is None:
+            raise InputError(f"{path}: none of its {len(codes)} codes ({', '.join(codes[:3])}…) is an "
+                             "area the store holds; ingest their boundaries first")
+        known = {r[0] for r in store.sql("SELECT code FROM areas WHERE set_id = ? AND list_contains(?, code)",
+                                         [best[0], codes]).fetchall()}
+        missing = [c for c in codes if c not in known]
+        raise InputError(f"{path}: {len(missing)} of its codes ({', '.join(missing[:5])}) are not {best[0]} "
+                         f"areas the store holds (the other {best[1]} are)")
+    if len(chosen) > 1:
+        raise InputError(f"{path}: its codes are areas of {' and '.join(chosen)}; say which with --geography")
+    return area_id(chosen[0], codes, name=name)
 
 
 def areas_csv(store: Store, partnership: Partnership, set_id: str) -> str:

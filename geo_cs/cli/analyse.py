@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from geo_cs.cli.common import IndicatorOpt, JsonOption, err, open_store, out, print_report, state
+from geo_cs.cli.common import (
+    AreaFileOpt,
+    IndicatorOpt,
+    JsonOption,
+    err,
+    open_store,
+    out,
+    print_report,
+    state,
+    with_area_files,
+)
 from geo_cs.errors import InputError
 
 analyse_app = typer.Typer(
@@ -66,6 +76,12 @@ def _emit(frame: Any, out_path: Path | None, columns: list[str], title: str) -> 
     if not state.quiet:
         for note in frame.attrs.get("notes", []):
             err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if "partnership" in frame.columns and frame["partnership"].astype(str).str.startswith("area-").any():
+        # a custom area's id holds its areas (thousands of characters): it is named by its name
+        from geo_cs.custom_areas import file_stem
+
+        frame = frame.assign(partnership=frame["partnership"].map(
+            lambda p: file_stem(p) if isinstance(p, str) else p))
     if out_path is not None:
         write_table(frame, out_path)
         if not state.quiet:
@@ -87,10 +103,13 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _partnerships(ids: list[str] | None) -> Any:
+def _partnerships(ids: list[str] | None, store: Any = None, area_files: list[Path] | None = None,
+                  geographies: list[str] | tuple[str, ...] = ()) -> Any:
+    """The partnerships asked for by id and as custom areas (``--area-file``); None: all."""
     from geo_cs.partnerships import get_partnerships
 
-    return get_partnerships(ids)
+    ids = with_area_files(store, ids, area_files, geographies)
+    return get_partnerships(ids) if ids else None
 
 
 @analyse_app.command("prepare")
@@ -116,7 +135,7 @@ def analyse_prepare(
 @analyse_app.command("rates")
 def analyse_rates(
     indicator: IndicatorOpt, geography: GeographyOpt, denominator: DenominatorOpt = None,
-    count_is_rate: IsRateOpt = False, partnership: PartnershipOpt = None,
+    count_is_rate: IsRateOpt = False, partnership: PartnershipOpt = None, area_file: AreaFileOpt = None,
     reference: Annotated[str, typer.Option(help="gb or nation:E|W|S.")] = "gb",
     base_period: Annotated[str | None, typer.Option(help="Base period of the index (default: the first).")] = None,
     confidence: ConfidenceOpt = 0.95, definition_date: WhenOpt = None, out_path: OutOpt = None,
@@ -127,7 +146,8 @@ def analyse_rates(
 
     with Store.open(state.db, read_only=True) as store:
         panel = _panel(store, indicator, geography, denominator, count_is_rate)
-        result = partnership_rates(store, panel, _partnerships(partnership), reference=reference,
+        result = partnership_rates(store, panel, _partnerships(partnership, store, area_file, [geography]),
+                                   reference=reference,
                                    base_period=base_period, when=_when(definition_date),
                                    params=MethodParams(confidence=confidence))
     _emit(result, out_path, ["partnership", "period_label", "rate", "rate_low", "rate_high", "index",
@@ -167,7 +187,7 @@ def analyse_ni153(
     indicator: IndicatorOpt,
     geography: Annotated[list[str], typer.Option("--geography", "-g", help="Geography set; repeat for one per nation (e.g. -g lsoa2011 -g datazone2011).")],
     denominator: DenominatorOpt = None,
-    count_is_rate: IsRateOpt = False, partnership: PartnershipOpt = None,
+    count_is_rate: IsRateOpt = False, partnership: PartnershipOpt = None, area_file: AreaFileOpt = None,
     threshold: ThresholdOpt = 25.0, baseline: BaselineOpt = None, tolerance: ToleranceOpt = 0.1,
     confidence: ConfidenceOpt = 0.95, definition_date: WhenOpt = None,
     from_period: Annotated[str | None, typer.Option("--from", help="First period of the change (default: the first).")] = None,
@@ -190,7 +210,8 @@ def analyse_ni153(
     with Store.open(state.db, read_only=True) as store:
         series = ni153_series(
             store, indicator, geography, denominator=denominator, count_is_rate=count_is_rate,
-            partnerships=_partnerships(partnership), threshold=threshold, baseline=baseline,
+            partnerships=_partnerships(partnership, store, area_file, geography), threshold=threshold,
+            baseline=baseline,
             tolerance=tolerance, confidence=confidence, when=_when(definition_date),
             from_period=from_period, to_period=to_period, cohort_from=cohort_from)
     params = series.params

@@ -70,5 +70,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JS
 IndicatorOpt = Annotated[str, typer.Option("--indicator", "-i", help="Count indicator id, e.g. dwp_oowb_wpc10.claimants (see geo-cs info).")]
 
 
+AreaFileOpt = Annotated[list[Path] | None, typer.Option(
+    "--area-file", help="Your own area: a CSV or list of small-area codes (the map's 'codes (CSV)', any GIS's "
+                        "export) or a partnership file (.yaml); repeat for several.")]
+
+
+def with_area_files(store: Any, ids: list[str] | None, files: list[Path] | None,
+                    geographies: list[str] | tuple[str, ...] = ()) -> list[str] | None:
+    """``ids`` and the custom areas of ``files`` (:func:`geo_cs.partnerships.area_from_file`) as
+    partnership ids; None when neither is given (a command's "all partnerships")."""
+    from geo_cs.partnerships import area_from_file
+
+    found = list(ids or []) + [area_from_file(store, f, geographies) for f in files or []]
+    return found or None
+
+
 def split_list(text: str | None) -> list[str] | None:
     return [p.strip() for p in text.split(",") if p.strip()] if text else None

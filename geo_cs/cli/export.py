@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from geo_cs.cli.common import err, make_progress, out, split_list, state
+from geo_cs.cli.common import AreaFileOpt, err, make_progress, out, split_list, state, with_area_files
+from geo_cs.custom_areas import file_stem
 from geo_cs.errors import InputError
 
 export_app = typer.Typer(help="Exports for reports: maps, charts, partnership reports and area profiles (PDF, Word, OpenDocument, HTML).",
@@ -18,8 +19,9 @@ export_app = typer.Typer(help="Exports for reports: maps, charts, partnership re
 
 @export_app.command("map")
 def export_map(
-    partnership: Annotated[str, typer.Option("--partnership", "-p", help="Partnership id (geo-cs analyse … -p; see /maps/).")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file: .png (300 dpi), .svg or .pdf.")],
+    partnership: Annotated[str | None, typer.Option("--partnership", "-p", help="Partnership id (geo-cs analyse … -p; see /maps/).")] = None,
+    area_file: Annotated[Path | None, typer.Option("--area-file", help="Your own area instead: a CSV or list of small-area codes, or a partnership file (.yaml).")] = None,
     geography: Annotated[str | None, typer.Option("--geography", "-g", help="Boundary set (default: as the web map).")] = None,
     indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator id or measure (default: as the web map).")] = None,
     denominator: Annotated[str | None, typer.Option(help="Indicator of denominators, for counts without them.")] = None,
@@ -40,8 +42,12 @@ def export_map(
         own = [float(b) for b in split_list(breaks) or []] or None
     except ValueError as exc:
         raise InputError(f"--breaks {breaks!r}: expected comma-separated numbers") from exc
+    if (partnership is None) == (area_file is None):
+        raise typer.BadParameter("give --partnership (-p) or --area-file, one of them")
     with Store.open(state.db, read_only=True) as store:
-        make_progress().note(f"drawing {partnership}")
+        [partnership] = with_area_files(store, [partnership] if partnership else None,
+                                        [area_file] if area_file else None, [geography] if geography else [])
+        make_progress().note("drawing the map")
         figure = partnership_map(
             store, partnership, geography=geography, indicator=indicator, denominator=denominator,
             periods=period, scheme="own" if own else scheme, k=k, breaks=own,
@@ -53,8 +59,9 @@ def export_map(
 
 @export_app.command("charts")
 def export_charts(
-    partnership: Annotated[list[str], typer.Option("--partnership", "-p", help="Partnership id (repeat for several on one chart).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    partnership: Annotated[list[str] | None, typer.Option("--partnership", "-p", help="Partnership id (repeat for several on one chart).")] = None,
+    area_file: AreaFileOpt = None,
     formats: Annotated[str, typer.Option("--format", help="Comma-separated: png, svg, pdf.")] = "png,svg,pdf",
     geography: Annotated[str | None, typer.Option("--geography", "-g", help="Geography of figures 4.3-4.6 (default wpc2010).")] = None,
     indicator: Annotated[str | None, typer.Option("--indicator", "-i", help="Indicator of figures 4.3-4.6 (default claimants).")] = None,
@@ -76,10 +83,13 @@ def export_charts(
     if no_survey and (survey_geography or survey_period):
         raise typer.BadParameter("--no-survey leaves out figures 4.1-4.2: give it without --survey-geography "
                                  "or --survey-period")
+    if not partnership and not area_file:
+        raise typer.BadParameter("give --partnership (-p) or --area-file (or both; each repeats)")
     chosen = tuple(split_list(formats) or ())
     written, notes = [], []
     with Store.open(state.db, read_only=True) as store:
-        make_progress().note(f"drawing charts for {', '.join(partnership)}")
+        partnership = with_area_files(store, partnership, area_file, [geography] if geography else [])
+        make_progress().note(f"drawing charts for {len(partnership)} partnership{'s' if len(partnership) > 1 else ''}")
         if not no_survey and (survey_geography or survey_period or survey_sets(store)):
             written, notes = survey_charts(store, partnership, out_dir, formats=chosen,
                                            set_ids=split_list(survey_geography) or None, period=survey_period,
@@ -96,6 +106,8 @@ def export_charts(
     for path in written:
         out.print(f"wrote {path}", highlight=False)
     for note in notes:
+        for pid in partnership:   # a custom area by its name, not its id of all its areas
+            note = note.replace(pid, file_stem(pid))
         err.print(Text("note: ", style="yellow") + Text(note), highlight=False)
 
 
@@ -103,6 +115,7 @@ def export_charts(
 def export_report(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: PARTNERSHIP.pdf, .html, .docx, .odt.")],
     partnership: Annotated[list[str] | None, typer.Option("--partnership", "-p", help="Partnership id (repeat for several).")] = None,
+    area_file: AreaFileOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Every partnership the store holds areas for.")] = False,
     formats: Annotated[str, typer.Option("--format", help="Comma-separated: pdf, html, docx, odt.")] = "pdf,html",
     geography: Annotated[str | None, typer.Option("--geography", "-g", help="Small-area geography (default: as the web map).")] = None,
@@ -114,14 +127,15 @@ def export_report(
     from geo_cs.export import check_formats
 
     chosen = check_formats(tuple(split_list(formats) or ()))
-    if all_ == bool(partnership):
-        raise typer.BadParameter("give --partnership (-p) or --all, not both or neither")
+    if all_ == bool(partnership or area_file):
+        raise typer.BadParameter("give --partnership (-p) or --area-file, or --all: not both or neither")
     # imported once the options are known to be good: a usage error is told at once
     from geo_cs.export.report import reportable_partnerships, write_reports
     from geo_cs.store import Store
 
     with Store.open(state.db, read_only=True) as store:
-        ids, skipped = reportable_partnerships(store) if all_ else (list(partnership or []), [])
+        ids, skipped = reportable_partnerships(store) if all_ else (
+            with_area_files(store, partnership, area_file, [geography] if geography else []), [])
         results = write_reports(store, ids, out_dir, formats=chosen, geography=geography, indicator=indicator,
                                 disclosure=state.disclosure, progress=make_progress())
     failed = [r for r in results if not r.ok]
@@ -135,13 +149,13 @@ def export_report(
     for column in ("partnership", "name", "files", "seconds", "result"):
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for r in results:
-        table.add_row(r.partnership, r.name, ", ".join(p.name for p in r.files), f"{r.seconds:.1f}",
+        table.add_row(file_stem(r.partnership), r.name, ", ".join(p.name for p in r.files), f"{r.seconds:.1f}",
                       Text("written", style="green") if r.ok else Text(f"failed: {r.error}", style="red"))
     for pid in skipped:
         table.add_row(pid, "", "", "", Text("skipped: the store holds none of its areas", style="yellow"))
     out.print(table)
     for r in failed:
-        err.print(Text("error: ", style="bold red") + Text(f"{r.partnership}: {r.error}"), highlight=False)
+        err.print(Text("error: ", style="bold red") + Text(f"{file_stem(r.partnership)}: {r.error}"), highlight=False)
     if failed:
         raise typer.Exit(max(r.exit_code for r in failed))
 

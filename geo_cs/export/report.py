@@ -56,6 +56,7 @@ import pandas as pd
 from matplotlib.figure import FigureBase
 
 from geo_cs.attribution import OGL_ATTRIBUTION
+from geo_cs.custom_areas import file_stem
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError
 from geo_cs.export import check_formats
@@ -395,7 +396,7 @@ def write_profile(profile: Profile, out_dir: str | Path,
     check_formats(formats)
     # looked up when called, so a wrapper (bench/bench_exports.py times write_pdf) sees the calls
     writers = {"pdf": write_pdf, "html": write_html, "docx": write_docx, "odt": write_odt}
-    return [writers[f](profile, Path(out_dir) / f"{profile.partnership}.{f}") for f in formats]
+    return [writers[f](profile, Path(out_dir) / f"{file_stem(profile.partnership)}.{f}") for f in formats]
 
 
 @dataclass
