@@ -36,14 +36,20 @@
   // -- a shared view: what the address holds ------------------------------------------------------
 
   var restoring = true;
+  // The zoom and centre go into the address once the visitor has moved the map (or opened a
+  // link that holds them): until then the page fits the partnership to whatever screen opens
+  // the link, a phone's or a desktop's, which a fixed zoom would not.
+  var moved = new URL(window.location.href).searchParams.has("z");
 
   function writeView() {
     if (restoring) { return; }
     var url = new URL(window.location.href);
     var centre = map.getCenter();
-    url.searchParams.set("z", String(Math.round(map.getZoom() * 100) / 100));
-    url.searchParams.set("lat", centre.lat.toFixed(5));
-    url.searchParams.set("lon", centre.lng.toFixed(5));
+    if (moved) {
+      url.searchParams.set("z", String(Math.round(map.getZoom() * 100) / 100));
+      url.searchParams.set("lat", centre.lat.toFixed(5));
+      url.searchParams.set("lon", centre.lng.toFixed(5));
+    }
     var selected = document.body.dataset.selected;
     if (selected) { url.searchParams.set("select", selected); } else { url.searchParams.delete("select"); }
     var list = document.querySelector("input[name=geo-cs-list]:checked");
@@ -70,6 +76,14 @@
   }
 
   function wireShare() {
+    var container = map.getContainer();
+    ["pointerdown", "wheel", "keydown"].forEach(function (type) {
+      container.addEventListener(type, function () { moved = true; }, true);
+    });
+    // the panel's ways of moving the map: an area in the list or the profile, a search result
+    document.addEventListener("click", function (e) {
+      if (e.target.closest && e.target.closest(".geo-cs-area-link, .geo-cs-hit, #geo-cs-profile button")) { moved = true; }
+    }, true);
     map.on("moveend", writeView);
     new MutationObserver(writeView).observe(document.body, { attributes: true, attributeFilter: ["data-selected", "data-period"] });
     Array.prototype.forEach.call(document.querySelectorAll("input[name=geo-cs-list]"), function (radio) {
@@ -79,6 +93,7 @@
     if (!button) { return; }
     button.addEventListener("click", function () {
       restoring = false;
+      moved = true;          // the link holds the view on the sender's screen
       writeView();
       var link = window.location.href;
       function shown() {
@@ -179,17 +194,39 @@
       }
     });
     say("geo-cs-make-count", picked.size ? areaWords(picked.size) + " picked." : "No areas picked yet.");
+    say("geo-cs-pick-status-words", areaWords(picked.size) + " picked");
     document.body.dataset.picked = String(picked.size);
   }
 
+  // while picking or drawing, the map itself says how many are picked and ends the mode: on a
+  // phone the panel's count and buttons are out of sight below the map
+  var status = L.control({ position: "topright" });
+  status.onAdd = function () {
+    var box = L.DomUtil.create("div", "geo-cs-pick-status leaflet-bar");
+    var words = L.DomUtil.create("span", "", box);
+    words.id = "geo-cs-pick-status-words";
+    words.setAttribute("aria-live", "polite");
+    var done = L.DomUtil.create("button", "geo-cs-map-button", box);
+    done.type = "button";
+    done.id = "geo-cs-pick-done";
+    done.textContent = "Done";
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.on(done, "click", function () { if (mode === "draw") { finishShape(); } else { setMode(null); } });
+    return box;
+  };
+
   function setMode(next) {
     if (mode === "draw" && next !== "draw") { clearSketch(); }
+    // two quick clicks or taps are two corners or two areas, not a zoom
+    if (next !== null && mode === null) { status.addTo(map); map.doubleClickZoom.disable(); }
+    if (next === null && mode !== null) { status.remove(); map.doubleClickZoom.enable(); }
     mode = next;
     var pick = byId("geo-cs-pick"), draw = byId("geo-cs-draw");
     pick.setAttribute("aria-pressed", String(mode === "pick"));
     draw.setAttribute("aria-pressed", String(mode === "draw"));
     draw.textContent = mode === "draw" ? "Finish the shape" : "Draw a shape";
     map.getContainer().classList.toggle("geo-cs-picking", mode !== null);
+    if (mode !== null) { say("geo-cs-pick-status-words", areaWords(picked.size) + " picked"); }
     say("geo-cs-make-mode", mode === "pick" ? "Click or tap areas to add them; again to take one out."
       : mode === "draw" ? "Click or tap the corners of your shape, then press “Finish the shape”. Escape cancels."
       : "");
