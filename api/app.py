@@ -37,7 +37,7 @@ import geo_cs
 from geo_cs.api import problems
 from geo_cs.api.deps import WATCHDOG, LRUCache, MapWarmer, ServedStore, StoreDep, approx_bytes, snapshot
 from geo_cs.api.docs_page import render_docs
-from geo_cs.api.headers import HeadLikeGet, SecurityHeaders
+from geo_cs.api.headers import HeadLikeGet, SecurityHeaders, embed_policy
 from geo_cs.api.limits import AdmissionControl, MemoryBudget, SizeLimits
 from geo_cs.api.routers import admin, downloads, maps, ogc, styles, tiles
 from geo_cs.api.static import AssetFiles
@@ -146,7 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added is the outermost. SizeLimits sits inside GZip, so its response cap counts
     # the bytes the app produced (not what compression left of them) and a response it cuts
     # still ends with a well-formed gzip stream.
-    app.add_middleware(SecurityHeaders)
+    # a map's embed view may be framed by the origins of GEO_CS_FRAME_ANCESTORS too
+    app.add_middleware(SecurityHeaders, embed_policy=embed_policy(settings.frame_ancestors))
     app.add_middleware(SizeLimits, max_url_bytes=settings.max_url_kb * 1024,
                        max_request_bytes=settings.max_request_kb * 1024,
                        max_response_bytes=settings.max_response_mb * 1_000_000)

@@ -26,6 +26,7 @@ from fastapi import Depends, Query, Request
 from geo_cs.api.problems import QueryTimeout, VersionGone
 from geo_cs.errors import StoreError
 from geo_cs.layers import AreaValues, area_values, resolve_measure
+from geo_cs.maps.embed import render_embed_page
 from geo_cs.maps.page import MapRequest, MapSources, gather_map, render_map_page, view_figures
 from geo_cs.store import Store, _connect
 from geo_cs.tiles import TileIndex, TileValues
@@ -667,6 +668,18 @@ def cached_map_page(request: Request, store: Store, req: MapRequest) -> str:
 
     cache: LRUCache = request.app.state.values_cache
     return cache.get_or_make((data_version(request), "map-page", req), draw)
+
+
+def cached_embed_page(request: Request, store: Store, req: MapRequest) -> str:
+    """The HTML of a map's embed view (:func:`geo_cs.maps.embed.render_embed_page`), cached as
+    the full page is, under the whole request; drawn from the same cached values, areas and
+    outline (``request.state.geo_cs_map_drawn`` as for the page)."""
+    def draw() -> str:
+        request.state.geo_cs_map_drawn = True
+        return render_embed_page(gather_map(CachedMapSources(request, store), req), req)
+
+    cache: LRUCache = request.app.state.values_cache
+    return cache.get_or_make((data_version(request), "embed-page", req), draw)
 
 
 def cached_map_figures(request: Request, store: Store, req: MapRequest) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import duckdb
 from fastapi import FastAPI, Request
@@ -12,9 +13,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_cs.errors import GeoCsError, InputError, NotFoundError, StoreError
+from geo_cs.maps.compare import compare_error_page, explain_compare_error
 from geo_cs.maps.page import explain_error, render_error_page
 
 PROBLEM_JSON = "application/problem+json"
+#: The compare page and its downloads (``/maps/compare``, ``.svg``…): no partnership in the path
+COMPARE_PATH = re.compile(r"^/maps/compare(\.[a-z]+)?$")
 log = logging.getLogger("geo_cs.api")
 
 class QueryTimeout(GeoCsError):
@@ -95,7 +99,11 @@ def problem(status: int, detail: str, request: Request, *, title: str | None = N
     title = title or _TITLES.get(status, "Error")
     path = request.url.path
     parameters = [str(e["parameter"]) for e in extra.get("errors") or []]  # type: ignore[union-attr]
+    compare = COMPARE_PATH.match(path) is not None
     if wants_a_page(request):
+        if compare:   # the compare page's own words, beside its picker
+            return HTMLResponse(compare_error_page(status, detail, dict(request.query_params)),
+                                status_code=status)
         return HTMLResponse(render_error_page(status, title, detail, path, dict(request.query_params),
                                               parameters), status_code=status)
     body = {"type": "about:blank", "title": title, "status": status,
@@ -103,7 +111,8 @@ def problem(status: int, detail: str, request: Request, *, title: str | None = N
     if path.startswith("/maps"):
         # the map page's own requests (figures, search): a sentence for the person beside the
         # control they used; the detail stays for programs and logs
-        body["message"] = explain_error(status, detail, path, dict(request.query_params), parameters)[1]
+        body["message"] = (explain_compare_error(status, detail)[1] if compare else
+                           explain_error(status, detail, path, dict(request.query_params), parameters)[1])
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 

@@ -188,8 +188,10 @@ def frame_ancestors(value: object) -> list[str]:
         try:
             value = json.loads(text)
         except ValueError:
+            # a bare origin, most likely: shown as the list it should be
+            example = text if text.lower().startswith("http") and '"' not in text else _EXAMPLE
             raise ValueError(f"{_SETTING} must be a JSON list of origins, e.g. "
-                             f"'[\"{_EXAMPLE}\"]'; got {text!r}") from None
+                             f"'[\"{example}\"]'; got {text!r}") from None
     if value is None:
         return []
     if not isinstance(value, list | tuple):

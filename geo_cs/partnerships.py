@@ -214,6 +214,23 @@ def custom_partnership(area: CustomArea) -> Partnership:
 _NATION_OF = {"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
+def compared_with(partnership_id: str) -> str | None:
+    """The name of the whole a custom area's worst-performing areas are compared with, when it
+    is not the area itself: the partnership it was made in. None for anything else."""
+    if not is_area_id(partnership_id):
+        return None
+    area = parse_area_id(partnership_id)
+    return get_partnerships([area.within])[0].phase_at(None).name if area.against_within else None
+
+
+def rest_label(partnership_id: str) -> str:
+    """What a gap chart's key calls the areas the worst are compared with: "Rest of the
+    partnership", or a custom area's "Rest of Castlemilk estate" / "Rest of Glasgow"."""
+    if not is_area_id(partnership_id):
+        return "Rest of the partnership"
+    return f"Rest of {compared_with(partnership_id) or get_partnerships([partnership_id])[0].name}"
+
+
 def area_from_file(store: Store, path: Path, geographies: list[str] | tuple[str, ...] = ()) -> str:
     """The custom area's id that a file defines, for the CLI's ``--area-file``: a partnership
     file (``.yaml``: its first partnership's final members, of its ``member_geography``) or a

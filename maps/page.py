@@ -39,6 +39,7 @@ import pandas as pd
 from geo_cs import features, layers, places, tiles
 from geo_cs.analysis import MethodParams
 from geo_cs.attribution import OGL_ATTRIBUTION
+from geo_cs.custom_areas import file_stem, is_area_id, parse_area_id
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, NotFoundError
 from geo_cs.layers import AreaValues, breaks_note, class_breaks, class_labels, is_whole, sentence_case
@@ -57,7 +58,7 @@ from geo_cs.narrative import (
     threshold_hint,
 )
 from geo_cs.palette import NO_DATA, class_colours  # a colour means the same on the page and on paper
-from geo_cs.partnerships import get_partnerships, resolve
+from geo_cs.partnerships import compared_with, get_partnerships, resolve
 from geo_cs.stats import linear_half_width
 from geo_cs.store import Store
 
@@ -242,6 +243,9 @@ def _areas_table(data: MapData, period_ids: list[str], with_worst: bool) -> dict
         "name": [n if isinstance(n, str) else None for n in index["name"]],
         "bounds": [[_number(r.west), _number(r.south), _number(r.east), _number(r.north)]
                    for r in index.itertuples()],
+        # a point inside each area (5 decimals: a metre): a shape drawn on the map picks the
+        # areas whose point it holds
+        "point": [[_number(r.lon, 5), _number(r.lat, 5)] for r in index.itertuples()],
         # 6 decimals: the list shows one, and rounding twice misreads a rate (36.650083% kept as
         # 36.650 is shown as 36.6, not 36.7)
         "values": [[_number(v, 6) for v in row] for row in wide.to_numpy()],
@@ -372,7 +376,8 @@ def view_figures(data: MapData, urls: PageUrls | None = None) -> dict:
             found = threshold_hint(baseline_rates, below=values.threshold)
             hint = None if found is None else {"threshold": found.suggested, "areas": found.n_at_suggested,
                                                "highest": found.highest}
-        sentence = gap_sentence(gap, data.name, params, found, areas=(one, many))
+        sentence = gap_sentence(gap, data.name, params, found, areas=(one, many),
+                                rest_of=compared_with(req.partnership))
         if any(s.get("invalid") for s in summaries.values()):
             # rates over 100% are no figures (the panel says so): nor is a gap or cohort made of
             # them, in words above the map (it read "a gap of 750.2 points")
@@ -629,6 +634,10 @@ def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
         "codes": sorted(data.codes), "bounds": data.outline.get("bbox"), "outline": data.outline,
         "minZoom": data.min_zoom, "maxNativeZoom": MAX_NATIVE_ZOOM,
         "standalone": urls.standalone,
+        # the embed view (geo_cs.maps.embed) sets it: map.js then draws no panel and no controls
+        "embed": False,
+        # a custom area's own words and links, and what making one from this page starts from
+        **({} if urls.standalone else custom_area_config(data)),
         # the light reference layer: district and ward lines from the store's own tiles (a
         # static site has none), and their names
         "reference": {
@@ -645,6 +654,47 @@ def page_config(data: MapData, urls: PageUrls | None = None) -> dict:
         "disclosure": values.disclosure.note if values.disclosure else None,
         "minCount": values.disclosure.min_count if values.disclosure else None,
         **figures,
+    }
+
+
+def figure_words(data: MapData) -> dict | None:
+    """The key figures' row names for a custom area (the page's script says "Partnership",
+    "Rest of the partnership" otherwise)."""
+    if not is_area_id(data.req.partnership):
+        return None
+    whole = compared_with(data.req.partnership) or data.name
+    return {"whole": whole, "rest": f"Rest of {whole}",
+            "share": f"Their share of {whole}'s working-age people"}
+
+
+def custom_area_config(data: MapData) -> dict:
+    """``custom``: what the page of a custom area says of it and links to (its surrounding
+    partnership, the other comparison, its definition as a partnership file and as codes);
+    ``makeArea``: what the page's "Make your own area" tools start from (the set, the
+    partnership it is made in, the codes of the custom area shown)."""
+    req = data.req
+    set_id = data.values.measure.set_id
+    if not is_area_id(req.partnership):
+        return {"custom": None, "makeArea": {"set": set_id, "within": req.partnership,
+                                             "withinName": data.name, "codes": [], "name": ""}}
+    area = parse_area_id(req.partnership)
+    within_name = get_partnerships([area.within])[0].phase_at(None).name if area.within else ""
+    query = urlencode({k: v for k, v in (("geography", req.geography), ("indicator", req.indicator),
+                                         ("denominator", req.denominator)) if v})
+    rest_id = replace(area, against_within=False).id
+    within_id = replace(area, against_within=True).id if area.within else None
+    return {
+        "figureWords": figure_words(data),
+        "custom": {
+            "name": data.name, "count": len(area.codes), "within": area.within, "withinName": within_name,
+            "againstWithin": area.against_within,
+            "restUrl": f"/maps/{rest_id}?{query}",
+            "withinUrl": f"/maps/{within_id}?{query}" if within_id else None,
+            "withinMapUrl": f"/maps/{area.within}?{query}" if area.within else None,
+            "yaml": f"/maps/{req.partnership}/area.yaml", "csv": f"/maps/{req.partnership}/area.csv",
+        },
+        "makeArea": {"set": area.set_id, "within": area.within, "withinName": within_name,
+                     "codes": list(area.codes), "name": area.name},
     }
 
 
@@ -838,6 +888,8 @@ def render_map_page(data: MapData, urls: PageUrls | None = None) -> str:
         "vectorgrid": vendor_url("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js", urls.static),
         "pmtiles": vendor_url("pmtiles", "dist/pmtiles.js", urls.static) if urls.standalone else None,
         "map_js": asset_url("geo-cs/map.js", urls.static, in_path=not urls.standalone),
+        # making an area and sharing a view need the service: a static site's page has neither
+        "custom_js": None if urls.standalone else asset_url("geo-cs/custom.js", urls.static, in_path=True),
         "map_css": asset_url("geo-cs/map.css", urls.static, in_path=not urls.standalone),
     }
     req = data.req
@@ -1063,7 +1115,7 @@ def download_name(req: MapRequest, extension: str, period: str | None = None, wh
     >>> download_name(MapRequest("glasgow", indicator="employment_deprived", threshold=20), "csv", "simd2020")
     'glasgow_simd2020_employment_deprived_threshold-20.csv'
     """
-    parts = [req.partnership, period or req.period, req.indicator, what, *settings_suffix(req)]
+    parts = [file_stem(req.partnership), period or req.period, req.indicator, what, *settings_suffix(req)]
     stem = "_".join(re.sub(r"[^A-Za-z0-9_]+", "-", p).strip("-") for p in parts if p)
     return f"{stem}.{extension}"
 

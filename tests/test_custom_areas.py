@@ -339,3 +339,20 @@ def test_the_area_is_as_the_issue_lists_it(client):
     """A custom area made of the same codes in another order is the same address."""
     a = CustomArea("datazone2011", ("S01010206", "S01010207"), "Govan")
     assert parse_area_id(a.id) == a
+
+
+def test_a_custom_areas_chart_downloads_with_its_source_and_attribution(client, glasgow):
+    """Point 5 for the gap chart of a custom area: PNG, SVG and the CSV behind it, each with the
+    source line and the OGL attribution, named for the area."""
+    pid = area_id("datazone2011", glasgow[100:140], name="Castlemilk estate")
+    downloads = read_page_config(client.get(f"/maps/{pid}", params=MEASURE).text)["chartDownloads"]
+    svg = client.get(downloads["svg"]["url"])
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    words = " ".join(" ".join(re.findall(r">([^<>]+)<", svg.text)).split())   # the chart's text, as read
+    assert "Open Government Licence" in words and "Scottish Index of Multiple Deprivation" in words
+    assert "Castlemilk estate" in words
+    png = client.get(downloads["png"]["url"])
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and "castlemilk-estate-" in png.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(client.get(downloads["csv"]["url"]).text)))
+    assert rows and all("Open Government Licence" in r["attribution"] and r["source"] for r in rows)
+    assert downloads["csv"]["name"].startswith("castlemilk-estate-")

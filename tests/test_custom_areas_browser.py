@@ -100,6 +100,14 @@ def test_drawing_round_an_estate_gives_it_the_whole_page(page, staff_server):
     assert "of Drawn estate and the rest of Glasgow" in page.locator("#geo-cs-sentence").text_content()
     assert page.locator("#geo-cs-summary th").first.text_content() == "Glasgow"
     write_screenshot(page, f"custom-area-{page.size}.png")
+    # and beside the whole city: the comparison page, started with both
+    link = page.locator("#geo-cs-compare-link")
+    assert link.text_content() == "Compare it with Glasgow and other places"
+    with page.expect_navigation():
+        link.click()
+    words = page.locator("body").text_content()
+    assert "Drawn estate" in words and "Glasgow" in words
+    assert "a real difference" in words or "within noise" in words
 
 
 def test_picking_adds_and_removes_areas_with_a_click_or_a_tap(page, staff_server):

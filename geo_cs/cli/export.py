@@ -128,7 +128,7 @@ def export_report(
 
     chosen = check_formats(tuple(split_list(formats) or ()))
     if all_ == bool(partnership or area_file):
-        raise typer.BadParameter("give --partnership (-p) or --area-file, or --all: not both or neither")
+        raise typer.BadParameter("give --partnership (-p) or --all (or your own area with --area-file), not both or neither")
     # imported once the options are known to be good: a usage error is told at once
     from geo_cs.export.report import reportable_partnerships, write_reports
     from geo_cs.store import Store

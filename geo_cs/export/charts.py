@@ -29,6 +29,7 @@ import pandas as pd
 from matplotlib.figure import Figure, FigureBase, SubFigure
 
 from geo_cs.attribution import OGL_ATTRIBUTION
+from geo_cs.custom_areas import file_stem
 from geo_cs.disclosure import DisclosureControl
 from geo_cs.errors import GeoCsError, InputError
 from geo_cs.export.maps import write_figure
@@ -118,14 +119,18 @@ def _honest(axis, low: float, high: float) -> None:
 
 def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
               size: tuple[float, float] = (5.2, 4.2), fig: FigureBase | None = None, *,
-              web: bool = False, source: bool = True) -> FigureBase:
+              web: bool = False, source: bool = True, source_line: str | None = None,
+              rest_label: str = "Rest of the partnership") -> FigureBase:
     """Figure 4.7 for one partnership: the worst-performing neighbourhoods' rate and the rest's,
     with 95% intervals, and the gap between them (points) below; ``highlight`` marks a period.
     Both axes start at zero, so a small change looks small. A table with no worst-performing
     areas gives a chart that says so in words. ``web``: drawn for the map's panel
     (:data:`WEB_SIZE`, text of at least :data:`WEB_TEXT` points). ``fig``: draw into this (part
     of a report page) instead of a new figure. ``source=False``: without the attribution under
-    it, for a page that carries it once itself (the map's panel: printed, it showed twice)."""
+    it, for a page that carries it once itself (the map's panel: printed, it showed twice).
+    ``source_line``: where the figures come from, above the attribution (a downloaded chart
+    stands alone); ``rest_label``: what the worst areas are compared with (a custom area's
+    rest, or the rest of the partnership it lies in)."""
     from geo_cs.narrative import area_words
 
     text = WEB_TEXT if web else 7.0
@@ -138,12 +143,12 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
         _empty(fig, title, f"No worst-performing {many}: no area's baseline rate is{at}, so there is no gap "
                            "to chart. A lower threshold would pick some.", text + 1)
         if source:
-            _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None)
+            _footer(fig, _foot_lines(table, web, source_line), text - 1 if web else None)
         return fig
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = range(len(table))
     for column, colour, label in (("cohort", COHORT_COLOUR, f"Worst-performing {many}"),
-                                  ("rest", REST_COLOUR, "Rest of the partnership")):
+                                  ("rest", REST_COLOUR, rest_label)):
         top.plot(x, table[f"{column}_rate"], marker="o", color=colour, label=label)
         top.fill_between(x, table[f"{column}_rate_low"], table[f"{column}_rate_high"],
                          color=colour, alpha=0.2, linewidth=0)
@@ -192,8 +197,14 @@ def gap_chart(table: pd.DataFrame, title: str, highlight: str | None = None,
             axis.tick_params(axis="y", labelsize=text)
     # a screen's chart keeps to the attribution: the caveats are in its CSV and the report
     if source:
-        _footer(fig, None if web else table.attrs.get("notes"), text - 1 if web else None, reserved)
+        _footer(fig, _foot_lines(table, web, source_line), text - 1 if web else None, reserved)
     return fig
+
+
+def _foot_lines(table: pd.DataFrame, web: bool, source_line: str | None) -> list[str]:
+    """What a gap chart prints above its attribution: its source when given, and, on paper,
+    the table's caveats (a screen's chart keeps to the source: caveats are in its CSV)."""
+    return [*([source_line] if source_line else []), *([] if web else table.attrs.get("notes", []))]
 
 
 def _threshold_of(table: pd.DataFrame) -> float | None:
@@ -456,9 +467,159 @@ def partnership_charts(
         if not small.is_rate:
             continue
         table = partnership_gap(store, small, p.id, disclosure=disclosure)
-        stem = out / f"fig4_7_worst_vs_rest_{p.id}"
+        stem = out / f"fig4_7_worst_vs_rest_{file_stem(p.id)}"
         write_csv(table, stem.with_suffix(".csv"),
                   gap_about(store, small, table, resolve(store, p, view[0]).codes, disclosure))
         chart = gap_chart(table, gap_title(p.phase_at(None).name, small.label))
         written += [stem.with_suffix(".csv"), *save_chart(chart, stem, formats)]
     return written
+
+
+# -- compare places ----------------------------------------------------------------------------
+
+#: The compare page's chart: as wide as the map panel's (:data:`WEB_SIZE`), its height grown
+#: by the key and the source lines under it, so the axes keep their room.
+COMPARE_WEB_WIDTH = 3.6
+COMPARE_AXES_HEIGHT = 2.5
+
+
+def _wrapped_lines(lines: list[str], width_in: float, fontsize: float) -> int:
+    chars = int(width_in * 72 / (fontsize * 0.55))
+    return sum(len(textwrap.wrap(line, chars)) or 1 for line in lines)
+
+
+def compare_title(comparison) -> str:
+    """The compare chart's title: the measure as a rate, in words."""
+    from geo_cs.layers import sentence_case
+
+    label = comparison.label or sentence_case(comparison.measure.label)
+    return label if "%" in label else f"{label} (%)"
+
+
+def compare_chart(comparison, title: str | None = None, highlight: str | None = None,
+                  size: tuple[float, float] = (6.4, 4.4), fig: FigureBase | None = None, *,
+                  web: bool = False, source: bool = True, source_line: str | None = None,
+              rest_label: str = "Rest of the partnership") -> FigureBase:
+    """Two to four places' rates per period (:class:`geo_cs.compare.Comparison`), each with its
+    95% interval as a band (and as bars where there are few periods), the axis from zero;
+    ``highlight`` marks the period whose differences are shown. Under it the source line, the
+    disclosure control when applied, and the attribution (``source=False`` leaves them off).
+    ``web``: drawn for a page as the gap chart is (:data:`WEB_TEXT` points at the panel's
+    width), the title and the key above the axes, its height grown to hold them."""
+    text = WEB_TEXT if web else 7.0
+    title = title or compare_title(comparison)
+    notes = [n for n in (comparison.source,
+                         comparison.disclosure.note if comparison.disclosure is not None else "") if n]
+    names = [p.name for p in comparison.places]
+    if web:
+        title_lines = textwrap.wrap(title, int(COMPARE_WEB_WIDTH * 72 / ((text + 1.5) * 0.62)))
+        key_lines = sum(len(textwrap.wrap(n, 44)) for n in names)
+        foot = _wrapped_lines([*notes, OGL_ATTRIBUTION], COMPARE_WEB_WIDTH, text - 1) if source else 0
+        height_pt = (COMPARE_AXES_HEIGHT * 72 + len(title_lines) * (text + 1.5) * 1.25 + 4
+                     + key_lines * text * 1.45 + 8 + foot * (text - 1) * 1.25 + 6)
+        fig = _canvas((COMPARE_WEB_WIDTH, height_pt / 72), fig)
+    else:
+        fig = _canvas(size, fig)
+    ax = fig.subplots()
+    period_ids = comparison.period_ids
+    labels = comparison.periods["period_label"].astype(str).tolist()
+    x = np.arange(len(period_ids), dtype=float)
+    few = len(period_ids) <= 4
+    rates = comparison.rates
+    for i, place in enumerate(comparison.places):
+        rows = rates[rates["place"] == place.id].set_index("period_id").reindex(period_ids)
+        colour, marker = SERIES_COLOURS[i % 8], SERIES_MARKERS[i % 8]
+        # a few periods: the places side by side at each, so their bars do not hide each other
+        at = x + ((i - (len(names) - 1) / 2) * 0.08 if few else 0.0)
+        label = "\n".join(textwrap.wrap(place.name, 44)) if web else place.name
+        ax.plot(at, rows["rate"], marker=marker, markersize=4, color=colour, label=label)
+        if len(period_ids) > 1:
+            ax.fill_between(at, rows["low"], rows["high"], color=colour, alpha=0.15, linewidth=0)
+        if few:
+            ax.errorbar(at, rows["rate"], yerr=[rows["rate"] - rows["low"], rows["high"] - rows["rate"]],
+                        fmt="none", ecolor=colour, capsize=3, linewidth=1)
+    low, high = rates["low"].min(), rates["high"].max()
+    _honest(ax, float(low) if np.isfinite(low) else 0.0, float(high) if np.isfinite(high) else 1.0)
+    ax.set_ylabel("Rate (%)", fontsize=text + 1 if web else None)
+    reserved = 0.0
+    if web:
+        height = fig.get_figheight() * 72
+        title_h = len(title_lines) * (text + 1.5) * 1.25 + 4
+        fig.text(0.02, 1 - 3 / height, "\n".join(title_lines), fontsize=text + 1.5, ha="left", va="top")
+        fig.legend(*ax.get_legend_handles_labels(), fontsize=text, frameon=False, loc="upper left",
+                   bbox_to_anchor=(0.0, 1 - title_h / height), bbox_transform=fig.transFigure,
+                   borderaxespad=0.2, handlelength=1.6)
+        reserved = (title_h + key_lines * text * 1.45 + 8) / height
+    else:
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    named = ({round(i) for i in np.linspace(0, len(labels) - 1, min(len(labels), 5))} if web
+             else set(range(len(labels))))
+    shown = [label if i in named else "" for i, label in enumerate(labels)]
+    rotate = len(labels) > 4
+    if web and len(named) <= 4:   # a few long labels ("SIMD 2012 (2010 data)"): two lines, level
+        shown = ["\n".join(textwrap.wrap(label, 12)) for label in shown]
+        rotate = False
+    ax.set_xticks(list(x), shown, rotation=30 if rotate else 0, ha="right" if rotate else "center",
+                  fontsize=text)
+    if few:
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+    if highlight is not None and highlight in period_ids:
+        ax.axvline(period_ids.index(highlight), color="#999999", linestyle=":", linewidth=1)
+    ax.grid(axis="y", color="#e0e0e0", linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+    if web:
+        ax.tick_params(axis="y", labelsize=text)
+    if source:
+        _footer(fig, notes, text - 1 if web else None, reserved)
+    return fig
+
+
+#: A comparison's CSV columns, in words: the places' rates, then the pairs' differences.
+COMPARE_CSV_COLUMNS = [
+    "row", "place", "place_id", "period", "period_code", "count", "denominator", "rate_pct",
+    "rate_low_95", "rate_high_95", "areas_counted", "areas_withheld", "areas_without_figure",
+    "compared_with", "compared_with_id", "shared_areas", "difference_points", "difference_low_95",
+    "difference_high_95", "difference_is",
+]
+
+
+def compare_about(comparison, period: str | None = None) -> dict[str, str]:
+    """Where a comparison's figures come from, for every row of its CSV: the measure, the
+    geography, the source, the attribution, the disclosure control when applied and the notes
+    of ``period`` (places sharing areas, withheld areas)."""
+    about = {"measure": comparison.label or comparison.measure.label,
+             "geography": comparison.geography_label or comparison.measure.set_id,
+             "source": comparison.source.removeprefix("Source: ").removesuffix("."),
+             "attribution": OGL_ATTRIBUTION}
+    if comparison.disclosure is not None:
+        about["disclosure_control"] = comparison.disclosure.note
+    notes = comparison.notes(period)
+    return {**about, **({"notes": " ".join(notes)} if notes else {})}
+
+
+def compare_csv(comparison, about: dict[str, str]) -> str:
+    """A comparison as one plain table: a row per place and period (count, denominator, rate
+    and its 95% interval, its areas counted, withheld and without a figure), then a row per
+    pair and period (the difference in points, its interval and whether it is real or within
+    noise), with ``about`` as columns on every row, as :func:`gap_csv` does."""
+    from geo_cs.spreadsheet import about_columns, csv_text
+
+    r = comparison.rates
+    rates = pd.DataFrame({
+        "row": "rate", "place": r["name"], "place_id": r["place"], "period": r["period_label"],
+        "period_code": r["period_id"], "count": r["count"].round(2), "denominator": r["denominator"].round(2),
+        "rate_pct": r["rate"].round(2), "rate_low_95": r["low"].round(2), "rate_high_95": r["high"].round(2),
+        "areas_counted": r["n_areas"], "areas_withheld": r["n_withheld"],
+        "areas_without_figure": r["n_missing"]})
+    d = comparison.differences
+    diffs = pd.DataFrame({
+        "row": "difference", "place": d["name_a"], "place_id": d["place_a"], "period": d["period_label"],
+        "period_code": d["period_id"], "compared_with": d["name_b"], "compared_with_id": d["place_b"],
+        "shared_areas": d["shared_areas"], "difference_points": d["difference"].round(2),
+        "difference_low_95": d["low"].round(2), "difference_high_95": d["high"].round(2),
+        "difference_is": d["verdict"].fillna("no figure")})
+    table = pd.concat([rates, diffs], ignore_index=True).reindex(columns=COMPARE_CSV_COLUMNS)
+    for column in ("areas_counted", "areas_withheld", "areas_without_figure", "shared_areas"):
+        table[column] = table[column].astype("Int64")
+    return csv_text(about_columns(table, about))

@@ -340,7 +340,7 @@
     if (cfg.legendTitle) { nodes.push(el("p", { className: "geo-cs-legend-title" }, [cfg.legendTitle])); }
     var note = cfg.legendNote !== undefined ? cfg.legendNote
       : "The colours mean the same values in every period, so periods can be compared.";
-    if (note) { nodes.push(el("p", {}, [note])); }
+    if (note && !cfg.embed) { nodes.push(el("p", {}, [note])); }   // the embed view shows one period
     var low = null;
     function row(swatch, label, extra) {
       return el("div", { className: "row" + (extra ? " " + extra : "") }, [swatch, label]);
@@ -414,12 +414,15 @@
                 "No valid figures: the partnership's rate comes out over 100%, so the population it is " +
                 "divided by does not fit this measure. Choose the measure again under \u201cMap of\u201d."])];
     }
-    var rows = [["Partnership", fmt(s.partnership_value)]];
+    // a custom area names itself, or the partnership it is compared with (page.figure_words)
+    var words = cfg.figureWords || { whole: "Partnership", rest: "Rest of the partnership",
+                                     share: "Their share of the partnership's working-age people" };
+    var rows = [[words.whole, fmt(s.partnership_value)]];
     if (s.cohort_rate !== undefined) {
       rows.push(["Worst-performing " + areaWord(true) + " (" + s.n_cohort + ")", fmt(s.cohort_rate)]);
-      rows.push(["Rest of the partnership (" + s.n_rest + ")", fmt(s.rest_rate)]);
+      rows.push([words.rest + " (" + s.n_rest + ")", fmt(s.rest_rate)]);
       rows.push(["Gap, points (95% interval)", signed(s.gap) + " (" + fmt(s.gap_low) + " to " + fmt(s.gap_high) + ")"]);
-      rows.push(["Their share of the partnership's working-age people", fmt(100 * s.cohort_share) + "%"]);
+      rows.push([words.share, fmt(100 * s.cohort_share) + "%"]);
     }
     (period.benchmarks || []).forEach(function (b) {
       rows.push([b.label || b.group + " (the " + b.areas.toLocaleString("en-GB") + " areas with data here)", fmt(b.rate)]);
@@ -463,8 +466,10 @@
     var period = cfg.periods[index];
     layers.show(period.tiles);
     document.getElementById("geo-cs-period-label").textContent = period.label;
-    document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
-    replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
+    if (!cfg.embed) {   // the embed view has no slider and no key figures
+      document.getElementById("geo-cs-period").setAttribute("aria-valuetext", period.label);
+      replaceChildren(document.getElementById("geo-cs-summary"), summaryNodes());
+    }
     if (cfg.survey) { renderPeriodWords(period); }
     setDownload("geo-cs-geojson", period.geojson, period.geojsonName || downloadName(period, "geojson"));
     setDownload("geo-cs-csv", period.csv, period.csvName || downloadName(period, "csv"));
@@ -484,6 +489,7 @@
   function renderPeriodWords(period) {
     var sentence = document.getElementById("geo-cs-sentence");
     if (period.sentence) { sentence.textContent = period.sentence; sentence.hidden = false; }
+    if (cfg.embed) { return; }   // the embed view: the sentence, no notes
     replaceChildren(document.getElementById("geo-cs-notes"), (cfg.notes || []).concat(period.notes || []).map(function (note) {
       return el("p", { className: "geo-cs-note", role: "note" }, [note]);
     }));
@@ -567,8 +573,8 @@
     sentence.textContent = cfg.sentence || "";
     sentence.hidden = !cfg.sentence;
     var hint = document.getElementById("geo-cs-hint");
-    replaceChildren(hint, []);
-    if (cfg.thresholdHint && document.getElementById("geo-cs-threshold")) {
+    if (!cfg.embed) { replaceChildren(hint, []); }   // the embed view has no hint, notes or settings
+    if (!cfg.embed && cfg.thresholdHint && document.getElementById("geo-cs-threshold")) {
       var use = el("button", { type: "button", id: "geo-cs-use-hint" },
                    ["Use a threshold of " + cfg.thresholdHint.threshold + "%"]);
       use.addEventListener("click", function () {
@@ -577,9 +583,11 @@
       });
       hint.appendChild(use);
     }
-    replaceChildren(document.getElementById("geo-cs-notes"), (cfg.notes || []).map(function (note) {
-      return el("p", { className: "geo-cs-note", role: "note" }, [note]);
-    }));
+    if (!cfg.embed) {
+      replaceChildren(document.getElementById("geo-cs-notes"), (cfg.notes || []).map(function (note) {
+        return el("p", { className: "geo-cs-note", role: "note" }, [note]);
+      }));
+    }
     replaceChildren(document.getElementById("geo-cs-legend"), legendNodes());
     updateViewButtons();
     markStale(false);
@@ -1034,6 +1042,8 @@
   // ``returnTo``: where focus goes when the profile closes (null: the map), or undefined to keep
   // the profile where it is (a period changed), focus included.
   function showProfile(i, returnTo) {
+    // the embed view has no profile: the area is outlined on the map
+    if (cfg.embed) { highlight(cfg.areas.code[i]); document.body.dataset.selected = cfg.areas.code[i]; return; }
     if (lastProfile !== null && lastProfile !== i) { previousProfile = lastProfile; }
     lastProfile = i;
     profileIndex = i;
@@ -1070,6 +1080,7 @@
   // An area outside the partnership, tapped on the map: what its tile says about it.
   function showOutsideProfile(p, latlng) {
     profileIndex = null;
+    if (cfg.embed) { document.body.dataset.selected = p.code; return; }   // no profile in the embed view
     var table = el("table", {}, [el("tbody", {}, [el("tr", {}, [
       el("th", { scope: "row" }, [cfg.periods[current].label]), el("td", { className: "num" }, [valueWords(p)])])])]);
     var box = profileFrame(p.name || p.code, p.code + " · " + cfg.measure, [outsideWords(p, latlng) + "."], table);
@@ -1580,11 +1591,78 @@
     });
     map.on("mouseout movestart zoomstart", hide);
     map.on("click", function (e) {
+      // picking areas or drawing a shape (custom.js) takes the click instead of the profile
+      if (geoCs.takesClick && geoCs.takesClick(e)) { hide(); return; }
       var p = areaAt(e.latlng);
       if (!p) { return; }
+      // the embed view has no profile: a click or a tap shows the area's tooltip
+      if (cfg.embed) { touching = false; hover(e.latlng); return; }
       hide();
       selectArea(p, e.latlng);
     });
+  }
+
+  // -- embedding: the embed view's link to the full map, and the full page's snippet for it ----------
+
+  function attributeText(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  // The view shown, as an address: the page's own, whose query follows the view (period,
+  // threshold, baseline, zoom, centre, selected area), read when it is needed.
+  function embedSnippet() {
+    var path = window.location.pathname.replace(/\/+$/, "");
+    var src = window.location.origin + path + "/embed" + window.location.search;
+    return '<iframe src="' + attributeText(src) + '" width="600" height="450" title="' +
+      attributeText("Map of " + cfg.partnershipName + ": " + cfg.measure) + '" loading="lazy"></iframe>';
+  }
+
+  function wireEmbedding() {
+    var full = document.getElementById("geo-cs-full");
+    if (cfg.embed && full) {
+      // the full page of the same view: the embed's own address less "/embed" (what the service
+      // wrote is the view asked for; the address may say more, such as a selected area)
+      var follow = function () { full.href = window.location.pathname.replace(/\/embed\/?$/, "") + window.location.search; };
+      follow();
+      ["pointerdown", "focus", "click"].forEach(function (name) { full.addEventListener(name, follow); });
+      // the view the address holds, in the names the full page writes (custom.js: z, lat, lon,
+      // select), which loads no custom.js here: the code copied from a moved map shows its view
+      var params = new URL(window.location.href).searchParams;
+      var z = Number(params.get("z")), lat = Number(params.get("lat")), lon = Number(params.get("lon"));
+      if (params.get("z") && params.get("lat") && params.get("lon") && isFinite(z) && isFinite(lat) && isFinite(lon) &&
+          Math.abs(lat) <= 90 && Math.abs(lon) <= 180) {
+        geoCs.map.setView([lat, lon], Math.min(Math.max(z, geoCs.map.getMinZoom()), geoCs.map.getMaxZoom()),
+                          { animate: false });
+      }
+      var select = params.get("select");
+      if (select) { highlight(select); document.body.dataset.selected = select; }
+      return;
+    }
+    var box = document.getElementById("geo-cs-embed");
+    if (!box) { return; }
+    var code = document.getElementById("geo-cs-embed-code");
+    var status = document.getElementById("geo-cs-embed-status");
+    function fill() { code.value = embedSnippet(); }
+    box.addEventListener("toggle", function () { if (box.open) { fill(); status.textContent = ""; } });
+    code.addEventListener("focus", function () { fill(); code.select(); });
+    document.getElementById("geo-cs-embed-copy").addEventListener("click", function () {
+      fill();
+      function said(words) { status.textContent = words; document.body.dataset.embedCopied = words === "Copied" ? "1" : "0"; }
+      // the selected text, copied the old way, where the clipboard API is refused (an http page)
+      function selectAndCopy() {
+        code.focus();
+        code.select();
+        var copied = false;
+        try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+        said(copied ? "Copied" : "Selected: press Ctrl+C (\u2318C on a Mac) to copy it");
+      }
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(code.value).then(function () { said("Copied"); }, selectAndCopy);
+      } else {
+        selectAndCopy();
+      }
+    });
+    if (box.open) { fill(); }
   }
 
   function init() {
@@ -1592,7 +1670,8 @@
     var map = L.map("geo-cs-map", { minZoom: cfg.minZoom, maxZoom: cfg.maxNativeZoom + 2, zoomSnap: 0.25 });
     geoCs.map = map;
     fitPartnership(false);
-    L.control.scale({ imperial: false }).addTo(map);
+    // the embed view: no control but zoom (and the one-line credits), the map is small
+    if (!cfg.embed) { L.control.scale({ imperial: false }).addTo(map); }
     var styles = {};
     var hatchStyles = {};
     styles[cfg.layer] = geoCs.choroplethStyle;
@@ -1629,24 +1708,27 @@
       holder.textContent = name;
       escaped[holder.innerHTML] = overlays[name];
     });
-    L.control.layers(null, escaped, { collapsed: true }).addTo(map);
-    addViewButtons(map);
+    if (!cfg.embed) {
+      L.control.layers(null, escaped, { collapsed: true }).addTo(map);
+      addViewButtons(map);
+    }
 
     outline.bringToFront();
-    var slider = document.getElementById("geo-cs-period");
-    slider.addEventListener("input", function () { showPeriod(Number(slider.value), layers, true); });
+    var slider = document.getElementById("geo-cs-period");   // none in the embed view
+    if (!cfg.embed) { slider.addEventListener("input", function () { showPeriod(Number(slider.value), layers, true); }); }
     geoCs.layers = layers;
     geoCs.labels = addReference(map);
     outline.bringToFront();
     current = startIndex();
-    slider.value = String(current);
+    if (!cfg.embed) { slider.value = String(current); }
     renderFigures(layers);
     showPeriod(current, layers, false);
     geoCs.placeLabels();   // again, clear of the credits the layers have just added
     wireForm();
     wireCohort(layers);
     wireSearch();
-    wirePanelToggle(map);
+    if (!cfg.embed) { wirePanelToggle(map); }
+    wireEmbedding();
     wirePrint(map);
     layoutTicks();
     window.addEventListener("resize", layoutTicks);
@@ -1689,6 +1771,13 @@
   geoCs.roundHalfEven = roundHalfEven;
   geoCs.differenceVerdict = differenceVerdict;
   geoCs.areaAt = areaAt;
+  geoCs.config = cfg;
+  // the profile of an area by its code, as a click on it shows (a shared link's selected area)
+  geoCs.selectCode = function (code) {
+    var i = cfg.areas.code.indexOf(code);
+    if (i >= 0) { showProfile(i, null); highlight(code); }
+    return i >= 0;
+  };
   geoCs.insideOutline = insideOutline;
   window.geoCs = geoCs;
   init();
