@@ -40,18 +40,12 @@ from geo_cs.layers import area_values, resolve_measure
 from geo_cs.partnerships import get_partnerships, resolve
 from geo_cs.stats import overlapping_difference
 from geo_cs.store import Store
+from tests import test_clients, test_map_staff
 from tests.servers import wait_until
-from tests.test_clients import (  # noqa: F401 (the service's fixtures)
-    _launch,
-    in_page,
-    logged_server,
-    needs_chromium,
-    server,
-    watch_console,
-)
+from tests.test_clients import in_page, needs_chromium
+from tests.test_map_staff import SCREENSHOTS
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+server, logged_server = test_clients.server, test_clients.logged_server
 SCOTLAND = ["glasgow", "edinburgh", "dundee"]
 Z = 1.959963984540054
 
@@ -425,35 +419,10 @@ def test_under_disclosure_control_the_service_says_so_and_counts_withheld_areas(
 
 # -- in Chromium, at a desktop's size and a phone's ----------------------------------------------------
 
-@pytest.fixture(scope="module")
-def compare_server(request) -> str:
-    """The service's base URL: one already running on the demo (GEO_CS_TEST_SERVER), else the
-    suite's own."""
-    return os.environ.get("GEO_CS_TEST_SERVER") or request.getfixturevalue("server")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = _launch(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture(params=list(SIZES))
-def page(request, browser):
-    phone = request.param == "phone"
-    context = browser.new_context(viewport=SIZES[request.param], is_mobile=phone, has_touch=phone,
-                                  device_scale_factor=2 if phone else 1, accept_downloads=True)
-    page = context.new_page()
-    page.size = request.param
-    page.console_problems = watch_console(page)
-    yield page
-    problems = page.console_problems
-    context.close()
-    assert not problems, problems
+# the staff map's fixtures: the service on the demo (or GEO_CS_TEST_SERVER), Chromium, a page per
+# size that fails on any console error
+browser, page = test_map_staff.browser, test_map_staff.page
+compare_server = test_map_staff.staff_server
 
 
 def chart_drawn(page) -> None:

@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -356,3 +357,17 @@ def test_a_custom_areas_chart_downloads_with_its_source_and_attribution(client, 
     rows = list(csv.DictReader(io.StringIO(client.get(downloads["csv"]["url"]).text)))
     assert rows and all("Open Government Licence" in r["attribution"] and r["source"] for r in rows)
     assert downloads["csv"]["name"].startswith("castlemilk-estate-")
+
+
+def test_a_name_with_markup_is_shown_as_text_everywhere(client):
+    """The name comes from whoever made the link: written as text on the page, in its data,
+    the chart, the downloads' names and the partnership file."""
+    name = '<img src=x onerror=alert(1)>"; x'
+    pid = area_id("datazone2011", ["S01010206", "S01010207"], name=name)
+    page = client.get(f"/maps/{pid}", params=MEASURE).text
+    assert "<img src=x" not in page and read_page_config(page)["partnershipName"] == name
+    svg = client.get(f"/maps/{pid}/gap.svg", params=MEASURE).text
+    assert "<img" not in svg
+    yaml_download = client.get(f"/maps/{pid}/area.yaml")
+    assert '"' not in yaml_download.headers["content-disposition"].split("filename=")[1].strip('"')
+    assert yaml.safe_load(yaml_download.text)["partnerships"][0]["name"] == name
