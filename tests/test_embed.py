@@ -131,6 +131,25 @@ def _escaped(text: str) -> str:
     )
 
 
+def test_the_full_page_offers_the_code_and_a_static_site_does_not(client, demo_db):
+    """The section is on the service's page, folded, before the downloads; a static site has no
+    embed view, so its page offers no code."""
+    from geo_cs.maps.page import MapRequest, MapSources, StaticSiteUrls, gather_map, render_map_page
+
+    html = client.get("/maps/glasgow").text
+    section = re.search(r'<details id="geo-cs-embed" class="geo-cs-embed">(.*?)</details>', html, re.S)
+    assert section, "no embed section"
+    assert "<summary>Put this map on your own site</summary>" in section.group(1)
+    assert re.search(r'<textarea id="geo-cs-embed-code"[^>]*readonly', section.group(1))
+    assert 'id="geo-cs-embed-status" class="geo-cs-help" aria-live="polite"' in section.group(1)
+    assert "GEO_CS_FRAME_ANCESTORS" in section.group(1)
+    assert html.index('id="geo-cs-embed"') < html.index("Download what is shown")
+    with Store.open(demo_db, read_only=True) as store:
+        static = render_map_page(gather_map(MapSources(store), MapRequest("dundee")), StaticSiteUrls())
+    assert read_page_config(static)["standalone"] is True
+    assert "geo-cs-embed" not in static and "/embed" not in static
+
+
 def test_the_embed_is_framed_by_the_services_own_pages_alone_by_default(client):
     response = client.get("/maps/glasgow/embed")
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY_HEADER
@@ -348,7 +367,7 @@ def framed(page):
     """The page's one iframe, once its map has drawn its tiles."""
     page.wait_for_selector("iframe")
     frame = page.main_frame.child_frames[0]
-    frame.wait_for_selector('body[data-tiles="loaded"]', state="attached", timeout=30_000)
+    tiles_shown(frame)
     frame.evaluate(
         "() => document.fonts.ready.then(() => new Promise("
         "done => requestAnimationFrame(() => requestAnimationFrame(done))))"
@@ -402,6 +421,19 @@ def coloured_share(png: bytes) -> float:
     return warm / len(hues)
 
 
+def tiles_shown(frame) -> None:
+    """Wait until the frame's map has drawn its tiles and they have faded in (Leaflet fades a
+    new tile in over 0.2 s: a picture taken meanwhile shows its colours washed out)."""
+    frame.wait_for_selector('body[data-tiles="loaded"]', state="attached", timeout=30_000)
+    wait_until(
+        lambda: frame.evaluate("""() => Array.from(document.querySelectorAll('.leaflet-tile'))
+            .filter(t => t.offsetParent !== null).every(t => getComputedStyle(t).opacity === '1')"""),
+        10,
+        "the map's tiles to fade in",
+        pause=in_page(frame.page),
+    )
+
+
 def tiles_drawn_in_colour(frame) -> float:
     """The share of the frame's map in the classes' colours with one of the partnership's areas
     with a figure filling it (a partnership of six small areas covers 0.1% of its own view);
@@ -415,18 +447,14 @@ def tiles_drawn_in_colour(frame) -> float:
         const b = c.areas.bounds[i];
         geoCs.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false});
     }""")
-    frame.wait_for_selector('body[data-tiles="loaded"]', state="attached", timeout=30_000)
-    shot = frame.locator("#geo-cs-map").screenshot()
-    share = coloured_share(shot)
-    if share < 0.15:
-        Path("/tmp/embed-dev/fail.png").write_bytes(shot)
-        print("DEBUG", frame.evaluate("[document.body.dataset.tiles, geoCs.map.getZoom(), geoCs.map.getCenter().lat]"), before)
+    tiles_shown(frame)
+    share = coloured_share(frame.locator("#geo-cs-map").screenshot())
     frame.evaluate("([lat, lon, z]) => geoCs.map.setView([lat, lon], z, {animate: false})", before)
-    frame.wait_for_selector('body[data-tiles="loaded"]', state="attached", timeout=30_000)
+    tiles_shown(frame)
     return share
 
 
-def check_embedded_map(page, frame, sites: dict, query: str = "") -> None:
+def check_embedded_map(frame, sites: dict, query: str = "") -> None:
     """The embed in ``frame`` shows its map (tiles drawn in colour), the legend, the answer of
     the same view as the service gives it, the link to the full page and no other control."""
     cfg = json.loads(frame.locator("#geo-cs-config").text_content())
@@ -471,7 +499,7 @@ def test_an_allowed_site_shows_the_embedded_map(page, sites):
     )
     page.goto(f"{sites['allowed']}{path}")
     frame = framed(page)
-    check_embedded_map(page, frame, sites)
+    check_embedded_map(frame, sites)
     if page.size == "desktop" and os.environ.get("GEO_CS_WRITE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         frame.evaluate("document.querySelector('.geo-cs-embed-words').scrollTop = 0")  # as it opens
@@ -496,7 +524,7 @@ def test_an_allowed_site_shows_the_embedded_map(page, sites):
         const p = geoCs.map.latLngToContainerPoint([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2]);
         return [p.x, p.y];
     }""")
-    frame.wait_for_selector('body[data-tiles="loaded"]', state="attached", timeout=30_000)
+    tiles_shown(frame)
     if page.size == "phone":
         page.touchscreen.tap(box["x"] + x, box["y"] + y)
     else:
@@ -610,7 +638,7 @@ def test_the_full_pages_code_works_pasted_into_another_sites_page(page, sites):
         "1",
     ]
     assert abs(frame.evaluate("geoCs.map.getZoom()") - zoom) < 0.01
-    check_embedded_map(page, frame, sites, search)
+    check_embedded_map(frame, sites, search)
     # the same view's answer as the full page
     figures = json.loads(page.context.request.get(f"{service}/maps/glasgow/figures.json{asked}").text())
     assert frame.locator("#geo-cs-sentence").inner_text() == figures["sentence"]
@@ -633,6 +661,6 @@ def test_every_kind_of_map_embeds_with_its_answer_and_no_error(page, sites, part
     )
     page.goto(f"{sites['allowed']}{path}")
     frame = framed(page)
-    check_embedded_map(page, frame, sites, search)
+    check_embedded_map(frame, sites, search)
     full = read_page_config(page.context.request.get(f"{sites['service']}/maps/{partnership}{search}").text())
     assert frame.locator("#geo-cs-sentence").inner_text() == full["sentence"]
