@@ -8,6 +8,7 @@ per command."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,13 @@ def test_analyse_prepare_stores_the_panel_the_analyses_then_use(cli, tmp_path: P
         assert Panel(store, RateSource("toy.claimants", "lsoa2011")).dense is not None
     unknown = cli("--db", str(db), "analyse", "prepare", "-i", "toy.nothing", "-g", "lsoa2011")
     assert unknown.code != 0 and "toy.nothing" in unknown.stderr
+
+
+def test_a_bad_setting_in_the_environment_is_one_line_naming_it(demo_db, tmp_path):
+    """Any command: a GEO_CS_ setting that is not what it should be is named in one line, exit 3,
+    not a traceback (issue 34: GEO_CS_FRAME_ANCESTORS is one users will write by hand)."""
+    for name, value in (("GEO_CS_FRAME_ANCESTORS", '["ftp://intranet/x"]'), ("GEO_CS_MAX_URL_KB", "eight")):
+        done = subprocess.run([sys.executable, "-c", "from geo_cs.cli import main; main()", "--db", str(demo_db), "info"],
+                              capture_output=True, text=True, env={**os.environ, name: value}, cwd=tmp_path)
+        assert done.returncode == 3, done.stderr
+        assert done.stderr.startswith(f"error: {name}: ") and "Traceback" not in done.stderr

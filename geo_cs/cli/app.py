@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.text import Text
 
 from geo_cs.cli.analyse import analyse_app
@@ -21,7 +22,7 @@ from geo_cs.cli.ingest import ingest_app
 from geo_cs.cli.serve import demo, info, serve
 from geo_cs.cli.tiles import tiles_app
 from geo_cs.config import Settings
-from geo_cs.errors import GeoCsError
+from geo_cs.errors import GeoCsError, InputError
 
 HELP = """\
 geo-cs: worklessness analysis and mapping for local employment partnerships.
@@ -113,6 +114,14 @@ def main(argv: list[str] | None = None) -> None:
         # the message quotes users' values verbatim: never interpret it as rich markup
         err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        # a GEO_CS_ setting of the environment that is not what it should be: named, in one line
+        for problem in exc.errors():
+            name = "GEO_CS_" + "_".join(str(p) for p in problem["loc"]).upper()
+            words = str(problem["msg"]).removeprefix("Value error, ")
+            line = words if words.startswith(name) else f"{name}: {words}"
+            err.print(Text("error: ", style="bold red") + Text(line), highlight=False)
+        sys.exit(InputError.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from geo_cs.config import Settings
 from geo_cs.progress import Progress, RichProgress, SilentProgress
 
 # Tables are wide; when output goes to a pipe or file, don't squeeze them to 80 columns.
@@ -24,7 +23,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 class State:
     quiet: bool = False
-    db: Path = Settings().db
+    # set from the settings by the app's callback; not read here, where a bad GEO_CS_ setting
+    # would fail at import with a traceback instead of main's one-line error
+    db: Path = Path("geo-cs.duckdb")
     disclosure: Any = None  # geo_cs.disclosure.DisclosureControl when on
 
 
