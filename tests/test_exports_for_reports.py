@@ -78,10 +78,13 @@ def test_the_gap_chart_is_legible_at_the_panels_width_and_scales(client):
     sizes = svg_text_sizes(svg)
     assert sizes, "the words are text, not outlines"
     shown = 340 / width                        # CSS pixels per unit at the panel's width
+    # the small print: the attribution and, above it, the source line (wrapped over lines that
+    # need not name either), all at the attribution's size
     attribution = [s for s, t in sizes if "Crown" in t or "Licence" in t]
-    words = [s for s, t in sizes if not ("Crown" in t or "Licence" in t or "database" in t)]
+    words = [s for s, t in sizes if s not in set(attribution)]
     assert min(words) * shown >= 11, (min(words), width)     # labels, ticks, key, title: 11 px or more
     assert min(attribution) * shown >= 9                      # the small print still readable
+    assert "Source: Scottish Index of Multiple Deprivation" in " ".join(" ".join(t for _, t in sizes).split())
     assert any("Worst-performing neighbourhoods" in t for _, t in sizes)
 
 

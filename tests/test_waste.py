@@ -166,7 +166,7 @@ def test_the_map_page_names_its_own_assets_by_content_and_they_are_cached_for_a_
     html = client.get("/maps/glasgow").text
     assets = _page_assets(html)
     own = [a for a in assets if "/geo-cs/" in a]
-    assert len(own) == 2, assets          # map.js and map.css
+    assert len(own) == 3, assets          # map.js, map.css and custom.js (your own area, sharing)
     for url in own:
         plain, digest = split_fingerprint(url.removeprefix("/static/"))
         assert digest == hashlib.sha256((STATIC_DIR / plain).read_bytes()).hexdigest()[:12], url

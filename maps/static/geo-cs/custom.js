@@ -76,14 +76,17 @@
   }
 
   function wireShare() {
+    // a move the visitor made: one that starts just after their gesture on the map (a drag, a
+    // wheel, a key, a zoom button) or a click in the panel that moves it (an area in the list,
+    // a search result). A click that only selects an area moves nothing, and adds no zoom.
+    var gesture = -Infinity;
+    function touched() { gesture = Date.now(); }
     var container = map.getContainer();
-    ["pointerdown", "wheel", "keydown"].forEach(function (type) {
-      container.addEventListener(type, function () { moved = true; }, true);
-    });
-    // the panel's ways of moving the map: an area in the list or the profile, a search result
+    ["pointerdown", "wheel", "keydown"].forEach(function (type) { container.addEventListener(type, touched, true); });
     document.addEventListener("click", function (e) {
-      if (e.target.closest && e.target.closest(".geo-cs-area-link, .geo-cs-hit, #geo-cs-profile button")) { moved = true; }
+      if (e.target.closest && e.target.closest(".geo-cs-area-link, .geo-cs-hit, #geo-cs-profile button")) { touched(); }
     }, true);
+    map.on("movestart", function () { if (Date.now() - gesture < 1500) { moved = true; } });
     map.on("moveend", writeView);
     new MutationObserver(writeView).observe(document.body, { attributes: true, attributeFilter: ["data-selected", "data-period"] });
     Array.prototype.forEach.call(document.querySelectorAll("input[name=geo-cs-list]"), function (radio) {
