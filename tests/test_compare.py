@@ -502,3 +502,13 @@ def test_no_serious_accessibility_violations_on_the_compare_page(page, compare_s
     page.goto(f"{compare_server}/maps/compare?{QUERY}")
     chart_drawn(page)
     assert not serious_violations(page)
+
+
+def test_the_page_answers_a_program_in_problem_json_and_a_person_in_words(client):
+    """Found by the API fuzz: the page's refusal came as HTML to a program that asked for JSON."""
+    url = "/maps/compare?places=glasgow,nowhere"
+    program = client.get(url, headers={"Accept": "application/json"})
+    assert program.status_code == 404 and program.headers["content-type"].startswith("application/problem+json")
+    assert "nowhere" in program.json()["detail"]
+    person = client.get(url, headers={"Accept": "text/html"})
+    assert person.status_code == 404 and person.headers["content-type"].startswith("text/html")

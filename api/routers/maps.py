@@ -171,6 +171,8 @@ def compare_page(
             return HTMLResponse(html)
         comparison, _ = _comparison(request, store, req)
     except (InputError, NotFoundError) as exc:
+        if not problems.wants_a_page(request):
+            raise   # a program asked: problem+json, as the route documents (found by the API fuzz)
         status = 404 if isinstance(exc, NotFoundError) else 400
         html = render_compare_page(req, partnerships, choices=choices, names=names,
                                    problem=explain_compare_error(status, str(exc)), detail=str(exc),
