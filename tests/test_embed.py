@@ -38,8 +38,9 @@ from geo_cs.custom_areas import area_id
 from geo_cs.maps import CONTENT_SECURITY_POLICY_HEADER
 from geo_cs.maps.page import read_page_config
 from geo_cs.store import Store
+from tests import test_map_staff
 from tests.servers import REPO, running_service, static_host, wait_until
-from tests.test_clients import _launch, in_page, needs_chromium, watch_console
+from tests.test_clients import in_page, needs_chromium, watch_console
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
 ALLOWED = ["https://intranet.example.gov.uk", "https://*.council.example.gov.uk"]
@@ -317,14 +318,8 @@ def sites(demo_db: Path, tmp_path_factory) -> Iterator[dict[str, str | Path]]:
         yield {"allowed": allowed, "other": other, "service": service, "folder": folder}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = _launch(p)
-        yield b
-        b.close()
+# Chromium, as the staff map's tests launch it (one per module)
+browser = test_map_staff.browser
 
 
 @pytest.fixture(params=list(SIZES))
